@@ -1,0 +1,113 @@
+/**
+ * The exports of the nodeplane core: numeric functions over shared linear
+ * memory. Layouts are in abi.ts. Configuration calls happen once per node
+ * load; the packet path is one `process_batch` call per batch.
+ */
+import {
+  PKT_SHIFT, RES_ERR, RES_TYPE, RES_FLAGS, RES_DEV, RES_GW, RES_SADDR, RES_TABLE, RES_ROUTE, RES_RULE,
+  RES_TOS, RES_MTU, RES_REASON, RTN_UNREACHABLE,
+} from "./abi";
+import { zalloc, release } from "./util/mem";
+import { devsReset, devSet, addrsSet } from "./dev";
+import { tablesReset, tableBuild, tableBytes, tableLpm, tableLeafRouteIndex } from "./fib/table";
+import { rulesSet } from "./fib/rules";
+import { sysctlSet } from "./config";
+import { counters, dropCounters, resetCounters } from "./ipv4/stats";
+import { processBatch } from "./pipeline";
+import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from "./ipv4/reply";
+import { socketsSet } from "./ipv4/local";
+import { peersReset } from "./ipv4/peer";
+import { icmpReset } from "./ipv4/icmp";
+import { clockReset } from "./ipv4/clock";
+import { ipRouteInput } from "./route/input";
+import { ipRouteOutput } from "./route/output";
+import {
+  rtType, rtFlags, rtDev, rtGw, rtSaddr, rtTableId, rtRouteIndex, rtRule, rtTos, rtMtu, rtError,
+} from "./route/rtable";
+import { EINVAL } from "./util/errno";
+import { setFlow } from "./fib/flow";
+import { fibLookup } from "./fib/rules";
+
+// ---- memory for the host's staging buffers ----
+export function alloc(size: usize): usize { return zalloc(size); }
+export function free(ptr: usize): void { release(ptr); }
+
+// ---- node configuration ----
+/** Forgets all dynamic state (peers, counters, clock); configuration stays. */
+export function state_reset(): void {
+  peersReset();
+  icmpReset();
+  clockReset();
+  resetCounters();
+}
+export function devs_reset(count: u32): void { devsReset(count); }
+export function dev_set(slot: u32, rec: usize): void { devSet(slot, rec); }
+export function addrs_set(rec: usize, count: u32): void { addrsSet(rec, count); }
+export function tables_reset(count: u32): void { tablesReset(count); }
+export function table_build(slot: u32, id: u32, routes: usize, count: u32): u32 { return tableBuild(slot, id, routes, count); }
+export function table_bytes(slot: u32): usize { return tableBytes(slot); }
+export function rules_set(rec: usize, count: u32): void { rulesSet(rec, count); }
+export function sockets_set(rec: usize, count: u32, known: u32): void { socketsSet(rec, count, known != 0); }
+export function sysctl_set(key: i32, value: u32): u32 { return sysctlSet(key, value) ? 1 : 0; }
+
+// ---- packets ----
+/** A batch buffer for `capacity` descriptors (and a reply ring twice that size). */
+export function batch_alloc(capacity: u32): usize {
+  replyRingInit(capacity * 2);
+  return zalloc(<usize>capacity << PKT_SHIFT);
+}
+export function process_batch(base: usize, count: u32): void { processBatch(base, count); }
+export function reply_ring_ptr(): usize { return replyRingPtr(); }
+export function reply_ring_used(): u32 { return replyRingUsed(); }
+export function reply_ring_overflow(): u32 { return replyRingOverflow(); }
+export function counters_ptr(): usize { return counters; }
+export function drop_counters_ptr(): usize { return dropCounters; }
+export function counters_reset(): void { resetCounters(); }
+
+// ---- route queries (ip route get) ----
+let qReason: i32 = 0;
+/** Input route for a packet arriving on `iif` (0 / negative errno). */
+export function route_get_input(dst: u32, src: u32, tos: u32, iif: u32, mark: u32, proto: u32, sport: u32, dport: u32): i32 {
+  qReason = ipRouteInput(dst, src, tos, iif, mark, proto, sport, dport);
+  if (qReason != 0) return -EINVAL;
+  if (rtType == RTN_UNREACHABLE) return -rtError;
+  return 0;
+}
+/** Output route for a local sender (0 / negative errno). */
+export function route_get_output(dst: u32, src: u32, tos: u32, oif: u32, mark: u32, proto: u32, sport: u32, dport: u32, uid: u32): i32 {
+  qReason = 0;
+  return ipRouteOutput(dst, src, tos, oif, mark, proto, sport, dport, uid, 0);
+}
+/** Writes the last query's rtable (RES_* layout) at `out`. */
+export function route_result(out: usize, err: i32): void {
+  store<i32>(out, err, RES_ERR);
+  store<u32>(out, rtType, RES_TYPE);
+  store<u32>(out, rtFlags, RES_FLAGS);
+  store<u32>(out, rtDev, RES_DEV);
+  store<u32>(out, rtGw, RES_GW);
+  store<u32>(out, rtSaddr, RES_SADDR);
+  store<u32>(out, rtTableId, RES_TABLE);
+  store<u32>(out, rtRouteIndex, RES_ROUTE);
+  store<u32>(out, rtRule, RES_RULE);
+  store<u32>(out, rtTos, RES_TOS);
+  store<u32>(out, rtMtu, RES_MTU);
+  store<i32>(out, qReason, RES_REASON);
+}
+
+// ---- benchmarks and measurement ----
+/** RT_INDEX of the first route of prefix node `leaf` (to interpret lpm_batch results). */
+export function table_leaf_route_index(slot: u32, leaf: u32): u32 { return tableLeafRouteIndex(slot, leaf); }
+/** Longest-prefix match of `n` u32 addresses at `addrs` in table `slot`; the matched prefix node (index + 1, 0 = none) written to `out`. */
+export function lpm_batch(slot: u32, addrs: usize, n: u32, out: usize): void {
+  for (let i: usize = 0; i < <usize>n; i++) {
+    store<u32>(out + (i << 2), tableLpm(slot, load<u32>(addrs + (i << 2))));
+  }
+}
+/** Full fib_lookup (rules + tables) for `n` destinations arriving on `iif`; result type written to `out`. */
+export function fib_lookup_batch(iif: u32, addrs: usize, n: u32, out: usize): void {
+  for (let i: usize = 0; i < <usize>n; i++) {
+    setFlow(iif, 0, 0, 0x0a000001, load<u32>(addrs + (i << 2)), 0, 0, 0, 0, 0);
+    const err = fibLookup(0);
+    store<i32>(out + (i << 2), err);
+  }
+}

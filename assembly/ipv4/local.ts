@@ -1,0 +1,190 @@
+/**
+ * Local delivery: ip_local_deliver -> ip_protocol_deliver_rcu and the
+ * transport receive paths as far as they answer a packet no socket wants:
+ * tcp_v4_rcv -> tcp_v4_send_reset, __udp4_lib_rcv -> ICMP port unreachable,
+ * icmp_rcv -> icmp_echo, and ICMP protocol unreachable for other protocols.
+ *
+ * Sockets: the node's listening/bound sockets come from the snapshot's
+ * `ss.txt` (`ss -Htlnu`). With a socket table, a packet for a bound port is
+ * delivered to it (the local TCP/UDP endpoint itself is not emulated: no
+ * SYN-ACK or data reply is generated) and every other port is closed. Without
+ * one (sockets unknown), no transport-level answer is generated at all.
+ */
+import {
+  PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TOS,
+  PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_TTL, PKT_IIF, PKT_TCP_DOFF, PKT_OUT_FLAGS, PF_L2_OTHER,
+  PF_LOCAL, PF_SRC_SET, RTN_LOCAL, RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, DEV_SRC_VALID_MARK,
+  CTR_IP_IN_DELIVERS, CTR_IP_IN_UNKNOWN_PROTOS, CTR_TCP_IN_SEGS, CTR_TCP_OUT_RSTS, CTR_UDP_NO_PORTS,
+  CTR_UDP_IN_DATAGRAMS, CTR_UDP_IGNORED_MULTI, CTR_ICMP_IN_MSGS, CTR_ICMP_IN_ECHOS,
+  CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
+} from "../abi";
+import { count } from "./stats";
+import { zalloc, release } from "../util/mem";
+import { isZeronet } from "../util/ip";
+import { icmpEchoIgnoreAll, icmpEchoIgnoreBroadcasts, ipDefaultTtl, fwmarkReflect, loopbackDev } from "../config";
+import { RTCF_BROADCAST, RTCF_MULTICAST, RTCF_LOCAL, rtSaddr } from "../route/rtable";
+import { ipRouteOutput, resultPrefsrc } from "../route/output";
+import { setFlow, resRoute } from "../fib/flow";
+import { fibLookup } from "../fib/rules";
+import { devPtr, inetSelectAddr } from "../dev";
+import {
+  icmpSend, icmpEchoReply, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_ECHO,
+  ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED,
+} from "./icmp";
+import { replyAlloc } from "./reply";
+import { ipLocalOutRouted } from "./output";
+
+/** Output flag: delivered to a bound socket. */
+export const OF_SOCKET: u32 = 0x100;
+/** Output flag: no socket (closed port). */
+export const OF_NO_SOCKET: u32 = 0x200;
+
+// ---- socket table: proto u8 @0, port u16 @2, addr u32 @4 (0 = any) ----
+let socks: usize = 0;
+let sockCount: u32 = 0;
+/** False until the host loads a socket table: transport answers are unknown. */
+let socketsKnown = false;
+
+export function socketsSet(rec: usize, count: u32, known: bool): void {
+  release(socks);
+  socks = zalloc(<usize>(count + 1) << 3);
+  memory.copy(socks, rec, <usize>count << 3);
+  sockCount = count;
+  socketsKnown = known;
+}
+
+function socketBound(proto: u32, addr: u32, port: u32): bool {
+  for (let i: u32 = 0; i < sockCount; i++) {
+    const s = socks + (<usize>i << 3);
+    if (<u32>load<u8>(s) != proto || <u32>load<u16>(s, 2) != port) continue;
+    const a = load<u32>(s, 4);
+    if (a == 0 || a == addr) return true;
+  }
+  return false;
+}
+
+/** Depth of replies-to-replies through loopback (bounded: a reset is never answered). */
+let depth: u32 = 0;
+
+/**
+ * Delivers `p` to the node. `rtType`/`rtFlagsIn` describe the route that
+ * brought it here (local, broadcast or multicast).
+ */
+export function ipLocalDeliver(p: usize, rtType: u32, rtFlagsIn: u32): void {
+  if (depth > 2) return;
+  depth++;
+  const proto = <u32>load<u8>(p, PKT_PROTO);
+  if (proto == 6) { count(CTR_IP_IN_DELIVERS); tcpRcv(p, rtType, rtFlagsIn); }
+  else if (proto == 17) { count(CTR_IP_IN_DELIVERS); udpRcv(p, rtFlagsIn); }
+  else if (proto == 1) { count(CTR_IP_IN_DELIVERS); icmpRcv(p, rtFlagsIn); }
+  else {
+    // no handler and no raw socket
+    count(CTR_IP_IN_UNKNOWN_PROTOS);
+    icmpSend(p, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0, rtFlagsIn, !(load<u16>(p, PKT_FLAGS) & PF_LOCAL));
+  }
+  depth--;
+}
+
+function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
+  if (load<u16>(p, PKT_FLAGS) & PF_L2_OTHER) return; // pkt_type != PACKET_HOST
+  count(CTR_TCP_IN_SEGS);
+  if (!socketsKnown) return;
+  if (socketBound(6, load<u32>(p, PKT_DST), load<u16>(p, PKT_DPORT))) {
+    markOut(p, OF_SOCKET);
+    return;
+  }
+  markOut(p, OF_NO_SOCKET);
+  // tcp_v4_send_reset
+  const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
+  if (flags & 4) return; // never answer a reset
+  if (rtType != RTN_LOCAL) return; // no socket and not a local route: silent
+  const daddr = load<u32>(p, PKT_SRC);
+  const saddr = load<u32>(p, PKT_DST);
+  const mark = fwmarkReflect ? load<u32>(p, PKT_MARK) : 0;
+  const tos = <u32>load<u8>(p, PKT_TOS) & 0x1e;
+  // tcp_v4_send_reset counts the reset whether or not it can be routed
+  count(CTR_TCP_OUT_RSTS);
+  // ip_send_unicast_reply: ports swapped, no bound device
+  if (ipRouteOutput(daddr, saddr, tos, 0, mark, 6, load<u16>(p, PKT_DPORT), load<u16>(p, PKT_SPORT), 0, 0) != 0) return;
+  const q = replyAlloc(p);
+  if (q == 0) return;
+  store<u32>(q, rtSaddr, PKT_SRC);
+  store<u32>(q, daddr, PKT_DST);
+  store<u16>(q, load<u16>(p, PKT_DPORT), PKT_SPORT);
+  store<u16>(q, load<u16>(p, PKT_SPORT), PKT_DPORT);
+  store<u8>(q, 6, PKT_PROTO);
+  store<u8>(q, <u8>ipDefaultTtl, PKT_TTL);
+  store<u8>(q, load<u8>(p, PKT_TOS), PKT_TOS);
+  store<u16>(q, 40, PKT_LEN);
+  store<u32>(q, mark, PKT_MARK);
+  if (flags & 16) {
+    store<u32>(q, load<u32>(p, PKT_ACK), PKT_SEQ);
+    store<u8>(q, 4, PKT_TCPFLAGS); // RST
+  } else {
+    let doff = <u32>load<u8>(p, PKT_TCP_DOFF);
+    if (doff == 0) doff = 5;
+    const segLen = <u32>load<u16>(p, PKT_LEN) - 20 - (doff << 2);
+    const ack = load<u32>(p, PKT_SEQ) + ((flags >> 1) & 1) + (flags & 1) + segLen;
+    store<u32>(q, ack, PKT_ACK);
+    store<u8>(q, 4 | 16, PKT_TCPFLAGS); // RST|ACK
+  }
+  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET, PKT_FLAGS);
+  ipLocalOutRouted(q);
+}
+
+function udpRcv(p: usize, rtFlagsIn: u32): void {
+  if (rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST)) {
+    if (socketsKnown && !socketBound(17, load<u32>(p, PKT_DST), load<u16>(p, PKT_DPORT))) count(CTR_UDP_IGNORED_MULTI);
+    return;
+  }
+  if (!socketsKnown) return;
+  if (socketBound(17, load<u32>(p, PKT_DST), load<u16>(p, PKT_DPORT))) {
+    count(CTR_UDP_IN_DATAGRAMS);
+    markOut(p, OF_SOCKET);
+    return;
+  }
+  markOut(p, OF_NO_SOCKET);
+  count(CTR_UDP_NO_PORTS);
+  icmpSend(p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, rtFlagsIn, !(load<u16>(p, PKT_FLAGS) & PF_LOCAL));
+}
+
+function icmpRcv(p: usize, rtFlagsIn: u32): void {
+  // icmp_rcv counts the message by type (ICMPMSGIN_INC_STATS) before it
+  // decides anything, so an ignored broadcast echo still counts as InEchos
+  count(CTR_ICMP_IN_MSGS);
+  const type = <u32>load<u8>(p, PKT_ICMP_TYPE);
+  if (type == ICMP_DEST_UNREACH) count(CTR_ICMP_IN_DEST_UNREACHS);
+  else if (type == ICMP_TIME_EXCEEDED) count(CTR_ICMP_IN_TIME_EXCDS);
+  else if (type == ICMP_ECHOREPLY) count(CTR_ICMP_IN_ECHO_REPS);
+  else if (type == ICMP_ECHO) count(CTR_ICMP_IN_ECHOS);
+  if (rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST)) {
+    if (type == ICMP_ECHO && icmpEchoIgnoreBroadcasts) return;
+    if (type != ICMP_ECHO && type != 13 && type != 17 && type != 18) return;
+  }
+  if (type != ICMP_ECHO) return;
+  if (icmpEchoIgnoreAll) return;
+  icmpEchoReply(p, specDst(p, rtFlagsIn));
+}
+
+/** fib_compute_spec_dst: the address an echo reply is sent from. */
+function specDst(p: usize, rtFlagsIn: u32): u32 {
+  if ((rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST | RTCF_LOCAL)) == RTCF_LOCAL) return load<u32>(p, PKT_DST);
+  const saddr = load<u32>(p, PKT_SRC);
+  let dev = <u32>load<u16>(p, PKT_IIF);
+  if (dev == 0) dev = loopbackDev;
+  let scope: u32 = RT_SCOPE_UNIVERSE;
+  if (!isZeronet(saddr)) {
+    const vmark = load<u8>(devPtr(dev), DEV_SRC_VALID_MARK) != 0 ? load<u32>(p, PKT_MARK) : 0;
+    setFlow(loopbackDev, 0, vmark, 0, saddr, load<u8>(p, PKT_TOS), 0, 0, 0, 0);
+    if (fibLookup(0) == 0) return resultPrefsrc(resRoute);
+  } else {
+    scope = RT_SCOPE_LINK;
+  }
+  return inetSelectAddr(dev, saddr, scope);
+}
+
+function markOut(p: usize, f: u32): void {
+  store<u32>(p, load<u32>(p, PKT_OUT_FLAGS) | f, PKT_OUT_FLAGS);
+}
+
+export { PKT_IIF };

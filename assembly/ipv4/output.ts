@@ -1,0 +1,129 @@
+/**
+ * Egress: ip_local_out / ip_output / ip_finish_output (net/ipv4/ip_output.c)
+ * for forwarded packets and for packets the node sends, plus the loopback
+ * path for locally generated packets addressed to the node itself.
+ */
+import {
+  PKT_SRC, PKT_DST, PKT_PROTO, PKT_ICMP_TYPE, PKT_SPORT, PKT_DPORT, PKT_TTL, PKT_LEN, PKT_FLAGS, PKT_MARK, PKT_VERDICT, PKT_REASON,
+  PKT_OIF, PKT_OUT_TTL, PKT_NEXTHOP, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT,
+  PKT_FRAGS, PKT_OUT_FLAGS, PKT_OUT_MARK, PKT_RT_TYPE, PKT_RT_TABLE, PKT_RT_INDEX, PKT_RULE_INDEX,
+  PF_DF, VERDICT_FORWARD, VERDICT_LOCAL, VERDICT_DROP, DROP_MSGSIZE, DROP_NO_CARRIER,
+  OF_BROADCAST, OF_LOCAL, OF_GATEWAY, OF_NO_CARRIER, DEV_MTU, DEV_FLAGS, IFF_LOWER_UP, IFF_LOOPBACK,
+  RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, CTR_IP_OUT_REQUESTS, CTR_IP_OUT_TRANSMITS, CTR_IP_FRAG_OKS, CTR_IP_FRAG_CREATES,
+  CTR_IP_FRAG_FAILS, CTR_IP_IN_RECEIVES,
+} from "../abi";
+import { devPtr } from "../dev";
+import { count, countN, countDrop } from "./stats";
+import {
+  rtType, rtFlags, rtDev, rtGw, rtMtu, rtSaddr, rtTableId, rtRouteIndex, rtRule,
+  RTCF_LOCAL, RTCF_BROADCAST, RTCF_MULTICAST,
+} from "../route/rtable";
+import { ipLocalDeliver } from "./local";
+import { icmpOutCount } from "./icmp";
+
+/** Marks a packet dropped with `reason` and counts it. */
+export function drop(p: usize, reason: i32): void {
+  store<u8>(p, VERDICT_DROP, PKT_VERDICT);
+  store<u16>(p, <u16>reason, PKT_REASON);
+  countDrop(reason);
+}
+
+/** Copies the routing decision's provenance into the descriptor. */
+export function recordRoute(p: usize): void {
+  store<u8>(p, <u8>rtType, PKT_RT_TYPE);
+  store<u32>(p, rtTableId, PKT_RT_TABLE);
+  store<u32>(p, rtRouteIndex, PKT_RT_INDEX);
+  store<u32>(p, rtRule, PKT_RULE_INDEX);
+}
+
+/** Number of fragments ip_fragment makes of `len` bytes for `mtu` (20-byte header). */
+export function fragmentCount(len: u32, mtu: u32): u32 {
+  const payload = len - 20;
+  const per = (mtu - 20) & ~7;
+  return (payload + per - 1) / per;
+}
+
+/**
+ * ip_finish_output for a packet leaving through `dev` towards `nexthop`
+ * with the route MTU `mtu` (0 = device MTU). DF packets larger than the MTU
+ * never get here (the caller answered them); others are fragmented.
+ */
+export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFlags: u32): void {
+  const d = devPtr(dev);
+  const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(d, DEV_MTU);
+  const len = <u32>load<u16>(p, PKT_LEN);
+  let frags: u32 = 1;
+  if (len > mtu) {
+    frags = fragmentCount(len, mtu);
+    count(CTR_IP_FRAG_OKS);
+    countN(CTR_IP_FRAG_CREATES, frags);
+    store<u8>(p, <u8>min(frags, 255), PKT_FRAGS);
+  }
+  countN(CTR_IP_OUT_TRANSMITS, frags);
+  store<u16>(p, <u16>dev, PKT_OIF);
+  store<u32>(p, nexthop, PKT_NEXTHOP);
+  store<u32>(p, load<u32>(p, PKT_OUT_FLAGS) | outFlags, PKT_OUT_FLAGS);
+  if ((load<u32>(d, DEV_FLAGS) & (IFF_LOWER_UP | IFF_LOOPBACK)) == 0) {
+    store<u32>(p, load<u32>(p, PKT_OUT_FLAGS) | OF_NO_CARRIER, PKT_OUT_FLAGS);
+    drop(p, DROP_NO_CARRIER);
+    return;
+  }
+  store<u8>(p, VERDICT_FORWARD, PKT_VERDICT);
+}
+
+/** Fills the "as it leaves" fields from the input fields (no NAT yet). */
+export function setOutHeader(p: usize, src: u32, ttl: u32): void {
+  store<u32>(p, src, PKT_OUT_SRC);
+  store<u32>(p, load<u32>(p, PKT_DST), PKT_OUT_DST);
+  store<u16>(p, load<u16>(p, PKT_SPORT), PKT_OUT_SPORT);
+  store<u16>(p, load<u16>(p, PKT_DPORT), PKT_OUT_DPORT);
+  store<u8>(p, <u8>ttl, PKT_OUT_TTL);
+  store<u32>(p, load<u32>(p, PKT_MARK), PKT_OUT_MARK);
+}
+
+/**
+ * ip_local_out for a locally generated packet whose output route has just
+ * been computed (the rtable globals). Sends it out, or loops it back to the
+ * node when the route is local.
+ */
+export function ipLocalOutRouted(p: usize): void {
+  recordRoute(p);
+  const src = rtSaddr;
+  store<u32>(p, src, PKT_SRC);
+  setOutHeader(p, src, load<u8>(p, PKT_TTL));
+  const dev = rtDev;
+  const flags = rtFlags;
+  const type = rtType;
+  const mtu = rtMtu != 0 ? rtMtu : load<u32>(devPtr(dev), DEV_MTU);
+  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && <u32>load<u16>(p, PKT_LEN) > mtu &&
+      (load<u32>(devPtr(dev), DEV_FLAGS) & IFF_LOOPBACK) == 0) {
+    // ip_append_data refuses a DF datagram larger than the path MTU: the
+    // socket gets EMSGSIZE and nothing reaches the IP output path
+    store<u16>(p, <u16>dev, PKT_OIF);
+    drop(p, DROP_MSGSIZE);
+    return;
+  }
+  if (load<u8>(p, PKT_PROTO) == 1) icmpOutCount(load<u8>(p, PKT_ICMP_TYPE));
+  count(CTR_IP_OUT_REQUESTS);
+  if (type == RTN_LOCAL || (flags & RTCF_LOCAL) != 0 && (load<u32>(devPtr(dev), DEV_FLAGS) & IFF_LOOPBACK) != 0) {
+    // loopback_xmit -> ip_rcv on lo; the skb keeps its dst, so no input routing.
+    countN(CTR_IP_OUT_TRANSMITS, 1);
+    count(CTR_IP_IN_RECEIVES);
+    store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
+    store<u16>(p, <u16>dev, PKT_OIF);
+    store<u32>(p, load<u32>(p, PKT_DST), PKT_NEXTHOP);
+    store<u32>(p, OF_LOCAL, PKT_OUT_FLAGS);
+    ipLocalDeliver(p, RTN_LOCAL, flags | RTCF_LOCAL);
+    return;
+  }
+  let outFlags: u32 = 0;
+  if (flags & RTCF_BROADCAST) outFlags |= OF_BROADCAST;
+  if (rtGw != 0) outFlags |= OF_GATEWAY;
+  transmit(p, dev, rtGw != 0 ? rtGw : load<u32>(p, PKT_DST), rtMtu, outFlags);
+  if ((flags & RTCF_LOCAL) != 0 && (flags & (RTCF_BROADCAST | RTCF_MULTICAST)) != 0) {
+    // ip_mc_output: a broadcast (or joined multicast) the node sends is also
+    // looped back to the node itself (dev_loopback_xmit -> ip_rcv)
+    count(CTR_IP_IN_RECEIVES);
+    ipLocalDeliver(p, (flags & RTCF_BROADCAST) != 0 ? RTN_BROADCAST : RTN_MULTICAST, flags);
+  }
+}

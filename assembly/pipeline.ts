@@ -1,0 +1,262 @@
+/**
+ * The packet pipeline: one packet from ingress to egress, in the order the
+ * kernel handles it. Read this file top to bottom to follow a packet.
+ *
+ *  arriving on a device                      sent by a local process
+ *  --------------------                      -----------------------
+ *  ipRcv           (ip_rcv, ip_rcv_finish)    ipLocalOut   (ip_route_output_flow,
+ *   |  input routing  route/input.ts            |           ip_local_out)
+ *   +-> local / broadcast -> ipLocalDeliver     +-> local route -> loopback ->
+ *   |       (ipv4/local.ts: TCP RST, UDP port   |       ipLocalDeliver
+ *   |        unreachable, echo reply)           +-> transmit (ipv4/output.ts)
+ *   +-> error route -> ipError (ICMP unreachable)
+ *   +-> unicast -> ipForward (TTL, MTU, redirect) -> transmit
+ *
+ * Netfilter hooks (PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING) and
+ * conntrack slot in where the comments marked HOOK say; they come with the
+ * netfilter and conntrack issues.
+ */
+import {
+  PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
+  PKT_FLAGS, PKT_IIF, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
+  PKT_OUT_FLAGS, PKT_NEXTHOP, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_SRC_SET, VERDICT_LOCAL,
+  RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, RTN_UNREACHABLE, RTN_UNICAST,
+  DROP_DEV_DOWN, DROP_IP_RPFILTER, DROP_IP_INHDR, DROP_PKT_TOO_BIG, DROP_IP_INADDRERRORS,
+  DROP_IP_INNOROUTES, DROP_BLACKHOLE, DROP_PROHIBIT, DROP_OTHERHOST, DROP_BAD_SOURCE, DROP_NO_DEVICE,
+  DROP_OUTPUT_EINVAL, DROP_NOT_SPECIFIED, DROP_BAD_SOURCE, DROP_SOCK_BROADCAST, OF_REDIRECT, OF_GATEWAY, OF_LOCAL, OF_BROADCAST, DEV_MTU, DEV_FORWARDING,
+  CTR_IP_IN_RECEIVES, CTR_IP_IN_HDR_ERRORS, CTR_IP_FORW_DATAGRAMS, CTR_IP_FRAG_FAILS,
+  CTR_IP_IN_ADDR_ERRORS, CTR_IP_EXT_IN_NO_ROUTES, CTR_IP_OUT_NO_ROUTES, CTR_TCP_EXT_IP_RPFILTER,
+} from "./abi";
+import { devPtr, devIsUp } from "./dev";
+import { count } from "./ipv4/stats";
+import { clockAdvance, jiffies } from "./ipv4/clock";
+import { ipRouteInput } from "./route/input";
+import { ipRouteOutput, ipDevFind } from "./route/output";
+import {
+  rtType, rtFlags, rtDev, rtGw, rtMtu, rtError, RTCF_LOCAL, RTCF_DOREDIRECT, RTCF_BROADCAST, RTCF_MULTICAST,
+} from "./route/rtable";
+import { drop, recordRoute, transmit, setOutHeader, ipLocalOutRouted } from "./ipv4/output";
+import { ipLocalDeliver } from "./ipv4/local";
+import {
+  icmpSend, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_FRAG_NEEDED, ICMP_EXC_TTL, ICMP_NET_UNREACH,
+  ICMP_HOST_UNREACH, ICMP_PKT_FILTERED, ICMP_REDIRECT, ICMP_REDIR_HOST,
+} from "./ipv4/icmp";
+import { getPeer, P_TOKENS, P_LAST, P_NREDIR } from "./ipv4/peer";
+import { setCurrent, replyRingClear } from "./ipv4/reply";
+import { EINVAL, ENETUNREACH, EHOSTUNREACH, EACCES, ENODEV } from "./util/errno";
+import { isLbcast, isMulticast, isZeronet } from "./util/ip";
+import { localTableType } from "./fib/table";
+import { hz } from "./config";
+
+/** Processes `count` descriptors at `base`. One call per batch. */
+export function processBatch(base: usize, n: u32): void {
+  replyRingClear();
+  for (let i: u32 = 0; i < n; i++) {
+    const p = base + (<usize>i << PKT_SHIFT);
+    // outputs start clean: bytes 72..255
+    memory.fill(p + 72, 0, PKT_SIZE - 72);
+    setCurrent(p, i);
+    clockAdvance(load<u64>(p, PKT_TIME));
+    if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) ipLocalOut(p);
+    else ipRcv(p);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Ingress
+// ---------------------------------------------------------------------------
+
+/** ip_rcv + ip_rcv_finish: a packet arrives on PKT_IIF. */
+function ipRcv(p: usize): void {
+  const dev = <u32>load<u16>(p, PKT_IIF);
+  if (!devIsUp(dev)) { drop(p, DROP_DEV_DOWN); return; }
+  count(CTR_IP_IN_RECEIVES);
+  const src = load<u32>(p, PKT_SRC);
+  const dst = load<u32>(p, PKT_DST);
+  setOutHeader(p, src, load<u8>(p, PKT_TTL));
+
+  // HOOK: raw/conntrack/mangle/nat PREROUTING
+
+  // ip_route_input_noref
+  const reason = ipRouteInput(dst, src, load<u8>(p, PKT_TOS), dev, load<u32>(p, PKT_MARK),
+    load<u8>(p, PKT_PROTO), load<u16>(p, PKT_SPORT), load<u16>(p, PKT_DPORT));
+  recordRoute(p);
+  if (reason != 0) {
+    if (reason == DROP_IP_RPFILTER) count(CTR_TCP_EXT_IP_RPFILTER);
+    drop(p, reason);
+    return;
+  }
+  const type = rtType;
+  if (type == RTN_UNREACHABLE) { ipError(p, dev); return; }
+  if (type == RTN_LOCAL || type == RTN_BROADCAST || type == RTN_MULTICAST) {
+    // ip_local_deliver: HOOK INPUT
+    store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
+    store<u16>(p, <u16>rtDev, PKT_OIF);
+    store<u32>(p, dst, PKT_NEXTHOP);
+    store<u32>(p, OF_LOCAL | (type == RTN_BROADCAST ? OF_BROADCAST : 0), PKT_OUT_FLAGS);
+    ipLocalDeliver(p, type, rtFlags);
+    return;
+  }
+  ipForward(p);
+}
+
+/** ip_error: the input route is an error; answer with ICMP unreachable (rate limited). */
+function ipError(p: usize, dev: u32): void {
+  const e = rtError;
+  if (load<u8>(devPtr(dev), DEV_FORWARDING) == 0) {
+    if (e == EHOSTUNREACH) { count(CTR_IP_IN_ADDR_ERRORS); drop(p, DROP_IP_INADDRERRORS); }
+    else if (e == ENETUNREACH) { count(CTR_IP_EXT_IN_NO_ROUTES); drop(p, DROP_IP_INNOROUTES); }
+    else drop(p, errnoReason(e));
+    return;
+  }
+  let code: u32;
+  if (e == EHOSTUNREACH) code = ICMP_HOST_UNREACH;
+  else if (e == ENETUNREACH) { code = ICMP_NET_UNREACH; count(CTR_IP_EXT_IN_NO_ROUTES); }
+  else if (e == EACCES) code = ICMP_PKT_FILTERED;
+  else { drop(p, errnoReason(e)); return; } // EINVAL (blackhole): silent
+  drop(p, errnoReason(e));
+  // peer bucket of ip_error: burst error_burst (5 s), cost error_cost (1 s)
+  const peer = getPeer(load<u32>(p, PKT_SRC));
+  const now = jiffies();
+  let tokens = load<i64>(peer, P_TOKENS) + (now - load<i64>(peer, P_LAST));
+  const burst = 5 * <i64>hz;
+  const cost = <i64>hz;
+  if (tokens > burst) tokens = burst;
+  store<i64>(peer, now, P_LAST);
+  let send = true;
+  if (tokens >= cost) tokens -= cost;
+  else send = false;
+  store<i64>(peer, tokens, P_TOKENS);
+  if (send) icmpSend(p, ICMP_DEST_UNREACH, code, 0, 0, true);
+}
+
+function errnoReason(e: i32): i32 {
+  if (e == EHOSTUNREACH) return DROP_IP_INADDRERRORS;
+  if (e == ENETUNREACH) return DROP_IP_INNOROUTES;
+  if (e == EACCES) return DROP_PROHIBIT;
+  return DROP_BLACKHOLE;
+}
+
+// ---------------------------------------------------------------------------
+// Forwarding
+// ---------------------------------------------------------------------------
+
+/** ip_forward + ip_forward_finish. */
+function ipForward(p: usize): void {
+  // the route, before anything else may route (ICMP answers do)
+  const oif = rtDev;
+  const gw = rtGw;
+  const flags = rtFlags;
+  const mtuMetric = rtMtu;
+  if (load<u16>(p, PKT_FLAGS) & PF_L2_OTHER) { drop(p, DROP_OTHERHOST); return; }
+  const ttl = <u32>load<u8>(p, PKT_TTL);
+  if (ttl <= 1) {
+    count(CTR_IP_IN_HDR_ERRORS);
+    icmpSend(p, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, flags, true);
+    drop(p, DROP_IP_INHDR);
+    return;
+  }
+  count(CTR_IP_FORW_DATAGRAMS);
+  const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(devPtr(oif), DEV_MTU);
+  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && <u32>load<u16>(p, PKT_LEN) > mtu) {
+    count(CTR_IP_FRAG_FAILS);
+    icmpSend(p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, flags, true);
+    store<u16>(p, <u16>oif, PKT_OIF);
+    drop(p, DROP_PKT_TOO_BIG);
+    return;
+  }
+  // ip_decrease_ttl
+  store<u8>(p, <u8>(ttl - 1), 78 /* PKT_OUT_TTL */);
+  let outFlags: u32 = gw != 0 ? OF_GATEWAY : 0;
+  if (flags & RTCF_DOREDIRECT) {
+    outFlags |= OF_REDIRECT;
+    ipRtSendRedirect(p, oif, gw != 0 ? gw : load<u32>(p, PKT_DST));
+  }
+  // HOOK: mangle/filter FORWARD, then mangle/nat POSTROUTING
+  transmit(p, oif, gw != 0 ? gw : load<u32>(p, PKT_DST), mtuMetric, outFlags);
+}
+
+/**
+ * ip_rt_send_redirect: at most ip_rt_redirect_number (9) redirects per peer,
+ * spaced by ip_rt_redirect_load << n (HZ/50 << n), reset after
+ * ip_rt_redirect_silence ((HZ/50) << 10) without redirected packets.
+ */
+function ipRtSendRedirect(p: usize, oif: u32, gw: u32): void {
+  // (IN_DEV_TX_REDIRECTS was checked when the route was made)
+  const peer = getPeer(load<u32>(p, PKT_SRC));
+  const now = jiffies();
+  const load_ = <i64>(hz / 50);
+  const silence = load_ << 10;
+  const last = load<i64>(peer, P_LAST);
+  if (now > last + silence) {
+    store<i64>(peer, 0, P_TOKENS);
+    store<u32>(peer, 0, P_NREDIR);
+  }
+  const n = load<u32>(peer, P_NREDIR);
+  if (n >= 9) { store<i64>(peer, now, P_LAST); return; }
+  if (n == 0 || now > load<i64>(peer, P_LAST) + (load_ << n)) {
+    // the quoted header already carries the decremented TTL
+    icmpSend(p, ICMP_REDIRECT, ICMP_REDIR_HOST, gw, 0, true);
+    store<i64>(peer, now, P_LAST);
+    store<u32>(peer, n + 1, P_NREDIR);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Locally generated
+// ---------------------------------------------------------------------------
+
+/** A packet sent by a process on the node: output routing, then out or loopback. */
+function ipLocalOut(p: usize): void {
+  const flags = <u32>load<u16>(p, PKT_FLAGS);
+  let saddr = (flags & PF_SRC_SET) ? load<u32>(p, PKT_SRC) : 0;
+  const oif = <u32>load<u16>(p, PKT_BOUND_OIF);
+  const proto = <u32>load<u8>(p, PKT_PROTO);
+  if (saddr != 0) {
+    // inet_bind: the address must be the node's (local), or a broadcast or
+    // multicast address, in which case the socket sends from whatever
+    // source routing picks ("inet_saddr = 0; /* Use device */")
+    const type = inetAddrType(saddr);
+    if (type == RTN_MULTICAST || type == RTN_BROADCAST) saddr = 0;
+    else if (type != RTN_LOCAL) { drop(p, DROP_BAD_SOURCE); return; }
+  }
+  const err = ipRouteOutput(load<u32>(p, PKT_DST), saddr, load<u8>(p, PKT_TOS), oif, load<u32>(p, PKT_MARK),
+    proto, load<u16>(p, PKT_SPORT), load<u16>(p, PKT_DPORT), load<u32>(p, PKT_UID), 0);
+  if (err != 0) {
+    recordRoute(p);
+    // udp_sendmsg and tcp_v4_connect count OutNoRoutes; raw sockets do not
+    if (err == -ENETUNREACH && (proto == 6 || proto == 17)) count(CTR_IP_OUT_NO_ROUTES);
+    drop(p, outputErrorReason(err, saddr, oif));
+    return;
+  }
+  // udp_sendmsg/raw_sendmsg: a broadcast needs SO_BROADCAST (not modelled:
+  // sockets are plain); tcp_v4_connect refuses broadcast and multicast
+  if (rtFlags & RTCF_BROADCAST) { recordRoute(p); drop(p, proto == 6 ? DROP_IP_INNOROUTES : DROP_SOCK_BROADCAST); return; }
+  if (proto == 6 && (rtFlags & RTCF_MULTICAST)) { recordRoute(p); drop(p, DROP_IP_INNOROUTES); return; }
+  // a socket sends to a multicast group with IP_MULTICAST_TTL, default 1
+  if (isMulticast(load<u32>(p, PKT_DST))) store<u8>(p, 1, PKT_TTL);
+  // HOOK: raw/conntrack/mangle/nat/filter OUTPUT, reroute, POSTROUTING
+  ipLocalOutRouted(p);
+}
+
+/** inet_addr_type: RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST or RTN_UNICAST for an address. */
+function inetAddrType(a: u32): u32 {
+  if (isZeronet(a) || isLbcast(a)) return RTN_BROADCAST;
+  if (isMulticast(a)) return RTN_MULTICAST;
+  return localTableType(a);
+}
+
+/** What the sending socket's error means, as a drop reason. */
+function outputErrorReason(err: i32, saddr: u32, oif: u32): i32 {
+  if (rtError != 0) return errnoReason(rtError); // the FIB said so (route or rule)
+  if (err == -ENETUNREACH) {
+    if (saddr != 0 && ipDevFind(saddr) == 0) return DROP_BAD_SOURCE;
+    if (oif != 0) return DROP_NO_DEVICE; // bound device down
+    return DROP_IP_INNOROUTES;
+  }
+  if (err == -ENODEV) return DROP_NO_DEVICE;
+  if (err == -EINVAL) return DROP_OUTPUT_EINVAL;
+  return DROP_NOT_SPECIFIED;
+}
+
+

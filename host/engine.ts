@@ -1,0 +1,175 @@
+/**
+ * The embedding API: one `Engine` is one emulated node in its own WASM
+ * instance. Create as many as you like in one process (they share the
+ * compiled module, not state); the same snapshot, packets and seed give the
+ * same results byte for byte.
+ *
+ *   const engine = await Engine.create({ seed: 1 });
+ *   engine.load(snapshot);
+ *   const results = engine.process([{ iif: "eth0", src: "1.2.3.4", dst: "10.0.0.10", proto: "tcp", dport: 443 }]);
+ */
+import * as abi from "./core/abi.js";
+import { coreModule, instantiateCore, CoreMemory, type CoreExports } from "./core/wasm.js";
+import type { NodeSnapshot } from "./model/node.js";
+import { loadNode, type LoadedNode } from "./node/compile.js";
+import { encodePacket, type PacketInput, type DeviceResolver, type InputPos } from "./packet/input.js";
+import { decodePacket, DROP_NAMES, type PacketResult } from "./packet/result.js";
+
+export interface EngineOptions {
+  /** Seed of the core's PRNG (rate-limit credits now; NAT ports and statistic matches later). */
+  seed?: number;
+  /** Packets per batch (one JS->WASM call each); at least abi.BATCH_MIN. */
+  batchSize?: number;
+  /** Use the debug build (bounds checks, assertions). */
+  debug?: boolean;
+  /** A compiled core module to instantiate (embedders that load the .wasm themselves). */
+  module?: WebAssembly.Module;
+  /** CONFIG_HZ of the emulated kernel (default 250). */
+  hz?: number;
+}
+
+/** SNMP counters, named as `nstat` names the kernel's. */
+export const COUNTER_NAMES: Record<number, string> = {
+  [abi.CTR_IP_IN_RECEIVES]: "IpInReceives",
+  [abi.CTR_IP_IN_HDR_ERRORS]: "IpInHdrErrors",
+  [abi.CTR_IP_IN_ADDR_ERRORS]: "IpInAddrErrors",
+  [abi.CTR_IP_FORW_DATAGRAMS]: "IpForwDatagrams",
+  [abi.CTR_IP_IN_UNKNOWN_PROTOS]: "IpInUnknownProtos",
+  [abi.CTR_IP_IN_DISCARDS]: "IpInDiscards",
+  [abi.CTR_IP_IN_DELIVERS]: "IpInDelivers",
+  [abi.CTR_IP_OUT_REQUESTS]: "IpOutRequests",
+  [abi.CTR_IP_OUT_DISCARDS]: "IpOutDiscards",
+  [abi.CTR_IP_OUT_NO_ROUTES]: "IpOutNoRoutes",
+  [abi.CTR_IP_FRAG_OKS]: "IpFragOKs",
+  [abi.CTR_IP_FRAG_FAILS]: "IpFragFails",
+  [abi.CTR_IP_FRAG_CREATES]: "IpFragCreates",
+  [abi.CTR_IP_EXT_IN_NO_ROUTES]: "IpExtInNoRoutes",
+  [abi.CTR_IP_OUT_TRANSMITS]: "IpExtOutTransmits",
+  [abi.CTR_ICMP_OUT_MSGS]: "IcmpOutMsgs",
+  [abi.CTR_ICMP_OUT_DEST_UNREACHS]: "IcmpOutDestUnreachs",
+  [abi.CTR_ICMP_OUT_TIME_EXCDS]: "IcmpOutTimeExcds",
+  [abi.CTR_ICMP_OUT_REDIRECTS]: "IcmpOutRedirects",
+  [abi.CTR_ICMP_OUT_ECHO_REPS]: "IcmpOutEchoReps",
+  [abi.CTR_ICMP_IN_MSGS]: "IcmpInMsgs",
+  [abi.CTR_ICMP_IN_ECHOS]: "IcmpInEchos",
+  [abi.CTR_ICMP_OUT_RATELIMIT_GLOBAL]: "IcmpOutRateLimitGlobal",
+  [abi.CTR_ICMP_OUT_RATELIMIT_HOST]: "IcmpOutRateLimitHost",
+  [abi.CTR_TCP_EXT_IP_RPFILTER]: "TcpExtIPReversePathFilter",
+  [abi.CTR_TCP_OUT_RSTS]: "TcpOutRsts",
+  [abi.CTR_TCP_IN_SEGS]: "TcpInSegs",
+  [abi.CTR_UDP_NO_PORTS]: "UdpNoPorts",
+  [abi.CTR_UDP_IN_DATAGRAMS]: "UdpInDatagrams",
+  [abi.CTR_ICMP_IN_DEST_UNREACHS]: "IcmpInDestUnreachs",
+  [abi.CTR_ICMP_IN_TIME_EXCDS]: "IcmpInTimeExcds",
+  [abi.CTR_ICMP_IN_ECHO_REPS]: "IcmpInEchoReps",
+  [abi.CTR_UDP_IGNORED_MULTI]: "UdpIgnoredMulti",
+  [abi.CTR_ICMP_OUT_ERRORS]: "IcmpOutErrors",
+};
+
+export class Engine {
+  readonly core: CoreExports;
+  readonly mem: CoreMemory;
+  readonly batchSize: number;
+  private batchPtr = 0;
+  private node_?: LoadedNode;
+  private readonly seed: number;
+  private readonly hz: number;
+  private lastTime = 0n;
+  private warned = new Set<string>();
+  /** Called once per input field the format does not model yet. */
+  onWarning: (message: string) => void = () => {};
+
+  private constructor(core: CoreExports, opts: EngineOptions) {
+    this.core = core;
+    this.mem = new CoreMemory(core.memory);
+    this.batchSize = Math.max(abi.BATCH_MIN, opts.batchSize ?? 1024);
+    this.seed = opts.seed ?? 0;
+    this.hz = opts.hz ?? 250;
+  }
+
+  static async create(opts: EngineOptions = {}): Promise<Engine> {
+    const module = opts.module ?? (await coreModule(opts.debug));
+    return new Engine(await instantiateCore(module), opts);
+  }
+
+  /** The loaded node (throws if none). */
+  get node(): LoadedNode {
+    if (!this.node_) throw new Error("no node loaded: call engine.load(snapshot) first");
+    return this.node_;
+  }
+
+  /** Loads a node; dynamic state (rate limiters, counters, clock) starts fresh. */
+  load(snapshot: NodeSnapshot, opts: { hz?: number } = {}): LoadedNode {
+    this.node_ = loadNode(this.core, snapshot, { hz: opts.hz ?? this.hz, seed: this.seed });
+    if (!this.batchPtr) this.batchPtr = this.core.batch_alloc(this.batchSize);
+    this.mem.refresh();
+    this.lastTime = 0n;
+    return this.node_;
+  }
+
+  /** A resolver of the node's device names, for the packet encoder. */
+  get devices(): DeviceResolver {
+    const node = this.node;
+    return { slotOf: (n) => node.slotByName.get(n), names: () => [...node.slotByName.keys()] };
+  }
+
+  private warn = (field: string): void => {
+    if (this.warned.has(field)) return;
+    this.warned.add(field);
+    this.onWarning(`input field "${field}" is not modelled yet and is ignored`);
+  };
+
+  /**
+   * Processes packets in batches; `pos(i)` names the input position of
+   * packet i for error messages. Results come back in input order.
+   */
+  process(packets: ArrayLike<PacketInput | Record<string, unknown>>, pos?: (i: number) => InputPos, firstIndex = 0): PacketResult[] {
+    const out: PacketResult[] = [];
+    const devs = this.devices;
+    const where = pos ?? ((i: number) => ({ file: "packets", line: i + 1 }));
+    for (let start = 0; start < packets.length; start += this.batchSize) {
+      const n = Math.min(this.batchSize, packets.length - start);
+      this.mem.refresh();
+      const dv = this.mem.dv;
+      for (let k = 0; k < n; k++) {
+        this.lastTime = encodePacket(dv, this.batchPtr + k * abi.PKT_SIZE, packets[start + k] as Record<string, unknown>,
+          where(start + k), devs, this.lastTime, this.warn);
+      }
+      this.core.process_batch(this.batchPtr, n);
+      this.mem.refresh();
+      const replyBase = this.core.reply_ring_ptr();
+      for (let k = 0; k < n; k++) {
+        out.push(decodePacket(this.mem.dv, this.batchPtr + k * abi.PKT_SIZE, firstIndex + start + k, this.node, replyBase));
+      }
+    }
+    return out;
+  }
+
+  /** The batch buffer, for callers that write descriptors themselves (generators, pcap replay). */
+  get batchBuffer(): { ptr: number; capacity: number } {
+    if (!this.batchPtr) this.batchPtr = this.core.batch_alloc(this.batchSize);
+    this.mem.refresh();
+    return { ptr: this.batchPtr, capacity: this.batchSize };
+  }
+
+  /** SNMP counters since load (or the last reset), by nstat name. */
+  counters(): Record<string, number> {
+    this.mem.refresh();
+    const base = this.core.counters_ptr();
+    const out: Record<string, number> = {};
+    for (let i = 0; i < abi.CTR_MAX; i++) out[COUNTER_NAMES[i]] = Number(this.mem.dv.getBigUint64(base + i * 8, true));
+    return out;
+  }
+
+  /** Packets dropped, by reason name. */
+  dropCounts(): Record<string, number> {
+    this.mem.refresh();
+    const base = this.core.drop_counters_ptr();
+    const out: Record<string, number> = {};
+    for (let i = 1; i < abi.DROP_MAX; i++) {
+      const v = Number(this.mem.dv.getBigUint64(base + i * 8, true));
+      if (v) out[DROP_NAMES[i]] = v;
+    }
+    return out;
+  }
+}

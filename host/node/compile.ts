@@ -1,0 +1,255 @@
+/**
+ * Loads a node model into a WASM core: assigns device and table slots,
+ * writes device, address, route, rule and socket records through staging
+ * buffers, and sets the node-wide sysctls. Returns the maps needed to turn
+ * the core's numeric answers back into names (devices, tables, routes, rules).
+ */
+import * as abi from "../core/abi.js";
+import type { CoreExports } from "../core/wasm.js";
+import { CoreMemory } from "../core/wasm.js";
+import type { NodeSnapshot, Route, Rule, Link } from "../model/node.js";
+import { InputError } from "../snapshot/errors.js";
+import { DEV_CONF, effectiveDevConf, globalSysctl } from "./sysctl.js";
+
+const RTN: Record<Route["type"], number> = {
+  unicast: abi.RTN_UNICAST, local: abi.RTN_LOCAL, broadcast: abi.RTN_BROADCAST, anycast: abi.RTN_ANYCAST,
+  multicast: abi.RTN_MULTICAST, blackhole: abi.RTN_BLACKHOLE, unreachable: abi.RTN_UNREACHABLE,
+  prohibit: abi.RTN_PROHIBIT, throw: abi.RTN_THROW, nat: abi.RTN_NAT, xresolve: abi.RTN_XRESOLVE,
+};
+
+const IFF: Record<string, number> = {
+  UP: abi.IFF_UP, BROADCAST: abi.IFF_BROADCAST, LOOPBACK: abi.IFF_LOOPBACK,
+  POINTOPOINT: abi.IFF_POINTOPOINT, NOARP: abi.IFF_NOARP, LOWER_UP: abi.IFF_LOWER_UP,
+};
+
+const NHFLAG: Record<string, number> = {
+  dead: abi.RTNH_F_DEAD, pervasive: abi.RTNH_F_PERVASIVE, onlink: abi.RTNH_F_ONLINK, linkdown: abi.RTNH_F_LINKDOWN,
+};
+
+const DEV_CONF_OFFSET: Record<string, number> = {
+  forwarding: abi.DEV_FORWARDING, rp_filter: abi.DEV_RP_FILTER, accept_local: abi.DEV_ACCEPT_LOCAL,
+  src_valid_mark: abi.DEV_SRC_VALID_MARK, route_localnet: abi.DEV_ROUTE_LOCALNET,
+  send_redirects: abi.DEV_SEND_REDIRECTS, shared_media: abi.DEV_SHARED_MEDIA,
+  ignore_routes_with_linkdown: abi.DEV_IGNORE_LINKDOWN, bc_forwarding: abi.DEV_BC_FORWARDING,
+};
+
+/** What the host keeps about a loaded node to interpret the core's answers. */
+export interface LoadedNode {
+  snapshot: NodeSnapshot;
+  /** Device slot -> link (index 0 unused). */
+  devBySlot: (Link | undefined)[];
+  slotByName: Map<string, number>;
+  loopbackSlot: number;
+  /** Table slot -> kernel table id. */
+  tableIds: number[];
+  /** Route index (Route.index) -> route. */
+  routes: Route[];
+  rules: Rule[];
+  /** Core memory used by routing tables, bytes. */
+  fibBytes: number;
+}
+
+/** Writes the node into the core. `core` must be freshly reset or reused for this node. */
+export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: number; seed?: number } = {}): LoadedNode {
+  const mem = new CoreMemory(core.memory);
+
+  // ---- devices, in ip-link order (slot 1..n) ----
+  const links = snap.links;
+  const slotByName = new Map<string, number>();
+  links.forEach((l, i) => slotByName.set(l.name, i + 1));
+  const lo = links.find((l) => l.flags.includes("LOOPBACK"));
+  if (!lo) throw new InputError("ip-link.txt", 0, "lo", "the snapshot has no loopback device; every node has one (ip -o link show lists it first)");
+  const loopbackSlot = slotByName.get(lo.name)!;
+
+  // addresses grouped per device, keeping `ip addr` order within a device
+  const addrsByDev = new Map<string, typeof snap.addrs>();
+  for (const a of snap.addrs) {
+    if (!slotByName.has(a.dev)) throw new InputError(a.src.file, a.src.line, a.dev, "device is not in ip-link.txt", a.src.text);
+    let list = addrsByDev.get(a.dev);
+    if (!list) addrsByDev.set(a.dev, (list = []));
+    list.push(a);
+  }
+
+  core.devs_reset(links.length);
+  const addrCount = snap.addrs.length;
+  let addrBuf = core.alloc(Math.max(1, addrCount) * abi.ADDR_SIZE);
+  const devRec = core.alloc(abi.DEV_SIZE);
+  mem.refresh();
+  let addrIdx = 0;
+  links.forEach((l, i) => {
+    const slot = i + 1;
+    mem.u8.fill(0, devRec, devRec + abi.DEV_SIZE);
+    const dv = mem.dv;
+    let flags = 0;
+    for (const f of l.flags) flags |= IFF[f] ?? 0;
+    dv.setUint32(devRec + abi.DEV_IFINDEX, l.ifindex, true);
+    dv.setUint32(devRec + abi.DEV_FLAGS, flags, true);
+    dv.setUint32(devRec + abi.DEV_MTU, l.mtu, true);
+    dv.setUint32(devRec + abi.DEV_GROUP, l.group, true);
+    for (const spec of DEV_CONF) dv.setUint8(devRec + DEV_CONF_OFFSET[spec.param], effectiveDevConf(snap.sysctl, l.name, spec));
+    dv.setUint8(devRec + abi.DEV_HAS_INET, 1);
+    const list = addrsByDev.get(l.name) ?? [];
+    dv.setUint32(devRec + abi.DEV_ADDR_FIRST, addrIdx, true);
+    dv.setUint32(devRec + abi.DEV_ADDR_COUNT, list.length, true);
+    for (const a of list) {
+      const p = addrBuf + addrIdx * abi.ADDR_SIZE;
+      dv.setUint32(p + abi.ADDR_LOCAL, a.local, true);
+      dv.setUint8(p + abi.ADDR_PLEN, a.plen);
+      dv.setUint8(p + abi.ADDR_SCOPE, a.scope);
+      dv.setUint8(p + abi.ADDR_FLAGS, (a.secondary ? abi.IFA_F_SECONDARY : 0) | (a.noprefixroute ? abi.IFA_F_NOPREFIXROUTE : 0));
+      dv.setUint16(p + abi.ADDR_DEV, slot, true);
+      dv.setUint32(p + abi.ADDR_BRD, a.broadcast, true);
+      addrIdx++;
+    }
+    core.dev_set(slot, devRec);
+  });
+  core.addrs_set(addrBuf, addrCount);
+  core.free(addrBuf);
+  core.free(devRec);
+
+  // ---- routing tables ----
+  const tableIdSet = new Set<number>();
+  for (const r of snap.routes) tableIdSet.add(r.table);
+  const tableIds = [...tableIdSet].sort((a, b) => a - b);
+  const tableSlot = new Map<number, number>();
+  tableIds.forEach((id, i) => tableSlot.set(id, i));
+  core.tables_reset(tableIds.length);
+  const perTable = new Map<number, Route[]>();
+  for (const r of snap.routes) {
+    let list = perTable.get(r.table);
+    if (!list) perTable.set(r.table, (list = []));
+    list.push(r);
+  }
+  let fibBytes = 0;
+  for (const id of tableIds) {
+    const list = perTable.get(id)!;
+    const buf = core.alloc(list.length * abi.ROUTE_SIZE);
+    mem.refresh();
+    const u8 = mem.u8, u32 = mem.u32, u16 = mem.u16;
+    for (let k = 0; k < list.length; k++) {
+      const r = list[k];
+      const p = buf + k * abi.ROUTE_SIZE;
+      let devSlot = 0;
+      if (r.dev !== undefined) {
+        const s = slotByName.get(r.dev);
+        if (s === undefined) throw new InputError(r.src.file, r.src.line, r.dev, "device is not in ip-link.txt", r.src.text);
+        devSlot = s;
+      }
+      let nhf = 0;
+      for (const f of r.nhflags) nhf |= NHFLAG[f] ?? 0;
+      u32[(p + abi.RT_PREFIX) >>> 2] = r.prefix;
+      u8[p + abi.RT_PLEN] = r.plen;
+      u8[p + abi.RT_TYPE] = RTN[r.type];
+      u8[p + abi.RT_SCOPE] = r.scope;
+      u8[p + abi.RT_TOS] = r.tos;
+      u32[(p + abi.RT_METRIC) >>> 2] = r.metric >>> 0;
+      u32[(p + abi.RT_PREFSRC) >>> 2] = r.prefsrc;
+      u32[(p + abi.RT_GW) >>> 2] = r.gw;
+      u16[(p + abi.RT_DEV) >>> 1] = devSlot;
+      u8[p + abi.RT_NHFLAGS] = nhf;
+      // fib_check_nh: a gateway is reached through a link-scope route; a
+      // direct route's nexthop has host scope.
+      u8[p + abi.RT_NHSCOPE] = r.gw !== 0 ? abi.RT_SCOPE_LINK : abi.RT_SCOPE_HOST;
+      u32[(p + abi.RT_MTU) >>> 2] = r.mtu;
+      u32[(p + abi.RT_INDEX) >>> 2] = r.index;
+    }
+    core.table_build(tableSlot.get(id)!, id, buf, list.length);
+    core.free(buf);
+    fibBytes += core.table_bytes(tableSlot.get(id)!);
+  }
+
+  // ---- rules ----
+  const rules = snap.rules;
+  const ruleBuf = core.alloc(Math.max(1, rules.length) * abi.RULE_SIZE);
+  mem.refresh();
+  const dv = mem.dv;
+  rules.forEach((r, i) => {
+    const p = ruleBuf + i * abi.RULE_SIZE;
+    dv.setUint32(p + abi.RULE_PREF, r.pref, true);
+    const action = { lookup: abi.FR_ACT_TO_TBL, goto: abi.FR_ACT_GOTO, nop: abi.FR_ACT_NOP, blackhole: abi.FR_ACT_BLACKHOLE, unreachable: abi.FR_ACT_UNREACHABLE, prohibit: abi.FR_ACT_PROHIBIT }[r.action];
+    dv.setUint8(p + abi.RULE_ACTION, action);
+    dv.setUint8(p + abi.RULE_FLAGS, (r.invert ? abi.RF_INVERT : 0) | (r.uidrange ? abi.RF_UIDRANGE : 0));
+    dv.setUint32(p + abi.RULE_SRC, r.from?.addr ?? 0, true);
+    dv.setUint8(p + abi.RULE_SRC_LEN, r.from?.plen ?? 0);
+    dv.setUint32(p + abi.RULE_DST, r.to?.addr ?? 0, true);
+    dv.setUint8(p + abi.RULE_DST_LEN, r.to?.plen ?? 0);
+    dv.setUint32(p + abi.RULE_MARK, r.fwmark >>> 0, true);
+    dv.setUint32(p + abi.RULE_MARK_MASK, r.fwmask >>> 0, true);
+    dv.setUint32(p + abi.RULE_TABLE, r.action === "lookup" ? (tableSlot.get(r.table!) ?? abi.TABLE_NONE) : abi.TABLE_NONE, true);
+    let target = 0xffffffff;
+    if (r.action === "goto") {
+      // ctarget: the first rule with the target priority (it must come later)
+      const t = rules.findIndex((x) => x.pref === r.gotoPref);
+      if (t > i) target = t;
+    }
+    dv.setUint32(p + abi.RULE_GOTO, target, true);
+    const devOf = (name?: string) => (name === undefined ? 0 : (slotByName.get(name) ?? abi.DEV_DETACHED));
+    dv.setUint16(p + abi.RULE_IIF, devOf(r.iif), true);
+    dv.setUint16(p + abi.RULE_OIF, devOf(r.oif), true);
+    dv.setUint8(p + abi.RULE_TOS, r.tos);
+    dv.setUint8(p + abi.RULE_IPPROTO, r.ipproto);
+    dv.setUint16(p + abi.RULE_SPORT_LO, r.sport?.[0] ?? 0, true);
+    dv.setUint16(p + abi.RULE_SPORT_HI, r.sport?.[1] ?? 0, true);
+    dv.setUint16(p + abi.RULE_DPORT_LO, r.dport?.[0] ?? 0, true);
+    dv.setUint16(p + abi.RULE_DPORT_HI, r.dport?.[1] ?? 0, true);
+    dv.setInt32(p + abi.RULE_SUPPRESS_PLEN, r.suppressPrefixlen, true);
+    dv.setInt32(p + abi.RULE_SUPPRESS_GROUP, r.suppressIfgroup, true);
+    dv.setUint32(p + abi.RULE_UID_LO, r.uidrange?.[0] ?? 0, true);
+    dv.setUint32(p + abi.RULE_UID_HI, r.uidrange?.[1] ?? 0xffffffff, true);
+  });
+  core.rules_set(ruleBuf, rules.length);
+  core.free(ruleBuf);
+
+  // ---- sockets ----
+  const socks = snap.sockets ?? [];
+  const sockBuf = core.alloc(Math.max(1, socks.length) * 8);
+  mem.refresh();
+  socks.forEach((s, i) => {
+    const p = sockBuf + i * 8;
+    mem.dv.setUint8(p, s.proto === "tcp" ? 6 : 17);
+    mem.dv.setUint16(p + 2, s.port, true);
+    mem.dv.setUint32(p + 4, s.addr, true);
+  });
+  core.sockets_set(sockBuf, socks.length, snap.sockets ? 1 : 0);
+  core.free(sockBuf);
+
+  // ---- node-wide settings ----
+  const g = (k: string) => globalSysctl(snap.sysctl, k);
+  const set = (key: number, v: number) => core.sysctl_set(key, v >>> 0);
+  set(abi.SYS_HZ, opts.hz ?? 250);
+  set(abi.SYS_ICMP_RATEMASK, g("net.ipv4.icmp_ratemask"));
+  set(abi.SYS_ICMP_RATELIMIT_MS, g("net.ipv4.icmp_ratelimit"));
+  set(abi.SYS_ICMP_MSGS_PER_SEC, g("net.ipv4.icmp_msgs_per_sec"));
+  set(abi.SYS_ICMP_MSGS_BURST, g("net.ipv4.icmp_msgs_burst"));
+  set(abi.SYS_ICMP_ECHO_IGNORE_ALL, g("net.ipv4.icmp_echo_ignore_all"));
+  set(abi.SYS_ICMP_ECHO_IGNORE_BCAST, g("net.ipv4.icmp_echo_ignore_broadcasts"));
+  set(abi.SYS_ICMP_ERRORS_USE_INBOUND_IFADDR, g("net.ipv4.icmp_errors_use_inbound_ifaddr"));
+  set(abi.SYS_IP_DEFAULT_TTL, g("net.ipv4.ip_default_ttl"));
+  set(abi.SYS_FWMARK_REFLECT, g("net.ipv4.fwmark_reflect"));
+  set(abi.SYS_IP_NO_PMTU_DISC, g("net.ipv4.ip_no_pmtu_disc"));
+  set(abi.SYS_LOOPBACK_DEV, loopbackSlot);
+  set(abi.SYS_CUSTOM_RULES, hasCustomRules(rules) ? 1 : 0);
+  set(abi.SYS_CUSTOM_LOCAL_ROUTES, snap.routes.some((r) => r.table === 255 && r.type === "local" && r.proto !== "kernel") ? 1 : 0);
+  set(abi.SYS_RULES_NEED_PORTS, rules.some((r) => r.ipproto !== 0 || r.sport || r.dport) ? 1 : 0);
+  set(abi.SYS_SEED, opts.seed ?? 0);
+  core.state_reset();
+
+  const devBySlot: (Link | undefined)[] = [undefined, ...links];
+  const routes: Route[] = [];
+  for (const r of snap.routes) routes[r.index] = r;
+  return { snapshot: snap, devBySlot, slotByName, loopbackSlot, tableIds, routes, rules, fibBytes };
+}
+
+/**
+ * fib4_has_custom_rules: the kernel sets it when any rule is added and never
+ * clears it; from a snapshot we can only tell whether the rules differ from
+ * the three defaults (0 local, 32766 main, 32767 default).
+ */
+export function hasCustomRules(rules: Rule[]): boolean {
+  const defaults: [number, number][] = [[0, 255], [32766, 254], [32767, 253]];
+  if (rules.length !== 3) return true;
+  return rules.some((r, i) =>
+    r.pref !== defaults[i][0] || r.action !== "lookup" || r.table !== defaults[i][1] || r.invert || r.from || r.to ||
+    r.fwmask !== 0 || r.iif !== undefined || r.oif !== undefined || r.tos !== 0 || r.ipproto !== 0 || r.sport || r.dport ||
+    r.uidrange || r.suppressPrefixlen !== -1 || r.suppressIfgroup !== -1);
+}

@@ -1,0 +1,212 @@
+/**
+ * The replay input format: one JSON object per packet (JSONL), validated and
+ * written into WASM packet descriptors.
+ */
+import * as abi from "../core/abi.js";
+import { parseIPv4 } from "../util/ipv4.js";
+import { InputError } from "../snapshot/errors.js";
+
+/** A packet as the replay format describes it. */
+export interface PacketInput {
+  /** Interface the packet arrives on, or "local" for a packet sent by a process on the node. */
+  iif: string;
+  src?: string;
+  dst: string;
+  proto?: "tcp" | "udp" | "icmp" | number;
+  sport?: number;
+  dport?: number;
+  /** TCP flags as letters: F S R P A U E C (e.g. "S", "SA", "FA"). */
+  flags?: string;
+  seq?: number;
+  ack?: number;
+  win?: number;
+  icmp_type?: number;
+  icmp_code?: number;
+  icmp_id?: number;
+  icmp_seq?: number;
+  ttl?: number;
+  tos?: number;
+  df?: boolean;
+  /** IPv4 total length. */
+  len?: number;
+  mark?: number;
+  /** Seconds (virtual clock). */
+  t?: number;
+  /** IP identification. */
+  id?: number;
+  /** Local packets: device the socket is bound to (SO_BINDTODEVICE). */
+  oif?: string;
+  /** Local packets: uid of the sending socket. */
+  uid?: number;
+  /** ICMP errors arriving from outside: the quoted original header. */
+  inner?: { src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number };
+}
+
+/** Fields the format defines; anything else is ignored with a one-time warning. */
+export const KNOWN_FIELDS = new Set([
+  "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
+  "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner",
+]);
+
+/**
+ * Fields the format defines but the emulator does not use yet: accepted and
+ * ignored with a one-time warning (they matter to later features, e.g. TCP
+ * window tracking in conntrack).
+ */
+export const NOT_YET_MODELLED = new Set(["win"]);
+
+const TCP_FLAG_BITS: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16, U: 32, E: 64, C: 128 };
+const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
+
+export function tcpFlagsFromLetters(s: string): number | undefined {
+  let v = 0;
+  for (const ch of s.toUpperCase()) {
+    const b = TCP_FLAG_BITS[ch];
+    if (b === undefined) return undefined;
+    v |= b;
+  }
+  return v;
+}
+
+export function tcpFlagsToLetters(v: number): string {
+  let s = "";
+  for (const ch of "FSRPAUEC") if (v & TCP_FLAG_BITS[ch]) s += ch;
+  return s;
+}
+
+export function protoNumber(p: PacketInput["proto"]): number | undefined {
+  if (p === undefined) return 0;
+  if (typeof p === "number") return Number.isInteger(p) && p >= 0 && p <= 255 ? p : undefined;
+  return PROTO_NUM[p];
+}
+
+/** Resolves device names for the encoder. */
+export interface DeviceResolver {
+  slotOf(name: string): number | undefined;
+  names(): string[];
+}
+
+/** Where an input came from, for error messages. */
+export interface InputPos { file: string; line: number }
+
+function err(pos: InputPos, token: string, problem: string): never {
+  throw new InputError(pos.file, pos.line, token, problem);
+}
+
+function u(pos: InputPos, o: Record<string, unknown>, k: string, max: number, def: number): number {
+  const v = o[k];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) err(pos, k, `must be an integer 0..${max}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function addr(pos: InputPos, v: unknown, k: string): number {
+  if (typeof v !== "string") err(pos, k, `must be an IPv4 address string, got ${JSON.stringify(v)}`);
+  const a = parseIPv4(v);
+  if (a === undefined) err(pos, String(v), `is not an IPv4 address (field "${k}")`);
+  return a;
+}
+
+/**
+ * Validates one decoded JSON object and writes it as descriptor `p` (byte
+ * offset into memory). `prevTime` is the previous packet's time (ns), used
+ * when `t` is absent. Returns the packet's time in ns.
+ */
+export function encodePacket(
+  dv: DataView, p: number, o: Record<string, unknown>, pos: InputPos, devs: DeviceResolver,
+  prevTime: bigint, warn: (field: string) => void,
+): bigint {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) err(pos, "", "each line must be a JSON object");
+  for (const k of Object.keys(o)) {
+    if (!KNOWN_FIELDS.has(k)) warn(k);
+    else if (NOT_YET_MODELLED.has(k)) warn(k);
+  }
+  const iif = o.iif;
+  if (typeof iif !== "string") err(pos, "iif", `is required: an interface name or "local"`);
+  const local = iif === "local";
+  let flags = 0;
+  let iifSlot = 0;
+  if (local) flags |= abi.PF_LOCAL;
+  else {
+    const s = devs.slotOf(iif);
+    if (s === undefined) err(pos, iif, `is not an interface of this node (known: ${devs.names().join(", ")})`);
+    iifSlot = s;
+  }
+  const proto = protoNumber(o.proto as PacketInput["proto"]);
+  if (proto === undefined) err(pos, String(o.proto), `is not a protocol: use "tcp", "udp", "icmp" or a number 0..255`);
+  if (o.dst === undefined) err(pos, "dst", "is required");
+  const dst = addr(pos, o.dst, "dst");
+  let src = 0;
+  if (o.src !== undefined) {
+    src = addr(pos, o.src, "src");
+    flags |= abi.PF_SRC_SET;
+  } else if (!local) err(pos, "src", "is required for packets arriving on an interface");
+  let tcpFlags = 0;
+  if (proto === 6) {
+    const f = o.flags === undefined ? "S" : o.flags;
+    if (typeof f !== "string") err(pos, "flags", "must be a string of TCP flag letters (F S R P A U E C)");
+    const b = tcpFlagsFromLetters(f);
+    if (b === undefined) err(pos, f, "is not a set of TCP flag letters (F S R P A U E C)");
+    tcpFlags = b;
+  }
+  const defLen = proto === 6 ? 40 : proto === 17 || proto === 1 ? 28 : 20;
+  const len = u(pos, o, "len", 65535, defLen);
+  if (len < 20) err(pos, "len", "must be at least 20 (the IPv4 header)");
+  let df = false;
+  if (o.df !== undefined) {
+    if (typeof o.df !== "boolean") err(pos, "df", "must be true or false");
+    df = o.df;
+  }
+  if (df) flags |= abi.PF_DF;
+  let bound = 0;
+  if (o.oif !== undefined) {
+    if (!local) err(pos, "oif", `only applies to local packets (iif "local")`);
+    if (typeof o.oif !== "string") err(pos, "oif", "must be an interface name");
+    const s = devs.slotOf(o.oif);
+    if (s === undefined) err(pos, o.oif, `is not an interface of this node`);
+    bound = s;
+  }
+  let t = prevTime;
+  if (o.t !== undefined) {
+    if (typeof o.t !== "number" || !Number.isFinite(o.t) || o.t < 0) err(pos, "t", "must be a non-negative number of seconds");
+    t = BigInt(Math.round(o.t * 1e9));
+  }
+  const u8 = new Uint8Array(dv.buffer, p, abi.PKT_SIZE);
+  u8.fill(0);
+  dv.setUint32(p + abi.PKT_SRC, src, true);
+  dv.setUint32(p + abi.PKT_DST, dst, true);
+  dv.setUint16(p + abi.PKT_SPORT, u(pos, o, "sport", 65535, 0), true);
+  dv.setUint16(p + abi.PKT_DPORT, u(pos, o, "dport", 65535, 0), true);
+  dv.setUint8(p + abi.PKT_PROTO, proto);
+  dv.setUint8(p + abi.PKT_TCPFLAGS, tcpFlags);
+  dv.setUint8(p + abi.PKT_TTL, u(pos, o, "ttl", 255, 64));
+  dv.setUint8(p + abi.PKT_TOS, u(pos, o, "tos", 255, 0));
+  dv.setUint16(p + abi.PKT_LEN, len, true);
+  dv.setUint16(p + abi.PKT_IIF, iifSlot, true);
+  dv.setUint16(p + abi.PKT_BOUND_OIF, bound, true);
+  dv.setUint32(p + abi.PKT_MARK, u(pos, o, "mark", 0xffffffff, 0), true);
+  dv.setUint32(p + abi.PKT_SEQ, u(pos, o, "seq", 0xffffffff, 0), true);
+  dv.setUint32(p + abi.PKT_ACK, u(pos, o, "ack", 0xffffffff, 0), true);
+  dv.setUint16(p + abi.PKT_WIN, u(pos, o, "win", 65535, 0), true);
+  dv.setUint8(p + abi.PKT_ICMP_TYPE, u(pos, o, "icmp_type", 255, proto === 1 ? 8 : 0));
+  dv.setUint8(p + abi.PKT_ICMP_CODE, u(pos, o, "icmp_code", 255, 0));
+  dv.setUint16(p + abi.PKT_ICMP_ID, u(pos, o, "icmp_id", 65535, 0), true);
+  dv.setUint16(p + abi.PKT_ICMP_SEQ, u(pos, o, "icmp_seq", 65535, 0), true);
+  dv.setUint16(p + abi.PKT_IPID, u(pos, o, "id", 65535, 0), true);
+  dv.setUint32(p + abi.PKT_UID, u(pos, o, "uid", 0xffffffff, 0), true);
+  if (o.inner !== undefined) {
+    const inner = o.inner as Record<string, unknown>;
+    if (typeof inner !== "object" || inner === null) err(pos, "inner", "must be an object {src, dst, proto, sport, dport}");
+    const ip = protoNumber(inner.proto as PacketInput["proto"]);
+    if (ip === undefined) err(pos, String(inner.proto), "inner.proto is not a protocol");
+    dv.setUint32(p + abi.PKT_INNER_SRC, addr(pos, inner.src, "inner.src"), true);
+    dv.setUint32(p + abi.PKT_INNER_DST, addr(pos, inner.dst, "inner.dst"), true);
+    dv.setUint16(p + abi.PKT_INNER_SPORT, u(pos, inner, "sport", 65535, 0), true);
+    dv.setUint16(p + abi.PKT_INNER_DPORT, u(pos, inner, "dport", 65535, 0), true);
+    dv.setUint8(p + abi.PKT_INNER_PROTO, ip);
+    flags |= abi.PF_INNER;
+  }
+  dv.setUint16(p + abi.PKT_FLAGS, flags, true);
+  dv.setBigUint64(p + abi.PKT_TIME, t, true);
+  return t;
+}

@@ -1,0 +1,124 @@
+/**
+ * Parser for `ip -o addr show` (IPv4 addresses; IPv6 ones are recognised and
+ * skipped).
+ *   2: eth0    inet 10.0.0.10/24 brd 10.0.0.255 scope global dynamic eth0\       valid_lft 3200sec preferred_lft 3200sec
+ *   7: ppp0    inet 10.64.64.64 peer 10.112.112.112/32 scope global ppp0\       valid_lft forever preferred_lft forever
+ */
+
+import type { IfAddr } from "../model/node.js";
+import { parseCidr, parseIPv4 } from "../util/ipv4.js";
+import { InputError } from "./errors.js";
+import { tokenizeOneline } from "./links.js";
+import { decimal, scopeOf, splitLines } from "./routes.js";
+
+/** Address flags iproute2 prints as bare words. */
+const ADDR_FLAGS: ReadonlySet<string> = new Set([
+  "secondary", "temporary", "dynamic", "noprefixroute", "deprecated", "tentative",
+  "permanent", "mngtmpaddr", "home", "nodad", "optimistic", "dadfailed",
+  "stable-privacy", "autojoin",
+]);
+
+/**
+ * Parses `ip -o addr show`. IPv4 addresses become IfAddr objects; IPv6
+ * addresses are counted in one summary notice pushed to `notices`.
+ */
+export function parseAddrs(text: string, file = "ip-addr.txt", notices: string[] = []): IfAddr[] {
+  const addrs: IfAddr[] = [];
+  const lines = splitLines(text);
+  let ipv6 = 0;
+
+  for (let li = 0; li < lines.length; li++) {
+    const line = lines[li]!;
+    const lineNo = li + 1;
+    const { toks, cols } = tokenizeOneline(line);
+    if (toks.length === 0 || toks[0]!.startsWith("#")) continue;
+    const fail = (problem: string, at: number): InputError =>
+      new InputError(file, lineNo, at < toks.length ? toks[at]! : "", problem, line,
+        at < toks.length ? cols[at] : undefined);
+
+    const t0 = toks[0]!;
+    const ifindex = t0.endsWith(":") ? decimal(t0.slice(0, -1)) : -1;
+    if (ifindex <= 0) {
+      throw fail("expected \"IFINDEX: DEVICE inet ...\" (as `ip -o addr show` prints it)", 0);
+    }
+    if (toks.length < 4) throw fail("expected \"IFINDEX: DEVICE inet ADDRESS ...\"", toks.length);
+    const t1 = toks[1]!;
+    const atSign = t1.indexOf("@");
+    const dev = atSign > 0 ? t1.slice(0, atSign) : t1;
+    const family = toks[2]!;
+    if (family === "inet6") {
+      ipv6++;
+      continue;
+    }
+    if (family !== "inet") {
+      throw fail("expected \"inet\" or \"inet6\" (use `ip -o addr show`)", 2);
+    }
+
+    // The label is the last token before the "\" that starts the lifetimes.
+    let end = toks.indexOf("\\");
+    if (end < 0) end = toks.length;
+    if (end < 5) throw fail("expected \"... scope SCOPE ... LABEL\\\" after the address", Math.min(end, toks.length - 1));
+    const label = toks[end - 1]!;
+
+    const a = toks[3]!;
+    const hasLen = a.indexOf("/") >= 0;
+    const c = parseCidr(a);
+    if (c === undefined) throw fail("not an IPv4 address (A.B.C.D/N)", 3);
+
+    let plen = c.plen;
+    let broadcast = 0;
+    let peer = 0;
+    let scope = 0;
+    let secondary = false;
+    let noprefixroute = false;
+
+    for (let i = 4; i < end - 1; i++) {
+      const k = toks[i]!;
+      if (ADDR_FLAGS.has(k)) {
+        if (k === "secondary") secondary = true;
+        else if (k === "noprefixroute") noprefixroute = true;
+        continue;
+      }
+      if (k !== "peer" && k !== "brd" && k !== "scope" && k !== "metric" && k !== "proto") {
+        throw fail("unknown keyword in an address (not something nodeplane knows `ip -o addr show` to print)", i);
+      }
+      if (i + 1 >= end - 1) throw fail(`"${k}" expects a value`, i);
+      const v = toks[++i]!;
+      switch (k) {
+        case "peer": {
+          // "inet LOCAL peer PEER/N": the prefix length belongs to the peer.
+          const p = parseCidr(v);
+          if (p === undefined) throw fail("not an IPv4 peer address", i);
+          peer = p.addr;
+          if (!hasLen) plen = p.plen;
+          break;
+        }
+        case "brd": {
+          const b = parseIPv4(v);
+          if (b === undefined) throw fail("not an IPv4 broadcast address", i);
+          broadcast = b;
+          break;
+        }
+        case "scope":
+          scope = scopeOf(v);
+          if (scope < 0) throw fail("not a scope (host, link, global, site, nowhere or 0..255)", i);
+          break;
+        case "metric":
+          if (decimal(v) < 0) throw fail("not a metric", i);
+          break;
+        default:
+          break; // proto: not modelled
+      }
+    }
+
+    addrs.push({
+      ifindex, dev, local: c.addr, plen, broadcast, peer, scope, secondary, noprefixroute, label,
+      src: { file, line: lineNo, text: line },
+    });
+  }
+
+  if (ipv6 > 0) {
+    notices.push(`${file}: ${ipv6} IPv6 address${ipv6 === 1 ? "" : "es"} skipped (IPv4 dataplane)`);
+  }
+  return addrs;
+}
