@@ -181,9 +181,9 @@ export const VERDICT_DROP = 3;
 // ---- drop reasons: named after the kernel's enum skb_drop_reason where one
 // exists (include/net/dropreason-core.h); the host maps them to strings. -----
 export const DROP_NONE = 0;
-/** Martian source: multicast, limited broadcast or 0.0.0.0/8 (ip_route_input_slow). */
+/** Martian source: multicast, limited broadcast or 0.0.0.0 (ip_route_input_slow). */
 export const DROP_IP_INVALID_SOURCE = 1;
-/** Martian destination: 0.0.0.0/8, or a route type that cannot be forwarded. */
+/** Martian destination: 0.0.0.0, or a route type that cannot be forwarded. */
 export const DROP_IP_INVALID_DEST = 2;
 /** 127.0.0.0/8 seen on a non-loopback device without route_localnet. */
 export const DROP_IP_LOCALNET = 3;
@@ -215,7 +215,7 @@ export const DROP_NO_DEVICE = 15;
 export const DROP_MSGSIZE = 16;
 /** Link-layer broadcast/multicast frame the IP layer will not forward. */
 export const DROP_OTHERHOST = 17;
-/** Local sender: destination is invalid (EINVAL, e.g. 0.0.0.0/8 or loopback source off-loopback). */
+/** Local sender: destination is invalid (EINVAL, e.g. 0.0.0.0 or a loopback source off-loopback). */
 export const DROP_OUTPUT_EINVAL = 18;
 /** Dropped for a reason the kernel does not name either (SKB_DROP_REASON_NOT_SPECIFIED), e.g. a multicast group not joined. */
 export const DROP_NOT_SPECIFIED = 19;

@@ -9,7 +9,7 @@ import {
 } from "./abi";
 import { zalloc, release } from "./util/mem";
 import { devsReset, devSet, addrsSet } from "./dev";
-import { tablesReset, tableBuild, tableBytes, tableLpm, tableLeafRouteIndex } from "./fib/table";
+import { tablesReset, tableBuild, tableBytes, tableLpmBatch, tableLeafRouteIndex } from "./fib/table";
 import { rulesSet } from "./fib/rules";
 import { sysctlSet } from "./config";
 import { counters, dropCounters, resetCounters } from "./ipv4/stats";
@@ -99,9 +99,7 @@ export function route_result(out: usize, err: i32): void {
 export function table_leaf_route_index(slot: u32, leaf: u32): u32 { return tableLeafRouteIndex(slot, leaf); }
 /** Longest-prefix match of `n` u32 addresses at `addrs` in table `slot`; the matched prefix node (index + 1, 0 = none) written to `out`. */
 export function lpm_batch(slot: u32, addrs: usize, n: u32, out: usize): void {
-  for (let i: usize = 0; i < <usize>n; i++) {
-    store<u32>(out + (i << 2), tableLpm(slot, load<u32>(addrs + (i << 2))));
-  }
+  tableLpmBatch(slot, addrs, n, out);
 }
 /** Full fib_lookup (rules + tables) for `n` destinations arriving on `iif`; result type written to `out`. */
 export function fib_lookup_batch(iif: u32, addrs: usize, n: u32, out: usize): void {

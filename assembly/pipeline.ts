@@ -19,7 +19,7 @@
 import {
   PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
   PKT_FLAGS, PKT_IIF, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
-  PKT_OUT_FLAGS, PKT_NEXTHOP, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_SRC_SET, VERDICT_LOCAL,
+  PKT_OUT_FLAGS, PKT_NEXTHOP, PKT_RT_INDEX, PKT_RULE_INDEX, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_SRC_SET, VERDICT_LOCAL,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, RTN_UNREACHABLE, RTN_UNICAST,
   DROP_DEV_DOWN, DROP_IP_RPFILTER, DROP_IP_INHDR, DROP_PKT_TOO_BIG, DROP_IP_INADDRERRORS,
   DROP_IP_INNOROUTES, DROP_BLACKHOLE, DROP_PROHIBIT, DROP_OTHERHOST, DROP_BAD_SOURCE, DROP_NO_DEVICE,
@@ -46,15 +46,17 @@ import { setCurrent, replyRingClear } from "./ipv4/reply";
 import { EINVAL, ENETUNREACH, EHOSTUNREACH, EACCES, ENODEV } from "./util/errno";
 import { isLbcast, isMulticast, isZeronet } from "./util/ip";
 import { localTableType } from "./fib/table";
-import { hz } from "./config";
+import { hz, ipDefaultTtl } from "./config";
 
 /** Processes `count` descriptors at `base`. One call per batch. */
 export function processBatch(base: usize, n: u32): void {
   replyRingClear();
   for (let i: u32 = 0; i < n; i++) {
     const p = base + (<usize>i << PKT_SHIFT);
-    // outputs start clean: bytes 72..255
+    // outputs start clean: bytes 72..255; no route or rule decided yet
     memory.fill(p + 72, 0, PKT_SIZE - 72);
+    store<u32>(p, 0xffffffff, PKT_RT_INDEX);
+    store<u32>(p, 0xffffffff, PKT_RULE_INDEX);
     setCurrent(p, i);
     clockAdvance(load<u64>(p, PKT_TIME));
     if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) ipLocalOut(p);
@@ -209,6 +211,7 @@ function ipRtSendRedirect(p: usize, oif: u32, gw: u32): void {
 /** A packet sent by a process on the node: output routing, then out or loopback. */
 function ipLocalOut(p: usize): void {
   const flags = <u32>load<u16>(p, PKT_FLAGS);
+  if (load<u8>(p, PKT_TTL) == 0) store<u8>(p, <u8>ipDefaultTtl, PKT_TTL); // the socket's default TTL
   let saddr = (flags & PF_SRC_SET) ? load<u32>(p, PKT_SRC) : 0;
   const oif = <u32>load<u16>(p, PKT_BOUND_OIF);
   const proto = <u32>load<u8>(p, PKT_PROTO);

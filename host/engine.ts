@@ -76,7 +76,7 @@ export class Engine {
   private readonly hz: number;
   private lastTime = 0n;
   private warned = new Set<string>();
-  /** Called once per input field the format does not model yet. */
+  /** Called once per distinct warning about the input (unknown or not-yet-modelled fields). */
   onWarning: (message: string) => void = () => {};
 
   private constructor(core: CoreExports, opts: EngineOptions) {
@@ -113,10 +113,10 @@ export class Engine {
     return { slotOf: (n) => node.slotByName.get(n), names: () => [...node.slotByName.keys()] };
   }
 
-  private warn = (field: string): void => {
-    if (this.warned.has(field)) return;
-    this.warned.add(field);
-    this.onWarning(`input field "${field}" is not modelled yet and is ignored`);
+  private warn = (message: string): void => {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.onWarning(message);
   };
 
   /**

@@ -22,7 +22,7 @@ import {
   RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST, RTN_ANYCAST, RTN_MULTICAST, RTN_BLACKHOLE,
   RTN_UNREACHABLE, RTN_PROHIBIT, RTN_THROW, RTNH_F_DEAD, RTNH_F_LINKDOWN, DEV_IGNORE_LINKDOWN, RT_INDEX,
 } from "../abi";
-import { trieInit, trieFree, trieInsert, trieLookup, trieBytes, trieReserve, TRIE_SIZE, NODE_SIZE, NODE_PLEN } from "./trie";
+import { trieInit, trieFree, trieInsert, trieLookup, trieLookupBuild, trieLookupBatch, trieCompress, trieBytes, trieReserve, TRIE_SIZE, NODE_SIZE, NODE_PLEN } from "./trie";
 import { zalloc, release, grow } from "../util/mem";
 import { EAGAIN, EINVAL, EHOSTUNREACH, EACCES } from "../util/errno";
 import { flDaddr, flTos, flScope, flOif, setResult, setFlow, resType, resRoute } from "./flow";
@@ -152,8 +152,9 @@ export function tableBuild(slot: u32, id: u32, staged: usize, count: u32): u32 {
     if (pl > 24) over24++;
   }
   for (let k: usize = 1; k < 34; k++) store<u32>(hist + (k << 2), load<u32>(hist + (k << 2)) + load<u32>(hist + ((k - 1) << 2)));
-  // scatter the records themselves: sequential reads, one write stream per length
-  const routes = zalloc(n * ROUTE_SIZE + 16);
+  // scatter the records themselves: sequential reads, one write stream per
+  // length (every byte of `routes` is written, so it needs no zeroing)
+  const routes = heap.alloc(n * ROUTE_SIZE + 16);
   for (let i: usize = 0; i < n; i++) {
     const src = staged + i * ROUTE_SIZE;
     const pl = <usize>load<u8>(src, RT_PLEN);
@@ -169,16 +170,16 @@ export function tableBuild(slot: u32, id: u32, staged: usize, count: u32): u32 {
   // 2. nodes as their prefix first appears (shortest first; `ip route show`
   //    prints a table in key order, so within a length the trie is walked
   //    in address order and stays cache friendly)
-  const next = zalloc((n + 1) << 2);
-  let nodeCap: usize = 64;
-  let nodes = zalloc(nodeCap * NODE_SIZE);
+  const next = heap.alloc((n + 1) << 2);
+  // at most one node per route; shrunk to size at the end
+  let nodes = heap.alloc((n + 1) * NODE_SIZE);
   let nodeCount: usize = 0;
   for (let i: usize = 0; i < n; i++) {
     const r = routes + i * ROUTE_SIZE;
     store<u32>(next + (i << 2), 0xffffffff);
     const prefix = load<u32>(r, RT_PREFIX);
     const plen = <u32>load<u8>(r, RT_PLEN);
-    const found = trieLookup(t, prefix);
+    const found = trieLookupBuild(t, prefix);
     if (found != 0) {
       const fnd = nodes + (<usize>(found - 1) << 4);
       if (load<u32>(fnd, NODE_PREFIX) == prefix && <u32>load<u8>(fnd, NODE_PLEN) == plen) {
@@ -196,10 +197,6 @@ export function tableBuild(slot: u32, id: u32, staged: usize, count: u32): u32 {
         continue;
       }
     }
-    if (nodeCount == nodeCap) {
-      nodes = grow(nodes, nodeCap * NODE_SIZE, nodeCap * 2 * NODE_SIZE);
-      nodeCap *= 2;
-    }
     const nd = nodes + nodeCount * NODE_SIZE;
     store<u32>(nd, prefix, NODE_PREFIX);
     store<u8>(nd, <u8>plen, NODE_PLEN);
@@ -209,6 +206,8 @@ export function tableBuild(slot: u32, id: u32, staged: usize, count: u32): u32 {
     nodeCount++;
     trieInsert(t, prefix, plen, <u32>nodeCount, nodes);
   }
+  trieCompress(t);
+  if (nodeCount < n) nodes = heap.realloc(nodes, (nodeCount + 1) * NODE_SIZE);
   store<usize>(t, nodes, TBL_NODES);
   store<u32>(t, <u32>nodeCount, TBL_NODE_COUNT);
   store<usize>(t, routes, TBL_ROUTES);
@@ -274,6 +273,11 @@ export function fibTableLookup(slot: u32, flags: u32): i32 {
 // @ts-ignore: decorator
 @inline export function tableLpm(slot: u32, addr: u32): u32 {
   return trieLookup(tablePtr(slot), addr);
+}
+
+/** Batched longest-prefix match (see trieLookupBatch). */
+export function tableLpmBatch(slot: u32, addrs: usize, n: u32, out: usize): void {
+  trieLookupBatch(tablePtr(slot), addrs, <usize>n, out);
 }
 
 /** RT_INDEX (snapshot position) of the first route of prefix node `leaf` (index + 1). */

@@ -10,11 +10,11 @@
  * no stack traces unless NODEPLANE_DEBUG=1.
  */
 import { Command, Option } from "commander";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { Engine } from "../engine.js";
 import { readSnapshotDir } from "../snapshot/read.js";
-import { isInputError } from "../snapshot/errors.js";
+import { isInputError, InputError } from "../snapshot/errors.js";
 import { parseRouteGetArgs, routeGet } from "../route/get.js";
 import { replayJsonl } from "../replay/jsonl.js";
 import { formatSummary } from "../report/summary.js";
@@ -45,7 +45,9 @@ const program = new Command();
 program
   .name("nodeplane")
   .description("Emulates a Kubernetes (EKS) worker node's IPv4 dataplane, checked against the Linux kernel.")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // usage errors exit 2, like every other input error (help and --version exit 0)
+  .exitOverride((err) => { process.exit(err.exitCode === 0 ? 0 : 2); });
 
 program
   .command("demo")
@@ -93,6 +95,7 @@ program
   .addOption(new Option("--seed <n>", "PRNG seed").argParser(intOption("seed")).default(0))
   .addOption(new Option("--batch <n>", "packets per engine call").argParser(intOption("batch")).default(1024))
   .action(async (opts: { snapshot: string; packets: string; jsonl?: string; seed: number; batch: number }) => {
+    if (!existsSync(opts.packets)) throw new InputError(opts.packets, 0, "", "no such packets file");
     const engine = await engineFor(opts.snapshot, opts.seed, opts.batch);
     const out: Writable = !opts.jsonl || opts.jsonl === "-" ? process.stdout : createWriteStream(opts.jsonl);
     const stats = await replayJsonl(engine, opts.packets, out);

@@ -108,54 +108,71 @@ export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: num
   core.free(devRec);
 
   // ---- routing tables ----
-  const tableIdSet = new Set<number>();
-  for (const r of snap.routes) tableIdSet.add(r.table);
-  const tableIds = [...tableIdSet].sort((a, b) => a - b);
+  // One pass to size each table, one pass writing every route straight into
+  // its table's staging buffer (a node can have a million routes: no
+  // per-route allocation, and the device name is looked up only when it
+  // changes).
+  const routes = snap.routes;
+  const countById = new Map<number, number>();
+  for (let i = 0; i < routes.length; i++) {
+    const id = routes[i].table;
+    countById.set(id, (countById.get(id) ?? 0) + 1);
+  }
+  const tableIds = [...countById.keys()].sort((a, b) => a - b);
   const tableSlot = new Map<number, number>();
   tableIds.forEach((id, i) => tableSlot.set(id, i));
   core.tables_reset(tableIds.length);
-  const perTable = new Map<number, Route[]>();
-  for (const r of snap.routes) {
-    let list = perTable.get(r.table);
-    if (!list) perTable.set(r.table, (list = []));
-    list.push(r);
+  const bufOf = new Map<number, { ptr: number; n: number; k: number }>();
+  for (const id of tableIds) {
+    const n = countById.get(id)!;
+    bufOf.set(id, { ptr: core.alloc(n * abi.ROUTE_SIZE), n, k: 0 });
+  }
+  mem.refresh();
+  const u8 = mem.u8, u32 = mem.u32, u16 = mem.u16;
+  let lastDev: string | undefined;
+  let lastDevSlot = 0;
+  let lastTable = -1;
+  let buf = { ptr: 0, n: 0, k: 0 };
+  for (let i = 0; i < routes.length; i++) {
+    const r = routes[i];
+    if (r.table !== lastTable) { buf = bufOf.get(r.table)!; lastTable = r.table; }
+    const p = buf.ptr + buf.k++ * abi.ROUTE_SIZE;
+    let devSlot = 0;
+    if (r.dev !== undefined) {
+      if (r.dev !== lastDev) {
+        const s = slotByName.get(r.dev);
+        if (s === undefined) throw new InputError(r.src.file, r.src.line, r.dev, "device is not in ip-link.txt", r.src.text);
+        lastDev = r.dev;
+        lastDevSlot = s;
+      }
+      devSlot = lastDevSlot;
+    }
+    let nhf = 0;
+    const flags = r.nhflags;
+    for (let f = 0; f < flags.length; f++) nhf |= NHFLAG[flags[f]] ?? 0;
+    u32[(p + abi.RT_PREFIX) >>> 2] = r.prefix;
+    u8[p + abi.RT_PLEN] = r.plen;
+    u8[p + abi.RT_TYPE] = RTN[r.type];
+    u8[p + abi.RT_SCOPE] = r.scope;
+    u8[p + abi.RT_TOS] = r.tos;
+    u32[(p + abi.RT_METRIC) >>> 2] = r.metric >>> 0;
+    u32[(p + abi.RT_PREFSRC) >>> 2] = r.prefsrc;
+    u32[(p + abi.RT_GW) >>> 2] = r.gw;
+    u16[(p + abi.RT_DEV) >>> 1] = devSlot;
+    u8[p + abi.RT_NHFLAGS] = nhf;
+    // fib_check_nh: a gateway is reached through a link-scope route; a
+    // direct route's nexthop has host scope.
+    u8[p + abi.RT_NHSCOPE] = r.gw !== 0 ? abi.RT_SCOPE_LINK : abi.RT_SCOPE_HOST;
+    u32[(p + abi.RT_MTU) >>> 2] = r.mtu;
+    u32[(p + abi.RT_INDEX) >>> 2] = r.index;
   }
   let fibBytes = 0;
   for (const id of tableIds) {
-    const list = perTable.get(id)!;
-    const buf = core.alloc(list.length * abi.ROUTE_SIZE);
-    mem.refresh();
-    const u8 = mem.u8, u32 = mem.u32, u16 = mem.u16;
-    for (let k = 0; k < list.length; k++) {
-      const r = list[k];
-      const p = buf + k * abi.ROUTE_SIZE;
-      let devSlot = 0;
-      if (r.dev !== undefined) {
-        const s = slotByName.get(r.dev);
-        if (s === undefined) throw new InputError(r.src.file, r.src.line, r.dev, "device is not in ip-link.txt", r.src.text);
-        devSlot = s;
-      }
-      let nhf = 0;
-      for (const f of r.nhflags) nhf |= NHFLAG[f] ?? 0;
-      u32[(p + abi.RT_PREFIX) >>> 2] = r.prefix;
-      u8[p + abi.RT_PLEN] = r.plen;
-      u8[p + abi.RT_TYPE] = RTN[r.type];
-      u8[p + abi.RT_SCOPE] = r.scope;
-      u8[p + abi.RT_TOS] = r.tos;
-      u32[(p + abi.RT_METRIC) >>> 2] = r.metric >>> 0;
-      u32[(p + abi.RT_PREFSRC) >>> 2] = r.prefsrc;
-      u32[(p + abi.RT_GW) >>> 2] = r.gw;
-      u16[(p + abi.RT_DEV) >>> 1] = devSlot;
-      u8[p + abi.RT_NHFLAGS] = nhf;
-      // fib_check_nh: a gateway is reached through a link-scope route; a
-      // direct route's nexthop has host scope.
-      u8[p + abi.RT_NHSCOPE] = r.gw !== 0 ? abi.RT_SCOPE_LINK : abi.RT_SCOPE_HOST;
-      u32[(p + abi.RT_MTU) >>> 2] = r.mtu;
-      u32[(p + abi.RT_INDEX) >>> 2] = r.index;
-    }
-    core.table_build(tableSlot.get(id)!, id, buf, list.length);
-    core.free(buf);
-    fibBytes += core.table_bytes(tableSlot.get(id)!);
+    const b = bufOf.get(id)!;
+    const slot = tableSlot.get(id)!;
+    core.table_build(slot, id, b.ptr, b.n);
+    core.free(b.ptr);
+    fibBytes += core.table_bytes(slot);
   }
 
   // ---- rules ----
@@ -235,8 +252,7 @@ export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: num
   core.state_reset();
 
   const devBySlot: (Link | undefined)[] = [undefined, ...links];
-  const routes: Route[] = [];
-  for (const r of snap.routes) routes[r.index] = r;
+  // Route.index is the route's position in snap.routes
   return { snapshot: snap, devBySlot, slotByName, loopbackSlot, tableIds, routes, rules, fibBytes };
 }
 

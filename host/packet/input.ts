@@ -24,6 +24,7 @@ export interface PacketInput {
   icmp_code?: number;
   icmp_id?: number;
   icmp_seq?: number;
+  /** Default 64 for arriving packets; for local packets the node's net.ipv4.ip_default_ttl. */
   ttl?: number;
   tos?: number;
   df?: boolean;
@@ -118,8 +119,8 @@ export function encodePacket(
 ): bigint {
   if (typeof o !== "object" || o === null || Array.isArray(o)) err(pos, "", "each line must be a JSON object");
   for (const k of Object.keys(o)) {
-    if (!KNOWN_FIELDS.has(k)) warn(k);
-    else if (NOT_YET_MODELLED.has(k)) warn(k);
+    if (!KNOWN_FIELDS.has(k)) warn(`input field "${k}" is not part of the format and is ignored`);
+    else if (NOT_YET_MODELLED.has(k)) warn(`input field "${k}" is not modelled yet and is ignored`);
   }
   const iif = o.iif;
   if (typeof iif !== "string") err(pos, "iif", `is required: an interface name or "local"`);
@@ -132,6 +133,7 @@ export function encodePacket(
     if (s === undefined) err(pos, iif, `is not an interface of this node (known: ${devs.names().join(", ")})`);
     iifSlot = s;
   }
+  if (o.proto === undefined) err(pos, "proto", `is required: "tcp", "udp", "icmp" or an IP protocol number`);
   const proto = protoNumber(o.proto as PacketInput["proto"]);
   if (proto === undefined) err(pos, String(o.proto), `is not a protocol: use "tcp", "udp", "icmp" or a number 0..255`);
   if (o.dst === undefined) err(pos, "dst", "is required");
@@ -142,6 +144,7 @@ export function encodePacket(
     flags |= abi.PF_SRC_SET;
   } else if (!local) err(pos, "src", "is required for packets arriving on an interface");
   let tcpFlags = 0;
+  if (proto !== 6 && o.flags !== undefined) warn(`input field "flags" only applies to tcp packets and is ignored`);
   if (proto === 6) {
     const f = o.flags === undefined ? "S" : o.flags;
     if (typeof f !== "string") err(pos, "flags", "must be a string of TCP flag letters (F S R P A U E C)");
@@ -169,6 +172,8 @@ export function encodePacket(
   let t = prevTime;
   if (o.t !== undefined) {
     if (typeof o.t !== "number" || !Number.isFinite(o.t) || o.t < 0) err(pos, "t", "must be a non-negative number of seconds");
+    // the virtual clock counts nanoseconds in a u64
+    if (o.t > 1.8e10) err(pos, "t", `is too large for the virtual clock (${o.t}); it must be below 1.8e10 seconds`);
     t = BigInt(Math.round(o.t * 1e9));
   }
   const u8 = new Uint8Array(dv.buffer, p, abi.PKT_SIZE);
@@ -179,7 +184,10 @@ export function encodePacket(
   dv.setUint16(p + abi.PKT_DPORT, u(pos, o, "dport", 65535, 0), true);
   dv.setUint8(p + abi.PKT_PROTO, proto);
   dv.setUint8(p + abi.PKT_TCPFLAGS, tcpFlags);
-  dv.setUint8(p + abi.PKT_TTL, u(pos, o, "ttl", 255, 64));
+  // a local socket that sets no TTL uses net.ipv4.ip_default_ttl: 0 asks the core for it
+  // (IP_TTL takes 1..255, so 0 cannot be asked for explicitly)
+  if (local && o.ttl === 0) err(pos, "ttl", "must be 1..255 for a local packet (a socket cannot send with TTL 0)");
+  dv.setUint8(p + abi.PKT_TTL, local ? u(pos, o, "ttl", 255, 0) : u(pos, o, "ttl", 255, 64));
   dv.setUint8(p + abi.PKT_TOS, u(pos, o, "tos", 255, 0));
   dv.setUint16(p + abi.PKT_LEN, len, true);
   dv.setUint16(p + abi.PKT_IIF, iifSlot, true);

@@ -19,8 +19,8 @@ export const DROP_NAMES: string[] = (() => {
 
 /** Human explanations of drop reasons, for summaries. */
 export const DROP_TEXT: Record<string, string> = {
-  IP_INVALID_SOURCE: "martian source (multicast, broadcast or 0.0.0.0/8)",
-  IP_INVALID_DEST: "martian destination (0.0.0.0/8 or a route type that cannot be forwarded)",
+  IP_INVALID_SOURCE: "martian source (multicast, broadcast or 0.0.0.0)",
+  IP_INVALID_DEST: "martian destination (0.0.0.0, or a route type that cannot be forwarded)",
   IP_LOCALNET: "127.0.0.0/8 on a non-loopback device without route_localnet",
   IP_RPFILTER: "reverse-path filter (rp_filter)",
   IP_LOCAL_SOURCE: "source address is the node's own",

@@ -5,7 +5,7 @@
  */
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
-import { parseIPv4, formatIPv4 } from "../util/ipv4.js";
+import { parseIPv4Iproute2 as parseIPv4, formatIPv4 } from "../util/ipv4.js";
 import { InputError } from "../snapshot/errors.js";
 
 export interface RouteGetQuery {

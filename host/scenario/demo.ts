@@ -58,7 +58,7 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
 
   const head = [
     `nodeplane demo: ${snap.origin}`,
-    `  ${node.pods.length} pods (${node.pods.filter((p) => p.eni === "eth1").length} on the secondary ENI), ${snap.routes.length} routes, ${snap.rules.length} ip rules`,
+    `  ${node.pods.length} pods (${node.pods.filter((p) => p.eni !== "eth0").length} on secondary ENIs), ${snap.routes.length} routes, ${snap.rules.length} ip rules`,
     `  workload: ${opts.packets} packets, seed ${opts.seed}`,
     "",
   ].join("\n");

@@ -1,12 +1,18 @@
 /**
- * The built-in node: an EKS worker (m5.large: 3 ENIs x 10 IPv4 addresses,
- * max 29 pods) as the AWS VPC CNI programs it, written as the snapshot files
- * `ip` would print on it. Pods on the primary ENI's secondary IPs route
- * through the main table; pods on the secondary ENI's IPs have a rule at
- * priority 1536 sending their traffic to that ENI's table (2).
+ * EKS worker nodes as the AWS VPC CNI programs them, written as the snapshot
+ * files `ip` prints on them, together with the commands that build the same
+ * node in a network namespace (so the kernel can check the emulator on it).
  *
- * The same description also yields the commands that build this node in a
- * network namespace, so the kernel can check the emulator on it.
+ * What the CNI does (amazon-vpc-cni-k8s, see shared/reference/k8s-aws-rules.md C.3-C.5):
+ *  - the primary ENI (eth0) keeps its DHCP default route in main;
+ *  - every secondary ENI ethN gets table N+1 with `<gw> dev ethN scope link`
+ *    and `default via <gw> dev ethN`, and its connected route is deleted from
+ *    main;
+ *  - every pod gets `<podIP> dev <hostveth> scope link` in main and a rule
+ *    `512: from all to <podIP> lookup main`; a pod whose IP belongs to a
+ *    secondary ENI also gets `1536: from <podIP> lookup <eni table>`;
+ *  - `1024: from all fwmark 0x80/0x80 lookup main` (NodePort / SNAT return path);
+ *  - rp_filter is loose (2) on the primary ENI; other devices follow conf/all.
  */
 import { createHash } from "node:crypto";
 
@@ -16,13 +22,14 @@ export interface DemoPod {
   ip: string;
   /** Host-side veth, named as the CNI names it: "eni" + sha1(ns.name)[:11]. */
   veth: string;
-  /** ENI whose secondary IP the pod has: "eth0" (primary) or "eth1". */
-  eni: "eth0" | "eth1";
+  /** ENI whose secondary IP the pod has ("eth0" is the primary ENI). */
+  eni: string;
 }
 
 export interface DemoNode {
   nodeIp: string;
-  eth1Ip: string;
+  /** Primary IP of every ENI, eth0 first. */
+  eniIps: string[];
   gateway: string;
   vpcCidr: string;
   subnet: string;
@@ -30,7 +37,23 @@ export interface DemoNode {
   files: Record<string, string>;
   /** Commands that build the same node in a network namespace (after links exist). */
   commands: string[];
+  /** Node links (everything but lo), in ifindex order. */
   links: string[];
+}
+
+export interface EksNodeOptions {
+  /** Number of ENIs (1..4); eth0 is the primary. */
+  enis?: number;
+  /** Pods per ENI, by ENI index. */
+  podsPerEni?: number[];
+  /** Seed for pod names and addresses. */
+  seed?: number;
+  /** conf/all rp_filter (the AMI's choice; EKS AL2 ships 1). */
+  rpFilterAll?: number;
+  /** rp_filter per device name (overrides). */
+  rpFilter?: Record<string, number>;
+  /** AWS_VPC_CNI_NODE_PORT_SUPPORT || !EXTERNALSNAT: the fwmark rule 1024. */
+  fwmarkRule?: boolean;
 }
 
 /** GeneratePodHostVethName: prefix + hex(sha1("<namespace>.<pod>"))[:11]. */
@@ -38,90 +61,134 @@ export function cniVethName(namespace: string, pod: string): string {
   return "eni" + createHash("sha1").update(`${namespace}.${pod}`).digest("hex").slice(0, 11);
 }
 
-const POD_SPECS: [string, string, "eth0" | "eth1", string][] = [
-  ["kube-system", "coredns-5d849c4789-7xk2p", "eth0", "10.0.44.120"],
-  ["kube-system", "coredns-5d849c4789-qm9zt", "eth0", "10.0.38.7"],
-  ["default", "web-7f9c6d8b5d-abcde", "eth0", "10.0.51.33"],
-  ["default", "web-7f9c6d8b5d-fghij", "eth0", "10.0.36.201"],
-  ["default", "api-6c7d9f8b4-k2l3m", "eth0", "10.0.60.14"],
-  ["shop", "cart-54b9c8d7f6-n4p5q", "eth0", "10.0.47.90"],
-  ["shop", "checkout-7b8c9d6f5-r6s7t", "eth0", "10.0.33.150"],
-  ["shop", "payments-6d5c4b3a2-u8v9w", "eth0", "10.0.58.61"],
-  ["shop", "catalog-5f4e3d2c1-x0y1z", "eth0", "10.0.41.240"],
-  ["monitoring", "prometheus-0", "eth1", "10.0.39.77"],
-  ["monitoring", "node-exporter-p9q8r", "eth1", "10.0.62.5"],
-  ["default", "worker-8e7d6c5b4-a1b2c", "eth1", "10.0.45.188"],
-  ["default", "worker-8e7d6c5b4-d3e4f", "eth1", "10.0.53.19"],
-  ["shop", "search-4c3b2a1f0-g5h6i", "eth1", "10.0.35.222"],
-  ["shop", "recs-3b2a1f0e9-j7k8l", "eth1", "10.0.57.101"],
-];
+function ipNum(s: string): number {
+  const p = s.split(".").map(Number);
+  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
+}
+function ipStr(n: number): string {
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
 
-/** Builds the node: snapshot files and the equivalent setup commands. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAMESPACES = ["kube-system", "default", "shop", "monitoring", "payments", "search"];
+const APPS = ["coredns", "web", "api", "cart", "checkout", "catalog", "prometheus", "worker", "recs", "ledger", "indexer"];
+
+/** The built-in demo node: an m5.large (3 ENIs x 10 IPv4 addresses, 29 pods max) running 15 pods on two ENIs. */
 export function buildDemoNode(): DemoNode {
-  const nodeIp = "10.0.42.17";
-  const eth1Ip = "10.0.55.201";
-  const gateway = "10.0.32.1";
-  const subnet = "10.0.32.0/19";
-  const pods: DemoPod[] = POD_SPECS.map(([ns, name, eni, ip]) => ({ namespace: ns, name, eni, ip, veth: cniVethName(ns, name) }));
+  return buildEksNode({ enis: 2, podsPerEni: [9, 6], seed: 1 });
+}
 
-  // ip -o link show (ifindex order: lo, eth0, eth1, then host veths)
+export function buildEksNode(opts: EksNodeOptions = {}): DemoNode {
+  const enis = opts.enis ?? 2;
+  const podsPerEni = opts.podsPerEni ?? [9, 6];
+  const rnd = seeded(opts.seed ?? 1);
+  const rpAll = opts.rpFilterAll ?? 1;
+  const fwmarkRule = opts.fwmarkRule ?? true;
+  const subnet = "10.0.32.0/19";
+  const base = ipNum("10.0.32.0");
+  const gateway = "10.0.32.1";
+  const bcast = "10.0.63.255";
+  const used = new Set<number>([base, base + 1, ipNum(bcast)]);
+  const freeIp = () => {
+    for (;;) {
+      const n = base + 2 + Math.floor(rnd() * 8188);
+      if (!used.has(n)) { used.add(n); return ipStr(n); }
+    }
+  };
+  const eniIps = Array.from({ length: enis }, () => freeIp());
+  const nodeIp = eniIps[0];
+  const eniNames = Array.from({ length: enis }, (_, i) => `eth${i}`);
+  const pods: DemoPod[] = [];
+  const names = new Set<string>();
+  podsPerEni.slice(0, enis).forEach((n, e) => {
+    for (let k = 0; k < n; k++) {
+      let name: string;
+      let ns: string;
+      do {
+        ns = NAMESPACES[Math.floor(rnd() * NAMESPACES.length)];
+        const app = APPS[Math.floor(rnd() * APPS.length)];
+        const h = Math.floor(rnd() * 0xffffffff).toString(36).slice(0, 5).padStart(5, "x");
+        name = `${app}-${Math.floor(rnd() * 0xffffffff).toString(16).slice(0, 8).padStart(8, "0")}-${h}`;
+      } while (names.has(`${ns}/${name}`));
+      names.add(`${ns}/${name}`);
+      pods.push({ namespace: ns, name, eni: eniNames[e], ip: freeIp(), veth: cniVethName(ns, name) });
+    }
+  });
+  const rpOf = (dev: string) => opts.rpFilter?.[dev] ?? (dev === "eth0" ? 2 : dev === "lo" ? 0 : rpAll);
+
+  // ---- ip -o link show ----
   const macOf = (i: number) => `02:00:00:00:${i.toString(16).padStart(2, "0")}:01`;
   const link: string[] = [
     "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00",
-    `2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP mode DEFAULT group default qlen 1000\\    link/ether ${macOf(2)} brd ff:ff:ff:ff:ff:ff`,
-    `3: eth1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP mode DEFAULT group default qlen 1000\\    link/ether ${macOf(3)} brd ff:ff:ff:ff:ff:ff`,
   ];
-  pods.forEach((p, i) => {
-    link.push(`${i + 4}: ${p.veth}@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc noqueue state UP mode DEFAULT group default \\    link/ether ${macOf(i + 4)} brd ff:ff:ff:ff:ff:ff link-netnsid ${i}`);
+  eniNames.forEach((n, i) => link.push(`${i + 2}: ${n}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc mq state UP mode DEFAULT group default qlen 1000\\    link/ether ${macOf(i + 2)} brd ff:ff:ff:ff:ff:ff`));
+  pods.forEach((p, i) => link.push(`${i + 2 + enis}: ${p.veth}@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9001 qdisc noqueue state UP mode DEFAULT group default \\    link/ether ${macOf(i + 2 + enis)} brd ff:ff:ff:ff:ff:ff link-netnsid ${i}`));
+
+  // ---- ip -o addr show ----
+  const addr = ["1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever"];
+  eniNames.forEach((n, i) => {
+    const dyn = i === 0 ? " dynamic" : "";
+    const lft = i === 0 ? "valid_lft 3172sec preferred_lft 3172sec" : "valid_lft forever preferred_lft forever";
+    addr.push(`${i + 2}: ${n}    inet ${eniIps[i]}/19 brd ${bcast} scope global${dyn} ${n}\\       ${lft}`);
   });
 
-  const addr = [
-    "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever",
-    `2: eth0    inet ${nodeIp}/19 brd 10.0.63.255 scope global dynamic eth0\\       valid_lft 3172sec preferred_lft 3172sec`,
-    `3: eth1    inet ${eth1Ip}/19 brd 10.0.63.255 scope global eth1\\       valid_lft forever preferred_lft forever`,
-  ];
-
-  // ip route show table all: table 2 (secondary ENI), main, local
-  const route: string[] = [
-    `${gateway} dev eth1 table 2 scope link `,
-    `default via ${gateway} dev eth1 table 2 `,
-    `default via ${gateway} dev eth0 proto dhcp src ${nodeIp} metric 1024 `,
-  ];
+  // ---- ip route show table all (tables in id order, each in key order) ----
+  const route: string[] = [];
+  for (let e = 1; e < enis; e++) {
+    route.push(`${gateway} dev eth${e} table ${e + 1} scope link `);
+    route.push(`default via ${gateway} dev eth${e} table ${e + 1} `);
+    // kernel order within the table: default (0.0.0.0) first
+    const n = route.length;
+    [route[n - 2], route[n - 1]] = [route[n - 1], route[n - 2]];
+  }
   const main: [number, string][] = [
+    [0, `default via ${gateway} dev eth0 proto dhcp src ${nodeIp} metric 1024 `],
     [ipNum("10.0.32.0"), `10.0.32.0/19 dev eth0 proto kernel scope link src ${nodeIp} `],
     [ipNum(gateway), `${gateway} dev eth0 proto dhcp scope link src ${nodeIp} metric 1024 `],
     [ipNum("169.254.169.254"), `169.254.169.254 dev eth0 proto dhcp scope link src ${nodeIp} metric 1024 `],
   ];
   for (const p of pods) main.push([ipNum(p.ip), `${p.ip} dev ${p.veth} scope link `]);
+  // the connected route sorts before the gateway host route (same key order: /19 then /32)
   main.sort((a, b) => a[0] - b[0]);
   for (const [, l] of main) route.push(l);
-  route.push(
-    `local ${nodeIp} dev eth0 table local proto kernel scope host src ${nodeIp} `,
-    `local ${eth1Ip} dev eth1 table local proto kernel scope host src ${eth1Ip} `,
-    `broadcast 10.0.63.255 dev eth0 table local proto kernel scope link src ${nodeIp} `,
-    "local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1 ",
-    "local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 ",
-    "broadcast 127.255.255.255 dev lo table local proto kernel scope link src 127.0.0.1 ",
-  );
-  // kernel order inside the local table is by key; keep it sorted like the kernel prints
-  const localStart = route.findIndex((l) => l.includes("table local"));
-  const localLines = route.splice(localStart).sort((a, b) => ipNum(a.split(" ")[1]) - ipNum(b.split(" ")[1]));
-  route.push(...localLines);
+  const local: [number, number, string][] = [];
+  eniNames.forEach((n, i) => {
+    local.push([ipNum(eniIps[i]), i, `local ${eniIps[i]} dev ${n} table local proto kernel scope host src ${eniIps[i]} `]);
+    local.push([ipNum(bcast), i, `broadcast ${bcast} dev ${n} table local proto kernel scope link src ${eniIps[i]} `]);
+  });
+  local.push([ipNum("127.0.0.0"), 0, "local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1 "]);
+  local.push([ipNum("127.0.0.1"), 0, "local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 "]);
+  local.push([ipNum("127.255.255.255"), 0, "broadcast 127.255.255.255 dev lo table local proto kernel scope link src 127.0.0.1 "]);
+  local.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (const [, , l] of local) route.push(l);
 
+  // ---- ip rule show ----
   const rules = ["0:\tfrom all lookup local"];
   for (const p of [...pods].sort((a, b) => ipNum(a.ip) - ipNum(b.ip))) rules.push(`512:\tfrom all to ${p.ip} lookup main`);
-  rules.push("1024:\tfrom all fwmark 0x80/0x80 lookup main");
-  for (const p of pods.filter((p) => p.eni === "eth1").sort((a, b) => ipNum(a.ip) - ipNum(b.ip))) rules.push(`1536:\tfrom ${p.ip} lookup 2`);
+  if (fwmarkRule) rules.push("1024:\tfrom all fwmark 0x80/0x80 lookup main");
+  for (const p of pods.filter((p) => p.eni !== "eth0").sort((a, b) => ipNum(a.ip) - ipNum(b.ip))) {
+    rules.push(`1536:\tfrom ${p.ip} lookup ${Number(p.eni.slice(3)) + 1}`);
+  }
   rules.push("32766:\tfrom all lookup main", "32767:\tfrom all lookup default");
 
-  const devs = ["all", "default", "lo", "eth0", "eth1", ...pods.map((p) => p.veth)];
+  // ---- sysctl ----
+  const devs = ["all", "default", "lo", ...eniNames, ...pods.map((p) => p.veth)];
   const sysctl: string[] = ["net.ipv4.ip_forward = 1"];
-  const rp: Record<string, number> = { all: 1, default: 1, lo: 0, eth0: 2, eth1: 1 };
   for (const d of devs) {
     sysctl.push(`net.ipv4.conf.${d}.accept_local = 0`);
     sysctl.push(`net.ipv4.conf.${d}.forwarding = 1`);
     sysctl.push(`net.ipv4.conf.${d}.route_localnet = 0`);
-    sysctl.push(`net.ipv4.conf.${d}.rp_filter = ${rp[d] ?? 1}`);
+    sysctl.push(`net.ipv4.conf.${d}.rp_filter = ${d === "all" || d === "default" ? rpAll : rpOf(d)}`);
     sysctl.push(`net.ipv4.conf.${d}.send_redirects = 1`);
     sysctl.push(`net.ipv4.conf.${d}.src_valid_mark = 0`);
   }
@@ -142,28 +209,29 @@ export function buildDemoNode(): DemoNode {
     "udp   UNCONN 0      0            127.0.0.1:323        0.0.0.0:*",
   ];
 
-  // Commands building the same node in a namespace (links are created by the harness).
+  // ---- the same node, built with commands ----
   const commands: string[] = [
-    ...devs.filter((d) => d !== "lo").map((d) => `sysctl -qw net.ipv4.conf.${d}.rp_filter=${rp[d] ?? 1}`),
+    `sysctl -qw net.ipv4.conf.all.rp_filter=${rpAll}`,
+    `sysctl -qw net.ipv4.conf.default.rp_filter=${rpAll}`,
+    ...eniNames.map((d) => `sysctl -qw net.ipv4.conf.${d}.rp_filter=${rpOf(d)}`),
+    ...pods.map((p) => `sysctl -qw net.ipv4.conf.${p.veth}.rp_filter=${rpOf(p.veth)}`),
     "sysctl -qw net.ipv4.ip_forward=1",
     "sysctl -qw net.ipv4.ip_default_ttl=127",
-    `ip addr add ${nodeIp}/19 brd 10.0.63.255 dev eth0`,
-    `ip addr add ${eth1Ip}/19 brd 10.0.63.255 dev eth1`,
-    "ip route del 10.0.32.0/19 dev eth1",
+    ...eniNames.map((n, i) => `ip addr add ${eniIps[i]}/19 brd ${bcast} dev ${n}`),
+    ...eniNames.slice(1).map((n) => `ip route del 10.0.32.0/19 dev ${n}`),
     `ip route add ${gateway} dev eth0 proto dhcp scope link src ${nodeIp} metric 1024`,
     `ip route add 169.254.169.254 dev eth0 proto dhcp scope link src ${nodeIp} metric 1024`,
     `ip route add default via ${gateway} dev eth0 proto dhcp src ${nodeIp} metric 1024`,
-    `ip route add ${gateway} dev eth1 table 2 scope link`,
-    `ip route add default via ${gateway} dev eth1 table 2`,
+    ...eniNames.slice(1).flatMap((n, i) => [`ip route add ${gateway} dev ${n} table ${i + 2} scope link`, `ip route add default via ${gateway} dev ${n} table ${i + 2}`]),
     ...pods.map((p) => `ip route add ${p.ip} dev ${p.veth} scope link`),
     ...pods.map((p) => `ip rule add pref 512 to ${p.ip} lookup main`),
-    "ip rule add pref 1024 fwmark 0x80/0x80 lookup main",
-    ...pods.filter((p) => p.eni === "eth1").map((p) => `ip rule add pref 1536 from ${p.ip} lookup 2`),
+    ...(fwmarkRule ? ["ip rule add pref 1024 fwmark 0x80/0x80 lookup main"] : []),
+    ...pods.filter((p) => p.eni !== "eth0").map((p) => `ip rule add pref 1536 from ${p.ip} lookup ${Number(p.eni.slice(3)) + 1}`),
   ];
 
   return {
-    nodeIp, eth1Ip, gateway, vpcCidr: "10.0.0.0/16", subnet, pods, commands,
-    links: ["eth0", "eth1", ...pods.map((p) => p.veth)],
+    nodeIp, eniIps, gateway, vpcCidr: "10.0.0.0/16", subnet, pods, commands,
+    links: [...eniNames, ...pods.map((p) => p.veth)],
     files: {
       "ip-link.txt": link.join("\n") + "\n",
       "ip-addr.txt": addr.join("\n") + "\n",
@@ -171,12 +239,7 @@ export function buildDemoNode(): DemoNode {
       "ip-rule.txt": rules.join("\n") + "\n",
       "sysctl.txt": sysctl.join("\n") + "\n",
       "ss.txt": ss.join("\n") + "\n",
-      "meta.txt": "kernel: 6.1.158-180.294.amzn2023.x86_64\nhostname: ip-10-0-42-17.ec2.internal\nCONFIG_HZ=250\n",
+      "meta.txt": "kernel=6.1.158-180.294.amzn2023.x86_64\nhostname=ip-10-0-42-17.ec2.internal\nCONFIG_HZ=250\n",
     },
   };
-}
-
-function ipNum(s: string): number {
-  const p = s.split(".").map(Number);
-  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
 }

@@ -40,9 +40,9 @@ function ephemeral(rnd: () => number): number {
 /** The traffic classes and their shares. */
 export function workloadClasses(node: DemoNode): WorkloadClass[] {
   const eth0Pods = node.pods.filter((p) => p.eni === "eth0");
-  const eth1Pods = node.pods.filter((p) => p.eni === "eth1");
+  const eth1Pods = node.pods.filter((p) => p.eni !== "eth0");
   const remotePod = (rnd: () => number) => `10.0.${32 + Math.floor(rnd() * 32)}.${1 + Math.floor(rnd() * 254)}`;
-  return [
+  const classes: WorkloadClass[] = [
     {
       name: "pod -> internet (primary-ENI pod)", weight: 20,
       make: (rnd, t) => { const p = pick(rnd, eth0Pods); return { t, iif: p.veth, src: p.ip, dst: publicIp(rnd), proto: "tcp", sport: ephemeral(rnd), dport: 443, flags: pick(rnd, ["S", "A", "PA", "A", "FA"]), len: 40 + Math.floor(rnd() * 1400) }; },
@@ -53,7 +53,7 @@ export function workloadClasses(node: DemoNode): WorkloadClass[] {
     },
     {
       name: "pod -> pod on this node", weight: 12,
-      make: (rnd, t) => { const a = pick(rnd, node.pods); const b = pick(rnd, node.pods); return { t, iif: a.veth, src: a.ip, dst: b.ip, proto: "tcp", sport: ephemeral(rnd), dport: 8080, flags: "PA", len: 200 + Math.floor(rnd() * 800) }; },
+      make: (rnd, t) => { const a = pick(rnd, node.pods); const b = pick(rnd, node.pods.filter((p) => p !== a)); return { t, iif: a.veth, src: a.ip, dst: b.ip, proto: "tcp", sport: ephemeral(rnd), dport: 8080, flags: "PA", len: 200 + Math.floor(rnd() * 800) }; },
     },
     {
       name: "pod -> pod on another node", weight: 10,
@@ -81,7 +81,7 @@ export function workloadClasses(node: DemoNode): WorkloadClass[] {
     },
     {
       name: "asymmetric: internet -> primary-ENI pod arriving on eth1 (strict rp_filter)", weight: 3,
-      make: (rnd, t) => { const p = pick(rnd, eth0Pods); return { t, iif: "eth1", src: publicIp(rnd), dst: p.ip, proto: "tcp", sport: ephemeral(rnd), dport: 8080, flags: "S", len: 60 }; },
+      make: (rnd, t) => { const p = pick(rnd, eth0Pods); return { t, iif: node.eniIps.length > 1 ? "eth1" : "eth0", src: publicIp(rnd), dst: p.ip, proto: "tcp", sport: ephemeral(rnd), dport: 8080, flags: "S", len: 60 }; },
     },
     {
       name: "traceroute probes through the node (TTL 1)", weight: 2,
@@ -100,6 +100,8 @@ export function workloadClasses(node: DemoNode): WorkloadClass[] {
       make: (rnd, t) => ({ t, iif: "eth0", src: pick(rnd, ["0.0.0.0", "127.0.0.1", node.nodeIp, "224.0.0.5"]), dst: node.pods[0].ip, proto: "udp", sport: 1234, dport: 53, len: 60 }),
     },
   ];
+  // a node without secondary-ENI pods has no such traffic
+  return eth1Pods.length ? classes : classes.filter((c) => !c.name.includes("secondary-ENI"));
 }
 
 /** Generates `n` packets at `rate` packets per second of virtual time. */

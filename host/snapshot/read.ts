@@ -130,5 +130,13 @@ export async function readSnapshotDir(dir: string): Promise<NodeSnapshot> {
       }
     }
   }));
-  return parseSnapshotFiles(files, dir);
+  try {
+    return parseSnapshotFiles(files, dir);
+  } catch (e) {
+    // name the file with its directory: a user may have several snapshots
+    if (e instanceof InputError && !e.file.includes("/")) {
+      throw new InputError(join(dir, e.file), e.line, e.token, e.problem, e.text, e.column);
+    }
+    throw e;
+  }
 }

@@ -7,7 +7,7 @@
  * only device and protocol names are cut out, and reused while they repeat).
  */
 
-import type { Route, RouteType } from "../model/node.js";
+import type { Route, RouteType, SourceRef } from "../model/node.js";
 import { maskOf } from "../util/ipv4.js";
 import { InputError } from "./errors.js";
 import { resolveTable } from "./rttables.js";
@@ -352,6 +352,34 @@ function same(s: string, b: number, w: string): boolean {
   return true;
 }
 
+/** Shared by every route without nexthop flags (never mutated). */
+const NO_FLAGS: string[] = Object.freeze([]) as unknown as string[];
+
+/**
+ * A route as parsed, with its source reference made on demand: a table of a
+ * million routes then costs one object per route (no per-route line string
+ * or SourceRef until someone asks for it: errors and explanations).
+ */
+class ParsedRoute implements Route {
+  constructor(
+    public table: number, public type: RouteType, public prefix: number, public plen: number, public tos: number,
+    public metric: number, public prefsrc: number, public gw: number, public dev: string | undefined,
+    public proto: string, public scope: number, public nhflags: string[], public mtu: number, public index: number,
+    private readonly file: string, private readonly line: number, private readonly doc: string,
+    private readonly b: number, private readonly e: number,
+  ) {}
+
+  get src(): SourceRef {
+    return { file: this.file, line: this.line, text: this.doc.slice(this.b, this.e) };
+  }
+
+  /** Plain data, as the model interface describes it (for JSON and deep equality). */
+  toJSON(): Route {
+    const { table, type, prefix, plen, tos, metric, prefsrc, gw, dev, proto, scope, nhflags, mtu, index } = this;
+    return { table, type, prefix, plen, tos, metric, prefsrc, gw, dev, proto, scope, nhflags: [...nhflags], mtu, index, src: this.src };
+  }
+}
+
 /** Raised inside a line that turns out to be an IPv6 route: skip it. */
 class SkipIPv6 {}
 const SKIP_IPV6 = new SkipIPv6();
@@ -568,13 +596,8 @@ export function parseRoutes(
         if (!ignored.has(pending[k]!)) ignored.set(pending[k]!, lineNo);
       }
       lastSkipped = false;
-      routes.push({
-        table, type, prefix, plen, tos, metric, prefsrc, gw, dev, proto, scope,
-        nhflags: nhflags ?? [],
-        mtu,
-        index: routes.length,
-        src: { file, line: lineNo, text: text.slice(lb, end) },
-      });
+      routes.push(new ParsedRoute(table, type, prefix, plen, tos, metric, prefsrc, gw, dev, proto, scope,
+        nhflags ?? NO_FLAGS, mtu, routes.length, file, lineNo, text, lb, end));
     } catch (err) {
       if (err === SKIP_IPV6 || (err instanceof InputError && hasIPv6Pref(text.slice(lb, end)))) {
         ipv6++;

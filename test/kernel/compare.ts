@@ -98,7 +98,8 @@ export function toReplayInput(p: InjectPacket, obs: Observation, t0: number): Pa
     if (p.icmpId !== undefined) q.icmp_id = p.icmpId;
     if (p.icmpSeq !== undefined) q.icmp_seq = p.icmpSeq;
   }
-  q.ttl = p.ttl ?? 64;
+  if (p.ttl !== undefined) q.ttl = p.ttl;
+  else if (p.iif !== "local") q.ttl = 64;
   if (p.tos !== undefined) q.tos = p.tos;
   if (p.df !== undefined) q.df = p.df;
   q.len = p.len ?? (p.proto === "tcp" ? 40 : p.proto === "udp" || p.proto === "icmp" ? 28 : 20);

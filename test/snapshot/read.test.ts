@@ -239,7 +239,7 @@ describe("readSnapshotDir: errors", () => {
       for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
       const err = await readSnapshotDir(dir).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(InputError);
-      expect((err as InputError).file).toBe("sysctl.txt");
+      expect((err as InputError).file).toBe(join(dir, "sysctl.txt"));
       expect((err as InputError).message).toContain(dir);
     } finally {
       await rm(dir, { recursive: true, force: true });
