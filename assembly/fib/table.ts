@@ -22,7 +22,7 @@ import {
   RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST, RTN_ANYCAST, RTN_MULTICAST, RTN_BLACKHOLE,
   RTN_UNREACHABLE, RTN_PROHIBIT, RTN_THROW, RTNH_F_DEAD, RTNH_F_LINKDOWN, DEV_IGNORE_LINKDOWN, RT_INDEX,
 } from "../abi";
-import { trieInit, trieFree, trieInsert, trieLookup, trieLookupBuild, trieLookupBatch, trieCompress, trieBytes, trieReserve, TRIE_SIZE, NODE_SIZE, NODE_PLEN } from "./trie";
+import { trieInit, trieFree, trieInsert, trieLookup, trieLookupBatch, trieBytes, trieReserve, TRIE_SIZE, NODE_SIZE, NODE_PLEN } from "./trie";
 import { zalloc, release, grow } from "../util/mem";
 import { EAGAIN, EINVAL, EHOSTUNREACH, EACCES } from "../util/errno";
 import { flDaddr, flTos, flScope, flOif, setResult, setFlow, resType, resRoute } from "./flow";
@@ -179,7 +179,7 @@ export function tableBuild(slot: u32, id: u32, staged: usize, count: u32): u32 {
     store<u32>(next + (i << 2), 0xffffffff);
     const prefix = load<u32>(r, RT_PREFIX);
     const plen = <u32>load<u8>(r, RT_PLEN);
-    const found = trieLookupBuild(t, prefix);
+    const found = trieLookup(t, prefix);
     if (found != 0) {
       const fnd = nodes + (<usize>(found - 1) << 4);
       if (load<u32>(fnd, NODE_PREFIX) == prefix && <u32>load<u8>(fnd, NODE_PLEN) == plen) {
@@ -206,7 +206,6 @@ export function tableBuild(slot: u32, id: u32, staged: usize, count: u32): u32 {
     nodeCount++;
     trieInsert(t, prefix, plen, <u32>nodeCount, nodes);
   }
-  trieCompress(t);
   if (nodeCount < n) nodes = heap.realloc(nodes, (nodeCount + 1) * NODE_SIZE);
   store<usize>(t, nodes, TBL_NODES);
   store<u32>(t, <u32>nodeCount, TBL_NODE_COUNT);
