@@ -5,11 +5,11 @@
  */
 import {
   PKT_SHIFT, RES_ERR, RES_TYPE, RES_FLAGS, RES_DEV, RES_GW, RES_SADDR, RES_TABLE, RES_ROUTE, RES_RULE,
-  RES_TOS, RES_MTU, RES_REASON, RTN_UNREACHABLE,
+  RES_TOS, RES_MTU, RES_REASON, RTN_UNREACHABLE, RT_INDEX,
 } from "./abi";
 import { zalloc, release } from "./util/mem";
 import { devsReset, devSet, addrsSet } from "./dev";
-import { tablesReset, tableBuild, tableBytes, tableLpmBatch, tableLeafRouteIndex } from "./fib/table";
+import { tablesReset, tableBuild, tableBytes, tableLpm, tableLpmBatch, tableLeafRouteIndex } from "./fib/table";
 import { rulesSet } from "./fib/rules";
 import { sysctlSet } from "./config";
 import { counters, dropCounters, resetCounters } from "./ipv4/stats";
@@ -25,7 +25,7 @@ import {
   rtType, rtFlags, rtDev, rtGw, rtSaddr, rtTableId, rtRouteIndex, rtRule, rtTos, rtMtu, rtError,
 } from "./route/rtable";
 import { EINVAL } from "./util/errno";
-import { setFlow } from "./fib/flow";
+import { setFlow, resRoute } from "./fib/flow";
 import { fibLookup } from "./fib/rules";
 
 // ---- memory for the host's staging buffers ----
@@ -95,17 +95,28 @@ export function route_result(out: usize, err: i32): void {
 }
 
 // ---- benchmarks and measurement ----
+/** lpm_batch without the interleaving: one lookup after another (benchmarks, to show what interleaving buys). */
+export function lpm_batch_simple(slot: u32, addrs: usize, n: u32, out: usize): void {
+  for (let i: usize = 0; i < <usize>n; i++) store<u32>(out + (i << 2), tableLpm(slot, load<u32>(addrs + (i << 2))));
+}
 /** RT_INDEX of the first route of prefix node `leaf` (to interpret lpm_batch results). */
 export function table_leaf_route_index(slot: u32, leaf: u32): u32 { return tableLeafRouteIndex(slot, leaf); }
 /** Longest-prefix match of `n` u32 addresses at `addrs` in table `slot`; the matched prefix node (index + 1, 0 = none) written to `out`. */
 export function lpm_batch(slot: u32, addrs: usize, n: u32, out: usize): void {
   tableLpmBatch(slot, addrs, n, out);
 }
-/** Full fib_lookup (rules + tables) for `n` destinations arriving on `iif`; result type written to `out`. */
-export function fib_lookup_batch(iif: u32, addrs: usize, n: u32, out: usize): void {
+/**
+ * Full fib_lookup (rules, tables, alias selection, backtracking) for `n`
+ * input flows of 16 bytes at `flows` (iif device slot u32, saddr u32, daddr
+ * u32, mark u32); for each, the matched route's RT_INDEX (0xFFFFFFFF if
+ * none) goes to `out + 8i` and the error to `out + 8i + 4`.
+ */
+export function fib_lookup_batch(flows: usize, n: u32, out: usize): void {
   for (let i: usize = 0; i < <usize>n; i++) {
-    setFlow(iif, 0, 0, 0x0a000001, load<u32>(addrs + (i << 2)), 0, 0, 0, 0, 0);
+    const f = flows + (i << 4);
+    setFlow(load<u32>(f), 0, load<u32>(f, 12), load<u32>(f, 4), load<u32>(f, 8), 0, 17, 0, 0, 0);
     const err = fibLookup(0);
-    store<i32>(out + (i << 2), err);
+    store<u32>(out + (i << 3), resRoute != 0 ? load<u32>(resRoute, RT_INDEX) : 0xffffffff);
+    store<i32>(out + (i << 3), err, 4);
   }
 }

@@ -36,8 +36,9 @@ export interface CoreExports {
   route_get_output(dst: number, src: number, tos: number, oif: number, mark: number, proto: number, sport: number, dport: number, uid: number): number;
   route_result(out: number, err: number): void;
   lpm_batch(slot: number, addrs: number, n: number, out: number): void;
+  lpm_batch_simple(slot: number, addrs: number, n: number, out: number): void;
   table_leaf_route_index(slot: number, leaf: number): number;
-  fib_lookup_batch(iif: number, addrs: number, n: number, out: number): void;
+  fib_lookup_batch(flows: number, n: number, out: number): void;
 }
 
 const isNode = typeof process !== "undefined" && !!(process as { versions?: { node?: string } }).versions?.node;
