@@ -222,18 +222,6 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
     expect(ok.oif).toBe(VETH_B);
   });
 
-  it("a packet on a down interface of the fixture is dropped (DEV_DOWN)", async (ctx) => {
-    const down = snap.links.find((l) => !l.flags.includes("UP"));
-    if (!down) {
-      ctx.skip(); // the fixture has no down interface
-      return;
-    }
-    const r = await one({ iif: down.name, src: CLIENT, dst: POD_A, proto: "udp", sport: 1, dport: 2 });
-    expect(r.verdict).toBe("drop");
-    expect(r.reason).toBe("DEV_DOWN");
-    expect(r.replies).toStrictEqual([]);
-  });
-
   it("a packet on a down interface (fixture copy with eth1 down) is dropped (DEV_DOWN)", async () => {
     const s = eth1DownSnapshot();
     const r = await one({ iif: "eth1", src: CLIENT, dst: POD_B, proto: "udp", sport: 1, dport: 2 }, s);
