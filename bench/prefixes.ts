@@ -3,16 +3,8 @@
  * full Internet table (mostly /24, then /22-/23, /16-/21, a few longer and
  * shorter), seeded and reproducible.
  */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from "../host/util/prng.js";
+export { prng };
 
 const LEN_DIST: [number, number][] = [
   [8, 0.0005], [12, 0.002], [14, 0.004], [16, 0.02], [18, 0.03], [19, 0.05], [20, 0.07], [21, 0.07],

@@ -9,7 +9,7 @@ import type { CoreExports } from "../core/wasm.js";
 import { CoreMemory } from "../core/wasm.js";
 import type { NodeSnapshot, Route, Rule, Link } from "../model/node.js";
 import { InputError } from "../snapshot/errors.js";
-import { DEV_CONF, effectiveDevConf, globalSysctl } from "./sysctl.js";
+import { DEV_CONF, effectiveDevConf, globalSysctl, GLOBAL_SYSCTL_DEFAULTS } from "./sysctl.js";
 
 const RTN: Record<Route["type"], number> = {
   unicast: abi.RTN_UNICAST, local: abi.RTN_LOCAL, broadcast: abi.RTN_BROADCAST, anycast: abi.RTN_ANYCAST,
@@ -250,10 +250,35 @@ export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: num
   set(abi.SYS_RULES_NEED_PORTS, rules.some((r) => r.ipproto !== 0 || r.sport || r.dport) ? 1 : 0);
   set(abi.SYS_SEED, opts.seed ?? 0);
   core.state_reset();
+  noteUnmodelledSysctls(snap);
 
   const devBySlot: (Link | undefined)[] = [undefined, ...links];
   // Route.index is the route's position in snap.routes
   return { snapshot: snap, devBySlot, slotByName, loopbackSlot, tableIds, routes, rules, fibBytes };
+}
+
+/**
+ * Settings in sysctl.txt the emulator does not use: not an error (a node
+ * dump holds hundreds), but said once, with examples, so nothing is
+ * silently ignored.
+ */
+function noteUnmodelledSysctls(snap: NodeSnapshot): void {
+  const modelled = new Set(DEV_CONF.map((d) => d.param));
+  const unused = new Map<string, number>();
+  for (const key of snap.sysctl.keys()) {
+    if (key === "net.ipv4.ip_forward" || key in GLOBAL_SYSCTL_DEFAULTS) continue;
+    const m = /^net\.ipv4\.conf\.(.+)\.([^.]+)$/.exec(key);
+    const name = m ? `net.ipv4.conf.*.${m[2]}` : key;
+    if (m && modelled.has(m[2])) continue;
+    unused.set(name, (unused.get(name) ?? 0) + 1);
+  }
+  if (unused.size === 0) return;
+  const names = [...unused.keys()].sort();
+  const total = [...unused.values()].reduce((a, b) => a + b, 0);
+  const tag = `sysctl.txt: ${total} setting${total === 1 ? " is" : "s are"} not modelled yet`;
+  if (!snap.notices.some((n) => n.startsWith(tag))) {
+    snap.notices.push(`${tag} (${names.slice(0, 8).join(", ")}${names.length > 8 ? `, and ${names.length - 8} more` : ""})`);
+  }
 }
 
 /**

@@ -15,6 +15,7 @@
  *  - rp_filter is loose (2) on the primary ENI; other devices follow conf/all.
  */
 import { createHash } from "node:crypto";
+import { mulberry32 } from "../util/prng.js";
 
 export interface DemoPod {
   name: string;
@@ -69,17 +70,6 @@ function ipStr(n: number): string {
   return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const NAMESPACES = ["kube-system", "default", "shop", "monitoring", "payments", "search"];
 const APPS = ["coredns", "web", "api", "cart", "checkout", "catalog", "prometheus", "worker", "recs", "ledger", "indexer"];
 
@@ -91,7 +81,7 @@ export function buildDemoNode(): DemoNode {
 export function buildEksNode(opts: EksNodeOptions = {}): DemoNode {
   const enis = opts.enis ?? 2;
   const podsPerEni = opts.podsPerEni ?? [9, 6];
-  const rnd = seeded(opts.seed ?? 1);
+  const rnd = mulberry32(opts.seed ?? 1);
   const rpAll = opts.rpFilterAll ?? 1;
   const fwmarkRule = opts.fwmarkRule ?? true;
   const subnet = "10.0.32.0/19";

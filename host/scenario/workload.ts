@@ -5,17 +5,8 @@
 import type { DemoNode } from "./eks-node.js";
 import type { PacketInput } from "../packet/input.js";
 
-/** mulberry32: small, fast, seeded. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from "../util/prng.js";
+export { prng };
 
 export interface WorkloadClass {
   name: string;

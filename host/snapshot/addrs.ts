@@ -8,7 +8,7 @@
 import type { IfAddr } from "../model/node.js";
 import { parseCidr, parseIPv4 } from "../util/ipv4.js";
 import { InputError } from "./errors.js";
-import { tokenizeOneline } from "./links.js";
+import { onelineRecords } from "./links.js";
 import { decimal, scopeOf, splitLines } from "./routes.js";
 
 /** Address flags iproute2 prints as bare words. */
@@ -24,23 +24,9 @@ const ADDR_FLAGS: ReadonlySet<string> = new Set([
  */
 export function parseAddrs(text: string, file = "ip-addr.txt", notices: string[] = []): IfAddr[] {
   const addrs: IfAddr[] = [];
-  const lines = splitLines(text);
   let ipv6 = 0;
 
-  for (let li = 0; li < lines.length; li++) {
-    const line = lines[li]!;
-    const lineNo = li + 1;
-    const { toks, cols } = tokenizeOneline(line);
-    if (toks.length === 0 || toks[0]!.startsWith("#")) continue;
-    const fail = (problem: string, at: number): InputError =>
-      new InputError(file, lineNo, at < toks.length ? toks[at]! : "", problem, line,
-        at < toks.length ? cols[at] : undefined);
-
-    const t0 = toks[0]!;
-    const ifindex = t0.endsWith(":") ? decimal(t0.slice(0, -1)) : -1;
-    if (ifindex <= 0) {
-      throw fail("expected \"IFINDEX: DEVICE inet ...\" (as `ip -o addr show` prints it)", 0);
-    }
+  for (const { line, lineNo, toks, cols, ifindex, fail } of onelineRecords(text, file, "addr", "DEVICE inet ...")) {
     if (toks.length < 4) throw fail("expected \"IFINDEX: DEVICE inet ADDRESS ...\"", toks.length);
     const t1 = toks[1]!;
     const atSign = t1.indexOf("@");

@@ -39,6 +39,44 @@ export function tokenizeOneline(line: string): Tokens {
   return { toks, cols };
 }
 
+/** One line of an `ip -o` listing: its tokens, its ifindex, and an error maker for a token. */
+export interface OnelineRecord {
+  line: string;
+  lineNo: number;
+  toks: string[];
+  cols: number[];
+  ifindex: number;
+  /** An InputError about token `at` (its text and column), or the end of the line. */
+  fail(problem: string, at: number): InputError;
+}
+
+/**
+ * The records of an `ip -o link|addr show` listing, skipping blank and "#"
+ * lines; every record starts with "IFINDEX:", else the listing is not the
+ * one-line format (`what` names the command, `shape` what follows the index).
+ */
+export function* onelineRecords(text: string, file: string, what: "link" | "addr", shape: string): Generator<OnelineRecord> {
+  const lines = splitLines(text);
+  for (let li = 0; li < lines.length; li++) {
+    const line = lines[li]!;
+    const lineNo = li + 1;
+    const { toks, cols } = tokenizeOneline(line);
+    if (toks.length === 0 || toks[0]!.startsWith("#")) continue;
+    const fail = (problem: string, at: number): InputError =>
+      new InputError(file, lineNo, at < toks.length ? toks[at]! : "", problem, line,
+        at < toks.length ? cols[at] : undefined);
+    const t0 = toks[0]!;
+    const ifindex = t0.endsWith(":") ? decimal(t0.slice(0, -1)) : -1;
+    if (ifindex <= 0) {
+      if (t0 === "\\" || /^\s/.test(line)) {
+        throw fail(`continuation of a multi-line listing: use \`ip -o ${what} show\` (one line per ${what === "link" ? "device" : "address"})`, 0);
+      }
+      throw fail(`expected "IFINDEX: ${shape}" (as \`ip -o ${what} show\` prints it)`, 0);
+    }
+    yield { line, lineNo, toks, cols, ifindex, fail };
+  }
+}
+
 /** Keywords of `ip -o link show` followed by one value. */
 const WITH_VALUE: ReadonlySet<string> = new Set([
   "mtu", "qdisc", "master", "state", "mode", "group", "qlen", "link-netns", "link-netnsid",
@@ -55,25 +93,7 @@ export function parseLinks(text: string, file = "ip-link.txt", notices?: string[
   const byName = new Map<string, number>();
   const byIndex = new Map<number, number>();
   const xdp: string[] = [];
-  const lines = splitLines(text);
-
-  for (let li = 0; li < lines.length; li++) {
-    const line = lines[li]!;
-    const lineNo = li + 1;
-    const { toks, cols } = tokenizeOneline(line);
-    if (toks.length === 0 || toks[0]!.startsWith("#")) continue;
-    const fail = (problem: string, at: number): InputError =>
-      new InputError(file, lineNo, at < toks.length ? toks[at]! : "", problem, line,
-        at < toks.length ? cols[at] : undefined);
-
-    const t0 = toks[0]!;
-    const ifindex = t0.endsWith(":") ? decimal(t0.slice(0, -1)) : -1;
-    if (ifindex <= 0) {
-      if (toks[0] === "\\" || /^\s/.test(line)) {
-        throw fail("continuation of a multi-line listing: use `ip -o link show` (one line per device)", 0);
-      }
-      throw fail("expected \"IFINDEX: NAME: <FLAGS>\" (as `ip -o link show` prints it)", 0);
-    }
+  for (const { line, lineNo, toks, cols, ifindex, fail } of onelineRecords(text, file, "link", "NAME: <FLAGS>")) {
     const t1 = toks[1];
     if (t1 === undefined || !t1.endsWith(":") || t1.length < 2) {
       throw fail("expected the device name followed by ':'", 1);

@@ -1,3 +1,5 @@
+import { tcpFlagsFromLetters, tcpFlagsToLetters } from "../../host/packet/input.js";
+
 /**
  * Building and parsing Ethernet II + IPv4 frames for the kernel-differential
  * harness. Pure TypeScript, no dependencies.
@@ -89,7 +91,6 @@ export interface Seen {
   };
 }
 
-const TCP_FLAG_BITS: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16, U: 32, E: 64, C: 128 };
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
 /** ICMP types that quote the offending datagram. */
 export const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12]);
@@ -105,21 +106,13 @@ export function protoNum(p: InjectPacket["proto"]): number {
 }
 
 export function tcpFlagsToBits(s: string): number {
-  let v = 0;
-  for (const ch of s.toUpperCase()) {
-    const b = TCP_FLAG_BITS[ch];
-    if (b === undefined) throw new Error(`bad TCP flag letter ${JSON.stringify(ch)} in ${JSON.stringify(s)}`);
-    v |= b;
-  }
+  const v = tcpFlagsFromLetters(s);
+  if (v === undefined) throw new Error(`bad TCP flag letters ${JSON.stringify(s)}`);
   return v;
 }
 
 /** Letters in bit order F S R P A U E C (SYN+ACK = "SA", RST+ACK = "RA"). */
-export function tcpFlagsToLetters(v: number): string {
-  let s = "";
-  for (const ch of "FSRPAUEC") if (v & TCP_FLAG_BITS[ch]) s += ch;
-  return s;
-}
+export { tcpFlagsToLetters };
 
 export function ipToBytes(s: string): Buffer {
   const parts = s.split(".");

@@ -9,16 +9,11 @@
  * rule fall-through, rp_filter, martians). Seeded: a failing seed reproduces.
  */
 import type { KernelNodeSpec, KernelLinkSpec, InjectPacket } from "./netns.js";
+import { mulberry32 } from "../../host/util/prng.js";
 
+/** Seeds are small consecutive numbers: spread them before seeding. */
 export function prng(seed: number): () => number {
-  let a = (seed * 2654435761) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(Math.imul(seed, 2654435761) >>> 0);
 }
 
 const ip = (n: number) => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
