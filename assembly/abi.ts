@@ -140,8 +140,127 @@ export const PKT_ICMP_INFO = 116;
 export const PKT_OUT_FLAGS = 120;
 /** u32 mark as the packet leaves. */
 export const PKT_OUT_MARK = 124;
-// Bytes 128..255 are reserved for the netfilter, conntrack and NAT issues
-// (ct state, NAT manips, rule counters); the core zeroes them.
+
+// ---- more input fields (written by the host) --------------------------------
+/** u8 TCP window-scale option: shift + 1 (0 = option absent). */
+export const PKT_TCP_WSCALE = 128;
+/** u8 TCP option flags: TO_SACK_PERM, TO_SACK below. */
+export const PKT_TCP_OPTS = 129;
+/** u16 reserved (zero). */
+export const PKT_RESERVED_130 = 130;
+/** u32 highest right edge of the SACK blocks (when PKT_TCP_OPTS has TO_SACK). */
+export const PKT_TCP_SACK = 132;
+/** u32 gid of the sending socket (local packets). */
+export const PKT_GID = 136;
+/** u32 reserved input (zero). */
+export const PKT_RESERVED_140 = 140;
+
+// ---- the live header -------------------------------------------------------
+// While a packet is processed, PKT_OUT_SRC/DST/SPORT/DPORT/TTL/MARK plus the
+// fields below ARE the packet's header: the core copies the input fields into
+// them first, NAT and mangle rewrite them, routing and rules read them. When
+// processing ends they hold the packet as it leaves (or as it was dropped).
+/** u32 quoted inner header of an ICMP error, as it leaves: source. */
+export const PKT_OUT_INNER_SRC = 144;
+/** u32 inner destination. */
+export const PKT_OUT_INNER_DST = 148;
+/** u16 inner source port (or ICMP echo id of a quoted echo). */
+export const PKT_OUT_INNER_SPORT = 152;
+/** u16 inner destination port (or quoted echo sequence). */
+export const PKT_OUT_INNER_DPORT = 154;
+/** u16 ICMP echo identifier as it leaves (NAT may change it). */
+export const PKT_OUT_ICMP_ID = 156;
+
+// ---- conntrack and netfilter results (written by the core) -------------------
+/** u8 ctinfo as the packet was classified, CTINFO_* below (CTINFO_NONE: no conntrack entry = INVALID). */
+export const PKT_CT_INFO = 158;
+/** u8 NAT_OP_* bits: what NAT did to this packet. */
+export const PKT_NAT_OPS = 159;
+/** u32 conntrack entry (index + 1; 0 = none). */
+export const PKT_CT_ID = 160;
+/** u32 the entry's status bits (IPS_*) after the packet. */
+export const PKT_CT_STATUS = 164;
+/** u32 the entry's mark after the packet. */
+export const PKT_CT_MARK = 168;
+/** u8 the entry's protocol state after the packet (TCP_CONNTRACK_*). */
+export const PKT_CT_STATE = 172;
+/** u8 the entry's protocol number. */
+export const PKT_CT_PROTO = 173;
+/** u8 packet processing flags, PX_* below. */
+export const PKT_PX = 174;
+/** u8 hook (NF_INET_*) of the netfilter verdict that dropped the packet, 0xff if none. */
+export const PKT_NF_DROP_HOOK = 175;
+/** u32 seconds until the entry expires, after the packet. */
+export const PKT_CT_TIMEOUT = 176;
+/** u32 entry's original tuple: source, destination, ports (ICMP: id, type<<8|code). */
+export const PKT_CT_ORIG_SRC = 180;
+export const PKT_CT_ORIG_DST = 184;
+export const PKT_CT_ORIG_SPORT = 188;
+export const PKT_CT_ORIG_DPORT = 190;
+/** u32 entry's reply tuple, same layout. */
+export const PKT_CT_REPL_SRC = 192;
+export const PKT_CT_REPL_DST = 196;
+export const PKT_CT_REPL_SPORT = 200;
+export const PKT_CT_REPL_DPORT = 202;
+/** u32 index of the packet's first record in the trace ring. */
+export const PKT_NF_TRACE_FIRST = 204;
+/** u32 number of trace records. */
+export const PKT_NF_TRACE_COUNT = 208;
+/** u32 rules the kernel's ipt_do_table would have examined for this packet (all tables, all hooks). */
+export const PKT_NF_RULES = 212;
+/** u32 rule entry (E_ID) whose verdict dropped or rejected the packet, 0xFFFFFFFF if none. */
+export const PKT_NF_VERDICT_RULE = 216;
+/** u8 type of the ICMP message quoted by an arriving ICMP error (when PKT_INNER_PROTO is 1). */
+export const PKT_INNER_ICMP_TYPE = 220;
+/** u8 code of the quoted ICMP message. */
+export const PKT_INNER_ICMP_CODE = 221;
+/** u16 reserved (zero). */
+export const PKT_RESERVED_222 = 222;
+/** u32 index of the packet's last record in the trace ring (core bookkeeping). */
+export const PKT_NF_TRACE_LAST = 224;
+/** u32 RTCF_* flags of the packet's current output route (core bookkeeping for local packets). */
+export const PKT_RT_FLAGS = 228;
+/** u32 MTU metric of that route, 0 = device MTU (core bookkeeping). */
+export const PKT_RT_MTU = 232;
+/** u32 gateway of that route, 0 = on-link (core bookkeeping). */
+export const PKT_RT_GW = 236;
+// bytes 240..255: reserved (zero)
+
+/** TCP option flags (PKT_TCP_OPTS). */
+export const TO_SACK_PERM = 1;
+export const TO_SACK = 2;
+
+/** ctinfo (enum ip_conntrack_info) and our "no entry" marker. */
+export const CTINFO_ESTABLISHED = 0;
+export const CTINFO_RELATED = 1;
+export const CTINFO_NEW = 2;
+export const CTINFO_ESTABLISHED_REPLY = 3;
+export const CTINFO_RELATED_REPLY = 4;
+export const CTINFO_UNTRACKED = 7;
+/** No conntrack entry attached: what -m conntrack calls INVALID. */
+export const CTINFO_NONE = 0xff;
+
+/** NAT operations on this packet (PKT_NAT_OPS). */
+export const NAT_OP_DNAT = 1;
+export const NAT_OP_SNAT = 2;
+/** This packet made the DST binding (walked nat PREROUTING/OUTPUT). */
+export const NAT_OP_SETUP_DST = 4;
+/** This packet made the SRC binding (walked nat POSTROUTING/INPUT). */
+export const NAT_OP_SETUP_SRC = 8;
+/** The inner header of an ICMP error was translated. */
+export const NAT_OP_ICMP_INNER = 16;
+
+/** Packet processing flags (PKT_PX). */
+/** skb->nf_trace: a TRACE target marked the packet. */
+export const PX_NFTRACE = 1;
+/** The trace ring filled up; the packet's trace is incomplete. */
+export const PX_TRACE_TRUNC = 2;
+/** The packet was re-routed after OUTPUT (ip_route_me_harder). */
+export const PX_REROUTED = 4;
+/** The packet carries a user socket (a local process sent it): -m owner sees its uid/gid. */
+export const PX_HAS_SOCK = 8;
+/** The packet carries a kernel control socket (TCP reset, ICMP reply): -m owner sees a socket without a file. */
+export const PX_KSOCK = 16;
 
 // ---- packet flags (PKT_FLAGS) ----------------------------------------------
 /** IP Don't Fragment. */
@@ -221,8 +340,20 @@ export const DROP_OUTPUT_EINVAL = 18;
 export const DROP_NOT_SPECIFIED = 19;
 /** Local sender: broadcast destination on a socket without SO_BROADCAST (EACCES). */
 export const DROP_SOCK_BROADCAST = 20;
+/** A netfilter rule or chain policy said DROP or REJECT (SKB_DROP_REASON_NETFILTER_DROP); PKT_NF_VERDICT_RULE names it. */
+export const DROP_NETFILTER = 21;
+/** nf_conntrack table full and nothing could be early-dropped ("nf_conntrack: table full, dropping packet"). */
+export const DROP_CT_TABLE_FULL = 22;
+/** The connection could not be confirmed: its tuple was taken by then (conntrack -S insert_failed). */
+export const DROP_CT_INSERT_FAILED = 23;
+/** MASQUERADE found no address on the egress device, or REDIRECT none on the ingress device. */
+export const DROP_NAT_NO_ADDR = 24;
+/** A MASQUERADEd connection's packet left through another device (nf_nat_oif_changed). */
+export const DROP_NAT_OIF_CHANGED = 25;
+/** Re-routing after OUTPUT (ip_route_me_harder) found no route. */
+export const DROP_NF_REROUTE = 26;
 /** Number of drop reasons (for counters). */
-export const DROP_MAX = 21;
+export const DROP_MAX = 27;
 
 // ---- route types (rtnetlink RTN_*), scopes (RT_SCOPE_*) --------------------
 export const RTN_UNSPEC = 0;
@@ -509,3 +640,392 @@ export const RES_TOS = 36;
 export const RES_MTU = 40;
 /** u32 drop reason for input lookups that were refused as martians (0 otherwise). */
 export const RES_REASON = 44;
+
+/*
+ * ----------------------------------------------------------------------------
+ * 6. Netfilter rule program (`nf_program_load(ptr, len)` copies it in).
+ * ----------------------------------------------------------------------------
+ * An iptables ruleset compiled by host/netfilter/compile.ts. Like the
+ * kernel's ipt_entry blob, each table is a sequence of entries, chain after
+ * chain; a built-in chain ends with its policy entry, a user chain with an
+ * implicit RETURN entry. Entries are variable-sized (E_SIZE); offsets are
+ * from the start of the program. All fields 4-byte aligned.
+ *
+ *   header (NFP_HEADER bytes)
+ *   chain records   (NFC_SIZE each)
+ *   entries         (variable)
+ *   index maps      (open-addressing tables of NFX_SLOT-byte slots)
+ *   interface match table (pattern x device slot -> u8)
+ */
+export const NFP_MAGIC = 0x4e465031; // "NFP1"
+export const NFP_HEADER = 160;
+/** u32 magic. */
+export const NFP_H_MAGIC = 0;
+/** u32 number of entries (rules + policy + implicit returns) = number of counters. */
+export const NFP_H_ENTRIES = 4;
+/** u32 number of chains. */
+export const NFP_H_CHAINS = 8;
+/** u32 offset of the chain records. */
+export const NFP_H_CHAIN_OFF = 12;
+/** u32 offset of the interface match table. */
+export const NFP_H_IFACE_OFF = 16;
+/** u32 number of interface patterns (rows). */
+export const NFP_H_IFACE_ROWS = 20;
+/** u32 number of device slots + 1 (columns; column 0 = no device). */
+export const NFP_H_IFACE_COLS = 24;
+/** u32 flags, NFP_F_* below. */
+export const NFP_H_FLAGS = 28;
+/** u32 deepest jump nesting (for the jump stack). */
+export const NFP_H_MAX_DEPTH = 32;
+/** u32 number of recent tables used (names are numbered by the host). */
+export const NFP_H_RECENT_TABLES = 36;
+/** u32 number of nfacct objects. */
+export const NFP_H_NFACCT = 40;
+/** u32 x 20: chain index of table T's built-in chain at hook H (T*5+H), 0xFFFFFFFF if none. */
+export const NFP_H_HOOKS = 48;
+/** u32 offset of the recent-table parameters: per table u32 address mask, u32 nstamps mask (power of two - 1). */
+export const NFP_H_RECENT_OFF = 128;
+/** u32 offset just past the last entry (entries are contiguous from the first chain's first entry). */
+export const NFP_H_ENTRIES_END = 132;
+
+/** Program flags: the ruleset turns conntrack on (nat table, or a ct match/target). */
+export const NFP_F_CONNTRACK = 1;
+
+/** Tables (kernel priority order at each hook) and hooks (NF_INET_*). */
+export const NFT_RAW = 0;
+export const NFT_MANGLE = 1;
+export const NFT_NAT = 2;
+export const NFT_FILTER = 3;
+export const NFT_COUNT = 4;
+export const NF_INET_PRE_ROUTING = 0;
+export const NF_INET_LOCAL_IN = 1;
+export const NF_INET_FORWARD = 2;
+export const NF_INET_LOCAL_OUT = 3;
+export const NF_INET_POST_ROUTING = 4;
+export const NF_INET_NUMHOOKS = 5;
+
+/** Chain record. */
+export const NFC_SIZE = 32;
+/** u32 offset of the chain's first entry. */
+export const NFC_FIRST = 0;
+/** u32 index kind, NFX_* below. */
+export const NFC_INDEX = 4;
+/** u32 offset of the index map (NFX_NONE: unused). */
+export const NFC_MAP = 8;
+/** u32 index map mask (slots - 1). */
+export const NFC_MAP_MASK = 12;
+/** u32 offset of the chain's first generic entry (see E_NEXT_GEN). */
+export const NFC_FIRST_GEN = 16;
+/** u32 table (NFT_*). */
+export const NFC_TABLE = 20;
+/** u32 1 for a built-in chain. */
+export const NFC_BUILTIN = 24;
+/** u32 chain id as the host numbers it (for traces). */
+export const NFC_ID = 28;
+
+/**
+ * Chain indexes. The kernel tries every rule in order; a rule whose key
+ * (destination /32, or protocol + destination port) differs from the
+ * packet's fails before any side effect, so the core may skip straight to
+ * the next rule whose key equals the packet's or that has no key
+ * ("generic"), and still count every skipped rule as examined.
+ */
+export const NFX_NONE = 0;
+/** Key: the packet's destination address (rules with -d A/32). */
+export const NFX_DST = 1;
+/** Key: protocol << 16 | destination port (rules with -p tcp|udp and a single --dport). */
+export const NFX_PROTO_DPORT = 2;
+/** Index map slot: u32 key, u32 offset of the first entry with that key (0 = empty slot). */
+export const NFX_SLOT = 8;
+
+/** Entry (variable size). */
+export const E_SIZE = 0;
+/** u8 target kind, T_* below. */
+export const E_TARGET = 2;
+/** u8 inversion flags, EI_* below. */
+export const E_INV = 3;
+export const E_SRC = 4;
+export const E_SMSK = 8;
+export const E_DST = 12;
+export const E_DMSK = 16;
+/** u16 input interface pattern (row + 1; 0 = any). */
+export const E_IN = 20;
+/** u16 output interface pattern. */
+export const E_OUT = 22;
+/** u8 protocol (0 = any). */
+export const E_PROTO = 24;
+/** u8 entry flags, EF_* below. */
+export const E_FLAGS = 25;
+/** u16 bytes of matches (they start at E_MATCHES). */
+export const E_MATCH_BYTES = 26;
+/** u32 entry id: index of its counters and of the host's rule table. */
+export const E_ID = 28;
+/** u32 target arguments (meaning per target). */
+export const E_T0 = 32;
+export const E_T1 = 36;
+export const E_T2 = 40;
+export const E_T3 = 44;
+/** u32 offset of the next entry in this chain with the same index key (0 = none). */
+export const E_NEXT_SAME = 48;
+/** u32 offset of the next entry in this chain that has no index key, or of the next entry when the chain has no index. */
+export const E_NEXT_GEN = 52;
+/** u16 position in the chain (1-based, as iptables -L --line-numbers). */
+export const E_POS = 56;
+/** u16 chain index. */
+export const E_CHAIN = 58;
+/** Matches start here; after them, target data (NAT ranges) at E_T3 when used. */
+export const E_MATCHES = 60;
+
+/** Inversion flags. */
+export const EI_SRC = 1;
+export const EI_DST = 2;
+export const EI_IN = 4;
+export const EI_OUT = 8;
+export const EI_PROTO = 16;
+export const EI_FRAG = 32;
+/** Entry flags. */
+/** A rule written by the user (policy and implicit-return entries are not). */
+export const EF_RULE = 1;
+/** -f or ! -f given (EI_FRAG says which). */
+export const EF_FRAG = 2;
+
+/** Targets. */
+export const T_NONE = 0;
+export const T_ACCEPT = 1;
+export const T_DROP = 2;
+export const T_RETURN = 3;
+/** T0 = chain index. */
+export const T_JUMP = 4;
+/** T0 = chain index. */
+export const T_GOTO = 5;
+/** Built-in chain policy entry: T0 = T_ACCEPT or T_DROP. */
+export const T_POLICY = 6;
+/** End of a user chain. */
+export const T_IMPLICIT_RETURN = 7;
+/** T0 = REJECT_* kind. */
+export const T_REJECT = 8;
+/** T0 = range count, T1 = NAT range flags, T3 = offset of ranges (NR_SIZE each). */
+export const T_DNAT = 9;
+export const T_SNAT = 10;
+/** T0 = min port, T1 = max port (0 = none), T2 = range flags. */
+export const T_MASQUERADE = 11;
+/** T0 = min port, T1 = max port (0 = keep), T2 = range flags. */
+export const T_REDIRECT = 12;
+/** T0 = value, T1 = mask: mark = (mark & ~mask) ^ value. */
+export const T_MARK = 13;
+/** T0 = value, T1 = mask: ctmark = (ctmark & ~mask) ^ value. */
+export const T_CONNMARK_SET = 14;
+/** T0 = nfmask, T1 = ctmask: ctmark = (ctmark & ~ctmask) ^ (mark & nfmask). */
+export const T_CONNMARK_SAVE = 15;
+/** T0 = nfmask, T1 = ctmask: mark = (mark & ~nfmask) ^ (ctmark & ctmask). */
+export const T_CONNMARK_RESTORE = 16;
+/** Non-terminating, recorded in the trace. */
+export const T_LOG = 17;
+export const T_NFLOG = 18;
+/** Sets skb->nf_trace (raw table). */
+export const T_TRACE = 19;
+/** -j NOTRACK / -j CT --notrack (raw table). */
+export const T_NOTRACK = 20;
+
+/** REJECT kinds (--reject-with). */
+export const REJECT_ICMP_NET_UNREACH = 0;
+export const REJECT_ICMP_HOST_UNREACH = 1;
+export const REJECT_ICMP_PROT_UNREACH = 2;
+export const REJECT_ICMP_PORT_UNREACH = 3;
+export const REJECT_ICMP_NET_PROHIBITED = 9;
+export const REJECT_ICMP_HOST_PROHIBITED = 10;
+export const REJECT_ICMP_ADMIN_PROHIBITED = 13;
+/** tcp-reset (not an ICMP code). */
+export const REJECT_TCP_RESET = 0x100;
+
+/** NAT range (T_DNAT/T_SNAT data): u32 min ip, max ip, u16 min port, max port, u16 base port, u16 pad. */
+export const NR_SIZE = 16;
+export const NR_MIN_IP = 0;
+export const NR_MAX_IP = 4;
+export const NR_MIN_PORT = 8;
+export const NR_MAX_PORT = 10;
+export const NR_BASE_PORT = 12;
+/** NAT range flags (include/uapi/linux/netfilter/nf_nat.h). */
+export const NF_NAT_RANGE_MAP_IPS = 1;
+export const NF_NAT_RANGE_PROTO_SPECIFIED = 2;
+export const NF_NAT_RANGE_PROTO_RANDOM = 4;
+export const NF_NAT_RANGE_PERSISTENT = 8;
+export const NF_NAT_RANGE_PROTO_RANDOM_FULLY = 16;
+export const NF_NAT_RANGE_PROTO_OFFSET = 32;
+
+/**
+ * Matches: u8 kind, u8 inversion bits, u16 length in bytes (header included,
+ * multiple of 4), then the data below (offsets from the match start).
+ */
+export const M_KIND = 0;
+export const M_INV = 1;
+export const M_LEN = 2;
+/** -m tcp / -m udp: u16 sport lo, hi @4, dport lo, hi @8; u8 flags mask @12, cmp @13, option @14, u8 which-present @15. */
+export const M_TCP = 1;
+export const M_UDP = 2;
+/** Inversion bits of tcp/udp: sport 1, dport 2, flags 4, option 8. Present bits @15: sport 1, dport 2, flags 4, option 8. */
+/** -m icmp: u8 type @4 (255 = any), code min @5, max @6. */
+export const M_ICMP = 3;
+/** -m multiport: u8 mode @4 (0 src, 1 dst, 2 any), u8 count @5, then count u16 lo/hi pairs @8. */
+export const M_MULTIPORT = 4;
+/** -m addrtype: u16 src mask @4, dst mask @6, u8 flags @8 (1 src given, 2 dst given, 4 limit-iface-in, 8 limit-iface-out); inv bits src 1, dst 2. */
+export const M_ADDRTYPE = 5;
+/** -m mark: u32 value @4, mask @8. */
+export const M_MARK = 6;
+/** -m connmark: u32 value @4, mask @8. */
+export const M_CONNMARK = 7;
+/**
+ * -m conntrack / -m state: u16 present @4 (CTM_* bits), u16 inverted @6
+ * (same bits); u16 state mask @8, u16 status mask @10, u8 proto @12, u8 dir @13
+ * (0 original, 1 reply); addresses/masks origsrc @16, origdst @24, replsrc
+ * @32, repldst @40 (u32 addr, u32 mask each); ports lo/hi u16: origsrcport
+ * @48, origdstport @52, replsrcport @56, repldstport @60; expire lo/hi u32 @64.
+ */
+export const M_CONNTRACK = 8;
+export const CTM_STATE = 1;
+export const CTM_STATUS = 2;
+export const CTM_PROTO = 4;
+export const CTM_ORIGSRC = 8;
+export const CTM_ORIGDST = 16;
+export const CTM_REPLSRC = 32;
+export const CTM_REPLDST = 64;
+export const CTM_ORIGSRCPORT = 128;
+export const CTM_ORIGDSTPORT = 256;
+export const CTM_REPLSRCPORT = 512;
+export const CTM_REPLDSTPORT = 1024;
+export const CTM_EXPIRE = 2048;
+export const CTM_DIR = 4096;
+/** XT_CONNTRACK_STATE bits. */
+export const XT_STATE_INVALID = 1;
+export const XT_STATE_ESTABLISHED = 2;
+export const XT_STATE_RELATED = 4;
+export const XT_STATE_NEW = 8;
+export const XT_STATE_SNAT = 64;
+export const XT_STATE_DNAT = 128;
+export const XT_STATE_UNTRACKED = 256;
+/** -m statistic: u8 mode @4 (0 random, 1 nth); u32 probability or every @8; u32 count (nth state, mutable) @12. */
+export const M_STATISTIC = 9;
+/**
+ * -m recent: u8 op @4 (1 set, 2 rcheck, 3 update, 4 remove), u8 flags @5
+ * (1 reap, 2 rttl, 4 rdest), u16 table @6, u32 seconds @8, u32 hitcount @12,
+ * u32 mask @16.
+ */
+export const M_RECENT = 10;
+/** -m nfacct: u32 object index @4. */
+export const M_NFACCT = 11;
+/** -m limit: u32 cost @4, credit cap @8; mutable: u32 credit @12, u32 prev jiffies (low 32 bits) @16. */
+export const M_LIMIT = 12;
+/** -m owner: u8 flags @4 (1 uid, 2 gid, 4 socket-exists), inv bits same; u32 uid lo @8, hi @12, gid lo @16, hi @20. */
+export const M_OWNER = 13;
+/** -m length: u16 min @4, max @6. */
+export const M_LENGTH = 14;
+/** -m comment (compiled away; never emitted). */
+export const M_COMMENT = 15;
+
+/*
+ * ----------------------------------------------------------------------------
+ * 7. Trace ring (`trace_ring_ptr()`): TRACE_REC-byte records {u32 value,
+ *    u32 index of the packet's next record (0xFFFFFFFF = last)}, a chain per
+ *    packet from PKT_NF_TRACE_FIRST, PKT_NF_TRACE_COUNT long (a packet's
+ *    records interleave with those of the replies it causes). A value is an
+ *    entry id (E_ID) with TR_* flags in the top bits. Without trace-all mode
+ *    only entries that matched are recorded (rules, policies, implicit
+ *    returns); with it, every entry examined and where each table began.
+ * ----------------------------------------------------------------------------
+ */
+export const TRACE_REC = 8;
+export const TR_ID_MASK = 0x0fffffff;
+/** The entry matched (its target ran). */
+export const TR_MATCHED = 0x80000000;
+/** Record of a hook: the low bits are T << 4 | H (table, hook) where evaluation of a table began. */
+export const TR_HOOK = 0x40000000;
+/** Entries skipped by a chain index (examined by the kernel, failed): the low bits count them. */
+export const TR_SKIPPED = 0x20000000;
+
+/*
+ * ----------------------------------------------------------------------------
+ * 8. Conntrack: settings (`ct_config_set(key, value)`) and counters
+ *    (`ct_stats_ptr()`: CTS_MAX u64 values, named as `conntrack -S` prints them).
+ * ----------------------------------------------------------------------------
+ */
+export const CTC_MAX = 1;
+export const CTC_BUCKETS = 2;
+export const CTC_TCP_LOOSE = 3;
+export const CTC_TCP_BE_LIBERAL = 4;
+export const CTC_TCP_MAX_RETRANS = 5;
+export const CTC_TCP_IGNORE_INVALID_RST = 6;
+export const CTC_CHECKSUM = 7;
+/** Timeouts in seconds: TCP states 1..9 are CTC_TCP_TIMEOUT + state; retrans 10, unack 11. */
+export const CTC_TCP_TIMEOUT = 16;
+export const CTC_UDP_TIMEOUT = 32;
+export const CTC_UDP_TIMEOUT_STREAM = 33;
+export const CTC_ICMP_TIMEOUT = 34;
+export const CTC_GENERIC_TIMEOUT = 35;
+
+export const CTS_FOUND = 0;
+export const CTS_INVALID = 1;
+export const CTS_INSERT = 2;
+export const CTS_INSERT_FAILED = 3;
+export const CTS_DROP = 4;
+export const CTS_EARLY_DROP = 5;
+export const CTS_ERROR = 6;
+export const CTS_SEARCH_RESTART = 7;
+export const CTS_CLASH_RESOLVE = 8;
+export const CTS_CHAINTOOLONG = 9;
+/** Not a conntrack -S counter: entries currently in the table (conntrack -C). */
+export const CTS_COUNT = 10;
+export const CTS_MAX = 11;
+
+/** Status bits (enum ip_conntrack_status). */
+export const IPS_EXPECTED = 1;
+export const IPS_SEEN_REPLY = 2;
+export const IPS_ASSURED = 4;
+export const IPS_CONFIRMED = 8;
+export const IPS_SRC_NAT = 16;
+export const IPS_DST_NAT = 32;
+export const IPS_NAT_MASK = 48;
+export const IPS_SEQ_ADJUST = 64;
+export const IPS_SRC_NAT_DONE = 128;
+export const IPS_DST_NAT_DONE = 256;
+export const IPS_NAT_DONE_MASK = 384;
+export const IPS_DYING = 512;
+export const IPS_FIXED_TIMEOUT = 1024;
+export const IPS_NAT_CLASH = 4096;
+
+/** TCP conntrack states (enum tcp_conntrack). */
+export const TCP_CONNTRACK_NONE = 0;
+export const TCP_CONNTRACK_SYN_SENT = 1;
+export const TCP_CONNTRACK_SYN_RECV = 2;
+export const TCP_CONNTRACK_ESTABLISHED = 3;
+export const TCP_CONNTRACK_FIN_WAIT = 4;
+export const TCP_CONNTRACK_CLOSE_WAIT = 5;
+export const TCP_CONNTRACK_LAST_ACK = 6;
+export const TCP_CONNTRACK_TIME_WAIT = 7;
+export const TCP_CONNTRACK_CLOSE = 8;
+export const TCP_CONNTRACK_SYN_SENT2 = 9;
+export const TCP_CONNTRACK_MAX = 10;
+export const TCP_CONNTRACK_IGNORE = 11;
+export const TCP_CONNTRACK_RETRANS = 10;
+export const TCP_CONNTRACK_UNACK = 11;
+
+/**
+ * Conntrack dump (`ct_dump(ptr, max)`): CTD_SIZE-byte records of the entries
+ * in the table, in table order.
+ */
+export const CTD_SIZE = 48;
+export const CTD_ORIG_SRC = 0;
+export const CTD_ORIG_DST = 4;
+export const CTD_ORIG_SPORT = 8;
+export const CTD_ORIG_DPORT = 10;
+export const CTD_REPL_SRC = 12;
+export const CTD_REPL_DST = 16;
+export const CTD_REPL_SPORT = 20;
+export const CTD_REPL_DPORT = 22;
+export const CTD_PROTO = 24;
+export const CTD_STATE = 25;
+export const CTD_STATUS = 28;
+export const CTD_MARK = 32;
+/** u32 seconds until expiry. */
+export const CTD_TIMEOUT = 36;
+/** u32 entry id (index + 1). */
+export const CTD_ID = 40;

@@ -27,6 +27,16 @@ import {
 import { EINVAL } from "./util/errno";
 import { setFlow, resRoute } from "./fib/flow";
 import { fibLookup } from "./fib/rules";
+import { nfProgramLoad, nfProgramReset, counters as nfCounters, nfCountersReset, entryCount, nfacct, ctEnabled } from "./netfilter/program";
+import { traceInit, traceRingPtr, traceRingUsed } from "./netfilter/trace";
+import { recentReset } from "./netfilter/recent";
+import { ctConfigSet, ctConfigDefaults } from "./conntrack/config";
+import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed } from "./conntrack/table";
+import { ctStats, ctStatsReset } from "./conntrack/stats";
+import { ctDump } from "./conntrack/core";
+import { bysrcReset } from "./nat/bysrc";
+import { creditsPerJiffy } from "./netfilter/match";
+import { CTS_COUNT } from "./abi";
 
 // ---- memory for the host's staging buffers ----
 export function alloc(size: usize): usize { return zalloc(size); }
@@ -39,7 +49,54 @@ export function state_reset(): void {
   icmpReset();
   clockReset();
   resetCounters();
+  if (ctTablesMade) { ctTableReset(); bysrcReset(); }
+  ctStatsReset();
+  recentReset();
+  nfCountersReset();
 }
+let ctTablesMade = false;
+
+// ---- netfilter, conntrack, NAT ----
+/**
+ * Loads an iptables rule program (abi.ts section 6), replacing the previous
+ * one: connections, recent lists and nfacct counters are kept (a resync);
+ * rule counters start at zero. Returns 0 or a negative code.
+ */
+export function nf_program_load(ptr: usize, len: usize): i32 {
+  const r = nfProgramLoad(ptr, len);
+  if (r == 0 && ctEnabled && !ctTablesMade) { ctTableReset(); bysrcReset(); ctTablesMade = true; }
+  return r;
+}
+/** Unloads the ruleset: no hooks run (connections are kept). */
+export function nf_program_reset(): void { nfProgramReset(); }
+/** Per-entry counters: u64 packets, u64 bytes per entry id. */
+export function nf_counters_ptr(): usize { return nfCounters; }
+export function nf_entry_count(): u32 { return entryCount; }
+export function nf_counters_reset(): void { nfCountersReset(); }
+/** nfacct objects: u64 packets, u64 bytes each. */
+export function nfacct_ptr(): usize { return nfacct; }
+/** The trace ring: `capacity` records; `all` = record every rule examined. */
+export function trace_init(capacity: u32, all: u32): void { traceInit(capacity, all != 0); }
+export function trace_ring_ptr(): usize { return traceRingPtr(); }
+export function trace_ring_used(): u32 { return traceRingUsed(); }
+/** Conntrack settings (CTC_*); set before the ruleset is loaded (bucket count). */
+export function ct_config_set(key: i32, value: u32): u32 { return ctConfigSet(key, value) ? 1 : 0; }
+export function ct_config_defaults(): void { ctConfigDefaults(); }
+/** Empties the connection table (and applies a new bucket count). */
+export function ct_flush(): void { if (ctTablesMade) { ctTableReset(); bysrcReset(); } }
+export function ct_stats_ptr(): usize {
+  store<u64>(ctStats + (<usize>CTS_COUNT << 3), <u64>ctCount);
+  return ctStats;
+}
+/** Writes up to `max` entries (CTD_SIZE each) at `out`; `restart` = 1 starts from the first. Returns how many. */
+export function ct_dump(out: usize, max: u32, restart: u32): u32 { return ctTablesMade ? ctDump(out, max, restart != 0) : 0; }
+/** Entries allocated (confirmed or not). */
+export function ct_count(): u32 { return ctCount; }
+/** Bytes of connection-tracking memory (entry pool + buckets), and entries the pool has handed out. */
+export function ct_memory(): usize { return ctTablesMade ? ctTableBytes() : 0; }
+export function ct_pool_used(): u32 { return ctPoolUsed(); }
+/** xt_limit's CREDITS_PER_JIFFY for the current HZ (the compiler needs it to turn rates into credits). */
+export function limit_credits_per_jiffy(): u32 { return creditsPerJiffy(); }
 export function devs_reset(count: u32): void { devsReset(count); }
 export function dev_set(slot: u32, rec: usize): void { devSet(slot, rec); }
 export function addrs_set(rec: usize, count: u32): void { addrsSet(rec, count); }
@@ -54,6 +111,7 @@ export function sysctl_set(key: i32, value: u32): u32 { return sysctlSet(key, va
 /** A batch buffer for `capacity` descriptors (and a reply ring twice that size). */
 export function batch_alloc(capacity: u32): usize {
   replyRingInit(capacity * 2);
+  traceInit(capacity * 64, false);
   return zalloc(<usize>capacity << PKT_SHIFT);
 }
 export function process_batch(base: usize, count: u32): void { processBatch(base, count); }

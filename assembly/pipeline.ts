@@ -12,13 +12,18 @@
  *   +-> error route -> ipError (ICMP unreachable)
  *   +-> unicast -> ipForward (TTL, MTU, redirect) -> transmit
  *
- * Netfilter hooks (PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING) and
- * conntrack slot in where the comments marked HOOK say; they come with the
- * netfilter and conntrack issues.
+ * Netfilter hooks run where the kernel runs them (netfilter/hooks.ts):
+ * PREROUTING before input routing, INPUT before local delivery, FORWARD
+ * after the forwarding checks and TTL decrement, OUTPUT after output routing
+ * (ipv4/output.ts, which re-routes if OUTPUT changed the packet), and
+ * POSTROUTING just before the device. While a packet is processed its
+ * header is the live header (PKT_OUT_*): NAT rewrites it, routing reads it.
  */
 import {
   PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
   PKT_FLAGS, PKT_IIF, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
+  PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PKT_CT_INFO, CTINFO_NONE,
+  PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT,
   PKT_OUT_FLAGS, PKT_NEXTHOP, PKT_RT_INDEX, PKT_RULE_INDEX, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_SRC_SET, VERDICT_LOCAL,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, RTN_UNREACHABLE, RTN_UNICAST,
   DROP_DEV_DOWN, DROP_IP_RPFILTER, DROP_IP_INHDR, DROP_PKT_TOO_BIG, DROP_IP_INADDRERRORS,
@@ -42,26 +47,56 @@ import {
   ICMP_HOST_UNREACH, ICMP_PKT_FILTERED, ICMP_REDIRECT, ICMP_REDIR_HOST,
 } from "./ipv4/icmp";
 import { getPeer, P_TOKENS, P_LAST, P_NREDIR } from "./ipv4/peer";
-import { setCurrent, replyRingClear } from "./ipv4/reply";
+import { setCurrent, replyRingClear, replyRingUsed } from "./ipv4/reply";
+// @ts-ignore: decorator
+@inline function replyRingUsedNow(): u32 { return replyRingUsed(); }
 import { EINVAL, ENETUNREACH, EHOSTUNREACH, EACCES, ENODEV } from "./util/errno";
 import { isLbcast, isMulticast, isZeronet } from "./util/ip";
 import { localTableType } from "./fib/table";
 import { hz, ipDefaultTtl } from "./config";
+import { nfActive, nfPreRouting, nfLocalIn, nfForward, nfPostRouting } from "./netfilter/hooks";
+import { traceClear } from "./netfilter/trace";
+import { ctPacketBegin, ctPacketDone, ctSnapshot } from "./conntrack/core";
+import { ctGcStep } from "./conntrack/table";
+import { replyRingPtr } from "./ipv4/reply";
 
 /** Processes `count` descriptors at `base`. One call per batch. */
 export function processBatch(base: usize, n: u32): void {
   replyRingClear();
+  traceClear();
   for (let i: u32 = 0; i < n; i++) {
     const p = base + (<usize>i << PKT_SHIFT);
-    // outputs start clean: bytes 72..255; no route or rule decided yet
-    memory.fill(p + 72, 0, PKT_SIZE - 72);
-    store<u32>(p, 0xffffffff, PKT_RT_INDEX);
-    store<u32>(p, 0xffffffff, PKT_RULE_INDEX);
+    initOutputs(p);
     setCurrent(p, i);
     clockAdvance(load<u64>(p, PKT_TIME));
-    if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) ipLocalOut(p);
-    else ipRcv(p);
+    ctPacketBegin();
+    const first = replyRingUsedNow();
+    if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) {
+      store<u8>(p, <u8>PX_HAS_SOCK, PKT_PX); // a process sent it: skb->sk is its socket
+      ipLocalOut(p);
+    } else {
+      ipRcv(p);
+    }
+    if (nfActive()) {
+      // the connection after the packet (and after the replies it caused)
+      ctSnapshot(p);
+      const last = replyRingUsedNow();
+      for (let r = first; r < last; r++) ctSnapshot(replyRingPtr() + (<usize>r << PKT_SHIFT));
+      ctPacketDone();
+      ctGcStep(2);
+    }
   }
+}
+
+/** Output fields start clean (bytes 72..127 and 144..255); no route, rule or connection yet. */
+export function initOutputs(p: usize): void {
+  memory.fill(p + 72, 0, 128 - 72);
+  memory.fill(p + 144, 0, PKT_SIZE - 144);
+  store<u32>(p, 0xffffffff, PKT_RT_INDEX);
+  store<u32>(p, 0xffffffff, PKT_RULE_INDEX);
+  store<u8>(p, <u8>CTINFO_NONE, PKT_CT_INFO);
+  store<u8>(p, 0xff, PKT_NF_DROP_HOOK);
+  store<u32>(p, 0xffffffff, PKT_NF_VERDICT_RULE);
 }
 
 // ---------------------------------------------------------------------------
@@ -73,15 +108,15 @@ function ipRcv(p: usize): void {
   const dev = <u32>load<u16>(p, PKT_IIF);
   if (!devIsUp(dev)) { drop(p, DROP_DEV_DOWN); return; }
   count(CTR_IP_IN_RECEIVES);
-  const src = load<u32>(p, PKT_SRC);
-  const dst = load<u32>(p, PKT_DST);
-  setOutHeader(p, src, load<u8>(p, PKT_TTL));
+  setOutHeader(p, load<u32>(p, PKT_SRC), load<u8>(p, PKT_TTL));
 
-  // HOOK: raw/conntrack/mangle/nat PREROUTING
+  if (nfActive() && !nfPreRouting(p, dev)) return;
 
-  // ip_route_input_noref
-  const reason = ipRouteInput(dst, src, load<u8>(p, PKT_TOS), dev, load<u32>(p, PKT_MARK),
-    load<u8>(p, PKT_PROTO), load<u16>(p, PKT_SPORT), load<u16>(p, PKT_DPORT));
+  // ip_route_input_noref, with the header as PREROUTING left it
+  const src = load<u32>(p, PKT_OUT_SRC);
+  const dst = load<u32>(p, PKT_OUT_DST);
+  const reason = ipRouteInput(dst, src, load<u8>(p, PKT_TOS), dev, load<u32>(p, PKT_OUT_MARK),
+    load<u8>(p, PKT_PROTO), load<u16>(p, PKT_OUT_SPORT), load<u16>(p, PKT_OUT_DPORT));
   recordRoute(p);
   if (reason != 0) {
     if (reason == DROP_IP_RPFILTER) count(CTR_TCP_EXT_IP_RPFILTER);
@@ -91,15 +126,17 @@ function ipRcv(p: usize): void {
   const type = rtType;
   if (type == RTN_UNREACHABLE) { ipError(p, dev); return; }
   if (type == RTN_LOCAL || type == RTN_BROADCAST || type == RTN_MULTICAST) {
-    // ip_local_deliver: HOOK INPUT
-    store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
+    // ip_local_deliver: INPUT, then the transport
+    const flags = rtFlags;
     store<u16>(p, <u16>rtDev, PKT_OIF);
     store<u32>(p, dst, PKT_NEXTHOP);
+    if (nfActive() && !nfLocalIn(p, dev, flags, true)) return;
+    store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
     store<u32>(p, OF_LOCAL | (type == RTN_BROADCAST ? OF_BROADCAST : 0), PKT_OUT_FLAGS);
-    ipLocalDeliver(p, type, rtFlags);
+    ipLocalDeliver(p, type, flags);
     return;
   }
-  ipForward(p);
+  ipForward(p, dev);
 }
 
 /** ip_error: the input route is an error; answer with ICMP unreachable (rate limited). */
@@ -118,7 +155,7 @@ function ipError(p: usize, dev: u32): void {
   else { drop(p, errnoReason(e)); return; } // EINVAL (blackhole): silent
   drop(p, errnoReason(e));
   // peer bucket of ip_error: burst error_burst (5 s), cost error_cost (1 s)
-  const peer = getPeer(load<u32>(p, PKT_SRC));
+  const peer = getPeer(load<u32>(p, PKT_OUT_SRC));
   const now = jiffies();
   let tokens = load<i64>(peer, P_TOKENS) + (now - load<i64>(peer, P_LAST));
   const burst = 5 * <i64>hz;
@@ -143,8 +180,8 @@ function errnoReason(e: i32): i32 {
 // Forwarding
 // ---------------------------------------------------------------------------
 
-/** ip_forward + ip_forward_finish. */
-function ipForward(p: usize): void {
+/** ip_forward + ip_forward_finish, then ip_output. */
+function ipForward(p: usize, inDev: u32): void {
   // the route, before anything else may route (ICMP answers do)
   const oif = rtDev;
   const gw = rtGw;
@@ -172,10 +209,15 @@ function ipForward(p: usize): void {
   let outFlags: u32 = gw != 0 ? OF_GATEWAY : 0;
   if (flags & RTCF_DOREDIRECT) {
     outFlags |= OF_REDIRECT;
-    ipRtSendRedirect(p, oif, gw != 0 ? gw : load<u32>(p, PKT_DST));
+    ipRtSendRedirect(p, oif, gw != 0 ? gw : load<u32>(p, PKT_OUT_DST));
   }
-  // HOOK: mangle/filter FORWARD, then mangle/nat POSTROUTING
-  transmit(p, oif, gw != 0 ? gw : load<u32>(p, PKT_DST), mtuMetric, outFlags);
+  const nexthop = gw != 0 ? gw : load<u32>(p, PKT_OUT_DST);
+  if (nfActive()) {
+    if (!nfForward(p, inDev, oif, nexthop, flags)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
+    // ip_output: POSTROUTING sees the ingress device too
+    if (!nfPostRouting(p, inDev, oif, nexthop, flags, true)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
+  }
+  transmit(p, oif, nexthop, mtuMetric, outFlags);
 }
 
 /**
@@ -185,7 +227,7 @@ function ipForward(p: usize): void {
  */
 function ipRtSendRedirect(p: usize, oif: u32, gw: u32): void {
   // (IN_DEV_TX_REDIRECTS was checked when the route was made)
-  const peer = getPeer(load<u32>(p, PKT_SRC));
+  const peer = getPeer(load<u32>(p, PKT_OUT_SRC));
   const now = jiffies();
   const load_ = <i64>(hz / 50);
   const silence = load_ << 10;
@@ -238,7 +280,7 @@ function ipLocalOut(p: usize): void {
   if (proto == 6 && (rtFlags & RTCF_MULTICAST)) { recordRoute(p); drop(p, DROP_IP_INNOROUTES); return; }
   // a socket sends to a multicast group with IP_MULTICAST_TTL, default 1
   if (isMulticast(load<u32>(p, PKT_DST))) store<u8>(p, 1, PKT_TTL);
-  // HOOK: raw/conntrack/mangle/nat/filter OUTPUT, reroute, POSTROUTING
+  // OUTPUT, re-route, POSTROUTING: ipv4/output.ts
   ipLocalOutRouted(p);
 }
 

@@ -13,7 +13,10 @@ import { coreModule, instantiateCore, CoreMemory, type CoreExports } from "./cor
 import type { NodeSnapshot } from "./model/node.js";
 import { loadNode, type LoadedNode } from "./node/compile.js";
 import { encodePacket, type PacketInput, type DeviceResolver, type InputPos } from "./packet/input.js";
-import { decodePacket, DROP_NAMES, type PacketResult } from "./packet/result.js";
+import { decodePacket, DROP_NAMES, type PacketResult, type NfDecode } from "./packet/result.js";
+import { NetfilterHost, type LoadedRuleset } from "./netfilter/runtime.js";
+import type { IptRuleset } from "./model/iptables.js";
+import { conntrackDumpText, conntrackStatsText, readConntrack, readConntrackStats, type ConntrackEntry, type ConntrackStats } from "./conntrack/dump.js";
 
 export interface EngineOptions {
   /** Seed of the core's PRNG (rate-limit credits now; NAT ports and statistic matches later). */
@@ -76,6 +79,8 @@ export class Engine {
   private readonly hz: number;
   private lastTime = 0n;
   private warned = new Set<string>();
+  private nf_?: NetfilterHost;
+  private traceAll = false;
   /** Called once per distinct warning about the input (unknown or not-yet-modelled fields). */
   onWarning: (message: string) => void = () => {};
 
@@ -98,14 +103,64 @@ export class Engine {
     return this.node_;
   }
 
-  /** Loads a node; dynamic state (rate limiters, counters, clock) starts fresh. */
+  /**
+   * Loads a node; dynamic state (rate limiters, counters, connections,
+   * clock) starts fresh. The snapshot's iptables-save.txt, if any, is
+   * parsed, compiled and loaded.
+   */
   load(snapshot: NodeSnapshot, opts: { hz?: number } = {}): LoadedNode {
+    this.core.nf_program_reset();
     this.node_ = loadNode(this.core, snapshot, { hz: opts.hz ?? this.hz, seed: this.seed });
     if (!this.batchPtr) this.batchPtr = this.core.batch_alloc(this.batchSize);
     this.mem.refresh();
     this.lastTime = 0n;
+    this.nf_ = undefined;
+    if (snapshot.iptablesSave !== undefined) this.loadRuleset(snapshot.iptablesSave, "iptables-save.txt");
     return this.node_;
   }
+
+  private get nfHost(): NetfilterHost {
+    if (!this.nf_) {
+      const node = this.node;
+      this.nf_ = new NetfilterHost(this.core, this.mem, () => node.devBySlot.map((l) => l?.name), () => this.hzOf());
+    }
+    return this.nf_;
+  }
+  private hzOf(): number { return this.node_?.snapshot.hz ?? this.hz; }
+
+  /**
+   * Loads (or replaces, like a kube-proxy resync) the iptables ruleset:
+   * `iptables-save` text or a parsed ruleset. Connections, recent lists and
+   * nfacct counters are kept; rule counters start at zero.
+   */
+  loadRuleset(rules: string | IptRuleset, file = "iptables-save.txt", opts: { indexMin?: number } = {}): LoadedRuleset {
+    const r = this.nfHost.load(rules, file, opts.indexMin);
+    this.mem.refresh();
+    return r;
+  }
+
+  /** The loaded ruleset, if any. */
+  get ruleset(): LoadedRuleset | undefined { return this.nf_?.current; }
+
+  /** Trace-all mode: every packet's result lists every rule examined (`trace`); chains are walked without indexes. */
+  setTrace(all: boolean, capacity = this.batchSize * 4096): void {
+    this.traceAll = all;
+    this.core.trace_init(all ? capacity : this.batchSize * 64, all ? 1 : 0);
+    this.mem.refresh();
+  }
+
+  /** The ruleset with the emulated counters, as `iptables-save -c` prints it. */
+  iptablesSave(): string {
+    return this.nf_?.iptablesSave() ?? "";
+  }
+
+  /** The connection table (live entries, table order). */
+  conntrack(): ConntrackEntry[] { return readConntrack(this.core, this.mem, this.hzOf()); }
+  /** The connection table as `conntrack -L` prints it. */
+  conntrackList(): string { return conntrackDumpText(this.conntrack()); }
+  /** conntrack -S counters. */
+  conntrackStats(): ConntrackStats { return readConntrackStats(this.core, this.mem); }
+  conntrackStatsText(): string { return conntrackStatsText(this.conntrackStats()); }
 
   /** A resolver of the node's device names, for the packet encoder. */
   get devices(): DeviceResolver {
@@ -138,11 +193,19 @@ export class Engine {
       this.core.process_batch(this.batchPtr, n);
       this.mem.refresh();
       const replyBase = this.core.reply_ring_ptr();
+      const nf = this.nfDecode();
       for (let k = 0; k < n; k++) {
-        out.push(decodePacket(this.mem.dv, this.batchPtr + k * abi.PKT_SIZE, firstIndex + start + k, this.node, replyBase));
+        out.push(decodePacket(this.mem.dv, this.batchPtr + k * abi.PKT_SIZE, firstIndex + start + k, this.node, replyBase, true, nf));
       }
     }
     return out;
+  }
+
+  /** What decoding needs to print netfilter fields (undefined without a ruleset). */
+  nfDecode(): NfDecode | undefined {
+    const rs = this.nf_?.current;
+    if (!rs) return undefined;
+    return { ruleset: rs, traceBase: this.core.trace_ring_ptr(), traceAll: this.traceAll, conntrack: rs.compiled.conntrack };
   }
 
   /** The batch buffer, for callers that write descriptors themselves (generators, pcap replay). */

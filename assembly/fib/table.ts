@@ -314,3 +314,23 @@ export function fibTableLookupLocal(addr: u32): u32 {
   }
   return 0;
 }
+
+/** Device slot of the route found by the last localTableLookup. */
+export let localLookupDev: u32 = 0;
+
+/**
+ * __inet_dev_addr_type's lookup: the local table's route type for `addr`
+ * (0 when no route covers it), with its nexthop device in localLookupDev.
+ * Clobbers the flow.
+ */
+export function localTableLookup(addr: u32): u32 {
+  localLookupDev = 0;
+  for (let s: u32 = 0; s < tableCap; s++) {
+    if (load<u32>(tablePtr(s), TBL_ID) != 255 || !tableExists(s)) continue;
+    setFlow(0, 0, 0, 0, addr, 0, 0, 0, 0, 0);
+    if (fibTableLookup(s, 0) != 0) return 0;
+    localLookupDev = <u32>load<u16>(resRoute, RT_DEV);
+    return resType;
+  }
+  return 0;
+}

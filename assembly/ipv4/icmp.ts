@@ -12,7 +12,8 @@ import {
   PKT_SRC, PKT_DST, PKT_PROTO, PKT_TOS, PKT_LEN, PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_ICMP_CODE,
   PKT_ICMP_ID, PKT_ICMP_SEQ, PKT_SPORT, PKT_DPORT, PKT_IPID, PKT_INNER_SRC, PKT_INNER_DST,
   PKT_INNER_SPORT, PKT_INNER_DPORT, PKT_INNER_PROTO, PKT_TTL, PKT_ICMP_INFO, PKT_IIF,
-  PF_L2_OTHER, PF_LOCAL, PF_SRC_SET, CTR_ICMP_OUT_RATELIMIT_GLOBAL, CTR_ICMP_OUT_RATELIMIT_HOST,
+  PF_L2_OTHER, PF_LOCAL, PF_SRC_SET, PF_INNER, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK,
+  PKT_OUT_ICMP_ID, PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, CTR_ICMP_OUT_RATELIMIT_GLOBAL, CTR_ICMP_OUT_RATELIMIT_HOST,
   CTR_ICMP_OUT_MSGS, CTR_ICMP_OUT_DEST_UNREACHS, CTR_ICMP_OUT_TIME_EXCDS, CTR_ICMP_OUT_REDIRECTS,
   CTR_ICMP_OUT_ECHO_REPS, DEV_FLAGS, IFF_LOOPBACK, RT_SCOPE_LINK,
 } from "../abi";
@@ -137,8 +138,9 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
   const gate = globalGate(type, code, inLoop);
   if (gate < 0) return false;
 
-  const origSrc = load<u32>(p, PKT_SRC);
-  const origDst = load<u32>(p, PKT_DST);
+  // the offending packet as it is now (after any DNAT it has been through)
+  const origSrc = load<u32>(p, PKT_OUT_SRC);
+  const origDst = load<u32>(p, PKT_OUT_DST);
   let saddr = origDst;
   if (!(pktRtFlags & RTCF_LOCAL)) {
     saddr = 0;
@@ -146,7 +148,7 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
   }
   const origTos = <u32>load<u8>(p, PKT_TOS);
   const tos = icmpIsError(type) ? ((origTos & 0x1e) | 0xc0) : origTos;
-  const mark = fwmarkReflect ? load<u32>(p, PKT_MARK) : 0;
+  const mark = fwmarkReflect ? load<u32>(p, PKT_OUT_MARK) : 0;
   // icmp_route_lookup
   const err = ipRouteOutput(origSrc, saddr, tos, 0, mark, 1, 0, 0, 0, 0);
   if (err != 0) return false;
@@ -168,15 +170,17 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
   store<u32>(q, mark, PKT_MARK);
   store<u32>(q, origSrc, PKT_INNER_SRC);
   store<u32>(q, origDst, PKT_INNER_DST);
-  store<u16>(q, load<u16>(p, PKT_SPORT), PKT_INNER_SPORT);
-  store<u16>(q, load<u16>(p, PKT_DPORT), PKT_INNER_DPORT);
+  store<u16>(q, load<u16>(p, PKT_OUT_SPORT), PKT_INNER_SPORT);
+  store<u16>(q, load<u16>(p, PKT_OUT_DPORT), PKT_INNER_DPORT);
   store<u8>(q, load<u8>(p, PKT_PROTO), PKT_INNER_PROTO);
   store<u16>(q, load<u16>(p, PKT_IPID), PKT_IPID);
   if (load<u8>(p, PKT_PROTO) == 1) {
-    store<u16>(q, load<u16>(p, PKT_ICMP_ID), PKT_INNER_SPORT);
+    store<u16>(q, load<u16>(p, PKT_OUT_ICMP_ID), PKT_INNER_SPORT);
     store<u16>(q, load<u16>(p, PKT_ICMP_SEQ), PKT_INNER_DPORT);
+    store<u8>(q, load<u8>(p, PKT_ICMP_TYPE), PKT_INNER_ICMP_TYPE);
+    store<u8>(q, load<u8>(p, PKT_ICMP_CODE), PKT_INNER_ICMP_CODE);
   }
-  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET, PKT_FLAGS);
+  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | PF_INNER, PKT_FLAGS);
   ipLocalOutRouted(q);
   return true;
 }
@@ -185,9 +189,9 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
 export function icmpEchoReply(p: usize, specDst: u32): bool {
   const gate = globalGate(ICMP_ECHOREPLY, 0, false);
   if (gate < 0) return false;
-  const daddr = load<u32>(p, PKT_SRC);
+  const daddr = load<u32>(p, PKT_OUT_SRC);
   const tos = <u32>load<u8>(p, PKT_TOS);
-  const mark = fwmarkReflect ? load<u32>(p, PKT_MARK) : 0;
+  const mark = fwmarkReflect ? load<u32>(p, PKT_OUT_MARK) : 0;
   const err = ipRouteOutput(daddr, specDst, tos, 0, mark, 1, 0, 0, 0, 0);
   if (err != 0) return false;
   if (!xrlim(gate > 0, daddr, rtDev)) return false;
@@ -200,7 +204,7 @@ export function icmpEchoReply(p: usize, specDst: u32): bool {
   store<u8>(q, <u8>tos, PKT_TOS);
   store<u16>(q, load<u16>(p, PKT_LEN), PKT_LEN);
   store<u8>(q, <u8>ICMP_ECHOREPLY, PKT_ICMP_TYPE);
-  store<u16>(q, load<u16>(p, PKT_ICMP_ID), PKT_ICMP_ID);
+  store<u16>(q, load<u16>(p, PKT_OUT_ICMP_ID), PKT_ICMP_ID);
   store<u16>(q, load<u16>(p, PKT_ICMP_SEQ), PKT_ICMP_SEQ);
   store<u32>(q, mark, PKT_MARK);
   store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET, PKT_FLAGS);

@@ -13,7 +13,7 @@
 import {
   PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TOS,
   PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_TTL, PKT_IIF, PKT_TCP_DOFF, PKT_OUT_FLAGS, PF_L2_OTHER,
-  PF_LOCAL, PF_SRC_SET, RTN_LOCAL, RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, DEV_SRC_VALID_MARK,
+  PF_LOCAL, PF_SRC_SET, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, RTN_LOCAL, RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, DEV_SRC_VALID_MARK,
   CTR_IP_IN_DELIVERS, CTR_IP_IN_UNKNOWN_PROTOS, CTR_TCP_IN_SEGS, CTR_TCP_OUT_RSTS, CTR_UDP_NO_PORTS,
   CTR_UDP_IN_DATAGRAMS, CTR_UDP_IGNORED_MULTI, CTR_ICMP_IN_MSGS, CTR_ICMP_IN_ECHOS,
   CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
@@ -89,7 +89,7 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   if (load<u16>(p, PKT_FLAGS) & PF_L2_OTHER) return; // pkt_type != PACKET_HOST
   count(CTR_TCP_IN_SEGS);
   if (!socketsKnown) return;
-  if (socketBound(6, load<u32>(p, PKT_DST), load<u16>(p, PKT_DPORT))) {
+  if (socketBound(6, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT))) {
     markOut(p, OF_SOCKET);
     return;
   }
@@ -98,20 +98,20 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
   if (flags & 4) return; // never answer a reset
   if (rtType != RTN_LOCAL) return; // no socket and not a local route: silent
-  const daddr = load<u32>(p, PKT_SRC);
-  const saddr = load<u32>(p, PKT_DST);
-  const mark = fwmarkReflect ? load<u32>(p, PKT_MARK) : 0;
+  const daddr = load<u32>(p, PKT_OUT_SRC);
+  const saddr = load<u32>(p, PKT_OUT_DST);
+  const mark = fwmarkReflect ? load<u32>(p, PKT_OUT_MARK) : 0;
   const tos = <u32>load<u8>(p, PKT_TOS) & 0x1e;
   // tcp_v4_send_reset counts the reset whether or not it can be routed
   count(CTR_TCP_OUT_RSTS);
   // ip_send_unicast_reply: ports swapped, no bound device
-  if (ipRouteOutput(daddr, saddr, tos, 0, mark, 6, load<u16>(p, PKT_DPORT), load<u16>(p, PKT_SPORT), 0, 0) != 0) return;
+  if (ipRouteOutput(daddr, saddr, tos, 0, mark, 6, load<u16>(p, PKT_OUT_DPORT), load<u16>(p, PKT_OUT_SPORT), 0, 0) != 0) return;
   const q = replyAlloc(p);
   if (q == 0) return;
   store<u32>(q, rtSaddr, PKT_SRC);
   store<u32>(q, daddr, PKT_DST);
-  store<u16>(q, load<u16>(p, PKT_DPORT), PKT_SPORT);
-  store<u16>(q, load<u16>(p, PKT_SPORT), PKT_DPORT);
+  store<u16>(q, load<u16>(p, PKT_OUT_DPORT), PKT_SPORT);
+  store<u16>(q, load<u16>(p, PKT_OUT_SPORT), PKT_DPORT);
   store<u8>(q, 6, PKT_PROTO);
   store<u8>(q, <u8>ipDefaultTtl, PKT_TTL);
   store<u8>(q, load<u8>(p, PKT_TOS), PKT_TOS);
@@ -134,11 +134,11 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
 
 function udpRcv(p: usize, rtFlagsIn: u32): void {
   if (rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST)) {
-    if (socketsKnown && !socketBound(17, load<u32>(p, PKT_DST), load<u16>(p, PKT_DPORT))) count(CTR_UDP_IGNORED_MULTI);
+    if (socketsKnown && !socketBound(17, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT))) count(CTR_UDP_IGNORED_MULTI);
     return;
   }
   if (!socketsKnown) return;
-  if (socketBound(17, load<u32>(p, PKT_DST), load<u16>(p, PKT_DPORT))) {
+  if (socketBound(17, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT))) {
     count(CTR_UDP_IN_DATAGRAMS);
     markOut(p, OF_SOCKET);
     return;
@@ -168,13 +168,13 @@ function icmpRcv(p: usize, rtFlagsIn: u32): void {
 
 /** fib_compute_spec_dst: the address an echo reply is sent from. */
 function specDst(p: usize, rtFlagsIn: u32): u32 {
-  if ((rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST | RTCF_LOCAL)) == RTCF_LOCAL) return load<u32>(p, PKT_DST);
-  const saddr = load<u32>(p, PKT_SRC);
+  if ((rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST | RTCF_LOCAL)) == RTCF_LOCAL) return load<u32>(p, PKT_OUT_DST);
+  const saddr = load<u32>(p, PKT_OUT_SRC);
   let dev = <u32>load<u16>(p, PKT_IIF);
   if (dev == 0) dev = loopbackDev;
   let scope: u32 = RT_SCOPE_UNIVERSE;
   if (!isZeronet(saddr)) {
-    const vmark = load<u8>(devPtr(dev), DEV_SRC_VALID_MARK) != 0 ? load<u32>(p, PKT_MARK) : 0;
+    const vmark = load<u8>(devPtr(dev), DEV_SRC_VALID_MARK) != 0 ? load<u32>(p, PKT_OUT_MARK) : 0;
     setFlow(loopbackDev, 0, vmark, 0, saddr, load<u8>(p, PKT_TOS), 0, 0, 0, 0);
     if (fibLookup(0) == 0) return resultPrefsrc(resRoute);
   } else {

@@ -5,6 +5,8 @@
  */
 import {
   PKT_SRC, PKT_DST, PKT_PROTO, PKT_ICMP_TYPE, PKT_SPORT, PKT_DPORT, PKT_TTL, PKT_LEN, PKT_FLAGS, PKT_MARK, PKT_VERDICT, PKT_REASON,
+  PKT_ICMP_ID, PKT_INNER_SRC, PKT_INNER_DST, PKT_INNER_SPORT, PKT_INNER_DPORT, PKT_OUT_ICMP_ID, PKT_OUT_INNER_SRC,
+  PKT_OUT_INNER_DST, PKT_OUT_INNER_SPORT, PKT_OUT_INNER_DPORT, PKT_RT_GW, PKT_RT_FLAGS, PKT_RT_MTU,
   PKT_OIF, PKT_OUT_TTL, PKT_NEXTHOP, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT,
   PKT_FRAGS, PKT_OUT_FLAGS, PKT_OUT_MARK, PKT_RT_TYPE, PKT_RT_TABLE, PKT_RT_INDEX, PKT_RULE_INDEX,
   PF_DF, VERDICT_FORWARD, VERDICT_LOCAL, VERDICT_DROP, DROP_MSGSIZE, DROP_NO_CARRIER,
@@ -20,6 +22,7 @@ import {
 } from "../route/rtable";
 import { ipLocalDeliver } from "./local";
 import { icmpOutCount } from "./icmp";
+import { nfActive, nfLocalOut, nfPostRouting, nfPreRouting, nfLocalIn } from "../netfilter/hooks";
 
 /** Marks a packet dropped with `reason` and counts it. */
 export function drop(p: usize, reason: i32): void {
@@ -71,7 +74,10 @@ export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFl
   store<u8>(p, VERDICT_FORWARD, PKT_VERDICT);
 }
 
-/** Fills the "as it leaves" fields from the input fields (no NAT yet). */
+/**
+ * Starts the live header (abi.ts: PKT_OUT_* are the packet's header while it
+ * is processed) from the input fields.
+ */
 export function setOutHeader(p: usize, src: u32, ttl: u32): void {
   store<u32>(p, src, PKT_OUT_SRC);
   store<u32>(p, load<u32>(p, PKT_DST), PKT_OUT_DST);
@@ -79,47 +85,80 @@ export function setOutHeader(p: usize, src: u32, ttl: u32): void {
   store<u16>(p, load<u16>(p, PKT_DPORT), PKT_OUT_DPORT);
   store<u8>(p, <u8>ttl, PKT_OUT_TTL);
   store<u32>(p, load<u32>(p, PKT_MARK), PKT_OUT_MARK);
+  store<u16>(p, load<u16>(p, PKT_ICMP_ID), PKT_OUT_ICMP_ID);
+  store<u32>(p, load<u32>(p, PKT_INNER_SRC), PKT_OUT_INNER_SRC);
+  store<u32>(p, load<u32>(p, PKT_INNER_DST), PKT_OUT_INNER_DST);
+  store<u16>(p, load<u16>(p, PKT_INNER_SPORT), PKT_OUT_INNER_SPORT);
+  store<u16>(p, load<u16>(p, PKT_INNER_DPORT), PKT_OUT_INNER_DPORT);
+}
+
+/** Remembers the output route (the rtable globals) on the descriptor: provenance and what dst_output needs. */
+export function recordOutputRoute(p: usize): void {
+  recordRoute(p);
+  store<u16>(p, <u16>rtDev, PKT_OIF);
+  store<u32>(p, rtGw, PKT_RT_GW);
+  store<u32>(p, rtFlags, PKT_RT_FLAGS);
+  store<u32>(p, rtMtu, PKT_RT_MTU);
 }
 
 /**
  * ip_local_out for a locally generated packet whose output route has just
- * been computed (the rtable globals). Sends it out, or loops it back to the
- * node when the route is local.
+ * been computed (the rtable globals): OUTPUT hooks (which may re-route),
+ * then dst_output: POSTROUTING and out through the device, or through
+ * loopback back into the node (PREROUTING on lo, INPUT, delivery).
  */
 export function ipLocalOutRouted(p: usize): void {
-  recordRoute(p);
+  recordOutputRoute(p);
   const src = rtSaddr;
   store<u32>(p, src, PKT_SRC);
   setOutHeader(p, src, load<u8>(p, PKT_TTL));
-  const dev = rtDev;
-  const flags = rtFlags;
-  const type = rtType;
-  const mtu = rtMtu != 0 ? rtMtu : load<u32>(devPtr(dev), DEV_MTU);
-  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && <u32>load<u16>(p, PKT_LEN) > mtu &&
+  let dev = rtDev;
+  let flags = rtFlags;
+  let type = rtType;
+  const mtu0 = rtMtu != 0 ? rtMtu : load<u32>(devPtr(dev), DEV_MTU);
+  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && <u32>load<u16>(p, PKT_LEN) > mtu0 &&
       (load<u32>(devPtr(dev), DEV_FLAGS) & IFF_LOOPBACK) == 0) {
     // ip_append_data refuses a DF datagram larger than the path MTU: the
     // socket gets EMSGSIZE and nothing reaches the IP output path
-    store<u16>(p, <u16>dev, PKT_OIF);
     drop(p, DROP_MSGSIZE);
     return;
   }
   if (load<u8>(p, PKT_PROTO) == 1) icmpOutCount(load<u8>(p, PKT_ICMP_TYPE));
-  count(CTR_IP_OUT_REQUESTS);
+  count(CTR_IP_OUT_REQUESTS); // __ip_local_out, before the OUTPUT hook
+  if (nfActive()) {
+    if (!nfLocalOut(p, dev, flags)) return;
+    // a re-route left the new route on the descriptor
+    dev = <u32>load<u16>(p, PKT_OIF);
+    flags = load<u32>(p, PKT_RT_FLAGS);
+    type = <u32>load<u8>(p, PKT_RT_TYPE);
+  }
+  const gw = load<u32>(p, PKT_RT_GW);
+  const mtuMetric = load<u32>(p, PKT_RT_MTU);
+  const daddr = load<u32>(p, PKT_OUT_DST);
   if (type == RTN_LOCAL || (flags & RTCF_LOCAL) != 0 && (load<u32>(devPtr(dev), DEV_FLAGS) & IFF_LOOPBACK) != 0) {
-    // loopback_xmit -> ip_rcv on lo; the skb keeps its dst, so no input routing.
+    // ip_output on lo: POSTROUTING, then loopback_xmit -> ip_rcv on lo; the
+    // skb keeps its dst (no input routing) and its conntrack entry
+    if (nfActive() && !nfPostRouting(p, 0, dev, daddr, flags, false)) return;
     countN(CTR_IP_OUT_TRANSMITS, 1);
     count(CTR_IP_IN_RECEIVES);
-    store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
     store<u16>(p, <u16>dev, PKT_OIF);
-    store<u32>(p, load<u32>(p, PKT_DST), PKT_NEXTHOP);
+    store<u32>(p, daddr, PKT_NEXTHOP);
+    if (nfActive() && !nfPreRouting(p, dev)) return;
+    if (nfActive() && !nfLocalIn(p, dev, flags | RTCF_LOCAL, true)) return;
+    store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
     store<u32>(p, OF_LOCAL, PKT_OUT_FLAGS);
     ipLocalDeliver(p, RTN_LOCAL, flags | RTCF_LOCAL);
     return;
   }
+  const nexthop = gw != 0 ? gw : daddr;
+  if (nfActive() && !nfPostRouting(p, 0, dev, nexthop, flags, false)) {
+    store<u16>(p, <u16>dev, PKT_OIF);
+    return;
+  }
   let outFlags: u32 = 0;
   if (flags & RTCF_BROADCAST) outFlags |= OF_BROADCAST;
-  if (rtGw != 0) outFlags |= OF_GATEWAY;
-  transmit(p, dev, rtGw != 0 ? rtGw : load<u32>(p, PKT_DST), rtMtu, outFlags);
+  if (gw != 0) outFlags |= OF_GATEWAY;
+  transmit(p, dev, nexthop, mtuMetric, outFlags);
   if ((flags & RTCF_LOCAL) != 0 && (flags & (RTCF_BROADCAST | RTCF_MULTICAST)) != 0) {
     // ip_mc_output: a broadcast (or joined multicast) the node sends is also
     // looped back to the node itself (dev_loopback_xmit -> ip_rcv)

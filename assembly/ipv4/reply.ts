@@ -4,7 +4,10 @@
  * packet that caused them (PKT_REPLY_FIRST / PKT_REPLY_COUNT) and back
  * (PKT_PARENT). The ring is cleared at the start of every batch.
  */
-import { PKT_SIZE, PKT_SHIFT, PKT_REPLY_FIRST, PKT_REPLY_COUNT, PKT_PARENT, PKT_FLAGS, PKT_TIME, PF_REPLY } from "../abi";
+import {
+  PKT_SIZE, PKT_SHIFT, PKT_REPLY_FIRST, PKT_REPLY_COUNT, PKT_PARENT, PKT_FLAGS, PKT_TIME, PF_REPLY, PKT_CT_INFO,
+  CTINFO_NONE, PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_RT_INDEX, PKT_RULE_INDEX, PKT_PX, PX_KSOCK,
+} from "../abi";
 import { zalloc, release } from "../util/mem";
 
 let ring: usize = 0;
@@ -44,6 +47,13 @@ export function replyAlloc(cause: usize): usize {
   store<u16>(q, <u16>curIndex, PKT_PARENT);
   store<u64>(q, load<u64>(cause, PKT_TIME), PKT_TIME);
   store<u32>(q, 0xffffffff, PKT_REPLY_FIRST);
+  store<u32>(q, 0xffffffff, PKT_RT_INDEX);
+  store<u32>(q, 0xffffffff, PKT_RULE_INDEX);
+  store<u8>(q, <u8>CTINFO_NONE, PKT_CT_INFO);
+  store<u8>(q, 0xff, PKT_NF_DROP_HOOK);
+  store<u32>(q, 0xffffffff, PKT_NF_VERDICT_RULE);
+  // the kernel's own replies go out on a control socket (no file behind it)
+  store<u8>(q, <u8>PX_KSOCK, PKT_PX);
   const top = curPacket;
   if (load<u16>(top, PKT_REPLY_COUNT) == 0) store<u32>(top, ringUsed, PKT_REPLY_FIRST);
   store<u16>(top, load<u16>(top, PKT_REPLY_COUNT) + 1, PKT_REPLY_COUNT);

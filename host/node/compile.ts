@@ -249,6 +249,17 @@ export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: num
   set(abi.SYS_CUSTOM_LOCAL_ROUTES, snap.routes.some((r) => r.table === 255 && r.type === "local" && r.proto !== "kernel") ? 1 : 0);
   set(abi.SYS_RULES_NEED_PORTS, rules.some((r) => r.ipproto !== 0 || r.sport || r.dport) ? 1 : 0);
   set(abi.SYS_SEED, opts.seed ?? 0);
+  // conntrack (net.netfilter.nf_conntrack_*): kernel defaults, then the snapshot's values
+  core.ct_config_defaults();
+  for (const [key, ctc] of Object.entries(CONNTRACK_SYSCTLS)) {
+    const v = snap.sysctl.get(key) ?? snap.sysctl.get(key.replace("net.netfilter.", "net."));
+    if (v === undefined) continue;
+    const n = Number(v.trim());
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+      throw new InputError("sysctl.txt", 0, `${key} = ${v}`, "must be a non-negative integer");
+    }
+    core.ct_config_set(ctc, n);
+  }
   core.state_reset();
   noteUnmodelledSysctls(snap);
 
@@ -266,7 +277,8 @@ function noteUnmodelledSysctls(snap: NodeSnapshot): void {
   const modelled = new Set(DEV_CONF.map((d) => d.param));
   const unused = new Map<string, number>();
   for (const key of snap.sysctl.keys()) {
-    if (key === "net.ipv4.ip_forward" || key in GLOBAL_SYSCTL_DEFAULTS) continue;
+    if (key === "net.ipv4.ip_forward" || key in GLOBAL_SYSCTL_DEFAULTS || key in CONNTRACK_SYSCTLS) continue;
+    if (key === "net.nf_conntrack_max") continue;
     const m = /^net\.ipv4\.conf\.(.+)\.([^.]+)$/.exec(key);
     const name = m ? `net.ipv4.conf.*.${m[2]}` : key;
     if (m && modelled.has(m[2])) continue;
@@ -280,6 +292,31 @@ function noteUnmodelledSysctls(snap: NodeSnapshot): void {
     snap.notices.push(`${tag} (${names.slice(0, 8).join(", ")}${names.length > 8 ? `, and ${names.length - 8} more` : ""})`);
   }
 }
+
+/** net.netfilter.nf_conntrack_* settings the core models, by sysctl name. */
+export const CONNTRACK_SYSCTLS: Record<string, number> = {
+  "net.netfilter.nf_conntrack_max": abi.CTC_MAX,
+  "net.netfilter.nf_conntrack_buckets": abi.CTC_BUCKETS,
+  "net.netfilter.nf_conntrack_tcp_loose": abi.CTC_TCP_LOOSE,
+  "net.netfilter.nf_conntrack_tcp_be_liberal": abi.CTC_TCP_BE_LIBERAL,
+  "net.netfilter.nf_conntrack_tcp_max_retrans": abi.CTC_TCP_MAX_RETRANS,
+  "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst": abi.CTC_TCP_IGNORE_INVALID_RST,
+  "net.netfilter.nf_conntrack_checksum": abi.CTC_CHECKSUM,
+  "net.netfilter.nf_conntrack_tcp_timeout_syn_sent": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_SYN_SENT,
+  "net.netfilter.nf_conntrack_tcp_timeout_syn_recv": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_SYN_RECV,
+  "net.netfilter.nf_conntrack_tcp_timeout_established": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_ESTABLISHED,
+  "net.netfilter.nf_conntrack_tcp_timeout_fin_wait": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_FIN_WAIT,
+  "net.netfilter.nf_conntrack_tcp_timeout_close_wait": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_CLOSE_WAIT,
+  "net.netfilter.nf_conntrack_tcp_timeout_last_ack": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_LAST_ACK,
+  "net.netfilter.nf_conntrack_tcp_timeout_time_wait": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_TIME_WAIT,
+  "net.netfilter.nf_conntrack_tcp_timeout_close": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_CLOSE,
+  "net.netfilter.nf_conntrack_tcp_timeout_max_retrans": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_RETRANS,
+  "net.netfilter.nf_conntrack_tcp_timeout_unacknowledged": abi.CTC_TCP_TIMEOUT + abi.TCP_CONNTRACK_UNACK,
+  "net.netfilter.nf_conntrack_udp_timeout": abi.CTC_UDP_TIMEOUT,
+  "net.netfilter.nf_conntrack_udp_timeout_stream": abi.CTC_UDP_TIMEOUT_STREAM,
+  "net.netfilter.nf_conntrack_icmp_timeout": abi.CTC_ICMP_TIMEOUT,
+  "net.netfilter.nf_conntrack_generic_timeout": abi.CTC_GENERIC_TIMEOUT,
+};
 
 /**
  * fib4_has_custom_rules: the kernel sets it when any rule is added and never

@@ -39,14 +39,28 @@ export interface PacketInput {
   oif?: string;
   /** Local packets: uid of the sending socket. */
   uid?: number;
-  /** ICMP errors arriving from outside: the quoted original header. */
-  inner?: { src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number };
+  /** Local packets: gid of the sending socket. */
+  gid?: number;
+  /** TCP data offset in 32-bit words (5..15); default 5, or 8 when options are given. */
+  doff?: number;
+  /** TCP window-scale option (shift 0..14); absent = no option. */
+  wscale?: number;
+  /** TCP SACK-permitted option. */
+  sackok?: boolean;
+  /** Highest right edge of the TCP SACK blocks (a SACK option). */
+  sack?: number;
+  /** ICMP errors arriving from outside: the quoted original header (icmp_* when it quotes an ICMP message). */
+  inner?: {
+    src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
+    icmp_type?: number; icmp_code?: number; icmp_id?: number; icmp_seq?: number;
+  };
 }
 
 /** Fields the format defines; anything else is ignored with a one-time warning. */
 export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
-  "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner",
+  "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
+  "wscale", "sackok", "sack",
 ]);
 
 /**
@@ -54,7 +68,7 @@ export const KNOWN_FIELDS = new Set([
  * ignored with a one-time warning (they matter to later features, e.g. TCP
  * window tracking in conntrack).
  */
-export const NOT_YET_MODELLED = new Set(["win"]);
+export const NOT_YET_MODELLED = new Set<string>();
 
 const TCP_FLAG_BITS: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16, U: 32, E: 64, C: 128 };
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
@@ -152,8 +166,19 @@ export function encodePacket(
     if (b === undefined) err(pos, f, "is not a set of TCP flag letters (F S R P A U E C)");
     tcpFlags = b;
   }
-  const defLen = proto === 6 ? 40 : proto === 17 || proto === 1 ? 28 : 20;
+  // TCP options: window scale, SACK-permitted, SACK (the ones conntrack reads)
+  const hasOpts = proto === 6 && (o.wscale !== undefined || o.sackok !== undefined || o.sack !== undefined);
+  if (proto !== 6) {
+    for (const k of ["doff", "wscale", "sackok", "sack"]) {
+      if (o[k] !== undefined) warn(`input field "${k}" only applies to tcp packets and is ignored`);
+    }
+  }
+  const doff = proto === 6 ? u(pos, o, "doff", 15, hasOpts ? 8 : 5) : 0;
+  if (proto === 6 && doff < 5) err(pos, "doff", "must be 5..15 (32-bit words of TCP header)");
+  if (hasOpts && doff === 5) err(pos, "doff", "must be more than 5 when TCP options (wscale, sackok, sack) are given");
+  const defLen = proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : 20;
   const len = u(pos, o, "len", 65535, defLen);
+  if (proto === 6 && len < 20 + doff * 4) err(pos, "len", `must be at least ${20 + doff * 4} (IPv4 header + TCP header of doff ${doff})`);
   if (len < 20) err(pos, "len", "must be at least 20 (the IPv4 header)");
   let df = false;
   if (o.df !== undefined) {
@@ -202,6 +227,21 @@ export function encodePacket(
   dv.setUint16(p + abi.PKT_ICMP_SEQ, u(pos, o, "icmp_seq", 65535, 0), true);
   dv.setUint16(p + abi.PKT_IPID, u(pos, o, "id", 65535, 0), true);
   dv.setUint32(p + abi.PKT_UID, u(pos, o, "uid", 0xffffffff, 0), true);
+  dv.setUint32(p + abi.PKT_GID, u(pos, o, "gid", 0xffffffff, 0), true);
+  if (proto === 6) {
+    dv.setUint8(p + abi.PKT_TCP_DOFF, doff);
+    if (o.wscale !== undefined) dv.setUint8(p + abi.PKT_TCP_WSCALE, u(pos, o, "wscale", 14, 0) + 1);
+    let topts = 0;
+    if (o.sackok !== undefined) {
+      if (typeof o.sackok !== "boolean") err(pos, "sackok", "must be true or false");
+      if (o.sackok) topts |= abi.TO_SACK_PERM;
+    }
+    if (o.sack !== undefined) {
+      dv.setUint32(p + abi.PKT_TCP_SACK, u(pos, o, "sack", 0xffffffff, 0), true);
+      topts |= abi.TO_SACK;
+    }
+    dv.setUint8(p + abi.PKT_TCP_OPTS, topts);
+  }
   if (o.inner !== undefined) {
     const inner = o.inner as Record<string, unknown>;
     if (typeof inner !== "object" || inner === null) err(pos, "inner", "must be an object {src, dst, proto, sport, dport}");
@@ -212,6 +252,12 @@ export function encodePacket(
     dv.setUint16(p + abi.PKT_INNER_SPORT, u(pos, inner, "sport", 65535, 0), true);
     dv.setUint16(p + abi.PKT_INNER_DPORT, u(pos, inner, "dport", 65535, 0), true);
     dv.setUint8(p + abi.PKT_INNER_PROTO, ip);
+    if (ip === 1) {
+      dv.setUint8(p + abi.PKT_INNER_ICMP_TYPE, u(pos, inner, "icmp_type", 255, 8));
+      dv.setUint8(p + abi.PKT_INNER_ICMP_CODE, u(pos, inner, "icmp_code", 255, 0));
+      dv.setUint16(p + abi.PKT_INNER_SPORT, u(pos, inner, "icmp_id", 65535, 0), true);
+      dv.setUint16(p + abi.PKT_INNER_DPORT, u(pos, inner, "icmp_seq", 65535, 0), true);
+    }
     flags |= abi.PF_INNER;
   }
   dv.setUint16(p + abi.PKT_FLAGS, flags, true);

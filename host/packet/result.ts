@@ -7,6 +7,7 @@ import * as abi from "../core/abi.js";
 import { formatIPv4 } from "../util/ipv4.js";
 import type { LoadedNode } from "../node/compile.js";
 import { tcpFlagsToLetters } from "./input.js";
+import { traceText, HOOK_NAMES, type LoadedRuleset } from "../netfilter/runtime.js";
 
 /** Drop reason number -> name (the DROP_* constant without its prefix). */
 export const DROP_NAMES: string[] = (() => {
@@ -39,7 +40,133 @@ export const DROP_TEXT: Record<string, string> = {
   OUTPUT_EINVAL: "local sender: invalid destination or source (EINVAL)",
   NOT_SPECIFIED: "dropped (no specific kernel reason; e.g. multicast group not joined)",
   SOCK_BROADCAST: "local sender: broadcast without SO_BROADCAST (EACCES)",
+  NETFILTER: "an iptables rule or chain policy (DROP or REJECT)",
+  CT_TABLE_FULL: "nf_conntrack: table full, dropping packet",
+  CT_INSERT_FAILED: "conntrack insert failed: the connection's tuple was taken when it was confirmed",
+  NAT_NO_ADDR: "MASQUERADE/REDIRECT: no address on the device",
+  NAT_OIF_CHANGED: "MASQUERADEd connection left through another device",
+  NF_REROUTE: "no route after OUTPUT changed the packet (ip_route_me_harder)",
 };
+
+/** Netfilter context for decoding: the loaded ruleset and the trace ring. */
+export interface NfDecode {
+  ruleset: LoadedRuleset;
+  traceBase: number;
+  /** Trace-all mode: add `trace` (every rule examined). */
+  traceAll: boolean;
+  /** Connection tracking is on for the ruleset. */
+  conntrack: boolean;
+}
+
+/** ctinfo as -m conntrack --ctstate names it. */
+const CT_STATE_NAMES: Record<number, string> = { 0: "ESTABLISHED", 1: "RELATED", 2: "NEW", 3: "ESTABLISHED", 4: "RELATED", 7: "UNTRACKED", 255: "INVALID" };
+export const TCP_STATE_NAMES = ["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"];
+const STATUS_BITS: [number, string][] = [
+  [abi.IPS_EXPECTED, "EXPECTED"], [abi.IPS_SEEN_REPLY, "SEEN_REPLY"], [abi.IPS_ASSURED, "ASSURED"], [abi.IPS_CONFIRMED, "CONFIRMED"],
+  [abi.IPS_SRC_NAT, "SRC_NAT"], [abi.IPS_DST_NAT, "DST_NAT"], [abi.IPS_SRC_NAT_DONE, "SRC_NAT_DONE"], [abi.IPS_DST_NAT_DONE, "DST_NAT_DONE"],
+  [abi.IPS_DYING, "DYING"], [abi.IPS_FIXED_TIMEOUT, "FIXED_TIMEOUT"], [abi.IPS_NAT_CLASH, "NAT_CLASH"],
+];
+export function statusNames(st: number): string[] {
+  const out: string[] = [];
+  for (const [bit, name] of STATUS_BITS) if (st & bit) out.push(name);
+  return out;
+}
+const PROTO_NAMES: Record<number, string> = { 1: "icmp", 6: "tcp", 17: "udp", 132: "sctp", 136: "udplite", 47: "gre" };
+export function protoName(n: number): string { return PROTO_NAMES[n] ?? String(n); }
+
+/** One direction of a connection (a conntrack tuple). */
+export interface CtTuple { src: string; dst: string; sport?: number; dport?: number; type?: number; code?: number; id?: number }
+
+/** The connection after the packet (conntrack -L's view of it). */
+export interface CtEntry {
+  proto: string;
+  /** TCP state. */
+  state?: string;
+  /** Seconds until the entry expires (0 when it is gone). */
+  timeout: number;
+  orig: CtTuple;
+  reply: CtTuple;
+  /** Status bits (IPS_*); UNREPLIED is !SEEN_REPLY as conntrack -L shows it. */
+  status: string[];
+  mark: number;
+  /** "confirmed", "unconfirmed" (dropped before confirmation: it never entered the table) or "deleted". */
+  table: "confirmed" | "unconfirmed" | "deleted";
+}
+
+function ctTuple(dv: DataView, p: number, proto: number, src: number, dst: number, sport: number, dport: number): CtTuple {
+  const t: CtTuple = { src: formatIPv4(dv.getUint32(p + src, true)), dst: formatIPv4(dv.getUint32(p + dst, true)) };
+  const sp = dv.getUint16(p + sport, true);
+  const dp = dv.getUint16(p + dport, true);
+  if (proto === 1) { t.type = dp >> 8; t.code = dp & 0xff; t.id = sp; }
+  else if (proto === 6 || proto === 17 || proto === 132 || proto === 136) { t.sport = sp; t.dport = dp; }
+  return t;
+}
+
+/** Netfilter and conntrack fields of descriptor `p` (added to a packet or reply result). */
+function decodeNf(dv: DataView, p: number, nf: NfDecode, r: PacketResult | ReplyResult): void {
+  const rs = nf.ruleset;
+  const rules: string[] = [];
+  const trace: string[] = [];
+  let rec = dv.getUint32(p + abi.PKT_NF_TRACE_FIRST, true);
+  const n = dv.getUint32(p + abi.PKT_NF_TRACE_COUNT, true);
+  for (let k = 0; k < n; k++) {
+    const at = nf.traceBase + rec * abi.TRACE_REC;
+    const v = dv.getUint32(at, true);
+    rec = dv.getUint32(at + 4, true);
+    if ((v & abi.TR_MATCHED) && !(v & abi.TR_HOOK)) {
+      const e = rs.entry(v & abi.TR_ID_MASK);
+      if (e?.kind === "rule") rules.push(rs.entryText(v & abi.TR_ID_MASK));
+    }
+    if (nf.traceAll) {
+      const s = traceText(rs, v);
+      if (s !== undefined) trace.push(s);
+    }
+  }
+  r.rules = rules;
+  r.rules_traversed = dv.getUint32(p + abi.PKT_NF_RULES, true);
+  if (nf.traceAll) r.trace = trace;
+  if (dv.getUint8(p + abi.PKT_PX) & abi.PX_TRACE_TRUNC) r.trace_truncated = true;
+  const vr = dv.getUint32(p + abi.PKT_NF_VERDICT_RULE, true);
+  if (vr !== 0xffffffff && dv.getUint8(p + abi.PKT_VERDICT) === abi.VERDICT_DROP) {
+    r.nf_verdict = rs.entryText(vr);
+    const hook = dv.getUint8(p + abi.PKT_NF_DROP_HOOK);
+    if (hook < 5) r.nf_hook = HOOK_NAMES[hook];
+  } else {
+    const hook = dv.getUint8(p + abi.PKT_NF_DROP_HOOK);
+    if (hook < 5) r.nf_hook = HOOK_NAMES[hook];
+  }
+  const ops = dv.getUint8(p + abi.PKT_NAT_OPS);
+  if (ops) {
+    const nat: string[] = [];
+    if (ops & abi.NAT_OP_DNAT) nat.push("DNAT");
+    if (ops & abi.NAT_OP_SNAT) nat.push("SNAT");
+    if (ops & abi.NAT_OP_ICMP_INNER) nat.push("ICMP_INNER");
+    if (ops & abi.NAT_OP_SETUP_DST) nat.push("BIND_DST");
+    if (ops & abi.NAT_OP_SETUP_SRC) nat.push("BIND_SRC");
+    r.nat = nat;
+  }
+  if (!nf.conntrack) return;
+  const ctinfo = dv.getUint8(p + abi.PKT_CT_INFO);
+  r.ct = CT_STATE_NAMES[ctinfo] ?? String(ctinfo);
+  if (ctinfo === 3 || ctinfo === 4) r.ct_dir = "reply";
+  else if (ctinfo <= 2) r.ct_dir = "original";
+  const id = dv.getUint32(p + abi.PKT_CT_ID, true);
+  if (id === 0) return;
+  const proto = dv.getUint8(p + abi.PKT_CT_PROTO);
+  const st = dv.getUint32(p + abi.PKT_CT_STATUS, true);
+  const e: CtEntry = {
+    proto: protoName(proto),
+    timeout: dv.getUint32(p + abi.PKT_CT_TIMEOUT, true),
+    orig: ctTuple(dv, p, proto, abi.PKT_CT_ORIG_SRC, abi.PKT_CT_ORIG_DST, abi.PKT_CT_ORIG_SPORT, abi.PKT_CT_ORIG_DPORT),
+    reply: ctTuple(dv, p, proto, abi.PKT_CT_REPL_SRC, abi.PKT_CT_REPL_DST, abi.PKT_CT_REPL_SPORT, abi.PKT_CT_REPL_DPORT),
+    status: statusNames(st),
+    mark: dv.getUint32(p + abi.PKT_CT_MARK, true),
+    table: !(st & abi.IPS_CONFIRMED) ? "unconfirmed" : (st & abi.IPS_DYING) ? "deleted" : "confirmed",
+  };
+  if (proto === 6) e.state = TCP_STATE_NAMES[dv.getUint8(p + abi.PKT_CT_STATE)] ?? "?";
+  if (!(st & abi.IPS_SEEN_REPLY)) e.status.unshift("UNREPLIED");
+  r.ct_entry = e;
+}
 
 const VERDICTS = ["none", "forward", "local", "drop"];
 
@@ -64,6 +191,18 @@ export interface ReplyResult {
   seq?: number;
   ack?: number;
   len: number;
+  rules?: string[];
+  rules_traversed?: number;
+  trace?: string[];
+  trace_truncated?: boolean;
+  nf_verdict?: string;
+  nf_hook?: string;
+  nat?: string[];
+  ct?: string;
+  ct_dir?: "original" | "reply";
+  ct_entry?: CtEntry;
+  /** The quoted header of an ICMP error, as it leaves. */
+  inner?: { src: string; dst: string; proto: string; sport?: number; dport?: number };
 }
 
 export interface PacketResult {
@@ -83,6 +222,24 @@ export interface PacketResult {
   ip_rule?: string;
   /** The `ip route` that decided (as the snapshot prints it). */
   ip_route?: string;
+  /** iptables rules that matched, in evaluation order, as `-t TABLE -A CHAIN <rule>`. */
+  rules?: string[];
+  /** Rules the kernel's walk examined (all tables, all hooks). */
+  rules_traversed?: number;
+  /** With --trace: every rule examined, as table:chain:rule:N (":nomatch" when it did not match), plus policies and returns. */
+  trace?: string[];
+  trace_truncated?: boolean;
+  /** The rule or policy whose verdict dropped the packet. */
+  nf_verdict?: string;
+  /** The hook where netfilter dropped the packet. */
+  nf_hook?: string;
+  /** NAT done to this packet: DNAT, SNAT (rewrites), BIND_DST, BIND_SRC (bindings it made), ICMP_INNER. */
+  nat?: string[];
+  /** -m conntrack --ctstate of the packet. */
+  ct?: string;
+  ct_dir?: "original" | "reply";
+  /** The connection after the packet. */
+  ct_entry?: CtEntry;
   replies: ReplyResult[];
 }
 
@@ -95,7 +252,7 @@ function hasPorts(proto: number): boolean {
 }
 
 /** Decodes descriptor `p` of the batch (input index `i`). */
-export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNode, replyBase: number, withProvenance = true): PacketResult {
+export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNode, replyBase: number, withProvenance = true, nf?: NfDecode): PacketResult {
   const verdict = dv.getUint8(p + abi.PKT_VERDICT);
   const reason = dv.getUint16(p + abi.PKT_REASON, true);
   const oif = dv.getUint16(p + abi.PKT_OIF, true);
@@ -125,14 +282,15 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
     if (ruleIdx !== 0xffffffff && node.rules[ruleIdx]) r.ip_rule = node.rules[ruleIdx].src.text.trim();
     if (routeIdx !== 0xffffffff && node.routes[routeIdx]) r.ip_route = node.routes[routeIdx].src.text.trim();
   }
+  if (nf) decodeNf(dv, p, nf, r);
   r.replies = [];
   const first = dv.getUint32(p + abi.PKT_REPLY_FIRST, true);
   const n = dv.getUint16(p + abi.PKT_REPLY_COUNT, true);
-  for (let k = 0; k < n; k++) r.replies.push(decodeReply(dv, replyBase + (first + k) * abi.PKT_SIZE, node));
+  for (let k = 0; k < n; k++) r.replies.push(decodeReply(dv, replyBase + (first + k) * abi.PKT_SIZE, node, nf));
   return r;
 }
 
-export function decodeReply(dv: DataView, q: number, node: LoadedNode): ReplyResult {
+export function decodeReply(dv: DataView, q: number, node: LoadedNode, nf?: NfDecode): ReplyResult {
   const proto = dv.getUint8(q + abi.PKT_PROTO);
   const verdict = dv.getUint8(q + abi.PKT_VERDICT);
   const r: ReplyResult = { kind: proto === 6 ? "tcp" : "icmp", verdict: VERDICTS[verdict] ?? "none" } as ReplyResult;
@@ -141,9 +299,10 @@ export function decodeReply(dv: DataView, q: number, node: LoadedNode): ReplyRes
   if (o !== undefined) r.oif = o;
   const nh = dv.getUint32(q + abi.PKT_NEXTHOP, true);
   if (verdict !== abi.VERDICT_DROP && nh) r.nexthop = formatIPv4(nh);
-  r.src = formatIPv4(dv.getUint32(q + abi.PKT_SRC, true));
-  r.dst = formatIPv4(dv.getUint32(q + abi.PKT_DST, true));
-  r.ttl = dv.getUint8(q + abi.PKT_TTL);
+  // the reply as it leaves (NAT may have rewritten it)
+  r.src = formatIPv4(dv.getUint32(q + abi.PKT_OUT_SRC, true) || dv.getUint32(q + abi.PKT_SRC, true));
+  r.dst = formatIPv4(dv.getUint32(q + abi.PKT_OUT_DST, true) || dv.getUint32(q + abi.PKT_DST, true));
+  r.ttl = dv.getUint8(q + abi.PKT_OUT_TTL) || dv.getUint8(q + abi.PKT_TTL);
   if (proto === 1) {
     const type = dv.getUint8(q + abi.PKT_ICMP_TYPE);
     r.icmp_type = type;
@@ -151,13 +310,27 @@ export function decodeReply(dv: DataView, q: number, node: LoadedNode): ReplyRes
     const info = dv.getUint32(q + abi.PKT_ICMP_INFO, true);
     if (type === 5) r.gateway = formatIPv4(info);
     if (type === 3 && r.icmp_code === 4) r.mtu = info;
+    if (type === 3 || type === 11 || type === 12 || type === 4 || type === 5) {
+      const ip = dv.getUint8(q + abi.PKT_INNER_PROTO);
+      const inner: NonNullable<ReplyResult["inner"]> = {
+        src: formatIPv4(dv.getUint32(q + abi.PKT_OUT_INNER_SRC, true)),
+        dst: formatIPv4(dv.getUint32(q + abi.PKT_OUT_INNER_DST, true)),
+        proto: protoName(ip),
+      };
+      if (ip === 6 || ip === 17) {
+        inner.sport = dv.getUint16(q + abi.PKT_OUT_INNER_SPORT, true);
+        inner.dport = dv.getUint16(q + abi.PKT_OUT_INNER_DPORT, true);
+      }
+      r.inner = inner;
+    }
   } else if (proto === 6) {
-    r.sport = dv.getUint16(q + abi.PKT_SPORT, true);
-    r.dport = dv.getUint16(q + abi.PKT_DPORT, true);
+    r.sport = dv.getUint16(q + abi.PKT_OUT_SPORT, true);
+    r.dport = dv.getUint16(q + abi.PKT_OUT_DPORT, true);
     r.flags = tcpFlagsToLetters(dv.getUint8(q + abi.PKT_TCPFLAGS));
     r.seq = dv.getUint32(q + abi.PKT_SEQ, true);
     r.ack = dv.getUint32(q + abi.PKT_ACK, true);
   }
   r.len = dv.getUint16(q + abi.PKT_LEN, true);
+  if (nf) decodeNf(dv, q, nf, r);
   return r;
 }

@@ -199,7 +199,6 @@ describe("nodeplane replay", () => {
     const warnings = r.stderr.split("\n").filter((l) => l.startsWith("nodeplane: warning: "));
     expect(warnings).toEqual([
       'nodeplane: warning: input field "colour" is not part of the format and is ignored',
-      'nodeplane: warning: input field "win" is not modelled yet and is ignored',
     ]);
     expect(r.stdout.trimEnd().split("\n")).toHaveLength(3);
   });

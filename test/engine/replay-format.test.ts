@@ -139,6 +139,7 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
     expect(r.replies).toStrictEqual([{
       kind: "icmp", verdict: "forward", oif: "eth0", nexthop: "10.0.0.1", src: NODE, dst: CLIENT, ttl: 64,
       icmp_type: 3, icmp_code: 3, len: 56,
+      inner: { src: CLIENT, dst: NODE, proto: "udp", sport: 40000, dport: 30080 },
     }]);
   });
 
@@ -163,6 +164,7 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
       replies: [{
         kind: "icmp", verdict: "forward", oif: "eth0", nexthop: "10.0.0.1", src: NODE, dst: CLIENT, ttl: 64,
         icmp_type: 11, icmp_code: 0, len: 56,
+        inner: { src: CLIENT, dst: POD_A, proto: "udp", sport: 33434, dport: 33435 },
       }],
     });
   });
@@ -176,6 +178,7 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
       replies: [{
         kind: "icmp", verdict: "forward", oif: "eth0", nexthop: "10.0.0.1", src: NODE, dst: CLIENT, ttl: 64,
         icmp_type: 3, icmp_code: 4, mtu: 9001, len: 576,
+        inner: { src: CLIENT, dst: POD_A, proto: "udp", sport: 1000, dport: 2000 },
       }],
     });
   });
@@ -321,15 +324,17 @@ describe("input warnings: unknown and not-yet-modelled fields", () => {
     expect(results).toStrictEqual(plain);
   });
 
-  it('"win" (defined, not modelled yet) warns once too, and is still validated', async () => {
+  it('"win" and the TCP options (used by conntrack window tracking) do not warn, and are validated', async () => {
     const e = await engineFor();
     const warnings: string[] = [];
     e.onWarning = (m) => warnings.push(m);
     const base = { iif: "eth0", src: CLIENT, dst: POD_A, proto: "tcp", sport: 1, dport: 2, flags: "A" };
-    const results = e.process([{ ...base, win: 100 }, { ...base, win: 65535 }]);
-    expect(warnings).toEqual(['input field "win" is not modelled yet and is ignored']);
-    expect(results).toStrictEqual((await engineFor()).process([base, base]));
+    e.process([{ ...base, win: 100 }, { ...base, win: 65535, wscale: 7, sackok: true, sack: 5, doff: 10, len: 60 }]);
+    expect(warnings).toEqual([]);
     expect(() => e.process([{ ...base, win: 70000 }])).toThrow(InputError);
+    expect(() => e.process([{ ...base, wscale: 15 }])).toThrow(InputError);
+    expect(() => e.process([{ ...base, wscale: 2, doff: 5 }])).toThrow(InputError);
+    expect(() => e.process([{ ...base, doff: 10, len: 40 }])).toThrow(InputError);
   });
 
   it("fields the format models do not warn", async () => {

@@ -1,0 +1,438 @@
+/**
+ * Connection tracking core (net/netfilter/nf_conntrack_core.c):
+ * nf_conntrack_in (at PREROUTING and OUTPUT), resolve_normal_ct,
+ * init_conntrack with the nf_conntrack_max limit and early drop, the ICMP
+ * error path that attaches errors to their connection as RELATED, the UDP,
+ * ICMP and generic trackers, and __nf_conntrack_confirm (at POSTROUTING and
+ * INPUT) with clash resolution.
+ *
+ * A packet's entry is kept in its descriptor (PKT_CT_ID, PKT_CT_INFO), like
+ * skb->_nfct. An entry is private to its packet until confirmed; entries a
+ * packet created but never confirmed (dropped, or a REJECT answered it) are
+ * freed when the packet's processing ends (ctPacketDone).
+ */
+import {
+  PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_ICMP_ID, PKT_ICMP_TYPE, PKT_ICMP_CODE,
+  PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_DST, PKT_OUT_INNER_SPORT, PKT_OUT_INNER_DPORT,
+  PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, PKT_FLAGS, PF_INNER,
+  PKT_CT_ID, PKT_CT_INFO, PKT_CT_STATUS, PKT_CT_MARK, PKT_CT_STATE, PKT_CT_PROTO, PKT_CT_TIMEOUT,
+  PKT_CT_ORIG_SRC, PKT_CT_ORIG_DST, PKT_CT_ORIG_SPORT, PKT_CT_ORIG_DPORT, PKT_CT_REPL_SRC, PKT_CT_REPL_DST,
+  PKT_CT_REPL_SPORT, PKT_CT_REPL_DPORT,
+  CTINFO_ESTABLISHED, CTINFO_RELATED, CTINFO_NEW, CTINFO_ESTABLISHED_REPLY, CTINFO_UNTRACKED, CTINFO_NONE,
+  IPS_SEEN_REPLY, IPS_ASSURED, IPS_CONFIRMED, IPS_EXPECTED, IPS_DYING, IPS_NAT_CLASH, IPS_FIXED_TIMEOUT,
+  CTS_INVALID, CTS_DROP, CTS_ERROR, CTS_INSERT_FAILED, CTS_CLASH_RESOLVE, CTS_CHAINTOOLONG,
+  CTD_SIZE, CTD_ORIG_SRC, CTD_ORIG_DST, CTD_ORIG_SPORT, CTD_ORIG_DPORT, CTD_REPL_SRC, CTD_REPL_DST, CTD_REPL_SPORT,
+  CTD_REPL_DPORT, CTD_PROTO, CTD_STATE, CTD_STATUS, CTD_MARK, CTD_TIMEOUT, CTD_ID, DROP_CT_TABLE_FULL, DROP_NETFILTER,
+} from "../abi";
+import {
+  CT_ORIG, CT_REPLY, CT_STATUS, CT_TIMEOUT, CT_MARK, CT_STATE, CT_FLAGS, CT_UDP_STREAM_TS, CF_USED,
+  T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, tupleSet, tupleInvert, tupleEqual, protoHasPorts,
+} from "./entry";
+import {
+  ctPtr, ctFind, ctAllocRaw, ctFree, ctCount, ctEarlyDrop, tupleHash, ctHashInsert, ctConfirmScan, ctExpired,
+  nfctTime, ctKill, ctIterReset, ctIterNext,
+} from "./table";
+import { ctMax, udpTimeout, udpStreamTimeout, icmpTimeout, genericTimeout } from "./config";
+import { ctStat } from "./stats";
+import { tcpPacket } from "./tcp";
+import { NF_ACCEPT, NF_DROP, NF_INVALID, NF_REPEAT, ctRefresh } from "./verdict";
+import { zalloc } from "../util/mem";
+import { randomBelow } from "../util/random";
+import { hz } from "../config";
+
+/** Scratch tuples. */
+const tup: usize = zalloc(64);
+const TUP_PKT: usize = 0;
+const TUP_INV: usize = 16;
+const TUP_INNER: usize = 32;
+
+// ---- the entries created by the packet being processed -----------------------
+const PENDING_MAX: u32 = 64;
+const pending: usize = zalloc(PENDING_MAX << 2);
+let pendingCount: u32 = 0;
+
+// @ts-ignore: decorator
+@inline export function pktCt(p: usize): u32 { return load<u32>(p, PKT_CT_ID); }
+// @ts-ignore: decorator
+@inline export function pktCtInfo(p: usize): u32 { return <u32>load<u8>(p, PKT_CT_INFO); }
+
+/** nf_ct_set */
+export function ctAttach(p: usize, idx: u32, ctinfo: u32): void {
+  store<u32>(p, idx + 1, PKT_CT_ID);
+  store<u8>(p, <u8>ctinfo, PKT_CT_INFO);
+}
+export function ctDetach(p: usize): void {
+  store<u32>(p, 0, PKT_CT_ID);
+  store<u8>(p, <u8>CTINFO_NONE, PKT_CT_INFO);
+}
+
+/** The packet's tuple (nf_ct_get_tuple) from its live header, into `t`. */
+function packetTuple(p: usize, t: usize): void {
+  const proto = <u32>load<u8>(p, PKT_PROTO);
+  const src = load<u32>(p, PKT_OUT_SRC);
+  const dst = load<u32>(p, PKT_OUT_DST);
+  if (proto == 1) {
+    tupleSet(t, src, dst, load<u16>(p, PKT_OUT_ICMP_ID),
+      (<u32>load<u8>(p, PKT_ICMP_TYPE) << 8) | <u32>load<u8>(p, PKT_ICMP_CODE), 1);
+  } else if (protoHasPorts(proto)) {
+    tupleSet(t, src, dst, load<u16>(p, PKT_OUT_SPORT), load<u16>(p, PKT_OUT_DPORT), proto);
+  } else {
+    tupleSet(t, src, dst, 0, 0, proto);
+  }
+}
+
+/** The tuple of the header quoted in an ICMP error (nf_ct_get_tuplepr on the inner packet). */
+function innerTuple(p: usize, t: usize): bool {
+  if (!(load<u16>(p, PKT_FLAGS) & PF_INNER)) return false;
+  const proto = <u32>load<u8>(p, PKT_INNER_PROTO);
+  const src = load<u32>(p, PKT_OUT_INNER_SRC);
+  const dst = load<u32>(p, PKT_OUT_INNER_DST);
+  if (proto == 1) {
+    tupleSet(t, src, dst, load<u16>(p, PKT_OUT_INNER_SPORT),
+      (<u32>load<u8>(p, PKT_INNER_ICMP_TYPE) << 8) | <u32>load<u8>(p, PKT_INNER_ICMP_CODE), 1);
+  } else if (protoHasPorts(proto)) {
+    tupleSet(t, src, dst, load<u16>(p, PKT_OUT_INNER_SPORT), load<u16>(p, PKT_OUT_INNER_DPORT), proto);
+  } else {
+    tupleSet(t, src, dst, 0, 0, proto);
+  }
+  return true;
+}
+
+/** icmp_is_err */
+// @ts-ignore: decorator
+@inline function icmpIsErr(type: u32): bool {
+  return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+}
+
+/**
+ * nf_conntrack_icmpv4_error (+ nf_conntrack_inet_error). Returns NF_ACCEPT
+ * to go on with normal tracking, 2 when the error was attached to its
+ * connection, or NF_INVALID.
+ */
+function icmpError(p: usize): i32 {
+  const type = <u32>load<u8>(p, PKT_ICMP_TYPE);
+  if (type > 18) return NF_INVALID; // "invalid icmp type"
+  if (!icmpIsErr(type)) return NF_ACCEPT;
+  const inner = tup + TUP_INNER;
+  const inv = tup + TUP_INV;
+  if (!innerTuple(p, inner)) return NF_INVALID;
+  // "ordinarily we'd expect the inverted tupleproto, but it's been preserved inside the ICMP"
+  if (!tupleInvert(inv, inner)) return NF_INVALID;
+  const node = ctFind(inv);
+  if (node == 0) return NF_INVALID;
+  const idx = (node - 1) >> 1;
+  const dir = (node - 1) & 1;
+  const ct = ctPtr(idx);
+  // the outer destination must be where that direction goes
+  const ctDaddr = load<u32>(ct + (dir == 0 ? CT_ORIG : CT_REPLY), T_DST);
+  if (load<u32>(p, PKT_OUT_DST) != ctDaddr) return NF_INVALID;
+  ctAttach(p, idx, dir == 1 ? CTINFO_RELATED + 3 : CTINFO_RELATED);
+  return 2;
+}
+
+/**
+ * init_conntrack: a new, unconfirmed entry for the tuple at `t`. Returns
+ * its index, 0xFFFFFFFF if the tuple cannot be inverted (no entry, INVALID),
+ * or 0xFFFFFFFE if the table is full (drop).
+ */
+function initConntrack(t: usize, hash: u32): u32 {
+  const inv = tup + TUP_INV;
+  if (!tupleInvert(inv, t)) return 0xffffffff;
+  // __nf_conntrack_alloc: the count includes unconfirmed entries
+  if (ctMax != 0 && ctCount + 1 > ctMax) {
+    if (!ctEarlyDrop(hash)) return 0xfffffffe; // "nf_conntrack: table full, dropping packet"
+  }
+  const idx = ctAllocRaw();
+  if (idx == 0xffffffff) return 0xfffffffe;
+  const ct = ctPtr(idx);
+  memory.copy(ct + CT_ORIG, t, 16);
+  memory.copy(ct + CT_REPLY, inv, 16);
+  if (pendingCount < PENDING_MAX) {
+    store<u32>(pending + (<usize>pendingCount << 2), idx);
+    pendingCount++;
+  }
+  return idx;
+}
+
+/** resolve_normal_ct: <0 table full; otherwise the entry (maybe none) is attached. */
+function resolveNormalCt(p: usize): i32 {
+  const t = tup + TUP_PKT;
+  packetTuple(p, t);
+  const node = ctFind(t);
+  let idx: u32;
+  let dir: u32;
+  if (node == 0) {
+    idx = initConntrack(t, tupleHash(t));
+    if (idx == 0xffffffff) { ctDetach(p); return 0; }
+    if (idx == 0xfffffffe) { ctDetach(p); return -1; }
+    dir = 0;
+  } else {
+    idx = (node - 1) >> 1;
+    dir = (node - 1) & 1;
+  }
+  let ctinfo: u32;
+  if (dir == 1) {
+    ctinfo = CTINFO_ESTABLISHED_REPLY;
+  } else {
+    const st = load<u32>(ctPtr(idx), CT_STATUS);
+    if (st & IPS_SEEN_REPLY) ctinfo = CTINFO_ESTABLISHED;
+    else if (st & IPS_EXPECTED) ctinfo = CTINFO_RELATED;
+    else ctinfo = CTINFO_NEW;
+  }
+  ctAttach(p, idx, ctinfo);
+  return 0;
+}
+
+/** nf_conntrack_udp_packet */
+function udpPacket(ct: usize): i32 {
+  const st = load<u32>(ct, CT_STATUS);
+  const now = nfctTime();
+  if ((st & IPS_CONFIRMED) == 0) store<u32>(ct, 2 * hz + now, CT_UDP_STREAM_TS);
+  if (st & IPS_SEEN_REPLY) {
+    let extra = udpTimeout();
+    let stream = false;
+    // still active after two seconds? extend the timeout
+    if (<i32>(load<u32>(ct, CT_UDP_STREAM_TS) - now) < 0) {
+      extra = udpStreamTimeout();
+      stream = (st & IPS_ASSURED) == 0;
+    }
+    ctRefresh(ct, extra);
+    if (st & IPS_NAT_CLASH) return NF_ACCEPT; // never ASSURED: they time out soon
+    if (stream) store<u32>(ct, load<u32>(ct, CT_STATUS) | IPS_ASSURED, CT_STATUS);
+  } else {
+    ctRefresh(ct, udpTimeout());
+  }
+  return NF_ACCEPT;
+}
+
+/** nf_conntrack_icmp_packet: only queries can make a connection. */
+function icmpPacket(ct: usize): i32 {
+  const type = <u32>load<u16>(ct + CT_ORIG, T_DPORT) >> 8;
+  if (!(type == 8 || type == 13 || type == 15 || type == 17)) return NF_INVALID;
+  ctRefresh(ct, icmpTimeout());
+  return NF_ACCEPT;
+}
+
+/** nf_conntrack_handle_packet */
+function handlePacket(idx: u32, p: usize, ctinfo: u32): i32 {
+  const ct = ctPtr(idx);
+  const proto = <u32>load<u8>(ct + CT_ORIG, T_PROTO);
+  if (proto == 6) return tcpPacket(idx, ct, p, ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY ? 1 : 0);
+  if (proto == 17) return udpPacket(ct);
+  if (proto == 1) return icmpPacket(ct);
+  ctRefresh(ct, genericTimeout());
+  return NF_ACCEPT;
+}
+
+/** Why nfConntrackIn dropped: DROP_CT_TABLE_FULL, else DROP_NETFILTER. */
+export let ctDropReason: i32 = 0;
+
+/**
+ * nf_conntrack_in. Returns NF_ACCEPT or NF_DROP; the packet's entry and
+ * ctinfo are in its descriptor (none = INVALID).
+ */
+export function nfConntrackIn(p: usize): i32 {
+  // previously seen (loopback) or untracked? ignore
+  if (pktCt(p) != 0 || pktCtInfo(p) == CTINFO_UNTRACKED) return NF_ACCEPT;
+  const proto = <u32>load<u8>(p, PKT_PROTO);
+  if (proto == 1) {
+    // nf_conntrack_handle_icmp
+    const r = icmpError(p);
+    if (r <= 0) {
+      ctStat(CTS_ERROR);
+      ctDetach(p);
+      return NF_ACCEPT;
+    }
+    if (r == 2) return NF_ACCEPT; // attached to its connection as RELATED
+  }
+  for (let tries = 0; tries < 4; tries++) {
+    if (resolveNormalCt(p) < 0) {
+      ctStat(CTS_DROP);
+      ctDropReason = DROP_CT_TABLE_FULL;
+      return NF_DROP;
+    }
+    const id = pktCt(p);
+    if (id == 0) {
+      ctStat(CTS_INVALID);
+      return NF_ACCEPT;
+    }
+    const ctinfo = pktCtInfo(p);
+    const ret = handlePacket(id - 1, p, ctinfo);
+    if (ret <= 0) {
+      ctDetach(p);
+      if (ret == NF_REPEAT) continue; // TCP reopen: a fresh entry
+      ctStat(CTS_INVALID);
+      if (ret == NF_DROP) { ctStat(CTS_DROP); ctDropReason = DROP_NETFILTER; return NF_DROP; }
+      return NF_ACCEPT;
+    }
+    if (ctinfo == CTINFO_ESTABLISHED_REPLY) {
+      const ct = ctPtr(id - 1);
+      // the entry may have been deleted (RST before any reply); its bits no longer matter
+      store<u32>(ct, load<u32>(ct, CT_STATUS) | IPS_SEEN_REPLY, CT_STATUS);
+    }
+    return NF_ACCEPT;
+  }
+  return NF_ACCEPT;
+}
+
+/**
+ * __nf_conntrack_confirm for the packet's entry (nf_confirm at POSTROUTING
+ * and INPUT). Returns NF_ACCEPT or NF_DROP (insert_failed).
+ */
+export function nfConfirm(p: usize): i32 {
+  const id = pktCt(p);
+  if (id == 0) return NF_ACCEPT;
+  const idx = id - 1;
+  const ct = ctPtr(idx);
+  const st = load<u32>(ct, CT_STATUS);
+  if (st & IPS_CONFIRMED) return NF_ACCEPT;
+  // REJECT's attached replies travel the other way: only the original direction confirms
+  if (pktCtInfo(p) >= <u32>CTINFO_ESTABLISHED_REPLY) return NF_ACCEPT;
+  if (st & IPS_DYING) {
+    ctStat(CTS_INSERT_FAILED);
+    return NF_DROP;
+  }
+  const maxLen = 50 + randomBelow(30);
+  let clash = ctConfirmScan(ct + CT_ORIG, maxLen);
+  if (clash == 0) clash = ctConfirmScan(ct + CT_REPLY, maxLen);
+  if (clash == 0xffffffff) {
+    ctStat(CTS_CHAINTOOLONG);
+    ctStat(CTS_INSERT_FAILED);
+    return NF_DROP;
+  }
+  if (clash != 0) return resolveClash(p, idx, (clash - 1) >> 1);
+  // the timeout is relative to confirmation time
+  if (!(st & IPS_FIXED_TIMEOUT)) store<u32>(ct, load<u32>(ct, CT_TIMEOUT) + nfctTime(), CT_TIMEOUT);
+  ctHashInsert(idx, false);
+  store<u32>(ct, st | IPS_CONFIRMED, CT_STATUS);
+  return NF_ACCEPT;
+}
+
+/** nf_ct_match: identical in both directions. */
+function ctMatch(a: usize, b: usize): bool {
+  return tupleEqual(a + CT_ORIG, b + CT_ORIG) && tupleEqual(a + CT_REPLY, b + CT_REPLY);
+}
+/** nf_ct_match_reverse: the same flow seen from the other side. */
+function ctMatchReverse(a: usize, b: usize): bool {
+  return tupleEqual(a + CT_ORIG, b + CT_REPLY) && tupleEqual(a + CT_REPLY, b + CT_ORIG);
+}
+
+/** nf_ct_resolve_clash: `winner` is already in the table; the packet's entry `loser` lost. */
+function resolveClash(p: usize, loser: u32, winner: u32): i32 {
+  const l = ctPtr(loser);
+  const w = ctPtr(winner);
+  const proto = <u32>load<u8>(w + CT_ORIG, T_PROTO);
+  // allow_clash: UDP, UDP-Lite, GRE (and, since early 2026, ICMP and generic)
+  if (proto == 17 || proto == 136 || proto == 47) {
+    // __nf_ct_resolve_clash: merge when both describe the same flow
+    if (ctMatch(w, l) || ctMatchReverse(w, l)) {
+      ctAttach(p, winner, pktCtInfo(p));
+      ctStat(CTS_CLASH_RESOLVE);
+      return NF_ACCEPT;
+    }
+    // nf_ct_resolve_clash_harder: insert the loser reply-only if its reply tuple is unique
+    const n = ctConfirmScan(l + CT_REPLY, 0x7fffffff);
+    if (n != 0) {
+      const other = ctPtr((n - 1) >> 1);
+      if (ctMatch(other, l) || ctMatchReverse(other, l)) {
+        ctAttach(p, (n - 1) >> 1, pktCtInfo(p));
+        ctStat(CTS_CLASH_RESOLVE);
+        return NF_ACCEPT;
+      }
+    } else {
+      store<u32>(l, nfctTime() + hz, CT_TIMEOUT);
+      store<u32>(l, load<u32>(l, CT_STATUS) | IPS_FIXED_TIMEOUT | IPS_NAT_CLASH | IPS_CONFIRMED, CT_STATUS);
+      ctHashInsert(loser, true);
+      ctStat(CTS_CLASH_RESOLVE);
+      return NF_ACCEPT;
+    }
+  }
+  ctStat(CTS_DROP);
+  ctStat(CTS_INSERT_FAILED);
+  return NF_DROP;
+}
+
+/** Starts a top-level packet: no entries pending. */
+export function ctPacketBegin(): void { pendingCount = 0; }
+
+/**
+ * Ends a top-level packet (and the replies it caused): entries it created
+ * that were not confirmed die with their packets.
+ */
+export function ctPacketDone(): void {
+  for (let i: u32 = 0; i < pendingCount; i++) {
+    const idx = load<u32>(pending + (<usize>i << 2));
+    const ct = ctPtr(idx);
+    if ((load<u8>(ct, CT_FLAGS) & CF_USED) != 0 && (load<u32>(ct, CT_STATUS) & IPS_CONFIRMED) == 0) ctFree(idx);
+  }
+  pendingCount = 0;
+}
+
+/** Copies the packet's entry into its descriptor (the ct fields of the replay output). */
+export function ctSnapshot(p: usize): void {
+  const id = pktCt(p);
+  if (id == 0) return;
+  const ct = ctPtr(id - 1);
+  store<u64>(p, load<u64>(ct + CT_ORIG), PKT_CT_ORIG_SRC);
+  store<u32>(p, load<u32>(ct + CT_ORIG, T_SPORT), PKT_CT_ORIG_SPORT);
+  store<u64>(p, load<u64>(ct + CT_REPLY), PKT_CT_REPL_SRC);
+  store<u32>(p, load<u32>(ct + CT_REPLY, T_SPORT), PKT_CT_REPL_SPORT);
+  store<u8>(p, load<u8>(ct + CT_ORIG, T_PROTO), PKT_CT_PROTO);
+  store<u8>(p, load<u8>(ct, CT_STATE), PKT_CT_STATE);
+  let st = load<u32>(ct, CT_STATUS);
+  // gone (killed, or never confirmed and freed with its packet): report it dying
+  const used = (load<u8>(ct, CT_FLAGS) & CF_USED) != 0;
+  const alive = used && (st & IPS_CONFIRMED) != 0 && !ctExpired(ct);
+  if ((st & IPS_CONFIRMED) != 0 && !alive) st |= IPS_DYING;
+  store<u32>(p, st, PKT_CT_STATUS);
+  store<u32>(p, load<u32>(ct, CT_MARK), PKT_CT_MARK);
+  // conntrack -L prints nf_ct_expires(ct) / HZ
+  const left = alive ? load<u32>(ct, CT_TIMEOUT) - nfctTime() : 0;
+  store<u32>(p, left / hz, PKT_CT_TIMEOUT);
+}
+
+/** Writes up to `max` live entries as CTD_SIZE-byte records at `out` (from the iteration cursor). */
+export function ctDump(out: usize, max: u32, restart: bool): u32 {
+  if (restart) ctIterReset();
+  let n: u32 = 0;
+  while (n < max) {
+    const idx = ctIterNext();
+    if (idx == 0xffffffff) break;
+    const ct = ctPtr(idx);
+    const r = out + <usize>n * CTD_SIZE;
+    store<u32>(r, load<u32>(ct + CT_ORIG, T_SRC), CTD_ORIG_SRC);
+    store<u32>(r, load<u32>(ct + CT_ORIG, T_DST), CTD_ORIG_DST);
+    store<u16>(r, load<u16>(ct + CT_ORIG, T_SPORT), CTD_ORIG_SPORT);
+    store<u16>(r, load<u16>(ct + CT_ORIG, T_DPORT), CTD_ORIG_DPORT);
+    store<u32>(r, load<u32>(ct + CT_REPLY, T_SRC), CTD_REPL_SRC);
+    store<u32>(r, load<u32>(ct + CT_REPLY, T_DST), CTD_REPL_DST);
+    store<u16>(r, load<u16>(ct + CT_REPLY, T_SPORT), CTD_REPL_SPORT);
+    store<u16>(r, load<u16>(ct + CT_REPLY, T_DPORT), CTD_REPL_DPORT);
+    store<u8>(r, load<u8>(ct + CT_ORIG, T_PROTO), CTD_PROTO);
+    store<u8>(r, load<u8>(ct, CT_STATE), CTD_STATE);
+    store<u32>(r, load<u32>(ct, CT_STATUS), CTD_STATUS);
+    store<u32>(r, load<u32>(ct, CT_MARK), CTD_MARK);
+    const left = load<u32>(ct, CT_TIMEOUT) - nfctTime();
+    store<u32>(r, left / hz, CTD_TIMEOUT);
+    store<u32>(r, idx + 1, CTD_ID);
+    n++;
+  }
+  return n;
+}
+
+export { ctKill, ctPtr, NF_ACCEPT, NF_DROP, CTINFO_NEW, CTINFO_ESTABLISHED, CTINFO_NONE };
+
+/** nf_conntrack_tcp_set_closing (REJECT --reject-with tcp-reset on the old connection). */
+export function ctSetClosing(idx: u32): void {
+  const ct = ctPtr(idx);
+  if (load<u8>(ct + CT_ORIG, T_PROTO) != 6) return;
+  const st = load<u32>(ct, CT_STATUS);
+  if (!(st & IPS_CONFIRMED)) return;
+  const old = <u32>load<u8>(ct, CT_STATE);
+  store<u8>(ct, 8 /* TCP_CONNTRACK_CLOSE */, CT_STATE);
+  if (old == 8 || (st & IPS_FIXED_TIMEOUT) != 0) return;
+  store<u32>(ct, tcpCloseTimeout() + nfctTime(), CT_TIMEOUT);
+}
+import { tcpTimeout } from "./config";
+// @ts-ignore: decorator
+@inline function tcpCloseTimeout(): u32 { return tcpTimeout(8); }

@@ -1,0 +1,322 @@
+/**
+ * Rule matching: ip_packet_match (net/ipv4/netfilter/ip_tables.c) and the
+ * extension matches (net/netfilter/xt_*.c), evaluated in written order with
+ * the kernel's short-circuit: the first failing match ends the rule, so
+ * later stateful matches (statistic, recent, limit, nfacct) are not touched.
+ */
+import {
+  PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_TTL, PKT_OUT_MARK, PKT_LEN,
+  PKT_TCPFLAGS, PKT_TCP_DOFF, PKT_TCP_WSCALE, PKT_TCP_OPTS, PKT_ICMP_TYPE, PKT_ICMP_CODE, PKT_UID, PKT_GID, PKT_PX,
+  PX_HAS_SOCK, PX_KSOCK, TO_SACK_PERM,
+  E_INV, E_SRC, E_SMSK, E_DST, E_DMSK, E_IN, E_OUT, E_PROTO, E_FLAGS, E_MATCHES, E_MATCH_BYTES,
+  EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
+  M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
+  M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH,
+  CTM_STATE, CTM_STATUS, CTM_PROTO, CTM_ORIGSRC, CTM_ORIGDST, CTM_REPLSRC, CTM_REPLDST, CTM_ORIGSRCPORT,
+  CTM_ORIGDSTPORT, CTM_REPLSRCPORT, CTM_REPLDSTPORT, CTM_EXPIRE, CTM_DIR,
+  XT_STATE_INVALID, XT_STATE_SNAT, XT_STATE_DNAT, XT_STATE_UNTRACKED, IPS_SRC_NAT, IPS_DST_NAT,
+  CTINFO_UNTRACKED, CTINFO_ESTABLISHED_REPLY, RTN_UNICAST, RTN_BROADCAST, RTN_MULTICAST,
+} from "../abi";
+import { ifaceMatch, nfacct } from "./program";
+import { hsIn, hsOut, hsHook } from "./state";
+import { recentMatch } from "./recent";
+import { pktCt, pktCtInfo } from "../conntrack/core";
+import { ctPtr, nfctTime } from "../conntrack/table";
+import { CT_ORIG, CT_REPLY, CT_STATUS, CT_MARK, CT_TIMEOUT, T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO } from "../conntrack/entry";
+import { randomU32 } from "../util/random";
+import { jiffies } from "../ipv4/clock";
+import { hz } from "../config";
+import { isZeronet, isLbcast, isMulticast } from "../util/ip";
+import { localTableLookup, localLookupDev } from "../fib/table";
+
+/** ip_packet_match: addresses, interfaces, protocol and fragment flag. */
+export function ipPacketMatch(p: usize, e: usize): bool {
+  const inv = <u32>load<u8>(e, E_INV);
+  if ((((load<u32>(p, PKT_OUT_SRC) & load<u32>(e, E_SMSK)) != load<u32>(e, E_SRC)) ? 1 : 0) ^ (inv & EI_SRC)) return false;
+  if ((((load<u32>(p, PKT_OUT_DST) & load<u32>(e, E_DMSK)) != load<u32>(e, E_DST)) ? 1 : 0) ^ ((inv & EI_DST) >> 1)) return false;
+  const pin = <u32>load<u16>(e, E_IN);
+  if (pin != 0 && (ifaceMatch(pin, hsIn) ? 0 : 1) ^ ((inv & EI_IN) >> 2)) return false;
+  const pout = <u32>load<u16>(e, E_OUT);
+  if (pout != 0 && (ifaceMatch(pout, hsOut) ? 0 : 1) ^ ((inv & EI_OUT) >> 3)) return false;
+  const proto = <u32>load<u8>(e, E_PROTO);
+  if (proto != 0 && ((<u32>load<u8>(p, PKT_PROTO) != proto ? 1 : 0) ^ ((inv & EI_PROTO) >> 4))) return false;
+  // -f: only non-first fragments match; we never see those (reassembled or unfragmented)
+  if ((load<u8>(e, E_FLAGS) & EF_FRAG) != 0 && (inv & EI_FRAG) == 0) return false;
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function portIn(port: u32, lo: u32, hi: u32, inv: bool): bool { return (port >= lo && port <= hi) != inv; }
+
+/** tcp_mt / udp_mt */
+function tcpUdpMatch(p: usize, m: usize, tcp: bool): bool {
+  const want: u32 = tcp ? 6 : 17;
+  if (<u32>load<u8>(p, PKT_PROTO) != want) return false;
+  const inv = <u32>load<u8>(m, M_INV);
+  const present = <u32>load<u8>(m, 15);
+  if (present & 1) {
+    if (!portIn(load<u16>(p, PKT_OUT_SPORT), load<u16>(m, 4), load<u16>(m, 6), (inv & 1) != 0)) return false;
+  }
+  if (present & 2) {
+    if (!portIn(load<u16>(p, PKT_OUT_DPORT), load<u16>(m, 8), load<u16>(m, 10), (inv & 2) != 0)) return false;
+  }
+  if (tcp) {
+    if (present & 4) {
+      const f = <u32>load<u8>(p, PKT_TCPFLAGS);
+      if (((f & <u32>load<u8>(m, 12)) == <u32>load<u8>(m, 13)) == ((inv & 4) != 0)) return false;
+    }
+    if (present & 8) {
+      // tcp_find_option: only the options we carry (window scale 3, SACK-permitted 4) are known
+      const opt = <u32>load<u8>(m, 14);
+      let has = false;
+      const doff = <u32>load<u8>(p, PKT_TCP_DOFF);
+      if (doff > 5) {
+        if (opt == 3) has = load<u8>(p, PKT_TCP_WSCALE) != 0;
+        else if (opt == 4) has = (load<u8>(p, PKT_TCP_OPTS) & TO_SACK_PERM) != 0;
+      }
+      if (has == ((inv & 8) != 0)) return false;
+    }
+  }
+  return true;
+}
+
+/** icmp_match (icmp_type_code_match) */
+function icmpMatch(p: usize, m: usize): bool {
+  if (<u32>load<u8>(p, PKT_PROTO) != 1) return false;
+  const type = <u32>load<u8>(m, 4);
+  const cmin = <u32>load<u8>(m, 5);
+  const cmax = <u32>load<u8>(m, 6);
+  const inv = load<u8>(m, M_INV) != 0;
+  const t = <u32>load<u8>(p, PKT_ICMP_TYPE);
+  const c = <u32>load<u8>(p, PKT_ICMP_CODE);
+  const hit = type == 0xff || (t == type && c >= cmin && c <= cmax);
+  return hit != inv;
+}
+
+/** multiport_mt (revision 1): the invert flag applies to the whole result. */
+function multiportMatch(p: usize, m: usize): bool {
+  const proto = <u32>load<u8>(p, PKT_PROTO);
+  if (!(proto == 6 || proto == 17 || proto == 132 || proto == 33 || proto == 136)) return false;
+  const mode = <u32>load<u8>(m, 4);
+  const n = <u32>load<u8>(m, 5);
+  const inv = load<u8>(m, M_INV) != 0;
+  const sp = <u32>load<u16>(p, PKT_OUT_SPORT);
+  const dp = <u32>load<u16>(p, PKT_OUT_DPORT);
+  for (let i: u32 = 0; i < n; i++) {
+    const lo = <u32>load<u16>(m + 8 + (<usize>i << 2));
+    const hi = <u32>load<u16>(m + 10 + (<usize>i << 2));
+    if (mode == 0 && sp >= lo && sp <= hi) return !inv;
+    if (mode == 1 && dp >= lo && dp <= hi) return !inv;
+    if (mode == 2 && ((sp >= lo && sp <= hi) || (dp >= lo && dp <= hi))) return !inv;
+  }
+  return inv;
+}
+
+/** inet_dev_addr_type: the address type in the local table; with a device, only its own local routes count. */
+function devAddrType(dev: u32, limit: bool, addr: u32): u32 {
+  if (isZeronet(addr) || isLbcast(addr)) return RTN_BROADCAST;
+  if (isMulticast(addr)) return RTN_MULTICAST;
+  const type = localTableLookup(addr);
+  if (type == 0) return RTN_UNICAST;
+  if (!limit || dev == localLookupDev) return type;
+  return RTN_UNICAST;
+}
+
+/** addrtype_mt_v1 */
+function addrtypeMatch(p: usize, m: usize): bool {
+  const flags = <u32>load<u8>(m, 8);
+  const inv = <u32>load<u8>(m, M_INV);
+  let dev: u32 = 0;
+  let limit = false;
+  if (flags & 4) { dev = hsIn; limit = true; } else if (flags & 8) { dev = hsOut; limit = true; }
+  if (flags & 1) {
+    const t = devAddrType(dev, limit, load<u32>(p, PKT_OUT_SRC));
+    if ((((<u32>load<u16>(m, 4) >> t) & 1) != 0) == ((inv & 1) != 0)) return false;
+  }
+  if (flags & 2) {
+    const t = devAddrType(dev, limit, load<u32>(p, PKT_OUT_DST));
+    if ((((<u32>load<u16>(m, 6) >> t) & 1) != 0) == ((inv & 2) != 0)) return false;
+  }
+  return true;
+}
+
+/** conntrack_mt (revisions 1-3): with no entry, only --ctstate can match. */
+function conntrackMatch(p: usize, m: usize): bool {
+  const present = <u32>load<u16>(m, 4);
+  const inv = <u32>load<u16>(m, 6);
+  const id = pktCt(p);
+  const ctinfo = pktCtInfo(p);
+  let statebit: u32;
+  let ct: usize = 0;
+  if (id != 0) {
+    ct = ctPtr(id - 1);
+    statebit = <u32>1 << ((ctinfo % 3) + 1); // XT_CONNTRACK_STATE_BIT(ctinfo)
+    const st = load<u32>(ct, CT_STATUS);
+    if (st & IPS_SRC_NAT) statebit |= XT_STATE_SNAT;
+    if (st & IPS_DST_NAT) statebit |= XT_STATE_DNAT;
+  } else if (ctinfo == CTINFO_UNTRACKED) {
+    statebit = XT_STATE_UNTRACKED;
+  } else {
+    statebit = XT_STATE_INVALID;
+  }
+  if (present & CTM_STATE) {
+    if (((statebit & <u32>load<u16>(m, 8)) != 0) == ((inv & CTM_STATE) != 0)) return false;
+  }
+  if (ct == 0) return (present & CTM_STATE) != 0;
+  if (present & CTM_PROTO) {
+    if ((<u32>load<u8>(ct + CT_ORIG, T_PROTO) == <u32>load<u8>(m, 12)) == ((inv & CTM_PROTO) != 0)) return false;
+  }
+  if (present & CTM_ORIGSRC) {
+    if (((load<u32>(ct + CT_ORIG, T_SRC) & load<u32>(m, 20)) == load<u32>(m, 16)) == ((inv & CTM_ORIGSRC) != 0)) return false;
+  }
+  if (present & CTM_ORIGDST) {
+    if (((load<u32>(ct + CT_ORIG, T_DST) & load<u32>(m, 28)) == load<u32>(m, 24)) == ((inv & CTM_ORIGDST) != 0)) return false;
+  }
+  if (present & CTM_REPLSRC) {
+    if (((load<u32>(ct + CT_REPLY, T_SRC) & load<u32>(m, 36)) == load<u32>(m, 32)) == ((inv & CTM_REPLSRC) != 0)) return false;
+  }
+  if (present & CTM_REPLDST) {
+    if (((load<u32>(ct + CT_REPLY, T_DST) & load<u32>(m, 44)) == load<u32>(m, 40)) == ((inv & CTM_REPLDST) != 0)) return false;
+  }
+  if (present & (CTM_ORIGSRCPORT | CTM_ORIGDSTPORT | CTM_REPLSRCPORT | CTM_REPLDSTPORT)) {
+    // conntrack_mt_origsrc etc. compare the tuple's ports; protocols without ports fail (the port is 0)
+    if (present & CTM_ORIGSRCPORT) {
+      if (!portIn(load<u16>(ct + CT_ORIG, T_SPORT), load<u16>(m, 48), load<u16>(m, 50), (inv & CTM_ORIGSRCPORT) != 0)) return false;
+    }
+    if (present & CTM_ORIGDSTPORT) {
+      if (!portIn(load<u16>(ct + CT_ORIG, T_DPORT), load<u16>(m, 52), load<u16>(m, 54), (inv & CTM_ORIGDSTPORT) != 0)) return false;
+    }
+    if (present & CTM_REPLSRCPORT) {
+      if (!portIn(load<u16>(ct + CT_REPLY, T_SPORT), load<u16>(m, 56), load<u16>(m, 58), (inv & CTM_REPLSRCPORT) != 0)) return false;
+    }
+    if (present & CTM_REPLDSTPORT) {
+      if (!portIn(load<u16>(ct + CT_REPLY, T_DPORT), load<u16>(m, 60), load<u16>(m, 62), (inv & CTM_REPLDSTPORT) != 0)) return false;
+    }
+  }
+  if (present & CTM_DIR) {
+    const reply = ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY;
+    const wantReply = load<u8>(m, 13) != 0;
+    if ((reply == wantReply) == ((inv & CTM_DIR) != 0)) return false;
+  }
+  if (present & CTM_STATUS) {
+    if (((load<u32>(ct, CT_STATUS) & <u32>load<u16>(m, 10)) != 0) == ((inv & CTM_STATUS) != 0)) return false;
+  }
+  if (present & CTM_EXPIRE) {
+    const left = <i32>(load<u32>(ct, CT_TIMEOUT) - nfctTime());
+    const secs: u32 = left > 0 ? <u32>left / hz : 0;
+    if ((secs >= load<u32>(m, 64) && secs <= load<u32>(m, 68)) == ((inv & CTM_EXPIRE) != 0)) return false;
+  }
+  return true;
+}
+
+/** statistic_mt */
+function statisticMatch(m: usize): bool {
+  const inv = load<u8>(m, M_INV) != 0;
+  if (load<u8>(m, 4) == 0) {
+    return ((randomU32() & 0x7fffffff) < load<u32>(m, 8)) != inv;
+  }
+  const every = load<u32>(m, 8);
+  const c = load<u32>(m, 12);
+  const n = c == every ? 0 : c + 1;
+  store<u32>(m, n, 12);
+  return (n == 0) != inv;
+}
+
+/** limit_mt: a token bucket in credits (xt_limit.c; CREDITS_PER_JIFFY from HZ). */
+function limitMatch(m: usize): bool {
+  const cost = load<u32>(m, 4);
+  const cap = load<u32>(m, 8);
+  let credit = load<u32>(m, 12);
+  const now = <u32>jiffies();
+  const prev = load<u32>(m, 16);
+  if (credit < cost && prev == now) return false;
+  credit = <u32>min<u64>(<u64>credit + <u64>(now - prev) * <u64>creditsPerJiffy(), <u64>cap);
+  store<u32>(m, now, 16);
+  let ret = false;
+  if (credit >= cost) { ret = true; credit -= cost; }
+  store<u32>(m, credit, 12);
+  return ret;
+}
+
+/** CREDITS_PER_JIFFY = POW2_BELOW32(0xFFFFFFFF / (HZ * 60 * 60 * 24)) */
+export function creditsPerJiffy(): u32 {
+  const maxCpj = <u32>(0xffffffff / (<u64>hz * 86400));
+  let p: u32 = 1;
+  while ((p << 1) <= maxCpj && p < 0x80000000) p <<= 1;
+  return p;
+}
+
+/** owner_mt */
+function ownerMatch(p: usize, m: usize): bool {
+  const match = <u32>load<u8>(m, 4);
+  const inv = <u32>load<u8>(m, M_INV);
+  const px = <u32>load<u8>(p, PKT_PX);
+  if ((px & (PX_HAS_SOCK | PX_KSOCK)) == 0) return (match ^ inv) == 0;
+  if ((match & inv & 4) != 0) return false; // socket exists, ! --socket-exists
+  if (px & PX_KSOCK) return ((match ^ inv) & 3) == 0; // a socket without a file
+  if (match & 1) {
+    const uid = load<u32>(p, PKT_UID);
+    if ((uid >= load<u32>(m, 8) && uid <= load<u32>(m, 12)) == ((inv & 1) != 0)) return false;
+  }
+  if (match & 2) {
+    const gid = load<u32>(p, PKT_GID);
+    if ((gid >= load<u32>(m, 16) && gid <= load<u32>(m, 20)) == ((inv & 2) != 0)) return false;
+  }
+  return true;
+}
+
+/** recent: the TTL as seen before forwarding (+1 when the packet has an output device and no socket). */
+function recentRule(p: usize, m: usize): bool {
+  const flags = <u32>load<u8>(m, 5);
+  const addr = (flags & 4) != 0 ? load<u32>(p, PKT_OUT_DST) : load<u32>(p, PKT_OUT_SRC);
+  let ttl = <u32>load<u8>(p, PKT_OUT_TTL);
+  if (hsOut != 0 && (load<u8>(p, PKT_PX) & (PX_HAS_SOCK | PX_KSOCK)) == 0) ttl = (ttl + 1) & 0xff;
+  return recentMatch(<u32>load<u16>(m, 6), <u32>load<u8>(m, 4), flags & 3, load<u32>(m, 8), load<u32>(m, 12), addr, ttl,
+    load<u8>(m, M_INV) != 0);
+}
+
+/** Evaluates the extension matches of entry `e` in order; false at the first that fails. */
+export function extMatches(p: usize, e: usize): bool {
+  let m = e + E_MATCHES;
+  const end = m + <usize>load<u16>(e, E_MATCH_BYTES);
+  while (m < end) {
+    const kind = <u32>load<u8>(m, M_KIND);
+    let ok = true;
+    switch (kind) {
+      case M_TCP: ok = tcpUdpMatch(p, m, true); break;
+      case M_UDP: ok = tcpUdpMatch(p, m, false); break;
+      case M_ICMP: ok = icmpMatch(p, m); break;
+      case M_MULTIPORT: ok = multiportMatch(p, m); break;
+      case M_ADDRTYPE: ok = addrtypeMatch(p, m); break;
+      case M_MARK: ok = ((load<u32>(p, PKT_OUT_MARK) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0); break;
+      case M_CONNMARK: {
+        const id = pktCt(p);
+        // no entry: false, even inverted
+        ok = id != 0 && ((load<u32>(ctPtr(id - 1), CT_MARK) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0);
+        break;
+      }
+      case M_CONNTRACK: ok = conntrackMatch(p, m); break;
+      case M_STATISTIC: ok = statisticMatch(m); break;
+      case M_RECENT: ok = recentRule(p, m); break;
+      case M_NFACCT: {
+        const c = nfacct + (<usize>load<u32>(m, 4) << 4);
+        store<u64>(c, load<u64>(c) + 1);
+        store<u64>(c, load<u64>(c, 8) + <u64>load<u16>(p, PKT_LEN), 8);
+        break;
+      }
+      case M_LIMIT: ok = limitMatch(m); break;
+      case M_OWNER: ok = ownerMatch(p, m); break;
+      case M_LENGTH: {
+        const len = <u32>load<u16>(p, PKT_LEN);
+        ok = (len >= <u32>load<u16>(m, 4) && len <= <u32>load<u16>(m, 6)) != (load<u8>(m, M_INV) != 0);
+        break;
+      }
+      default: break;
+    }
+    if (!ok) return false;
+    m += <usize>load<u16>(m, M_LEN);
+  }
+  return true;
+}
+
+export { hsHook };

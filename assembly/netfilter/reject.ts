@@ -1,0 +1,84 @@
+/**
+ * REJECT (net/ipv4/netfilter/ipt_REJECT.c, nf_reject_ipv4.c): answer the
+ * packet, then drop it. ICMP variants go through icmp_send (so the ICMP rate
+ * limits apply); tcp-reset builds a RST (nf_send_reset) that is routed with
+ * ip_route_me_harder, attached to the packet's connection in the other
+ * direction (nf_ct_attach) and sent through OUTPUT and POSTROUTING.
+ */
+import {
+  PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TCP_DOFF, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT,
+  PKT_OUT_DPORT, PKT_OUT_MARK, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_TTL, PKT_LEN as LEN, PKT_MARK, PKT_FLAGS,
+  PKT_BOUND_OIF, PKT_PX, PX_HAS_SOCK, PF_LOCAL, PF_SRC_SET, PF_DF, NF_INET_LOCAL_OUT,
+  REJECT_TCP_RESET, RTN_LOCAL, RTN_UNICAST, CTINFO_RELATED, CTINFO_RELATED_REPLY, CTINFO_ESTABLISHED_REPLY,
+} from "../abi";
+import { icmpSend } from "../ipv4/icmp";
+import { replyAlloc } from "../ipv4/reply";
+import { ipRouteOutput, OUT_ANYSRC } from "../route/output";
+import { ipLocalOutRouted } from "../ipv4/output";
+import { hsHook, hsRtFlags, hsInputRoute } from "./state";
+import { RTCF_BROADCAST, RTCF_MULTICAST } from "../route/rtable";
+import { fwmarkReflect, ipDefaultTtl } from "../config";
+import { pktCt, pktCtInfo, ctAttach, ctSetClosing } from "../conntrack/core";
+import { localTableType } from "../fib/table";
+import { isZeronet, isLbcast, isMulticast } from "../util/ip";
+
+/** ipt_REJECT reject_tg */
+export function nfReject(p: usize, kind: u32): void {
+  if (kind == REJECT_TCP_RESET) { sendReset(p); return; }
+  // nf_send_unreach -> icmp_send(skb_in, ICMP_DEST_UNREACH, code, 0)
+  icmpSend(p, 3, kind, 0, hsRtFlags, hsInputRoute);
+}
+
+/** nf_send_reset */
+function sendReset(p: usize): void {
+  if (<u32>load<u8>(p, PKT_PROTO) != 6) return;
+  const oflags = <u32>load<u8>(p, PKT_TCPFLAGS);
+  if (oflags & 4) return; // no RST for RST
+  if (hsRtFlags & (RTCF_BROADCAST | RTCF_MULTICAST)) return;
+  const saddr = load<u32>(p, PKT_OUT_DST);
+  const daddr = load<u32>(p, PKT_OUT_SRC);
+  const mark = fwmarkReflect ? load<u32>(p, PKT_OUT_MARK) : 0;
+  // ip_route_me_harder: a local or unicast source is kept (FLOWI_FLAG_ANYSRC)
+  const atype = inetAddrType(saddr);
+  const anysrc = atype == RTN_LOCAL || atype == RTN_UNICAST;
+  const oif: u32 = hsHook == NF_INET_LOCAL_OUT && (load<u8>(p, PKT_PX) & PX_HAS_SOCK) != 0 ? <u32>load<u16>(p, PKT_BOUND_OIF) : 0;
+  if (ipRouteOutput(daddr, anysrc ? saddr : 0, 0, oif, mark, 6, load<u16>(p, PKT_OUT_DPORT), load<u16>(p, PKT_OUT_SPORT), 0,
+    anysrc ? OUT_ANYSRC : 0) != 0) return;
+  const q = replyAlloc(p);
+  if (q == 0) return;
+  store<u32>(q, saddr, PKT_SRC);
+  store<u32>(q, daddr, PKT_DST);
+  store<u16>(q, load<u16>(p, PKT_OUT_DPORT), PKT_SPORT);
+  store<u16>(q, load<u16>(p, PKT_OUT_SPORT), PKT_DPORT);
+  store<u8>(q, 6, PKT_PROTO);
+  store<u8>(q, <u8>ipDefaultTtl, PKT_TTL); // ip4_dst_hoplimit of the old route (no hoplimit metrics)
+  store<u16>(q, 40, LEN);
+  store<u32>(q, mark, PKT_MARK);
+  if (oflags & 16) {
+    store<u32>(q, load<u32>(p, PKT_ACK), PKT_SEQ);
+    store<u8>(q, 4, PKT_TCPFLAGS);
+  } else {
+    let doff = <u32>load<u8>(p, PKT_TCP_DOFF);
+    if (doff == 0) doff = 5;
+    const payload = <u32>load<u16>(p, PKT_LEN) - 20 - (doff << 2);
+    store<u32>(q, load<u32>(p, PKT_SEQ) + ((oflags >> 1) & 1) + (oflags & 1) + payload, PKT_ACK);
+    store<u8>(q, 4 | 16, PKT_TCPFLAGS);
+  }
+  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | PF_DF, PKT_FLAGS);
+  store<u8>(q, 0, PKT_PX); // nf_send_reset's skb has no socket
+  // nf_ct_attach: the reset belongs to the packet's connection, the other way
+  const id = pktCt(p);
+  if (id != 0) {
+    const ctinfo = pktCtInfo(p);
+    ctAttach(q, id - 1, ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY ? CTINFO_RELATED : CTINFO_RELATED_REPLY);
+    ctSetClosing(id - 1);
+  }
+  ipLocalOutRouted(q);
+}
+
+/** inet_addr_type */
+function inetAddrType(a: u32): u32 {
+  if (isZeronet(a) || isLbcast(a)) return 3;
+  if (isMulticast(a)) return 5;
+  return localTableType(a);
+}

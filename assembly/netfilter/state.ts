@@ -1,0 +1,27 @@
+/**
+ * struct nf_hook_state for the hook being run: the hook number and the
+ * input and output devices that -i/-o, addrtype --limit-iface-* and the
+ * NAT targets see. Set by netfilter/hooks.ts before each table runs.
+ */
+export let hsHook: u32 = 0;
+/** Input device slot (0 = none: OUTPUT, and POSTROUTING of local packets). */
+export let hsIn: u32 = 0;
+/** Output device slot (0 = none: PREROUTING, INPUT). */
+export let hsOut: u32 = 0;
+/** Next hop of the packet's route (rt_nexthop: gateway, or the destination). */
+export let hsNexthop: u32 = 0;
+/** RTCF_* flags of the packet's route (REJECT needs them). */
+export let hsRtFlags: u32 = 0;
+/** True when the packet's route was an input route (REJECT's icmp_send). */
+export let hsInputRoute = false;
+
+export function hookState(hook: u32, inDev: u32, outDev: u32): void {
+  hsHook = hook;
+  hsIn = inDev;
+  hsOut = outDev;
+}
+export function hookRoute(nexthop: u32, rtFlags: u32, inputRoute: bool): void {
+  hsNexthop = nexthop;
+  hsRtFlags = rtFlags;
+  hsInputRoute = inputRoute;
+}

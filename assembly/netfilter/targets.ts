@@ -1,0 +1,100 @@
+/**
+ * The non-standard targets (net/netfilter/xt_*.c, net/ipv4/netfilter/
+ * ipt_*.c): REJECT, the NAT targets (xt_nat DNAT/SNAT, MASQUERADE,
+ * REDIRECT), MARK, CONNMARK, LOG/NFLOG, TRACE and NOTRACK.
+ */
+import {
+  PKT_OUT_MARK, PKT_PX, PX_NFTRACE, PKT_CT_INFO, CTINFO_NONE, CTINFO_UNTRACKED,
+  E_T0, E_T1, E_T2, E_T3,
+  T_REJECT, T_DNAT, T_SNAT, T_MASQUERADE, T_REDIRECT, T_MARK, T_CONNMARK_SET, T_CONNMARK_SAVE, T_CONNMARK_RESTORE,
+  T_LOG, T_NFLOG, T_TRACE, T_NOTRACK, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
+  NF_NAT_RANGE_MAP_IPS, NF_INET_LOCAL_OUT, RT_SCOPE_UNIVERSE, DROP_NAT_NO_ADDR, DROP_NETFILTER,
+} from "../abi";
+import { prog } from "./program";
+import { hsHook, hsIn, hsOut, hsNexthop } from "./state";
+import { pktCt, ctPtr } from "../conntrack/core";
+import { CT_MARK, CT_ORIG, CT_MASQ_DEV, T_SRC } from "../conntrack/entry";
+import { setRange, natSetupInfo, MANIP_SRC, MANIP_DST } from "../nat/core";
+import { inetSelectAddr, devFirstAddr } from "../dev";
+import { nfReject } from "./reject";
+
+export const TGT_DROP: u32 = 0;
+export const TGT_ACCEPT: u32 = 1;
+export const TGT_CONTINUE: u32 = 0xffffffff;
+
+/** Why the last DROP verdict of a target dropped (DROP_NETFILTER unless a NAT target had a reason). */
+export let targetDropReason: i32 = DROP_NETFILTER;
+
+/** Runs target `tk` of entry `e` for packet `p`: a verdict, or TGT_CONTINUE. */
+export function runTarget(p: usize, e: usize, tk: u32): u32 {
+  targetDropReason = DROP_NETFILTER;
+  switch (tk) {
+    case T_MARK: {
+      const mark = load<u32>(p, PKT_OUT_MARK);
+      store<u32>(p, (mark & ~load<u32>(e, E_T1)) ^ load<u32>(e, E_T0), PKT_OUT_MARK);
+      return TGT_CONTINUE;
+    }
+    case T_CONNMARK_SET:
+    case T_CONNMARK_SAVE:
+    case T_CONNMARK_RESTORE: {
+      const id = pktCt(p);
+      if (id == 0) return TGT_CONTINUE;
+      const ct = ctPtr(id - 1);
+      const a = load<u32>(e, E_T0);
+      const b = load<u32>(e, E_T1);
+      const ctmark = load<u32>(ct, CT_MARK);
+      if (tk == T_CONNMARK_SET) store<u32>(ct, (ctmark & ~b) ^ a, CT_MARK);
+      else if (tk == T_CONNMARK_SAVE) store<u32>(ct, (ctmark & ~b) ^ (load<u32>(p, PKT_OUT_MARK) & a), CT_MARK);
+      else store<u32>(p, (load<u32>(p, PKT_OUT_MARK) & ~a) ^ (ctmark & b), PKT_OUT_MARK);
+      return TGT_CONTINUE;
+    }
+    case T_LOG:
+    case T_NFLOG:
+      return TGT_CONTINUE;
+    case T_TRACE:
+      store<u8>(p, load<u8>(p, PKT_PX) | <u8>PX_NFTRACE, PKT_PX);
+      return TGT_CONTINUE;
+    case T_NOTRACK:
+      // notrack_tg: only a packet conntrack has not seen yet
+      if (pktCt(p) == 0 && <u32>load<u8>(p, PKT_CT_INFO) == CTINFO_NONE) store<u8>(p, <u8>CTINFO_UNTRACKED, PKT_CT_INFO);
+      return TGT_CONTINUE;
+    case T_REJECT:
+      nfReject(p, load<u32>(e, E_T0));
+      return TGT_DROP;
+    case T_DNAT:
+    case T_SNAT: {
+      const id = pktCt(p);
+      if (id == 0) return TGT_ACCEPT;
+      const r = prog + load<u32>(e, E_T3);
+      setRange(load<u32>(e, E_T1), load<u32>(r, NR_MIN_IP), load<u32>(r, NR_MAX_IP), <u32>load<u16>(r, NR_MIN_PORT),
+        <u32>load<u16>(r, NR_MAX_PORT), <u32>load<u16>(r, NR_BASE_PORT));
+      return natSetupInfo(id - 1, tk == T_SNAT ? MANIP_SRC : MANIP_DST) ? TGT_ACCEPT : TGT_DROP;
+    }
+    case T_MASQUERADE: {
+      // nf_nat_masquerade_ipv4
+      const id = pktCt(p);
+      if (id == 0) return TGT_ACCEPT;
+      const ct = ctPtr(id - 1);
+      if (load<u32>(ct + CT_ORIG, T_SRC) == 0) return TGT_ACCEPT; // 0.0.0.0: probably not meant to be masqueraded
+      const newsrc = inetSelectAddr(hsOut, hsNexthop, RT_SCOPE_UNIVERSE);
+      if (newsrc == 0) { targetDropReason = DROP_NAT_NO_ADDR; return TGT_DROP; } // "... ate my IP address"
+      store<u16>(ct, <u16>hsOut, CT_MASQ_DEV);
+      setRange(load<u32>(e, E_T2) | NF_NAT_RANGE_MAP_IPS, newsrc, newsrc, load<u32>(e, E_T0), load<u32>(e, E_T1), 0);
+      return natSetupInfo(id - 1, MANIP_SRC) ? TGT_ACCEPT : TGT_DROP;
+    }
+    case T_REDIRECT: {
+      // nf_nat_redirect_ipv4: OUTPUT to 127.0.0.1, PREROUTING to the input device's first address
+      const id = pktCt(p);
+      if (id == 0) return TGT_ACCEPT;
+      let newdst: u32 = 0x7f000001;
+      if (hsHook != NF_INET_LOCAL_OUT) {
+        newdst = hsIn != 0 ? devFirstAddr(hsIn) : 0;
+        if (newdst == 0) { targetDropReason = DROP_NAT_NO_ADDR; return TGT_DROP; }
+      }
+      setRange(load<u32>(e, E_T2) | NF_NAT_RANGE_MAP_IPS, newdst, newdst, load<u32>(e, E_T0), load<u32>(e, E_T1), 0);
+      return natSetupInfo(id - 1, MANIP_DST) ? TGT_ACCEPT : TGT_DROP;
+    }
+    default:
+      return TGT_CONTINUE;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The host side of a loaded ruleset: compiling and (re)loading it into a
+ * core, reading its counters back as `iptables-save -c`, and turning the
+ * core's entry ids (traces, verdicts) into rule text.
+ */
+import * as abi from "../core/abi.js";
+import type { CoreExports, CoreMemory } from "../core/wasm.js";
+import type { IptRuleset, IptCounters, IptRule, IptTableName } from "../model/iptables.js";
+import { parseIptablesSave } from "./parse.js";
+import { printIptablesSave } from "./print.js";
+import { compileRuleset, newRegistry, HOOK_NAMES, type CompiledRuleset, type EntryInfo, type NameRegistry } from "./compile.js";
+
+export interface RulesetLoadStats {
+  rules: number;
+  chains: number;
+  indexedChains: number;
+  /** Milliseconds: parse (when text was given), compile, load into the core. */
+  parseMs: number;
+  compileMs: number;
+  loadMs: number;
+}
+
+export class LoadedRuleset {
+  readonly ruleset: IptRuleset;
+  readonly compiled: CompiledRuleset;
+  readonly stats: RulesetLoadStats;
+  /** Entry id -> "-t TABLE -A CHAIN text" (rules) or "-t TABLE -P CHAIN POLICY" (policies). */
+  private readonly text: string[];
+  private readonly byRule = new Map<IptRule, number>();
+
+  constructor(ruleset: IptRuleset, compiled: CompiledRuleset, stats: RulesetLoadStats) {
+    this.ruleset = ruleset;
+    this.compiled = compiled;
+    this.stats = stats;
+    this.text = compiled.entries.map((e) => entryText(e));
+    compiled.entries.forEach((e, id) => { if (e.rule) this.byRule.set(e.rule, id); });
+  }
+
+  entry(id: number): EntryInfo | undefined { return this.compiled.entries[id]; }
+  entryText(id: number): string { return this.text[id] ?? `entry ${id}`; }
+  idOf(rule: IptRule): number | undefined { return this.byRule.get(rule); }
+}
+
+function entryText(e: EntryInfo): string {
+  if (e.kind === "rule") {
+    const t = e.rule!.text;
+    return `-t ${e.table} -A ${e.chain}${t.length > 0 ? " " + t : ""}`;
+  }
+  if (e.kind === "policy") return `-t ${e.table} -P ${e.chain} ${e.chainRef?.policy ?? "ACCEPT"}`;
+  return `-t ${e.table} -A ${e.chain} (implicit RETURN)`;
+}
+
+/** Trace record -> the kernel TRACE form "table:chain:type:rulenum" (plus ":nomatch" for rules that did not match). */
+export function traceText(rs: LoadedRuleset, rec: number): string | undefined {
+  if (rec & abi.TR_HOOK) return undefined;
+  const id = rec & abi.TR_ID_MASK;
+  const e = rs.entry(id);
+  if (!e) return undefined;
+  const type = e.kind === "rule" ? "rule" : e.kind === "policy" ? "policy" : "return";
+  const s = `${e.table}:${e.chain}:${type}:${e.pos}`;
+  return rec & abi.TR_MATCHED ? s : `${s}:nomatch`;
+}
+
+/** Compiles and loads rulesets into one core, keeping kernel objects' names stable across reloads. */
+export class NetfilterHost {
+  readonly registry: NameRegistry = newRegistry();
+  current?: LoadedRuleset;
+
+  constructor(private readonly core: CoreExports, private readonly mem: CoreMemory, private readonly devices: () => (string | undefined)[], private readonly hz: () => number) {}
+
+  /** Parses (text) or takes (model) a ruleset, compiles it and loads it (a resync: connections stay). */
+  load(input: string | IptRuleset, file = "iptables-save.txt", indexMin?: number): LoadedRuleset {
+    const t0 = performance.now();
+    const rs = typeof input === "string" ? parseIptablesSave(input, file) : input;
+    const t1 = performance.now();
+    const compiled = compileRuleset(rs, {
+      devices: this.devices(),
+      hz: this.hz(),
+      creditsPerJiffy: this.core.limit_credits_per_jiffy(),
+      registry: this.registry,
+      indexMin,
+    });
+    const t2 = performance.now();
+    const ptr = this.core.alloc(compiled.blob.length);
+    this.mem.refresh();
+    this.mem.u8.set(compiled.blob, ptr);
+    const r = this.core.nf_program_load(ptr, compiled.blob.length);
+    this.core.free(ptr);
+    if (r !== 0) throw new Error(`the core refused the compiled rule program (code ${r})`);
+    const t3 = performance.now();
+    let rules = 0;
+    for (const t of rs.tables) for (const c of t.chains) rules += c.rules.length;
+    this.current = new LoadedRuleset(rs, compiled, {
+      rules, chains: compiled.chains.length, indexedChains: compiled.indexedChains,
+      parseMs: typeof input === "string" ? t1 - t0 : 0, compileMs: t2 - t1, loadMs: t3 - t2,
+    });
+    return this.current;
+  }
+
+  unload(): void {
+    this.core.nf_program_reset();
+    this.current = undefined;
+  }
+
+  /** Counters of entry `id` since the ruleset was loaded. */
+  counters(id: number): IptCounters {
+    this.mem.refresh();
+    const base = this.core.nf_counters_ptr() + id * 16;
+    return { packets: this.mem.dv.getBigUint64(base, true), bytes: this.mem.dv.getBigUint64(base + 8, true) };
+  }
+
+  /** The loaded ruleset in `iptables-save -c` form with the emulated counters. */
+  iptablesSave(): string {
+    const rs = this.current;
+    if (!rs) return "";
+    const policyIds = new Map<string, number>();
+    rs.compiled.entries.forEach((e, id) => { if (e.kind === "policy") policyIds.set(`${e.table}/${e.chain}`, id); });
+    return printIptablesSave(
+      rs.ruleset,
+      (rule) => { const id = rs.idOf(rule); return id === undefined ? undefined : this.counters(id); },
+      (table: IptTableName, chain: string) => { const id = policyIds.get(`${table}/${chain}`); return id === undefined ? undefined : this.counters(id); },
+    );
+  }
+}
+
+export { HOOK_NAMES };
