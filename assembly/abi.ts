@@ -210,12 +210,14 @@ export const PKT_NF_TRACE_COUNT = 208;
 export const PKT_NF_RULES = 212;
 /** u32 rule entry (E_ID) whose verdict dropped or rejected the packet, 0xFFFFFFFF if none. */
 export const PKT_NF_VERDICT_RULE = 216;
+// ---- inputs placed after the results (written by the host; initOutputs keeps them)
 /** u8 type of the ICMP message quoted by an arriving ICMP error (when PKT_INNER_PROTO is 1). */
 export const PKT_INNER_ICMP_TYPE = 220;
 /** u8 code of the quoted ICMP message. */
 export const PKT_INNER_ICMP_CODE = 221;
-/** u16 reserved (zero). */
+/** u16 reserved input (zero). */
 export const PKT_RESERVED_222 = 222;
+// ---- core bookkeeping (output area) ----
 /** u32 index of the packet's last record in the trace ring (core bookkeeping). */
 export const PKT_NF_TRACE_LAST = 224;
 /** u32 RTCF_* flags of the packet's current output route (core bookkeeping for local packets). */

@@ -35,7 +35,7 @@ import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed } from "./conntrack/tab
 import { ctStats, ctStatsReset } from "./conntrack/stats";
 import { ctDump } from "./conntrack/core";
 import { bysrcReset } from "./nat/bysrc";
-import { creditsPerJiffy } from "./netfilter/match";
+import { creditsPerJiffy, statisticOracle } from "./netfilter/match";
 import { CTS_COUNT } from "./abi";
 
 // ---- memory for the host's staging buffers ----
@@ -177,4 +177,18 @@ export function fib_lookup_batch(flows: usize, n: u32, out: usize): void {
     store<u32>(out + (i << 3), resRoute != 0 ? load<u32>(resRoute, RT_INDEX) : 0xffffffff);
     store<i32>(out + (i << 3), err, 4);
   }
+}
+
+// ---- test support ----
+let oracleBuf: usize = 0;
+/**
+ * Kernel-differential tests only: random statistic matches succeed exactly
+ * for the `n` entry ids at `ids` (copied), instead of drawing; enabled = 0
+ * turns the oracle off.
+ */
+export function statistic_oracle(enabled: u32, ids: usize, n: u32): void {
+  release(oracleBuf);
+  oracleBuf = zalloc(<usize>(n + 1) << 2);
+  memory.copy(oracleBuf, ids, <usize>n << 2);
+  statisticOracle(enabled != 0, oracleBuf, n);
 }

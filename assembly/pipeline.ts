@@ -88,10 +88,14 @@ export function processBatch(base: usize, n: u32): void {
   }
 }
 
-/** Output fields start clean (bytes 72..127 and 144..255); no route, rule or connection yet. */
+/**
+ * Output fields start clean (bytes 72..127, 144..219 and 224..255; 128..143
+ * and 220..223 are inputs); no route, rule or connection yet.
+ */
 export function initOutputs(p: usize): void {
   memory.fill(p + 72, 0, 128 - 72);
-  memory.fill(p + 144, 0, PKT_SIZE - 144);
+  memory.fill(p + 144, 0, 220 - 144);
+  memory.fill(p + 224, 0, PKT_SIZE - 224);
   store<u32>(p, 0xffffffff, PKT_RT_INDEX);
   store<u32>(p, 0xffffffff, PKT_RULE_INDEX);
   store<u8>(p, <u8>CTINFO_NONE, PKT_CT_INFO);

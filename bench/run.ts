@@ -4,19 +4,21 @@
  * 2-core machines move from run to run.
  *
  *   npm run bench                 all
- *   npm run bench -- lpm fib      some (lpm, fib, load, crosscheck)
+ *   npm run bench -- lpm fib      some (lpm, fib, load, crosscheck, nf)
  */
 import os from "node:os";
 import { benchLpm } from "./lpm.js";
 import { benchFib } from "./fib.js";
 import { benchLoad } from "./load.js";
 import { crossCheckLpm } from "./crosscheck.js";
+import { benchNetfilter } from "./nf.js";
 
 const all: Record<string, () => Promise<string>> = {
   lpm: () => benchLpm([1000, 100000, 1000000]),
   fib: () => benchFib(),
   load: () => benchLoad([100000, 1000000], 5),
   crosscheck: () => crossCheckLpm(),
+  nf: () => benchNetfilter(),
 };
 
 const which = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -20,8 +20,11 @@ export interface Measured {
   samples: number;
 }
 
-export async function measure(tasks: { name: string; batch: number; fn: () => void }[], opts: { time?: number; warmupTime?: number } = {}): Promise<Measured[]> {
-  const bench = new Bench({ time: opts.time ?? 1500, warmupTime: opts.warmupTime ?? 400, warmupIterations: 32 });
+export async function measure(tasks: { name: string; batch: number; fn: () => void }[], opts: { time?: number; warmupTime?: number; iterations?: number; warmupIterations?: number } = {}): Promise<Measured[]> {
+  const bench = new Bench({
+    time: opts.time ?? 1500, warmupTime: opts.warmupTime ?? 400, warmupIterations: opts.warmupIterations ?? 32,
+    iterations: opts.iterations ?? 64,
+  });
   for (const t of tasks) bench.add(t.name, t.fn);
   await bench.run();
   return tasks.map((t) => {

@@ -149,6 +149,26 @@ export class Engine {
     this.mem.refresh();
   }
 
+  /**
+   * Kernel-differential tests: make random `statistic` matches succeed for
+   * exactly these entry ids (undefined: draw from the PRNG again).
+   */
+  setStatisticOracle(ids: number[] | undefined): void {
+    const n = ids?.length ?? 0;
+    const ptr = this.core.alloc(Math.max(4, n * 4));
+    this.mem.refresh();
+    for (let i = 0; i < n; i++) this.mem.dv.setUint32(ptr + i * 4, ids![i]!, true);
+    this.core.statistic_oracle(ids ? 1 : 0, ptr, n);
+    this.core.free(ptr);
+  }
+
+  /** Per-entry counters (packets, bytes) since the ruleset was loaded, by entry id. */
+  ruleCounters(): { packets: bigint; bytes: bigint }[] {
+    const rs = this.nf_?.current;
+    if (!rs) return [];
+    return rs.compiled.entries.map((_, id) => this.nf_!.counters(id));
+  }
+
   /** The ruleset with the emulated counters, as `iptables-save -c` prints it. */
   iptablesSave(): string {
     return this.nf_?.iptablesSave() ?? "";

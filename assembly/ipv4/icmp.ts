@@ -125,6 +125,7 @@ export function icmpOutCount(type: u32): void {
  * message was emitted.
  */
 export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: u32, inputRoute: bool): bool {
+  if (icmpXmitLock) return false; // icmp_xmit_lock: the socket is busy sending this very message
   // No replies to link-layer broadcast/multicast, nor to IP broadcast/multicast.
   if (load<u16>(p, PKT_FLAGS) & PF_L2_OTHER) return false;
   if (pktRtFlags & (RTCF_BROADCAST | RTCF_MULTICAST)) return false;
@@ -181,12 +182,39 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
     store<u8>(q, load<u8>(p, PKT_ICMP_CODE), PKT_INNER_ICMP_CODE);
   }
   store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | PF_INNER, PKT_FLAGS);
-  ipLocalOutRouted(q);
+  // icmp_glue_bits: an error carries the offender's connection (nf_ct_attach),
+  // confirmed or not, the other way round
+  const id = pktCt(p);
+  if (id != 0 && icmpIsError(type)) {
+    ctAttach(q, id - 1, pktCtInfo(p) >= <u32>CTINFO_ESTABLISHED_REPLY ? CTINFO_RELATED : CTINFO_RELATED_REPLY);
+  }
+  xmitLocked(q);
   return true;
 }
 
+/**
+ * icmp_xmit_lock: the node's ICMP socket is held while a message it builds
+ * goes through OUTPUT and POSTROUTING; an icmp_send from there (REJECT of the
+ * node's own ICMP) finds it taken and sends nothing. The loopback receive
+ * side runs later, from softirq, with the lock free again.
+ */
+export let icmpXmitLock = false;
+function xmitLocked(q: usize): void {
+  const was = icmpXmitLock;
+  icmpXmitLock = true;
+  ipLocalOutRouted(q);
+  icmpXmitLock = was;
+}
+export function icmpXmitUnlock(): bool {
+  const was = icmpXmitLock;
+  icmpXmitLock = false;
+  return was;
+}
+export function icmpXmitRelock(was: bool): void { icmpXmitLock = was; }
+
 /** icmp_reply for an echo request delivered locally; `specDst` is fib_compute_spec_dst. */
 export function icmpEchoReply(p: usize, specDst: u32): bool {
+  if (icmpXmitLock) return false;
   const gate = globalGate(ICMP_ECHOREPLY, 0, false);
   if (gate < 0) return false;
   const daddr = load<u32>(p, PKT_OUT_SRC);
@@ -208,10 +236,12 @@ export function icmpEchoReply(p: usize, specDst: u32): bool {
   store<u16>(q, load<u16>(p, PKT_ICMP_SEQ), PKT_ICMP_SEQ);
   store<u32>(q, mark, PKT_MARK);
   store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET, PKT_FLAGS);
-  ipLocalOutRouted(q);
+  xmitLocked(q);
   return true;
 }
 
 import { rtSaddr } from "../route/rtable";
+import { pktCt, pktCtInfo, ctAttach } from "../conntrack/core";
+import { CTINFO_ESTABLISHED_REPLY, CTINFO_RELATED, CTINFO_RELATED_REPLY } from "../abi";
 // @ts-ignore: decorator
 @inline function rtSaddrNow(): u32 { return rtSaddr; }

@@ -12,7 +12,7 @@
  */
 import {
   PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TOS,
-  PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_TTL, PKT_IIF, PKT_TCP_DOFF, PKT_OUT_FLAGS, PF_L2_OTHER,
+  PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_TTL, PKT_IIF, PKT_TCP_DOFF, PKT_OUT_FLAGS, PF_L2_OTHER, PKT_CT_ID,
   PF_LOCAL, PF_SRC_SET, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, RTN_LOCAL, RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, DEV_SRC_VALID_MARK,
   CTR_IP_IN_DELIVERS, CTR_IP_IN_UNKNOWN_PROTOS, CTR_TCP_IN_SEGS, CTR_TCP_OUT_RSTS, CTR_UDP_NO_PORTS,
   CTR_UDP_IN_DATAGRAMS, CTR_UDP_IGNORED_MULTI, CTR_ICMP_IN_MSGS, CTR_ICMP_IN_ECHOS,
@@ -145,7 +145,13 @@ function udpRcv(p: usize, rtFlagsIn: u32): void {
   }
   markOut(p, OF_NO_SOCKET);
   count(CTR_UDP_NO_PORTS);
+  // __udp4_lib_rcv drops the skb's conntrack reference (nf_reset_ct) before
+  // icmp_send, so this error does not carry the connection (icmp_glue_bits'
+  // nf_ct_attach finds none): conntrack looks it up in OUTPUT instead
+  const ct = load<u32>(p, PKT_CT_ID);
+  store<u32>(p, 0, PKT_CT_ID);
   icmpSend(p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, rtFlagsIn, !(load<u16>(p, PKT_FLAGS) & PF_LOCAL));
+  store<u32>(p, ct, PKT_CT_ID);
 }
 
 function icmpRcv(p: usize, rtFlagsIn: u32): void {

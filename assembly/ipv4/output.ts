@@ -21,7 +21,7 @@ import {
   RTCF_LOCAL, RTCF_BROADCAST, RTCF_MULTICAST,
 } from "../route/rtable";
 import { ipLocalDeliver } from "./local";
-import { icmpOutCount } from "./icmp";
+import { icmpOutCount, icmpXmitUnlock, icmpXmitRelock } from "./icmp";
 import { nfActive, nfLocalOut, nfPostRouting, nfPreRouting, nfLocalIn } from "../netfilter/hooks";
 
 /** Marks a packet dropped with `reason` and counts it. */
@@ -143,11 +143,14 @@ export function ipLocalOutRouted(p: usize): void {
     count(CTR_IP_IN_RECEIVES);
     store<u16>(p, <u16>dev, PKT_OIF);
     store<u32>(p, daddr, PKT_NEXTHOP);
-    if (nfActive() && !nfPreRouting(p, dev)) return;
-    if (nfActive() && !nfLocalIn(p, dev, flags | RTCF_LOCAL, true)) return;
-    store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
-    store<u32>(p, OF_LOCAL, PKT_OUT_FLAGS);
-    ipLocalDeliver(p, RTN_LOCAL, flags | RTCF_LOCAL);
+    // the receive side runs from softirq, after the sender released its locks
+    const locked = icmpXmitUnlock();
+    if ((!nfActive() || nfPreRouting(p, dev)) && (!nfActive() || nfLocalIn(p, dev, flags | RTCF_LOCAL, true))) {
+      store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
+      store<u32>(p, OF_LOCAL, PKT_OUT_FLAGS);
+      ipLocalDeliver(p, RTN_LOCAL, flags | RTCF_LOCAL);
+    }
+    icmpXmitRelock(locked);
     return;
   }
   const nexthop = gw != 0 ? gw : daddr;
@@ -163,6 +166,8 @@ export function ipLocalOutRouted(p: usize): void {
     // ip_mc_output: a broadcast (or joined multicast) the node sends is also
     // looped back to the node itself (dev_loopback_xmit -> ip_rcv)
     count(CTR_IP_IN_RECEIVES);
+    const locked = icmpXmitUnlock();
     ipLocalDeliver(p, (flags & RTCF_BROADCAST) != 0 ? RTN_BROADCAST : RTN_MULTICAST, flags);
+    icmpXmitRelock(locked);
   }
 }

@@ -198,8 +198,15 @@ function routeMeHarder(p: usize): bool {
   if (err != 0) return false;
   store<u8>(p, load<u8>(p, PKT_PX) | <u8>PX_REROUTED, PKT_PX);
   rerouteRecord(p);
+  // later functions of this hook see the new dst (skb_rtable): REJECT's
+  // icmp_send takes its RTCF_LOCAL from it; the hook's output device stays
+  hookRoute(load<u32>(p, PKT_OUT_DST), rtFlagsNow(), false);
   return true;
 }
+
+import { rtFlags } from "../route/rtable";
+// @ts-ignore: decorator
+@inline function rtFlagsNow(): u32 { return rtFlags; }
 
 import { recordOutputRoute } from "../ipv4/output";
 // @ts-ignore: decorator

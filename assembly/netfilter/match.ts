@@ -8,7 +8,7 @@ import {
   PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_TTL, PKT_OUT_MARK, PKT_LEN,
   PKT_TCPFLAGS, PKT_TCP_DOFF, PKT_TCP_WSCALE, PKT_TCP_OPTS, PKT_ICMP_TYPE, PKT_ICMP_CODE, PKT_UID, PKT_GID, PKT_PX,
   PX_HAS_SOCK, PX_KSOCK, TO_SACK_PERM,
-  E_INV, E_SRC, E_SMSK, E_DST, E_DMSK, E_IN, E_OUT, E_PROTO, E_FLAGS, E_MATCHES, E_MATCH_BYTES,
+  E_INV, E_SRC, E_SMSK, E_DST, E_DMSK, E_IN, E_OUT, E_PROTO, E_FLAGS, E_MATCHES, E_MATCH_BYTES, E_ID,
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
   M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH,
@@ -209,10 +209,31 @@ function conntrackMatch(p: usize, m: usize): bool {
   return true;
 }
 
+/**
+ * Test oracle for random choices: when enabled, a `statistic --mode random`
+ * match does not draw; it succeeds exactly for the entries listed (the
+ * kernel-differential harness lists the rules the kernel's walk matched, so
+ * both sides take the same random path; the choice itself is then checked
+ * to be one the kernel could make, and distributions are checked apart).
+ */
+let oracleOn = false;
+let oracleIds: usize = 0;
+let oracleCount: u32 = 0;
+export function statisticOracle(enabled: bool, ids: usize, n: u32): void {
+  oracleOn = enabled;
+  oracleIds = ids;
+  oracleCount = n;
+}
+function oracleHas(id: u32): bool {
+  for (let i: u32 = 0; i < oracleCount; i++) if (load<u32>(oracleIds + (<usize>i << 2)) == id) return true;
+  return false;
+}
+
 /** statistic_mt */
-function statisticMatch(m: usize): bool {
+function statisticMatch(e: usize, m: usize): bool {
   const inv = load<u8>(m, M_INV) != 0;
   if (load<u8>(m, 4) == 0) {
+    if (oracleOn) return oracleHas(load<u32>(e, E_ID));
     return ((randomU32() & 0x7fffffff) < load<u32>(m, 8)) != inv;
   }
   const every = load<u32>(m, 8);
@@ -296,7 +317,7 @@ export function extMatches(p: usize, e: usize): bool {
         break;
       }
       case M_CONNTRACK: ok = conntrackMatch(p, m); break;
-      case M_STATISTIC: ok = statisticMatch(m); break;
+      case M_STATISTIC: ok = statisticMatch(e, m); break;
       case M_RECENT: ok = recentRule(p, m); break;
       case M_NFACCT: {
         const c = nfacct + (<usize>load<u32>(m, 4) << 4);

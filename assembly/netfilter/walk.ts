@@ -17,8 +17,9 @@
  * trace lists them.
  */
 import {
-  PKT_LEN, PKT_PROTO, PKT_OUT_DST, PKT_OUT_DPORT, PKT_NF_RULES, PKT_PX, PX_NFTRACE,
-  E_SIZE, E_TARGET, E_FLAGS, E_ID, E_T0, E_NEXT_SAME, E_NEXT_GEN, E_POS, EF_RULE,
+  PKT_LEN, PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_DPORT, PKT_NF_RULES, PKT_PX, PX_NFTRACE,
+  E_SIZE, E_TARGET, E_FLAGS, E_ID, E_T0, E_NEXT_SAME, E_NEXT_GEN, E_POS, EF_RULE, E_INV, E_SRC, E_SMSK, E_DST, E_DMSK,
+  EI_SRC, EI_DST,
   NFC_FIRST, NFC_INDEX, NFC_MAP, NFC_MAP_MASK, NFC_FIRST_GEN, NFX_NONE, NFX_DST, NFX_PROTO_DPORT,
   T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_POLICY, T_IMPLICIT_RETURN,
   TR_MATCHED, TR_HOOK,
@@ -79,7 +80,26 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     if (key != 0xffffffff) cd = indexLookup(c, key);
   }
   let verdict = NF_ACCEPT;
+  const keySrc = load<u32>(p, PKT_OUT_SRC);
   while (true) {
+    // a chain walked rule by rule: skip the rules whose addresses fail
+    // without the cursor bookkeeping (the common case in long chains;
+    // a terminal entry has zero masks and always stops this loop)
+    if (!all) {
+      let o = cg;
+      const stop = cd == 0 ? 0xffffffff : cd;
+      while (o < stop) {
+        const x = prog + o;
+        const inv = <u32>load<u8>(x, E_INV);
+        if ((((keyDst & load<u32>(x, E_DMSK)) ^ load<u32>(x, E_DST)) != 0) == ((inv & EI_DST) == 0) ||
+            (((keySrc & load<u32>(x, E_SMSK)) ^ load<u32>(x, E_SRC)) != 0) == ((inv & EI_SRC) == 0)) {
+          o = load<u32>(x, E_NEXT_GEN);
+          continue;
+        }
+        break;
+      }
+      cg = o;
+    }
     // next candidate: the nearer of cd and cg (entries of a chain are in order)
     const off = cd != 0 && cd < cg ? cd : cg;
     const e = prog + off;

@@ -4,13 +4,14 @@
  *
  *   nodeplane demo                                   the built-in EKS-like node and workload
  *   nodeplane route get --snapshot DIR 8.8.8.8 from 10.0.1.33 iif eth1
- *   nodeplane replay --snapshot DIR --packets IN.jsonl [--jsonl OUT.jsonl]
+ *   nodeplane replay --snapshot DIR --packets IN.jsonl [--jsonl OUT.jsonl] [--iptables FILE]
+ *                    [--trace] [--counters OUT] [--conntrack-dump OUT]
  *
  * Errors about input name the file, line and token and exit with status 2;
  * no stack traces unless NODEPLANE_DEBUG=1.
  */
 import { Command, Option } from "commander";
-import { createWriteStream, existsSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { Engine } from "../engine.js";
 import { readSnapshotDir } from "../snapshot/read.js";
@@ -27,11 +28,23 @@ function intOption(name: string) {
   };
 }
 
-async function engineFor(dir: string, seed: number, batch?: number): Promise<Engine> {
+async function engineFor(dir: string, seed: number, batch?: number, iptables?: string): Promise<Engine> {
   const snap = await readSnapshotDir(dir);
+  if (iptables !== undefined) {
+    if (!existsSync(iptables)) throw new InputError(iptables, 0, "", "no such iptables-save file");
+    snap.iptablesSave = readFileSync(iptables, "utf8");
+  }
   const engine = await Engine.create({ seed, batchSize: batch });
   engine.onWarning = (m) => process.stderr.write(`nodeplane: warning: ${m}\n`);
-  engine.load(snap, { hz: snap.hz });
+  try {
+    engine.load(snap, { hz: snap.hz });
+  } catch (e) {
+    // rule errors name iptables-save.txt; say which file that was
+    if (isInputError(e) && e.file === "iptables-save.txt") {
+      throw new InputError(iptables ?? `${dir}/iptables-save.txt`, e.line, e.token, e.problem, e.text, e.column);
+    }
+    throw e;
+  }
   for (const n of snap.notices) process.stderr.write(`nodeplane: note: ${n}\n`);
   return engine;
 }
@@ -94,13 +107,23 @@ program
   .option("--jsonl <file>", "write results here (default: stdout; '-' also means stdout)")
   .addOption(new Option("--seed <n>", "PRNG seed").argParser(intOption("seed")).default(0))
   .addOption(new Option("--batch <n>", "packets per engine call").argParser(intOption("batch")).default(1024))
-  .action(async (opts: { snapshot: string; packets: string; jsonl?: string; seed: number; batch: number }) => {
+  .option("--iptables <file>", "iptables-save output to load instead of the snapshot's iptables-save.txt")
+  .option("--trace", "list every iptables rule each packet examined (`trace`), like the kernel's TRACE target")
+  .option("--counters <file>", "write the ruleset with the emulated per-rule counters (iptables-save -c) at the end")
+  .option("--conntrack-dump <file>", "write the connection table at the end, as conntrack -L prints it")
+  .action(async (opts: {
+    snapshot: string; packets: string; jsonl?: string; seed: number; batch: number; iptables?: string;
+    trace?: boolean; counters?: string; conntrackDump?: string;
+  }) => {
     if (!existsSync(opts.packets)) throw new InputError(opts.packets, 0, "", "no such packets file");
-    const engine = await engineFor(opts.snapshot, opts.seed, opts.batch);
+    const engine = await engineFor(opts.snapshot, opts.seed, opts.batch, opts.iptables);
+    if (opts.trace) engine.setTrace(true);
     const out: Writable = !opts.jsonl || opts.jsonl === "-" ? process.stdout : createWriteStream(opts.jsonl);
     const stats = await replayJsonl(engine, opts.packets, out);
     await closeStream(out);
-    process.stderr.write(formatSummary(stats, engine.counters()) + "\n");
+    if (opts.counters) writeFileSync(opts.counters, engine.iptablesSave());
+    if (opts.conntrackDump) writeFileSync(opts.conntrackDump, engine.conntrackList());
+    process.stderr.write(formatSummary(stats, engine.counters(), engine) + "\n");
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

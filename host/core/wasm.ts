@@ -53,6 +53,7 @@ export interface CoreExports {
   ct_memory(): number;
   ct_pool_used(): number;
   limit_credits_per_jiffy(): number;
+  statistic_oracle(enabled: number, ids: number, n: number): void;
   lpm_batch(slot: number, addrs: number, n: number, out: number): void;
   lpm_batch_simple(slot: number, addrs: number, n: number, out: number): void;
   table_leaf_route_index(slot: number, leaf: number): number;

@@ -169,8 +169,10 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
   const recentParams = new Map<number, { mask: number; nstamps: number }>();
 
   // chain numbering first (jumps may go forward)
+  // conntrack runs only while a rule needs it: the checkentry of conntrack,
+  // state and connmark matches and of CONNMARK and the NAT targets takes
+  // nf_ct_netns_get; a (possibly empty) nat table alone does not
   for (const t of rs.tables) {
-    if (t.name === "nat") conntrack = true;
     for (const c of t.chains) {
       chainIdx.set(`${t.name}/${c.name}`, chains.length);
       chainObj.push(c);
@@ -472,6 +474,7 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
       }
       case "DNAT":
       case "SNAT": {
+        conntrack = true;
         if (t.ranges.length !== 1) throw ruleErr(r, t.kind, "multiple --to ranges are no longer supported by the kernel (xt_nat needs exactly one)");
         const rg = t.ranges[0]!;
         let flags = 0;
@@ -490,6 +493,7 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         return;
       }
       case "MASQUERADE": {
+        conntrack = true;
         let flags = 0;
         if (t.minPort !== 0 || t.maxPort !== 0) flags |= abi.NF_NAT_RANGE_PROTO_SPECIFIED;
         if (t.random) flags |= abi.NF_NAT_RANGE_PROTO_RANDOM;
@@ -498,6 +502,7 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         return;
       }
       case "REDIRECT": {
+        conntrack = true;
         let flags = 0;
         if (t.minPort !== 0 || t.maxPort !== 0) flags |= abi.NF_NAT_RANGE_PROTO_SPECIFIED;
         if (t.random) flags |= abi.NF_NAT_RANGE_PROTO_RANDOM;

@@ -10,16 +10,25 @@
  * kernel).
  *
  * Checks are the ones iptables and the kernel make: a table given twice, a
- * missing COMMIT, undeclared chains, jumps to built-in chains, loops,
- * targets outside their table or hooks (the kernel's per-rule hook mask:
- * the built-in chains from which the rule can be reached), protocol
- * requirements of matches and targets, DROP in nat. Every error is an
- * InputError naming the file, the line, the token and its column.
+ * missing COMMIT, undeclared chains, jumps to built-in chains, loops among
+ * the chains a hook reaches, targets and matches outside their table or
+ * hooks (the kernel's per-rule hook mask: the built-in chains from which the
+ * rule is reached, along jumps and gotos and up to a chain's first
+ * unconditional verdict), required options and their combinations, the
+ * protocol a match or a port needs, -j DROP in nat. Every error is an
+ * InputError naming the file, the line, the token and its column. A few
+ * inputs iptables-restore takes but iptables-save never prints are refused
+ * too (an unterminated quote, an over-long comment or log prefix that
+ * restore would truncate, masks CONNMARK --set-mark would ignore); a DROP
+ * policy in nat is accepted, as iptables-restore and the kernel accept it.
  *
  * Written for speed (a 10,000-service kube-proxy dump is ~100,000 rules):
- * each line is split into words once, by character code, into reused
- * arrays; options are dispatched with string switches and map lookups; no
- * regular expression runs per token.
+ * lines are split into words by character code into reused arrays, and most
+ * words never become strings: option, match, target and chain names are
+ * looked up where they stand (WordTable), addresses and ports are read in
+ * place, options dispatch on integer codes, and no regular expression runs.
+ * Rules are built with one object shape and exact-size arrays, to keep the
+ * garbage collector's share down.
  */
 
 import type {
@@ -135,15 +144,20 @@ const RTN_TYPES: ReadonlyMap<string, number> = new Map([
   ["BLACKHOLE", 6], ["UNREACHABLE", 7], ["PROHIBIT", 8], ["THROW", 9], ["NAT", 10], ["XRESOLVE", 11],
 ]);
 
-/** XT_CONNTRACK_STATE bits (conntrack --ctstate and state --state). */
+/**
+ * XT_CONNTRACK_STATE bits (conntrack --ctstate and state --state), in the
+ * order iptables tries them: like iptables, a word may be any prefix of a
+ * name (case-insensitive) and the first name it starts gets it ("est" is
+ * ESTABLISHED).
+ */
 const CT_STATES: ReadonlyMap<string, number> = new Map([
-  ["INVALID", 1], ["ESTABLISHED", 2], ["RELATED", 4], ["NEW", 8], ["SNAT", 64], ["DNAT", 128], ["UNTRACKED", 256],
+  ["INVALID", 1], ["NEW", 8], ["ESTABLISHED", 2], ["RELATED", 4], ["UNTRACKED", 256], ["SNAT", 64], ["DNAT", 128],
 ]);
 /** -m state knows no SNAT/DNAT. */
 const STATE_STATES: ReadonlyMap<string, number> = new Map([
-  ["INVALID", 1], ["ESTABLISHED", 2], ["RELATED", 4], ["NEW", 8], ["UNTRACKED", 256],
+  ["INVALID", 1], ["NEW", 8], ["ESTABLISHED", 2], ["RELATED", 4], ["UNTRACKED", 256],
 ]);
-/** IPS_* bits of --ctstatus. */
+/** IPS_* bits of --ctstatus (prefixes as for states). */
 const CT_STATUS: ReadonlyMap<string, number> = new Map([
   ["NONE", 0], ["EXPECTED", 1], ["SEEN_REPLY", 2], ["ASSURED", 4], ["CONFIRMED", 8],
 ]);
@@ -162,8 +176,7 @@ const REJECT_WITH: ReadonlyMap<string, string> = new Map([
 
 /** LOG --log-level names (syslog levels). */
 const LOG_LEVELS: ReadonlyMap<string, number> = new Map([
-  ["emerg", 0], ["panic", 0], ["alert", 1], ["crit", 2], ["error", 3], ["err", 3], ["warning", 4], ["warn", 4],
-  ["notice", 5], ["info", 6], ["debug", 7],
+  ["emerg", 0], ["panic", 0], ["alert", 1], ["crit", 2], ["error", 3], ["warning", 4], ["notice", 5], ["info", 6], ["debug", 7],
 ]);
 
 /** xt_limit's scale: avg = XT_LIMIT_SCALE * seconds-per-unit / rate. */
@@ -452,6 +465,14 @@ function readWord(line: string, b: number, n: number): number {
 /* Looking words up where they stand                                        */
 /* ------------------------------------------------------------------------ */
 
+/** Whether s has key at b (a loop: cheaper than a startsWith call for the short words here). */
+function sameAt(s: string, b: number, key: string): boolean {
+  const n = key.length;
+  if (n > 24) return s.startsWith(key, b);
+  for (let i = 0; i < n; i++) if (s.charCodeAt(b + i) !== key.charCodeAt(i)) return false;
+  return true;
+}
+
 /** FNV-1a of s[b, e). */
 function hashAt(s: string, b: number, e: number): number {
   let h = 0x811c9dc5 | 0;
@@ -513,7 +534,7 @@ class WordTable<V> {
     const h = hashAt(s, b, e);
     const n = e - b;
     for (let en = this.slots[h & this.mask]; en; en = en.next) {
-      if (en.hash === h && en.key.length === n && s.startsWith(en.key, b)) return en.value;
+      if (en.hash === h && en.key.length === n && sameAt(s, b, en.key)) return en.value;
     }
     return undefined;
   }
@@ -751,15 +772,29 @@ function parseProto(p: RuleCtx, s: string, idx: number): number {
   return n;
 }
 
-/** Comma list of names from a table, ORed; names are case-insensitive. */
-function parseNameList(p: RuleCtx, s: string, idx: number, names: ReadonlyMap<string, number>, what: string, asBits: boolean): number {
+/**
+ * Comma list of names from a table, ORed; names are case-insensitive. With
+ * `prefixes`, a word may be a prefix of a name and takes the first name
+ * (in table order) it starts, as iptables' conntrack and state matches do.
+ */
+function parseNameList(
+  p: RuleCtx, s: string, idx: number, names: ReadonlyMap<string, number>, what: string, asBits: boolean, prefixes = false,
+): number {
   let mask = 0;
   let b = 0;
   for (;;) {
     let e = s.indexOf(",", b);
     if (e < 0) e = s.length;
     const name = s.slice(b, e).toUpperCase();
-    const v = names.get(name);
+    let v = names.get(name);
+    if (v === undefined && prefixes && name.length > 0) {
+      for (const [n, nv] of names) {
+        if (n.startsWith(name)) {
+          v = nv;
+          break;
+        }
+      }
+    }
     if (v === undefined) throw p.err(idx, `unknown ${what} "${s.slice(b, e)}" (one of ${[...names.keys()].join(", ")})`);
     mask |= asBits ? 1 << v : v;
     if (e === s.length) break;
@@ -1010,11 +1045,9 @@ class ConntrackExt extends Ext {
     const s = p.arg(i + 1, i);
     const m = this.m;
     switch (id) {
-      case 0: m.ctstate = { mask: parseNameList(p, s, i + 1, CT_STATES, "conntrack state", false), inv }; break;
+      case 0: m.ctstate = { mask: parseNameList(p, s, i + 1, CT_STATES, "conntrack state", false, true), inv }; break;
       case 1: {
-        const n = parseProto(p, s, i + 1);
-        if (n === 0) throw p.err(i + 1, "--ctproto 0 is not allowed");
-        m.ctproto = { proto: n, inv };
+        m.ctproto = { proto: parseProto(p, s, i + 1), inv };
         break;
       }
       case 2: m.origsrc = parseAddrAt(p, i + 1, inv); break;
@@ -1025,7 +1058,7 @@ class ConntrackExt extends Ext {
       case 7: m.origdstport = parseNumRange(p, s, i + 1, inv, 65535, "port range"); break;
       case 8: m.replsrcport = parseNumRange(p, s, i + 1, inv, 65535, "port range"); break;
       case 9: m.repldstport = parseNumRange(p, s, i + 1, inv, 65535, "port range"); break;
-      case 10: m.ctstatus = { mask: parseNameList(p, s, i + 1, CT_STATUS, "conntrack status", false), inv }; break;
+      case 10: m.ctstatus = { mask: parseNameList(p, s, i + 1, CT_STATUS, "conntrack status", false, true), inv }; break;
       case 11: {
         const r = parseNumRange(p, s, i + 1, inv, 0xffffffff, "expiry range");
         if (r.lo > r.hi) throw p.err(i + 1, `invalid expiry range "${s}" (min > max)`);
@@ -1052,7 +1085,7 @@ class StateExt extends Ext {
   mask = 0;
   inv = false;
   opt(p: RuleCtx, _id: number, inv: boolean, i: number): void {
-    this.mask = parseNameList(p, p.arg(i + 1, i), i + 1, STATE_STATES, "state", false);
+    this.mask = parseNameList(p, p.arg(i + 1, i), i + 1, STATE_STATES, "state", false, true);
     this.inv = inv;
   }
   finish(p: RuleCtx): IptMatch {
@@ -1234,7 +1267,8 @@ class LimitExt extends Ext {
   opt(p: RuleCtx, id: number, _inv: boolean, i: number): void {
     const s = p.arg(i + 1, i);
     if (id === 1) {
-      this.burst = parseU32(p, s, i + 1, "--limit-burst value", 0, 10000);
+      // 0 passes iptables but the kernel refuses it (xt_limit: "Overflow, try lower")
+      this.burst = parseU32(p, s, i + 1, "--limit-burst value", 1, 10000);
       return;
     }
     const slash = s.indexOf("/");
@@ -1552,7 +1586,7 @@ class NflogExt extends Ext {
         this.prefix = s;
         break;
       case 2: case 3: parseU32(p, s, i + 1, word(i)); break;
-      case 4: parseU32(p, s, i + 1, "--nflog-threshold", 1, 65535); break;
+      case 4: parseU32(p, s, i + 1, "--nflog-threshold", 0, 65535); break;
     }
   }
   finish(p: RuleCtx): IptTarget {
@@ -1678,6 +1712,23 @@ const TABLE_NAMES = new Set<string>(["raw", "mangle", "nat", "filter"]);
  * matches and targets).
  */
 export function parseIptablesSave(text: string, file = "iptables-save.txt"): IptRuleset {
+  try {
+    return parseText(text, file);
+  } finally {
+    releaseScratch();
+  }
+}
+
+/** Drops the scratch state's references to the input (the last line and its words). */
+function releaseScratch(): void {
+  for (let k = 0; k < W.length; k++) W[k] = undefined;
+  WN = 0;
+  LINE = "";
+  SS = "";
+  MATCHES.length = 0;
+}
+
+function parseText(text: string, file: string): IptRuleset {
   const tables: IptTable[] = [];
   const seenTables = new Set<string>();
   let cur: TableState | undefined;
@@ -1805,7 +1856,8 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
     if (!counters) throw p.err(0, "invalid counters (expected [packets:bytes])");
     i = 1;
   }
-  const a0 = i < WN ? lookupWord(OPTS, i) : undefined;
+  const isA = i < WN && !QUOTED[i] && WE[i]! - WB[i]! === 2 && line.charCodeAt(WB[i]!) === 45 && line.charCodeAt(WB[i]! + 1) === 65;
+  const a0 = isA ? "-A" : i < WN ? lookupWord(OPTS, i) : undefined;
   if (a0 !== "-A" && a0 !== "--append") {
     throw p.err(i < WN ? i : i - 1, i < WN ? `unexpected "${word(i)}" (iptables-save rules start with -A CHAIN)` : "counters without a rule");
   }
@@ -1826,28 +1878,18 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
   let te = line.length;
   while (te > textStart && (line.charCodeAt(te - 1) === 32 || line.charCodeAt(te - 1) === 9)) te--;
 
-  // every field present (undefined when absent): one object shape for all rules
-  const rule: IptRule = {
-    table: t.table.name,
-    chain: cs.chain.name,
-    index: cs.chain.rules.length + t.pending.length + 1,
-    counters,
-    src: undefined,
-    dst: undefined,
-    inIface: undefined,
-    outIface: undefined,
-    proto: undefined,
-    fragment: undefined,
-    matches: [],
-    target: { kind: "none" },
-    text: line.slice(textStart, te),
-    srcRef: { file, line: lineNo, text: line },
-  };
+  // the ip part, collected here; the rule object is made once at the end
+  let src: IptAddr | undefined;
+  let dst: IptAddr | undefined;
+  let inIface: IptIface | undefined;
+  let outIface: IptIface | undefined;
+  let proto: { num: number; inv: boolean } | undefined;
+  let fragment: { inv: boolean } | undefined;
 
   let inv = false;
   let invIdx = -1;
-  let target: Ext | undefined;
-  let jump: { to: ChainState; goto: boolean; idx: number } | undefined;
+  let jumpTo: ChainState | undefined;
+  let jumpGoto = false;
   let targetIdx = -1;
   const exts = p.exts;
 
@@ -1866,42 +1908,42 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
     switch (code) {
       case O_SRC:
       case O_DST: {
-        const dst = code === O_DST;
-        if (dst ? rule.dst : rule.src) throw p.err(i, `multiple ${opt} options`);
+        const isDst = code === O_DST;
+        if (isDst ? dst : src) throw p.err(i, `multiple ${opt} options`);
         p.need(i + 1, i);
         const a = parseAddrAt(p, i + 1, inv);
-        if (dst) rule.dst = a;
-        else rule.src = a;
+        if (isDst) dst = a;
+        else src = a;
         i += 2;
         break;
       }
       case O_IN:
       case O_OUT: {
         const out = code === O_OUT;
-        if (out ? rule.outIface : rule.inIface) throw p.err(i, `multiple ${opt} options`);
+        if (out ? outIface : inIface) throw p.err(i, `multiple ${opt} options`);
         const v = p.arg(i + 1, i);
         if (v.length === 0 || v.length > 15) throw p.err(i + 1, `interface name "${v}" must have 1..15 characters`);
         const wild = v.charCodeAt(v.length - 1) === 43;
         const iface: IptIface = { name: wild ? v.slice(0, -1) : v, wildcard: wild, inv };
-        if (out) rule.outIface = iface;
-        else rule.inIface = iface;
+        if (out) outIface = iface;
+        else inIface = iface;
         i += 2;
         break;
       }
       case O_PROTO: {
-        if (rule.proto) throw p.err(i, `multiple ${opt} options`);
+        if (proto) throw p.err(i, `multiple ${opt} options`);
         p.need(i + 1, i);
         const num = protoAt(p, i + 1);
         if (num === 0 && inv) throw p.err(i + 1, "rule would never match protocol (! -p all)");
-        rule.proto = { num, inv };
-        p.proto = rule.proto;
+        proto = { num, inv };
+        p.proto = proto;
         p.protoIdx = i;
         i += 2;
         break;
       }
       case O_FRAG:
-        if (rule.fragment) throw p.err(i, `multiple ${opt} options`);
-        rule.fragment = { inv };
+        if (fragment) throw p.err(i, `multiple ${opt} options`);
+        fragment = { inv };
         i += 1;
         break;
       case O_MATCH: {
@@ -1920,7 +1962,8 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
         const goto = code === O_GOTO;
         const to = lookupWord(t.chains, i + 1);
         if (to && !to.chain.builtin) {
-          jump = { to, goto, idx: i + 1 };
+          jumpTo = to;
+          jumpGoto = goto;
         } else {
           const tname = lookupWord(TARGET_TABLE, i + 1);
           const name = tname ?? word(i + 1);
@@ -1930,8 +1973,7 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
             if (tname !== undefined) throw p.err(i + 1, `goto ${name}: not a chain`);
             throw p.err(i + 1, `goto to undeclared chain ${name} (table ${t.table.name})`);
           } else if (tname !== undefined) {
-            target = loadTarget(p, tname, i + 1);
-            exts.push(target);
+            exts.push(loadTarget(p, tname, i + 1));
           } else {
             throw p.err(i + 1, `jump to undeclared chain ${name} (table ${t.table.name}); if it is a target, target ${name} is not supported`);
           }
@@ -1946,7 +1988,7 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
         const pk = counterAt(a, 0, a.length);
         const by = counterAt(b, 0, b.length);
         if (pk === undefined || by === undefined) throw p.err(i, "invalid -c counters");
-        rule.counters = { packets: pk, bytes: by };
+        counters = { packets: pk, bytes: by };
         i += 3;
         break;
       }
@@ -1966,31 +2008,49 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
 
   let nm = 0;
   let allowed = ALL_HOOKS;
+  let tgt: IptTarget | undefined;
   for (let k = 0; k < exts.length; k++) {
     const e = exts[k]!;
     const r = e.finish(p);
     if (!e.isTarget) MATCHES[nm++] = r as IptMatch;
-    else rule.target = r as IptTarget;
+    else tgt = r as IptTarget;
     if (e instanceof OwnerExt) allowed &= H_OUT | H_POST;
     else if (e instanceof AddrtypeExt) {
       if (e.limitIn) allowed &= H_PRE | H_IN | H_FWD;
       if (e.limitOut) allowed &= H_FWD | H_OUT | H_POST;
     }
   }
-  // an array of the exact size (a pushed-to [] reserves 17 slots)
-  if (nm > 0) rule.matches = MATCHES.slice(0, nm);
-  if (jump) rule.target = jump.goto ? { kind: "goto", chain: jump.to.chain.name } : { kind: "jump", chain: jump.to.chain.name };
-  else if (target) allowed &= TARGET_HOOKS.get(rule.target.kind) ?? ALL_HOOKS;
+  if (jumpTo) tgt = jumpGoto ? { kind: "goto", chain: jumpTo.chain.name } : { kind: "jump", chain: jumpTo.chain.name };
+  else if (tgt) allowed &= TARGET_HOOKS.get(tgt.kind) ?? ALL_HOOKS;
+
+  // every field present (undefined when absent): one object shape for all rules; matches in an
+  // array of the exact size (a pushed-to [] reserves 17 slots)
+  const rule: IptRule = {
+    table: t.table.name,
+    chain: cs.chain.name,
+    index: cs.chain.rules.length + t.pending.length + 1,
+    counters,
+    src,
+    dst,
+    inIface,
+    outIface,
+    proto,
+    fragment,
+    matches: nm > 0 ? MATCHES.slice(0, nm) : [],
+    target: tgt ?? { kind: "none" },
+    text: line.slice(textStart, te),
+    srcRef: { file, line: lineNo, text: line },
+  };
 
   // the kernel's walk from a hook stops at the first unconditional ACCEPT/DROP/RETURN: later rules are
   // never reached, so they add no edges and no hook restrictions
   if (cs.cutoff === Infinity) {
-    if (jump) {
+    if (jumpTo) {
       if (cs.edges) {
-        cs.edges.push(jump.to);
+        cs.edges.push(jumpTo);
         cs.edgeRules!.push(rule);
       } else {
-        cs.edges = [jump.to];
+        cs.edges = [jumpTo];
         cs.edgeRules = [rule];
       }
     }
@@ -2059,7 +2119,7 @@ const TARGET_TABLE = canonTable(TARGET_NAMES);
 
 /** Whether word k is exactly the string s. */
 function wordIs(k: number, s: string): boolean {
-  return QUOTED[k] ? W[k] === s : WE[k]! - WB[k]! === s.length && LINE.startsWith(s, WB[k]!);
+  return QUOTED[k] ? W[k] === s : WE[k]! - WB[k]! === s.length && sameAt(LINE, WB[k]!, s);
 }
 
 /** Dispatches an extension option to the most recently loaded extension that knows it (as xtables merges options). */

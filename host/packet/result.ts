@@ -202,7 +202,27 @@ export interface ReplyResult {
   ct_dir?: "original" | "reply";
   ct_entry?: CtEntry;
   /** The quoted header of an ICMP error, as it leaves. */
-  inner?: { src: string; dst: string; proto: string; sport?: number; dport?: number };
+  inner?: InnerHeader;
+}
+
+/** The header an ICMP error quotes (as the error leaves: NAT rewrites it). */
+export interface InnerHeader { src: string; dst: string; proto: string; sport?: number; dport?: number; icmp_type?: number; icmp_id?: number }
+
+function decodeInner(dv: DataView, q: number): InnerHeader {
+  const ip = dv.getUint8(q + abi.PKT_INNER_PROTO);
+  const inner: InnerHeader = {
+    src: formatIPv4(dv.getUint32(q + abi.PKT_OUT_INNER_SRC, true)),
+    dst: formatIPv4(dv.getUint32(q + abi.PKT_OUT_INNER_DST, true)),
+    proto: protoName(ip),
+  };
+  if (ip === 6 || ip === 17) {
+    inner.sport = dv.getUint16(q + abi.PKT_OUT_INNER_SPORT, true);
+    inner.dport = dv.getUint16(q + abi.PKT_OUT_INNER_DPORT, true);
+  } else if (ip === 1) {
+    inner.icmp_type = dv.getUint8(q + abi.PKT_INNER_ICMP_TYPE);
+    inner.icmp_id = dv.getUint16(q + abi.PKT_OUT_INNER_SPORT, true);
+  }
+  return inner;
 }
 
 export interface PacketResult {
@@ -215,6 +235,10 @@ export interface PacketResult {
   dst: string;
   sport?: number;
   dport?: number;
+  /** ICMP echo (and other query) identifier as the packet leaves. */
+  icmp_id?: number;
+  /** ICMP errors: the quoted header as the packet leaves (NAT rewrites it too). */
+  inner?: InnerHeader;
   ttl: number;
   frags?: number;
   redirect?: boolean;
@@ -271,6 +295,12 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
     r.sport = dv.getUint16(p + abi.PKT_OUT_SPORT, true) || dv.getUint16(p + abi.PKT_SPORT, true);
     r.dport = dv.getUint16(p + abi.PKT_OUT_DPORT, true) || dv.getUint16(p + abi.PKT_DPORT, true);
   }
+  if (proto === 1) {
+    const type = dv.getUint8(p + abi.PKT_ICMP_TYPE);
+    // the echo identifier as it leaves (NAT may remap it like a port)
+    if (type === 0 || type === 8 || (type >= 13 && type <= 18)) r.icmp_id = dv.getUint16(p + abi.PKT_OUT_ICMP_ID, true);
+    if (dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_INNER) r.inner = decodeInner(dv, p);
+  }
   const outTtl = dv.getUint8(p + abi.PKT_OUT_TTL);
   r.ttl = outTtl || dv.getUint8(p + abi.PKT_TTL);
   const frags = dv.getUint8(p + abi.PKT_FRAGS);
@@ -310,19 +340,7 @@ export function decodeReply(dv: DataView, q: number, node: LoadedNode, nf?: NfDe
     const info = dv.getUint32(q + abi.PKT_ICMP_INFO, true);
     if (type === 5) r.gateway = formatIPv4(info);
     if (type === 3 && r.icmp_code === 4) r.mtu = info;
-    if (type === 3 || type === 11 || type === 12 || type === 4 || type === 5) {
-      const ip = dv.getUint8(q + abi.PKT_INNER_PROTO);
-      const inner: NonNullable<ReplyResult["inner"]> = {
-        src: formatIPv4(dv.getUint32(q + abi.PKT_OUT_INNER_SRC, true)),
-        dst: formatIPv4(dv.getUint32(q + abi.PKT_OUT_INNER_DST, true)),
-        proto: protoName(ip),
-      };
-      if (ip === 6 || ip === 17) {
-        inner.sport = dv.getUint16(q + abi.PKT_OUT_INNER_SPORT, true);
-        inner.dport = dv.getUint16(q + abi.PKT_OUT_INNER_DPORT, true);
-      }
-      r.inner = inner;
-    }
+    if (type === 3 || type === 11 || type === 12 || type === 4 || type === 5) r.inner = decodeInner(dv, q);
   } else if (proto === 6) {
     r.sport = dv.getUint16(q + abi.PKT_OUT_SPORT, true);
     r.dport = dv.getUint16(q + abi.PKT_OUT_DPORT, true);

@@ -16,12 +16,18 @@ export interface ReplayStats {
   drops: Record<string, number>;
   byOif: Record<string, number>;
   replies: Record<string, number>;
+  /** NAT operations on packets (DNAT, SNAT rewrites; BIND_* bindings made). */
+  nat: Record<string, number>;
+  /** Packets by -m conntrack --ctstate. */
+  ctstates: Record<string, number>;
+  /** Sum of rules traversed (for the mean). */
+  rulesTraversed: number;
   /** Wall-clock seconds spent in the engine (parse + process + encode). */
   seconds: number;
 }
 
 export function newStats(): ReplayStats {
-  return { packets: 0, verdicts: {}, drops: {}, byOif: {}, replies: {}, seconds: 0 };
+  return { packets: 0, verdicts: {}, drops: {}, byOif: {}, replies: {}, nat: {}, ctstates: {}, rulesTraversed: 0, seconds: 0 };
 }
 
 export function accumulate(stats: ReplayStats, r: PacketResult): void {
@@ -33,6 +39,9 @@ export function accumulate(stats: ReplayStats, r: PacketResult): void {
     const k = q.kind === "tcp" ? `tcp ${q.flags}` : `icmp ${q.icmp_type}/${q.icmp_code}`;
     stats.replies[k] = (stats.replies[k] ?? 0) + 1;
   }
+  if (r.nat) for (const n of r.nat) stats.nat[n] = (stats.nat[n] ?? 0) + 1;
+  if (r.ct) stats.ctstates[r.ct] = (stats.ctstates[r.ct] ?? 0) + 1;
+  if (r.rules_traversed) stats.rulesTraversed += r.rules_traversed;
 }
 
 /** Writes a chunk and waits when the stream asks for it (backpressure). */

@@ -146,7 +146,7 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
   it("ICMP echo to the node: local, answered with an echo reply of the same length", async () => {
     const r = await one({ iif: "eth0", src: CLIENT, dst: NODE, proto: "icmp", icmp_type: 8, icmp_id: 7, icmp_seq: 1, len: 84 });
     expect(r).toStrictEqual({
-      i: 0, verdict: "local", oif: "lo", nexthop: NODE, src: CLIENT, dst: NODE, ttl: 64,
+      i: 0, verdict: "local", oif: "lo", nexthop: NODE, src: CLIENT, dst: NODE, icmp_id: 7, ttl: 64,
       ip_rule: RULE_LOCAL, ip_route: ROUTE_LOCAL_NODE,
       replies: [{
         kind: "icmp", verdict: "forward", oif: "eth0", nexthop: "10.0.0.1", src: NODE, dst: CLIENT, ttl: 64,

@@ -58,6 +58,10 @@ export interface InjectPacket {
     src: string; dst: string; proto: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
     /** Quoted IP id, default 0. */ id?: number;
     /** Quoted TTL, default 64. */ ttl?: number;
+    /** Quoted ICMP message (inner proto icmp): type (default 8, echo request), code, id, seq. */
+    icmpType?: number; icmpCode?: number; icmpId?: number; icmpSeq?: number;
+    /** Quoted TCP sequence number (inner proto tcp), default 0. */
+    seq?: number;
   };
 }
 
@@ -82,6 +86,11 @@ export interface Seen {
   tcpFlags?: string;
   seq?: number;
   ack?: number;
+  /** TCP window field. */
+  win?: number;
+  /** TCP options the kernel put on the segment: window-scale shift (absent: none), SACK-permitted. */
+  wscale?: number;
+  sackok?: boolean;
   icmp?: {
     type: number;
     code: number;
@@ -187,8 +196,12 @@ function buildInner(inner: NonNullable<InjectPacket["inner"]>): Buffer {
     b.writeUInt16BE(inner.sport ?? 0, 20);
     b.writeUInt16BE(inner.dport ?? 0, 22);
     if (proto === 17) b.writeUInt16BE(8, 24); // udp length; checksum 0 (none)
+    if (proto === 6) b.writeUInt32BE((inner.seq ?? 0) >>> 0, 24);
   } else if (proto === 1) {
-    b[20] = 8; // echo request
+    b[20] = inner.icmpType ?? 8; // echo request by default
+    b[21] = inner.icmpCode ?? 0;
+    b.writeUInt16BE((inner.icmpId ?? 0) & 0xffff, 24);
+    b.writeUInt16BE((inner.icmpSeq ?? 0) & 0xffff, 26);
   }
   return b;
 }
@@ -294,6 +307,18 @@ export function parseFrame(buf: Buffer, ifname: string, tNs: number): Seen | und
       s.seq = buf.readUInt32BE(l + 4);
       s.ack = buf.readUInt32BE(l + 8);
       s.tcpFlags = tcpFlagsToLetters(buf[l + 13]);
+      if (end >= l + 16) s.win = buf.readUInt16BE(l + 14);
+      const doff = (buf[l + 12] >> 4) * 4;
+      for (let q = l + 20; q < Math.min(end, l + doff);) {
+        const kind = buf[q];
+        if (kind === 0) break;
+        if (kind === 1) { q++; continue; }
+        const olen = buf[q + 1];
+        if (olen < 2) break;
+        if (kind === 3 && olen === 3) s.wscale = buf[q + 2];
+        if (kind === 4 && olen === 2) s.sackok = true;
+        q += olen;
+      }
     }
   } else if (s.proto === 1 && end >= l + 8) {
     s.icmp = { type: buf[l], code: buf[l + 1], rest: buf.readUInt32BE(l + 4) };
