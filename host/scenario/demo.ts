@@ -6,13 +6,14 @@ import type { Writable } from "node:stream";
 import { Engine } from "../engine.js";
 import { parseSnapshotFiles } from "../snapshot/read.js";
 import { buildDemoNode } from "./eks-node.js";
+import { clusterForNode } from "./cluster.js";
 import { generateWorkload, workloadClasses, prng } from "./workload.js";
 import { newStats, accumulate } from "../replay/jsonl.js";
 import { formatSummary } from "../report/summary.js";
 import type { PacketResult } from "../packet/result.js";
 import type { PacketInput } from "../packet/input.js";
 
-export interface DemoOptions { packets: number; seed: number; out?: Writable }
+export interface DemoOptions { packets: number; seed: number; out?: Writable; services?: number }
 
 function describe(p: PacketInput, r: PacketResult): string {
   const ports = p.dport !== undefined ? `:${p.dport}` : "";
@@ -20,6 +21,11 @@ function describe(p: PacketInput, r: PacketResult): string {
   if (r.verdict === "forward") s += ` via ${r.oif}${r.nexthop && r.nexthop !== p.dst ? ` (next hop ${r.nexthop})` : ""}, src ${r.src}, ttl ${r.ttl}`;
   if (r.verdict === "drop") s += ` (${r.reason})`;
   for (const q of r.replies) s += `; node answers ${q.kind === "tcp" ? `TCP ${q.flags}` : `ICMP ${q.icmp_type}/${q.icmp_code}`} from ${q.src} via ${q.oif}`;
+  if (r.nat?.includes("DNAT")) s += `, DNAT to ${r.dst}:${r.dport ?? ""}`.replace(/:$/, "");
+  if (r.nat?.includes("SNAT")) s += `, SNAT to ${r.src}`;
+  if (r.rules_traversed) s += ` (${r.rules_traversed} iptables rules traversed)`;
+  for (const x of r.rules ?? []) if (/ -j (DNAT|SNAT|MASQUERADE|REJECT|DROP)/.test(x) || x.includes("AWS-SNAT")) s += `\n      iptables: ${x}`;
+  if (r.nf_verdict) s += `\n      dropped by: ${r.nf_verdict}`;
   if (r.ip_rule) s += `\n      ip rule:  ${r.ip_rule}`;
   if (r.ip_route) s += `\n      ip route: ${r.ip_route}`;
   return s;
@@ -27,10 +33,13 @@ function describe(p: PacketInput, r: PacketResult): string {
 
 export async function runDemo(opts: DemoOptions): Promise<string> {
   const node = buildDemoNode();
-  const snap = parseSnapshotFiles(node.files, "built-in EKS node (m5.large, VPC CNI)");
+  const snap = parseSnapshotFiles(node.files, "built-in EKS node (m5.large, VPC CNI, kube-proxy iptables mode)");
+  const services = opts.services ?? 200;
+  const cl = clusterForNode(node, { services, seed: 1 });
+  snap.iptablesSave = cl.iptables;
   const engine = await Engine.create({ seed: opts.seed });
   engine.load(snap, { hz: snap.hz });
-  const packets = generateWorkload(node, opts.packets, opts.seed);
+  const packets = generateWorkload(node, opts.packets, opts.seed, 50000, cl.frontends);
   const stats = newStats();
   const t0 = performance.now();
   const chunk = 65536;
@@ -50,7 +59,7 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
   const ex = await Engine.create({ seed: opts.seed });
   ex.load(snap, { hz: snap.hz });
   const rnd = prng(opts.seed ^ 0x5eed);
-  const examples = workloadClasses(node).map((c) => {
+  const examples = workloadClasses(node, cl.frontends).map((c) => {
     const p = c.make(rnd, 0);
     const [r] = ex.process([p]);
     return `  ${c.name}\n    ${describe(p, r)}`;
@@ -59,8 +68,9 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
   const head = [
     `nodeplane demo: ${snap.origin}`,
     `  ${node.pods.length} pods (${node.pods.filter((p) => p.eni !== "eth0").length} on secondary ENIs), ${snap.routes.length} routes, ${snap.rules.length} ip rules`,
+    `  ${services} services (${cl.frontends.length} frontends), ${engine.ruleset?.stats.rules ?? 0} iptables rules in ${engine.ruleset?.stats.chains ?? 0} chains`,
     `  workload: ${opts.packets} packets, seed ${opts.seed}`,
     "",
   ].join("\n");
-  return `${head}${formatSummary(stats, engine.counters())}\n\nwhat happens to each kind of traffic:\n${examples.join("\n")}`;
+  return `${head}${formatSummary(stats, engine.counters(), engine)}\n\nwhat happens to each kind of traffic:\n${examples.join("\n")}`;
 }

@@ -4,6 +4,7 @@
  */
 import type { DemoNode } from "./eks-node.js";
 import type { PacketInput } from "../packet/input.js";
+import type { Frontend } from "./cluster.js";
 
 import { mulberry32 as prng } from "../util/prng.js";
 export { prng };
@@ -28,8 +29,12 @@ function ephemeral(rnd: () => number): number {
   return 32768 + Math.floor(rnd() * 28232);
 }
 
-/** The traffic classes and their shares. */
-export function workloadClasses(node: DemoNode): WorkloadClass[] {
+/** The traffic classes and their shares; `frontends` are the node's services (cluster.ts), if it has kube-proxy rules. */
+export function workloadClasses(node: DemoNode, frontends: Frontend[] = []): WorkloadClass[] {
+  const byKind = (k: Frontend["kind"]) => frontends.filter((f) => f.kind === k);
+  const clusterIps = byKind("clusterip");
+  const nodePorts = byKind("nodeport");
+  const lbs = byKind("lb");
   const eth0Pods = node.pods.filter((p) => p.eni === "eth0");
   const eth1Pods = node.pods.filter((p) => p.eni !== "eth0");
   const remotePod = (rnd: () => number) => `10.0.${32 + Math.floor(rnd() * 32)}.${1 + Math.floor(rnd() * 254)}`;
@@ -60,7 +65,34 @@ export function workloadClasses(node: DemoNode): WorkloadClass[] {
     },
     {
       name: "NLB instance-target -> NodePort on eth0", weight: 8,
-      make: (rnd, t) => ({ t, iif: "eth0", src: publicIp(rnd), dst: node.nodeIp, proto: "tcp", sport: ephemeral(rnd), dport: 30000 + Math.floor(rnd() * 2768), flags: "S", seq: Math.floor(rnd() * 2 ** 32), len: 60 }),
+      make: (rnd, t) => {
+        if (nodePorts.length) {
+          const f = pick(rnd, nodePorts);
+          const p: PacketInput = { t, iif: "eth0", src: publicIp(rnd), dst: f.ip, proto: f.proto, sport: ephemeral(rnd), dport: f.port, len: 60 };
+          if (f.proto === "tcp") { p.flags = "S"; p.seq = Math.floor(rnd() * 2 ** 32); }
+          return p;
+        }
+        return { t, iif: "eth0", src: publicIp(rnd), dst: node.nodeIp, proto: "tcp", sport: ephemeral(rnd), dport: 30000 + Math.floor(rnd() * 2768), flags: "S", seq: Math.floor(rnd() * 2 ** 32), len: 60 };
+      },
+    },
+    {
+      name: "pod -> ClusterIP service (kube-proxy DNAT to an endpoint)", weight: 12,
+      make: (rnd, t) => {
+        const a = pick(rnd, node.pods);
+        const f = pick(rnd, clusterIps);
+        const p: PacketInput = { t, iif: a.veth, src: a.ip, dst: f.ip, proto: f.proto, sport: ephemeral(rnd), dport: f.port, len: 60 };
+        if (f.proto === "tcp") { p.flags = "S"; p.seq = Math.floor(rnd() * 2 ** 32); }
+        return p;
+      },
+    },
+    {
+      name: "client -> load balancer IP (kube-proxy KUBE-EXT chain)", weight: 3,
+      make: (rnd, t) => {
+        const f = pick(rnd, lbs);
+        const p: PacketInput = { t, iif: "eth0", src: publicIp(rnd), dst: f.ip, proto: f.proto, sport: ephemeral(rnd), dport: f.port, len: 60 };
+        if (f.proto === "tcp") { p.flags = "S"; p.seq = Math.floor(rnd() * 2 ** 32); }
+        return p;
+      },
     },
     {
       name: "kubelet health checks -> pods (node-local process)", weight: 6,
@@ -91,14 +123,17 @@ export function workloadClasses(node: DemoNode): WorkloadClass[] {
       make: (rnd, t) => ({ t, iif: "eth0", src: pick(rnd, ["0.0.0.0", "127.0.0.1", node.nodeIp, "224.0.0.5"]), dst: node.pods[0].ip, proto: "udp", sport: 1234, dport: 53, len: 60 }),
     },
   ];
-  // a node without secondary-ENI pods has no such traffic
-  return eth1Pods.length ? classes : classes.filter((c) => !c.name.includes("secondary-ENI"));
+  // a node without secondary-ENI pods (or without services) has no such traffic
+  return classes.filter((c) =>
+    !(c.name.includes("secondary-ENI") && !eth1Pods.length) &&
+    !(c.name.startsWith("pod -> ClusterIP") && !clusterIps.length) &&
+    !(c.name.startsWith("client -> load balancer") && !lbs.length));
 }
 
 /** Generates `n` packets at `rate` packets per second of virtual time. */
-export function generateWorkload(node: DemoNode, n: number, seed: number, rate = 50000): PacketInput[] {
+export function generateWorkload(node: DemoNode, n: number, seed: number, rate = 50000, frontends: Frontend[] = []): PacketInput[] {
   const rnd = prng(seed);
-  const classes = workloadClasses(node);
+  const classes = workloadClasses(node, frontends);
   const total = classes.reduce((s, c) => s + c.weight, 0);
   const out: PacketInput[] = [];
   for (let i = 0; i < n; i++) {

@@ -52,6 +52,8 @@ const EKS_VARIANTS: EksVariant[] = [
   { services: 300, seed: 4, flows: 40 },
   { services: 20, seed: 5, randomPorts: true, flows: 40 },
   { services: 60, seed: 6, externalSnat: true, flows: 40 },
+  { services: 40, seed: 9, flows: 50, resyncRound: 2 },
+  { services: 150, seed: 10, flows: 50, resyncRound: 3 },
 ];
 
 const results: ScenarioResult[] = [];

@@ -31,6 +31,12 @@ export interface EksVariant {
   randomPorts?: boolean;
   externalSnat?: boolean;
   flows?: number;
+  /**
+   * Resync after this many rounds: endpoints move (a new pod for one in
+   * three services, the endpoint list rotated), some services go away, then
+   * both sides load the new rules while the flows carry on.
+   */
+  resyncRound?: number;
 }
 
 interface Frontend { ip: string; port: number; proto: "tcp" | "udp"; kind: string }
@@ -57,6 +63,19 @@ export function eksScenario(node: DemoNode, v: EksVariant): Scenario & { fronten
   });
   const cni = renderVpcCni({ ...cluster.vpcCni, primaryIp: node.nodeIp, randomizeSnat: v.randomPorts ? "prng" : "none", externalSnat: v.externalSnat ?? false });
   const ruleset = renderNodeIptables(kp, cni);
+  let resync: Scenario["resync"];
+  if (v.resyncRound !== undefined) {
+    const moved = new Map(cluster.endpoints);
+    let k = 0;
+    for (const [key, eps] of cluster.endpoints) {
+      if (k++ % 3 !== 0 || eps.length === 0) continue;
+      const next = [...eps.slice(1), { ...eps[0]!, ip: `10.0.${r.int(64, 95)}.${r.int(4, 250)}`, nodeName: "ip-10-0-70-1.ec2.internal" }];
+      moved.set(key, next);
+    }
+    const kept = cluster.services.filter((_, i) => i % 7 !== 3);
+    const kp2 = renderKubeProxy(kept, moved, { ...cluster.kubeProxy, nodeIPs: [node.nodeIp], randomFully: v.randomPorts ?? false });
+    resync = { round: v.resyncRound, ruleset: renderNodeIptables(kp2, cni) };
+  }
 
   const fronts: Frontend[] = [];
   for (const s of cluster.services) {
@@ -106,8 +125,9 @@ export function eksScenario(node: DemoNode, v: EksVariant): Scenario & { fronten
     }
   }
   return {
-    name: `EKS ${v.services} services (seed ${v.seed}${v.randomPorts ? ", --random-fully" : ""}${v.externalSnat ? ", EXTERNALSNAT" : ""})`,
+    name: `EKS ${v.services} services (seed ${v.seed}${v.randomPorts ? ", --random-fully" : ""}${v.externalSnat ? ", EXTERNALSNAT" : ""}${v.resyncRound !== undefined ? `, resync after round ${v.resyncRound}` : ""})`,
     ruleset,
+    resync,
     flows,
     statistic: "nat",
     isolate: (p) => frontSet.has(`${p.dst}:${p.dport}/${p.proto}`),

@@ -67,6 +67,12 @@ export interface Scenario {
   /** SNAT/MASQUERADE may pick random source ports (--random, --random-fully): compared by property. */
   randomPorts?: boolean;
   maxRounds?: number;
+  /**
+   * A kube-proxy-style resync: before round `round`, the ruleset is replaced
+   * on both sides (iptables-legacy-restore, Engine.loadRuleset) without
+   * touching the connection table; flows carry on across it.
+   */
+  resync?: { round: number; ruleset: string };
 }
 
 export interface Disagreement { scenario: string; what: string; kernel: string; emulator: string }
@@ -177,7 +183,7 @@ export class DiffNode {
     const sysctl = { "net.netfilter.nf_conntrack_tcp_loose": "1", "net.netfilter.nf_conntrack_tcp_be_liberal": "0", ...(sc.sysctl ?? {}) };
     await this.prepareKernel(ruleset, sysctl);
     const e = await this.engine(ruleset, sysctl, seed);
-    const stat = statisticRandomRules(e);
+    let stat = statisticRandomRules(e);
     e.setStatisticOracle([]);
     const res: ScenarioResult = { name: sc.name, packets: 0, isolated: 0, randomStopped: 0, oracleHits: 0, rules: e.ruleset?.compiled.entries.length ?? 0, disagreements: [], ms: 0 };
     const dis = (what: string, kernel: string, emulator: string) => res.disagreements.push({ scenario: sc.name, what, kernel, emulator });
@@ -194,6 +200,16 @@ export class DiffNode {
     }
     const maxRounds = sc.maxRounds ?? 40;
     for (let round = 0; live.length > 0 && round < maxRounds; round++) {
+      if (sc.resync && round === sc.resync.round) {
+        const text = withAllTables(sc.resync.ruleset);
+        await this.restore(text); // atomic replacement; conntrack entries stay
+        e.loadRuleset(text);
+        stat = statisticRandomRules(e);
+        e.setStatisticOracle([]);
+        kc = await this.kernelCounters();
+        ec = engineCounters(e);
+        res.rules = e.ruleset?.compiled.entries.length ?? res.rules;
+      }
       const isolate = (s: Step) => ISOLATE_ALL || sc.statistic === "all" ||
         (sc.statistic === "nat" && s.fresh === true && (sc.isolate ? sc.isolate(s.pkt) : true));
       const batch = live.filter((l) => !isolate(l.step));
