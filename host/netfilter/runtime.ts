@@ -24,21 +24,33 @@ export class LoadedRuleset {
   readonly ruleset: IptRuleset;
   readonly compiled: CompiledRuleset;
   readonly stats: RulesetLoadStats;
-  /** Entry id -> "-t TABLE -A CHAIN text" (rules) or "-t TABLE -P CHAIN POLICY" (policies). */
-  private readonly text: string[];
-  private readonly byRule = new Map<IptRule, number>();
+  /** Entry id -> "-t TABLE -A CHAIN text" (rules) or "-t TABLE -P CHAIN POLICY" (policies), built when first asked. */
+  private readonly text: (string | undefined)[] = [];
+  private byRule_?: Map<IptRule, number>;
 
   constructor(ruleset: IptRuleset, compiled: CompiledRuleset, stats: RulesetLoadStats) {
     this.ruleset = ruleset;
     this.compiled = compiled;
     this.stats = stats;
-    this.text = compiled.entries.map((e) => entryText(e));
-    compiled.entries.forEach((e, id) => { if (e.rule) this.byRule.set(e.rule, id); });
   }
 
   entry(id: number): EntryInfo | undefined { return this.compiled.entries[id]; }
-  entryText(id: number): string { return this.text[id] ?? `entry ${id}`; }
-  idOf(rule: IptRule): number | undefined { return this.byRule.get(rule); }
+  entryText(id: number): string {
+    let t = this.text[id];
+    if (t === undefined) {
+      const e = this.compiled.entries[id];
+      t = e ? entryText(e) : `entry ${id}`;
+      this.text[id] = t;
+    }
+    return t;
+  }
+  idOf(rule: IptRule): number | undefined {
+    if (!this.byRule_) {
+      this.byRule_ = new Map();
+      this.compiled.entries.forEach((e, id) => { if (e.rule) this.byRule_!.set(e.rule, id); });
+    }
+    return this.byRule_.get(rule);
+  }
 }
 
 function entryText(e: EntryInfo): string {
