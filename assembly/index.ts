@@ -20,6 +20,7 @@ import { peersReset } from "./ipv4/peer";
 import { icmpReset } from "./ipv4/icmp";
 import { clockReset } from "./ipv4/clock";
 import { ipRouteInput } from "./route/input";
+import { routeCacheInvalidate } from "./route/cache";
 import { ipRouteOutput } from "./route/output";
 import {
   rtType, rtFlags, rtDev, rtGw, rtSaddr, rtTableId, rtRouteIndex, rtRule, rtTos, rtMtu, rtError,
@@ -97,15 +98,16 @@ export function ct_memory(): usize { return ctTablesMade ? ctTableBytes() : 0; }
 export function ct_pool_used(): u32 { return ctPoolUsed(); }
 /** xt_limit's CREDITS_PER_JIFFY for the current HZ (the compiler needs it to turn rates into credits). */
 export function limit_credits_per_jiffy(): u32 { return creditsPerJiffy(); }
-export function devs_reset(count: u32): void { devsReset(count); }
-export function dev_set(slot: u32, rec: usize): void { devSet(slot, rec); }
-export function addrs_set(rec: usize, count: u32): void { addrsSet(rec, count); }
-export function tables_reset(count: u32): void { tablesReset(count); }
-export function table_build(slot: u32, id: u32, routes: usize, count: u32): u32 { return tableBuild(slot, id, routes, count); }
+// Every configuration call forgets the remembered input routes (route/cache.ts).
+export function devs_reset(count: u32): void { routeCacheInvalidate(); devsReset(count); }
+export function dev_set(slot: u32, rec: usize): void { routeCacheInvalidate(); devSet(slot, rec); }
+export function addrs_set(rec: usize, count: u32): void { routeCacheInvalidate(); addrsSet(rec, count); }
+export function tables_reset(count: u32): void { routeCacheInvalidate(); tablesReset(count); }
+export function table_build(slot: u32, id: u32, routes: usize, count: u32): u32 { routeCacheInvalidate(); return tableBuild(slot, id, routes, count); }
 export function table_bytes(slot: u32): usize { return tableBytes(slot); }
-export function rules_set(rec: usize, count: u32): void { rulesSet(rec, count); }
+export function rules_set(rec: usize, count: u32): void { routeCacheInvalidate(); rulesSet(rec, count); }
 export function sockets_set(rec: usize, count: u32, known: u32): void { socketsSet(rec, count, known != 0); }
-export function sysctl_set(key: i32, value: u32): u32 { return sysctlSet(key, value) ? 1 : 0; }
+export function sysctl_set(key: i32, value: u32): u32 { routeCacheInvalidate(); return sysctlSet(key, value) ? 1 : 0; }
 
 // ---- packets ----
 /** A batch buffer for `capacity` descriptors (and a reply ring twice that size). */

@@ -35,7 +35,7 @@ import {
 import { devPtr, devIsUp } from "./dev";
 import { count } from "./ipv4/stats";
 import { clockAdvance, jiffies } from "./ipv4/clock";
-import { ipRouteInput } from "./route/input";
+import { ipRouteInputCached } from "./route/cache";
 import { ipRouteOutput, ipDevFind } from "./route/output";
 import {
   rtType, rtFlags, rtDev, rtGw, rtMtu, rtError, RTCF_LOCAL, RTCF_DOREDIRECT, RTCF_BROADCAST, RTCF_MULTICAST,
@@ -57,7 +57,7 @@ import { hz, ipDefaultTtl } from "./config";
 import { nfActive, nfPreRouting, nfLocalIn, nfForward, nfPostRouting } from "./netfilter/hooks";
 import { traceClear } from "./netfilter/trace";
 import { ctPacketBegin, ctPacketDone, ctSnapshot } from "./conntrack/core";
-import { ctGcStep } from "./conntrack/table";
+import { ctGcMaybeRun } from "./conntrack/table";
 import { replyRingPtr } from "./ipv4/reply";
 
 /** Processes `count` descriptors at `base`. One call per batch. */
@@ -69,6 +69,7 @@ export function processBatch(base: usize, n: u32): void {
     initOutputs(p);
     setCurrent(p, i);
     clockAdvance(load<u64>(p, PKT_TIME));
+    if (nfActive()) ctGcMaybeRun();
     ctPacketBegin();
     const first = replyRingUsedNow();
     if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) {
@@ -83,7 +84,6 @@ export function processBatch(base: usize, n: u32): void {
       const last = replyRingUsedNow();
       for (let r = first; r < last; r++) ctSnapshot(replyRingPtr() + (<usize>r << PKT_SHIFT));
       ctPacketDone();
-      ctGcStep(2);
     }
   }
 }
@@ -119,7 +119,7 @@ function ipRcv(p: usize): void {
   // ip_route_input_noref, with the header as PREROUTING left it
   const src = load<u32>(p, PKT_OUT_SRC);
   const dst = load<u32>(p, PKT_OUT_DST);
-  const reason = ipRouteInput(dst, src, load<u8>(p, PKT_TOS), dev, load<u32>(p, PKT_OUT_MARK),
+  const reason = ipRouteInputCached(dst, src, load<u8>(p, PKT_TOS), dev, load<u32>(p, PKT_OUT_MARK),
     load<u8>(p, PKT_PROTO), load<u16>(p, PKT_OUT_SPORT), load<u16>(p, PKT_OUT_DPORT));
   recordRoute(p);
   if (reason != 0) {

@@ -29,7 +29,7 @@ import {
   T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, tupleSet, tupleInvert, tupleEqual, protoHasPorts,
 } from "./entry";
 import {
-  ctPtr, ctFind, ctAllocRaw, ctFree, ctCount, ctEarlyDrop, tupleHash, ctHashInsert, ctConfirmScan, ctExpired,
+  gcNoteTableFull, ctPtr, ctFind, ctAllocRaw, ctFree, ctCount, ctEarlyDrop, tupleHash, ctHashInsert, ctConfirmScan, ctExpired,
   nfctTime, ctKill, ctIterReset, ctIterNext,
 } from "./table";
 import { ctMax, udpTimeout, udpStreamTimeout, icmpTimeout, genericTimeout } from "./config";
@@ -140,7 +140,10 @@ function initConntrack(t: usize, hash: u32): u32 {
   if (!tupleInvert(inv, t)) return 0xffffffff;
   // __nf_conntrack_alloc: the count includes unconfirmed entries
   if (ctMax != 0 && ctCount + 1 > ctMax) {
-    if (!ctEarlyDrop(hash)) return 0xfffffffe; // "nf_conntrack: table full, dropping packet"
+    if (!ctEarlyDrop(hash)) {
+      gcNoteTableFull();
+      return 0xfffffffe; // "nf_conntrack: table full, dropping packet"
+    }
   }
   const idx = ctAllocRaw();
   if (idx == 0xffffffff) return 0xfffffffe;

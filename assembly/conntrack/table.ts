@@ -10,17 +10,20 @@
  * and the chain-length limit at confirm, which both work on these buckets.
  *
  * Expiry is lazy, as in the kernel: a lookup that meets an expired entry
- * removes it and goes on (____nf_conntrack_find -> nf_ct_gc_expired), and a
- * background sweep (our stand-in for gc_worker, advanced a few buckets per
- * packet) reaps the rest.
+ * removes it and goes on (____nf_conntrack_find -> nf_ct_gc_expired), and
+ * gc_worker reaps the rest on its schedule (see below).
  */
 import {
   CT_SIZE, CT_SHIFT, CT_LINK_ORIG, CT_ORIG, CT_REPLY, CT_STATUS, CT_TIMEOUT, CT_FLAGS, CT_FREE_NEXT,
-  CF_USED, CF_REPLY_ONLY, tupleEqual,
+  CF_USED, CF_REPLY_ONLY, CT_STATE, T_PROTO, tupleEqual,
 } from "./entry";
-import { IPS_CONFIRMED, IPS_ASSURED, IPS_DYING, IPS_SRC_NAT_DONE, CTS_EARLY_DROP, CTS_COUNT } from "../abi";
+import {
+  IPS_CONFIRMED, IPS_ASSURED, IPS_DYING, IPS_SRC_NAT_DONE, CTS_EARLY_DROP, CTS_COUNT,
+  TCP_CONNTRACK_FIN_WAIT, TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_TIME_WAIT, TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_CLOSE_WAIT,
+} from "../abi";
 import { zalloc, release, grow } from "../util/mem";
-import { ctBuckets } from "./config";
+import { ctBuckets, ctMax } from "./config";
+import { hz } from "../config";
 import { ctStat, ctStatAdd } from "./stats";
 import { jiffies } from "../ipv4/clock";
 import { bysrcRemove } from "../nat/bysrc";
@@ -36,7 +39,6 @@ export let ctCount: u32 = 0;
 
 let buckets: usize = 0;
 let nbuckets: u32 = 0;
-let gcNext: u32 = 0;
 
 /** nfct_time_stamp: the low 32 bits of jiffies. */
 // @ts-ignore: decorator
@@ -62,7 +64,7 @@ export function ctTableReset(): void {
   ctCount = 0;
   nbuckets = ctBuckets;
   buckets = zalloc(<usize>nbuckets << 2);
-  gcNext = 0;
+  gcReset();
 }
 
 /** Bytes used by the pool and the buckets (for the memory figure). */
@@ -265,24 +267,117 @@ export function ctEarlyDrop(hash: u32): bool {
   return false;
 }
 
-/** One step of the background sweep: reaps expired entries in the next `n` buckets. */
-export function ctGcStep(n: u32): void {
-  if (nbuckets == 0) return;
-  for (let k: u32 = 0; k < n; k++) {
-    const b = gcNext;
-    gcNext = gcNext + 1 >= nbuckets ? 0 : gcNext + 1;
-    let node = load<u32>(bucketPtr(b));
+/*
+ * gc_worker (nf_conntrack_core.c), on the virtual clock. The kernel's worker
+ * sweeps the whole table, reaping expired entries, then sleeps for roughly
+ * the average remaining lifetime of what it saw (clamped to 1..60 s, less
+ * the time the sweep took); a sweep that reaps more than GC_SCAN_EXPIRED_MAX
+ * entries stops and resumes right away. While the table was recently full
+ * (gcEarlyDrop, set by a failed allocation) it also drops entries that may
+ * be early-dropped once the count is at 95% of nf_conntrack_max. A sweep
+ * takes no virtual time, so GC_SCAN_MAX_DURATION never cuts one short. The
+ * first run is one second after the clock starts (nf_conntrack_init_start
+ * queues the work with a delay of HZ).
+ */
+let gcNextRun: i64 = 0;
+let gcNextBucket: u32 = 0;
+let gcAvgTimeout: i64 = 0;
+let gcSeen: i64 = 0;
+let gcStartTime: u32 = 0;
+/** conntrack_gc_work.early_drop: set when an allocation found the table full. */
+let gcEarlyDrop: bool = false;
+export function gcNoteTableFull(): void { gcEarlyDrop = true; }
+
+function gcReset(): void {
+  gcNextRun = 0; // set by the first packet: one second later (queue_delayed_work(..., HZ))
+  gcNextBucket = 0;
+  gcAvgTimeout = 0;
+  gcSeen = 0;
+  gcStartTime = 0;
+  gcEarlyDrop = false;
+}
+
+/** Runs the worker if it is due (called once per packet, before it is handled). */
+// @ts-ignore: decorator
+@inline export function ctGcMaybeRun(): void {
+  const now = jiffies();
+  if (now >= gcNextRun) {
+    if (gcNextRun == 0) gcNextRun = now + <i64>hz;
+    else gcWorker();
+  }
+}
+
+/** tcp_can_early_drop; other protocols have no can_early_drop. */
+function gcCanEarlyDrop(ct: usize): bool {
+  if ((load<u32>(ct, CT_STATUS) & IPS_ASSURED) == 0) return true;
+  if (load<u8>(ct, CT_ORIG + T_PROTO) != 6) return false;
+  const s = <u32>load<u8>(ct, CT_STATE);
+  return s == TCP_CONNTRACK_FIN_WAIT || s == TCP_CONNTRACK_LAST_ACK || s == TCP_CONNTRACK_TIME_WAIT ||
+         s == TCP_CONNTRACK_CLOSE || s == TCP_CONNTRACK_CLOSE_WAIT;
+}
+
+function gcWorker(): void {
+  const now = nfctTime();
+  const intervalMin: i64 = <i64>hz;
+  const intervalMax: i64 = 60 * <i64>hz;
+  const clampMax: i64 = 300 * <i64>hz;
+  const expiredMax: u32 = 64000 / hz;
+  const max95: u32 = gcEarlyDrop ? ctMax / 100 * 95 : 0;
+  let i = gcNextBucket;
+  if (i == 0) {
+    gcAvgTimeout = intervalMax; // GC_SCAN_INTERVAL_INIT
+    gcSeen = 100; // GC_SCAN_INITIAL_COUNT
+    gcStartTime = now;
+  }
+  let nextRun: i64 = gcAvgTimeout;
+  let count: i64 = gcSeen;
+  let expired: u32 = 0;
+  while (i < nbuckets) {
+    let node = load<u32>(bucketPtr(i));
     while (node != 0) {
       const next = load<u32>(nodeLink(node));
       const idx = (node - 1) >> 1;
-      if (ctExpired(ctPtr(idx))) {
+      const ct = ctPtr(idx);
+      if (expired > expiredMax) {
+        gcNextBucket = i;
+        gcAvgTimeout = nextRun;
+        gcSeen = count;
+        // re-sched immediately if total cycle time is exceeded
+        const delta = <i32>(now - gcStartTime);
+        finish(now, delta < <i32>intervalMax ? 1 : 0);
+        return;
+      }
+      if (ctExpired(ct)) {
         ctDelete(idx);
-        node = load<u32>(bucketPtr(b)); // restart: links may have changed
+        expired++;
+        node = load<u32>(bucketPtr(i)); // links may have changed: rescan the bucket
+        continue;
+      }
+      let left: i64 = <i64><i32>(load<u32>(ct, CT_TIMEOUT) - now);
+      left = left < intervalMin ? intervalMin : left > clampMax ? clampMax : left;
+      count++;
+      nextRun += (left - nextRun) / count;
+      const st = load<u32>(ct, CT_STATUS);
+      if (max95 != 0 && (st & IPS_CONFIRMED) != 0 && (st & IPS_DYING) == 0 && ctCount >= max95 && gcCanEarlyDrop(ct)) {
+        ctKill(idx);
+        expired++;
+        node = load<u32>(bucketPtr(i));
         continue;
       }
       node = next;
     }
+    i++;
   }
+  gcNextBucket = 0;
+  nextRun = nextRun < intervalMin ? intervalMin : nextRun > intervalMax ? intervalMax : nextRun;
+  const took: i64 = 1; // max(now - start_time, 1): the sweep took no virtual time
+  const delta: i64 = max<i64>(<i64><i32>(now - gcStartTime), took);
+  finish(now, nextRun > delta ? nextRun - delta : 1);
+}
+
+function finish(now: u32, nextRun: i64): void {
+  if (nextRun != 0) gcEarlyDrop = false;
+  gcNextRun = jiffies() + nextRun;
 }
 
 /**

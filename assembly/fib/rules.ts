@@ -25,11 +25,106 @@ import { devPtr } from "../dev";
 let rules: usize = 0;
 let ruleCount: u32 = 0;
 
+/*
+ * The rule index. An EKS node has two rules per pod (`512: to POD lookup
+ * main`, `1536: from POD ... lookup ethN`), walked in order on every lookup
+ * by the kernel. A rule with a non-inverted /32 `from` can only match a flow
+ * with that source, and one with a non-inverted /32 `to` only a flow with that
+ * destination, so those rules are filed under their address; the rest stay on
+ * a generic list. A lookup merges, in rule order, the generic list with the
+ * lists filed under the flow's source and destination: the same rules are
+ * tried in the same order as the full walk, minus rules that cannot match.
+ *
+ * Memory: `idxPos` holds rule positions (generic list first, then one sorted
+ * run per key); `srcTab`/`dstTab` are open-addressed tables of KEY_SLOT-byte
+ * slots {u32 address, u32 run offset, u32 run length} (length 0 = empty).
+ */
+const KEY_SLOT: usize = 12;
+let idxPos: usize = 0;
+let genLen: u32 = 0;
+let srcTab: usize = 0;
+let dstTab: usize = 0;
+let keyMask: u32 = 0;
+
+// @ts-ignore: decorator
+@inline function keySlot(tab: usize, addr: u32): usize {
+  let s = ((addr * 0x9E3779B1) >> 7) & keyMask;
+  while (true) {
+    const e = tab + <usize>s * KEY_SLOT;
+    if (load<u32>(e, 8) == 0 || load<u32>(e) == addr) return e;
+    s = (s + 1) & keyMask;
+  }
+  return 0;
+}
+
+/** 1 = filed under its source, 2 = under its destination, 0 = generic. */
+function ruleKeyKind(r: usize): u32 {
+  if (load<u8>(r, RULE_FLAGS) & RF_INVERT) return 0;
+  if (load<u8>(r, RULE_SRC_LEN) == 32) return 1;
+  if (load<u8>(r, RULE_DST_LEN) == 32) return 2;
+  return 0;
+}
+
+function buildIndex(): void {
+  release(idxPos); release(srcTab); release(dstTab);
+  let cap: u32 = 16;
+  while (cap < ruleCount * 2) cap <<= 1;
+  keyMask = cap - 1;
+  srcTab = zalloc(<usize>cap * KEY_SLOT);
+  dstTab = zalloc(<usize>cap * KEY_SLOT);
+  idxPos = zalloc(<usize>(ruleCount + 1) << 2);
+  // pass 1: run lengths per key, generic count
+  genLen = 0;
+  for (let i: u32 = 0; i < ruleCount; i++) {
+    const r = rules + <usize>i * RULE_SIZE;
+    const kind = ruleKeyKind(r);
+    if (kind == 0) { genLen++; continue; }
+    const e = kind == 1 ? keySlot(srcTab, load<u32>(r, RULE_SRC)) : keySlot(dstTab, load<u32>(r, RULE_DST));
+    store<u32>(e, kind == 1 ? load<u32>(r, RULE_SRC) : load<u32>(r, RULE_DST));
+    store<u32>(e, load<u32>(e, 8) + 1, 8);
+  }
+  // offsets: runs follow the generic list; the offset field is the write cursor while filling
+  let off = genLen;
+  for (let t = 0; t < 2; t++) {
+    const tab = t == 0 ? srcTab : dstTab;
+    for (let s: u32 = 0; s <= keyMask; s++) {
+      const e = tab + <usize>s * KEY_SLOT;
+      store<u32>(e, off, 4);
+      off += load<u32>(e, 8);
+    }
+  }
+  // pass 2: positions, in rule order (so every run is sorted)
+  let g: u32 = 0;
+  for (let i: u32 = 0; i < ruleCount; i++) {
+    const r = rules + <usize>i * RULE_SIZE;
+    const kind = ruleKeyKind(r);
+    if (kind == 0) { store<u32>(idxPos + (<usize>g << 2), i); g++; continue; }
+    const e = kind == 1 ? keySlot(srcTab, load<u32>(r, RULE_SRC)) : keySlot(dstTab, load<u32>(r, RULE_DST));
+    const k = load<u32>(e, 4);
+    store<u32>(idxPos + (<usize>k << 2), i);
+    store<u32>(e, k + 1, 4);
+  }
+  // cursors back to run starts
+  for (let t = 0; t < 2; t++) {
+    const tab = t == 0 ? srcTab : dstTab;
+    for (let s: u32 = 0; s <= keyMask; s++) {
+      const e = tab + <usize>s * KEY_SLOT;
+      store<u32>(e, load<u32>(e, 4) - load<u32>(e, 8), 4);
+    }
+  }
+}
+
+/** The mark bits any rule's fwmark selector looks at (the route cache keys on these only). */
+export let rulesMarkMask: u32 = 0;
+
 export function rulesSet(rec: usize, count: u32): void {
   release(rules);
   ruleCount = count;
   rules = zalloc(<usize>(count + 1) * RULE_SIZE);
   memory.copy(rules, rec, <usize>count * RULE_SIZE);
+  rulesMarkMask = 0;
+  for (let i: u32 = 0; i < count; i++) rulesMarkMask |= load<u32>(rules + <usize>i * RULE_SIZE, RULE_MARK_MASK);
+  buildIndex();
 }
 
 export function rulesTotal(): u32 { return ruleCount; }
@@ -83,8 +178,27 @@ function suppressed(r: usize): bool {
  */
 export function fibLookup(flags: u32): i32 {
   clearResult();
+  if (ruleCount == 0) return -ENETUNREACH;
+  // the three candidate lists (generic, filed under saddr, filed under daddr)
+  let gp = idxPos;
+  const ge = idxPos + (<usize>genLen << 2);
+  const se0 = keySlot(srcTab, flSaddr);
+  let sp = idxPos + (<usize>load<u32>(se0, 4) << 2);
+  const se = sp + (<usize>load<u32>(se0, 8) << 2);
+  const de0 = keySlot(dstTab, flDaddr);
+  let dp = idxPos + (<usize>load<u32>(de0, 4) << 2);
+  const de = dp + (<usize>load<u32>(de0, 8) << 2);
   let i: u32 = 0;
-  while (i < ruleCount) {
+  while (true) {
+    // the next candidate at or after i
+    while (gp < ge && load<u32>(gp) < i) gp += 4;
+    while (sp < se && load<u32>(sp) < i) sp += 4;
+    while (dp < de && load<u32>(dp) < i) dp += 4;
+    let c: u32 = gp < ge ? load<u32>(gp) : 0xffffffff;
+    if (sp < se && load<u32>(sp) < c) c = load<u32>(sp);
+    if (dp < de && load<u32>(dp) < c) c = load<u32>(dp);
+    if (c == 0xffffffff) break;
+    i = c;
     const r = rules + <usize>i * RULE_SIZE;
     if (!ruleMatches(r)) { i++; continue; }
     const action = <u32>load<u8>(r, RULE_ACTION);
