@@ -32,10 +32,10 @@ import { nfProgramLoad, nfProgramReset, counters as nfCounters, nfCountersReset,
 import { traceInit, traceRingPtr, traceRingUsed } from "./netfilter/trace";
 import { recentReset } from "./netfilter/recent";
 import { ctConfigSet, ctConfigDefaults } from "./conntrack/config";
-import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed } from "./conntrack/table";
+import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed, ctChainHistogram } from "./conntrack/table";
 import { ctStats, ctStatsReset } from "./conntrack/stats";
 import { ctDump } from "./conntrack/core";
-import { bysrcReset } from "./nat/bysrc";
+import { natExtReset, natExtBytes } from "./nat/ext";
 import { creditsPerJiffy, statisticOracle } from "./netfilter/match";
 import { CTS_COUNT } from "./abi";
 
@@ -50,7 +50,7 @@ export function state_reset(): void {
   icmpReset();
   clockReset();
   resetCounters();
-  if (ctTablesMade) { ctTableReset(); bysrcReset(); }
+  if (ctTablesMade) { ctTableReset(); natExtReset(); }
   ctStatsReset();
   recentReset();
   nfCountersReset();
@@ -65,7 +65,7 @@ let ctTablesMade = false;
  */
 export function nf_program_load(ptr: usize, len: usize): i32 {
   const r = nfProgramLoad(ptr, len);
-  if (r == 0 && ctEnabled && !ctTablesMade) { ctTableReset(); bysrcReset(); ctTablesMade = true; }
+  if (r == 0 && ctEnabled && !ctTablesMade) { ctTableReset(); natExtReset(); ctTablesMade = true; }
   return r;
 }
 /** Unloads the ruleset: no hooks run (connections are kept). */
@@ -84,7 +84,7 @@ export function trace_ring_used(): u32 { return traceRingUsed(); }
 export function ct_config_set(key: i32, value: u32): u32 { return ctConfigSet(key, value) ? 1 : 0; }
 export function ct_config_defaults(): void { ctConfigDefaults(); }
 /** Empties the connection table (and applies a new bucket count). */
-export function ct_flush(): void { if (ctTablesMade) { ctTableReset(); bysrcReset(); } }
+export function ct_flush(): void { if (ctTablesMade) { ctTableReset(); natExtReset(); } }
 export function ct_stats_ptr(): usize {
   store<u64>(ctStats + (<usize>CTS_COUNT << 3), <u64>ctCount);
   return ctStats;
@@ -94,8 +94,10 @@ export function ct_dump(out: usize, max: u32, restart: u32): u32 { return ctTabl
 /** Entries allocated (confirmed or not). */
 export function ct_count(): u32 { return ctCount; }
 /** Bytes of connection-tracking memory (entry pool + buckets), and entries the pool has handed out. */
-export function ct_memory(): usize { return ctTablesMade ? ctTableBytes() : 0; }
+export function ct_memory(): usize { return ctTablesMade ? ctTableBytes() + natExtBytes() : 0; }
 export function ct_pool_used(): u32 { return ctPoolUsed(); }
+/** Diagnostics: histogram of hash chain lengths (see ctChainHistogram). */
+export function ct_chain_histogram(out: usize, max: u32): void { if (ctTablesMade) ctChainHistogram(out, max); }
 /** xt_limit's CREDITS_PER_JIFFY for the current HZ (the compiler needs it to turn rates into credits). */
 export function limit_credits_per_jiffy(): u32 { return creditsPerJiffy(); }
 // Every configuration call forgets the remembered input routes (route/cache.ts).

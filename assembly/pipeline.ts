@@ -58,13 +58,18 @@ import { nfActive, nfPreRouting, nfLocalIn, nfForward, nfPostRouting } from "./n
 import { traceClear } from "./netfilter/trace";
 import { ctPacketBegin, ctPacketDone, ctSnapshot } from "./conntrack/core";
 import { ctGcMaybeRun } from "./conntrack/table";
+import { ctPrefetchBatch, PREFETCH_GROUP } from "./conntrack/prefetch";
+import { ctEnabled } from "./netfilter/program";
 import { replyRingPtr } from "./ipv4/reply";
 
 /** Processes `count` descriptors at `base`. One call per batch. */
 export function processBatch(base: usize, n: u32): void {
   replyRingClear();
   traceClear();
+  const prefetch = nfActive() && ctEnabled;
   for (let i: u32 = 0; i < n; i++) {
+    // every PREFETCH_GROUP packets, bring the next group's connections into cache
+    if (prefetch && (i & (PREFETCH_GROUP - 1)) == 0) ctPrefetchBatch(base + (<usize>i << PKT_SHIFT), min<u32>(PREFETCH_GROUP, n - i));
     const p = base + (<usize>i << PKT_SHIFT);
     initOutputs(p);
     setCurrent(p, i);
@@ -93,9 +98,20 @@ export function processBatch(base: usize, n: u32): void {
  * and 220..223 are inputs); no route, rule or connection yet.
  */
 export function initOutputs(p: usize): void {
-  memory.fill(p + 72, 0, 128 - 72);
-  memory.fill(p + 144, 0, 220 - 144);
-  memory.fill(p + 224, 0, PKT_SIZE - 224);
+  // explicit stores: memory.fill of a few dozen bytes is a call into the engine
+  const z = i32x4.splat(0);
+  v128.store(p, z, 72);
+  v128.store(p, z, 88);
+  v128.store(p, z, 104);
+  store<u64>(p, 0, 120);
+  v128.store(p, z, 144);
+  v128.store(p, z, 160);
+  v128.store(p, z, 176);
+  v128.store(p, z, 192);
+  store<u64>(p, 0, 208);
+  store<u32>(p, 0, 216);
+  v128.store(p, z, 224);
+  v128.store(p, z, 240);
   store<u32>(p, 0xffffffff, PKT_RT_INDEX);
   store<u32>(p, 0xffffffff, PKT_RULE_INDEX);
   store<u8>(p, <u8>CTINFO_NONE, PKT_CT_INFO);

@@ -25,12 +25,13 @@ import {
   CTD_REPL_DPORT, CTD_PROTO, CTD_STATE, CTD_STATUS, CTD_MARK, CTD_TIMEOUT, CTD_ID, DROP_CT_TABLE_FULL, DROP_NETFILTER,
 } from "../abi";
 import {
-  CT_ORIG, CT_REPLY, CT_STATUS, CT_TIMEOUT, CT_MARK, CT_STATE, CT_FLAGS, CT_UDP_STREAM_TS, CF_USED,
-  T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, tupleSet, tupleInvert, tupleEqual, protoHasPorts,
+  T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, tupleSet, tupleInvert, protoHasPorts, icmpInvertType,
+  ctStatus, ctStatusSet, ctMark, ctProto, ctState, ctTuple, tcpSetState,
+  udpStreamTs, udpSetStreamTs, tuple12Equal,
 } from "./entry";
 import {
-  gcNoteTableFull, ctPtr, ctFind, ctAllocRaw, ctFree, ctCount, ctEarlyDrop, tupleHash, ctHashInsert, ctConfirmScan, ctExpired,
-  nfctTime, ctKill, ctIterReset, ctIterNext,
+  gcNoteTableFull, ctPtr, ctFind, ctFindV, ctAllocRaw, ctFree, ctCount, ctEarlyDrop, tupleHashV, ctHashInsert,
+  ctConfirmScan, ctExpired, nfctTime, ctKill, ctIterReset, ctIterNext, ctInUse, CT_REF_NONE, ctTimeout, ctSetTimeout,
 } from "./table";
 import { ctMax, udpTimeout, udpStreamTimeout, icmpTimeout, genericTimeout } from "./config";
 import { ctStat } from "./stats";
@@ -42,7 +43,6 @@ import { hz } from "../config";
 
 /** Scratch tuples. */
 const tup: usize = zalloc(64);
-const TUP_PKT: usize = 0;
 const TUP_INV: usize = 16;
 const TUP_INNER: usize = 32;
 
@@ -66,18 +66,23 @@ export function ctDetach(p: usize): void {
   store<u8>(p, <u8>CTINFO_NONE, PKT_CT_INFO);
 }
 
-/** The packet's tuple (nf_ct_get_tuple) from its live header, into `t`. */
-function packetTuple(p: usize, t: usize): void {
+/** The packet's tuple (nf_ct_get_tuple) from its live header, as values. */
+let kSrc: u32 = 0;
+let kDst: u32 = 0;
+/** sport | dport << 16 (for ICMP: id | (type << 8 | code) << 16). */
+let kPorts: u32 = 0;
+let kProto: u32 = 0;
+function packetKey(p: usize): void {
   const proto = <u32>load<u8>(p, PKT_PROTO);
-  const src = load<u32>(p, PKT_OUT_SRC);
-  const dst = load<u32>(p, PKT_OUT_DST);
+  kProto = proto;
+  kSrc = load<u32>(p, PKT_OUT_SRC);
+  kDst = load<u32>(p, PKT_OUT_DST);
   if (proto == 1) {
-    tupleSet(t, src, dst, load<u16>(p, PKT_OUT_ICMP_ID),
-      (<u32>load<u8>(p, PKT_ICMP_TYPE) << 8) | <u32>load<u8>(p, PKT_ICMP_CODE), 1);
+    kPorts = <u32>load<u16>(p, PKT_OUT_ICMP_ID) | (((<u32>load<u8>(p, PKT_ICMP_TYPE) << 8) | <u32>load<u8>(p, PKT_ICMP_CODE)) << 16);
   } else if (protoHasPorts(proto)) {
-    tupleSet(t, src, dst, load<u16>(p, PKT_OUT_SPORT), load<u16>(p, PKT_OUT_DPORT), proto);
+    kPorts = <u32>load<u16>(p, PKT_OUT_SPORT) | (<u32>load<u16>(p, PKT_OUT_DPORT) << 16);
   } else {
-    tupleSet(t, src, dst, 0, 0, proto);
+    kPorts = 0;
   }
 }
 
@@ -124,20 +129,27 @@ function icmpError(p: usize): i32 {
   const dir = (node - 1) & 1;
   const ct = ctPtr(idx);
   // the outer destination must be where that direction goes
-  const ctDaddr = load<u32>(ct + (dir == 0 ? CT_ORIG : CT_REPLY), T_DST);
+  const ctDaddr = load<u32>(ctTuple(ct, dir), T_DST);
   if (load<u32>(p, PKT_OUT_DST) != ctDaddr) return NF_INVALID;
   ctAttach(p, idx, dir == 1 ? CTINFO_RELATED + 3 : CTINFO_RELATED);
   return 2;
 }
 
 /**
- * init_conntrack: a new, unconfirmed entry for the tuple at `t`. Returns
- * its index, 0xFFFFFFFF if the tuple cannot be inverted (no entry, INVALID),
- * or 0xFFFFFFFE if the table is full (drop).
+ * init_conntrack: a new, unconfirmed entry for the packet's tuple (the key
+ * values). Returns its reference, CT_REF_NONE if the tuple cannot be
+ * inverted (no entry, INVALID), or 0xFFFFFFFE if the table is full (drop).
  */
-function initConntrack(t: usize, hash: u32): u32 {
-  const inv = tup + TUP_INV;
-  if (!tupleInvert(inv, t)) return 0xffffffff;
+function initConntrack(hash: u32): u32 {
+  // nf_ct_invert_tuple
+  let rPorts: u32;
+  if (kProto == 1) {
+    const inv = icmpInvertType((kPorts >> 24) & 0xff);
+    if (inv < 0) return CT_REF_NONE;
+    rPorts = (kPorts & 0xffff) | (((<u32>inv << 8) | ((kPorts >> 16) & 0xff)) << 16);
+  } else {
+    rPorts = (kPorts >> 16) | (kPorts << 16);
+  }
   // __nf_conntrack_alloc: the count includes unconfirmed entries
   if (ctMax != 0 && ctCount + 1 > ctMax) {
     if (!ctEarlyDrop(hash)) {
@@ -145,11 +157,17 @@ function initConntrack(t: usize, hash: u32): u32 {
       return 0xfffffffe; // "nf_conntrack: table full, dropping packet"
     }
   }
-  const idx = ctAllocRaw();
-  if (idx == 0xffffffff) return 0xfffffffe;
+  const idx = ctAllocRaw(kProto);
+  if (idx == CT_REF_NONE) return 0xfffffffe;
   const ct = ctPtr(idx);
-  memory.copy(ct + CT_ORIG, t, 16);
-  memory.copy(ct + CT_REPLY, inv, 16);
+  const o = ctTuple(ct, 0);
+  store<u32>(o, kSrc, T_SRC);
+  store<u32>(o, kDst, T_DST);
+  store<u32>(o, kPorts, T_SPORT);
+  const r = ctTuple(ct, 1);
+  store<u32>(r, kDst, T_SRC);
+  store<u32>(r, kSrc, T_DST);
+  store<u32>(r, rPorts, T_SPORT);
   if (pendingCount < PENDING_MAX) {
     store<u32>(pending + (<usize>pendingCount << 2), idx);
     pendingCount++;
@@ -159,14 +177,14 @@ function initConntrack(t: usize, hash: u32): u32 {
 
 /** resolve_normal_ct: <0 table full; otherwise the entry (maybe none) is attached. */
 function resolveNormalCt(p: usize): i32 {
-  const t = tup + TUP_PKT;
-  packetTuple(p, t);
-  const node = ctFind(t);
+  packetKey(p);
+  const hash = tupleHashV(kSrc, kDst, kPorts, kProto);
+  const node = ctFindV(kSrc, kDst, kPorts, kProto, hash);
   let idx: u32;
   let dir: u32;
   if (node == 0) {
-    idx = initConntrack(t, tupleHash(t));
-    if (idx == 0xffffffff) { ctDetach(p); return 0; }
+    idx = initConntrack(hash);
+    if (idx == CT_REF_NONE) { ctDetach(p); return 0; }
     if (idx == 0xfffffffe) { ctDetach(p); return -1; }
     dir = 0;
   } else {
@@ -177,7 +195,7 @@ function resolveNormalCt(p: usize): i32 {
   if (dir == 1) {
     ctinfo = CTINFO_ESTABLISHED_REPLY;
   } else {
-    const st = load<u32>(ctPtr(idx), CT_STATUS);
+    const st = ctStatus(ctPtr(idx));
     if (st & IPS_SEEN_REPLY) ctinfo = CTINFO_ESTABLISHED;
     else if (st & IPS_EXPECTED) ctinfo = CTINFO_RELATED;
     else ctinfo = CTINFO_NEW;
@@ -187,43 +205,43 @@ function resolveNormalCt(p: usize): i32 {
 }
 
 /** nf_conntrack_udp_packet */
-function udpPacket(ct: usize): i32 {
-  const st = load<u32>(ct, CT_STATUS);
+function udpPacket(idx: u32, ct: usize): i32 {
+  const st = ctStatus(ct);
   const now = nfctTime();
-  if ((st & IPS_CONFIRMED) == 0) store<u32>(ct, 2 * hz + now, CT_UDP_STREAM_TS);
+  if ((st & IPS_CONFIRMED) == 0) udpSetStreamTs(ct, 2 * hz + now);
   if (st & IPS_SEEN_REPLY) {
     let extra = udpTimeout();
     let stream = false;
     // still active after two seconds? extend the timeout
-    if (<i32>(load<u32>(ct, CT_UDP_STREAM_TS) - now) < 0) {
+    if (<i32>(udpStreamTs(ct) - now) < 0) {
       extra = udpStreamTimeout();
       stream = (st & IPS_ASSURED) == 0;
     }
-    ctRefresh(ct, extra);
+    ctRefresh(idx, ct, extra);
     if (st & IPS_NAT_CLASH) return NF_ACCEPT; // never ASSURED: they time out soon
-    if (stream) store<u32>(ct, load<u32>(ct, CT_STATUS) | IPS_ASSURED, CT_STATUS);
+    if (stream) ctStatusSet(ct, IPS_ASSURED);
   } else {
-    ctRefresh(ct, udpTimeout());
+    ctRefresh(idx, ct, udpTimeout());
   }
   return NF_ACCEPT;
 }
 
 /** nf_conntrack_icmp_packet: only queries can make a connection. */
-function icmpPacket(ct: usize): i32 {
-  const type = <u32>load<u16>(ct + CT_ORIG, T_DPORT) >> 8;
+function icmpPacket(idx: u32, ct: usize): i32 {
+  const type = <u32>load<u16>(ctTuple(ct, 0), T_DPORT) >> 8;
   if (!(type == 8 || type == 13 || type == 15 || type == 17)) return NF_INVALID;
-  ctRefresh(ct, icmpTimeout());
+  ctRefresh(idx, ct, icmpTimeout());
   return NF_ACCEPT;
 }
 
 /** nf_conntrack_handle_packet */
 function handlePacket(idx: u32, p: usize, ctinfo: u32): i32 {
   const ct = ctPtr(idx);
-  const proto = <u32>load<u8>(ct + CT_ORIG, T_PROTO);
+  const proto = ctProto(ct);
   if (proto == 6) return tcpPacket(idx, ct, p, ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY ? 1 : 0);
-  if (proto == 17) return udpPacket(ct);
-  if (proto == 1) return icmpPacket(ct);
-  ctRefresh(ct, genericTimeout());
+  if (proto == 17) return udpPacket(idx, ct);
+  if (proto == 1) return icmpPacket(idx, ct);
+  ctRefresh(idx, ct, genericTimeout());
   return NF_ACCEPT;
 }
 
@@ -269,9 +287,8 @@ export function nfConntrackIn(p: usize): i32 {
       return NF_ACCEPT;
     }
     if (ctinfo == CTINFO_ESTABLISHED_REPLY) {
-      const ct = ctPtr(id - 1);
       // the entry may have been deleted (RST before any reply); its bits no longer matter
-      store<u32>(ct, load<u32>(ct, CT_STATUS) | IPS_SEEN_REPLY, CT_STATUS);
+      ctStatusSet(ctPtr(id - 1), IPS_SEEN_REPLY);
     }
     return NF_ACCEPT;
   }
@@ -287,7 +304,7 @@ export function nfConfirm(p: usize): i32 {
   if (id == 0) return NF_ACCEPT;
   const idx = id - 1;
   const ct = ctPtr(idx);
-  const st = load<u32>(ct, CT_STATUS);
+  const st = ctStatus(ct);
   if (st & IPS_CONFIRMED) return NF_ACCEPT;
   // REJECT's attached replies travel the other way: only the original direction confirms
   if (pktCtInfo(p) >= <u32>CTINFO_ESTABLISHED_REPLY) return NF_ACCEPT;
@@ -296,8 +313,8 @@ export function nfConfirm(p: usize): i32 {
     return NF_DROP;
   }
   const maxLen = 50 + randomBelow(30);
-  let clash = ctConfirmScan(ct + CT_ORIG, maxLen);
-  if (clash == 0) clash = ctConfirmScan(ct + CT_REPLY, maxLen);
+  let clash = ctConfirmScan(idx, 0, maxLen);
+  if (clash == 0) clash = ctConfirmScan(idx, 1, maxLen);
   if (clash == 0xffffffff) {
     ctStat(CTS_CHAINTOOLONG);
     ctStat(CTS_INSERT_FAILED);
@@ -305,26 +322,26 @@ export function nfConfirm(p: usize): i32 {
   }
   if (clash != 0) return resolveClash(p, idx, (clash - 1) >> 1);
   // the timeout is relative to confirmation time
-  if (!(st & IPS_FIXED_TIMEOUT)) store<u32>(ct, load<u32>(ct, CT_TIMEOUT) + nfctTime(), CT_TIMEOUT);
-  ctHashInsert(idx, false);
-  store<u32>(ct, st | IPS_CONFIRMED, CT_STATUS);
+  if (!(st & IPS_FIXED_TIMEOUT)) ctSetTimeout(idx, ctTimeout(idx) + nfctTime());
+  ctStatusSet(ct, IPS_CONFIRMED);
+  ctHashInsert(idx);
   return NF_ACCEPT;
 }
 
 /** nf_ct_match: identical in both directions. */
 function ctMatch(a: usize, b: usize): bool {
-  return tupleEqual(a + CT_ORIG, b + CT_ORIG) && tupleEqual(a + CT_REPLY, b + CT_REPLY);
+  return ctProto(a) == ctProto(b) && tuple12Equal(ctTuple(a, 0), ctTuple(b, 0)) && tuple12Equal(ctTuple(a, 1), ctTuple(b, 1));
 }
 /** nf_ct_match_reverse: the same flow seen from the other side. */
 function ctMatchReverse(a: usize, b: usize): bool {
-  return tupleEqual(a + CT_ORIG, b + CT_REPLY) && tupleEqual(a + CT_REPLY, b + CT_ORIG);
+  return ctProto(a) == ctProto(b) && tuple12Equal(ctTuple(a, 0), ctTuple(b, 1)) && tuple12Equal(ctTuple(a, 1), ctTuple(b, 0));
 }
 
 /** nf_ct_resolve_clash: `winner` is already in the table; the packet's entry `loser` lost. */
 function resolveClash(p: usize, loser: u32, winner: u32): i32 {
   const l = ctPtr(loser);
   const w = ctPtr(winner);
-  const proto = <u32>load<u8>(w + CT_ORIG, T_PROTO);
+  const proto = ctProto(w);
   // allow_clash: UDP, UDP-Lite, GRE (and, since early 2026, ICMP and generic)
   if (proto == 17 || proto == 136 || proto == 47) {
     // __nf_ct_resolve_clash: merge when both describe the same flow
@@ -334,7 +351,7 @@ function resolveClash(p: usize, loser: u32, winner: u32): i32 {
       return NF_ACCEPT;
     }
     // nf_ct_resolve_clash_harder: insert the loser reply-only if its reply tuple is unique
-    const n = ctConfirmScan(l + CT_REPLY, 0x7fffffff);
+    const n = ctConfirmScan(loser, 1, 0x7fffffff);
     if (n != 0) {
       const other = ctPtr((n - 1) >> 1);
       if (ctMatch(other, l) || ctMatchReverse(other, l)) {
@@ -343,9 +360,9 @@ function resolveClash(p: usize, loser: u32, winner: u32): i32 {
         return NF_ACCEPT;
       }
     } else {
-      store<u32>(l, nfctTime() + hz, CT_TIMEOUT);
-      store<u32>(l, load<u32>(l, CT_STATUS) | IPS_FIXED_TIMEOUT | IPS_NAT_CLASH | IPS_CONFIRMED, CT_STATUS);
-      ctHashInsert(loser, true);
+      ctSetTimeout(loser, nfctTime() + hz);
+      ctStatusSet(l, IPS_FIXED_TIMEOUT | IPS_NAT_CLASH | IPS_CONFIRMED);
+      ctHashInsert(loser); // reply direction only (IPS_NAT_CLASH)
       ctStat(CTS_CLASH_RESOLVE);
       return NF_ACCEPT;
     }
@@ -366,7 +383,7 @@ export function ctPacketDone(): void {
   for (let i: u32 = 0; i < pendingCount; i++) {
     const idx = load<u32>(pending + (<usize>i << 2));
     const ct = ctPtr(idx);
-    if ((load<u8>(ct, CT_FLAGS) & CF_USED) != 0 && (load<u32>(ct, CT_STATUS) & IPS_CONFIRMED) == 0) ctFree(idx);
+    if (ctInUse(ct) && (ctStatus(ct) & IPS_CONFIRMED) == 0) ctFree(idx);
   }
   pendingCount = 0;
 }
@@ -376,21 +393,22 @@ export function ctSnapshot(p: usize): void {
   const id = pktCt(p);
   if (id == 0) return;
   const ct = ctPtr(id - 1);
-  store<u64>(p, load<u64>(ct + CT_ORIG), PKT_CT_ORIG_SRC);
-  store<u32>(p, load<u32>(ct + CT_ORIG, T_SPORT), PKT_CT_ORIG_SPORT);
-  store<u64>(p, load<u64>(ct + CT_REPLY), PKT_CT_REPL_SRC);
-  store<u32>(p, load<u32>(ct + CT_REPLY, T_SPORT), PKT_CT_REPL_SPORT);
-  store<u8>(p, load<u8>(ct + CT_ORIG, T_PROTO), PKT_CT_PROTO);
-  store<u8>(p, load<u8>(ct, CT_STATE), PKT_CT_STATE);
-  let st = load<u32>(ct, CT_STATUS);
+  const o = ctTuple(ct, 0);
+  const r = ctTuple(ct, 1);
+  store<u64>(p, load<u64>(o), PKT_CT_ORIG_SRC);
+  store<u32>(p, load<u32>(o, T_SPORT), PKT_CT_ORIG_SPORT);
+  store<u64>(p, load<u64>(r), PKT_CT_REPL_SRC);
+  store<u32>(p, load<u32>(r, T_SPORT), PKT_CT_REPL_SPORT);
+  store<u8>(p, <u8>ctProto(ct), PKT_CT_PROTO);
+  store<u8>(p, <u8>ctState(ct), PKT_CT_STATE);
+  let st = ctStatus(ct);
   // gone (killed, or never confirmed and freed with its packet): report it dying
-  const used = (load<u8>(ct, CT_FLAGS) & CF_USED) != 0;
-  const alive = used && (st & IPS_CONFIRMED) != 0 && !ctExpired(ct);
+  const alive = ctInUse(ct) && (st & IPS_CONFIRMED) != 0 && !ctExpired(id - 1);
   if ((st & IPS_CONFIRMED) != 0 && !alive) st |= IPS_DYING;
   store<u32>(p, st, PKT_CT_STATUS);
-  store<u32>(p, load<u32>(ct, CT_MARK), PKT_CT_MARK);
+  store<u32>(p, ctMark(ct), PKT_CT_MARK);
   // conntrack -L prints nf_ct_expires(ct) / HZ
-  const left = alive ? load<u32>(ct, CT_TIMEOUT) - nfctTime() : 0;
+  const left = alive ? ctTimeout(id - 1) - nfctTime() : 0;
   store<u32>(p, left / hz, PKT_CT_TIMEOUT);
 }
 
@@ -400,22 +418,24 @@ export function ctDump(out: usize, max: u32, restart: bool): u32 {
   let n: u32 = 0;
   while (n < max) {
     const idx = ctIterNext();
-    if (idx == 0xffffffff) break;
+    if (idx == CT_REF_NONE) break;
     const ct = ctPtr(idx);
     const r = out + <usize>n * CTD_SIZE;
-    store<u32>(r, load<u32>(ct + CT_ORIG, T_SRC), CTD_ORIG_SRC);
-    store<u32>(r, load<u32>(ct + CT_ORIG, T_DST), CTD_ORIG_DST);
-    store<u16>(r, load<u16>(ct + CT_ORIG, T_SPORT), CTD_ORIG_SPORT);
-    store<u16>(r, load<u16>(ct + CT_ORIG, T_DPORT), CTD_ORIG_DPORT);
-    store<u32>(r, load<u32>(ct + CT_REPLY, T_SRC), CTD_REPL_SRC);
-    store<u32>(r, load<u32>(ct + CT_REPLY, T_DST), CTD_REPL_DST);
-    store<u16>(r, load<u16>(ct + CT_REPLY, T_SPORT), CTD_REPL_SPORT);
-    store<u16>(r, load<u16>(ct + CT_REPLY, T_DPORT), CTD_REPL_DPORT);
-    store<u8>(r, load<u8>(ct + CT_ORIG, T_PROTO), CTD_PROTO);
-    store<u8>(r, load<u8>(ct, CT_STATE), CTD_STATE);
-    store<u32>(r, load<u32>(ct, CT_STATUS), CTD_STATUS);
-    store<u32>(r, load<u32>(ct, CT_MARK), CTD_MARK);
-    const left = load<u32>(ct, CT_TIMEOUT) - nfctTime();
+    const o = ctTuple(ct, 0);
+    const t = ctTuple(ct, 1);
+    store<u32>(r, load<u32>(o, T_SRC), CTD_ORIG_SRC);
+    store<u32>(r, load<u32>(o, T_DST), CTD_ORIG_DST);
+    store<u16>(r, load<u16>(o, T_SPORT), CTD_ORIG_SPORT);
+    store<u16>(r, load<u16>(o, T_DPORT), CTD_ORIG_DPORT);
+    store<u32>(r, load<u32>(t, T_SRC), CTD_REPL_SRC);
+    store<u32>(r, load<u32>(t, T_DST), CTD_REPL_DST);
+    store<u16>(r, load<u16>(t, T_SPORT), CTD_REPL_SPORT);
+    store<u16>(r, load<u16>(t, T_DPORT), CTD_REPL_DPORT);
+    store<u8>(r, <u8>ctProto(ct), CTD_PROTO);
+    store<u8>(r, <u8>ctState(ct), CTD_STATE);
+    store<u32>(r, ctStatus(ct), CTD_STATUS);
+    store<u32>(r, ctMark(ct), CTD_MARK);
+    const left = ctTimeout(idx) - nfctTime();
     store<u32>(r, left / hz, CTD_TIMEOUT);
     store<u32>(r, idx + 1, CTD_ID);
     n++;
@@ -428,13 +448,13 @@ export { ctKill, ctPtr, NF_ACCEPT, NF_DROP, CTINFO_NEW, CTINFO_ESTABLISHED, CTIN
 /** nf_conntrack_tcp_set_closing (REJECT --reject-with tcp-reset on the old connection). */
 export function ctSetClosing(idx: u32): void {
   const ct = ctPtr(idx);
-  if (load<u8>(ct + CT_ORIG, T_PROTO) != 6) return;
-  const st = load<u32>(ct, CT_STATUS);
+  if (ctProto(ct) != 6) return;
+  const st = ctStatus(ct);
   if (!(st & IPS_CONFIRMED)) return;
-  const old = <u32>load<u8>(ct, CT_STATE);
-  store<u8>(ct, 8 /* TCP_CONNTRACK_CLOSE */, CT_STATE);
+  const old = ctState(ct);
+  tcpSetState(ct, 8 /* TCP_CONNTRACK_CLOSE */);
   if (old == 8 || (st & IPS_FIXED_TIMEOUT) != 0) return;
-  store<u32>(ct, tcpCloseTimeout() + nfctTime(), CT_TIMEOUT);
+  ctSetTimeout(idx, tcpCloseTimeout() + nfctTime());
 }
 import { tcpTimeout } from "./config";
 // @ts-ignore: decorator

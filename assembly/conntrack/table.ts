@@ -1,5 +1,5 @@
 /**
- * The conntrack hash table (nf_conntrack_hash) and the entry pool.
+ * The conntrack hash table (nf_conntrack_hash) and the entry pools.
  *
  * Like the kernel's, the table is an array of nf_conntrack_buckets chains;
  * every confirmed entry sits in two chains, once per direction, so a packet
@@ -10,30 +10,71 @@
  * and the chain-length limit at confirm, which both work on these buckets.
  *
  * Expiry is lazy, as in the kernel: a lookup that meets an expired entry
- * removes it and goes on (____nf_conntrack_find -> nf_ct_gc_expired), and
- * gc_worker reaps the rest on its schedule (see below).
+ * anywhere on its chain removes it and goes on (____nf_conntrack_find ->
+ * nf_ct_gc_expired), and gc_worker reaps the rest on its schedule (below).
+ *
+ * Layout. Entries are named by a reference: an index into the TCP pool, or
+ * CT_REF_SMALL | index into the small pool (entry.ts has both layouts). A
+ * pool grows by chunks of CHUNK_ENTRIES entries that never move, so an
+ * entry's address stays valid for its life. A chunk holds, one after the
+ * other, its entries, their timeouts (u32 each: absolute u32 jiffies once
+ * confirmed, relative before) and their chain links (two u32 per entry, one
+ * per direction). A chain node is (ref << 1 | direction) + 1; a chain word
+ * (a bucket head or a link) is node | tag << 28, where the tag is four bits
+ * of the node's tuple hash, or 0 for the end of the chain. A walk reads the
+ * dense links and timeouts of every node it passes, as the kernel does
+ * (expiry is checked on each), but reads an entry's tuple only when the tag
+ * matches: the entry, the only large and cold thing, is touched once per
+ * lookup instead of once per node. A free entry's orig-direction link holds
+ * the free list.
  */
 import {
-  CT_SIZE, CT_SHIFT, CT_LINK_ORIG, CT_ORIG, CT_REPLY, CT_STATUS, CT_TIMEOUT, CT_FLAGS, CT_FREE_NEXT,
-  CF_USED, CF_REPLY_ONLY, CT_STATE, T_PROTO, tupleEqual,
+  CT_TCP_SIZE, CT_SMALL_SIZE, CT_ORIG, CT_REPLY, CTP_SMALL, CTP_FREE,
+  ctStatusRaw, ctSetStatusRaw, ctStatus, ctProto, ctState, ctSetSmallProto, ctReplyOnly, ctTuple,
 } from "./entry";
 import {
-  IPS_CONFIRMED, IPS_ASSURED, IPS_DYING, IPS_SRC_NAT_DONE, CTS_EARLY_DROP, CTS_COUNT,
+  IPS_CONFIRMED, IPS_ASSURED, IPS_DYING, CTS_EARLY_DROP,
   TCP_CONNTRACK_FIN_WAIT, TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_TIME_WAIT, TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_CLOSE_WAIT,
 } from "../abi";
 import { zalloc, release, grow } from "../util/mem";
 import { ctBuckets, ctMax } from "./config";
 import { hz } from "../config";
-import { ctStat, ctStatAdd } from "./stats";
+import { ctStatAdd } from "./stats";
 import { jiffies } from "../ipv4/clock";
-import { bysrcRemove } from "../nat/bysrc";
+import { natExtRelease } from "../nat/ext";
 
-let pool: usize = 0;
-let poolCap: u32 = 0;
-/** Head of the free list (index + 1, 0 = empty). */
-let freeHead: u32 = 0;
-/** Entries handed out so far (high-water mark of the pool). */
-let poolUsed: u32 = 0;
+/** Reference bit of the small pool. */
+export const CT_REF_SMALL: u32 = 1 << 26;
+/** No entry. */
+export const CT_REF_NONE: u32 = 0xffffffff;
+/** Entries per pool chunk. */
+const CHUNK_SHIFT: u32 = 12;
+const CHUNK_ENTRIES: u32 = 1 << CHUNK_SHIFT;
+const CHUNK_MASK: u32 = CHUNK_ENTRIES - 1;
+/** Most entries a pool holds (the reference space; more than 4 GiB of memory could hold). */
+const POOL_MAX: u32 = CT_REF_SMALL;
+/** Chain words: node in the low 28 bits, tag in the top 4. */
+const NODE_MASK: u32 = 0x0fffffff;
+const TAG_SHIFT: u32 = 28;
+/** Offsets of a chunk's timeout and link arrays. */
+const TCP_TIMEOUTS: usize = <usize>CHUNK_ENTRIES * CT_TCP_SIZE;
+const TCP_LINKS: usize = TCP_TIMEOUTS + (<usize>CHUNK_ENTRIES << 2);
+const TCP_CHUNK_BYTES: usize = TCP_LINKS + (<usize>CHUNK_ENTRIES << 3);
+const SMALL_TIMEOUTS: usize = <usize>CHUNK_ENTRIES * CT_SMALL_SIZE;
+const SMALL_LINKS: usize = SMALL_TIMEOUTS + (<usize>CHUNK_ENTRIES << 2);
+const SMALL_CHUNK_BYTES: usize = SMALL_LINKS + (<usize>CHUNK_ENTRIES << 3);
+
+/** One pool: chunk pointer table, chunk count, entries handed out, free list head (index + 1). */
+class Pool {
+  chunks: usize = 0;
+  nchunks: u32 = 0;
+  chunksCap: u32 = 0;
+  used: u32 = 0;
+  free: u32 = 0;
+}
+const tcpPool = new Pool();
+const smallPool = new Pool();
+
 /** Allocated entries, confirmed or not (cnet->count). */
 export let ctCount: u32 = 0;
 
@@ -45,189 +86,306 @@ let nbuckets: u32 = 0;
 @inline export function nfctTime(): u32 { return <u32>jiffies(); }
 
 // @ts-ignore: decorator
-@inline export function ctPtr(idx: u32): usize { return pool + (<usize>idx << CT_SHIFT); }
+@inline function chunkOf(ref: u32): usize {
+  if (ref & CT_REF_SMALL) return <usize>load<u32>(smallPool.chunks + (<usize>((ref & ~CT_REF_SMALL) >> CHUNK_SHIFT) << 2));
+  return <usize>load<u32>(tcpPool.chunks + (<usize>(ref >> CHUNK_SHIFT) << 2));
+}
+
+/** The entry of a reference. */
+// @ts-ignore: decorator
+@inline export function ctPtr(ref: u32): usize {
+  const i = <usize>(ref & CHUNK_MASK);
+  return chunkOf(ref) + (ref & CT_REF_SMALL ? i * CT_SMALL_SIZE : i * CT_TCP_SIZE);
+}
+/** Address of the entry's timeout. */
+// @ts-ignore: decorator
+@inline function timeoutPtr(ref: u32): usize {
+  return chunkOf(ref) + (ref & CT_REF_SMALL ? SMALL_TIMEOUTS : TCP_TIMEOUTS) + (<usize>(ref & CHUNK_MASK) << 2);
+}
+/** Address of chain node `node`'s link word. */
+// @ts-ignore: decorator
+@inline function linkPtr(node: u32): usize {
+  const ref = (node - 1) >> 1;
+  return chunkOf(ref) + (ref & CT_REF_SMALL ? SMALL_LINKS : TCP_LINKS) + (<usize>(((ref & CHUNK_MASK) << 1) | ((node - 1) & 1)) << 2);
+}
+
+/** The entry's timeout (ct->timeout). */
+// @ts-ignore: decorator
+@inline export function ctTimeout(ref: u32): u32 { return load<u32>(timeoutPtr(ref)); }
+// @ts-ignore: decorator
+@inline export function ctSetTimeout(ref: u32, t: u32): void { store<u32>(timeoutPtr(ref), t); }
 
 /** nf_ct_is_expired */
 // @ts-ignore: decorator
-@inline export function ctExpired(ct: usize): bool {
-  return <i32>(load<u32>(ct, CT_TIMEOUT) - nfctTime()) <= 0;
+@inline export function ctExpired(ref: u32): bool {
+  return <i32>(ctTimeout(ref) - nfctTime()) <= 0;
 }
 
-/** Empties the table and the pool (configuration load). */
+function poolRelease(p: Pool): void {
+  for (let i: u32 = 0; i < p.nchunks; i++) release(<usize>load<u32>(p.chunks + (<usize>i << 2)));
+  release(p.chunks);
+  p.chunks = 0; p.nchunks = 0; p.chunksCap = 0; p.used = 0; p.free = 0;
+}
+
+/** Empties the table and the pools (configuration load, flush). */
 export function ctTableReset(): void {
-  release(pool);
-  release(buckets);
-  poolCap = 1024;
-  pool = zalloc(<usize>poolCap << CT_SHIFT);
-  freeHead = 0;
-  poolUsed = 0;
+  poolRelease(tcpPool);
+  poolRelease(smallPool);
   ctCount = 0;
+  release(buckets);
   nbuckets = ctBuckets;
   buckets = zalloc(<usize>nbuckets << 2);
   gcReset();
 }
 
-/** Bytes used by the pool and the buckets (for the memory figure). */
+/** Bytes held by the pools (entries, timeouts, links), their chunk tables and the buckets. */
 export function ctTableBytes(): usize {
-  return (<usize>poolCap << CT_SHIFT) + (<usize>nbuckets << 2);
+  return <usize>tcpPool.nchunks * TCP_CHUNK_BYTES + <usize>smallPool.nchunks * SMALL_CHUNK_BYTES +
+    (<usize>(tcpPool.chunksCap + smallPool.chunksCap) << 2) + (<usize>nbuckets << 2);
 }
-export function ctPoolUsed(): u32 { return poolUsed; }
+/** Entries ever handed out (both pools). */
+export function ctPoolUsed(): u32 { return tcpPool.used + smallPool.used; }
 
-/** Hash of a tuple (addresses, ports, protocol; not the direction). */
-export function tupleHash(t: usize): u32 {
-  let h: u64 = load<u64>(t) * 0x9E3779B97F4A7C15;
-  h ^= load<u64>(t, 8) + 0x632BE59BD9B4E019 + (h << 6) + (h >> 2);
-  h ^= h >> 29;
+/**
+ * The tuple hash: addresses, ports and protocol (not the direction). `ports`
+ * is sport | dport << 16, as the tuple stores them.
+ */
+// @ts-ignore: decorator
+@inline export function tupleHashV(src: u32, dst: u32, ports: u32, proto: u32): u32 {
+  let h: u64 = ((<u64>dst << 32) | <u64>src) * 0x9E3779B97F4A7C15 + ((<u64>proto << 32) | <u64>ports);
+  h ^= h >> 30;
   h *= 0xBF58476D1CE4E5B9;
-  h ^= h >> 32;
-  return <u32>h;
+  h ^= h >> 27;
+  h *= 0x94D049BB133111EB;
+  h ^= h >> 31;
+  return <u32>(h >> 32);
+}
+
+/** Hash of an entry tuple (12 bytes) with its protocol. */
+// @ts-ignore: decorator
+@inline export function tupleHash12(t: usize, proto: u32): u32 {
+  return tupleHashV(load<u32>(t), load<u32>(t, 4), load<u32>(t, 8), proto);
 }
 
 /** reciprocal_scale(hash, nbuckets) */
 // @ts-ignore: decorator
 @inline export function bucketOf(hash: u32): u32 { return <u32>((<u64>hash * <u64>nbuckets) >> 32); }
+/** The chain-word tag of a hash (bits the bucket choice does not use). */
+// @ts-ignore: decorator
+@inline function tagOf(hash: u32): u32 { return (hash & 0xf) << TAG_SHIFT; }
 
-/** A zeroed entry (not in the hash), or 0xFFFFFFFF if the pool cannot grow. */
-export function ctAllocRaw(): u32 {
-  let idx: u32;
-  if (freeHead != 0) {
-    idx = freeHead - 1;
-    freeHead = load<u32>(ctPtr(idx), CT_FREE_NEXT);
-  } else {
-    if (poolUsed == poolCap) {
-      if (poolCap >= 0x4000000) return 0xffffffff;
-      const ncap = poolCap << 1;
-      pool = grow(pool, <usize>poolCap << CT_SHIFT, <usize>ncap << CT_SHIFT);
-      poolCap = ncap;
-    }
-    idx = poolUsed++;
+function poolTake(p: Pool, chunkBytes: usize, tag: u32): u32 {
+  let i: u32;
+  if (p.free != 0) {
+    i = p.free - 1;
+    p.free = load<u32>(linkPtr(((i | tag) << 1) + 1));
+    return i | tag;
   }
-  const ct = ctPtr(idx);
-  memory.fill(ct, 0, CT_SIZE);
-  store<u8>(ct, CF_USED, CT_FLAGS);
-  ctCount++;
-  return idx;
+  if (p.used >= POOL_MAX) return CT_REF_NONE;
+  i = p.used;
+  if ((i & CHUNK_MASK) == 0) {
+    const c = i >> CHUNK_SHIFT;
+    if (c >= p.chunksCap) {
+      const ncap = p.chunksCap == 0 ? 16 : p.chunksCap << 1;
+      p.chunks = grow(p.chunks, <usize>p.chunksCap << 2, <usize>ncap << 2);
+      p.chunksCap = ncap;
+    }
+    // chunks are not zeroed: an entry is cleared when it is handed out
+    store<u32>(p.chunks + (<usize>c << 2), <u32>heap.alloc(chunkBytes));
+    p.nchunks = c + 1;
+  }
+  p.used = i + 1;
+  return i | tag;
 }
 
-/** nf_conntrack_free: back to the pool (must not be in the hash). */
-export function ctFree(idx: u32): void {
-  const ct = ctPtr(idx);
-  if (load<u32>(ct, CT_STATUS) & IPS_SRC_NAT_DONE) bysrcRemove(idx);
-  store<u8>(ct, 0, CT_FLAGS);
-  store<u32>(ct, freeHead, CT_FREE_NEXT);
-  freeHead = idx + 1;
+/**
+ * A zeroed, unhashed entry for protocol `proto` (TCP entries come from the
+ * TCP pool), with timeout 0, or CT_REF_NONE when the pool is exhausted.
+ */
+export function ctAllocRaw(proto: u32): u32 {
+  let ref: u32;
+  if (proto == 6) {
+    ref = poolTake(tcpPool, TCP_CHUNK_BYTES, 0);
+    if (ref == CT_REF_NONE) return ref;
+    memory.fill(ctPtr(ref), 0, CT_TCP_SIZE);
+  } else {
+    ref = poolTake(smallPool, SMALL_CHUNK_BYTES, CT_REF_SMALL);
+    if (ref == CT_REF_NONE) return ref;
+    const ct = ctPtr(ref);
+    memory.fill(ct, 0, CT_SMALL_SIZE);
+    ctSetStatusRaw(ct, CTP_SMALL);
+    ctSetSmallProto(ct, proto);
+  }
+  ctSetTimeout(ref, 0);
+  ctCount++;
+  return ref;
+}
+
+/** Is the entry allocated? (A freed one keeps its fields, marked CTP_FREE.) */
+// @ts-ignore: decorator
+@inline export function ctInUse(ct: usize): bool { return (ctStatusRaw(ct) & CTP_FREE) == 0; }
+
+/** nf_conntrack_free: back to its pool (must not be in the hash). */
+export function ctFree(ref: u32): void {
+  const ct = ctPtr(ref);
+  natExtRelease(ref, ct);
+  ctSetStatusRaw(ct, ctStatusRaw(ct) | CTP_FREE);
+  const p = (ref & CT_REF_SMALL) ? smallPool : tcpPool;
+  store<u32>(linkPtr((ref << 1) + 1), p.free);
+  p.free = (ref & ~CT_REF_SMALL) + 1;
   ctCount--;
 }
 
 // @ts-ignore: decorator
 @inline function bucketPtr(b: u32): usize { return buckets + (<usize>b << 2); }
 // @ts-ignore: decorator
-@inline function nodeLink(node: u32): usize {
-  return ctPtr((node - 1) >> 1) + CT_LINK_ORIG + (<usize>((node - 1) & 1) << 2);
-}
+@inline function nodeRef(node: u32): u32 { return (node - 1) >> 1; }
 // @ts-ignore: decorator
-@inline function nodeTuple(node: u32): usize {
-  return ctPtr((node - 1) >> 1) + CT_ORIG + (<usize>((node - 1) & 1) << 4);
-}
+@inline function nodeDir(node: u32): u32 { return (node - 1) & 1; }
 
-function chainInsert(b: u32, node: u32): void {
-  store<u32>(nodeLink(node), load<u32>(bucketPtr(b)));
-  store<u32>(bucketPtr(b), node);
+function chainInsert(b: u32, node: u32, tag: u32): void {
+  store<u32>(linkPtr(node), load<u32>(bucketPtr(b)));
+  store<u32>(bucketPtr(b), node | tag);
 }
 
 function chainRemove(b: u32, node: u32): void {
   let prev: usize = bucketPtr(b);
-  let n = load<u32>(prev);
-  while (n != 0) {
-    if (n == node) { store<u32>(prev, load<u32>(nodeLink(n))); return; }
-    prev = nodeLink(n);
-    n = load<u32>(prev);
+  let w = load<u32>(prev);
+  while (w != 0) {
+    const n = w & NODE_MASK;
+    if (n == node) { store<u32>(prev, load<u32>(linkPtr(n))); return; }
+    prev = linkPtr(n);
+    w = load<u32>(prev);
   }
 }
 
-/** __nf_conntrack_hash_insert: both directions (or only the reply one). */
-export function ctHashInsert(idx: u32, replyOnly: bool): void {
-  const ct = ctPtr(idx);
-  if (!replyOnly) chainInsert(bucketOf(tupleHash(ct + CT_ORIG)), (idx << 1) + 1);
-  else store<u8>(ct, load<u8>(ct, CT_FLAGS) | CF_REPLY_ONLY, CT_FLAGS);
-  chainInsert(bucketOf(tupleHash(ct + CT_REPLY)), (idx << 1) + 2);
+// @ts-ignore: decorator
+@inline function entryHash(ct: usize, dir: u32): u32 { return tupleHash12(ctTuple(ct, dir), ctProto(ct)); }
+
+/** __nf_conntrack_hash_insert: both directions, or only the reply one (an IPS_NAT_CLASH entry). */
+export function ctHashInsert(ref: u32): void {
+  const ct = ctPtr(ref);
+  if (!ctReplyOnly(ct)) {
+    const h = entryHash(ct, 0);
+    chainInsert(bucketOf(h), (ref << 1) + 1, tagOf(h));
+  }
+  const h = entryHash(ct, 1);
+  chainInsert(bucketOf(h), (ref << 1) + 2, tagOf(h));
 }
 
 /** nf_ct_delete for a confirmed entry: out of both chains, then freed. */
-export function ctDelete(idx: u32): void {
-  const ct = ctPtr(idx);
-  if (!(load<u8>(ct, CT_FLAGS) & CF_REPLY_ONLY)) chainRemove(bucketOf(tupleHash(ct + CT_ORIG)), (idx << 1) + 1);
-  chainRemove(bucketOf(tupleHash(ct + CT_REPLY)), (idx << 1) + 2);
-  ctFree(idx);
+export function ctDelete(ref: u32): void {
+  const ct = ctPtr(ref);
+  if (!ctReplyOnly(ct)) chainRemove(bucketOf(entryHash(ct, 0)), (ref << 1) + 1);
+  chainRemove(bucketOf(entryHash(ct, 1)), (ref << 1) + 2);
+  ctFree(ref);
 }
 
 /** nf_ct_kill: deletes a confirmed entry; an unconfirmed one is only marked dying (its packet frees it). */
-export function ctKill(idx: u32): void {
-  const ct = ctPtr(idx);
-  const st = load<u32>(ct, CT_STATUS);
+export function ctKill(ref: u32): void {
+  const ct = ctPtr(ref);
+  const st = ctStatus(ct);
   if (st & IPS_DYING) return;
-  if (st & IPS_CONFIRMED) ctDelete(idx);
-  else store<u32>(ct, st | IPS_DYING, CT_STATUS);
+  if (st & IPS_CONFIRMED) ctDelete(ref);
+  else ctSetStatusRaw(ct, ctStatusRaw(ct) | IPS_DYING);
+}
+
+/** Does node `n` (entry `ref`) carry exactly the tuple (k64 = src | dst << 32, ports, proto)? */
+// @ts-ignore: decorator
+@inline function nodeIs(ref: u32, n: u32, k64: u64, ports: u32, proto: u32): bool {
+  const ct = ctPtr(ref);
+  const t = ctTuple(ct, nodeDir(n));
+  return load<u64>(t) == k64 && load<u32>(t, 8) == ports && ctProto(ct) == proto;
 }
 
 /**
- * ____nf_conntrack_find: the node (index << 1 | dir, + 1) whose tuple equals
- * `t`, or 0. Expired entries met on the way are reaped.
+ * ____nf_conntrack_find: the node (ref << 1 | dir, + 1) with the tuple
+ * (src, dst, ports, proto) and hash `hash`, or 0. Expired entries met on
+ * the way are reaped.
  */
-export function ctFind(t: usize): u32 {
-  const b = bucketOf(tupleHash(t));
-  let n = load<u32>(bucketPtr(b));
-  while (n != 0) {
-    const ct = ctPtr((n - 1) >> 1);
-    if (ctExpired(ct)) {
-      ctDelete((n - 1) >> 1);
-      n = load<u32>(bucketPtr(b)); // links may have changed: start over
+export function ctFindV(src: u32, dst: u32, ports: u32, proto: u32, hash: u32): u32 {
+  const b = bucketOf(hash);
+  const tag = tagOf(hash);
+  const k64 = (<u64>dst << 32) | <u64>src;
+  let w = load<u32>(bucketPtr(b));
+  while (w != 0) {
+    const n = w & NODE_MASK;
+    const ref = nodeRef(n);
+    if (ctExpired(ref)) {
+      ctDelete(ref);
+      w = load<u32>(bucketPtr(b)); // links may have changed: start over
       continue;
     }
-    if (tupleEqual(nodeTuple(n), t)) return n;
-    n = load<u32>(nodeLink(n));
+    if ((w & ~NODE_MASK) == tag && nodeIs(ref, n, k64, ports, proto)) return n;
+    w = load<u32>(linkPtr(n));
   }
   return 0;
 }
 
+/** ctFindV for a 16-byte scratch tuple. */
+export function ctFind(t: usize): u32 {
+  const src = load<u32>(t), dst = load<u32>(t, 4), ports = load<u32>(t, 8), proto = <u32>load<u8>(t, 12);
+  return ctFindV(src, dst, ports, proto, tupleHashV(src, dst, ports, proto));
+}
+
 /**
- * nf_conntrack_tuple_taken: is `t` the tuple of a confirmed entry other than
- * `ignored` (whose original tuple is `ignoredOrig`)? An entry with the very
- * same original tuple does not count (clash resolution deals with it).
+ * nf_conntrack_tuple_taken: is scratch tuple `t` the tuple of a confirmed
+ * entry other than `ignored`? An entry with the very same original tuple as
+ * `ignored` does not count (clash resolution deals with it).
  */
 export function ctTupleTaken(t: usize, ignored: u32): bool {
-  const b = bucketOf(tupleHash(t));
-  let n = load<u32>(bucketPtr(b));
+  const src = load<u32>(t), dst = load<u32>(t, 4), ports = load<u32>(t, 8), proto = <u32>load<u8>(t, 12);
+  const hash = tupleHashV(src, dst, ports, proto);
+  const b = bucketOf(hash);
+  const tag = tagOf(hash);
+  const k64 = (<u64>dst << 32) | <u64>src;
   const ign = ctPtr(ignored);
-  while (n != 0) {
-    const idx = (n - 1) >> 1;
-    if (idx != ignored) {
-      const ct = ctPtr(idx);
-      if (ctExpired(ct)) {
-        ctDelete(idx);
-        n = load<u32>(bucketPtr(b));
+  let w = load<u32>(bucketPtr(b));
+  while (w != 0) {
+    const n = w & NODE_MASK;
+    const ref = nodeRef(n);
+    if (ref != ignored) {
+      if (ctExpired(ref)) {
+        ctDelete(ref);
+        w = load<u32>(bucketPtr(b));
         continue;
       }
-      if (tupleEqual(nodeTuple(n), t) && !tupleEqual(ign + CT_ORIG, ct + CT_ORIG)) return true;
+      if ((w & ~NODE_MASK) == tag && nodeIs(ref, n, k64, ports, proto)) {
+        const ct = ctPtr(ref);
+        if (!(ctProto(ign) == ctProto(ct) && tuple12EqualAt(ctTuple(ign, 0), ctTuple(ct, 0)))) return true;
+      }
     }
-    n = load<u32>(nodeLink(n));
+    w = load<u32>(linkPtr(n));
   }
   return false;
 }
 
+// @ts-ignore: decorator
+@inline function tuple12EqualAt(a: usize, b: usize): bool {
+  return load<u64>(a) == load<u64>(b) && load<u32>(a, 8) == load<u32>(b, 8);
+}
+
 /**
- * The confirm-time scan of one chain (__nf_conntrack_confirm): the node
- * equal to `t` (confirmed entries; expired ones are not skipped, as in the
- * kernel), 0 if none, or 0xFFFFFFFF if the chain is longer than `maxLen`.
+ * The confirm-time scan of one chain (__nf_conntrack_confirm) for entry
+ * `ref`'s tuple of direction `dir`: the node with an equal tuple (confirmed
+ * entries; expired ones are not skipped, as in the kernel), 0 if none, or
+ * 0xFFFFFFFF if the chain is longer than `maxLen`.
  */
-export function ctConfirmScan(t: usize, maxLen: u32): u32 {
-  const b = bucketOf(tupleHash(t));
-  let n = load<u32>(bucketPtr(b));
+export function ctConfirmScan(ref: u32, dir: u32, maxLen: u32): u32 {
+  const me = ctPtr(ref);
+  const t = ctTuple(me, dir);
+  const src = load<u32>(t), dst = load<u32>(t, 4), ports = load<u32>(t, 8), proto = ctProto(me);
+  const hash = tupleHashV(src, dst, ports, proto);
+  const b = bucketOf(hash);
+  const tag = tagOf(hash);
+  const k64 = (<u64>dst << 32) | <u64>src;
+  let w = load<u32>(bucketPtr(b));
   let len: u32 = 0;
-  while (n != 0) {
-    if (tupleEqual(nodeTuple(n), t)) return n;
+  while (w != 0) {
+    const n = w & NODE_MASK;
+    if ((w & ~NODE_MASK) == tag && nodeIs(nodeRef(n), n, k64, ports, proto)) return n;
     if (len++ > maxLen) return 0xffffffff;
-    n = load<u32>(nodeLink(n));
+    w = load<u32>(linkPtr(n));
   }
   return 0;
 }
@@ -242,22 +400,22 @@ export function ctEarlyDrop(hash: u32): bool {
   for (let i = 0; i < 8; i++) {
     if (i != 0) b = (b + 1) % nbuckets;
     let drops: u32 = 0;
-    let n = load<u32>(bucketPtr(b));
-    while (n != 0) {
-      const idx = (n - 1) >> 1;
-      const ct = ctPtr(idx);
-      const st = load<u32>(ct, CT_STATUS);
-      if (ctExpired(ct)) {
-        ctDelete(idx);
+    let w = load<u32>(bucketPtr(b));
+    while (w != 0) {
+      const n = w & NODE_MASK;
+      const ref = nodeRef(n);
+      const st = ctStatus(ctPtr(ref));
+      if (ctExpired(ref)) {
+        ctDelete(ref);
       } else if ((st & (IPS_ASSURED | IPS_DYING)) == 0 && (st & IPS_CONFIRMED) != 0) {
-        ctDelete(idx);
+        ctDelete(ref);
         drops++;
       } else {
-        n = load<u32>(nodeLink(n));
+        w = load<u32>(linkPtr(n));
         continue;
       }
       // links may have changed (the entry's other node can sit in this chain): start over
-      n = load<u32>(bucketPtr(b));
+      w = load<u32>(bucketPtr(b));
     }
     if (drops != 0) {
       ctStatAdd(CTS_EARLY_DROP, drops);
@@ -307,11 +465,11 @@ function gcReset(): void {
   }
 }
 
-/** tcp_can_early_drop; other protocols have no can_early_drop. */
+/** gc_worker_can_early_drop: not ASSURED, or TCP in a closing state (tcp_can_early_drop). */
 function gcCanEarlyDrop(ct: usize): bool {
-  if ((load<u32>(ct, CT_STATUS) & IPS_ASSURED) == 0) return true;
-  if (load<u8>(ct, CT_ORIG + T_PROTO) != 6) return false;
-  const s = <u32>load<u8>(ct, CT_STATE);
+  if ((ctStatus(ct) & IPS_ASSURED) == 0) return true;
+  if (ctProto(ct) != 6) return false;
+  const s = ctState(ct);
   return s == TCP_CONNTRACK_FIN_WAIT || s == TCP_CONNTRACK_LAST_ACK || s == TCP_CONNTRACK_TIME_WAIT ||
          s == TCP_CONNTRACK_CLOSE || s == TCP_CONNTRACK_CLOSE_WAIT;
 }
@@ -333,76 +491,107 @@ function gcWorker(): void {
   let count: i64 = gcSeen;
   let expired: u32 = 0;
   while (i < nbuckets) {
-    let node = load<u32>(bucketPtr(i));
-    while (node != 0) {
-      const next = load<u32>(nodeLink(node));
-      const idx = (node - 1) >> 1;
-      const ct = ctPtr(idx);
+    let w = load<u32>(bucketPtr(i));
+    while (w != 0) {
+      const node = w & NODE_MASK;
+      const next = load<u32>(linkPtr(node));
+      const ref = nodeRef(node);
+      const ct = ctPtr(ref);
       if (expired > expiredMax) {
         gcNextBucket = i;
         gcAvgTimeout = nextRun;
         gcSeen = count;
         // re-sched immediately if total cycle time is exceeded
         const delta = <i32>(now - gcStartTime);
-        finish(now, delta < <i32>intervalMax ? 1 : 0);
+        gcSchedule(delta < <i32>intervalMax ? 1 : 0);
         return;
       }
-      if (ctExpired(ct)) {
-        ctDelete(idx);
+      if (ctExpired(ref)) {
+        ctDelete(ref);
         expired++;
-        node = load<u32>(bucketPtr(i)); // links may have changed: rescan the bucket
+        w = load<u32>(bucketPtr(i)); // links may have changed: rescan the bucket
         continue;
       }
-      let left: i64 = <i64><i32>(load<u32>(ct, CT_TIMEOUT) - now);
+      let left: i64 = <i64><i32>(ctTimeout(ref) - now);
       left = left < intervalMin ? intervalMin : left > clampMax ? clampMax : left;
       count++;
       nextRun += (left - nextRun) / count;
-      const st = load<u32>(ct, CT_STATUS);
+      const st = ctStatus(ct);
       if (max95 != 0 && (st & IPS_CONFIRMED) != 0 && (st & IPS_DYING) == 0 && ctCount >= max95 && gcCanEarlyDrop(ct)) {
-        ctKill(idx);
+        ctKill(ref);
         expired++;
-        node = load<u32>(bucketPtr(i));
+        w = load<u32>(bucketPtr(i));
         continue;
       }
-      node = next;
+      w = next;
     }
     i++;
   }
   gcNextBucket = 0;
   nextRun = nextRun < intervalMin ? intervalMin : nextRun > intervalMax ? intervalMax : nextRun;
-  const took: i64 = 1; // max(now - start_time, 1): the sweep took no virtual time
-  const delta: i64 = max<i64>(<i64><i32>(now - gcStartTime), took);
-  finish(now, nextRun > delta ? nextRun - delta : 1);
+  // delta_time = max(now - start_time, 1)
+  const delta: i64 = max<i64>(<i64><i32>(now - gcStartTime), 1);
+  gcSchedule(nextRun > delta ? nextRun - delta : 1);
 }
 
-function finish(now: u32, nextRun: i64): void {
+function gcSchedule(nextRun: i64): void {
   if (nextRun != 0) gcEarlyDrop = false;
   gcNextRun = jiffies() + nextRun;
 }
 
 /**
- * Iteration over live entries for dumps: the next entry index after the one
- * found at (bucket, node) state, in bucket order, each entry once (via its
- * reply node), skipping expired and reply-only entries. Returns 0xFFFFFFFF at
- * the end. `ctIterReset` starts over.
+ * Iteration over live entries for dumps: the next entry reference after the
+ * one found at the (bucket, node) cursor, in bucket order, each entry once
+ * (via its reply node), skipping expired ones and IPS_NAT_CLASH ones (reply
+ * only, not dumped). Returns CT_REF_NONE at the end. `ctIterReset` starts over.
  */
 let itBucket: u32 = 0;
 let itNode: u32 = 0;
 export function ctIterReset(): void { itBucket = 0; itNode = 0; }
 export function ctIterNext(): u32 {
   while (itBucket < nbuckets) {
-    let n = itNode == 0 ? load<u32>(bucketPtr(itBucket)) : load<u32>(nodeLink(itNode));
-    while (n != 0) {
+    let w = itNode == 0 ? load<u32>(bucketPtr(itBucket)) : load<u32>(linkPtr(itNode));
+    while (w != 0) {
+      const n = w & NODE_MASK;
       itNode = n;
-      if (((n - 1) & 1) == 1) {
-        const idx = (n - 1) >> 1;
-        const ct = ctPtr(idx);
-        if (!ctExpired(ct) && !(load<u8>(ct, CT_FLAGS) & CF_REPLY_ONLY)) return idx;
+      if (nodeDir(n) == 1) {
+        const ref = nodeRef(n);
+        if (!ctExpired(ref) && !ctReplyOnly(ctPtr(ref))) return ref;
       }
-      n = load<u32>(nodeLink(n));
+      w = load<u32>(linkPtr(n));
     }
     itBucket++;
     itNode = 0;
   }
-  return 0xffffffff;
+  return CT_REF_NONE;
+}
+
+/** The chain word at the head of `hash`'s bucket (prefetch.ts touches it early). */
+// @ts-ignore: decorator
+@inline export function ctBucketHead(hash: u32): u32 { return load<u32>(bucketPtr(bucketOf(hash))); }
+/** Prefetch support: the tag bits of a hash, as chain words carry them. */
+// @ts-ignore: decorator
+@inline export function ctTagOf(hash: u32): u32 { return tagOf(hash); }
+/** Prefetch support: the timeout and link of chain word `w` (touching both), folded. */
+// @ts-ignore: decorator
+@inline export function ctWordTimeout(w: u32): u32 { return ctTimeout(nodeRef(w & NODE_MASK)); }
+// @ts-ignore: decorator
+@inline export function ctWordLink(w: u32): u32 { return load<u32>(linkPtr(w & NODE_MASK)); }
+/** Prefetch support: the entry of chain word `w`. */
+// @ts-ignore: decorator
+@inline export function ctWordEntry(w: u32): usize { return ctPtr(nodeRef(w & NODE_MASK)); }
+/** Prefetch support: is chain word `w` a small-pool entry's? */
+// @ts-ignore: decorator
+@inline export function ctWordSmall(w: u32): bool { return (nodeRef(w & NODE_MASK) & CT_REF_SMALL) != 0; }
+
+/** Chain-length histogram (diagnostics): counts of buckets with 0..max-1 nodes (the last slot: max-1 or more) into u32s at `out`. */
+export function ctChainHistogram(out: usize, max: u32): void {
+  memory.fill(out, 0, <usize>max << 2);
+  for (let b: u32 = 0; b < nbuckets; b++) {
+    let len: u32 = 0;
+    let w = load<u32>(bucketPtr(b));
+    while (w != 0) { len++; w = load<u32>(linkPtr(w & NODE_MASK)); }
+    const slot = out + (<usize>min<u32>(len, max - 1) << 2);
+    store<u32>(slot, load<u32>(slot) + 1);
+  }
 }

@@ -14,14 +14,18 @@ import {
   TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_UNACK,
 } from "../abi";
 import {
-  CT_TCP, CT_STATE, CT_STATUS, CT_TIMEOUT, TCPS_SIZE, TS_END, TS_MAXEND, TS_MAXWIN, TS_MAXACK, TS_SCALE, TS_FLAGS,
-  CT_TCP_LAST_DIR, CT_TCP_RETRANS, CT_TCP_LAST_INDEX, CT_TCP_LAST_WSCALE, CT_TCP_LAST_FLAGS, CT_TCP_LAST_SEQ,
-  CT_TCP_LAST_ACK, CT_TCP_LAST_END, CT_TCP_LAST_WIN, TCPF_WINDOW_SCALE, TCPF_SACK_PERM, TCPF_CLOSE_INIT,
+  TCPF_WINDOW_SCALE, TCPF_SACK_PERM, TCPF_CLOSE_INIT,
   TCPF_BE_LIBERAL, TCPF_DATA_UNACKNOWLEDGED, TCPF_MAXACK_SET, TCPF_EXP_CHALLENGE_ACK, TCPF_SIMULTANEOUS_OPEN,
+  ctStatus, ctStatusSet, ctState, tcpSetState, tcpLastIndex, tcpSetLastIndex, tcpLastDir,
+  tcpSetLastDir, tcpScale, tcpSetScale, tcpEnd, tcpSetEnd, tcpMaxEnd, tcpSetMaxEnd, tcpMaxWin, tcpSetMaxWin,
+  tcpMaxAck, tcpSetMaxAck, tcpFlags, tcpSetFlags, tcpSeenClear, tcpLastAck, tcpSetLastAck, tcpLastSeq,
+  tcpLastEnd, tcpSetLastSeqEnd, tcpLastWin, tcpSetLastWin, tcpRetrans, tcpSetRetrans, tcpLastWscale,
+  tcpSetLastWscale, tcpLastFlags, tcpSetLastFlags, tcpAreaClear,
 } from "./entry";
 import { tcpLoose, tcpBeLiberal, tcpMaxRetrans, tcpIgnoreInvalidRst, tcpTimeout } from "./config";
 import { ctRefresh, ctKillAcct, NF_ACCEPT, NF_DROP, NF_INVALID, NF_REPEAT } from "./verdict";
-import { ctKill, nfctTime } from "./table";
+import { ctKill, nfctTime, ctTimeout, ctSetTimeout } from "./table";
+import { hz } from "../config";
 
 // enum tcp_bit_set
 const TCP_SYN_SET: u32 = 0;
@@ -108,21 +112,20 @@ export function tcpError(p: usize): bool {
     f == (FIN | ACK) || f == (FIN | ACK | URG) || f == ACK || f == (ACK | URG));
 }
 
-// @ts-ignore: decorator
-@inline function seen(ct: usize, dir: u32): usize { return ct + CT_TCP + <usize>dir * TCPS_SIZE; }
 
-/** tcp_options: window scale and SACK-permitted, when the header has options. */
-function tcpOptions(p: usize, state: usize): void {
+/** tcp_options into seen[dir]: window scale and SACK-permitted, when the header has options. */
+function tcpOptions(p: usize, ct: usize, dir: u32): void {
   if (doffOf(p) <= 5) return;
-  store<u8>(state, 0, TS_SCALE);
-  store<u8>(state, load<u8>(state, TS_FLAGS) & TCPF_BE_LIBERAL, TS_FLAGS);
+  tcpSetScale(ct, dir, 0);
+  let f = tcpFlags(ct, dir) & TCPF_BE_LIBERAL;
   const opts = <u32>load<u8>(p, PKT_TCP_OPTS);
-  if (opts & TO_SACK_PERM) store<u8>(state, load<u8>(state, TS_FLAGS) | TCPF_SACK_PERM, TS_FLAGS);
+  if (opts & TO_SACK_PERM) f |= TCPF_SACK_PERM;
   const ws = <u32>load<u8>(p, PKT_TCP_WSCALE);
   if (ws != 0) {
-    store<u8>(state, <u8>min<u32>(ws - 1, 14), TS_SCALE);
-    store<u8>(state, load<u8>(state, TS_FLAGS) | TCPF_WINDOW_SCALE, TS_FLAGS);
+    tcpSetScale(ct, dir, min<u32>(ws - 1, 14));
+    f |= TCPF_WINDOW_SCALE;
   }
+  tcpSetFlags(ct, dir, f);
 }
 
 /** tcp_new: a packet without an entry; false means it cannot start one. */
@@ -130,39 +133,40 @@ export function tcpNew(ct: usize, p: usize): bool {
   const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
   const newState = TRANSITIONS[conntrackIndex(flags) * 10 + TCP_CONNTRACK_NONE];
   if (newState >= sIV) return false;
-  const s0 = seen(ct, 0);
   const seq = load<u32>(p, PKT_SEQ);
   let win = <u32>load<u16>(p, PKT_WIN);
-  memory.fill(ct + CT_TCP, 0, 64);
+  tcpAreaClear(ct);
+  const end = segmentEnd(p, seq, flags);
+  const maxwin = win == 0 ? 1 : win;
   if (newState == sSS) {
-    store<u32>(s0, segmentEnd(p, seq, flags), TS_END);
-    store<u32>(s0, win == 0 ? 1 : win, TS_MAXWIN);
-    store<u32>(s0, load<u32>(s0, TS_END), TS_MAXEND);
-    tcpOptions(p, s0);
+    tcpSetEnd(ct, 0, end);
+    tcpSetMaxWin(ct, 0, maxwin);
+    tcpSetMaxEnd(ct, 0, end);
+    tcpOptions(p, ct, 0);
   } else if (!tcpLoose) {
     return false;
   } else {
     // mid-stream pickup: the history is lost; take what the packet says
-    store<u32>(s0, segmentEnd(p, seq, flags), TS_END);
-    store<u32>(s0, win == 0 ? 1 : win, TS_MAXWIN);
-    store<u32>(s0, load<u32>(s0, TS_END) + load<u32>(s0, TS_MAXWIN), TS_MAXEND);
-    store<u8>(s0, TCPF_SACK_PERM | TCPF_BE_LIBERAL, TS_FLAGS);
-    store<u8>(seen(ct, 1), TCPF_SACK_PERM | TCPF_BE_LIBERAL, TS_FLAGS);
+    tcpSetEnd(ct, 0, end);
+    tcpSetMaxWin(ct, 0, maxwin);
+    tcpSetMaxEnd(ct, 0, end + maxwin);
+    tcpSetFlags(ct, 0, TCPF_SACK_PERM | TCPF_BE_LIBERAL);
+    tcpSetFlags(ct, 1, TCPF_SACK_PERM | TCPF_BE_LIBERAL);
   }
-  store<u8>(ct, <u8>TCP_NONE_SET, CT_TCP_LAST_INDEX);
+  tcpSetLastIndex(ct, TCP_NONE_SET);
   return true;
 }
 
-/** tcp_init_sender */
-function initSender(p: usize, sender: usize, receiver: usize, end: u32, win: u32, dir: u32): void {
-  store<u32>(sender, end, TS_END);
-  store<u32>(sender, end, TS_MAXEND);
-  store<u32>(sender, win == 0 ? 1 : win, TS_MAXWIN);
-  tcpOptions(p, sender);
+/** tcp_init_sender (sender = seen[dir], receiver = seen[!dir]) */
+function initSender(p: usize, ct: usize, end: u32, win: u32, dir: u32): void {
+  tcpSetEnd(ct, dir, end);
+  tcpSetMaxEnd(ct, dir, end);
+  tcpSetMaxWin(ct, dir, win == 0 ? 1 : win);
+  tcpOptions(p, ct, dir);
   // RFC 1323: both sides must send the window scale option to use it
-  if (dir == 1 && !((load<u8>(sender, TS_FLAGS) & TCPF_WINDOW_SCALE) != 0 && (load<u8>(receiver, TS_FLAGS) & TCPF_WINDOW_SCALE) != 0)) {
-    store<u8>(sender, 0, TS_SCALE);
-    store<u8>(receiver, 0, TS_SCALE);
+  if (dir == 1 && !((tcpFlags(ct, dir) & TCPF_WINDOW_SCALE) != 0 && (tcpFlags(ct, dir ^ 1) & TCPF_WINDOW_SCALE) != 0)) {
+    tcpSetScale(ct, dir, 0);
+    tcpSetScale(ct, dir ^ 1, 0);
   }
 }
 
@@ -171,22 +175,22 @@ const WIN_INVALID: i32 = 1;
 const WIN_IGNORE: i32 = 0;
 
 /** nf_tcp_log_invalid: a liberal sender (or tcp_be_liberal) turns a complaint into ACCEPT. */
-function logInvalid(sender: usize, ret: i32): i32 {
-  if ((load<u8>(sender, TS_FLAGS) & TCPF_BE_LIBERAL) != 0 || tcpBeLiberal) return WIN_ACCEPT;
+function logInvalid(ct: usize, sdir: u32, ret: i32): i32 {
+  if ((tcpFlags(ct, sdir) & TCPF_BE_LIBERAL) != 0 || tcpBeLiberal) return WIN_ACCEPT;
   return ret;
 }
 
 /** MAXACKWINDOW(sender) */
 // @ts-ignore: decorator
-@inline function maxAckWindow(sender: usize): u32 {
-  const w = load<u32>(sender, TS_MAXWIN);
+@inline function maxAckWindow(ct: usize, sdir: u32): u32 {
+  const w = tcpMaxWin(ct, sdir);
   return w > 66000 ? w : 66000;
 }
 
-/** tcp_in_window */
+/** tcp_in_window: sender is seen[dir], receiver seen[!dir]. */
 function tcpInWindow(ct: usize, dir: u32, index: u32, p: usize): i32 {
-  const sender = seen(ct, dir);
-  const receiver = seen(ct, dir ^ 1);
+  const sd = dir;
+  const rd = dir ^ 1;
   const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
   let seq = load<u32>(p, PKT_SEQ);
   let ack = load<u32>(p, PKT_ACK);
@@ -194,150 +198,148 @@ function tcpInWindow(ct: usize, dir: u32, index: u32, p: usize): i32 {
   const winRaw = <u32>load<u16>(p, PKT_WIN);
   let win = winRaw;
   let end = segmentEnd(p, seq, flags);
-  if ((load<u8>(receiver, TS_FLAGS) & TCPF_SACK_PERM) != 0 && (load<u8>(p, PKT_TCP_OPTS) & TO_SACK) != 0 && doffOf(p) > 5) {
+  if ((tcpFlags(ct, rd) & TCPF_SACK_PERM) != 0 && (load<u8>(p, PKT_TCP_OPTS) & TO_SACK) != 0 && doffOf(p) > 5) {
     const tmp = load<u32>(p, PKT_TCP_SACK);
     if (after(tmp, sack)) sack = tmp;
   }
   // (no NAT sequence adjustment: no helpers are modelled)
-  if (load<u32>(sender, TS_MAXWIN) == 0) {
+  if (tcpMaxWin(ct, sd) == 0) {
     // initialise sender data
     if (flags & SYN) {
-      initSender(p, sender, receiver, end, win, dir);
+      initSender(p, ct, end, win, dir);
       if (!(flags & ACK)) return WIN_ACCEPT; // simultaneous open
     } else {
       // in the middle of a connection: use what the packet says
-      store<u32>(sender, end, TS_END);
-      const swin = win << load<u8>(sender, TS_SCALE);
-      store<u32>(sender, swin == 0 ? 1 : swin, TS_MAXWIN);
-      store<u32>(sender, end + load<u32>(sender, TS_MAXWIN), TS_MAXEND);
-      if (load<u32>(receiver, TS_MAXWIN) == 0) {
-        store<u32>(receiver, sack, TS_END);
-        store<u32>(receiver, sack, TS_MAXEND);
-      } else if (sack == load<u32>(receiver, TS_END) + 1) {
+      tcpSetEnd(ct, sd, end);
+      let swin = win << tcpScale(ct, sd);
+      if (swin == 0) swin = 1;
+      tcpSetMaxWin(ct, sd, swin);
+      tcpSetMaxEnd(ct, sd, end + swin);
+      if (tcpMaxWin(ct, rd) == 0) {
+        tcpSetEnd(ct, rd, sack);
+        tcpSetMaxEnd(ct, rd, sack);
+      } else if (sack == tcpEnd(ct, rd) + 1) {
         // likely a reply to a keepalive
-        store<u32>(receiver, load<u32>(receiver, TS_END) + 1, TS_END);
+        tcpSetEnd(ct, rd, tcpEnd(ct, rd) + 1);
       }
     }
-  } else if ((flags & SYN) != 0 && after(end, load<u32>(sender, TS_END)) &&
-             (load<u8>(ct, CT_STATE) == sSS || load<u8>(ct, CT_STATE) == sSR)) {
+  } else if ((flags & SYN) != 0 && after(end, tcpEnd(ct, sd)) &&
+             (ctState(ct) == <u32>sSS || ctState(ct) == <u32>sSR)) {
     // RFC 793: a reinitialised TCP may use higher sequence numbers: re-init
-    initSender(p, sender, receiver, end, win, dir);
+    initSender(p, ct, end, win, dir);
     if (dir == 1 && !(flags & ACK)) return WIN_ACCEPT;
   }
 
   if (!(flags & ACK)) {
-    ack = load<u32>(receiver, TS_END);
+    ack = tcpEnd(ct, rd);
     sack = ack;
   } else if ((flags & (ACK | RST)) == (ACK | RST) && ack == 0) {
     // broken stacks: RST+ACK with a zero ack
-    ack = load<u32>(receiver, TS_END);
+    ack = tcpEnd(ct, rd);
     sack = ack;
   }
 
-  if ((flags & RST) != 0 && seq == 0 && load<u8>(ct, CT_STATE) == sSS) {
+  if ((flags & RST) != 0 && seq == 0 && ctState(ct) == <u32>sSS) {
     // RST sent answering SYN
-    seq = load<u32>(sender, TS_END);
+    seq = tcpEnd(ct, sd);
     end = seq;
   }
 
-  const seqOk = before(seq, load<u32>(sender, TS_MAXEND) + 1);
+  const sEnd = tcpEnd(ct, sd);
+  const sMaxEnd = tcpMaxEnd(ct, sd);
+  const rEnd = tcpEnd(ct, rd);
+  const rMaxWin = tcpMaxWin(ct, rd);
+  const seqOk = before(seq, sMaxEnd + 1);
   if (!seqOk) {
-    const overshot = end - load<u32>(sender, TS_MAXEND) + 1;
-    const ackOk = after(sack, load<u32>(receiver, TS_END) - maxAckWindow(sender) - 1);
-    const rmaxwin = load<u32>(receiver, TS_MAXWIN);
-    const inRecvWin = rmaxwin != 0 && after(end, load<u32>(sender, TS_END) - rmaxwin - 1);
-    if (inRecvWin && ackOk && overshot <= rmaxwin && before(sack, load<u32>(receiver, TS_END) + 1)) {
+    const overshot = end - sMaxEnd + 1;
+    const ackOk = after(sack, rEnd - maxAckWindow(ct, sd) - 1);
+    const inRecvWin = rMaxWin != 0 && after(end, sEnd - rMaxWin - 1);
+    if (inRecvWin && ackOk && overshot <= rMaxWin && before(sack, rEnd + 1)) {
       // the peer sent more than the window allowed: let the ACK of it through later
-      store<u32>(sender, end, TS_END);
-      store<u8>(sender, load<u8>(sender, TS_FLAGS) | TCPF_DATA_UNACKNOWLEDGED, TS_FLAGS);
-      return logInvalid(sender, WIN_IGNORE);
+      tcpSetEnd(ct, sd, end);
+      tcpSetFlags(ct, sd, tcpFlags(ct, sd) | TCPF_DATA_UNACKNOWLEDGED);
+      return logInvalid(ct, sd, WIN_IGNORE);
     }
-    return logInvalid(sender, WIN_INVALID); // SEQ is over the upper bound
+    return logInvalid(ct, sd, WIN_INVALID); // SEQ is over the upper bound
   }
-  if (!before(sack, load<u32>(receiver, TS_END) + 1)) return logInvalid(sender, WIN_INVALID); // ACK over upper bound
-  const rmaxwin = load<u32>(receiver, TS_MAXWIN);
-  const inRecvWin = rmaxwin == 0 || after(end, load<u32>(sender, TS_END) - rmaxwin - 1);
-  if (!inRecvWin) return logInvalid(sender, WIN_IGNORE); // SEQ under lower bound (retransmitted)
-  if (!after(sack, load<u32>(receiver, TS_END) - maxAckWindow(sender) - 1)) return logInvalid(sender, WIN_IGNORE); // ACK under lower bound
+  if (!before(sack, rEnd + 1)) return logInvalid(ct, sd, WIN_INVALID); // ACK over upper bound
+  const inRecvWin = rMaxWin == 0 || after(end, sEnd - rMaxWin - 1);
+  if (!inRecvWin) return logInvalid(ct, sd, WIN_IGNORE); // SEQ under lower bound (retransmitted)
+  if (!after(sack, rEnd - maxAckWindow(ct, sd) - 1)) return logInvalid(ct, sd, WIN_IGNORE); // ACK under lower bound
 
   // window scaling (RFC 1323)
-  if (!(flags & SYN)) win <<= load<u8>(sender, TS_SCALE);
+  if (!(flags & SYN)) win <<= tcpScale(ct, sd);
 
   // update sender data
   const swin = win + (sack - ack);
-  if (load<u32>(sender, TS_MAXWIN) < swin) store<u32>(sender, swin, TS_MAXWIN);
-  if (after(end, load<u32>(sender, TS_END))) {
-    store<u32>(sender, end, TS_END);
-    store<u8>(sender, load<u8>(sender, TS_FLAGS) | TCPF_DATA_UNACKNOWLEDGED, TS_FLAGS);
+  if (tcpMaxWin(ct, sd) < swin) tcpSetMaxWin(ct, sd, swin);
+  let sFlags = tcpFlags(ct, sd);
+  if (after(end, sEnd)) {
+    tcpSetEnd(ct, sd, end);
+    sFlags |= TCPF_DATA_UNACKNOWLEDGED;
   }
   if (flags & ACK) {
-    if (!(load<u8>(sender, TS_FLAGS) & TCPF_MAXACK_SET)) {
-      store<u32>(sender, ack, TS_MAXACK);
-      store<u8>(sender, load<u8>(sender, TS_FLAGS) | TCPF_MAXACK_SET, TS_FLAGS);
-    } else if (after(ack, load<u32>(sender, TS_MAXACK))) {
-      store<u32>(sender, ack, TS_MAXACK);
+    if (!(sFlags & TCPF_MAXACK_SET)) {
+      tcpSetMaxAck(ct, sd, ack);
+      sFlags |= TCPF_MAXACK_SET;
+    } else if (after(ack, tcpMaxAck(ct, sd))) {
+      tcpSetMaxAck(ct, sd, ack);
     }
   }
+  tcpSetFlags(ct, sd, sFlags);
   // update receiver data
-  if (load<u32>(receiver, TS_MAXWIN) != 0 && after(end, load<u32>(sender, TS_MAXEND))) {
-    store<u32>(receiver, load<u32>(receiver, TS_MAXWIN) + (end - load<u32>(sender, TS_MAXEND)), TS_MAXWIN);
+  if (rMaxWin != 0 && after(end, sMaxEnd)) {
+    tcpSetMaxWin(ct, rd, rMaxWin + (end - sMaxEnd));
   }
-  if (after(sack + win, load<u32>(receiver, TS_MAXEND) - 1)) {
-    store<u32>(receiver, sack + win + (win == 0 ? 1 : 0), TS_MAXEND);
+  if (after(sack + win, tcpMaxEnd(ct, rd) - 1)) {
+    tcpSetMaxEnd(ct, rd, sack + win + (win == 0 ? 1 : 0));
   }
-  if (ack == load<u32>(receiver, TS_END)) {
-    store<u8>(receiver, load<u8>(receiver, TS_FLAGS) & ~TCPF_DATA_UNACKNOWLEDGED, TS_FLAGS);
+  if (ack == tcpEnd(ct, rd)) {
+    tcpSetFlags(ct, rd, tcpFlags(ct, rd) & ~TCPF_DATA_UNACKNOWLEDGED);
   }
   // check retransmissions
   if (index == TCP_ACK_SET) {
-    if (<u32>load<u8>(ct, CT_TCP_LAST_DIR) == dir && load<u32>(ct, CT_TCP_LAST_SEQ) == seq &&
-        load<u32>(ct, CT_TCP_LAST_ACK) == ack && load<u32>(ct, CT_TCP_LAST_END) == end &&
-        <u32>load<u16>(ct, CT_TCP_LAST_WIN) == winRaw) {
-      const r = load<u8>(ct, CT_TCP_RETRANS);
-      if (r < 255) store<u8>(ct, r + 1, CT_TCP_RETRANS);
+    if (tcpLastDir(ct) == dir && tcpLastSeq(ct) == seq && tcpLastAck(ct) == ack && tcpLastEnd(ct) == end &&
+        tcpLastWin(ct) == winRaw) {
+      tcpSetRetrans(ct, (tcpRetrans(ct) + 1) & 0xff); // u8 retrans++
     } else {
-      store<u8>(ct, <u8>dir, CT_TCP_LAST_DIR);
-      store<u32>(ct, seq, CT_TCP_LAST_SEQ);
-      store<u32>(ct, ack, CT_TCP_LAST_ACK);
-      store<u32>(ct, end, CT_TCP_LAST_END);
-      store<u16>(ct, <u16>winRaw, CT_TCP_LAST_WIN);
-      store<u8>(ct, 0, CT_TCP_RETRANS);
+      tcpSetLastDir(ct, dir);
+      tcpSetLastSeqEnd(ct, seq, end);
+      tcpSetLastAck(ct, ack);
+      tcpSetLastWin(ct, winRaw);
+      tcpSetRetrans(ct, 0);
     }
   }
   return WIN_ACCEPT;
 }
 
 /** nf_tcp_handle_invalid: shrink the timeout of an assured entry on an out-of-window FIN/RST answering one. */
-function handleInvalid(ct: usize, dir: u32, index: u32): void {
-  const st = load<u32>(ct, CT_STATUS);
+function handleInvalid(idx: u32, ct: usize, dir: u32, index: u32): void {
+  const st = ctStatus(ct);
   if (!(st & IPS_ASSURED) || (st & IPS_FIXED_TIMEOUT) != 0) return;
   if (index != TCP_RST_SET && index != TCP_FIN_SET) return;
-  const lastIndex = <u32>load<u8>(ct, CT_TCP_LAST_INDEX);
-  if (<u32>load<u8>(ct, CT_TCP_LAST_DIR) != dir && (lastIndex == TCP_FIN_SET || lastIndex == TCP_RST_SET)) {
-    const expires = load<u32>(ct, CT_TIMEOUT) - nfctTime();
-    if (<i32>expires < <i32>(120 * tcpHz())) return;
+  const lastIndex = tcpLastIndex(ct);
+  if (tcpLastDir(ct) != dir && (lastIndex == TCP_FIN_SET || lastIndex == TCP_RST_SET)) {
+    const expires = ctTimeout(idx) - nfctTime();
+    if (<i32>expires < <i32>(120 * hz)) return;
     const timeout = tcpTimeout(TCP_CONNTRACK_UNACK);
-    if (expires > timeout) store<u32>(ct, timeout + nfctTime(), CT_TIMEOUT);
+    if (expires > timeout) ctSetTimeout(idx, timeout + nfctTime());
   } else {
-    store<u8>(ct, <u8>index, CT_TCP_LAST_INDEX);
-    store<u8>(ct, <u8>dir, CT_TCP_LAST_DIR);
+    tcpSetLastIndex(ct, index);
+    tcpSetLastDir(ct, dir);
   }
 }
-
-import { hz } from "../config";
-// @ts-ignore: decorator
-@inline function tcpHz(): u32 { return hz; }
 
 /** nf_conntrack_tcp_established */
 // @ts-ignore: decorator
 @inline function established(ct: usize): bool {
-  return load<u8>(ct, CT_STATE) == sES && (load<u32>(ct, CT_STATUS) & IPS_ASSURED) != 0;
+  return ctState(ct) == <u32>sES && (ctStatus(ct) & IPS_ASSURED) != 0;
 }
 
 /** tcp_can_early_drop */
 export function tcpCanEarlyDrop(ct: usize): bool {
-  const s = load<u8>(ct, CT_STATE);
-  return s == sFW || s == sLA || s == sTW || s == sCL || s == sCW;
+  const s = ctState(ct);
+  return s == <u32>sFW || s == <u32>sLA || s == <u32>sTW || s == <u32>sCL || s == <u32>sCW;
 }
 
 /**
@@ -348,9 +350,9 @@ export function tcpCanEarlyDrop(ct: usize): bool {
 export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
   if (tcpError(p)) return NF_INVALID;
   // an unconfirmed entry belongs to the one packet that created it
-  if (!(load<u32>(ct, CT_STATUS) & IPS_CONFIRMED) && !tcpNew(ct, p)) return NF_INVALID;
+  if (!(ctStatus(ct) & IPS_CONFIRMED) && !tcpNew(ct, p)) return NF_INVALID;
   const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
-  let oldState = <u32>load<u8>(ct, CT_STATE);
+  let oldState = ctState(ct);
   const index = conntrackIndex(flags);
   let newState = <u32>TRANSITIONS[dir * 60 + index * 10 + oldState];
 
@@ -359,8 +361,8 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
   if (newState == sSS) {
     if (oldState >= sTW) {
       // reopen of a closed or aborted connection?
-      if (((load<u8>(seen(ct, dir), TS_FLAGS) | load<u8>(seen(ct, dir ^ 1), TS_FLAGS)) & TCPF_CLOSE_INIT) != 0 ||
-          (<u32>load<u8>(ct, CT_TCP_LAST_DIR) == dir && <u32>load<u8>(ct, CT_TCP_LAST_INDEX) == TCP_RST_SET)) {
+      if (((tcpFlags(ct, dir) | tcpFlags(ct, dir ^ 1)) & TCPF_CLOSE_INIT) != 0 ||
+          (tcpLastDir(ct) == dir && tcpLastIndex(ct) == TCP_RST_SET)) {
         ctKill(idx);
         return NF_REPEAT;
       }
@@ -368,86 +370,76 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
     }
   }
   if (newState == sIG) {
-    if (index == TCP_SYNACK_SET && <u32>load<u8>(ct, CT_TCP_LAST_INDEX) == TCP_SYN_SET &&
-        <u32>load<u8>(ct, CT_TCP_LAST_DIR) != dir && load<u32>(p, PKT_ACK) == load<u32>(ct, CT_TCP_LAST_END)) {
+    if (index == TCP_SYNACK_SET && tcpLastIndex(ct) == TCP_SYN_SET &&
+        tcpLastDir(ct) != dir && load<u32>(p, PKT_ACK) == tcpLastEnd(ct)) {
       // b) this SYN/ACK acknowledges a SYN we ignored: get in sync from what we noted
       oldState = sSS;
       newState = sSR;
-      const ld = <u32>load<u8>(ct, CT_TCP_LAST_DIR);
-      const s = seen(ct, ld);
-      store<u32>(s, load<u32>(ct, CT_TCP_LAST_END), TS_END);
-      store<u32>(s, load<u32>(ct, CT_TCP_LAST_END), TS_MAXEND);
-      const lw = <u32>load<u16>(ct, CT_TCP_LAST_WIN);
-      store<u32>(s, lw == 0 ? 1 : lw, TS_MAXWIN);
-      store<u8>(s, load<u8>(ct, CT_TCP_LAST_WSCALE), TS_SCALE);
-      store<u8>(ct, load<u8>(ct, CT_TCP_LAST_FLAGS) & ~TCPF_EXP_CHALLENGE_ACK, CT_TCP_LAST_FLAGS);
-      store<u8>(s, load<u8>(ct, CT_TCP_LAST_FLAGS), TS_FLAGS);
+      const ld = tcpLastDir(ct);
+      const lastEnd = tcpLastEnd(ct);
+      tcpSetEnd(ct, ld, lastEnd);
+      tcpSetMaxEnd(ct, ld, lastEnd);
+      const lw = tcpLastWin(ct);
+      tcpSetMaxWin(ct, ld, lw == 0 ? 1 : lw);
+      tcpSetScale(ct, ld, tcpLastWscale(ct));
+      tcpSetLastFlags(ct, tcpLastFlags(ct) & ~TCPF_EXP_CHALLENGE_ACK);
+      tcpSetFlags(ct, ld, tcpLastFlags(ct));
       // nf_ct_tcp_state_reset(&seen[dir])
-      const r = seen(ct, dir);
-      store<u32>(r, 0, TS_END);
-      store<u32>(r, 0, TS_MAXEND);
-      store<u32>(r, 0, TS_MAXWIN);
-      store<u32>(r, 0, TS_MAXACK);
-      store<u8>(r, 0, TS_SCALE);
-      store<u8>(r, load<u8>(r, TS_FLAGS) & TCPF_BE_LIBERAL, TS_FLAGS);
+      tcpSeenClear(ct, dir, TCPF_BE_LIBERAL);
     } else {
       const seq = load<u32>(p, PKT_SEQ);
-      store<u8>(ct, <u8>index, CT_TCP_LAST_INDEX);
-      store<u8>(ct, <u8>dir, CT_TCP_LAST_DIR);
-      store<u32>(ct, seq, CT_TCP_LAST_SEQ);
-      store<u32>(ct, segmentEnd(p, seq, flags), CT_TCP_LAST_END);
-      store<u16>(ct, load<u16>(p, PKT_WIN), CT_TCP_LAST_WIN);
+      tcpSetLastIndex(ct, index);
+      tcpSetLastDir(ct, dir);
+      tcpSetLastSeqEnd(ct, seq, segmentEnd(p, seq, flags));
+      tcpSetLastWin(ct, <u32>load<u16>(p, PKT_WIN));
       if (index == TCP_SYN_SET && dir == 0) {
         // a) a SYN in ORIGINAL: note its options; the server's answer syncs us
-        store<u8>(ct, 0, CT_TCP_LAST_FLAGS);
-        store<u8>(ct, 0, CT_TCP_LAST_WSCALE);
+        let lf: u32 = 0;
+        tcpSetLastWscale(ct, 0);
         if (doffOf(p) > 5) {
           const ws = <u32>load<u8>(p, PKT_TCP_WSCALE);
-          let lf: u8 = 0;
           if (ws != 0) {
             lf |= TCPF_WINDOW_SCALE;
-            store<u8>(ct, <u8>min<u32>(ws - 1, 14), CT_TCP_LAST_WSCALE);
+            tcpSetLastWscale(ct, min<u32>(ws - 1, 14));
           }
           if (load<u8>(p, PKT_TCP_OPTS) & TO_SACK_PERM) lf |= TCPF_SACK_PERM;
-          store<u8>(ct, lf, CT_TCP_LAST_FLAGS);
         }
-        if (oldState == sLA) store<u8>(ct, load<u8>(ct, CT_TCP_LAST_FLAGS) | TCPF_EXP_CHALLENGE_ACK, CT_TCP_LAST_FLAGS);
+        if (oldState == sLA) lf |= TCPF_EXP_CHALLENGE_ACK;
+        tcpSetLastFlags(ct, lf);
       }
       // possible challenge ACK reply to a SYN
-      if (oldState == sSS && index == TCP_ACK_SET && dir == 1) store<u32>(ct, load<u32>(p, PKT_ACK), CT_TCP_LAST_ACK);
+      if (oldState == sSS && index == TCP_ACK_SET && dir == 1) tcpSetLastAck(ct, load<u32>(p, PKT_ACK));
       return NF_ACCEPT; // ignored: no state change, no timeout refresh
     }
   } else if (newState == sIV) {
     return NF_INVALID;
   } else if (newState == sTW) {
     // RFC 5961 challenge ACK must not be taken as the last ACK
-    if (oldState == sLA && index == TCP_ACK_SET && <u32>load<u8>(ct, CT_TCP_LAST_DIR) != dir &&
-        <u32>load<u8>(ct, CT_TCP_LAST_INDEX) == TCP_SYN_SET &&
-        (load<u8>(ct, CT_TCP_LAST_FLAGS) & TCPF_EXP_CHALLENGE_ACK) != 0) {
-      store<u8>(ct, load<u8>(ct, CT_TCP_LAST_FLAGS) & ~TCPF_EXP_CHALLENGE_ACK, CT_TCP_LAST_FLAGS);
+    if (oldState == sLA && index == TCP_ACK_SET && tcpLastDir(ct) != dir &&
+        tcpLastIndex(ct) == TCP_SYN_SET && (tcpLastFlags(ct) & TCPF_EXP_CHALLENGE_ACK) != 0) {
+      tcpSetLastFlags(ct, tcpLastFlags(ct) & ~TCPF_EXP_CHALLENGE_ACK);
       return NF_ACCEPT;
     }
   } else if (newState == sS2) {
-    store<u8>(ct, load<u8>(ct, CT_TCP_LAST_FLAGS) | TCPF_SIMULTANEOUS_OPEN, CT_TCP_LAST_FLAGS);
+    tcpSetLastFlags(ct, tcpLastFlags(ct) | TCPF_SIMULTANEOUS_OPEN);
   } else if (newState == sSR) {
-    if (dir == 1 && index == TCP_ACK_SET && (load<u8>(ct, CT_TCP_LAST_FLAGS) & TCPF_SIMULTANEOUS_OPEN) != 0) newState = sES;
+    if (dir == 1 && index == TCP_ACK_SET && (tcpLastFlags(ct) & TCPF_SIMULTANEOUS_OPEN) != 0) newState = sES;
   } else if (newState == sCL) {
     if (index == TCP_RST_SET) {
       if (tcpCanEarlyDrop(ct)) {
         skipWindow = true;
       } else {
         let done = false;
-        const other = seen(ct, dir ^ 1);
-        if ((load<u8>(other, TS_FLAGS) & TCPF_MAXACK_SET) != 0 && <u32>load<u8>(ct, CT_TCP_LAST_INDEX) != TCP_SYN_SET) {
+        const other = dir ^ 1;
+        if ((tcpFlags(ct, other) & TCPF_MAXACK_SET) != 0 && tcpLastIndex(ct) != TCP_SYN_SET) {
           const seq = load<u32>(p, PKT_SEQ);
           if (seq == 0 && !established(ct)) {
             done = true; // answer to a SYN we let through
           } else {
-            if (before(seq, load<u32>(other, TS_MAXACK)) && !tcpIgnoreInvalidRst) return NF_INVALID; // invalid RST
-            if (!established(ct) || seq == load<u32>(other, TS_MAXACK)) {
+            if (before(seq, tcpMaxAck(ct, other)) && !tcpIgnoreInvalidRst) return NF_INVALID; // invalid RST
+            if (!established(ct) || seq == tcpMaxAck(ct, other)) {
               done = true;
-            } else if (<u32>load<u8>(ct, CT_TCP_LAST_INDEX) == TCP_ACK_SET && <u32>load<u8>(ct, CT_TCP_LAST_DIR) == dir &&
-                       seq == load<u32>(ct, CT_TCP_LAST_END)) {
+            } else if (tcpLastIndex(ct) == TCP_ACK_SET && tcpLastDir(ct) == dir && seq == tcpLastEnd(ct)) {
               done = true; // RST in a train
             } else {
               newState = oldState; // keep the state for a possible challenge ACK
@@ -455,13 +447,13 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
           }
         }
         if (!done) {
-          const st = load<u32>(ct, CT_STATUS);
-          const li = <u32>load<u8>(ct, CT_TCP_LAST_INDEX);
+          const st = ctStatus(ct);
+          const li = tcpLastIndex(ct);
           if ((((st & IPS_SEEN_REPLY) != 0 && li == TCP_SYN_SET) || ((st & IPS_ASSURED) == 0 && li == TCP_ACK_SET)) &&
-              load<u32>(p, PKT_ACK) == load<u32>(ct, CT_TCP_LAST_END)) {
+              load<u32>(p, PKT_ACK) == tcpLastEnd(ct)) {
             skipWindow = true; // RST to a SYN/ACK we let through at a) or c)
-          } else if (oldState == sSS && li == TCP_ACK_SET && <u32>load<u8>(ct, CT_TCP_LAST_DIR) == 1 &&
-                     load<u32>(p, PKT_SEQ) == load<u32>(ct, CT_TCP_LAST_ACK)) {
+          } else if (oldState == sSS && li == TCP_ACK_SET && tcpLastDir(ct) == 1 &&
+                     load<u32>(p, PKT_SEQ) == tcpLastAck(ct)) {
             skipWindow = true; // reset answering a challenge ACK we let through
           }
         }
@@ -473,34 +465,33 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
     const res = tcpInWindow(ct, dir, index, p);
     if (res == WIN_IGNORE) return NF_ACCEPT;
     if (res == WIN_INVALID) {
-      handleInvalid(ct, dir, index);
+      handleInvalid(idx, ct, dir, index);
       return NF_INVALID;
     }
   }
   // in_window: from now on we have in-window packets
-  store<u8>(ct, <u8>index, CT_TCP_LAST_INDEX);
-  store<u8>(ct, <u8>dir, CT_TCP_LAST_DIR);
-  store<u8>(ct, <u8>newState, CT_STATE);
+  tcpSetLastIndex(ct, index);
+  tcpSetLastDir(ct, dir);
+  tcpSetState(ct, newState);
   if (oldState != newState && newState == sFW) {
-    const s = seen(ct, dir);
-    store<u8>(s, load<u8>(s, TS_FLAGS) | TCPF_CLOSE_INIT, TS_FLAGS);
+    tcpSetFlags(ct, dir, tcpFlags(ct, dir) | TCPF_CLOSE_INIT);
   }
   let timeout: u32;
   const stateTimeout = tcpTimeout(newState);
-  if (<u32>load<u8>(ct, CT_TCP_RETRANS) >= tcpMaxRetrans && stateTimeout > tcpTimeout(TCP_CONNTRACK_RETRANS)) {
+  if (tcpRetrans(ct) >= tcpMaxRetrans && stateTimeout > tcpTimeout(TCP_CONNTRACK_RETRANS)) {
     timeout = tcpTimeout(TCP_CONNTRACK_RETRANS);
   } else if (index == TCP_RST_SET) {
     timeout = tcpTimeout(sCL);
-  } else if (((load<u8>(seen(ct, 0), TS_FLAGS) | load<u8>(seen(ct, 1), TS_FLAGS)) & TCPF_DATA_UNACKNOWLEDGED) != 0 &&
+  } else if (((tcpFlags(ct, 0) | tcpFlags(ct, 1)) & TCPF_DATA_UNACKNOWLEDGED) != 0 &&
              stateTimeout > tcpTimeout(TCP_CONNTRACK_UNACK)) {
     timeout = tcpTimeout(TCP_CONNTRACK_UNACK);
-  } else if (load<u16>(ct, CT_TCP_LAST_WIN) == 0 && stateTimeout > tcpTimeout(TCP_CONNTRACK_RETRANS)) {
+  } else if (tcpLastWin(ct) == 0 && stateTimeout > tcpTimeout(TCP_CONNTRACK_RETRANS)) {
     timeout = tcpTimeout(TCP_CONNTRACK_RETRANS);
   } else {
     timeout = stateTimeout;
   }
 
-  const st = load<u32>(ct, CT_STATUS);
+  const st = ctStatus(ct);
   if (!(st & IPS_SEEN_REPLY)) {
     // only a RST in reply (or before any reply): the connection never was; delete it now
     if (flags & RST) {
@@ -512,9 +503,9 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
     // mid-stream pickup without a reply yet: avoid the long ESTABLISHED timeout
     if (newState == sES && timeout > tcpTimeout(TCP_CONNTRACK_UNACK)) timeout = tcpTimeout(TCP_CONNTRACK_UNACK);
   } else if (!(st & IPS_ASSURED) && (oldState == sSR || oldState == sES) && newState == sES) {
-    store<u32>(ct, st | IPS_ASSURED, CT_STATUS);
+    ctStatusSet(ct, IPS_ASSURED);
   }
-  ctRefresh(ct, timeout);
+  ctRefresh(idx, ct, timeout);
   return NF_ACCEPT;
 }
 

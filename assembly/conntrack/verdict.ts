@@ -2,9 +2,9 @@
  * Netfilter verdicts as the trackers return them, and the timeout refresh
  * every tracker ends with.
  */
-import { CT_STATUS, CT_TIMEOUT } from "./entry";
+import { ctStatus } from "./entry";
 import { IPS_FIXED_TIMEOUT, IPS_CONFIRMED } from "../abi";
-import { nfctTime, ctKill } from "./table";
+import { nfctTime, ctKill, ctSetTimeout } from "./table";
 
 export const NF_DROP: i32 = 0;
 export const NF_ACCEPT: i32 = 1;
@@ -14,10 +14,10 @@ export const NF_INVALID: i32 = -1;
 export const NF_REPEAT: i32 = -4;
 
 /** __nf_ct_refresh_acct: timeout = now + extra (relative until confirmed); fixed timeouts stay. */
-export function ctRefresh(ct: usize, extra: u32): void {
-  const st = load<u32>(ct, CT_STATUS);
+export function ctRefresh(ref: u32, ct: usize, extra: u32): void {
+  const st = ctStatus(ct);
   if (st & IPS_FIXED_TIMEOUT) return;
-  store<u32>(ct, (st & IPS_CONFIRMED) != 0 ? extra + nfctTime() : extra, CT_TIMEOUT);
+  ctSetTimeout(ref, (st & IPS_CONFIRMED) != 0 ? extra + nfctTime() : extra);
 }
 
 /** nf_ct_kill_acct */

@@ -28,15 +28,15 @@ import {
   TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_TIME_WAIT,
 } from "../abi";
 import {
-  CT_ORIG, CT_REPLY, CT_STATUS, CT_STATE, CT_TCP, TS_END, T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO,
-  tupleEqual, tupleCopy, tupleInvert, protoHasPorts,
+  T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, tupleEqual, tupleCopy, tupleInvert, protoHasPorts, tuple12Equal,
+  tupleFromEntry, tupleToEntry, ctTuple, ctProto, ctStatus, ctStatusSet, ctState, tcpEnd,
 } from "../conntrack/entry";
 import { ctPtr, ctTupleTaken, ctFind, ctKill } from "../conntrack/table";
 import { CTS_FOUND } from "../abi";
 import { ctStat } from "../conntrack/stats";
 import { zalloc } from "../util/mem";
 import { randomU32 } from "../util/random";
-import { bysrcAdd, bysrcFirst, bysrcNext } from "./bysrc";
+import { bysrcAdd, bysrcFirst, bysrcNext, bysrcRef } from "./ext";
 
 export const MANIP_SRC: u32 = 0;
 export const MANIP_DST: u32 = 1;
@@ -60,6 +60,7 @@ const CURR: usize = 0;
 const NEW: usize = 16;
 const INV: usize = 32;
 const TMP: usize = 48;
+const TMP2: usize = 64;
 
 /** HOOK2MANIP: SRC for POSTROUTING and INPUT, DST for PREROUTING and OUTPUT. */
 // @ts-ignore: decorator
@@ -67,7 +68,7 @@ const TMP: usize = 48;
 
 /** nf_nat_initialized */
 export function natInitialized(ct: usize, manip: u32): bool {
-  return (load<u32>(ct, CT_STATUS) & (manip == MANIP_SRC ? IPS_SRC_NAT_DONE : IPS_DST_NAT_DONE)) != 0;
+  return (ctStatus(ct) & (manip == MANIP_SRC ? IPS_SRC_NAT_DONE : IPS_DST_NAT_DONE)) != 0;
 }
 
 // ---- tuple tests -------------------------------------------------------------
@@ -84,9 +85,9 @@ function usedTuple(t: usize, idx: u32): bool {
 function usedTupleNew(t: usize, idx: u32): bool {
   if (!usedTuple(t, idx)) return false;
   const ct = ctPtr(idx);
-  const proto = <u32>load<u8>(ct + CT_ORIG, T_PROTO);
+  const proto = ctProto(ct);
   if (!(proto == 17 || proto == 136 || proto == 47)) return true; // !allow_clash
-  if (load<u32>(ct, CT_STATUS) & (IPS_NAT_MASK | IPS_SEQ_ADJUST)) return true;
+  if (ctStatus(ct) & (IPS_NAT_MASK | IPS_SEQ_ADJUST)) return true;
   let node = ctFind(t);
   if (node == 0) {
     tupleInvert(tup + TMP, t);
@@ -95,8 +96,9 @@ function usedTupleNew(t: usize, idx: u32): bool {
   }
   if (((node - 1) & 1) != 1) return true;
   const other = ctPtr((node - 1) >> 1);
-  if (load<u32>(other, CT_STATUS) & (IPS_NAT_MASK | IPS_SEQ_ADJUST)) return true;
-  if (tupleEqual(other + CT_ORIG, ct + CT_REPLY) && tupleEqual(other + CT_REPLY, ct + CT_ORIG)) return false;
+  if (ctStatus(other) & (IPS_NAT_MASK | IPS_SEQ_ADJUST)) return true;
+  if (ctProto(other) == proto && tuple12Equal(ctTuple(other, 0), ctTuple(ct, 1)) &&
+      tuple12Equal(ctTuple(other, 1), ctTuple(ct, 0))) return false;
   return true;
 }
 
@@ -107,7 +109,7 @@ function usedTupleNew(t: usize, idx: u32): bool {
  */
 function usedTupleHarder(t: usize, idx: u32, attemptsLeft: u32): bool {
   const ct = ctPtr(idx);
-  if (attemptsLeft > NF_NAT_HARDER_THRESH || load<u8>(t, T_PROTO) != 6 || load<u8>(ct, CT_STATE) != TCP_CONNTRACK_SYN_SENT) {
+  if (attemptsLeft > NF_NAT_HARDER_THRESH || load<u8>(t, T_PROTO) != 6 || ctState(ct) != TCP_CONNTRACK_SYN_SENT) {
     return usedTuple(t, idx);
   }
   tupleInvert(tup + INV, t);
@@ -117,13 +119,13 @@ function usedTupleHarder(t: usize, idx: u32, attemptsLeft: u32): bool {
   const oidx = (node - 1) >> 1;
   if (oidx == idx) return true;
   const other = ctPtr(oidx);
-  const flags = load<u32>(other, CT_STATUS);
+  const flags = ctStatus(other);
   // nf_nat_may_kill
-  if (<u32>load<u8>(other, CT_STATE) < <u32>TCP_CONNTRACK_TIME_WAIT) return true;
+  if (ctState(other) < <u32>TCP_CONNTRACK_TIME_WAIT) return true;
   if (flags & (IPS_FIXED_TIMEOUT | IPS_DYING)) return true;
   if (!(flags & IPS_SRC_NAT)) return true;
   // nf_seq_has_advanced
-  if (<i32>(load<u32>(ct + CT_TCP, TS_END) - load<u32>(other + CT_TCP, TS_END)) <= 0) return true;
+  if (<i32>(tcpEnd(ct, 0) - tcpEnd(other, 0)) <= 0) return true;
   ctKill(oidx);
   return false;
 }
@@ -154,19 +156,24 @@ function l4InRange(t: usize, manip: u32): bool {
 
 /** find_appropriate_src: another connection from the same source with a SRC mapping in range. */
 function findAppropriateSrc(t: usize, result: usize): bool {
-  let n = bysrcFirst(t);
+  const proto = <u32>load<u8>(t, T_PROTO);
+  const src = load<u32>(t, T_SRC);
+  const sport = <u32>load<u16>(t, T_SPORT);
+  let n = bysrcFirst(src, sport, proto);
   while (n != 0) {
-    const ct = ctPtr(n - 1);
-    const o = ct + CT_ORIG;
-    if (load<u8>(o, T_PROTO) == load<u8>(t, T_PROTO) && load<u32>(o, T_SRC) == load<u32>(t, T_SRC) &&
-        load<u16>(o, T_SPORT) == load<u16>(t, T_SPORT)) {
+    const ct = ctPtr(bysrcRef(n));
+    const o = ctTuple(ct, 0);
+    // same_src (records of masquerade-only entries have no source mapping to copy)
+    if ((ctStatus(ct) & IPS_SRC_NAT) != 0 && ctProto(ct) == proto && load<u32>(o, T_SRC) == src &&
+        <u32>load<u16>(o, T_SPORT) == sport) {
       // copy the source part from the reply tuple, keep the destination
-      tupleInvert(result, ct + CT_REPLY);
+      tupleFromEntry(tup + TMP2, ct, 1);
+      tupleInvert(result, tup + TMP2);
       store<u32>(result, load<u32>(t, T_DST), T_DST);
       store<u16>(result, load<u16>(t, T_DPORT), T_DPORT);
       if (inRange(result)) return true;
     }
-    n = bysrcNext(n - 1);
+    n = bysrcNext(n);
   }
   return false;
 }
@@ -291,50 +298,58 @@ function getUniqueTuple(out: usize, orig: usize, idx: u32, manip: u32): void {
  */
 export function natSetupInfo(idx: u32, manip: u32): bool {
   const ct = ctPtr(idx);
-  if (load<u32>(ct, CT_STATUS) & IPS_CONFIRMED) return true;
+  if (ctStatus(ct) & IPS_CONFIRMED) return true;
   if (natInitialized(ct, manip)) return false; // WARN_ON -> NF_DROP
   const curr = tup + CURR;
   const nw = tup + NEW;
-  tupleInvert(curr, ct + CT_REPLY);
+  tupleFromEntry(tup + TMP2, ct, 1);
+  tupleInvert(curr, tup + TMP2);
   getUniqueTuple(nw, curr, idx, manip);
   if (!tupleEqual(nw, curr)) {
     // alter the reply tuple so replies are recognised
-    tupleInvert(ct + CT_REPLY, nw);
-    store<u32>(ct, load<u32>(ct, CT_STATUS) | (manip == MANIP_SRC ? IPS_SRC_NAT : IPS_DST_NAT), CT_STATUS);
+    tupleInvert(tup + TMP2, nw);
+    tupleToEntry(ct, 1, tup + TMP2);
+    // the by-source hash (see ext.ts for why only changed tuples go in)
+    if (manip == MANIP_SRC) bysrcAdd(idx, ct);
+    ctStatusSet(ct, manip == MANIP_SRC ? IPS_SRC_NAT : IPS_DST_NAT);
   }
-  if (manip == MANIP_SRC) bysrcAdd(idx);
-  store<u32>(ct, load<u32>(ct, CT_STATUS) | (manip == MANIP_DST ? IPS_DST_NAT_DONE : IPS_SRC_NAT_DONE), CT_STATUS);
+  ctStatusSet(ct, manip == MANIP_DST ? IPS_DST_NAT_DONE : IPS_SRC_NAT_DONE);
   return true;
 }
 
 /** nf_nat_alloc_null_binding: the identity mapping (a SRC one may still move the port). */
 export function natNullBinding(idx: u32, manip: u32): bool {
   const ct = ctPtr(idx);
-  const ip = load<u32>(ct + CT_REPLY + (manip == MANIP_SRC ? T_DST : T_SRC));
+  const ip = load<u32>(ctTuple(ct, 1) + (manip == MANIP_SRC ? T_DST : T_SRC));
   setRange(NF_NAT_RANGE_MAP_IPS, ip, ip, 0, 0, 0);
   return natSetupInfo(idx, manip);
 }
 
 /** nf_nat_manip_pkt: make the packet look like the inverse of the other direction's tuple. */
 function manipPkt(p: usize, ct: usize, manip: u32, dir: u32): void {
-  const target = tup + TMP;
-  tupleInvert(target, ct + (dir == 0 ? CT_REPLY : CT_ORIG));
+  // the target is the inverse of the other direction's tuple: its source is
+  // that tuple's destination and vice versa (an ICMP id stays the source part)
+  const other = ctTuple(ct, dir ^ 1);
   const proto = <u32>load<u8>(p, PKT_PROTO);
   if (manip == MANIP_SRC) {
-    if (load<u32>(p, PKT_OUT_SRC) != load<u32>(target, T_SRC) || (protoHasPorts(proto) && load<u16>(p, PKT_OUT_SPORT) != load<u16>(target, T_SPORT))) {
+    const a = load<u32>(other, T_DST);
+    const port = load<u16>(other, T_DPORT);
+    if (load<u32>(p, PKT_OUT_SRC) != a || (protoHasPorts(proto) && load<u16>(p, PKT_OUT_SPORT) != port)) {
       store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>NAT_OP_SNAT, PKT_NAT_OPS);
     }
-    store<u32>(p, load<u32>(target, T_SRC), PKT_OUT_SRC);
-    if (protoHasPorts(proto)) store<u16>(p, load<u16>(target, T_SPORT), PKT_OUT_SPORT);
+    store<u32>(p, a, PKT_OUT_SRC);
+    if (protoHasPorts(proto)) store<u16>(p, port, PKT_OUT_SPORT);
   } else {
-    if (load<u32>(p, PKT_OUT_DST) != load<u32>(target, T_DST) || (protoHasPorts(proto) && load<u16>(p, PKT_OUT_DPORT) != load<u16>(target, T_DPORT))) {
+    const a = load<u32>(other, T_SRC);
+    const port = load<u16>(other, T_SPORT);
+    if (load<u32>(p, PKT_OUT_DST) != a || (protoHasPorts(proto) && load<u16>(p, PKT_OUT_DPORT) != port)) {
       store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>NAT_OP_DNAT, PKT_NAT_OPS);
     }
-    store<u32>(p, load<u32>(target, T_DST), PKT_OUT_DST);
-    if (protoHasPorts(proto)) store<u16>(p, load<u16>(target, T_DPORT), PKT_OUT_DPORT);
+    store<u32>(p, a, PKT_OUT_DST);
+    if (protoHasPorts(proto)) store<u16>(p, port, PKT_OUT_DPORT);
   }
   // icmp_manip_pkt: queries carry the id (either manip)
-  if (proto == 1 && isQuery(<u32>load<u8>(p, PKT_ICMP_TYPE))) store<u16>(p, load<u16>(target, T_SPORT), PKT_OUT_ICMP_ID);
+  if (proto == 1 && isQuery(<u32>load<u8>(p, PKT_ICMP_TYPE))) store<u16>(p, load<u16>(other, T_SPORT), PKT_OUT_ICMP_ID);
 }
 
 // @ts-ignore: decorator
@@ -349,7 +364,7 @@ export function natPacket(p: usize, idx: u32, ctinfo: u32, hook: u32): void {
   const dir: u32 = ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY ? 1 : 0;
   let statusbit = manip == MANIP_SRC ? IPS_SRC_NAT : IPS_DST_NAT;
   if (dir == 1) statusbit ^= IPS_NAT_MASK;
-  if (load<u32>(ct, CT_STATUS) & statusbit) manipPkt(p, ct, manip, dir);
+  if (ctStatus(ct) & statusbit) manipPkt(p, ct, manip, dir);
 }
 
 /**
@@ -362,7 +377,7 @@ export function natIcmpReplyTranslation(p: usize, idx: u32, ctinfo: u32, hook: u
   const ct = ctPtr(idx);
   const dir: u32 = ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY ? 1 : 0;
   const manip = hookManip(hook);
-  const st = load<u32>(ct, CT_STATUS);
+  const st = ctStatus(ct);
   if (<u32>load<u8>(p, PKT_ICMP_TYPE) == 5) {
     if ((st & IPS_NAT_DONE_MASK) != IPS_NAT_DONE_MASK) return false;
     if (st & IPS_NAT_MASK) return false;
@@ -371,7 +386,7 @@ export function natIcmpReplyTranslation(p: usize, idx: u32, ctinfo: u32, hook: u
   if (dir == 1) statusbit ^= IPS_NAT_MASK;
   if (!(st & statusbit)) return true;
   // inner: manip with ct->tuplehash[!dir] and !manip
-  const other = ct + (dir == 0 ? CT_REPLY : CT_ORIG);
+  const other = ctTuple(ct, dir ^ 1);
   const innerProto = <u32>load<u8>(p, PKT_INNER_PROTO);
   if (manip == MANIP_DST) {
     // !manip = SRC: inner source <- other.src
@@ -383,15 +398,15 @@ export function natIcmpReplyTranslation(p: usize, idx: u32, ctinfo: u32, hook: u
   }
   if (innerProto == 1 && isQuery(<u32>load<u8>(p, PKT_INNER_ICMP_TYPE))) store<u16>(p, load<u16>(other, T_SPORT), PKT_OUT_INNER_SPORT);
   store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>NAT_OP_ICMP_INNER, PKT_NAT_OPS);
-  // outer: like the reply to an incoming packet
-  const target = tup + TMP;
-  tupleInvert(target, other);
+  // outer: like the reply to an incoming packet (the inverse of `other`)
   if (manip == MANIP_SRC) {
-    if (load<u32>(p, PKT_OUT_SRC) != load<u32>(target, T_SRC)) store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>NAT_OP_SNAT, PKT_NAT_OPS);
-    store<u32>(p, load<u32>(target, T_SRC), PKT_OUT_SRC);
+    const a = load<u32>(other, T_DST);
+    if (load<u32>(p, PKT_OUT_SRC) != a) store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>NAT_OP_SNAT, PKT_NAT_OPS);
+    store<u32>(p, a, PKT_OUT_SRC);
   } else {
-    if (load<u32>(p, PKT_OUT_DST) != load<u32>(target, T_DST)) store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>NAT_OP_DNAT, PKT_NAT_OPS);
-    store<u32>(p, load<u32>(target, T_DST), PKT_OUT_DST);
+    const a = load<u32>(other, T_SRC);
+    if (load<u32>(p, PKT_OUT_DST) != a) store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>NAT_OP_DNAT, PKT_NAT_OPS);
+    store<u32>(p, a, PKT_OUT_DST);
   }
   return true;
 }

@@ -22,12 +22,13 @@ import {
   NAT_OP_SETUP_DST, NAT_OP_SETUP_SRC, DROP_NETFILTER, DROP_CT_INSERT_FAILED, DROP_NAT_OIF_CHANGED, DROP_NF_REROUTE,
   RTN_LOCAL, RTN_UNICAST,
 } from "../abi";
-import { prog, ctEnabled, natEnabled } from "./program";
+import { prog, ctEnabled, natEnabled, chainAt } from "./program";
 import { hookState, hookRoute } from "./state";
 import { iptDoTable, NF_ACCEPT, verdictEntry } from "./walk";
 import { targetDropReason } from "./targets";
 import { nfConntrackIn, nfConfirm, pktCt, pktCtInfo, ctPtr, ctKill, ctDropReason } from "../conntrack/core";
-import { CT_ORIG, CT_REPLY, CT_MASQ_DEV, T_SRC, T_DST } from "../conntrack/entry";
+import { T_SRC, T_DST, ctTuple } from "../conntrack/entry";
+import { natMasqDev } from "../nat/ext";
 import {
   natInitialized, natNullBinding, natPacket, natIcmpReplyTranslation, hookManip,
 } from "../nat/core";
@@ -50,6 +51,7 @@ function dropBy(p: usize, hook: u32, reason: i32, byRule: bool): bool {
 /** Runs one table; false (and the drop recorded) on a DROP verdict. */
 // @ts-ignore: decorator
 @inline function table(p: usize, t: u32, hook: u32): bool {
+  if (chainAt(t, hook) == 0xffffffff) return true; // no such table at this hook
   if (iptDoTable(p, t, hook) == NF_ACCEPT) return true;
   return dropBy(p, hook, targetDropReason, true);
 }
@@ -89,11 +91,11 @@ function natHook(p: usize, hook: u32, outDev: u32): bool {
       if (v != NF_ACCEPT) return dropBy(p, hook, targetDropReason, true);
       if (!natInitialized(ct, manip) && !natNullBinding(idx, manip)) return dropBy(p, hook, DROP_NETFILTER, false);
       store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>(manip == 0 ? NAT_OP_SETUP_SRC : NAT_OP_SETUP_DST), PKT_NAT_OPS);
-    } else if (oifChanged(ct, hook, ctinfo, outDev)) {
+    } else if (oifChanged(idx, ct, hook, ctinfo, outDev)) {
       ctKill(idx);
       return dropBy(p, hook, DROP_NAT_OIF_CHANGED, false);
     }
-  } else if (oifChanged(ct, hook, ctinfo, outDev)) {
+  } else if (oifChanged(idx, ct, hook, ctinfo, outDev)) {
     ctKill(idx);
     return dropBy(p, hook, DROP_NAT_OIF_CHANGED, false);
   }
@@ -102,9 +104,10 @@ function natHook(p: usize, hook: u32, outDev: u32): bool {
 }
 
 /** nf_nat_oif_changed */
-function oifChanged(ct: usize, hook: u32, ctinfo: u32, outDev: u32): bool {
-  const masq = <u32>load<u16>(ct, CT_MASQ_DEV);
-  return masq != 0 && hook == NF_INET_POST_ROUTING && ctinfo < <u32>CTINFO_ESTABLISHED_REPLY && masq != outDev;
+function oifChanged(idx: u32, ct: usize, hook: u32, ctinfo: u32, outDev: u32): bool {
+  if (hook != NF_INET_POST_ROUTING || ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY) return false;
+  const masq = natMasqDev(idx, ct);
+  return masq != 0 && masq != outDev;
 }
 
 /** PREROUTING: raw, conntrack, mangle, nat (DNAT). */
@@ -161,8 +164,8 @@ export function nfLocalOut(p: usize, outDev: u32, rtFlags: u32): bool {
   if (natEnabled && id != 0) {
     const ct = ctPtr(id - 1);
     const dir: u32 = pktCtInfo(p) >= <u32>CTINFO_ESTABLISHED_REPLY ? 1 : 0;
-    const here = ct + (dir == 0 ? CT_ORIG : CT_REPLY);
-    const there = ct + (dir == 0 ? CT_REPLY : CT_ORIG);
+    const here = ctTuple(ct, dir);
+    const there = ctTuple(ct, dir ^ 1);
     if (load<u32>(here, T_DST) != load<u32>(there, T_SRC)) {
       if (!routeMeHarder(p)) return dropBy(p, NF_INET_LOCAL_OUT, DROP_NF_REROUTE, false);
     }

@@ -21,8 +21,8 @@ import { ifaceMatch, nfacct } from "./program";
 import { hsIn, hsOut, hsHook } from "./state";
 import { recentMatch } from "./recent";
 import { pktCt, pktCtInfo } from "../conntrack/core";
-import { ctPtr, nfctTime } from "../conntrack/table";
-import { CT_ORIG, CT_REPLY, CT_STATUS, CT_MARK, CT_TIMEOUT, T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO } from "../conntrack/entry";
+import { ctPtr, nfctTime, ctTimeout } from "../conntrack/table";
+import { T_SRC, T_DST, T_SPORT, T_DPORT, ctTuple, ctStatus, ctMark, ctProto } from "../conntrack/entry";
 import { randomU32 } from "../util/random";
 import { jiffies } from "../ipv4/clock";
 import { hz } from "../config";
@@ -151,7 +151,7 @@ function conntrackMatch(p: usize, m: usize): bool {
   if (id != 0) {
     ct = ctPtr(id - 1);
     statebit = <u32>1 << ((ctinfo % 3) + 1); // XT_CONNTRACK_STATE_BIT(ctinfo)
-    const st = load<u32>(ct, CT_STATUS);
+    const st = ctStatus(ct);
     if (st & IPS_SRC_NAT) statebit |= XT_STATE_SNAT;
     if (st & IPS_DST_NAT) statebit |= XT_STATE_DNAT;
   } else if (ctinfo == CTINFO_UNTRACKED) {
@@ -163,34 +163,36 @@ function conntrackMatch(p: usize, m: usize): bool {
     if (((statebit & <u32>load<u16>(m, 8)) != 0) == ((inv & CTM_STATE) != 0)) return false;
   }
   if (ct == 0) return (present & CTM_STATE) != 0;
+  const orig = ctTuple(ct, 0);
+  const repl = ctTuple(ct, 1);
   if (present & CTM_PROTO) {
-    if ((<u32>load<u8>(ct + CT_ORIG, T_PROTO) == <u32>load<u8>(m, 12)) == ((inv & CTM_PROTO) != 0)) return false;
+    if ((ctProto(ct) == <u32>load<u8>(m, 12)) == ((inv & CTM_PROTO) != 0)) return false;
   }
   if (present & CTM_ORIGSRC) {
-    if (((load<u32>(ct + CT_ORIG, T_SRC) & load<u32>(m, 20)) == load<u32>(m, 16)) == ((inv & CTM_ORIGSRC) != 0)) return false;
+    if (((load<u32>(orig, T_SRC) & load<u32>(m, 20)) == load<u32>(m, 16)) == ((inv & CTM_ORIGSRC) != 0)) return false;
   }
   if (present & CTM_ORIGDST) {
-    if (((load<u32>(ct + CT_ORIG, T_DST) & load<u32>(m, 28)) == load<u32>(m, 24)) == ((inv & CTM_ORIGDST) != 0)) return false;
+    if (((load<u32>(orig, T_DST) & load<u32>(m, 28)) == load<u32>(m, 24)) == ((inv & CTM_ORIGDST) != 0)) return false;
   }
   if (present & CTM_REPLSRC) {
-    if (((load<u32>(ct + CT_REPLY, T_SRC) & load<u32>(m, 36)) == load<u32>(m, 32)) == ((inv & CTM_REPLSRC) != 0)) return false;
+    if (((load<u32>(repl, T_SRC) & load<u32>(m, 36)) == load<u32>(m, 32)) == ((inv & CTM_REPLSRC) != 0)) return false;
   }
   if (present & CTM_REPLDST) {
-    if (((load<u32>(ct + CT_REPLY, T_DST) & load<u32>(m, 44)) == load<u32>(m, 40)) == ((inv & CTM_REPLDST) != 0)) return false;
+    if (((load<u32>(repl, T_DST) & load<u32>(m, 44)) == load<u32>(m, 40)) == ((inv & CTM_REPLDST) != 0)) return false;
   }
   if (present & (CTM_ORIGSRCPORT | CTM_ORIGDSTPORT | CTM_REPLSRCPORT | CTM_REPLDSTPORT)) {
     // conntrack_mt_origsrc etc. compare the tuple's ports; protocols without ports fail (the port is 0)
     if (present & CTM_ORIGSRCPORT) {
-      if (!portIn(load<u16>(ct + CT_ORIG, T_SPORT), load<u16>(m, 48), load<u16>(m, 50), (inv & CTM_ORIGSRCPORT) != 0)) return false;
+      if (!portIn(load<u16>(orig, T_SPORT), load<u16>(m, 48), load<u16>(m, 50), (inv & CTM_ORIGSRCPORT) != 0)) return false;
     }
     if (present & CTM_ORIGDSTPORT) {
-      if (!portIn(load<u16>(ct + CT_ORIG, T_DPORT), load<u16>(m, 52), load<u16>(m, 54), (inv & CTM_ORIGDSTPORT) != 0)) return false;
+      if (!portIn(load<u16>(orig, T_DPORT), load<u16>(m, 52), load<u16>(m, 54), (inv & CTM_ORIGDSTPORT) != 0)) return false;
     }
     if (present & CTM_REPLSRCPORT) {
-      if (!portIn(load<u16>(ct + CT_REPLY, T_SPORT), load<u16>(m, 56), load<u16>(m, 58), (inv & CTM_REPLSRCPORT) != 0)) return false;
+      if (!portIn(load<u16>(repl, T_SPORT), load<u16>(m, 56), load<u16>(m, 58), (inv & CTM_REPLSRCPORT) != 0)) return false;
     }
     if (present & CTM_REPLDSTPORT) {
-      if (!portIn(load<u16>(ct + CT_REPLY, T_DPORT), load<u16>(m, 60), load<u16>(m, 62), (inv & CTM_REPLDSTPORT) != 0)) return false;
+      if (!portIn(load<u16>(repl, T_DPORT), load<u16>(m, 60), load<u16>(m, 62), (inv & CTM_REPLDSTPORT) != 0)) return false;
     }
   }
   if (present & CTM_DIR) {
@@ -199,10 +201,10 @@ function conntrackMatch(p: usize, m: usize): bool {
     if ((reply == wantReply) == ((inv & CTM_DIR) != 0)) return false;
   }
   if (present & CTM_STATUS) {
-    if (((load<u32>(ct, CT_STATUS) & <u32>load<u16>(m, 10)) != 0) == ((inv & CTM_STATUS) != 0)) return false;
+    if (((ctStatus(ct) & <u32>load<u16>(m, 10)) != 0) == ((inv & CTM_STATUS) != 0)) return false;
   }
   if (present & CTM_EXPIRE) {
-    const left = <i32>(load<u32>(ct, CT_TIMEOUT) - nfctTime());
+    const left = <i32>(ctTimeout(id - 1) - nfctTime());
     const secs: u32 = left > 0 ? <u32>left / hz : 0;
     if ((secs >= load<u32>(m, 64) && secs <= load<u32>(m, 68)) == ((inv & CTM_EXPIRE) != 0)) return false;
   }
@@ -313,7 +315,7 @@ export function extMatches(p: usize, e: usize): bool {
       case M_CONNMARK: {
         const id = pktCt(p);
         // no entry: false, even inverted
-        ok = id != 0 && ((load<u32>(ctPtr(id - 1), CT_MARK) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0);
+        ok = id != 0 && ((ctMark(ctPtr(id - 1)) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0);
         break;
       }
       case M_CONNTRACK: ok = conntrackMatch(p, m); break;

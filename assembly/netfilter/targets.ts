@@ -13,7 +13,8 @@ import {
 import { prog } from "./program";
 import { hsHook, hsIn, hsOut, hsNexthop } from "./state";
 import { pktCt, ctPtr } from "../conntrack/core";
-import { CT_MARK, CT_ORIG, CT_MASQ_DEV, T_SRC } from "../conntrack/entry";
+import { T_SRC, ctTuple, ctMark, ctSetMark } from "../conntrack/entry";
+import { natSetMasq } from "../nat/ext";
 import { setRange, natSetupInfo, MANIP_SRC, MANIP_DST } from "../nat/core";
 import { inetSelectAddr, devFirstAddr } from "../dev";
 import { nfReject } from "./reject";
@@ -42,9 +43,9 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
       const ct = ctPtr(id - 1);
       const a = load<u32>(e, E_T0);
       const b = load<u32>(e, E_T1);
-      const ctmark = load<u32>(ct, CT_MARK);
-      if (tk == T_CONNMARK_SET) store<u32>(ct, (ctmark & ~b) ^ a, CT_MARK);
-      else if (tk == T_CONNMARK_SAVE) store<u32>(ct, (ctmark & ~b) ^ (load<u32>(p, PKT_OUT_MARK) & a), CT_MARK);
+      const ctmark = ctMark(ct);
+      if (tk == T_CONNMARK_SET) ctSetMark(ct, (ctmark & ~b) ^ a);
+      else if (tk == T_CONNMARK_SAVE) ctSetMark(ct, (ctmark & ~b) ^ (load<u32>(p, PKT_OUT_MARK) & a));
       else store<u32>(p, (load<u32>(p, PKT_OUT_MARK) & ~a) ^ (ctmark & b), PKT_OUT_MARK);
       return TGT_CONTINUE;
     }
@@ -75,10 +76,10 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
       const id = pktCt(p);
       if (id == 0) return TGT_ACCEPT;
       const ct = ctPtr(id - 1);
-      if (load<u32>(ct + CT_ORIG, T_SRC) == 0) return TGT_ACCEPT; // 0.0.0.0: probably not meant to be masqueraded
+      if (load<u32>(ctTuple(ct, 0), T_SRC) == 0) return TGT_ACCEPT; // 0.0.0.0: probably not meant to be masqueraded
       const newsrc = inetSelectAddr(hsOut, hsNexthop, RT_SCOPE_UNIVERSE);
       if (newsrc == 0) { targetDropReason = DROP_NAT_NO_ADDR; return TGT_DROP; } // "... ate my IP address"
-      store<u16>(ct, <u16>hsOut, CT_MASQ_DEV);
+      natSetMasq(id - 1, ct, hsOut);
       setRange(load<u32>(e, E_T2) | NF_NAT_RANGE_MAP_IPS, newsrc, newsrc, load<u32>(e, E_T0), load<u32>(e, E_T1), 0);
       return natSetupInfo(id - 1, MANIP_SRC) ? TGT_ACCEPT : TGT_DROP;
     }

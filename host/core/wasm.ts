@@ -52,6 +52,7 @@ export interface CoreExports {
   ct_count(): number;
   ct_memory(): number;
   ct_pool_used(): number;
+  ct_chain_histogram(out: number, max: number): void;
   limit_credits_per_jiffy(): number;
   statistic_oracle(enabled: number, ids: number, n: number): void;
   lpm_batch(slot: number, addrs: number, n: number, out: number): void;
