@@ -190,7 +190,7 @@ export const PKT_CT_PROTO = 173;
 export const PKT_PX = 174;
 /** u8 hook (NF_INET_*) of the netfilter verdict that dropped the packet, 0xff if none. */
 export const PKT_NF_DROP_HOOK = 175;
-/** u32 seconds until the entry expires, after the packet. */
+/** u32 jiffies until the entry expires, after the packet (the host divides by HZ, as `conntrack -L` prints nf_ct_expires / HZ). */
 export const PKT_CT_TIMEOUT = 176;
 /** u32 entry's original tuple: source, destination, ports (ICMP: id, type<<8|code). */
 export const PKT_CT_ORIG_SRC = 180;
@@ -215,8 +215,12 @@ export const PKT_NF_VERDICT_RULE = 216;
 export const PKT_INNER_ICMP_TYPE = 220;
 /** u8 code of the quoted ICMP message. */
 export const PKT_INNER_ICMP_CODE = 221;
-/** u16 reserved input (zero). */
-export const PKT_RESERVED_222 = 222;
+/**
+ * u16 CPU that handles the packet, plus one (0: the core picks one by a hash
+ * of the flow, as RSS spreads flows over a NIC's queues). Only read when the
+ * core models more than one CPU (smp.ts).
+ */
+export const PKT_CPU = 222;
 // ---- core bookkeeping (output area) ----
 /** u32 index of the packet's last record in the trace ring (core bookkeeping). */
 export const PKT_NF_TRACE_LAST = 224;
@@ -226,7 +230,20 @@ export const PKT_RT_FLAGS = 228;
 export const PKT_RT_MTU = 232;
 /** u32 gateway of that route, 0 = on-link (core bookkeeping). */
 export const PKT_RT_GW = 236;
-// bytes 240..255: reserved (zero)
+/**
+ * u8 non-zero while the packet waits, between the two phases of a round of
+ * concurrent packets (smp.ts), for its POSTROUTING confirm; the four fields
+ * after it hold what the transmit after the confirm needs (core bookkeeping).
+ */
+export const PKT_DEFERRED = 240;
+/** u16 egress device of the deferred transmit. */
+export const PKT_DEFER_OIF = 242;
+/** u32 next hop of the deferred transmit. */
+export const PKT_DEFER_NEXTHOP = 244;
+/** u32 route MTU metric of the deferred transmit (0 = device MTU). */
+export const PKT_DEFER_MTU = 248;
+/** u32 OF_* flags of the deferred transmit. */
+export const PKT_DEFER_FLAGS = 252;
 
 /** TCP option flags (PKT_TCP_OPTS). */
 export const TO_SACK_PERM = 1;

@@ -14,6 +14,7 @@ import { rulesSet } from "./fib/rules";
 import { sysctlSet } from "./config";
 import { counters, dropCounters, resetCounters } from "./ipv4/stats";
 import { processBatch } from "./pipeline";
+import { smpSet } from "./smp";
 import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from "./ipv4/reply";
 import { socketsSet } from "./ipv4/local";
 import { peersReset } from "./ipv4/peer";
@@ -118,7 +119,15 @@ export function batch_alloc(capacity: u32): usize {
   traceInit(capacity * 64, false);
   return zalloc(<usize>capacity << PKT_SHIFT);
 }
-export function process_batch(base: usize, count: u32): void { processBatch(base, count); }
+export function process_batch(base: usize, count: u32): void { processBatch(base, count, true); }
+/**
+ * As process_batch, but with several CPUs modelled the batch's last round of
+ * concurrent packets is left for the next call (unless `final`): returns how
+ * many descriptors were processed (the host resubmits the rest first).
+ */
+export function process_batch_partial(base: usize, count: u32, final: u32): u32 { return processBatch(base, count, final != 0); }
+/** The CPU model (smp.ts): number of CPUs (1..64) and the race window in ns. */
+export function smp_set(cpus: u32, windowNs: u64): void { smpSet(cpus, windowNs); }
 export function reply_ring_ptr(): usize { return replyRingPtr(); }
 export function reply_ring_used(): u32 { return replyRingUsed(); }
 export function reply_ring_overflow(): u32 { return replyRingOverflow(); }

@@ -23,7 +23,8 @@ import {
   PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
   PKT_FLAGS, PKT_IIF, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
   PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PKT_CT_INFO, CTINFO_NONE,
-  PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT,
+  PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT, PKT_REPLY_FIRST, PKT_DEFERRED, PKT_DEFER_OIF,
+  PKT_DEFER_NEXTHOP, PKT_DEFER_MTU, PKT_DEFER_FLAGS,
   PKT_OUT_FLAGS, PKT_NEXTHOP, PKT_RT_INDEX, PKT_RULE_INDEX, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_SRC_SET, VERDICT_LOCAL,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, RTN_UNREACHABLE, RTN_UNICAST,
   DROP_DEV_DOWN, DROP_IP_RPFILTER, DROP_IP_INHDR, DROP_PKT_TOO_BIG, DROP_IP_INADDRERRORS,
@@ -54,7 +55,8 @@ import { EINVAL, ENETUNREACH, EHOSTUNREACH, EACCES, ENODEV } from "./util/errno"
 import { isLbcast, isMulticast, isZeronet } from "./util/ip";
 import { localTableType } from "./fib/table";
 import { hz, ipDefaultTtl } from "./config";
-import { nfActive, nfPreRouting, nfLocalIn, nfForward, nfPostRouting } from "./netfilter/hooks";
+import { nfActive, nfPreRouting, nfLocalIn, nfForward, nfPostRouting, nfPostRoutingConfirm } from "./netfilter/hooks";
+import { smpCpus, smpDeferring, smpSetDeferring, roundEnd } from "./smp";
 import { traceClear } from "./netfilter/trace";
 import { ctPacketBegin, ctPacketDone, ctSnapshot } from "./conntrack/core";
 import { ctGcMaybeRun } from "./conntrack/table";
@@ -62,35 +64,73 @@ import { ctPrefetchBatch, PREFETCH_GROUP } from "./conntrack/prefetch";
 import { ctEnabled } from "./netfilter/program";
 import { replyRingPtr } from "./ipv4/reply";
 
-/** Processes `count` descriptors at `base`. One call per batch. */
-export function processBatch(base: usize, n: u32): void {
+/**
+ * Processes `n` descriptors at `base`. One call per batch. With more than
+ * one CPU modelled and `final` false, the batch's last round (smp.ts) is
+ * left for the next call; returns how many descriptors were processed.
+ */
+export function processBatch(base: usize, n: u32, final: bool = true): u32 {
   replyRingClear();
   traceClear();
+  if (smpCpus > 1 && nfActive() && ctEnabled) return processRounds(base, n, final);
   const prefetch = nfActive() && ctEnabled;
   for (let i: u32 = 0; i < n; i++) {
     // every PREFETCH_GROUP packets, bring the next group's connections into cache
     if (prefetch && (i & (PREFETCH_GROUP - 1)) == 0) ctPrefetchBatch(base + (<usize>i << PKT_SHIFT), min<u32>(PREFETCH_GROUP, n - i));
     const p = base + (<usize>i << PKT_SHIFT);
-    initOutputs(p);
-    setCurrent(p, i);
-    clockAdvance(load<u64>(p, PKT_TIME));
-    if (nfActive()) ctGcMaybeRun();
     ctPacketBegin();
-    const first = replyRingUsedNow();
-    if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) {
-      store<u8>(p, <u8>PX_HAS_SOCK, PKT_PX); // a process sent it: skb->sk is its socket
-      ipLocalOut(p);
-    } else {
-      ipRcv(p);
-    }
-    if (nfActive()) {
-      // the connection after the packet (and after the replies it caused)
-      ctSnapshot(p);
-      const last = replyRingUsedNow();
-      for (let r = first; r < last; r++) ctSnapshot(replyRingPtr() + (<usize>r << PKT_SHIFT));
-      ctPacketDone();
-    }
+    packetRun(p, i);
+    packetEnd(p);
+    if (nfActive()) ctPacketDone();
   }
+  return n;
+}
+
+/** The first part of a packet's processing: from arrival (or the sending socket) on. */
+function packetRun(p: usize, i: u32): void {
+  initOutputs(p);
+  setCurrent(p, i);
+  clockAdvance(load<u64>(p, PKT_TIME));
+  if (nfActive()) ctGcMaybeRun();
+  if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) {
+    store<u8>(p, <u8>PX_HAS_SOCK, PKT_PX); // a process sent it: skb->sk is its socket
+    ipLocalOut(p);
+  } else {
+    ipRcv(p);
+  }
+}
+
+/** The connection after the packet (and after the replies it caused), into its descriptor and its replies'. */
+function packetEnd(p: usize): void {
+  if (!nfActive()) return;
+  ctSnapshot(p);
+  const count = <u32>load<u16>(p, PKT_REPLY_COUNT);
+  if (count == 0) return;
+  const first = load<u32>(p, PKT_REPLY_FIRST);
+  for (let r = first; r < first + count; r++) ctSnapshot(replyRingPtr() + (<usize>r << PKT_SHIFT));
+}
+
+/** processBatch with several CPUs: round by round, each in two phases (smp.ts). */
+function processRounds(base: usize, n: u32, final: bool): u32 {
+  let i: u32 = 0;
+  while (i < n) {
+    const j = roundEnd(base, i, n);
+    if (j == n && !final && i != 0) break; // the next call decides where this round ends
+    ctPacketBegin();
+    // phase 1: every packet of the round as far as its confirm
+    smpSetDeferring(true);
+    for (let k = i; k < j; k++) packetRun(base + (<usize>k << PKT_SHIFT), k);
+    smpSetDeferring(false);
+    // phase 2: in the same order, the confirms (and the transmits they allow)
+    for (let k = i; k < j; k++) {
+      const p = base + (<usize>k << PKT_SHIFT);
+      if (load<u8>(p, PKT_DEFERRED) != 0) forwardResume(p);
+    }
+    for (let k = i; k < j; k++) packetEnd(base + (<usize>k << PKT_SHIFT));
+    ctPacketDone();
+    i = j;
+  }
+  return i;
 }
 
 /**
@@ -235,9 +275,27 @@ function ipForward(p: usize, inDev: u32): void {
   if (nfActive()) {
     if (!nfForward(p, inDev, oif, nexthop, flags)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
     // ip_output: POSTROUTING sees the ingress device too
-    if (!nfPostRouting(p, inDev, oif, nexthop, flags, true)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
+    if (!nfPostRouting(p, inDev, oif, nexthop, flags, true, false)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
+    if (smpDeferring) {
+      // another CPU may confirm first: the rest waits for the round's second phase
+      store<u8>(p, 1, PKT_DEFERRED);
+      store<u16>(p, <u16>oif, PKT_DEFER_OIF);
+      store<u32>(p, nexthop, PKT_DEFER_NEXTHOP);
+      store<u32>(p, mtuMetric, PKT_DEFER_MTU);
+      store<u32>(p, outFlags, PKT_DEFER_FLAGS);
+      return;
+    }
+    if (!nfPostRoutingConfirm(p)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
   }
   transmit(p, oif, nexthop, mtuMetric, outFlags);
+}
+
+/** The rest of a forwarded packet whose confirm was deferred: the confirm, then the transmit. */
+function forwardResume(p: usize): void {
+  store<u8>(p, 0, PKT_DEFERRED);
+  const oif = <u32>load<u16>(p, PKT_DEFER_OIF);
+  if (!nfPostRoutingConfirm(p)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
+  transmit(p, oif, load<u32>(p, PKT_DEFER_NEXTHOP), load<u32>(p, PKT_DEFER_MTU), load<u32>(p, PKT_DEFER_FLAGS));
 }
 
 /**

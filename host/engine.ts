@@ -29,6 +29,14 @@ export interface EngineOptions {
   module?: WebAssembly.Module;
   /** CONFIG_HZ of the emulated kernel (default 250). */
   hz?: number;
+  /**
+   * CPUs handling packets concurrently (1..64, default 1): new connections
+   * on different CPUs within `raceWindowNs` of each other race to confirm
+   * their conntrack entries, as on a real node (see assembly/smp.ts).
+   */
+  cpus?: number;
+  /** How close in time (ns) packets on different CPUs must be to race (default 5000). */
+  raceWindowNs?: number;
 }
 
 /** SNMP counters, named as `nstat` names the kernel's. */
@@ -84,12 +92,21 @@ export class Engine {
   /** Called once per distinct warning about the input (unknown or not-yet-modelled fields). */
   onWarning: (message: string) => void = () => {};
 
+  /** CPUs modelled (EngineOptions.cpus). */
+  readonly cpus: number;
+
   private constructor(core: CoreExports, opts: EngineOptions) {
     this.core = core;
     this.mem = new CoreMemory(core.memory);
     this.batchSize = Math.max(abi.BATCH_MIN, opts.batchSize ?? 1024);
     this.seed = opts.seed ?? 0;
     this.hz = opts.hz ?? 250;
+    const cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new RangeError(`cpus must be an integer from 1 to 64 (got ${cpus})`);
+    const win = opts.raceWindowNs ?? 5000;
+    if (!Number.isInteger(win) || win < 0) throw new RangeError(`raceWindowNs must be a non-negative integer (got ${win})`);
+    this.cpus = cpus;
+    core.smp_set(cpus, BigInt(win));
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
@@ -202,21 +219,27 @@ export class Engine {
     const out: PacketResult[] = [];
     const devs = this.devices;
     const where = pos ?? ((i: number) => ({ file: "packets", line: i + 1 }));
-    for (let start = 0; start < packets.length; start += this.batchSize) {
+    const times: bigint[] = [];
+    for (let start = 0; start < packets.length;) {
       const n = Math.min(this.batchSize, packets.length - start);
       this.mem.refresh();
       const dv = this.mem.dv;
       for (let k = 0; k < n; k++) {
+        times[k] = this.lastTime;
         this.lastTime = encodePacket(dv, this.batchPtr + k * abi.PKT_SIZE, packets[start + k] as Record<string, unknown>,
           where(start + k), devs, this.lastTime, this.warn);
       }
-      this.core.process_batch(this.batchPtr, n);
+      // with several CPUs the batch's last round of concurrent packets may wait for the next batch
+      const last = start + n >= packets.length;
+      const done = this.cpus > 1 ? this.core.process_batch_partial(this.batchPtr, n, last ? 1 : 0) : (this.core.process_batch(this.batchPtr, n), n);
+      if (done < n) this.lastTime = times[done]!;
       this.mem.refresh();
       const replyBase = this.core.reply_ring_ptr();
       const nf = this.nfDecode();
-      for (let k = 0; k < n; k++) {
+      for (let k = 0; k < done; k++) {
         out.push(decodePacket(this.mem.dv, this.batchPtr + k * abi.PKT_SIZE, firstIndex + start + k, this.node, replyBase, true, nf));
       }
+      start += done;
     }
     return out;
   }
@@ -225,7 +248,7 @@ export class Engine {
   nfDecode(): NfDecode | undefined {
     const rs = this.nf_?.current;
     if (!rs) return undefined;
-    return { ruleset: rs, traceBase: this.core.trace_ring_ptr(), traceAll: this.traceAll, conntrack: rs.compiled.conntrack };
+    return { ruleset: rs, traceBase: this.core.trace_ring_ptr(), traceAll: this.traceAll, conntrack: rs.compiled.conntrack, hz: this.hzOf() };
   }
 
   /** The batch buffer, for callers that write descriptors themselves (generators, pcap replay). */

@@ -47,7 +47,8 @@ const TUP_INV: usize = 16;
 const TUP_INNER: usize = 32;
 
 // ---- the entries created by the packet being processed -----------------------
-const PENDING_MAX: u32 = 64;
+/** Entries created by the packets of one round (smp.ts: up to 64 packets and their replies). */
+const PENDING_MAX: u32 = 512;
 const pending: usize = zalloc(PENDING_MAX << 2);
 let pendingCount: u32 = 0;
 
@@ -72,6 +73,8 @@ let kDst: u32 = 0;
 /** sport | dport << 16 (for ICMP: id | (type << 8 | code) << 16). */
 let kPorts: u32 = 0;
 let kProto: u32 = 0;
+// @ts-ignore: decorator
+@inline
 function packetKey(p: usize): void {
   const proto = <u32>load<u8>(p, PKT_PROTO);
   kProto = proto;
@@ -176,6 +179,8 @@ function initConntrack(hash: u32): u32 {
 }
 
 /** resolve_normal_ct: <0 table full; otherwise the entry (maybe none) is attached. */
+// @ts-ignore: decorator
+@inline
 function resolveNormalCt(p: usize): i32 {
   packetKey(p);
   const hash = tupleHashV(kSrc, kDst, kPorts, kProto);
@@ -235,6 +240,8 @@ function icmpPacket(idx: u32, ct: usize): i32 {
 }
 
 /** nf_conntrack_handle_packet */
+// @ts-ignore: decorator
+@inline
 function handlePacket(idx: u32, p: usize, ctinfo: u32): i32 {
   const ct = ctPtr(idx);
   const proto = ctProto(ct);
@@ -407,9 +414,8 @@ export function ctSnapshot(p: usize): void {
   if ((st & IPS_CONFIRMED) != 0 && !alive) st |= IPS_DYING;
   store<u32>(p, st, PKT_CT_STATUS);
   store<u32>(p, ctMark(ct), PKT_CT_MARK);
-  // conntrack -L prints nf_ct_expires(ct) / HZ
-  const left = alive ? ctTimeout(id - 1) - nfctTime() : 0;
-  store<u32>(p, left / hz, PKT_CT_TIMEOUT);
+  // in jiffies: the host divides by HZ (conntrack -L prints nf_ct_expires(ct) / HZ)
+  store<u32>(p, alive ? ctTimeout(id - 1) - nfctTime() : 0, PKT_CT_TIMEOUT);
 }
 
 /** Writes up to `max` live entries as CTD_SIZE-byte records at `out` (from the iteration cursor). */

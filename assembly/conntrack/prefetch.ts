@@ -4,9 +4,9 @@
  * With a large table every packet's lookup is a chain of dependent cache
  * misses (bucket, then per node its timeout and link, then the entry).
  * Before a group of PREFETCH_GROUP packets is processed packet by packet,
- * three passes touch, for every packet that arrived on a device, the bucket
- * of its tuple, then the timeouts and links of the first two nodes of that
- * chain and the entries whose tags match; the loads of one pass do not
+ * passes touch, for every packet that arrived on a device, the bucket of its
+ * tuple, then a node per pass (its timeout and link) down that chain until
+ * one whose tag matches, whose entry is touched; the loads of one pass do not
  * depend on each other, so the CPU overlaps their misses, and the real
  * lookups then find the lines in cache. This changes nothing but timing:
  * the passes only read.
@@ -24,9 +24,11 @@ import {
 import { zalloc, release } from "../util/mem";
 
 /** Below this many entries the table stays in cache and the passes cost more than they save. */
-const PREFETCH_MIN_ENTRIES: u32 = 16384;
+const PREFETCH_MIN_ENTRIES: u32 = 32768;
 /** Packets prefetched together (a power of two): enough misses in flight, few enough to stay in L1/L2. */
 export const PREFETCH_GROUP: u32 = 64;
+/** Chain nodes followed at most. */
+const MAX_STEPS: i32 = 8;
 
 /** Per packet of the group: the chain word being followed, and the packet's tag. */
 const words: usize = zalloc(<usize>PREFETCH_GROUP << 2);
@@ -36,39 +38,46 @@ export let touchSink: u32 = 0;
 
 export function ctPrefetchBatch(base: usize, n: u32): void {
   if (ctCount < PREFETCH_MIN_ENTRIES) return;
+  // pass 1: the buckets (their loads are independent)
+  let active: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const p = base + (<usize>i << PKT_SHIFT);
-    let w: u32 = 0;
-    let tag: u32 = 0;
-    if ((load<u16>(p, PKT_FLAGS) & PF_LOCAL) == 0) {
-      const proto = <u32>load<u8>(p, PKT_PROTO);
-      let ports: u32 = 0;
-      if (proto == 6 || proto == 17 || proto == 132 || proto == 136) {
-        ports = <u32>load<u16>(p, PKT_SPORT) | (<u32>load<u16>(p, PKT_DPORT) << 16);
-      } else if (proto == 1) {
-        ports = <u32>load<u16>(p, PKT_ICMP_ID) | (((<u32>load<u8>(p, PKT_ICMP_TYPE) << 8) | <u32>load<u8>(p, PKT_ICMP_CODE)) << 16);
-      }
-      const hash = tupleHashV(load<u32>(p, PKT_SRC), load<u32>(p, PKT_DST), ports, proto);
-      w = ctBucketHead(hash);
-      tag = ctTagOf(hash);
+    if ((load<u16>(p, PKT_FLAGS) & PF_LOCAL) != 0) continue;
+    const proto = <u32>load<u8>(p, PKT_PROTO);
+    let ports: u32 = 0;
+    if (proto == 6 || proto == 17 || proto == 132 || proto == 136) {
+      ports = <u32>load<u16>(p, PKT_SPORT) | (<u32>load<u16>(p, PKT_DPORT) << 16);
+    } else if (proto == 1) {
+      ports = <u32>load<u16>(p, PKT_ICMP_ID) | (((<u32>load<u8>(p, PKT_ICMP_TYPE) << 8) | <u32>load<u8>(p, PKT_ICMP_CODE)) << 16);
     }
-    store<u32>(words + (<usize>i << 2), w);
-    store<u32>(tags + (<usize>i << 2), tag);
+    const hash = tupleHashV(load<u32>(p, PKT_SRC), load<u32>(p, PKT_DST), ports, proto);
+    const slot = <usize>active << 2;
+    store<u32>(words + slot, ctBucketHead(hash));
+    store<u32>(tags + slot, ctTagOf(hash));
+    active++;
   }
+  // then a node per pass down every chain still being followed, until a node
+  // whose tag matches (most likely the connection: touch its entry, stop) or
+  // the end; followed chains are kept packed at the front
   let acc: u32 = 0;
-  for (let pass = 0; pass < 2; pass++) {
-    for (let i: u32 = 0; i < n; i++) {
-      const a = words + (<usize>i << 2);
-      const w = load<u32>(a);
+  for (let pass = 0; pass < MAX_STEPS && active != 0; pass++) {
+    let kept: u32 = 0;
+    for (let j: u32 = 0; j < active; j++) {
+      const w = load<u32>(words + (<usize>j << 2));
       if (w == 0) continue;
       acc ^= ctWordTimeout(w);
-      if ((w & 0xf0000000) == load<u32>(tags + (<usize>i << 2))) {
+      const tag = load<u32>(tags + (<usize>j << 2));
+      if ((w & 0xf0000000) == tag) {
         const e = ctWordEntry(w);
         acc ^= load<u32>(e) ^ load<u32>(e, 32);
         if (!ctWordSmall(w)) acc ^= load<u32>(e, 76);
+        continue;
       }
-      store<u32>(a, ctWordLink(w));
+      store<u32>(words + (<usize>kept << 2), ctWordLink(w));
+      store<u32>(tags + (<usize>kept << 2), tag);
+      kept++;
     }
+    active = kept;
   }
   touchSink = acc;
 }

@@ -131,7 +131,7 @@ function tcpOptions(p: usize, ct: usize, dir: u32): void {
 /** tcp_new: a packet without an entry; false means it cannot start one. */
 export function tcpNew(ct: usize, p: usize): bool {
   const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
-  const newState = TRANSITIONS[conntrackIndex(flags) * 10 + TCP_CONNTRACK_NONE];
+  const newState = unchecked(TRANSITIONS[conntrackIndex(flags) * 10 + TCP_CONNTRACK_NONE]);
   if (newState >= sIV) return false;
   const seq = load<u32>(p, PKT_SEQ);
   let win = <u32>load<u16>(p, PKT_WIN);
@@ -354,7 +354,7 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
   const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
   let oldState = ctState(ct);
   const index = conntrackIndex(flags);
-  let newState = <u32>TRANSITIONS[dir * 60 + index * 10 + oldState];
+  let newState = <u32>unchecked(TRANSITIONS[dir * 60 + index * 10 + oldState]);
 
   let skipWindow = false;
   // the switch (new_state) of nf_conntrack_tcp_packet

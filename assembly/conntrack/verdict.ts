@@ -14,6 +14,8 @@ export const NF_INVALID: i32 = -1;
 export const NF_REPEAT: i32 = -4;
 
 /** __nf_ct_refresh_acct: timeout = now + extra (relative until confirmed); fixed timeouts stay. */
+// @ts-ignore: decorator
+@inline
 export function ctRefresh(ref: u32, ct: usize, extra: u32): void {
   const st = ctStatus(ct);
   if (st & IPS_FIXED_TIMEOUT) return;

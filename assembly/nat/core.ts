@@ -358,6 +358,8 @@ function manipPkt(p: usize, ct: usize, manip: u32, dir: u32): void {
 }
 
 /** nf_nat_packet */
+// @ts-ignore: decorator
+@inline
 export function natPacket(p: usize, idx: u32, ctinfo: u32, hook: u32): void {
   const ct = ctPtr(idx);
   const manip = hookManip(hook);

@@ -56,12 +56,16 @@ function dropBy(p: usize, hook: u32, reason: i32, byRule: bool): bool {
   return dropBy(p, hook, targetDropReason, true);
 }
 
+// @ts-ignore: decorator
+@inline
 function conntrackIn(p: usize, hook: u32): bool {
   if (!ctEnabled) return true;
   if (nfConntrackIn(p) == 1) return true;
   return dropBy(p, hook, ctDropReason, false);
 }
 
+// @ts-ignore: decorator
+@inline
 function confirm(p: usize, hook: u32): bool {
   if (!ctEnabled) return true;
   if (nfConfirm(p) == 1) return true;
@@ -104,6 +108,8 @@ function natHook(p: usize, hook: u32, outDev: u32): bool {
 }
 
 /** nf_nat_oif_changed */
+// @ts-ignore: decorator
+@inline
 function oifChanged(idx: u32, ct: usize, hook: u32, ctinfo: u32, outDev: u32): bool {
   if (hook != NF_INET_POST_ROUTING || ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY) return false;
   const masq = natMasqDev(idx, ct);
@@ -174,16 +180,23 @@ export function nfLocalOut(p: usize, outDev: u32, rtFlags: u32): bool {
   return table(p, NFT_FILTER, NF_INET_LOCAL_OUT);
 }
 
-/** POSTROUTING: mangle, nat (SNAT), confirm. `inDev` is the ingress device of a forwarded packet. */
-export function nfPostRouting(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32, inputRoute: bool): bool {
+/**
+ * POSTROUTING: mangle, nat (SNAT), confirm. `inDev` is the ingress device of
+ * a forwarded packet. With `withConfirm` false the confirm is left to the
+ * caller (nfPostRoutingConfirm): the CPU model (smp.ts) runs it later.
+ */
+export function nfPostRouting(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32, inputRoute: bool, withConfirm: bool = true): bool {
   hookState(NF_INET_POST_ROUTING, inDev, outDev);
   hookRoute(nexthop, rtFlags, inputRoute);
   if (!table(p, NFT_MANGLE, NF_INET_POST_ROUTING)) return false;
   hookState(NF_INET_POST_ROUTING, inDev, outDev);
   hookRoute(nexthop, rtFlags, inputRoute);
   if (!natHook(p, NF_INET_POST_ROUTING, outDev)) return false;
-  return confirm(p, NF_INET_POST_ROUTING);
+  return withConfirm ? confirm(p, NF_INET_POST_ROUTING) : true;
 }
+
+/** The confirm that ends POSTROUTING (nf_confirm), on its own. */
+export function nfPostRoutingConfirm(p: usize): bool { return confirm(p, NF_INET_POST_ROUTING); }
 
 /**
  * ip_route_me_harder: the output route again for the packet's current

@@ -26,6 +26,8 @@ export interface CoreExports {
   sysctl_set(key: number, value: number): number;
   batch_alloc(capacity: number): number;
   process_batch(base: number, count: number): void;
+  process_batch_partial(base: number, count: number, final: number): number;
+  smp_set(cpus: number, windowNs: bigint): void;
   reply_ring_ptr(): number;
   reply_ring_used(): number;
   reply_ring_overflow(): number;

@@ -49,6 +49,11 @@ export interface PacketInput {
   sackok?: boolean;
   /** Highest right edge of the TCP SACK blocks (a SACK option). */
   sack?: number;
+  /**
+   * CPU that handles the packet (0-based), when the engine models several
+   * (EngineOptions.cpus); default: chosen by a hash of the flow.
+   */
+  cpu?: number;
   /** ICMP errors arriving from outside: the quoted original header (icmp_* when it quotes an ICMP message). */
   inner?: {
     src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
@@ -60,7 +65,7 @@ export interface PacketInput {
 export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
-  "wscale", "sackok", "sack",
+  "wscale", "sackok", "sack", "cpu",
 ]);
 
 /**
@@ -228,6 +233,7 @@ export function encodePacket(
   dv.setUint16(p + abi.PKT_IPID, u(pos, o, "id", 65535, 0), true);
   dv.setUint32(p + abi.PKT_UID, u(pos, o, "uid", 0xffffffff, 0), true);
   dv.setUint32(p + abi.PKT_GID, u(pos, o, "gid", 0xffffffff, 0), true);
+  if (o.cpu !== undefined) dv.setUint16(p + abi.PKT_CPU, u(pos, o, "cpu", 63, 0) + 1, true);
   if (proto === 6) {
     dv.setUint8(p + abi.PKT_TCP_DOFF, doff);
     if (o.wscale !== undefined) dv.setUint8(p + abi.PKT_TCP_WSCALE, u(pos, o, "wscale", 14, 0) + 1);

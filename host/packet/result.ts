@@ -56,6 +56,8 @@ export interface NfDecode {
   traceAll: boolean;
   /** Connection tracking is on for the ruleset. */
   conntrack: boolean;
+  /** CONFIG_HZ of the node (the core reports timeouts in jiffies). */
+  hz: number;
 }
 
 /** ctinfo as -m conntrack --ctstate names it. */
@@ -156,7 +158,7 @@ function decodeNf(dv: DataView, p: number, nf: NfDecode, r: PacketResult | Reply
   const st = dv.getUint32(p + abi.PKT_CT_STATUS, true);
   const e: CtEntry = {
     proto: protoName(proto),
-    timeout: dv.getUint32(p + abi.PKT_CT_TIMEOUT, true),
+    timeout: Math.floor(dv.getUint32(p + abi.PKT_CT_TIMEOUT, true) / nf.hz),
     orig: ctTuple(dv, p, proto, abi.PKT_CT_ORIG_SRC, abi.PKT_CT_ORIG_DST, abi.PKT_CT_ORIG_SPORT, abi.PKT_CT_ORIG_DPORT),
     reply: ctTuple(dv, p, proto, abi.PKT_CT_REPL_SRC, abi.PKT_CT_REPL_DST, abi.PKT_CT_REPL_SPORT, abi.PKT_CT_REPL_DPORT),
     status: statusNames(st),
