@@ -96,7 +96,8 @@ export function flowPacket(s: Pick<CtScenario, "nodeIp" | "podIps" | "podSlots" 
   const flags = kind === 1 ? TCP_SYN | TCP_ACK : TCP_ACK | TCP_PSH;
   return {
     iif: s.podSlots[k]!, src: s.podIps[k]!, dst: client, sport: POD_PORT, dport: cport, flags,
-    seq: kind === 1 ? POD_ISN : POD_ISN + 1, ack: kind === 1 ? CLIENT_ISN + 1 : CLIENT_ISN + 1 + PAYLOAD, len, time,
+    // the pod acknowledges the handshake (data may arrive either way first: every ack stays in the window)
+    seq: kind === 1 ? POD_ISN : POD_ISN + 1, ack: CLIENT_ISN + 1, len, time,
   };
 }
 

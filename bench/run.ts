@@ -4,7 +4,7 @@
  * 2-core machines move from run to run.
  *
  *   npm run bench                 all
- *   npm run bench -- lpm fib      some (lpm, fib, load, crosscheck, nf)
+ *   npm run bench -- lpm fib      some (lpm, fib, load, crosscheck, nf, ct)
  */
 import os from "node:os";
 import { benchLpm } from "./lpm.js";
@@ -12,6 +12,7 @@ import { benchFib } from "./fib.js";
 import { benchLoad } from "./load.js";
 import { crossCheckLpm } from "./crosscheck.js";
 import { benchNetfilter } from "./nf.js";
+import { benchConntrack } from "./ct.js";
 
 const all: Record<string, () => Promise<string>> = {
   lpm: () => benchLpm([1000, 100000, 1000000]),
@@ -19,6 +20,7 @@ const all: Record<string, () => Promise<string>> = {
   load: () => benchLoad([100000, 1000000], 5),
   crosscheck: () => crossCheckLpm(),
   nf: () => benchNetfilter(),
+  ct: () => benchConntrack(),
 };
 
 const which = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -213,9 +213,14 @@ export class Engine {
 
   /**
    * Processes packets in batches; `pos(i)` names the input position of
-   * packet i for error messages. Results come back in input order.
+   * packet i for error messages. Results come back in input order. With
+   * several CPUs modelled and `final` false (more packets follow), the last
+   * round of concurrent packets may be left unprocessed: only the first
+   * `results.length` packets were processed, and the caller passes the rest
+   * again, in front of the next ones (results then do not depend on how the
+   * input was chunked).
    */
-  process(packets: ArrayLike<PacketInput | Record<string, unknown>>, pos?: (i: number) => InputPos, firstIndex = 0): PacketResult[] {
+  process(packets: ArrayLike<PacketInput | Record<string, unknown>>, pos?: (i: number) => InputPos, firstIndex = 0, final = true): PacketResult[] {
     const out: PacketResult[] = [];
     const devs = this.devices;
     const where = pos ?? ((i: number) => ({ file: "packets", line: i + 1 }));
@@ -231,7 +236,7 @@ export class Engine {
       }
       // with several CPUs the batch's last round of concurrent packets may wait for the next batch
       const last = start + n >= packets.length;
-      const done = this.cpus > 1 ? this.core.process_batch_partial(this.batchPtr, n, last ? 1 : 0) : (this.core.process_batch(this.batchPtr, n), n);
+      const done = this.cpus > 1 ? this.core.process_batch_partial(this.batchPtr, n, last && final ? 1 : 0) : (this.core.process_batch(this.batchPtr, n), n);
       if (done < n) this.lastTime = times[done]!;
       this.mem.refresh();
       const replyBase = this.core.reply_ring_ptr();
@@ -240,6 +245,7 @@ export class Engine {
         out.push(decodePacket(this.mem.dv, this.batchPtr + k * abi.PKT_SIZE, firstIndex + start + k, this.node, replyBase, true, nf));
       }
       start += done;
+      if (last && done < n) break; // the caller passes the rest again
     }
     return out;
   }

@@ -28,13 +28,14 @@ function intOption(name: string) {
   };
 }
 
-async function engineFor(dir: string, seed: number, batch?: number, iptables?: string): Promise<Engine> {
+async function engineFor(dir: string, seed: number, batch?: number, iptables?: string, cpus?: number, raceWindowNs?: number): Promise<Engine> {
   const snap = await readSnapshotDir(dir);
   if (iptables !== undefined) {
     if (!existsSync(iptables)) throw new InputError(iptables, 0, "", "no such iptables-save file");
     snap.iptablesSave = readFileSync(iptables, "utf8");
   }
-  const engine = await Engine.create({ seed, batchSize: batch });
+  if (cpus !== undefined && (cpus < 1 || cpus > 64)) throw new Error(`--cpus must be from 1 to 64, got ${cpus}`);
+  const engine = await Engine.create({ seed, batchSize: batch, cpus, raceWindowNs });
   engine.onWarning = (m) => process.stderr.write(`nodeplane: warning: ${m}\n`);
   try {
     engine.load(snap, { hz: snap.hz });
@@ -111,12 +112,14 @@ program
   .option("--trace", "list every iptables rule each packet examined (`trace`), like the kernel's TRACE target")
   .option("--counters <file>", "write the ruleset with the emulated per-rule counters (iptables-save -c) at the end")
   .option("--conntrack-dump <file>", "write the connection table at the end, as conntrack -L prints it")
+  .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README)").argParser(intOption("cpus")).default(1))
+  .addOption(new Option("--race-window <ns>", "how close in time packets on different CPUs must be to race").argParser(intOption("race-window")).default(5000))
   .action(async (opts: {
     snapshot: string; packets: string; jsonl?: string; seed: number; batch: number; iptables?: string;
-    trace?: boolean; counters?: string; conntrackDump?: string;
+    trace?: boolean; counters?: string; conntrackDump?: string; cpus: number; raceWindow: number;
   }) => {
     if (!existsSync(opts.packets)) throw new InputError(opts.packets, 0, "", "no such packets file");
-    const engine = await engineFor(opts.snapshot, opts.seed, opts.batch, opts.iptables);
+    const engine = await engineFor(opts.snapshot, opts.seed, opts.batch, opts.iptables, opts.cpus, opts.raceWindow);
     if (opts.trace) engine.setTrace(true);
     const out: Writable = !opts.jsonl || opts.jsonl === "-" ? process.stdout : createWriteStream(opts.jsonl);
     const stats = await replayJsonl(engine, opts.packets, out);

@@ -59,11 +59,11 @@ export async function replayJsonl(engine: Engine, file: string, out: Writable | 
   let lineNo = 0;
   let batch: Record<string, unknown>[] = [];
   let lines: number[] = [];
-  const flush = async () => {
+  const flush = async (final: boolean) => {
     if (batch.length === 0) return;
     const t0 = performance.now();
     const firstIndex = stats.packets;
-    const results = engine.process(batch, (i) => ({ file, line: lines[i] }), firstIndex);
+    const results = engine.process(batch, (i) => ({ file, line: lines[i] }), firstIndex, final);
     stats.seconds += (performance.now() - t0) / 1000;
     let chunk = "";
     for (const r of results) {
@@ -71,8 +71,9 @@ export async function replayJsonl(engine: Engine, file: string, out: Writable | 
       if (out) chunk += JSON.stringify(r) + "\n";
     }
     if (out) await write(out, chunk);
-    batch = [];
-    lines = [];
+    // packets the engine left for the next call (a round of concurrent packets, see EngineOptions.cpus)
+    batch = batch.slice(results.length);
+    lines = lines.slice(results.length);
   };
   for await (const line of rl) {
     lineNo++;
@@ -87,8 +88,8 @@ export async function replayJsonl(engine: Engine, file: string, out: Writable | 
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new InputError(file, lineNo, "", "each line must be a JSON object", text);
     batch.push(obj as Record<string, unknown>);
     lines.push(lineNo);
-    if (batch.length >= engine.batchSize) await flush();
+    if (batch.length >= engine.batchSize) await flush(false);
   }
-  await flush();
+  await flush(true);
   return stats;
 }

@@ -376,3 +376,39 @@ describe("nodeplane replay with iptables rules", () => {
     expectInputFailure(r, "bad-rules.txt:7", "set");
   });
 });
+
+describe("replay --cpus (confirm races)", () => {
+  // two pods open connections with the same source ports to the same destinations at the same moments
+  const rules = [
+    "*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+    "-A POSTROUTING ! -d 10.0.0.0/16 -j SNAT --to-source 10.0.0.10", "COMMIT", "",
+  ];
+  const pods = [["eni1f3a2b4c5d6", "10.0.0.55"], ["eni7a8b9c0d1e2", "10.0.1.33"]];
+  const lines: string[] = [];
+  for (let r = 0; r < 400; r++) {
+    pods.forEach(([iif, src], k) => lines.push(JSON.stringify({
+      iif, src, dst: `52.10.${r >> 8}.${r & 255}`, proto: "tcp", sport: 20000 + r, dport: 443, flags: "S", seq: 1, t: r * 0.001 + k * 1e-6, cpu: k,
+    })));
+  }
+
+  it("--cpus 2: concurrent SYNs clash at confirm (CT_INSERT_FAILED), whatever the batch size; --cpus 1 does not", () => {
+    const iptables = writeLines("race-rules.txt", rules);
+    const packets = writeLines("race.jsonl", lines);
+    const a = run(["replay", "--snapshot", FIXTURE, "--iptables", iptables, "--packets", packets, "--cpus", "2", "--batch", "256"]);
+    const b = run(["replay", "--snapshot", FIXTURE, "--iptables", iptables, "--packets", packets, "--cpus", "2", "--batch", "1000"]);
+    expect(a.status, a.stderr).toBe(0);
+    expect(b.status, b.stderr).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    const out = a.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { i: number; verdict: string; reason?: string });
+    expect(out.map((o) => o.i)).toEqual([...Array(800).keys()]);
+    expect(out.filter((o) => o.reason === "CT_INSERT_FAILED")).toHaveLength(400);
+    expect(a.stderr).toContain("CT_INSERT_FAILED");
+    const one = run(["replay", "--snapshot", FIXTURE, "--iptables", iptables, "--packets", packets]);
+    expect(one.stdout.split("\n").filter((l) => l.includes("CT_INSERT_FAILED"))).toHaveLength(0);
+  });
+
+  it("--cpus 0: exit 2 naming the option", () => {
+    const r = run(["replay", "--snapshot", FIXTURE, "--packets", writeLines("one.jsonl", [lines[0]!]), "--cpus", "0"]);
+    expectInputFailure(r, "--cpus");
+  });
+});

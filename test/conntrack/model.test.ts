@@ -1,0 +1,171 @@
+/**
+ * The conntrack machinery that has no kernel counterpart to compare with
+ * packet by packet, checked against its own specification:
+ *
+ *  - the CPU model (assembly/smp.ts): one CPU is the sequential kernel;
+ *    with several, new connections that race to confirm the same NAT tuple
+ *    end in insert_failed (TCP) or clash resolution (UDP, same flow), only
+ *    when they are close in time and on different CPUs; results do not
+ *    depend on where the host cuts its batches;
+ *  - gc_worker on the virtual clock: expired entries leave the table (and
+ *    the count) without any packet looking them up;
+ *  - the input route cache: a configuration change is seen by the very next
+ *    packet;
+ *  - memory per connection at a size where the figure is stable.
+ */
+import { describe, expect, it } from "vitest";
+import { Engine } from "../../host/engine.js";
+import { parseSnapshotFiles } from "../../host/snapshot/read.js";
+import { buildEksNode } from "../../host/scenario/eks-node.js";
+import type { PacketInput } from "../../host/packet/input.js";
+import type { PacketResult } from "../../host/packet/result.js";
+import { makeScenario, establish } from "../../bench/ct-scenario.js";
+
+const node = buildEksNode({ enis: 1, podsPerEni: [6], seed: 3 });
+const snap = parseSnapshotFiles(node.files, "model test node");
+
+function snatRules(extra = ""): string {
+  return [
+    "*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+    `-A POSTROUTING -o eth0 ! -d 10.0.0.0/8 -j SNAT --to-source ${node.nodeIp}${extra}`, "COMMIT", "",
+  ].join("\n");
+}
+
+async function engine(opts: { cpus?: number; batchSize?: number; raceWindowNs?: number } = {}, rules = snatRules()): Promise<Engine> {
+  const e = await Engine.create({ seed: 5, ...opts });
+  e.load(snap);
+  e.loadRuleset(rules);
+  return e;
+}
+
+/** Pods 0 and 1 open `n` TCP connections each, same source port and destination per round, `gapS` apart. */
+function racingSyns(n: number, gapS: number, cpuOf?: (pod: number) => number): PacketInput[] {
+  const out: PacketInput[] = [];
+  for (let r = 0; r < n; r++) {
+    for (let k = 0; k < 2; k++) {
+      const p = node.pods[k]!;
+      out.push({
+        iif: p.veth, src: p.ip, dst: `52.10.${r >> 8}.${r & 255}`, proto: "tcp", sport: 20000 + r, dport: 443, flags: "S",
+        seq: 1, t: r * 0.001 + k * gapS, ...(cpuOf ? { cpu: cpuOf(k) } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+const summary = (rs: PacketResult[]) => rs.map((r) => `${r.verdict} ${r.reason ?? ""} ${r.src}:${r.sport}`).join("\n");
+
+describe("CPU model (confirm races)", () => {
+  it("one CPU is the sequential kernel: the second pod's SYN gets another port", async () => {
+    const e = await engine();
+    const rs = e.process(racingSyns(50, 1e-6));
+    expect(rs.every((r) => r.verdict === "forward")).toBe(true);
+    for (let r = 0; r < 50; r++) {
+      expect(rs[2 * r]!.sport).toBe(20000 + r);
+      expect(rs[2 * r + 1]!.sport).not.toBe(20000 + r);
+    }
+    expect(e.conntrackStats().insert_failed).toBe(0);
+  });
+
+  it("two CPUs: concurrent SYNs pick the same tuple; the later confirm fails (insert_failed, dropped)", async () => {
+    const e = await engine({ cpus: 2 });
+    const rs = e.process(racingSyns(50, 1e-6, (k) => k));
+    for (let r = 0; r < 50; r++) {
+      expect(rs[2 * r]!.verdict).toBe("forward");
+      expect(rs[2 * r + 1]!.verdict).toBe("drop");
+      expect(rs[2 * r + 1]!.reason).toBe("CT_INSERT_FAILED");
+    }
+    const st = e.conntrackStats();
+    expect(st.insert_failed).toBe(50);
+    expect(st.drop).toBe(50);
+    expect(e.conntrack().length).toBe(50);
+  });
+
+  it("no race when the packets are further apart than the window, or on the same CPU", async () => {
+    const far = await engine({ cpus: 2, raceWindowNs: 5000 });
+    expect(far.process(racingSyns(20, 20e-6, (k) => k)).every((r) => r.verdict === "forward")).toBe(true);
+    const same = await engine({ cpus: 2 });
+    expect(same.process(racingSyns(20, 1e-6, () => 1)).every((r) => r.verdict === "forward")).toBe(true);
+  });
+
+  it("--random-fully: the race finds different ports", async () => {
+    const e = await engine({ cpus: 2 }, snatRules(" --random-fully"));
+    const rs = e.process(racingSyns(50, 1e-6, (k) => k));
+    expect(rs.filter((r) => r.verdict === "drop").length).toBeLessThanOrEqual(1);
+    expect(e.conntrackStats().insert_failed).toBeLessThanOrEqual(1);
+  });
+
+  it("UDP: the same flow on two CPUs at once is resolved (clash_resolve), not dropped", async () => {
+    const e = await engine({ cpus: 2 });
+    const p = node.pods[0]!;
+    const q: PacketInput[] = [];
+    for (let r = 0; r < 10; r++) {
+      for (let c = 0; c < 2; c++) q.push({ iif: p.veth, src: p.ip, dst: "52.20.0.1", proto: "udp", sport: 5000 + r, dport: 53, t: r * 0.01 + c * 1e-6, cpu: c });
+    }
+    const rs = e.process(q);
+    expect(rs.every((r) => r.verdict === "forward")).toBe(true);
+    const st = e.conntrackStats();
+    expect(st.clash_resolve).toBe(10);
+    expect(st.insert_failed).toBe(0);
+    expect(e.conntrack().length).toBe(10);
+  });
+
+  it("results do not depend on the batch size", async () => {
+    const pkts = racingSyns(300, 1e-6);
+    const outs: string[] = [];
+    for (const batchSize of [256, 257, 1000, 4096]) {
+      const e = await engine({ cpus: 4, batchSize });
+      outs.push(summary(e.process(pkts)) + JSON.stringify(e.conntrackStats()));
+    }
+    expect(new Set(outs).size).toBe(1);
+  });
+
+  it("rejects impossible settings", async () => {
+    await expect(Engine.create({ cpus: 0 })).rejects.toThrow(/cpus/);
+    await expect(Engine.create({ cpus: 65 })).rejects.toThrow(/cpus/);
+    const e = await engine({ cpus: 2 });
+    expect(() => e.process([{ iif: node.pods[0]!.veth, src: node.pods[0]!.ip, dst: "52.1.1.1", proto: "udp", sport: 1, dport: 2, cpu: 64 }])).toThrow(/cpu/);
+  });
+});
+
+describe("gc_worker on the virtual clock", () => {
+  it("reaps expired entries nobody looks up", async () => {
+    // a conntrack match turns connection tracking on (as nf_ct_netns_get does in the kernel)
+    const e = await engine({}, [
+      "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+      "-A FORWARD -m conntrack --ctstate INVALID -j DROP", "COMMIT", "",
+    ].join("\n"));
+    const p = node.pods[0]!;
+    const udp: PacketInput[] = [];
+    for (let i = 0; i < 200; i++) udp.push({ iif: p.veth, src: p.ip, dst: "52.30.0.1", proto: "udp", sport: 1000 + i, dport: 9999, t: 1 + i * 0.001 });
+    e.process(udp);
+    expect(e.conntrackStats().count).toBe(200);
+    // 31 s later (nf_conntrack_udp_timeout 30 s): nothing has looked them up; one unrelated packet runs the worker
+    e.process([{ iif: "eth0", src: "52.40.0.1", dst: p.ip, proto: "icmp", icmp_type: 8, icmp_id: 1, t: 95 }]);
+    expect(e.conntrackStats().count).toBe(1);
+  });
+});
+
+describe("input route cache", () => {
+  it("sees a rule change at the next packet", async () => {
+    const e = await Engine.create({ seed: 1 });
+    e.load(snap);
+    const p = node.pods[0]!;
+    const pkt: PacketInput = { iif: p.veth, src: p.ip, dst: "52.50.0.1", proto: "udp", sport: 1, dport: 2 };
+    expect(e.process([pkt])[0]!.verdict).toBe("forward");
+    const blocked = parseSnapshotFiles({ ...node.files, "ip-rule.txt": `0:\tfrom all lookup local\n10:\tfrom ${p.ip} blackhole\n` + node.files["ip-rule.txt"]!.split("\n").slice(1).join("\n") }, "blocked");
+    e.load(blocked);
+    const r = e.process([pkt])[0]!;
+    expect(r.verdict).toBe("drop");
+  });
+});
+
+describe("memory per connection", () => {
+  it("is at most 96 bytes for TCP connections (64k, nf_conntrack_buckets = 32768)", async () => {
+    const s = await makeScenario(65536);
+    expect(establish(s).notForwarded).toBe(0);
+    const per = s.engine.core.ct_memory() / s.engine.core.ct_count();
+    expect(s.engine.core.ct_count()).toBe(65536);
+    expect(per).toBeLessThanOrEqual(96);
+  }, 60000);
+});
