@@ -146,14 +146,19 @@ export const PKT_OUT_MARK = 124;
 export const PKT_TCP_WSCALE = 128;
 /** u8 TCP option flags: TO_SACK_PERM, TO_SACK below. */
 export const PKT_TCP_OPTS = 129;
-/** u16 reserved (zero). */
-export const PKT_RESERVED_130 = 130;
+/** u16 UDP-Lite checksum coverage, as the header's length field carries it (0 = the whole datagram). */
+export const PKT_CSCOV = 130;
 /** u32 highest right edge of the SACK blocks (when PKT_TCP_OPTS has TO_SACK). */
 export const PKT_TCP_SACK = 132;
 /** u32 gid of the sending socket (local packets). */
 export const PKT_GID = 136;
-/** u32 reserved input (zero). */
-export const PKT_RESERVED_140 = 140;
+/** u8 the transport checksum: CSUM_OK, CSUM_BAD (wrong), CSUM_NONE (the field is zero: "no checksum" for UDP). */
+export const PKT_CSUM = 140;
+/** u8 x3 reserved input (zero). */
+export const PKT_RESERVED_141 = 141;
+export const CSUM_OK = 0;
+export const CSUM_BAD = 1;
+export const CSUM_NONE = 2;
 
 // ---- the live header -------------------------------------------------------
 // While a packet is processed, PKT_OUT_SRC/DST/SPORT/DPORT/TTL/MARK plus the
@@ -371,8 +376,14 @@ export const DROP_NAT_NO_ADDR = 24;
 export const DROP_NAT_OIF_CHANGED = 25;
 /** Re-routing after OUTPUT (ip_route_me_harder) found no route. */
 export const DROP_NF_REROUTE = 26;
+/** TCP checksum error on local delivery (SKB_DROP_REASON_TCP_CSUM). */
+export const DROP_TCP_CSUM = 27;
+/** UDP checksum error on local delivery (SKB_DROP_REASON_UDP_CSUM). */
+export const DROP_UDP_CSUM = 28;
+/** ICMP checksum error on local delivery (SKB_DROP_REASON_ICMP_CSUM). */
+export const DROP_ICMP_CSUM = 29;
 /** Number of drop reasons (for counters). */
-export const DROP_MAX = 27;
+export const DROP_MAX = 30;
 
 // ---- route types (rtnetlink RTN_*), scopes (RT_SCOPE_*) --------------------
 export const RTN_UNSPEC = 0;
@@ -625,8 +636,14 @@ export const CTR_ICMP_IN_TIME_EXCDS = 30;
 export const CTR_ICMP_IN_ECHO_REPS = 31;
 export const CTR_UDP_IGNORED_MULTI = 32;
 export const CTR_ICMP_OUT_ERRORS = 33;
+export const CTR_TCP_IN_CSUM_ERRORS = 34;
+export const CTR_TCP_IN_ERRS = 35;
+export const CTR_UDP_IN_CSUM_ERRORS = 36;
+export const CTR_UDP_IN_ERRORS = 37;
+export const CTR_ICMP_IN_CSUM_ERRORS = 38;
+export const CTR_ICMP_IN_ERRORS = 39;
 /** Number of counters. */
-export const CTR_MAX = 34;
+export const CTR_MAX = 40;
 
 /*
  * ----------------------------------------------------------------------------
@@ -980,6 +997,8 @@ export const CTC_UDP_TIMEOUT = 32;
 export const CTC_UDP_TIMEOUT_STREAM = 33;
 export const CTC_ICMP_TIMEOUT = 34;
 export const CTC_GENERIC_TIMEOUT = 35;
+export const CTC_GRE_TIMEOUT = 36;
+export const CTC_GRE_TIMEOUT_STREAM = 37;
 
 export const CTS_FOUND = 0;
 export const CTS_INVALID = 1;

@@ -19,7 +19,7 @@ import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from ".
 import { socketsSet } from "./ipv4/local";
 import { peersReset } from "./ipv4/peer";
 import { icmpReset } from "./ipv4/icmp";
-import { clockReset } from "./ipv4/clock";
+import { clockReset, clockAdvance } from "./ipv4/clock";
 import { ipRouteInput } from "./route/input";
 import { routeCacheInvalidate } from "./route/cache";
 import { ipRouteOutput } from "./route/output";
@@ -33,7 +33,7 @@ import { nfProgramLoad, nfProgramReset, counters as nfCounters, nfCountersReset,
 import { traceInit, traceRingPtr, traceRingUsed } from "./netfilter/trace";
 import { recentReset } from "./netfilter/recent";
 import { ctConfigSet, ctConfigDefaults } from "./conntrack/config";
-import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed, ctChainHistogram } from "./conntrack/table";
+import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed, ctChainHistogram, ctGcCatchUp } from "./conntrack/table";
 import { ctStats, ctStatsReset } from "./conntrack/stats";
 import { ctDump } from "./conntrack/core";
 import { natExtReset, natExtBytes } from "./nat/ext";
@@ -85,6 +85,14 @@ export function trace_ring_used(): u32 { return traceRingUsed(); }
 export function ct_config_set(key: i32, value: u32): u32 { return ctConfigSet(key, value) ? 1 : 0; }
 export function ct_config_defaults(): void { ctConfigDefaults(); }
 /** Empties the connection table (and applies a new bucket count). */
+/**
+ * Moves the virtual clock to `ns` (never backwards) without a packet, and
+ * lets gc_worker run as it would have meanwhile.
+ */
+export function clock_advance(ns: u64): void {
+  clockAdvance(ns);
+  if (ctTablesMade) ctGcCatchUp();
+}
 export function ct_flush(): void { if (ctTablesMade) { ctTableReset(); natExtReset(); } }
 export function ct_stats_ptr(): usize {
   store<u64>(ctStats + (<usize>CTS_COUNT << 3), <u64>ctCount);

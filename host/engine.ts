@@ -75,6 +75,12 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_ICMP_IN_ECHO_REPS]: "IcmpInEchoReps",
   [abi.CTR_UDP_IGNORED_MULTI]: "UdpIgnoredMulti",
   [abi.CTR_ICMP_OUT_ERRORS]: "IcmpOutErrors",
+  [abi.CTR_TCP_IN_CSUM_ERRORS]: "TcpInCsumErrors",
+  [abi.CTR_TCP_IN_ERRS]: "TcpInErrs",
+  [abi.CTR_UDP_IN_CSUM_ERRORS]: "UdpInCsumErrors",
+  [abi.CTR_UDP_IN_ERRORS]: "UdpInErrors",
+  [abi.CTR_ICMP_IN_CSUM_ERRORS]: "IcmpInCsumErrors",
+  [abi.CTR_ICMP_IN_ERRORS]: "IcmpInErrors",
 };
 
 export class Engine {
@@ -197,6 +203,19 @@ export class Engine {
   conntrackList(): string { return conntrackDumpText(this.conntrack()); }
   /** conntrack -S counters. */
   conntrackStats(): ConntrackStats { return readConntrackStats(this.core, this.mem); }
+
+  /**
+   * Moves the virtual clock to `t` seconds (as the packets' `t` counts; never
+   * backwards) without sending a packet: connections age, and conntrack's
+   * garbage collector runs as it would have meanwhile, so that
+   * conntrackList() shows the table as `conntrack -L` would at that time.
+   */
+  advanceClock(t: number): void {
+    if (!Number.isFinite(t) || t < 0) throw new RangeError(`advanceClock: t must be a non-negative number of seconds (got ${t})`);
+    const ns = BigInt(Math.round(t * 1e9));
+    this.core.clock_advance(ns);
+    if (ns > this.lastTime) this.lastTime = ns;
+  }
   conntrackStatsText(): string { return conntrackStatsText(this.conntrackStats()); }
 
   /** A resolver of the node's device names, for the packet encoder. */

@@ -8,6 +8,7 @@
 import {
   CTC_MAX, CTC_BUCKETS, CTC_TCP_LOOSE, CTC_TCP_BE_LIBERAL, CTC_TCP_MAX_RETRANS, CTC_TCP_IGNORE_INVALID_RST,
   CTC_CHECKSUM, CTC_TCP_TIMEOUT, CTC_UDP_TIMEOUT, CTC_UDP_TIMEOUT_STREAM, CTC_ICMP_TIMEOUT, CTC_GENERIC_TIMEOUT,
+  CTC_GRE_TIMEOUT, CTC_GRE_TIMEOUT_STREAM,
 } from "../abi";
 import { hz } from "../config";
 
@@ -27,6 +28,8 @@ let udpSecs: u32 = 30;
 let udpStreamSecs: u32 = 120;
 let icmpSecs: u32 = 30;
 let genericSecs: u32 = 600;
+let greSecs: u32 = 30;
+let greStreamSecs: u32 = 180;
 
 
 export function ctConfigDefaults(): void {
@@ -53,6 +56,8 @@ export function ctConfigDefaults(): void {
   udpStreamSecs = 120;
   icmpSecs = 30;
   genericSecs = 600;
+  greSecs = 30;
+  greStreamSecs = 180;
 }
 ctConfigDefaults();
 
@@ -67,6 +72,11 @@ ctConfigDefaults();
 @inline export function icmpTimeout(): u32 { return icmpSecs * hz; }
 // @ts-ignore: decorator
 @inline export function genericTimeout(): u32 { return genericSecs * hz; }
+/** GRE_CT_UNREPLIED and GRE_CT_REPLIED (nf_conntrack_proto_gre.c). */
+// @ts-ignore: decorator
+@inline export function greTimeout(): u32 { return greSecs * hz; }
+// @ts-ignore: decorator
+@inline export function greStreamTimeout(): u32 { return greStreamSecs * hz; }
 
 export function ctConfigSet(key: i32, value: u32): bool {
   if (key >= CTC_TCP_TIMEOUT + 1 && key <= CTC_TCP_TIMEOUT + 11) {
@@ -85,6 +95,8 @@ export function ctConfigSet(key: i32, value: u32): bool {
     case CTC_UDP_TIMEOUT_STREAM: udpStreamSecs = value; break;
     case CTC_ICMP_TIMEOUT: icmpSecs = value; break;
     case CTC_GENERIC_TIMEOUT: genericSecs = value; break;
+    case CTC_GRE_TIMEOUT: greSecs = value; break;
+    case CTC_GRE_TIMEOUT_STREAM: greStreamSecs = value; break;
     default: return false;
   }
   return true;

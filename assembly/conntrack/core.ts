@@ -14,7 +14,8 @@
 import {
   PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_ICMP_ID, PKT_ICMP_TYPE, PKT_ICMP_CODE,
   PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_DST, PKT_OUT_INNER_SPORT, PKT_OUT_INNER_DPORT,
-  PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, PKT_FLAGS, PF_INNER,
+  PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, PKT_FLAGS, PF_INNER, PKT_LEN, PKT_CSUM, PKT_CSCOV, CSUM_BAD, CSUM_NONE,
+  NF_INET_PRE_ROUTING,
   PKT_CT_ID, PKT_CT_INFO, PKT_CT_STATUS, PKT_CT_MARK, PKT_CT_STATE, PKT_CT_PROTO, PKT_CT_TIMEOUT,
   PKT_CT_ORIG_SRC, PKT_CT_ORIG_DST, PKT_CT_ORIG_SPORT, PKT_CT_ORIG_DPORT, PKT_CT_REPL_SRC, PKT_CT_REPL_DST,
   PKT_CT_REPL_SPORT, PKT_CT_REPL_DPORT,
@@ -33,7 +34,8 @@ import {
   gcNoteTableFull, ctPtr, ctFind, ctFindV, ctAllocRaw, ctFree, ctCount, ctEarlyDrop, tupleHashV, ctHashInsert,
   ctConfirmScan, ctExpired, nfctTime, ctKill, ctIterReset, ctIterNext, ctInUse, CT_REF_NONE, ctTimeout, ctSetTimeout,
 } from "./table";
-import { ctMax, udpTimeout, udpStreamTimeout, icmpTimeout, genericTimeout } from "./config";
+import { ctMax, udpTimeout, udpStreamTimeout, icmpTimeout, genericTimeout, greTimeout, greStreamTimeout, ctChecksum } from "./config";
+import { hsHook } from "../netfilter/state";
 import { ctStat } from "./stats";
 import { tcpPacket } from "./tcp";
 import { NF_ACCEPT, NF_DROP, NF_INVALID, NF_REPEAT, ctRefresh } from "./verdict";
@@ -118,6 +120,7 @@ function innerTuple(p: usize, t: usize): bool {
  * connection, or NF_INVALID.
  */
 function icmpError(p: usize): i32 {
+  if (badChecksum(p)) return NF_INVALID; // "bad hw icmp checksum"
   const type = <u32>load<u8>(p, PKT_ICMP_TYPE);
   if (type > 18) return NF_INVALID; // "invalid icmp type"
   if (!icmpIsErr(type)) return NF_ACCEPT;
@@ -209,8 +212,32 @@ function resolveNormalCt(p: usize): i32 {
   return 0;
 }
 
+/** The transport checksum is checked (nf_checksum) only at PREROUTING, with nf_conntrack_checksum on. */
+// @ts-ignore: decorator
+@inline function badChecksum(p: usize): bool {
+  return ctChecksum && hsHook == NF_INET_PRE_ROUTING && <u32>load<u8>(p, PKT_CSUM) == CSUM_BAD;
+}
+
+/** udp_error: a truncated datagram, or a bad checksum (a zero checksum field means none: fine). */
+function udpError(p: usize): bool {
+  if (<u32>load<u16>(p, PKT_LEN) < 28) return true; // "short packet"
+  if (<u32>load<u8>(p, PKT_CSUM) == CSUM_NONE) return false;
+  return badChecksum(p);
+}
+
+/** udplite_error: checksum coverage outside 8..length, no checksum (mandatory for UDP-Lite), a bad one. */
+function udpliteError(p: usize): bool {
+  const udplen = <u32>load<u16>(p, PKT_LEN) - 20;
+  if (<i32>udplen < 8) return true; // "packet too short"
+  const cscov = <u32>load<u16>(p, PKT_CSCOV);
+  if (cscov != 0 && (cscov < 8 || cscov > udplen)) return true; // "invalid checksum coverage"
+  if (<u32>load<u8>(p, PKT_CSUM) == CSUM_NONE) return true; // "checksum missing"
+  return badChecksum(p);
+}
+
 /** nf_conntrack_udp_packet */
-function udpPacket(idx: u32, ct: usize): i32 {
+function udpPacket(idx: u32, ct: usize, p: usize): i32 {
+  if (udpError(p)) return NF_INVALID;
   const st = ctStatus(ct);
   const now = nfctTime();
   if ((st & IPS_CONFIRMED) == 0) udpSetStreamTs(ct, 2 * hz + now);
@@ -231,6 +258,41 @@ function udpPacket(idx: u32, ct: usize): i32 {
   return NF_ACCEPT;
 }
 
+/**
+ * nf_conntrack_udplite_packet: UDP's timeouts without the two-second stream
+ * rule: 120 s and ASSURED from the first packet after a reply.
+ */
+function udplitePacket(idx: u32, ct: usize, p: usize): i32 {
+  if (udpliteError(p)) return NF_INVALID;
+  const st = ctStatus(ct);
+  if (st & IPS_SEEN_REPLY) {
+    ctRefresh(idx, ct, udpStreamTimeout());
+    if (st & IPS_NAT_CLASH) return NF_ACCEPT; // never ASSURED: they time out soon
+    ctStatusSet(ct, IPS_ASSURED);
+  } else {
+    ctRefresh(idx, ct, udpTimeout());
+  }
+  return NF_ACCEPT;
+}
+
+/**
+ * nf_conntrack_gre_packet: 30 s until a packet arrives after a reply
+ * (nf_conntrack_gre_timeout), then 180 s (nf_conntrack_gre_timeout_stream)
+ * and ASSURED. Keys are 0 (version 0 GRE "behaves like generic"; PPTP's
+ * enhanced GRE needs the PPTP helper, which is not modelled).
+ */
+function grePacket(idx: u32, ct: usize): i32 {
+  const st = ctStatus(ct);
+  if (st & IPS_SEEN_REPLY) {
+    ctRefresh(idx, ct, greStreamTimeout());
+    if (st & IPS_NAT_CLASH) return NF_ACCEPT;
+    ctStatusSet(ct, IPS_ASSURED);
+  } else {
+    ctRefresh(idx, ct, greTimeout());
+  }
+  return NF_ACCEPT;
+}
+
 /** nf_conntrack_icmp_packet: only queries can make a connection. */
 function icmpPacket(idx: u32, ct: usize): i32 {
   const type = <u32>load<u16>(ctTuple(ct, 0), T_DPORT) >> 8;
@@ -246,8 +308,10 @@ function handlePacket(idx: u32, p: usize, ctinfo: u32): i32 {
   const ct = ctPtr(idx);
   const proto = ctProto(ct);
   if (proto == 6) return tcpPacket(idx, ct, p, ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY ? 1 : 0);
-  if (proto == 17) return udpPacket(idx, ct);
+  if (proto == 17) return udpPacket(idx, ct, p);
   if (proto == 1) return icmpPacket(idx, ct);
+  if (proto == 136) return udplitePacket(idx, ct, p);
+  if (proto == 47) return grePacket(idx, ct);
   ctRefresh(idx, ct, genericTimeout());
   return NF_ACCEPT;
 }

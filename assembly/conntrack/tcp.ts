@@ -11,7 +11,7 @@ import {
   TCP_CONNTRACK_NONE, TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_SYN_RECV, TCP_CONNTRACK_ESTABLISHED,
   TCP_CONNTRACK_FIN_WAIT, TCP_CONNTRACK_CLOSE_WAIT, TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_TIME_WAIT,
   TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_SYN_SENT2, TCP_CONNTRACK_MAX, TCP_CONNTRACK_IGNORE,
-  TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_UNACK,
+  TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_UNACK, PKT_CSUM, CSUM_BAD, NF_INET_PRE_ROUTING,
 } from "../abi";
 import {
   TCPF_WINDOW_SCALE, TCPF_SACK_PERM, TCPF_CLOSE_INIT,
@@ -22,7 +22,8 @@ import {
   tcpLastEnd, tcpSetLastSeqEnd, tcpLastWin, tcpSetLastWin, tcpRetrans, tcpSetRetrans, tcpLastWscale,
   tcpSetLastWscale, tcpLastFlags, tcpSetLastFlags, tcpAreaClear,
 } from "./entry";
-import { tcpLoose, tcpBeLiberal, tcpMaxRetrans, tcpIgnoreInvalidRst, tcpTimeout } from "./config";
+import { tcpLoose, tcpBeLiberal, tcpMaxRetrans, tcpIgnoreInvalidRst, tcpTimeout, ctChecksum } from "./config";
+import { hsHook } from "../netfilter/state";
 import { ctRefresh, ctKillAcct, NF_ACCEPT, NF_DROP, NF_INVALID, NF_REPEAT } from "./verdict";
 import { ctKill, nfctTime, ctTimeout, ctSetTimeout } from "./table";
 import { hz } from "../config";
@@ -101,11 +102,16 @@ function segmentEnd(p: usize, seq: u32, flags: u32): u32 {
   return seq + payload + ((flags >> 1) & 1) + (flags & 1);
 }
 
-/** tcp_error: truncated header or an impossible flag combination (PSH, ECE, CWR are always fine). */
+/**
+ * tcp_error: truncated header, a bad checksum (checked only at PREROUTING
+ * with nf_conntrack_checksum on), or an impossible flag combination (PSH,
+ * ECE, CWR are always fine).
+ */
 export function tcpError(p: usize): bool {
   const doff = doffOf(p);
   const len = <u32>load<u16>(p, PKT_LEN);
   if (doff < 5 || len < 20 + (doff << 2)) return true;
+  if (ctChecksum && hsHook == NF_INET_PRE_ROUTING && <u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) return true;
   const f = <u32>load<u8>(p, PKT_TCPFLAGS) & ~(ECE | CWR | PSH);
   // tcp_valid_flags[]
   return !(f == SYN || f == (SYN | URG) || f == (SYN | ACK) || f == RST || f == (RST | ACK) ||

@@ -17,6 +17,8 @@ import {
   CTR_IP_IN_DELIVERS, CTR_IP_IN_UNKNOWN_PROTOS, CTR_TCP_IN_SEGS, CTR_TCP_OUT_RSTS, CTR_UDP_NO_PORTS,
   CTR_UDP_IN_DATAGRAMS, CTR_UDP_IGNORED_MULTI, CTR_ICMP_IN_MSGS, CTR_ICMP_IN_ECHOS,
   CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
+  PKT_CSUM, CSUM_BAD, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
+  CTR_UDP_IN_CSUM_ERRORS, CTR_UDP_IN_ERRORS, CTR_ICMP_IN_CSUM_ERRORS, CTR_ICMP_IN_ERRORS,
 } from "../abi";
 import { count } from "./stats";
 import { zalloc, release } from "../util/mem";
@@ -32,7 +34,7 @@ import {
   ICMP_ECHOREPLY, ICMP_TIME_EXCEEDED,
 } from "./icmp";
 import { replyAlloc } from "./reply";
-import { ipLocalOutRouted } from "./output";
+import { ipLocalOutRouted, drop } from "./output";
 
 /** Output flag: delivered to a bound socket. */
 export const OF_SOCKET: u32 = 0x100;
@@ -87,7 +89,14 @@ export function ipLocalDeliver(p: usize, rtType: u32, rtFlagsIn: u32): void {
 
 function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   if (load<u16>(p, PKT_FLAGS) & PF_L2_OTHER) return; // pkt_type != PACKET_HOST
-  count(CTR_TCP_IN_SEGS);
+  count(CTR_TCP_IN_SEGS); // "count it even if it's bad"
+  if (<u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) {
+    // tcp_v4_rcv: csum_error (the segment never reaches a socket, and no reset answers it)
+    count(CTR_TCP_IN_CSUM_ERRORS);
+    count(CTR_TCP_IN_ERRS);
+    drop(p, DROP_TCP_CSUM);
+    return;
+  }
   if (!socketsKnown) return;
   if (socketBound(6, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT))) {
     markOut(p, OF_SOCKET);
@@ -133,6 +142,14 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
 }
 
 function udpRcv(p: usize, rtFlagsIn: u32): void {
+  if (<u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) {
+    // __udp4_lib_rcv: csum_error (with a socket the kernel finds out when the
+    // application reads the datagram; the counters are the same)
+    count(CTR_UDP_IN_CSUM_ERRORS);
+    count(CTR_UDP_IN_ERRORS);
+    drop(p, DROP_UDP_CSUM);
+    return;
+  }
   if (rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST)) {
     if (socketsKnown && !socketBound(17, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT))) count(CTR_UDP_IGNORED_MULTI);
     return;
@@ -158,6 +175,13 @@ function icmpRcv(p: usize, rtFlagsIn: u32): void {
   // icmp_rcv counts the message by type (ICMPMSGIN_INC_STATS) before it
   // decides anything, so an ignored broadcast echo still counts as InEchos
   count(CTR_ICMP_IN_MSGS);
+  if (<u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) {
+    // csum_error: before the type is looked at
+    count(CTR_ICMP_IN_CSUM_ERRORS);
+    count(CTR_ICMP_IN_ERRORS);
+    drop(p, DROP_ICMP_CSUM);
+    return;
+  }
   const type = <u32>load<u8>(p, PKT_ICMP_TYPE);
   if (type == ICMP_DEST_UNREACH) count(CTR_ICMP_IN_DEST_UNREACHS);
   else if (type == ICMP_TIME_EXCEEDED) count(CTR_ICMP_IN_TIME_EXCDS);

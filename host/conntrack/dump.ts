@@ -5,7 +5,7 @@
 import * as abi from "../core/abi.js";
 import type { CoreExports, CoreMemory } from "../core/wasm.js";
 import { formatIPv4 } from "../util/ipv4.js";
-import { TCP_STATE_NAMES, protoName } from "../packet/result.js";
+import { TCP_STATE_NAMES } from "../packet/result.js";
 
 export interface ConntrackEntry {
   id: number;
@@ -58,16 +58,28 @@ export function readConntrack(core: CoreExports, mem: CoreMemory, _hz: number): 
   return out;
 }
 
+/**
+ * The protocol's name as conntrack-tools prints it (libnetfilter_conntrack's
+ * table: tcp, udp, udplite, icmp, icmpv6, sctp, gre, dccp; "unknown" else).
+ */
+function toolsProtoName(proto: number): string {
+  const n = ({ 6: "tcp", 17: "udp", 136: "udplite", 1: "icmp", 58: "icmpv6", 132: "sctp", 47: "gre", 33: "dccp" } as Record<number, string>)[proto];
+  return n ?? "unknown";
+}
+
 function tupleText(proto: number, t: ConntrackEntry["orig"]): string {
   const base = `src=${formatIPv4(t.src)} dst=${formatIPv4(t.dst)}`;
   if (proto === 1) return `${base} type=${t.dport >> 8} code=${t.dport & 0xff} id=${t.sport}`;
-  if (proto === 6 || proto === 17 || proto === 132 || proto === 136) return `${base} sport=${t.sport} dport=${t.dport}`;
+  // conntrack prints the ports of tcp, udp, udplite, sctp and dccp (zero for dccp: this
+  // kernel has no DCCP tracker, so the tuple has none) and GRE's keys (0: version 0 GRE)
+  if (proto === 6 || proto === 17 || proto === 132 || proto === 136 || proto === 33) return `${base} sport=${t.sport} dport=${t.dport}`;
+  if (proto === 47) return `${base} srckey=0x${t.sport.toString(16)} dstkey=0x${t.dport.toString(16)}`;
   return base;
 }
 
 /** One line of `conntrack -L`. */
 export function conntrackLine(e: ConntrackEntry): string {
-  const parts: string[] = [`${protoName(e.proto).padEnd(8)} ${e.proto} ${e.timeout}`];
+  const parts: string[] = [`${toolsProtoName(e.proto).padEnd(8)} ${e.proto} ${e.timeout}`];
   if (e.proto === 6) parts.push(TCP_STATE_NAMES[e.state] ?? String(e.state));
   parts.push(tupleText(e.proto, e.orig));
   if (!(e.status & abi.IPS_SEEN_REPLY)) parts.push("[UNREPLIED]");

@@ -28,6 +28,7 @@ export interface CoreExports {
   process_batch(base: number, count: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;
+  clock_advance(ns: bigint): void;
   reply_ring_ptr(): number;
   reply_ring_used(): number;
   reply_ring_overflow(): number;

@@ -316,6 +316,8 @@ export const CONNTRACK_SYSCTLS: Record<string, number> = {
   "net.netfilter.nf_conntrack_udp_timeout_stream": abi.CTC_UDP_TIMEOUT_STREAM,
   "net.netfilter.nf_conntrack_icmp_timeout": abi.CTC_ICMP_TIMEOUT,
   "net.netfilter.nf_conntrack_generic_timeout": abi.CTC_GENERIC_TIMEOUT,
+  "net.netfilter.nf_conntrack_gre_timeout": abi.CTC_GRE_TIMEOUT,
+  "net.netfilter.nf_conntrack_gre_timeout_stream": abi.CTC_GRE_TIMEOUT_STREAM,
 };
 
 /**

@@ -54,6 +54,14 @@ export interface PacketInput {
    * (EngineOptions.cpus); default: chosen by a hash of the flow.
    */
   cpu?: number;
+  /**
+   * The transport checksum: "ok" (default), "bad" (conntrack finds the packet
+   * INVALID at PREROUTING with nf_conntrack_checksum on; local delivery drops
+   * it), or "none" (the field is zero: allowed for UDP, INVALID for UDP-Lite).
+   */
+  csum?: "ok" | "bad" | "none";
+  /** UDP-Lite checksum coverage, as its header's length field (0 = the whole datagram). */
+  cscov?: number;
   /** ICMP errors arriving from outside: the quoted original header (icmp_* when it quotes an ICMP message). */
   inner?: {
     src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
@@ -65,7 +73,7 @@ export interface PacketInput {
 export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
-  "wscale", "sackok", "sack", "cpu",
+  "wscale", "sackok", "sack", "cpu", "csum", "cscov",
 ]);
 
 /**
@@ -164,6 +172,9 @@ export function encodePacket(
   } else if (!local) err(pos, "src", "is required for packets arriving on an interface");
   let tcpFlags = 0;
   if (proto !== 6 && o.flags !== undefined) warn(`input field "flags" only applies to tcp packets and is ignored`);
+  if (proto === 132) {
+    warn("sctp packets: routing and iptables are modelled, but conntrack's SCTP tracker (its states and verification tags) is not: their connections use the generic tracker's timeout");
+  }
   if (proto === 6) {
     const f = o.flags === undefined ? "S" : o.flags;
     if (typeof f !== "string") err(pos, "flags", "must be a string of TCP flag letters (F S R P A U E C)");
@@ -234,6 +245,12 @@ export function encodePacket(
   dv.setUint32(p + abi.PKT_UID, u(pos, o, "uid", 0xffffffff, 0), true);
   dv.setUint32(p + abi.PKT_GID, u(pos, o, "gid", 0xffffffff, 0), true);
   if (o.cpu !== undefined) dv.setUint16(p + abi.PKT_CPU, u(pos, o, "cpu", 63, 0) + 1, true);
+  if (o.csum !== undefined) {
+    const c = ({ ok: abi.CSUM_OK, bad: abi.CSUM_BAD, none: abi.CSUM_NONE } as Record<string, number>)[String(o.csum)];
+    if (c === undefined) err(pos, "csum", `must be "ok", "bad" or "none", got ${JSON.stringify(o.csum)}`);
+    dv.setUint8(p + abi.PKT_CSUM, c!);
+  }
+  if (o.cscov !== undefined) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
   if (proto === 6) {
     dv.setUint8(p + abi.PKT_TCP_DOFF, doff);
     if (o.wscale !== undefined) dv.setUint8(p + abi.PKT_TCP_WSCALE, u(pos, o, "wscale", 14, 0) + 1);

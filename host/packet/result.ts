@@ -46,6 +46,9 @@ export const DROP_TEXT: Record<string, string> = {
   NAT_NO_ADDR: "MASQUERADE/REDIRECT: no address on the device",
   NAT_OIF_CHANGED: "MASQUERADEd connection left through another device",
   NF_REROUTE: "no route after OUTPUT changed the packet (ip_route_me_harder)",
+  TCP_CSUM: "delivered locally with a bad TCP checksum",
+  UDP_CSUM: "delivered locally with a bad UDP checksum",
+  ICMP_CSUM: "delivered locally with a bad ICMP checksum",
 };
 
 /** Netfilter context for decoding: the loaded ruleset and the trace ring. */

@@ -146,6 +146,29 @@ describe("gc_worker on the virtual clock", () => {
   });
 });
 
+describe("advanceClock", () => {
+  it("ages connections and runs the collector without a packet", async () => {
+    const e = await engine({}, [
+      "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+      "-A FORWARD -m conntrack --ctstate INVALID -j DROP", "COMMIT", "",
+    ].join("\n"));
+    const p = node.pods[0]!;
+    e.process([{ iif: p.veth, src: p.ip, dst: "52.30.0.1", proto: "udp", sport: 1000, dport: 9999, t: 10 }]);
+    expect(e.conntrack()[0]!.timeout).toBe(30);
+    e.advanceClock(25);
+    expect(e.conntrack()[0]!.timeout).toBe(15);
+    expect(e.conntrackStats().count).toBe(1);
+    // expired at 40 s: gone from the dump at once, but still counted until gc_worker's next
+    // sweep (scheduled ~60 s after the one at 25 s: the average lifetime it saw, with its initial bias)
+    e.advanceClock(41);
+    expect(e.conntrack()).toHaveLength(0);
+    expect(e.conntrackStats().count).toBe(1);
+    e.advanceClock(90);
+    expect(e.conntrackStats().count).toBe(0);
+    expect(() => e.advanceClock(-1)).toThrow(/advanceClock/);
+  });
+});
+
 describe("input route cache", () => {
   it("sees a rule change at the next packet", async () => {
     const e = await Engine.create({ seed: 1 });
