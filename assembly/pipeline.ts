@@ -60,7 +60,10 @@ import { smpCpus, smpDeferring, smpSetDeferring, roundEnd } from "./smp";
 import { traceClear } from "./netfilter/trace";
 import { ctPacketBegin, ctPacketDone, ctSnapshot } from "./conntrack/core";
 import { ctGcMaybeRun } from "./conntrack/table";
-import { ctPrefetchBatch, PREFETCH_GROUP } from "./conntrack/prefetch";
+import { ctPrefetchBatch, pfStart, pfStep, PREFETCH_GROUP } from "./conntrack/prefetch";
+
+/** The next group's prefetch advances a step every PREFETCH_STRIDE_MASK + 1 packets. */
+const PREFETCH_STRIDE_MASK: u32 = 7;
 import { ctEnabled } from "./netfilter/program";
 import { replyRingPtr } from "./ipv4/reply";
 
@@ -74,9 +77,19 @@ export function processBatch(base: usize, n: u32, final: bool = true): u32 {
   traceClear();
   if (smpCpus > 1 && nfActive() && ctEnabled) return processRounds(base, n, final);
   const prefetch = nfActive() && ctEnabled;
+  // the connections of group g + 1 are prefetched a step at a time while group g is processed
+  if (prefetch) ctPrefetchBatch(base, min<u32>(PREFETCH_GROUP, n));
   for (let i: u32 = 0; i < n; i++) {
-    // every PREFETCH_GROUP packets, bring the next group's connections into cache
-    if (prefetch && (i & (PREFETCH_GROUP - 1)) == 0) ctPrefetchBatch(base + (<usize>i << PKT_SHIFT), min<u32>(PREFETCH_GROUP, n - i));
+    if (prefetch) {
+      const inGroup = i & (PREFETCH_GROUP - 1);
+      if (inGroup == 0) {
+        while (pfStep()) {} // what is left of this group's prefetch
+        const next = i + PREFETCH_GROUP;
+        if (next < n) pfStart(base + (<usize>next << PKT_SHIFT), min<u32>(PREFETCH_GROUP, n - next));
+      } else if ((inGroup & PREFETCH_STRIDE_MASK) == 0) {
+        pfStep();
+      }
+    }
     const p = base + (<usize>i << PKT_SHIFT);
     ctPacketBegin();
     packetRun(p, i);

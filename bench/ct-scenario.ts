@@ -151,19 +151,52 @@ export function establish(s: CtScenario): { synMs: number; notForwarded: number 
 }
 let lastTime = 0;
 
-/** Established packets of random connections, half each way. */
-export function establishedPackets(s: Pick<CtScenario, "nodeIp" | "podIps" | "podSlots" | "eth0" | "conns">, n: number, seed: number): FlowPacket[] {
+/**
+ * How the measured packets pick their connection: "uniform" over all of
+ * them (every packet a likely cache miss: the worst case), or "zipf", the
+ * popularity real traffic has (connection rank r gets a share proportional
+ * to 1/r; the heavy connections stay in cache).
+ */
+export type Popularity = "uniform" | "zipf";
+
+/** Connection picker for a popularity over `conns` connections. */
+function picker(conns: number, pop: Popularity, rnd: () => number): () => number {
+  if (pop === "uniform") return () => Math.floor(rnd() * conns);
+  const cdf = new Float64Array(conns);
+  let sum = 0;
+  for (let r = 0; r < conns; r++) cdf[r] = sum += 1 / (r + 1);
+  // ranks are spread over the table (rank r is not connection r)
+  const perm = new Uint32Array(conns);
+  for (let i = 0; i < conns; i++) perm[i] = i;
+  for (let i = conns - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    const x = perm[i]!; perm[i] = perm[j]!; perm[j] = x;
+  }
+  return () => {
+    const u = rnd() * sum;
+    let lo = 0, hi = conns - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < u) lo = mid + 1; else hi = mid;
+    }
+    return perm[lo]!;
+  };
+}
+
+/** Established packets of connections picked by `pop`, half each way. */
+export function establishedPackets(s: Pick<CtScenario, "nodeIp" | "podIps" | "podSlots" | "eth0" | "conns">, n: number, seed: number, pop: Popularity = "uniform"): FlowPacket[] {
   const rnd = prng(seed);
+  const pick = picker(s.conns, pop, rnd);
   const out: FlowPacket[] = [];
   let t = lastTime;
-  for (let i = 0; i < n; i++) out.push(flowPacket(s, Math.floor(rnd() * s.conns), rnd() < 0.5 ? 3 : 4, (t += 1000)));
+  for (let i = 0; i < n; i++) out.push(flowPacket(s, pick(), rnd() < 0.5 ? 3 : 4, (t += 1000)));
   return out;
 }
 
 /** Batches of established packets as raw descriptor images (copied into the batch buffer before each run). */
-export function establishedBatches(s: CtScenario, batches: number, seed: number): Uint8Array[] {
+export function establishedBatches(s: CtScenario, batches: number, seed: number, pop: Popularity = "uniform"): Uint8Array[] {
   const { capacity } = s.engine.batchBuffer;
-  const pkts = establishedPackets(s, batches * capacity, seed);
+  const pkts = establishedPackets(s, batches * capacity, seed, pop);
   const out: Uint8Array[] = [];
   const buf = new ArrayBuffer(capacity * abi.PKT_SIZE);
   const dv = new DataView(buf);

@@ -11,6 +11,10 @@
  * lookups then find the lines in cache. This changes nothing but timing:
  * the passes only read.
  *
+ * The pipeline overlaps the passes with work: while a group is processed,
+ * the next group's passes run a step at a time (pfStart, pfStep), so a pass
+ * finds its loads landed instead of waiting for them.
+ *
  * The tuple is taken from the descriptor's input header, which is what
  * conntrack sees at PREROUTING (raw rules cannot rewrite addresses).
  */
@@ -33,13 +37,21 @@ const MAX_STEPS: i32 = 8;
 /** Per packet of the group: the chain word being followed, and the packet's tag. */
 const words: usize = zalloc(<usize>PREFETCH_GROUP << 2);
 const tags: usize = zalloc(<usize>PREFETCH_GROUP << 2);
+/** Chains still followed (packed at the front of words/tags), and passes made. */
+let active: u32 = 0;
+let passes: i32 = 0;
 /** Where touched values go (so that the touching loads stay). */
 export let touchSink: u32 = 0;
 
-export function ctPrefetchBatch(base: usize, n: u32): void {
+/**
+ * Starts prefetching the `n` packets at `base`: their buckets' heads. The
+ * loads are issued now and land while the caller does other work; pfStep
+ * then goes one node further down every chain.
+ */
+export function pfStart(base: usize, n: u32): void {
+  active = 0;
+  passes = 0;
   if (ctCount < PREFETCH_MIN_ENTRIES) return;
-  // pass 1: the buckets (their loads are independent)
-  let active: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const p = base + (<usize>i << PKT_SHIFT);
     if ((load<u16>(p, PKT_FLAGS) & PF_LOCAL) != 0) continue;
@@ -56,28 +68,40 @@ export function ctPrefetchBatch(base: usize, n: u32): void {
     store<u32>(tags + slot, ctTagOf(hash));
     active++;
   }
-  // then a node per pass down every chain still being followed, until a node
-  // whose tag matches (most likely the connection: touch its entry, stop) or
-  // the end; followed chains are kept packed at the front
-  let acc: u32 = 0;
-  for (let pass = 0; pass < MAX_STEPS && active != 0; pass++) {
-    let kept: u32 = 0;
-    for (let j: u32 = 0; j < active; j++) {
-      const w = load<u32>(words + (<usize>j << 2));
-      if (w == 0) continue;
-      acc ^= ctWordTimeout(w);
-      const tag = load<u32>(tags + (<usize>j << 2));
-      if ((w & 0xf0000000) == tag) {
-        const e = ctWordEntry(w);
-        acc ^= load<u32>(e) ^ load<u32>(e, 32);
-        if (!ctWordSmall(w)) acc ^= load<u32>(e, 76);
-        continue;
-      }
-      store<u32>(words + (<usize>kept << 2), ctWordLink(w));
-      store<u32>(tags + (<usize>kept << 2), tag);
-      kept++;
+}
+
+/**
+ * One node further down every chain still followed: its timeout and link,
+ * and, when its tag matches (most likely the connection), its entry, which
+ * ends that chain. Returns false when nothing is left to follow.
+ */
+export function pfStep(): bool {
+  if (active == 0 || passes >= MAX_STEPS) return false;
+  passes++;
+  let acc: u32 = touchSink;
+  let kept: u32 = 0;
+  for (let j: u32 = 0; j < active; j++) {
+    const w = load<u32>(words + (<usize>j << 2));
+    if (w == 0) continue;
+    acc ^= ctWordTimeout(w);
+    const tag = load<u32>(tags + (<usize>j << 2));
+    if ((w & 0xf0000000) == tag) {
+      const e = ctWordEntry(w);
+      acc ^= load<u32>(e) ^ load<u32>(e, 32);
+      if (!ctWordSmall(w)) acc ^= load<u32>(e, 76);
+      continue;
     }
-    active = kept;
+    store<u32>(words + (<usize>kept << 2), ctWordLink(w));
+    store<u32>(tags + (<usize>kept << 2), tag);
+    kept++;
   }
+  active = kept;
   touchSink = acc;
+  return active != 0;
+}
+
+/** Prefetches the `n` packets at `base` completely, now. */
+export function ctPrefetchBatch(base: usize, n: u32): void {
+  pfStart(base, n);
+  while (pfStep()) {}
 }

@@ -17,7 +17,7 @@ import {
   CTR_IP_IN_DELIVERS, CTR_IP_IN_UNKNOWN_PROTOS, CTR_TCP_IN_SEGS, CTR_TCP_OUT_RSTS, CTR_UDP_NO_PORTS,
   CTR_UDP_IN_DATAGRAMS, CTR_UDP_IGNORED_MULTI, CTR_ICMP_IN_MSGS, CTR_ICMP_IN_ECHOS,
   CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
-  PKT_CSUM, CSUM_BAD, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
+  PKT_CSUM, CSUM_BAD, PKT_ICMP_CODE, PF_INNER, PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_SPORT, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
   CTR_UDP_IN_CSUM_ERRORS, CTR_UDP_IN_ERRORS, CTR_ICMP_IN_CSUM_ERRORS, CTR_ICMP_IN_ERRORS,
 } from "../abi";
 import { count } from "./stats";
@@ -187,13 +187,37 @@ function icmpRcv(p: usize, rtFlagsIn: u32): void {
   else if (type == ICMP_TIME_EXCEEDED) count(CTR_ICMP_IN_TIME_EXCDS);
   else if (type == ICMP_ECHOREPLY) count(CTR_ICMP_IN_ECHO_REPS);
   else if (type == ICMP_ECHO) count(CTR_ICMP_IN_ECHOS);
+  if (type > 18) { count(CTR_ICMP_IN_ERRORS); return; } // > NR_ICMP_TYPES: "error"
   if (rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST)) {
-    if (type == ICMP_ECHO && icmpEchoIgnoreBroadcasts) return;
-    if (type != ICMP_ECHO && type != 13 && type != 17 && type != 18) return;
+    // RFC 1122 3.2.2.6 and 3.2.2.8: the "error" label counts them
+    if ((type == ICMP_ECHO || type == 13) && icmpEchoIgnoreBroadcasts) { count(CTR_ICMP_IN_ERRORS); return; }
+    if (type != ICMP_ECHO && type != 13 && type != 17 && type != 18) { count(CTR_ICMP_IN_ERRORS); return; }
+  }
+  // icmp_unreach / icmp_redirect -> icmp_socket_deliver: the quoted protocol's error
+  // handler looks for the socket that sent the quoted packet
+  if (type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == 12 || type == 5) {
+    if (type == ICMP_DEST_UNREACH && <u32>load<u8>(p, PKT_ICMP_CODE) > 15) return; // > NR_ICMP_UNREACH
+    errSocketLookup(p);
+    return;
   }
   if (type != ICMP_ECHO) return;
   if (icmpEchoIgnoreAll) return;
   icmpEchoReply(p, specDst(p, rtFlagsIn));
+}
+
+/**
+ * The error handlers of the quoted protocol when the node's socket is not
+ * found: tcp_v4_err (it looks among established sockets only, which a
+ * snapshot does not list: never found) and __udp4_lib_err (the bound
+ * sockets of ss.txt) count IcmpInErrors; ping_err (a quoted echo) does not.
+ * Without ss.txt nothing is known about sockets and nothing is counted.
+ */
+function errSocketLookup(p: usize): void {
+  if (!socketsKnown || !(load<u16>(p, PKT_FLAGS) & PF_INNER)) return;
+  const proto = <u32>load<u8>(p, PKT_INNER_PROTO);
+  if (proto == 6) count(CTR_ICMP_IN_ERRORS);
+  // the quoted header as NAT left it (an error for a NATed flow is translated before delivery)
+  else if (proto == 17 && !socketBound(17, load<u32>(p, PKT_OUT_INNER_SRC), load<u16>(p, PKT_OUT_INNER_SPORT))) count(CTR_ICMP_IN_ERRORS);
 }
 
 /** fib_compute_spec_dst: the address an echo reply is sent from. */

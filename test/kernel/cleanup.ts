@@ -5,6 +5,7 @@
  * left alone (someone else's).
  */
 import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -34,4 +35,75 @@ export function removeStaleNamespaces(): string[] {
     if (r.status === 0) removed.push(name);
   }
   return removed;
+}
+
+/*
+ * Exclusive use of the host's conntrack settings. nf_conntrack_max and
+ * nf_conntrack_buckets can only be set in init_net and bound every
+ * namespace's table, so a test that changes them must be alone: it leaves a
+ * marker (EXCLUSIVE_DIR/<pid>) and waits until no other live process has
+ * harness namespaces; a process that has none and wants to start a harness
+ * waits while another process's marker is there (a process already running
+ * one carries on, so the two cannot wait on each other).
+ */
+const EXCLUSIVE_DIR = "/tmp/nodeplane-kernel-exclusive";
+
+/** Live processes other than this one with a marker. */
+function otherMarkers(): number[] {
+  let names: string[] = [];
+  try { names = readdirSync(EXCLUSIVE_DIR); } catch { return []; }
+  const out: number[] = [];
+  for (const n of names) {
+    const pid = Number(n);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    if (pidAlive(pid)) out.push(pid);
+    else rmSync(`${EXCLUSIVE_DIR}/${n}`, { force: true }); // left by a crashed run
+  }
+  return out;
+}
+
+/** Live processes other than this one that have harness namespaces. */
+function otherHarnesses(): number[] {
+  const pids = new Set<number>();
+  for (const n of listNamespaces()) {
+    const m = /^np-(\d+)-/.exec(n);
+    if (m && Number(m[1]) !== process.pid && pidAlive(Number(m[1]))) pids.add(Number(m[1]));
+  }
+  return [...pids];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Before starting a harness (this process has none running): wait while another process works alone. */
+export async function waitForExclusiveHolders(timeoutMs = 15 * 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (otherMarkers().length && Date.now() < end) await sleep(200);
+}
+
+/**
+ * Runs `fn` while no other process has harness namespaces. Returns undefined
+ * and does not run `fn` if that did not happen within `timeoutMs` (the
+ * reason is in the second element).
+ */
+export async function withKernelAlone<T>(fn: () => Promise<T>, timeoutMs = 10 * 60_000): Promise<[T | undefined, string | undefined]> {
+  mkdirSync(EXCLUSIVE_DIR, { recursive: true });
+  const marker = `${EXCLUSIVE_DIR}/${process.pid}`;
+  writeFileSync(marker, "");
+  const drop = () => rmSync(marker, { force: true });
+  process.once("exit", drop);
+  try {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const others = otherHarnesses();
+      // two processes that both want to be alone: the lower pid goes first
+      const rivals = otherMarkers().filter((p) => p < process.pid);
+      if (others.length === 0 && rivals.length === 0) break;
+      if (Date.now() > end) return [undefined, `other test processes kept their namespaces for ${Math.round(timeoutMs / 1000)} s (${[...others, ...rivals].join(", ")})`];
+      await sleep(250);
+    }
+    return [await fn(), undefined];
+  } finally {
+    drop();
+    process.removeListener("exit", drop);
+  }
 }

@@ -23,6 +23,16 @@ export interface InjectPacket {
   ack?: number;
   /** TCP window, default 65535. */
   win?: number;
+  /**
+   * TCP options (none by default): MSS, SACK-permitted, window scale (shift),
+   * and one SACK block ending at `sack` (its left edge is `sack - 1`). They are
+   * written in that order after the 20-byte header, NOP-padded to a multiple
+   * of 4 bytes (`tcpOptionsLen`); `len` must count them.
+   */
+  mss?: number;
+  sackok?: boolean;
+  wscale?: number;
+  sack?: number;
   /** Default echo request (8/0). */
   icmpType?: number;
   icmpCode?: number;
@@ -47,6 +57,17 @@ export interface InjectPacket {
    * it (the kernel builds the SYN).
    */
   len?: number;
+  /**
+   * SCTP (proto 132): one chunk after the common header (ports from
+   * sport/dport): its type (1 INIT, 2 INIT ACK, ...) and, for INIT and INIT
+   * ACK, the initiate tag; `vtag` is the common header's verification tag
+   * (0 for INIT). The CRC32c checksum is computed.
+   */
+  sctp?: { chunk: number; tag?: number; vtag?: number };
+  /** The transport checksum (TCP, UDP, UDP-Lite, ICMP): correct (default), "bad" (off by one), or "none" (0). */
+  csum?: "bad" | "none";
+  /** UDP-Lite: the checksum coverage written in the length field (default 0: the whole datagram). */
+  cscov?: number;
   /** Local packets only: SO_MARK. */
   mark?: number;
   /** Local packets only: SO_BINDTODEVICE. */
@@ -96,7 +117,7 @@ export interface Seen {
     code: number;
     /** The 4 bytes after the checksum as u32: gateway / next-hop MTU / id<<16|seq. */
     rest: number;
-    inner?: { src: string; dst: string; proto: number; ipid: number; ttl: number; sport?: number; dport?: number };
+    inner?: { src: string; dst: string; proto: number; ipid: number; ttl: number; sport?: number; dport?: number; icmpType?: number; icmpId?: number };
   };
 }
 
@@ -142,6 +163,30 @@ export function macToBytes(mac: string): Buffer {
   const parts = mac.split(":");
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`not a MAC address: ${mac}`);
   return Buffer.from(parts.map((p) => parseInt(p, 16)));
+}
+
+const CRC32C = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC32c (Castagnoli) of `b`, as SCTP computes it (stored little-endian in the header). */
+export function crc32c(b: Buffer): number {
+  let c = 0xffffffff;
+  for (const x of b) c = CRC32C[(c ^ x) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A correct checksum made bad ("bad": off by one) or absent ("none": 0). */
+function spoil(c: number, how: InjectPacket["csum"]): number {
+  if (how === "none") return 0;
+  if (how === "bad") return c === 0xffff ? 0xfffe : c + 1;
+  return c;
 }
 
 /** RFC 1071 ones' complement sum (not yet complemented), folded to 16 bits. */
@@ -206,11 +251,38 @@ function buildInner(inner: NonNullable<InjectPacket["inner"]>): Buffer {
   return b;
 }
 
+/** The TCP options of `p` as bytes (empty without options), padded with NOPs to a multiple of 4. */
+function tcpOptions(p: Pick<InjectPacket, "mss" | "sackok" | "wscale" | "sack">): Buffer {
+  const b: number[] = [];
+  if (p.mss !== undefined) b.push(2, 4, (p.mss >> 8) & 0xff, p.mss & 0xff);
+  if (p.sackok) b.push(4, 2);
+  if (p.wscale !== undefined) b.push(3, 3, p.wscale & 0xff);
+  if (p.sack !== undefined) {
+    const r = p.sack >>> 0;
+    const l = (r - 1) >>> 0;
+    b.push(5, 10, l >>> 24, (l >>> 16) & 0xff, (l >>> 8) & 0xff, l & 0xff, r >>> 24, (r >>> 16) & 0xff, (r >>> 8) & 0xff, r & 0xff);
+  }
+  while (b.length % 4) b.push(1);
+  return Buffer.from(b);
+}
+
+/** SCTP bytes of a packet with one chunk: the common header and the chunk (INIT and INIT ACK carry 16 bytes of parameters). */
+function sctpLen(c: { chunk: number }): number {
+  return 12 + (c.chunk === 1 || c.chunk === 2 ? 20 : 4);
+}
+
+/** Bytes of TCP options `p` carries (0, or a multiple of 4). */
+export function tcpOptionsLen(p: Pick<InjectPacket, "mss" | "sackok" | "wscale" | "sack">): number {
+  return tcpOptions(p).length;
+}
+
 export function defaultLen(p: InjectPacket): number {
   const proto = protoNum(p.proto);
-  if (proto === 6) return 40;
+  if (proto === 6) return 40 + tcpOptionsLen(p);
   if (proto === 17) return 28;
   if (proto === 1) return p.inner ? 56 : 28;
+  if (proto === 136) return 28;
+  if (proto === 132 && p.sctp) return 20 + sctpLen(p.sctp);
   return 20;
 }
 
@@ -223,15 +295,17 @@ export function buildIpPacket(p: InjectPacket): Buffer {
   const dst = ipToBytes(p.dst);
   let l4: Buffer;
   if (proto === 6) {
-    l4 = Buffer.alloc(Math.max(20, totLen - 20));
+    const opts = tcpOptions(p);
+    l4 = Buffer.alloc(Math.max(20 + opts.length, totLen - 20));
     l4.writeUInt16BE(p.sport ?? 0, 0);
     l4.writeUInt16BE(p.dport ?? 0, 2);
     l4.writeUInt32BE((p.seq ?? 0) >>> 0, 4);
     l4.writeUInt32BE((p.ack ?? 0) >>> 0, 8);
-    l4[12] = 5 << 4;
+    l4[12] = (5 + opts.length / 4) << 4;
+    opts.copy(l4, 20);
     l4[13] = tcpFlagsToBits(p.flags ?? "S");
     l4.writeUInt16BE(p.win ?? 65535, 14);
-    l4.writeUInt16BE(checksum(l4, 0, l4.length, pseudoSum(src, dst, 6, l4.length)), 16);
+    l4.writeUInt16BE(spoil(checksum(l4, 0, l4.length, pseudoSum(src, dst, 6, l4.length)), p.csum), 16);
   } else if (proto === 17) {
     l4 = Buffer.alloc(Math.max(8, totLen - 20));
     l4.writeUInt16BE(p.sport ?? 0, 0);
@@ -239,7 +313,7 @@ export function buildIpPacket(p: InjectPacket): Buffer {
     l4.writeUInt16BE(l4.length & 0xffff, 4);
     let c = checksum(l4, 0, l4.length, pseudoSum(src, dst, 17, l4.length));
     if (c === 0) c = 0xffff;
-    l4.writeUInt16BE(c, 6);
+    l4.writeUInt16BE(spoil(c, p.csum), 6);
   } else if (proto === 1) {
     l4 = Buffer.alloc(Math.max(8 + (p.inner ? 28 : 0), totLen - 20));
     l4[0] = p.icmpType ?? 8;
@@ -247,7 +321,34 @@ export function buildIpPacket(p: InjectPacket): Buffer {
     const rest = p.icmpRest ?? (((p.icmpId ?? 0) & 0xffff) << 16) | ((p.icmpSeq ?? 0) & 0xffff);
     l4.writeUInt32BE(rest >>> 0, 4);
     if (p.inner) buildInner(p.inner).copy(l4, 8);
-    l4.writeUInt16BE(checksum(l4), 2);
+    l4.writeUInt16BE(spoil(checksum(l4), p.csum), 2);
+  } else if (proto === 136) {
+    // UDP-Lite (RFC 3828): the length field is the checksum coverage (0: the whole datagram), the checksum mandatory
+    l4 = Buffer.alloc(Math.max(8, totLen - 20));
+    l4.writeUInt16BE(p.sport ?? 0, 0);
+    l4.writeUInt16BE(p.dport ?? 0, 2);
+    const cov = p.cscov ?? 0;
+    l4.writeUInt16BE(cov, 4);
+    let c = checksum(l4, 0, cov === 0 ? l4.length : Math.min(cov, l4.length), pseudoSum(src, dst, 136, l4.length));
+    if (c === 0) c = 0xffff;
+    l4.writeUInt16BE(spoil(c, p.csum), 6);
+  } else if (proto === 132 && p.sctp) {
+    // SCTP common header + one chunk (INIT/INIT ACK with their fixed parameters), CRC32c
+    l4 = Buffer.alloc(Math.max(sctpLen(p.sctp), totLen - 20));
+    l4.writeUInt16BE(p.sport ?? 0, 0);
+    l4.writeUInt16BE(p.dport ?? 0, 2);
+    l4.writeUInt32BE((p.sctp.vtag ?? 0) >>> 0, 4);
+    l4[12] = p.sctp.chunk;
+    const init = p.sctp.chunk === 1 || p.sctp.chunk === 2;
+    l4.writeUInt16BE(init ? 20 : 4, 14);
+    if (init) {
+      l4.writeUInt32BE((p.sctp.tag ?? 1) >>> 0, 16);
+      l4.writeUInt32BE(65535, 20); // a_rwnd
+      l4.writeUInt16BE(1, 24); // outbound streams
+      l4.writeUInt16BE(1, 26); // inbound streams
+      l4.writeUInt32BE(1, 28); // initial TSN
+    }
+    l4.writeUInt32LE(crc32c(l4), 8);
   } else {
     l4 = Buffer.alloc(Math.max(0, totLen - 20));
   }
@@ -320,6 +421,10 @@ export function parseFrame(buf: Buffer, ifname: string, tNs: number): Seen | und
         q += olen;
       }
     }
+  } else if ((s.proto === 132 || s.proto === 136 || s.proto === 33) && end >= l + 4) {
+    // SCTP, UDP-Lite and DCCP start with the ports too
+    s.sport = buf.readUInt16BE(l);
+    s.dport = buf.readUInt16BE(l + 2);
   } else if (s.proto === 1 && end >= l + 8) {
     s.icmp = { type: buf[l], code: buf[l + 1], rest: buf.readUInt32BE(l + 4) };
     const q = l + 8;
@@ -336,6 +441,10 @@ export function parseFrame(buf: Buffer, ifname: string, tNs: number): Seen | und
       if ((inner.proto === 6 || inner.proto === 17) && innerFragOff === 0 && end >= q + qihl + 4) {
         inner.sport = buf.readUInt16BE(q + qihl);
         inner.dport = buf.readUInt16BE(q + qihl + 2);
+      }
+      if (inner.proto === 1 && innerFragOff === 0 && end >= q + qihl + 8) {
+        inner.icmpType = buf[q + qihl];
+        inner.icmpId = buf.readUInt16BE(q + qihl + 4);
       }
       s.icmp.inner = inner;
     }

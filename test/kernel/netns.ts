@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { removeStaleNamespaces } from "./cleanup.js";
+import { removeStaleNamespaces, waitForExclusiveHolders } from "./cleanup.js";
 import { buildFrame, defaultLen, parseFrame, protoNum, ICMP_ERROR_TYPES, type InjectPacket, type Seen } from "./frames.js";
 
 export type { InjectPacket, Seen } from "./frames.js";
@@ -273,6 +273,8 @@ export class KernelNode {
       names.add(l.name);
     }
     installExitHook();
+    // a process starting its first harness waits while another changes host-wide conntrack settings
+    if (liveNamespaces.size === 0) await waitForExclusiveHolders();
     const base = `np-${process.pid}-${++nsCounter}`;
     const node = new KernelNode(spec, `${base}-n`, `${base}-w`);
     try {

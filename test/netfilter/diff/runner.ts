@@ -20,7 +20,7 @@
 import type { InjectPacket, KernelNode, KernelNodeSpec, Observation, Seen } from "../../kernel/netns.js";
 import { run } from "../../kernel/netns.js";
 import { COMPARED_COUNTERS, REASON_ERRNO } from "../../kernel/compare.js";
-import { protoNum } from "../../kernel/frames.js";
+import { protoNum, tcpOptionsLen } from "../../kernel/frames.js";
 import { Engine } from "../../../host/engine.js";
 import { parseSnapshotFiles } from "../../../host/snapshot/read.js";
 import type { PacketInput } from "../../../host/packet/input.js";
@@ -370,6 +370,14 @@ export function toEngineInput(p: InjectPacket, o: Observation, t0: number, mine:
       q.seq = p.seq ?? 0;
       q.ack = p.ack ?? 0;
       q.win = p.win ?? 65535;
+      // TCP options (the frame carries them: conntrack's window tracking reads wscale, SACK-permitted and SACK)
+      const optLen = tcpOptionsLen(p);
+      if (optLen > 0) {
+        q.doff = 5 + optLen / 4;
+        if (p.wscale !== undefined) q.wscale = p.wscale;
+        if (p.sackok) q.sackok = true;
+        if (p.sack !== undefined) q.sack = p.sack;
+      }
     }
   }
   if (proto === 1) {
@@ -392,9 +400,12 @@ export function toEngineInput(p: InjectPacket, o: Observation, t0: number, mine:
   }
   if (p.ttl !== undefined) q.ttl = p.ttl;
   else if (p.iif !== "local") q.ttl = 64;
+  // transport checksums the frame got wrong on purpose, and UDP-Lite's coverage
+  if (p.csum !== undefined) q.csum = p.csum;
+  if (proto === 136) q.cscov = p.cscov ?? 0;
   if (p.tos !== undefined) q.tos = p.tos;
   if (p.df !== undefined) q.df = p.df;
-  if (q.len === undefined) q.len = p.len ?? (proto === 6 ? 40 : proto === 17 ? 28 : proto === 1 ? (p.inner ? 56 : 28) : 20);
+  if (q.len === undefined) q.len = p.len ?? (proto === 6 ? 40 + tcpOptionsLen(p) : proto === 17 ? 28 : proto === 1 ? (p.inner ? 56 : 28) : 20);
   if (p.mark !== undefined) q.mark = p.mark;
   if (p.oif !== undefined) q.oif = p.oif;
   if (p.uid !== undefined) q.uid = p.uid;
