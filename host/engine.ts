@@ -269,6 +269,30 @@ export class Engine {
     return out;
   }
 
+  /**
+   * The fast path for callers that write descriptors themselves (pcap
+   * replay, the traffic generator): processes the `n` descriptors the caller
+   * wrote at `batchBuffer.ptr` (input fields only, PKT_TIME included; the
+   * output fields need not be cleared) in one call into the core. Returns
+   * how many were processed: `n`, except with several CPUs modelled and
+   * `final` false, when the last round of concurrent packets is left for
+   * the caller to write again in front of the next ones (see process()).
+   * Read results with the PKT_* offsets (abi.ts), or decodeRaw().
+   */
+  processRaw(n: number, final = true): number {
+    if (!this.node_) throw new Error("no node loaded: call engine.load(snapshot) first");
+    if (n <= 0) return 0;
+    if (n > this.batchSize) throw new RangeError(`processRaw: ${n} packets exceed the batch capacity ${this.batchSize}`);
+    const done = this.cpus > 1 ? this.core.process_batch_partial(this.batchPtr, n, final ? 1 : 0) : (this.core.process_batch(this.batchPtr, n), n);
+    this.mem.refresh();
+    return done;
+  }
+
+  /** The result of descriptor `k` of the last processRaw() call, as process() would return it (`index` is its `i`). */
+  decodeRaw(k: number, index: number): PacketResult {
+    return decodePacket(this.mem.dv, this.batchPtr + k * abi.PKT_SIZE, index, this.node, this.core.reply_ring_ptr(), true, this.nfDecode());
+  }
+
   /** What decoding needs to print netfilter fields (undefined without a ruleset). */
   nfDecode(): NfDecode | undefined {
     const rs = this.nf_?.current;
