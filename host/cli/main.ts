@@ -20,6 +20,7 @@ import { parseRouteGetArgs, routeGet } from "../route/get.js";
 import { replayJsonl } from "../replay/jsonl.js";
 import { formatSummary } from "../report/summary.js";
 import { runDemo } from "../scenario/demo.js";
+import { registerDiff } from "./diff.js";
 
 function intOption(name: string) {
   return (v: string): number => {
@@ -128,6 +129,8 @@ program
     if (opts.conntrackDump) writeFileSync(opts.conntrackDump, engine.conntrackList());
     process.stderr.write(formatSummary(stats, engine.counters(), engine) + "\n");
   });
+
+registerDiff(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (isInputError(e)) {
