@@ -160,6 +160,31 @@ export const CSUM_OK = 0;
 export const CSUM_BAD = 1;
 export const CSUM_NONE = 2;
 
+// ---- SCTP packets (PKT_PROTO 132) reuse the TCP and ICMP input fields ------
+// An SCTP packet has no TCP or ICMP header, so the SCTP common header and
+// what the conntrack tracker reads of its chunks (nf_conntrack_proto_sctp.c:
+// the chunk types in order, their T flags, zero-length chunks, the INIT /
+// INIT ACK initiate tag) are written over those fields. PKT_SPORT/DPORT are
+// the SCTP ports; PKT_CSUM is the CRC32c verdict.
+/** u32 the common header's verification tag (over PKT_SEQ). */
+export const PKT_SCTP_VTAG = 28;
+/** u32 the initiate tag of an INIT or INIT ACK chunk (over PKT_ACK). */
+export const PKT_SCTP_INIT_TAG = 32;
+/** u8 number of chunks, 0..SCTP_MAX_CHUNKS (over PKT_TCPFLAGS). */
+export const PKT_SCTP_NCHUNKS = 13;
+/** u8 x SCTP_MAX_CHUNKS chunk types in packet order (over PKT_TCP_WSCALE .. PKT_TCP_SACK). */
+export const PKT_SCTP_CHUNKS = 128;
+/** u8 bit i: chunk i has the T flag (over PKT_WIN's low byte). */
+export const PKT_SCTP_TFLAGS = 36;
+/** u8 bit i: chunk i has a zero length field (over PKT_WIN's high byte). */
+export const PKT_SCTP_ZEROLEN = 37;
+/** u8 SCTPF_* below (over PKT_ICMP_TYPE). */
+export const PKT_SCTP_FLAGS = 38;
+/** The INIT or INIT ACK chunk is too short to hold its initiate tag. */
+export const SCTPF_NO_INITHDR = 1;
+/** Chunks the descriptor can carry. */
+export const SCTP_MAX_CHUNKS = 8;
+
 // ---- the live header -------------------------------------------------------
 // While a packet is processed, PKT_OUT_SRC/DST/SPORT/DPORT/TTL/MARK plus the
 // fields below ARE the packet's header: the core copies the input fields into
@@ -999,6 +1024,8 @@ export const CTC_ICMP_TIMEOUT = 34;
 export const CTC_GENERIC_TIMEOUT = 35;
 export const CTC_GRE_TIMEOUT = 36;
 export const CTC_GRE_TIMEOUT_STREAM = 37;
+/** SCTP timeouts in seconds: CTC_SCTP_TIMEOUT + SCTP_CONNTRACK_* state (1 CLOSED .. 8 HEARTBEAT_SENT). */
+export const CTC_SCTP_TIMEOUT = 40;
 
 export const CTS_FOUND = 0;
 export const CTS_INVALID = 1;
@@ -1045,6 +1072,18 @@ export const TCP_CONNTRACK_MAX = 10;
 export const TCP_CONNTRACK_IGNORE = 11;
 export const TCP_CONNTRACK_RETRANS = 10;
 export const TCP_CONNTRACK_UNACK = 11;
+
+/** SCTP conntrack states (enum sctp_conntrack); PKT_CT_STATE / CTD_STATE of an SCTP entry. */
+export const SCTP_CONNTRACK_NONE = 0;
+export const SCTP_CONNTRACK_CLOSED = 1;
+export const SCTP_CONNTRACK_COOKIE_WAIT = 2;
+export const SCTP_CONNTRACK_COOKIE_ECHOED = 3;
+export const SCTP_CONNTRACK_ESTABLISHED = 4;
+export const SCTP_CONNTRACK_SHUTDOWN_SENT = 5;
+export const SCTP_CONNTRACK_SHUTDOWN_RECD = 6;
+export const SCTP_CONNTRACK_SHUTDOWN_ACK_SENT = 7;
+export const SCTP_CONNTRACK_HEARTBEAT_SENT = 8;
+export const SCTP_CONNTRACK_MAX = 9;
 
 /**
  * Conntrack dump (`ct_dump(ptr, max)`): CTD_SIZE-byte records of the entries

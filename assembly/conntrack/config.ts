@@ -8,7 +8,7 @@
 import {
   CTC_MAX, CTC_BUCKETS, CTC_TCP_LOOSE, CTC_TCP_BE_LIBERAL, CTC_TCP_MAX_RETRANS, CTC_TCP_IGNORE_INVALID_RST,
   CTC_CHECKSUM, CTC_TCP_TIMEOUT, CTC_UDP_TIMEOUT, CTC_UDP_TIMEOUT_STREAM, CTC_ICMP_TIMEOUT, CTC_GENERIC_TIMEOUT,
-  CTC_GRE_TIMEOUT, CTC_GRE_TIMEOUT_STREAM,
+  CTC_GRE_TIMEOUT, CTC_GRE_TIMEOUT_STREAM, CTC_SCTP_TIMEOUT, SCTP_CONNTRACK_CLOSED, SCTP_CONNTRACK_MAX,
 } from "../abi";
 import { hz } from "../config";
 
@@ -30,6 +30,8 @@ let icmpSecs: u32 = 30;
 let genericSecs: u32 = 600;
 let greSecs: u32 = 30;
 let greStreamSecs: u32 = 180;
+/** SCTP timeouts in seconds by SCTP_CONNTRACK_* state (sctp_timeouts[]; [0] is CLOSED's, as nf_conntrack_sctp_init_net sets it). */
+const sctpSecs = new StaticArray<u32>(SCTP_CONNTRACK_MAX);
 
 
 export function ctConfigDefaults(): void {
@@ -58,6 +60,15 @@ export function ctConfigDefaults(): void {
   genericSecs = 600;
   greSecs = 30;
   greStreamSecs = 180;
+  sctpSecs[1] = 10; // CLOSED
+  sctpSecs[2] = 3; // COOKIE_WAIT
+  sctpSecs[3] = 3; // COOKIE_ECHOED
+  sctpSecs[4] = 210; // ESTABLISHED
+  sctpSecs[5] = 3; // SHUTDOWN_SENT
+  sctpSecs[6] = 3; // SHUTDOWN_RECD
+  sctpSecs[7] = 3; // SHUTDOWN_ACK_SENT
+  sctpSecs[8] = 30; // HEARTBEAT_SENT
+  sctpSecs[0] = sctpSecs[1];
 }
 ctConfigDefaults();
 
@@ -77,10 +88,17 @@ ctConfigDefaults();
 @inline export function greTimeout(): u32 { return greSecs * hz; }
 // @ts-ignore: decorator
 @inline export function greStreamTimeout(): u32 { return greStreamSecs * hz; }
+/** nf_sctp_pernet()->timeouts[state] */
+// @ts-ignore: decorator
+@inline export function sctpTimeout(state: u32): u32 { return unchecked(sctpSecs[state]) * hz; }
 
 export function ctConfigSet(key: i32, value: u32): bool {
   if (key >= CTC_TCP_TIMEOUT + 1 && key <= CTC_TCP_TIMEOUT + 11) {
     tcpSecs[key - CTC_TCP_TIMEOUT] = value;
+    return true;
+  }
+  if (key >= CTC_SCTP_TIMEOUT + SCTP_CONNTRACK_CLOSED && key < CTC_SCTP_TIMEOUT + SCTP_CONNTRACK_MAX) {
+    sctpSecs[key - CTC_SCTP_TIMEOUT] = value;
     return true;
   }
   switch (key) {

@@ -38,6 +38,7 @@ import { ctMax, udpTimeout, udpStreamTimeout, icmpTimeout, genericTimeout, greTi
 import { hsHook } from "../netfilter/state";
 import { ctStat } from "./stats";
 import { tcpPacket } from "./tcp";
+import { sctpPacket } from "./sctp";
 import { NF_ACCEPT, NF_DROP, NF_INVALID, NF_REPEAT, ctRefresh } from "./verdict";
 import { zalloc } from "../util/mem";
 import { randomBelow } from "../util/random";
@@ -312,6 +313,7 @@ function handlePacket(idx: u32, p: usize, ctinfo: u32): i32 {
   if (proto == 1) return icmpPacket(idx, ct);
   if (proto == 136) return udplitePacket(idx, ct, p);
   if (proto == 47) return grePacket(idx, ct);
+  if (proto == 132) return sctpPacket(idx, ct, p, ctinfo >= <u32>CTINFO_ESTABLISHED_REPLY ? 1 : 0, badChecksum(p));
   ctRefresh(idx, ct, genericTimeout());
   return NF_ACCEPT;
 }

@@ -33,6 +33,14 @@
  *           EXP_CHALLENGE_ACK, SIMULTANEOUS_OPEN, in that order)
  * Small entries: 32 u32 UDP stream_ts.
  *
+ * SCTP entries (rare, and the only other tracker with per-connection state
+ * beyond a timestamp) live in the TCP pool, marked by bit 7 of byte 76
+ * (seen[0].flags, whose bits 6-7 TCP never sets), with struct ip_ct_sctp:
+ *   26 u16  state in bits 0-3 (SCTP_CONNTRACK_*), as TCP keeps its state
+ *   32 u32  vtag[0]         36 u32 vtag[1]
+ *   40 u8   init[0] bit 0, init[1] bit 1, SCTP_FLAG_HEARTBEAT_VTAG_FAILED
+ *           bit 2, last_dir bit 3
+ *
  * A tuple (TUPLE_SIZE = 12 bytes): u32 src, u32 dst, u16 sport, u16 dport.
  * The protocol is the entry's (6 for the TCP pool, the u8 at 26 otherwise).
  * For ICMP the "source port" is the echo identifier and the "destination
@@ -44,7 +52,7 @@
  * The by-source links of SNAT and the MASQUERADE device live in the NAT
  * extension (nat/ext.ts), as nf_conn_nat does in the kernel.
  *
- * Memory per connection: the entry (80 bytes for TCP, 36 otherwise), its
+ * Memory per connection: the entry (80 bytes for TCP and SCTP, 36 otherwise), its
  * timeout (4) and two chain links (8) in the pool, and the hash buckets
  * (4 bytes each, nf_conntrack_buckets of them); a SNATed or masqueraded
  * connection adds a 12-byte NAT extension record.
@@ -81,6 +89,11 @@ const CT_LAST_WIN: usize = 74;
 const CT_SEEN_FLAGS: usize = 76;
 const CT_RETRANS: usize = 78;
 const CT_LAST_WS_FLAGS: usize = 79;
+// SCTP
+const CT_SCTP_VTAG: usize = 32;
+const CT_SCTP_BITS: usize = 40;
+/** Bit of byte CT_SEEN_FLAGS that marks an SCTP entry in the TCP pool. */
+const SCTP_MARKER: u8 = 0x80;
 // small
 const CT_PROTO: usize = 26;
 const CT_UDP_STREAM_TS: usize = 32;
@@ -120,7 +133,15 @@ export const TCPF_SIMULTANEOUS_OPEN: u32 = 0x80;
 @inline export function ctIsSmall(ct: usize): bool { return (<u32>load<u16>(ct, CT_STATUS) & CTP_SMALL) != 0; }
 /** The entry's protocol (the tuples' dst.protonum). */
 // @ts-ignore: decorator
-@inline export function ctProto(ct: usize): u32 { return ctIsSmall(ct) ? <u32>load<u8>(ct, CT_PROTO) : 6; }
+@inline export function ctProto(ct: usize): u32 {
+  return ctIsSmall(ct) ? <u32>load<u8>(ct, CT_PROTO) : ((load<u8>(ct, CT_SEEN_FLAGS) & SCTP_MARKER) != 0 ? 132 : 6);
+}
+/** Does protocol `proto` get a large (TCP-pool) entry? */
+// @ts-ignore: decorator
+@inline export function ctLargeProto(proto: u32): bool { return proto == 6 || proto == 132; }
+/** Marks a freshly zeroed TCP-pool entry as SCTP. */
+// @ts-ignore: decorator
+@inline export function ctSetSctp(ct: usize): void { store<u8>(ct, SCTP_MARKER, CT_SEEN_FLAGS); }
 /** A small entry's protocol (set once, at allocation). */
 // @ts-ignore: decorator
 @inline export function ctSetSmallProto(ct: usize, proto: u32): void { store<u8>(ct, <u8>proto, CT_PROTO); }
@@ -134,7 +155,7 @@ export const TCPF_SIMULTANEOUS_OPEN: u32 = 0x80;
 // @ts-ignore: decorator
 @inline export function ctTuple(ct: usize, dir: u32): usize { return ct + CT_ORIG + (<usize>dir * TUPLE_SIZE); }
 
-/** TCP state (TCP_CONNTRACK_*); 0 for other protocols. */
+/** TCP state (TCP_CONNTRACK_*) or SCTP state (SCTP_CONNTRACK_*); 0 for other protocols. */
 // @ts-ignore: decorator
 @inline export function ctState(ct: usize): u32 { return ctIsSmall(ct) ? 0 : <u32>load<u8>(ct, CT_AUX) & 0xf; }
 
@@ -350,3 +371,19 @@ export function icmpInvertType(type: u32): i32 {
 /** Entries inserted only in the reply direction are exactly the IPS_NAT_CLASH ones. */
 // @ts-ignore: decorator
 @inline export function ctReplyOnly(ct: usize): bool { return (<u32>load<u16>(ct, CT_STATUS) & IPS_NAT_CLASH) != 0; }
+
+// ---- SCTP (ip_ct_sctp) ------------------------------------------------------
+
+/** ct->proto.sctp.state */
+// @ts-ignore: decorator
+@inline export function sctpSetState(ct: usize, st: u32): void { setAux(ct, (aux(ct) & ~0xf) | (st & 0xf)); }
+/** ct->proto.sctp.vtag[dir] */
+// @ts-ignore: decorator
+@inline export function sctpVtag(ct: usize, dir: u32): u32 { return load<u32>(ct + CT_SCTP_VTAG + (<usize>dir << 2)); }
+// @ts-ignore: decorator
+@inline export function sctpSetVtag(ct: usize, dir: u32, v: u32): void { store<u32>(ct + CT_SCTP_VTAG + (<usize>dir << 2), v); }
+/** init[dir] (bit dir), SCTP_FLAG_HEARTBEAT_VTAG_FAILED (bit 2), last_dir (bit 3). */
+// @ts-ignore: decorator
+@inline export function sctpBits(ct: usize): u32 { return <u32>load<u8>(ct, CT_SCTP_BITS); }
+// @ts-ignore: decorator
+@inline export function sctpSetBits(ct: usize, b: u32): void { store<u8>(ct, <u8>b, CT_SCTP_BITS); }

@@ -31,10 +31,12 @@
 import {
   CT_TCP_SIZE, CT_SMALL_SIZE, CT_ORIG, CT_REPLY, CTP_SMALL, CTP_FREE,
   ctStatusRaw, ctSetStatusRaw, ctStatus, ctProto, ctState, ctSetSmallProto, ctReplyOnly, ctTuple,
+  ctLargeProto, ctSetSctp,
 } from "./entry";
 import {
   IPS_CONFIRMED, IPS_ASSURED, IPS_DYING, CTS_EARLY_DROP,
   TCP_CONNTRACK_FIN_WAIT, TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_TIME_WAIT, TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_CLOSE_WAIT,
+  SCTP_CONNTRACK_SHUTDOWN_SENT, SCTP_CONNTRACK_SHUTDOWN_ACK_SENT,
 } from "../abi";
 import { zalloc, release, grow } from "../util/mem";
 import { ctBuckets, ctMax } from "./config";
@@ -205,10 +207,11 @@ function poolTake(p: Pool, chunkBytes: usize, tag: u32): u32 {
  */
 export function ctAllocRaw(proto: u32): u32 {
   let ref: u32;
-  if (proto == 6) {
+  if (ctLargeProto(proto)) {
     ref = poolTake(tcpPool, TCP_CHUNK_BYTES, 0);
     if (ref == CT_REF_NONE) return ref;
     memory.fill(ctPtr(ref), 0, CT_TCP_SIZE);
+    if (proto == 132) ctSetSctp(ctPtr(ref));
   } else {
     ref = poolTake(smallPool, SMALL_CHUNK_BYTES, CT_REF_SMALL);
     if (ref == CT_REF_NONE) return ref;
@@ -474,10 +477,18 @@ export function ctGcCatchUp(): void {
   }
 }
 
-/** gc_worker_can_early_drop: not ASSURED, or TCP in a closing state (tcp_can_early_drop). */
+/**
+ * gc_worker_can_early_drop: not ASSURED, or TCP in a closing state
+ * (tcp_can_early_drop), or SCTP shutting down (sctp_can_early_drop).
+ */
 function gcCanEarlyDrop(ct: usize): bool {
   if ((ctStatus(ct) & IPS_ASSURED) == 0) return true;
-  if (ctProto(ct) != 6) return false;
+  const proto = ctProto(ct);
+  if (proto == 132) {
+    const st = ctState(ct);
+    return st >= <u32>SCTP_CONNTRACK_SHUTDOWN_SENT && st <= <u32>SCTP_CONNTRACK_SHUTDOWN_ACK_SENT;
+  }
+  if (proto != 6) return false;
   const s = ctState(ct);
   return s == TCP_CONNTRACK_FIN_WAIT || s == TCP_CONNTRACK_LAST_ACK || s == TCP_CONNTRACK_TIME_WAIT ||
          s == TCP_CONNTRACK_CLOSE || s == TCP_CONNTRACK_CLOSE_WAIT;

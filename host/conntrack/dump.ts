@@ -5,7 +5,7 @@
 import * as abi from "../core/abi.js";
 import type { CoreExports, CoreMemory } from "../core/wasm.js";
 import { formatIPv4 } from "../util/ipv4.js";
-import { TCP_STATE_NAMES } from "../packet/result.js";
+import { TCP_STATE_NAMES, SCTP_STATE_NAMES } from "../packet/result.js";
 
 export interface ConntrackEntry {
   id: number;
@@ -81,6 +81,7 @@ function tupleText(proto: number, t: ConntrackEntry["orig"]): string {
 export function conntrackLine(e: ConntrackEntry): string {
   const parts: string[] = [`${toolsProtoName(e.proto).padEnd(8)} ${e.proto} ${e.timeout}`];
   if (e.proto === 6) parts.push(TCP_STATE_NAMES[e.state] ?? String(e.state));
+  else if (e.proto === 132) parts.push(SCTP_STATE_NAMES[e.state] ?? String(e.state));
   parts.push(tupleText(e.proto, e.orig));
   if (!(e.status & abi.IPS_SEEN_REPLY)) parts.push("[UNREPLIED]");
   parts.push(tupleText(e.proto, e.reply));

@@ -318,6 +318,14 @@ export const CONNTRACK_SYSCTLS: Record<string, number> = {
   "net.netfilter.nf_conntrack_generic_timeout": abi.CTC_GENERIC_TIMEOUT,
   "net.netfilter.nf_conntrack_gre_timeout": abi.CTC_GRE_TIMEOUT,
   "net.netfilter.nf_conntrack_gre_timeout_stream": abi.CTC_GRE_TIMEOUT_STREAM,
+  "net.netfilter.nf_conntrack_sctp_timeout_closed": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_CLOSED,
+  "net.netfilter.nf_conntrack_sctp_timeout_cookie_wait": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_COOKIE_WAIT,
+  "net.netfilter.nf_conntrack_sctp_timeout_cookie_echoed": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_COOKIE_ECHOED,
+  "net.netfilter.nf_conntrack_sctp_timeout_established": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_ESTABLISHED,
+  "net.netfilter.nf_conntrack_sctp_timeout_shutdown_sent": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_SHUTDOWN_SENT,
+  "net.netfilter.nf_conntrack_sctp_timeout_shutdown_recd": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_SHUTDOWN_RECD,
+  "net.netfilter.nf_conntrack_sctp_timeout_shutdown_ack_sent": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_SHUTDOWN_ACK_SENT,
+  "net.netfilter.nf_conntrack_sctp_timeout_heartbeat_sent": abi.CTC_SCTP_TIMEOUT + abi.SCTP_CONNTRACK_HEARTBEAT_SENT,
 };
 
 /**

@@ -62,6 +62,17 @@ export interface PacketInput {
   csum?: "ok" | "bad" | "none";
   /** UDP-Lite checksum coverage, as its header's length field (0 = the whole datagram). */
   cscov?: number;
+  /**
+   * SCTP packets (proto 132, required for them): the common header's
+   * verification tag and the chunks in order, as conntrack's SCTP tracker
+   * reads them. `type` is a number or a name (DATA, INIT, INIT_ACK, SACK,
+   * HEARTBEAT, HEARTBEAT_ACK, ABORT, SHUTDOWN, SHUTDOWN_ACK, ERROR,
+   * COOKIE_ECHO, COOKIE_ACK, ECNE, CWR, SHUTDOWN_COMPLETE); `t`: the chunk's
+   * T flag; `len`: 0 for a chunk whose length field is zero (malformed);
+   * `init_tag`: the initiate tag of INIT and INIT ACK (required for them,
+   * unless `short` says the chunk is too short to hold it).
+   */
+  sctp?: { vtag: number; chunks: { type: number | string; t?: boolean; len?: number; init_tag?: number; short?: boolean }[] };
   /** ICMP errors arriving from outside: the quoted original header (icmp_* when it quotes an ICMP message). */
   inner?: {
     src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
@@ -73,8 +84,14 @@ export interface PacketInput {
 export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
-  "wscale", "sackok", "sack", "cpu", "csum", "cscov",
+  "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp",
 ]);
+
+/** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
+export const SCTP_CHUNK_TYPES: Record<string, number> = {
+  DATA: 0, INIT: 1, INIT_ACK: 2, SACK: 3, HEARTBEAT: 4, HEARTBEAT_ACK: 5, ABORT: 6, SHUTDOWN: 7,
+  SHUTDOWN_ACK: 8, ERROR: 9, COOKIE_ECHO: 10, COOKIE_ACK: 11, ECNE: 12, CWR: 13, SHUTDOWN_COMPLETE: 14,
+};
 
 /**
  * Fields the format defines but the emulator does not use yet: accepted and
@@ -172,9 +189,11 @@ export function encodePacket(
   } else if (!local) err(pos, "src", "is required for packets arriving on an interface");
   let tcpFlags = 0;
   if (proto !== 6 && o.flags !== undefined) warn(`input field "flags" only applies to tcp packets and is ignored`);
-  if (proto === 132) {
-    warn("sctp packets: routing and iptables are modelled, but conntrack's SCTP tracker (its states and verification tags) is not: their connections use the generic tracker's timeout");
+  if (proto === 132 && o.sctp === undefined) {
+    err(pos, "sctp", "is required for SCTP packets (proto 132): {\"vtag\": N, \"chunks\": [{\"type\": \"INIT\", \"init_tag\": N}, ...]}, as conntrack's SCTP tracker reads the chunks");
   }
+  if (proto !== 132 && o.sctp !== undefined) warn(`input field "sctp" only applies to sctp packets (proto 132) and is ignored`);
+  if (proto === 132 && o.cscov !== undefined) warn(`input field "cscov" only applies to udplite packets and is ignored`);
   if (proto === 6) {
     const f = o.flags === undefined ? "S" : o.flags;
     if (typeof f !== "string") err(pos, "flags", "must be a string of TCP flag letters (F S R P A U E C)");
@@ -192,7 +211,8 @@ export function encodePacket(
   const doff = proto === 6 ? u(pos, o, "doff", 15, hasOpts ? 8 : 5) : 0;
   if (proto === 6 && doff < 5) err(pos, "doff", "must be 5..15 (32-bit words of TCP header)");
   if (hasOpts && doff === 5) err(pos, "doff", "must be more than 5 when TCP options (wscale, sackok, sack) are given");
-  const defLen = proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : 20;
+  const sctp = proto === 132 ? sctpInput(pos, o.sctp) : undefined;
+  const defLen = proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : proto === 132 ? 20 + sctp!.bytes : 20;
   const len = u(pos, o, "len", 65535, defLen);
   if (proto === 6 && len < 20 + doff * 4) err(pos, "len", `must be at least ${20 + doff * 4} (IPv4 header + TCP header of doff ${doff})`);
   if (len < 20) err(pos, "len", "must be at least 20 (the IPv4 header)");
@@ -250,7 +270,17 @@ export function encodePacket(
     if (c === undefined) err(pos, "csum", `must be "ok", "bad" or "none", got ${JSON.stringify(o.csum)}`);
     dv.setUint8(p + abi.PKT_CSUM, c!);
   }
-  if (o.cscov !== undefined) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
+  if (o.cscov !== undefined && proto !== 132) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
+  if (sctp) {
+    // over the TCP/ICMP fields an SCTP packet does not have (abi.ts, "SCTP packets")
+    dv.setUint32(p + abi.PKT_SCTP_VTAG, sctp.vtag, true);
+    dv.setUint32(p + abi.PKT_SCTP_INIT_TAG, sctp.initTag, true);
+    dv.setUint8(p + abi.PKT_SCTP_NCHUNKS, sctp.types.length);
+    sctp.types.forEach((t, i) => dv.setUint8(p + abi.PKT_SCTP_CHUNKS + i, t));
+    dv.setUint8(p + abi.PKT_SCTP_TFLAGS, sctp.tflags);
+    dv.setUint8(p + abi.PKT_SCTP_ZEROLEN, sctp.zerolen);
+    dv.setUint8(p + abi.PKT_SCTP_FLAGS, sctp.flags);
+  }
   if (proto === 6) {
     dv.setUint8(p + abi.PKT_TCP_DOFF, doff);
     if (o.wscale !== undefined) dv.setUint8(p + abi.PKT_TCP_WSCALE, u(pos, o, "wscale", 14, 0) + 1);
@@ -286,4 +316,48 @@ export function encodePacket(
   dv.setUint16(p + abi.PKT_FLAGS, flags, true);
   dv.setBigUint64(p + abi.PKT_TIME, t, true);
   return t;
+}
+
+/** The `sctp` field, checked, in descriptor form; `bytes`: the SCTP header and chunks' size (the default length). */
+function sctpInput(pos: InputPos, v: unknown): { vtag: number; initTag: number; types: number[]; tflags: number; zerolen: number; flags: number; bytes: number } {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) err(pos, "sctp", "must be an object {vtag, chunks}");
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== "vtag" && k !== "chunks") err(pos, `sctp.${k}`, "is not an sctp field (vtag, chunks)");
+  const vtag = u(pos, o, "vtag", 0xffffffff, 0);
+  if (!Array.isArray(o.chunks)) err(pos, "sctp.chunks", "must be an array of chunks ([] for a packet without any)");
+  const chunks = o.chunks as unknown[];
+  if (chunks.length > abi.SCTP_MAX_CHUNKS) err(pos, "sctp.chunks", `has ${chunks.length} chunks; at most ${abi.SCTP_MAX_CHUNKS} are modelled`);
+  const out = { vtag, initTag: 0, types: [] as number[], tflags: 0, zerolen: 0, flags: 0, bytes: 12 };
+  chunks.forEach((c, i) => {
+    if (typeof c !== "object" || c === null || Array.isArray(c)) err(pos, `sctp.chunks[${i}]`, "must be an object {type, ...}");
+    const ch = c as Record<string, unknown>;
+    for (const k of Object.keys(ch)) {
+      if (!["type", "t", "len", "init_tag", "short"].includes(k)) err(pos, `sctp.chunks[${i}].${k}`, "is not a chunk field (type, t, len, init_tag, short)");
+    }
+    let type: number;
+    if (typeof ch.type === "string") {
+      const n = SCTP_CHUNK_TYPES[ch.type.toUpperCase()];
+      if (n === undefined) err(pos, ch.type, `is not an SCTP chunk type name (${Object.keys(SCTP_CHUNK_TYPES).join(", ")}) or a number`);
+      type = n;
+    } else {
+      type = u(pos, ch, "type", 255, -1);
+      if (type < 0) err(pos, `sctp.chunks[${i}].type`, "is required");
+    }
+    out.types.push(type);
+    if (ch.t !== undefined) {
+      if (typeof ch.t !== "boolean") err(pos, `sctp.chunks[${i}].t`, "must be true or false");
+      if (ch.t) out.tflags |= 1 << i;
+    }
+    const len = u(pos, ch, "len", 65535, 4);
+    if (len === 0) out.zerolen |= 1 << i;
+    const init = type === 1 || type === 2;
+    if (ch.short !== undefined && typeof ch.short !== "boolean") err(pos, `sctp.chunks[${i}].short`, "must be true or false");
+    if (init && ch.short === true) out.flags |= abi.SCTPF_NO_INITHDR;
+    else if (init) {
+      if (ch.init_tag === undefined) err(pos, `sctp.chunks[${i}].init_tag`, "is required for INIT and INIT_ACK chunks (or \"short\": true)");
+      out.initTag = u(pos, ch, "init_tag", 0xffffffff, 0);
+    } else if (ch.init_tag !== undefined) err(pos, `sctp.chunks[${i}].init_tag`, "only applies to INIT and INIT_ACK chunks");
+    out.bytes += init && ch.short !== true ? 20 : Math.max(4, (len + 3) & ~3);
+  });
+  return out;
 }

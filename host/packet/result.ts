@@ -66,6 +66,8 @@ export interface NfDecode {
 /** ctinfo as -m conntrack --ctstate names it. */
 const CT_STATE_NAMES: Record<number, string> = { 0: "ESTABLISHED", 1: "RELATED", 2: "NEW", 3: "ESTABLISHED", 4: "RELATED", 7: "UNTRACKED", 255: "INVALID" };
 export const TCP_STATE_NAMES = ["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"];
+/** SCTP conntrack states (sctp_conntrack_names[]), as `conntrack -L` prints them. */
+export const SCTP_STATE_NAMES = ["NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT", "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT"];
 const STATUS_BITS: [number, string][] = [
   [abi.IPS_EXPECTED, "EXPECTED"], [abi.IPS_SEEN_REPLY, "SEEN_REPLY"], [abi.IPS_ASSURED, "ASSURED"], [abi.IPS_CONFIRMED, "CONFIRMED"],
   [abi.IPS_SRC_NAT, "SRC_NAT"], [abi.IPS_DST_NAT, "DST_NAT"], [abi.IPS_SRC_NAT_DONE, "SRC_NAT_DONE"], [abi.IPS_DST_NAT_DONE, "DST_NAT_DONE"],
@@ -169,6 +171,7 @@ function decodeNf(dv: DataView, p: number, nf: NfDecode, r: PacketResult | Reply
     table: !(st & abi.IPS_CONFIRMED) ? "unconfirmed" : (st & abi.IPS_DYING) ? "deleted" : "confirmed",
   };
   if (proto === 6) e.state = TCP_STATE_NAMES[dv.getUint8(p + abi.PKT_CT_STATE)] ?? "?";
+  else if (proto === 132) e.state = SCTP_STATE_NAMES[dv.getUint8(p + abi.PKT_CT_STATE)] ?? "?";
   if (!(st & abi.IPS_SEEN_REPLY)) e.status.unshift("UNREPLIED");
   r.ct_entry = e;
 }

@@ -337,6 +337,39 @@ describe("input warnings: unknown and not-yet-modelled fields", () => {
     expect(() => e.process([{ ...base, doff: 10, len: 40 }])).toThrow(InputError);
   });
 
+  it('SCTP packets need "sctp" (verification tag and chunks), which is validated and read by the SCTP tracker', async () => {
+    const e = await engineFor();
+    const warnings: string[] = [];
+    e.onWarning = (m) => warnings.push(m);
+    const base = { iif: "eth0", src: CLIENT, dst: POD_A, proto: 132, sport: 5000, dport: 6000 };
+    expect(() => e.process([base])).toThrow(/sctp.*is required for SCTP packets/);
+    expect(() => e.process([{ ...base, sctp: { vtag: 0, chunks: [{ type: "INIT" }] } }])).toThrow(/init_tag.*is required/);
+    expect(() => e.process([{ ...base, sctp: { vtag: 0, chunks: [{ type: "NOPE" }] } }])).toThrow(/"?NOPE"?.*not an SCTP chunk type/);
+    expect(() => e.process([{ ...base, sctp: { vtag: 0, chunks: new Array(9).fill({ type: "DATA" }) } }])).toThrow(/at most 8/);
+    expect(() => e.process([{ ...base, sctp: { vtag: 0, chunks: [], extra: 1 } }])).toThrow(/sctp.extra/);
+    expect(warnings).toEqual([]);
+    // INIT, INIT ACK, COOKIE ECHO, COOKIE ACK: CLOSED, COOKIE_WAIT, COOKIE_ECHOED, ESTABLISHED [ASSURED]
+    const reply = { iif: VETH_A, src: POD_A, dst: CLIENT, proto: 132, sport: 6000, dport: 5000 };
+    const pkts = [
+      { ...base, sctp: { vtag: 0, chunks: [{ type: "INIT", init_tag: 0x1111 }] } },
+      { ...reply, sctp: { vtag: 0x1111, chunks: [{ type: "INIT_ACK", init_tag: 0x2222 }] } },
+      { ...base, sctp: { vtag: 0x2222, chunks: [{ type: "COOKIE_ECHO" }, { type: "DATA" }] } },
+      { ...reply, sctp: { vtag: 0x1111, chunks: [{ type: 11 }] } },
+      { ...base, sctp: { vtag: 0x9999, chunks: [{ type: "DATA" }] } }, // wrong tag: INVALID
+      { ...base, sctp: { vtag: 0x2222, chunks: [{ type: "DATA", len: 0 }] } }, // zero-length chunk: INVALID
+      { ...base, sctp: { vtag: 0x2222, chunks: [{ type: "DATA" }, { type: "COOKIE_ECHO" }] } }, // COOKIE ECHO not first: INVALID
+      { ...base, sctp: { vtag: 0x2222, chunks: [{ type: "DATA" }, { type: "SACK" }] } },
+    ];
+    const ctOf = (r: PacketResult) => (r.ct === "INVALID" || r.ct === undefined ? "INVALID" : r.ct_entry?.state);
+    // conntrack runs only when a rule needs it
+    const e2 = await engineFor();
+    e2.loadRuleset("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate INVALID -j ACCEPT\nCOMMIT\n");
+    const rs2 = e2.process(pkts);
+    expect(rs2.map(ctOf)).toEqual(["CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "INVALID", "INVALID", "INVALID", "ESTABLISHED"]);
+    expect(rs2[3]!.ct_entry?.status).toContain("ASSURED");
+    expect(e2.conntrackList()).toMatch(/^sctp +132 210 ESTABLISHED src=52\.1\.2\.3 dst=10\.0\.0\.55 sport=5000 dport=6000 .*\[ASSURED\]/m);
+  });
+
   it("fields the format models do not warn", async () => {
     const e = await engineFor();
     const warnings: string[] = [];

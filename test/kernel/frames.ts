@@ -63,7 +63,7 @@ export interface InjectPacket {
    * ACK, the initiate tag; `vtag` is the common header's verification tag
    * (0 for INIT). The CRC32c checksum is computed.
    */
-  sctp?: { chunk: number; tag?: number; vtag?: number };
+  sctp?: { chunk: number; tag?: number; vtag?: number; flags?: number };
   /** The transport checksum (TCP, UDP, UDP-Lite, ICMP): correct (default), "bad" (off by one), or "none" (0). */
   csum?: "bad" | "none";
   /** UDP-Lite: the checksum coverage written in the length field (default 0: the whole datagram). */
@@ -339,6 +339,7 @@ export function buildIpPacket(p: InjectPacket): Buffer {
     l4.writeUInt16BE(p.dport ?? 0, 2);
     l4.writeUInt32BE((p.sctp.vtag ?? 0) >>> 0, 4);
     l4[12] = p.sctp.chunk;
+    l4[13] = p.sctp.flags ?? 0;
     const init = p.sctp.chunk === 1 || p.sctp.chunk === 2;
     l4.writeUInt16BE(init ? 20 : 4, 14);
     if (init) {

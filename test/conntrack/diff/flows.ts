@@ -79,7 +79,7 @@ export interface DgramAct {
   delay?: number;
   ttl?: number;
   /** rawConv, SCTP: the chunk (ports come from the conversation). */
-  sctp?: { chunk: number; tag?: number; vtag?: number };
+  sctp?: { chunk: number; tag?: number; vtag?: number; flags?: number };
 }
 
 /** An ICMP error sent by one side about the last packet of the other side that left the node towards it. */

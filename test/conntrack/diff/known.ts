@@ -5,7 +5,4 @@
  * counted in the summary but do not fail the suite; every other scenario
  * must agree exactly. Empty this set as the emulator is fixed.
  */
-export const KNOWN_EMULATOR_BUGS: ReadonlySet<string> = new Set<string>([
-  // FINDINGS.md 3: SCTP is tracked by ports with the generic timeout, without the SCTP tracker's checks and states
-  "other trackers: sctp",
-]);
+export const KNOWN_EMULATOR_BUGS: ReadonlySet<string> = new Set<string>([]);

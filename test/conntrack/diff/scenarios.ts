@@ -704,6 +704,34 @@ function otherScenarios(): CtScenario[] {
       ],
     },
     {
+      name: "other trackers: sctp teardown, tags and out-of-the-blue chunks",
+      doc: "SHUTDOWN, SHUTDOWN ACK, SHUTDOWN COMPLETE (SHUTDOWN_SENT, SHUTDOWN_ACK_SENT, CLOSED); DATA with a wrong verification tag (INVALID); " +
+        "ABORT with the T flag and the peer's tag; an association from a pod through MASQUERADE; HEARTBEAT starting an entry (HEARTBEAT_SENT) " +
+        "and its ACK (ESTABLISHED); DATA, COOKIE ACK and INIT with a tag as first packets (INVALID)",
+      ruleset: rules({ nat: MASQ_PODS, dropInvalid: false }),
+      flows: [
+        rawConv({ client: LAN(93), dst: "203.0.113.166", proto: 132, sport: 5213, dport: 5214, server: { iif: "eth0" } }, [
+          { by: "c", sctp: { chunk: 1, tag: 0x3333 } }, { by: "s", sctp: { chunk: 2, tag: 0x4444, vtag: 0x3333 } },
+          { by: "c", sctp: { chunk: 10, vtag: 0x4444 } }, { by: "s", sctp: { chunk: 11, vtag: 0x3333 } },
+          { by: "c", sctp: { chunk: 0, vtag: 0x4444 } }, { by: "c", sctp: { chunk: 0, vtag: 0x9999 } },
+          { by: "s", sctp: { chunk: 3, vtag: 0x3333 } },
+          { by: "c", sctp: { chunk: 7, vtag: 0x4444 } }, { by: "s", sctp: { chunk: 8, vtag: 0x3333 } },
+          { by: "c", sctp: { chunk: 14, vtag: 0x4444 } }]),
+        rawConv({ client: LAN(94), dst: "203.0.113.166", proto: 132, sport: 5215, dport: 5216, server: { iif: "eth0" } }, [
+          { by: "c", sctp: { chunk: 1, tag: 0x5555 } }, { by: "s", sctp: { chunk: 2, tag: 0x6666, vtag: 0x5555 } },
+          { by: "c", sctp: { chunk: 10, vtag: 0x6666 } }, { by: "s", sctp: { chunk: 11, vtag: 0x5555 } },
+          { by: "s", sctp: { chunk: 6, vtag: 0x1234, flags: 1 } }, { by: "s", sctp: { chunk: 6, vtag: 0x6666, flags: 1 } }]),
+        rawConv({ client: POD_A, dst: "203.0.113.166", proto: 132, sport: 5219, dport: 5220, server: { iif: "eth0" } }, [
+          { by: "c", sctp: { chunk: 1, tag: 0x7171 } }, { by: "s", sctp: { chunk: 2, tag: 0x7272, vtag: 0x7171 } },
+          { by: "c", sctp: { chunk: 10, vtag: 0x7272 } }, { by: "s", sctp: { chunk: 11, vtag: 0x7171 } },
+          { by: "c", sctp: { chunk: 0, vtag: 0x7272 } }]),
+        rawConv({ client: LAN(95), dst: "203.0.113.166", proto: 132, sport: 5217, dport: 5218, server: { iif: "eth0" } }, [
+          { by: "c", sctp: { chunk: 4, vtag: 0x7777 } }, { by: "s", sctp: { chunk: 5, vtag: 0x8888 } }, { by: "c", sctp: { chunk: 0, vtag: 0x7777 } }]),
+        rawConv({ client: LAN(96), dst: "203.0.113.166", proto: 132, sport: 5221, dport: 5222, server: { iif: "eth0" } }, [
+          { by: "c", sctp: { chunk: 0, vtag: 0x1 } }, { by: "c", sctp: { chunk: 11, vtag: 0x1 } }, { by: "c", sctp: { chunk: 1, tag: 0x2, vtag: 0x3 } }]),
+      ],
+    },
+    {
       name: "checksum: bad and missing transport checksums, nf_conntrack_checksum=1",
       doc: "a bad TCP, UDP or ICMP checksum makes a packet arriving on a link INVALID (no entry, not NATed, an established entry untouched) and is dropped on local delivery " +
         "(TcpInCsumErrors, UdpInCsumErrors, IcmpInCsumErrors, no reset or port unreachable); a UDP checksum of 0 means none",

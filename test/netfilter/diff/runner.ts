@@ -20,7 +20,7 @@
 import type { InjectPacket, KernelNode, KernelNodeSpec, Observation, Seen } from "../../kernel/netns.js";
 import { run } from "../../kernel/netns.js";
 import { COMPARED_COUNTERS, REASON_ERRNO } from "../../kernel/compare.js";
-import { protoNum, tcpOptionsLen } from "../../kernel/frames.js";
+import { defaultLen, protoNum, tcpOptionsLen } from "../../kernel/frames.js";
 import { Engine } from "../../../host/engine.js";
 import { parseSnapshotFiles } from "../../../host/snapshot/read.js";
 import type { PacketInput } from "../../../host/packet/input.js";
@@ -403,6 +403,16 @@ export function toEngineInput(p: InjectPacket, o: Observation, t0: number, mine:
   // transport checksums the frame got wrong on purpose, and UDP-Lite's coverage
   if (p.csum !== undefined) q.csum = p.csum;
   if (proto === 136) q.cscov = p.cscov ?? 0;
+  if (proto === 132) {
+    // the SCTP header and chunk the frame carries (frames.ts); without one, the zero payload reads as
+    // a chunk of type 0 and length 0 when there is room for a chunk header, else as no chunk at all
+    const len = p.len ?? defaultLen(p);
+    q.sctp = p.sctp
+      ? { vtag: p.sctp.vtag ?? 0, chunks: [p.sctp.chunk === 1 || p.sctp.chunk === 2
+          ? { type: p.sctp.chunk, init_tag: p.sctp.tag ?? 1 } : { type: p.sctp.chunk, t: ((p.sctp.flags ?? 0) & 1) !== 0 }] }
+      : { vtag: 0, chunks: len - 20 >= 16 ? [{ type: 0, len: 0 }] : [] };
+    q.len = len;
+  }
   if (p.tos !== undefined) q.tos = p.tos;
   if (p.df !== undefined) q.df = p.df;
   if (q.len === undefined) q.len = p.len ?? (proto === 6 ? 40 + tcpOptionsLen(p) : proto === 17 ? 28 : proto === 1 ? (p.inner ? 56 : 28) : 20);
