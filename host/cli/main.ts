@@ -20,6 +20,7 @@ import { parseRouteGetArgs, routeGet } from "../route/get.js";
 import { replayJsonl } from "../replay/jsonl.js";
 import { formatSummary } from "../report/summary.js";
 import { runDemo } from "../scenario/demo.js";
+import { registerRender } from "./render.js";
 import { registerDiff } from "./diff.js";
 
 function intOption(name: string) {
@@ -131,6 +132,8 @@ program
   });
 
 registerDiff(program);
+
+registerRender(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (isInputError(e)) {
