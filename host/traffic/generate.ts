@@ -1,0 +1,734 @@
+/**
+ * The synthetic traffic generator: writes packet descriptors (assembly/abi.ts)
+ * straight into the engine's batch buffer, in virtual-time order, and reads
+ * back what the node did with them (closed loop).
+ *
+ * The model
+ *  - Flows arrive as a Poisson process (`rate` per second) from `start` for
+ *    `duration` seconds (or until `packets` packets). Each flow draws a kind
+ *    from `mix` (TCP conversation, UDP request/response, ICMP echo), then a
+ *    direction among those that have a target for that kind (weights of
+ *    `directions`, renormalised over them), then its endpoints: outside
+ *    clients, pods, service frontends and outside servers, each chosen by
+ *    Zipf popularity (ranks are a seeded permutation of the population).
+ *  - The client's packets enter where the client is: an outside client's on
+ *    the node's ENI (the primary ENI for NodePorts and load-balancer IPs, the
+ *    pod's ENI for a pod IP: NLB IP targets), a pod's on its host veth. The
+ *    client's source port is a per-source counter from a random start
+ *    (32768..60999), as connect() hands out ports.
+ *  - The server answers what it saw: the client's first packet *as it left
+ *    the node*, after DNAT and SNAT (PKT_OUT_SRC/DST/SPORT/DPORT, the ICMP id
+ *    PKT_OUT_ICMP_ID) read by feedback(); its packets arrive on the device the
+ *    client's packet left by when that is a pod's veth (the pod answers), else
+ *    on the ENI that owns the address the server answers to (an ENI address,
+ *    or a pod IP's ENI: the VPC delivers there), else on the device the
+ *    packet left by. A first packet delivered to the node itself is answered
+ *    by the node (its own replies are in the reply ring), not by a peer; a
+ *    dropped one is never answered. Without feedback (open loop) the server
+ *    is assumed to see the packet as sent.
+ *  - Each side speaks after hearing the other: a packet that answers the
+ *    other side (a direction switch) is sent `rtt` after the packet it
+ *    answers, and only once that packet's fate is known. If a packet of the
+ *    flow was dropped, the flow ends there ("aborted": no retransmissions).
+ *    Packets of one side's burst follow each other `gap` apart.
+ *  - TCP: SYN, SYN-ACK (both with window scale 7, SACK-permitted, window
+ *    64240), ACK; then `exchanges` times: the client sends `request` bytes
+ *    in MSS segments, the server answers `response` bytes; a sender never
+ *    has more than 64240 bytes unacknowledged (the peer's window): past that
+ *    the receiver sends a pure ACK first. Every segment carries the exact
+ *    next sequence number, the acknowledgement of everything received and
+ *    window 502 (x128). Teardown: client FIN, server FIN-ACK, client ACK
+ *    (TIME_WAIT), or (share `rst`) a client RST-ACK at the exact sequence.
+ *  - UDP: `exchanges` request/response pairs (sizes from `request`,
+ *    `response`). ICMP: `count` echo requests `interval` apart, each answered.
+ *
+ * The order of events depends only on the spec, the seed and the fates the
+ * feedback reports, never on batch sizes: fill() stops early rather than
+ * write a packet that answers one it has not seen processed, so the same
+ * spec, seed and node give the same descriptors whatever `max` is.
+ * Nothing is allocated per packet; flows live in typed-array columns
+ * (flows.ts) and events in a typed-array heap (queue.ts).
+ */
+import * as abi from "../core/abi.js";
+import type { DeviceResolver, PacketInput } from "../packet/input.js";
+import { parseCidr, parseIPv4 } from "../util/ipv4.js";
+import { mulberry32 } from "../util/prng.js";
+import { InputError } from "../snapshot/errors.js";
+import type { Engine } from "../engine.js";
+import { DistSampler, Zipf } from "./distributions.js";
+import { FlowTable } from "./flows.js";
+import { EventQueue } from "./queue.js";
+import { descriptorToPacketInput } from "./jsonl.js";
+import { DIRECTIONS, FLOW_KINDS, type Direction, type FlowKind, type TrafficSpec } from "./spec.js";
+import { nodeViewFromSnapshot, type NodeView } from "./view.js";
+
+export const K_TCP = 0, K_UDP = 1, K_ICMP = 2;
+export const D_NODEPORT = 0, D_LB = 1, D_PODIP = 2, D_POD2POD = 3, D_POD2CIP = 4, D_POD2OUT = 5;
+
+// steps of a flow: the packet it sends next
+const S_SYN = 1, S_SYNACK = 2, S_ACK3 = 3, S_DATA_C = 4, S_DATA_S = 5, S_ACK_S = 6, S_ACK_C = 7;
+const S_FIN_C = 8, S_FIN_S = 9, S_LASTACK_C = 10, S_RST_C = 11, S_UDP_REQ = 12, S_UDP_RESP = 13, S_ECHO = 14, S_ECHO_REPLY = 15;
+/** Which side sends each step (0 client, 1 server). */
+const SIDE = new Uint8Array([0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1]);
+
+const TH_FIN = 1, TH_SYN = 2, TH_RST = 4, TH_PSH = 8, TH_ACK = 16;
+/** Bytes a sender may have unacknowledged: the window the SYN and SYN-ACK offer. */
+const WINDOW = 64240;
+const SYN_WIN = 64240;
+/** Window field of every other segment: 502 << 7 = 64256 bytes. */
+const DATA_WIN = 502;
+const WSCALE = 7;
+const EPH_LO = 32768, EPH_SPAN = 61000 - 32768;
+
+export interface TrafficStats {
+  /** Packets written. */
+  packets: number;
+  packetsByKind: Record<FlowKind, number>;
+  packetsByDirection: Record<Direction, number>;
+  flows: {
+    started: number;
+    byKind: Record<FlowKind, number>;
+    byDirection: Record<Direction, number>;
+    /** Ran to their end. */
+    completed: number;
+    /** Ended early: a packet of theirs was dropped. */
+    aborted: number;
+    /** The first packet was delivered to the node itself, which answers on its own. */
+    answeredByNode: number;
+    /** Still running (cut by the packet limit, or not finished yet). */
+    active: number;
+  };
+  /** Flows whose server saw the client's packet translated (DNAT or SNAT). */
+  translated: number;
+  /** Packets reported back by feedback(), and how many of those were dropped. */
+  fedBack: number;
+  dropped: number;
+  /** fill() calls that stopped before `max` to wait for feedback. */
+  shortFills: number;
+}
+
+/** A node view with device names resolved to the engine's device slots. */
+interface Resolved {
+  primarySlot: number;
+  podIp: Uint32Array;
+  podVeth: Uint16Array;
+  podEni: Uint16Array;
+  /** Address -> ENI slot that receives traffic for it (ENI addresses, pod IPs). */
+  owner: Map<number, number>;
+  /** Device slot -> is a pod veth. */
+  isVeth: Uint8Array;
+  /** Service frontends by direction (0 nodeport, 1 lb, 4 clusterip) and kind (tcp, udp): address and port lists. */
+  svcIp: Uint32Array[][];
+  svcPort: Uint16Array[][];
+}
+
+function addresses(count: number, cidrs: string[], rnd: () => number): Uint32Array {
+  const cs = cidrs.map((c) => parseCidr(c)!);
+  const sizes = cs.map((c) => 2 ** (32 - c.plen));
+  const space = sizes.reduce((a, b) => a + b, 0);
+  const at = (off: number): number => {
+    for (let i = 0; i < cs.length; i++) {
+      if (off < sizes[i]!) return (cs[i]!.addr + off) >>> 0;
+      off -= sizes[i]!;
+    }
+    throw new RangeError("offset outside the CIDRs");
+  };
+  const out = new Uint32Array(count);
+  if (count * 2 >= space) {
+    const all = new Float64Array(space);
+    for (let i = 0; i < space; i++) all[i] = i;
+    for (let i = 0; i < count; i++) {
+      const j = i + Math.floor(rnd() * (space - i));
+      const x = all[j]!; all[j] = all[i]!; all[i] = x;
+      out[i] = at(x);
+    }
+    return out;
+  }
+  const seen = new Set<number>();
+  for (let i = 0; i < count;) {
+    const off = Math.floor(rnd() * space);
+    if (seen.has(off)) continue;
+    seen.add(off);
+    out[i++] = at(off);
+  }
+  return out;
+}
+
+/** A seeded permutation of 0..n-1 (rank -> item). */
+function permutation(n: number, rnd: () => number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    const x = p[i]!; p[i] = p[j]!; p[j] = x;
+  }
+  return p;
+}
+
+function ip(s: string): number { return parseIPv4(s)!; }
+
+export class TrafficGenerator {
+  readonly spec: TrafficSpec;
+  readonly view: NodeView;
+  private readonly rnd: () => number;
+  private readonly flows = new FlowTable();
+  private readonly q = new EventQueue();
+  private readonly r: Resolved;
+  private readonly names: string[];
+  // populations
+  private readonly clientIp: Uint32Array;
+  private readonly serverIp: Uint32Array;
+  private readonly clientZ: Zipf;
+  private readonly serverZ: Zipf;
+  private readonly podZ: Zipf | undefined;
+  private readonly podRank: Int32Array;
+  private readonly svcZ: (Zipf | undefined)[][];
+  private readonly svcRank: Int32Array[][];
+  /** Next ephemeral port per source: clients, then pods. */
+  private readonly ephemeral: Uint16Array;
+  // laws
+  private readonly rtt: DistSampler;
+  private readonly tcpReq: DistSampler;
+  private readonly tcpResp: DistSampler;
+  private readonly tcpEx: DistSampler;
+  private readonly udpReq: DistSampler;
+  private readonly udpResp: DistSampler;
+  private readonly udpEx: DistSampler;
+  private readonly icmpCount: DistSampler;
+  private readonly mss: number;
+  private readonly gapNs: number;
+  private readonly intervalNs: number;
+  /** Cumulative kind weights, and per kind the cumulative direction weights. */
+  private readonly kindCum: Float64Array;
+  private readonly dirCum: Float64Array[];
+  // time and limits (ns)
+  private nextArrival: number;
+  private readonly arrivalMeanNs: number;
+  private readonly endNs: number;
+  private readonly maxPackets: number;
+  private serial = 0;
+  // the last fill, for feedback
+  private batchFlow = new Int32Array(0);
+  private batchFirst = new Uint8Array(0);
+  private lastBase = -1;
+  private lastCount = 0;
+  private fedBack = true;
+  // statistics
+  private readonly pktKind = new Float64Array(3);
+  private readonly pktDir = new Float64Array(6);
+  private readonly flowKind = new Float64Array(3);
+  private readonly flowDir = new Float64Array(6);
+  private completed = 0;
+  private aborted = 0;
+  private byNode = 0;
+  private translated = 0;
+  private nFed = 0;
+  private nDropped = 0;
+  private shortFills = 0;
+  /** Flows started per target rank, by direction (for popularity checks). */
+  readonly targetCounts: Float64Array[] = DIRECTIONS.map(() => new Float64Array(0));
+
+  constructor(spec: TrafficSpec, view: NodeView, devices: DeviceResolver) {
+    this.spec = spec;
+    this.view = view;
+    this.rnd = mulberry32(spec.seed);
+    const rnd = this.rnd;
+    const pos = (path: string) => spec.positions.get(path) ?? spec.positions.get(path.split(".")[0]!) ?? { line: 0, col: 0 };
+    const specErr = (path: string, token: string, problem: string): never => {
+      const p = pos(path);
+      throw new InputError(spec.file, p.line, token, problem, undefined, p.col || undefined);
+    };
+    // device names -> slots
+    this.names = [];
+    for (const n of devices.names()) this.names[devices.slotOf(n)!] = n;
+    const slot = (name: string, what: string): number => {
+      const s = devices.slotOf(name);
+      if (s === undefined) return specErr("view", name, `${what} "${name}" of the node view is not an interface of the loaded node`);
+      return s;
+    };
+    const pods = view.pods;
+    const owner = new Map<number, number>();
+    for (const e of view.enis) { const s = slot(e.name, "ENI"); for (const a of e.ips) owner.set(ip(a), s); }
+    const isVeth = new Uint8Array(this.names.length + 1);
+    const podIp = new Uint32Array(pods.length), podVeth = new Uint16Array(pods.length), podEni = new Uint16Array(pods.length);
+    pods.forEach((p, i) => {
+      podIp[i] = ip(p.ip); podVeth[i] = slot(p.veth, "pod veth"); podEni[i] = slot(p.eni, "pod ENI");
+      isVeth[podVeth[i]!] = 1;
+      if (!owner.has(podIp[i]!)) owner.set(podIp[i]!, podEni[i]!);
+    });
+    const primarySlot = owner.get(ip(view.nodeIp)) ?? (view.enis[0] ? slot(view.enis[0].name, "ENI") : 0);
+    const svcIp: Uint32Array[][] = [], svcPort: Uint16Array[][] = [];
+    this.svcZ = []; this.svcRank = [];
+    for (let d = 0; d < 6; d++) {
+      svcIp.push([]); svcPort.push([]); this.svcZ.push([]); this.svcRank.push([]);
+      for (let k = 0; k < 2; k++) {
+        const proto = k === 0 ? "tcp" : "udp";
+        const kinds = d === D_NODEPORT ? ["nodeport"] : d === D_LB ? ["loadbalancer", "externalip"] : d === D_POD2CIP ? ["clusterip"] : [];
+        const l = view.services.filter((s) => s.proto === proto && kinds.includes(s.kind));
+        svcIp[d]!.push(Uint32Array.from(l, (s) => ip(s.ip)));
+        svcPort[d]!.push(Uint16Array.from(l, (s) => s.port));
+        this.svcZ[d]!.push(l.length ? new Zipf(l.length, spec.services.zipf) : undefined);
+        this.svcRank[d]!.push(permutation(l.length, rnd));
+      }
+    }
+    this.r = { primarySlot, podIp, podVeth, podEni, owner, isVeth, svcIp, svcPort };
+
+    // populations
+    this.clientIp = addresses(spec.clients.count, spec.clients.cidrs, rnd);
+    this.serverIp = addresses(spec.servers.count, spec.servers.cidrs, rnd);
+    this.clientZ = new Zipf(spec.clients.count, spec.clients.zipf);
+    this.serverZ = new Zipf(spec.servers.count, spec.servers.zipf);
+    this.podZ = pods.length ? new Zipf(pods.length, spec.pods.zipf) : undefined;
+    this.podRank = permutation(pods.length, rnd);
+    this.ephemeral = new Uint16Array(spec.clients.count + pods.length);
+    for (let i = 0; i < this.ephemeral.length; i++) this.ephemeral[i] = EPH_LO + Math.floor(rnd() * EPH_SPAN);
+
+    // which directions can carry which kinds
+    const has = (d: number, k: number): boolean => {
+      switch (d) {
+        case D_NODEPORT: case D_LB: case D_POD2CIP: return k !== K_ICMP && svcIp[d]![k]!.length > 0;
+        case D_PODIP: case D_POD2OUT: return pods.length > 0;
+        default: return pods.length > 1;
+      }
+    };
+    const dw = DIRECTIONS.map((d, i): number => spec.directions ? spec.directions[d] : FLOW_KINDS.some((_, k) => has(i, k)) ? 1 : 0);
+    if (spec.directions) {
+      DIRECTIONS.forEach((d, i) => {
+        if (dw[i]! > 0 && !FLOW_KINDS.some((kn, k) => spec.mix[kn] > 0 && has(i, k))) {
+          specErr(`directions.${d}`, d, `has weight ${dw[i]} but the node has no target for it with the flow kinds of the mix (${directionNeeds(d)})`);
+        }
+      });
+    }
+    this.kindCum = new Float64Array(3);
+    this.dirCum = [];
+    let kacc = 0;
+    FLOW_KINDS.forEach((kn, k) => {
+      kacc += spec.mix[kn];
+      this.kindCum[k] = kacc;
+      const cum = new Float64Array(6);
+      let acc = 0;
+      for (let d = 0; d < 6; d++) { if (has(d, k)) acc += dw[d]!; cum[d] = acc; }
+      if (spec.mix[kn] > 0 && acc === 0) {
+        specErr(spec.positions.has(`mix.${kn}`) ? `mix.${kn}` : "mix", kn, `${kn} flows have weight ${spec.mix[kn]} but no direction can carry them on this node` +
+          ` (${kn === "icmp" ? "ICMP echo goes to pod IPs, pods or outside servers: the node needs pods" : "the directions with weight need services or pods"})`);
+      }
+      this.dirCum.push(cum);
+    });
+    for (let d = 0; d < 6; d++) {
+      const n = d === D_PODIP || d === D_POD2POD ? pods.length : d === D_POD2OUT ? spec.servers.count : Math.max(svcIp[d]![0]!.length, svcIp[d]![1]!.length);
+      this.targetCounts[d] = new Float64Array(n);
+    }
+
+    this.rtt = new DistSampler(spec.rtt);
+    this.tcpReq = new DistSampler(spec.tcp.request);
+    this.tcpResp = new DistSampler(spec.tcp.response);
+    this.tcpEx = new DistSampler(spec.tcp.exchanges);
+    this.udpReq = new DistSampler(spec.udp.request);
+    this.udpResp = new DistSampler(spec.udp.response);
+    this.udpEx = new DistSampler(spec.udp.exchanges);
+    this.icmpCount = new DistSampler(spec.icmp.count);
+    this.mss = spec.tcp.mss;
+    this.gapNs = Math.round(spec.tcp.gap * 1e9);
+    this.intervalNs = Math.round(spec.icmp.interval * 1e9);
+    this.arrivalMeanNs = 1e9 / spec.rate;
+    const startNs = Math.round(spec.start * 1e9);
+    this.endNs = spec.duration !== undefined ? startNs + Math.round(spec.duration * 1e9) : Infinity;
+    this.maxPackets = spec.packets ?? Infinity;
+    this.nextArrival = startNs;
+  }
+
+  /**
+   * Writes up to `max` descriptors (PKT_SIZE apart) at `base`; returns how
+   * many, 0 when the traffic has ended. Fewer than `max` (but at least one)
+   * when the next packet answers one written by this call: process these,
+   * call feedback(), and fill again.
+   */
+  fill(dv: DataView, base: number, max: number): number {
+    if (max > this.batchFlow.length) {
+      this.batchFlow = new Int32Array(max);
+      this.batchFirst = new Uint8Array(max);
+    }
+    this.flows.recycle();
+    const F = this.flows, q = this.q;
+    const batchStart = this.serial;
+    let n = 0;
+    while (n < max && this.serial < this.maxPackets) {
+      let t = this.nextArrival;
+      let f: number;
+      if (t < q.topTime) {
+        if (t >= this.endNs) { this.nextArrival = Infinity; continue; }
+        f = this.startFlow();
+        this.nextArrival = t + Math.max(1, Math.round(-Math.log(1 - this.rnd()) * this.arrivalMeanNs));
+        this.batchFirst[n] = 1;
+      } else {
+        if (q.size === 0) break;
+        f = q.topFlow;
+        t = q.topTime;
+        const side = SIDE[F.step[f]!]!;
+        if (side !== F.lastSide[f]) {
+          // this packet answers the other side's last one: its fate must be known
+          if (F.lastSer[2 * f + (side ^ 1)]! >= batchStart) { this.shortFills++; break; }
+          if (F.dropped[f]) { q.pop(); this.aborted++; F.release(f); continue; }
+          if (F.fate[f] === 2) { q.pop(); this.byNode++; F.release(f); continue; }
+        }
+        this.batchFirst[n] = 0;
+      }
+      const delay = this.emit(dv, base + (n << abi.PKT_SHIFT), f, t);
+      this.batchFlow[n] = f;
+      n++;
+      if (this.batchFirst[n - 1]) {
+        if (delay >= 0) q.push(t + delay, f);
+        else { this.completed++; F.release(f); }
+      } else if (delay >= 0) q.replaceTop(t + delay, f);
+      else { q.pop(); this.completed++; F.release(f); }
+    }
+    this.lastBase = base;
+    this.lastCount = n;
+    this.fedBack = n === 0;
+    return n;
+  }
+
+  /**
+   * Reads what the node did with the `n` descriptors of the last fill (at
+   * `base`), after Engine.processRaw: drops end their flows, and a flow's
+   * first packet as it left the node is what the server answers.
+   */
+  feedback(dv: DataView, base: number, n: number): void {
+    if (base !== this.lastBase || n !== this.lastCount) {
+      throw new Error(`TrafficGenerator.feedback(base ${base}, n ${n}) must report the whole last fill (base ${this.lastBase}, ${this.lastCount} packets)`);
+    }
+    if (this.fedBack) throw new Error("TrafficGenerator.feedback: the last fill was already reported");
+    this.fedBack = true;
+    const F = this.flows, r = this.r;
+    this.nFed += n;
+    for (let k = 0; k < n; k++) {
+      const p = base + (k << abi.PKT_SHIFT);
+      const f = this.batchFlow[k]!;
+      const v = dv.getUint8(p + abi.PKT_VERDICT);
+      if (v === abi.VERDICT_DROP) { F.dropped[f] = 1; this.nDropped++; }
+      if (!this.batchFirst[k]) continue;
+      if (v === abi.VERDICT_FORWARD) {
+        const src = dv.getUint32(p + abi.PKT_OUT_SRC, true);
+        const dst = dv.getUint32(p + abi.PKT_OUT_DST, true);
+        const icmp = F.kind[f] === K_ICMP;
+        const sport = icmp ? dv.getUint16(p + abi.PKT_OUT_ICMP_ID, true) : dv.getUint16(p + abi.PKT_OUT_SPORT, true);
+        const dport = icmp ? 0 : dv.getUint16(p + abi.PKT_OUT_DPORT, true);
+        if (src !== F.cSrc[f] || dst !== F.cDst[f] || sport !== F.cSport[f] || (!icmp && dport !== F.cDport[f])) this.translated++;
+        F.sSrc[f] = dst; F.sDst[f] = src; F.sSport[f] = dport; F.sDport[f] = sport;
+        const oif = dv.getUint16(p + abi.PKT_OIF, true);
+        F.sIif[f] = r.isVeth[oif] ? oif : r.owner.get(src) ?? oif;
+        F.fate[f] = 1;
+      } else F.fate[f] = v === abi.VERDICT_LOCAL ? 2 : 3;
+    }
+  }
+
+  stats(): TrafficStats {
+    const rec = <K extends string>(keys: readonly K[], a: Float64Array) => Object.fromEntries(keys.map((k, i) => [k, a[i]])) as Record<K, number>;
+    return {
+      packets: this.serial,
+      packetsByKind: rec(FLOW_KINDS, this.pktKind),
+      packetsByDirection: rec(DIRECTIONS, this.pktDir),
+      flows: {
+        started: this.flowKind.reduce((a, b) => a + b, 0),
+        byKind: rec(FLOW_KINDS, this.flowKind), byDirection: rec(DIRECTIONS, this.flowDir),
+        completed: this.completed, aborted: this.aborted, answeredByNode: this.byNode, active: this.flows.active,
+      },
+      translated: this.translated, fedBack: this.nFed, dropped: this.nDropped, shortFills: this.shortFills,
+    };
+  }
+
+  /** Device name of a slot (for dumps). */
+  deviceName(slot: number): string { return this.names[slot] ?? `#${slot}`; }
+
+  /** The descriptor at `off` in the replay input format (JSONL dumps, inspection). */
+  toPacketInput(dv: DataView, off: number): PacketInput {
+    return descriptorToPacketInput(dv, off, (s) => this.deviceName(s));
+  }
+
+  // ---- flows --------------------------------------------------------------
+
+  private pickPort(ports: number[]): number {
+    return ports.length === 1 ? ports[0]! : ports[Math.floor(this.rnd() * ports.length)]!;
+  }
+
+  private nextEphemeral(source: number): number {
+    const e = this.ephemeral;
+    const p = e[source]!;
+    e[source] = p + 1 >= EPH_LO + EPH_SPAN ? EPH_LO : p + 1;
+    return p;
+  }
+
+  /** Draws a new flow's kind, direction, endpoints and laws; its first step is set. */
+  private startFlow(): number {
+    const F = this.flows, r = this.r, spec = this.spec, rnd = this.rnd;
+    const f = F.alloc();
+    const ku = rnd() * this.kindCum[2]!;
+    const k = ku < this.kindCum[0]! ? K_TCP : ku < this.kindCum[1]! ? K_UDP : K_ICMP;
+    const cum = this.dirCum[k]!;
+    const du = rnd() * cum[5]!;
+    let d = 0;
+    while (du >= cum[d]!) d++;
+    const nClients = spec.clients.count;
+    let src: number, dst: number, sport: number, dport = 0, iif: number, sIif: number, target: number;
+    const ports = k === K_TCP ? spec.pods.tcpPorts : spec.pods.udpPorts;
+    if (d === D_NODEPORT || d === D_LB || d === D_PODIP) {
+      const c = this.clientZ.at(rnd());
+      src = this.clientIp[c]!;
+      sport = this.nextEphemeral(c);
+      if (d === D_PODIP) {
+        target = this.podRank[this.podZ!.at(rnd())]!;
+        dst = r.podIp[target]!;
+        if (k !== K_ICMP) dport = this.pickPort(ports);
+        iif = r.podEni[target]!;
+        sIif = r.podVeth[target]!;
+      } else {
+        const sk = k === K_TCP ? 0 : 1;
+        target = this.svcRank[d]![sk]![this.svcZ[d]![sk]!.at(rnd())]!;
+        dst = r.svcIp[d]![sk]![target]!;
+        dport = r.svcPort[d]![sk]![target]!;
+        iif = d === D_NODEPORT ? r.owner.get(dst) ?? r.primarySlot : r.primarySlot;
+        sIif = iif;
+      }
+    } else {
+      const a = this.podRank[this.podZ!.at(rnd())]!;
+      src = r.podIp[a]!;
+      iif = r.podVeth[a]!;
+      sport = this.nextEphemeral(nClients + a);
+      sIif = r.podEni[a]!;
+      if (d === D_POD2POD) {
+        let b = this.podRank[this.podZ!.at(rnd())]!;
+        if (b === a) b = (b + 1) % r.podIp.length;
+        target = b;
+        dst = r.podIp[b]!;
+        if (k !== K_ICMP) dport = this.pickPort(ports);
+        sIif = r.podVeth[b]!;
+      } else if (d === D_POD2CIP) {
+        const sk = k === K_TCP ? 0 : 1;
+        target = this.svcRank[d]![sk]![this.svcZ[d]![sk]!.at(rnd())]!;
+        dst = r.svcIp[d]![sk]![target]!;
+        dport = r.svcPort[d]![sk]![target]!;
+      } else {
+        target = this.serverZ.at(rnd());
+        dst = this.serverIp[target]!;
+        if (k !== K_ICMP) dport = this.pickPort(k === K_TCP ? spec.servers.tcpPorts : spec.servers.udpPorts);
+      }
+    }
+    this.targetCounts[d]![target]!++;
+    this.flowKind[k]!++;
+    this.flowDir[d]!++;
+    F.kind[f] = k; F.dir[f] = d; F.target[f] = target;
+    F.cSrc[f] = src; F.cDst[f] = dst; F.cSport[f] = sport; F.cDport[f] = dport; F.cIif[f] = iif;
+    // open loop until feedback says otherwise: the server sees the packet as sent
+    F.sSrc[f] = dst; F.sDst[f] = src; F.sSport[f] = dport; F.sDport[f] = sport; F.sIif[f] = sIif;
+    F.fate[f] = 1; F.dropped[f] = 0; F.lastSide[f] = 0;
+    F.lastSer[2 * f] = -1; F.lastSer[2 * f + 1] = -1;
+    F.rtt[f] = Math.max(1, Math.round(this.rtt.at(rnd()) * 1e9));
+    if (k === K_TCP) {
+      F.step[f] = S_SYN;
+      F.cSeq[f] = Math.floor(rnd() * 4294967296);
+      F.sSeq[f] = Math.floor(rnd() * 4294967296);
+      F.left[f] = Math.round(this.tcpEx.at(rnd()));
+      F.rst[f] = rnd() < spec.tcp.rst ? 1 : 0;
+      F.cWin[f] = 0; F.sWin[f] = 0;
+    } else if (k === K_UDP) {
+      F.step[f] = S_UDP_REQ;
+      F.left[f] = Math.max(0, Math.round(this.udpEx.at(rnd())) - 1);
+    } else {
+      F.step[f] = S_ECHO;
+      F.cSeq[f] = 1;
+      F.left[f] = Math.max(0, Math.round(this.icmpCount.at(rnd())) - 1);
+    }
+    return f;
+  }
+
+  /** Starts a TCP exchange: sizes of the request and the response. */
+  private newExchange(f: number): void {
+    const F = this.flows;
+    F.cRem[f] = Math.max(1, Math.round(this.tcpReq.at(this.rnd())));
+    F.sRem[f] = Math.max(0, Math.round(this.tcpResp.at(this.rnd())));
+  }
+
+  /** The client's move after an exchange: the next exchange, or the teardown. */
+  private clientNext(f: number): void {
+    const F = this.flows;
+    if (F.left[f]! > 0) { F.left[f]!--; this.newExchange(f); F.step[f] = S_DATA_C; } else F.step[f] = F.rst[f] ? S_RST_C : S_FIN_C;
+  }
+
+  /**
+   * Writes flow f's next packet at descriptor offset p, time t (ns), and
+   * moves the flow on. Returns the delay (ns) to its next packet, -1 at its end.
+   */
+  private emit(dv: DataView, p: number, f: number, t: number): number {
+    const F = this.flows;
+    const step = F.step[f]!;
+    const side = SIDE[step]!;
+    const k = F.kind[f]!;
+    const ser = this.serial++;
+    F.lastSer[2 * f + side] = ser;
+    F.lastSide[f] = side;
+    this.pktKind[k]!++;
+    this.pktDir[F.dir[f]!]!++;
+    const rtt = F.rtt[f]!;
+    let src: number, dst: number, sport: number, dport: number, iif: number;
+    if (side === 0) { src = F.cSrc[f]!; dst = F.cDst[f]!; sport = F.cSport[f]!; dport = F.cDport[f]!; iif = F.cIif[f]!; } else { src = F.sSrc[f]!; dst = F.sDst[f]!; sport = F.sSport[f]!; dport = F.sDport[f]!; iif = F.sIif[f]!; }
+    if (k === K_UDP) {
+      const req = step === S_UDP_REQ;
+      const len = 28 + Math.max(0, Math.round((req ? this.udpReq : this.udpResp).at(this.rnd())));
+      put(dv, p, src, dst, sport, dport, 17, 0, len, iif, 0, 0, 0, 0, 0, 0, 0, 0, 0, ser, t);
+      if (req) { F.step[f] = S_UDP_RESP; return rtt; }
+      if (F.left[f]! > 0) { F.left[f]!--; F.step[f] = S_UDP_REQ; return rtt; }
+      return -1;
+    }
+    if (k === K_ICMP) {
+      const size = this.spec.icmp.size;
+      if (step === S_ECHO) {
+        put(dv, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 8, sport, F.cSeq[f]!, 0, 0, 0, ser, t);
+        F.step[f] = S_ECHO_REPLY;
+        return rtt;
+      }
+      put(dv, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 0, dport, F.cSeq[f]!, 0, 0, 0, ser, t);
+      F.cSeq[f] = (F.cSeq[f]! + 1) & 0xffff;
+      if (F.left[f]! > 0) { F.left[f]!--; F.step[f] = S_ECHO; return Math.max(0, this.intervalNs - rtt); }
+      return -1;
+    }
+    // TCP
+    const gap = this.gapNs;
+    switch (step) {
+      case S_SYN: {
+        const isn = F.cSeq[f]!;
+        put(dv, p, src, dst, sport, dport, 6, TH_SYN, 52, iif, isn, 0, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
+        F.cSeq[f] = isn + 1;
+        F.step[f] = S_SYNACK;
+        return rtt;
+      }
+      case S_SYNACK: {
+        const isn = F.sSeq[f]!;
+        put(dv, p, src, dst, sport, dport, 6, TH_SYN | TH_ACK, 52, iif, isn, F.cSeq[f]!, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
+        F.sSeq[f] = isn + 1;
+        F.step[f] = S_ACK3;
+        return rtt;
+      }
+      case S_ACK3:
+        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        this.clientNext(f);
+        return gap;
+      case S_DATA_C: {
+        const rem = F.cRem[f]!;
+        const pay = Math.min(this.mss, rem, WINDOW - F.cWin[f]!);
+        const last = pay === rem;
+        put(dv, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.cSeq[f] = (F.cSeq[f]! + pay) >>> 0;
+        F.cRem[f] = rem - pay;
+        F.cWin[f] = F.cWin[f]! + pay;
+        F.sWin[f] = 0;
+        if (!last) {
+          if (F.cWin[f]! < WINDOW) return gap;
+          F.step[f] = S_ACK_S;
+          return rtt;
+        }
+        F.step[f] = F.sRem[f]! > 0 ? S_DATA_S : S_ACK_S;
+        return rtt;
+      }
+      case S_ACK_S:
+        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.cWin[f] = 0;
+        if (F.cRem[f]! > 0) F.step[f] = S_DATA_C;
+        else this.clientNext(f);
+        return rtt;
+      case S_DATA_S: {
+        const rem = F.sRem[f]!;
+        const pay = Math.min(this.mss, rem, WINDOW - F.sWin[f]!);
+        const last = pay === rem;
+        put(dv, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.sSeq[f] = (F.sSeq[f]! + pay) >>> 0;
+        F.sRem[f] = rem - pay;
+        F.sWin[f] = F.sWin[f]! + pay;
+        F.cWin[f] = 0;
+        if (!last) {
+          if (F.sWin[f]! < WINDOW) return gap;
+          F.step[f] = S_ACK_C;
+          return rtt;
+        }
+        this.clientNext(f);
+        return rtt;
+      }
+      case S_ACK_C:
+        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.sWin[f] = 0;
+        F.step[f] = S_DATA_S;
+        return rtt;
+      case S_FIN_C:
+        put(dv, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.cSeq[f] = (F.cSeq[f]! + 1) >>> 0;
+        F.step[f] = S_FIN_S;
+        return rtt;
+      case S_FIN_S:
+        put(dv, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.sSeq[f] = (F.sSeq[f]! + 1) >>> 0;
+        F.step[f] = S_LASTACK_C;
+        return rtt;
+      case S_LASTACK_C:
+        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        return -1;
+      default: // S_RST_C
+        put(dv, p, src, dst, sport, dport, 6, TH_RST | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, 0, 0, 0, 0, 5, 0, 0, ser, t);
+        return -1;
+    }
+  }
+}
+
+function directionNeeds(d: Direction): string {
+  switch (d) {
+    case "nodeport": return "NodePorts: KUBE-NODEPORTS rules in the node's iptables";
+    case "loadbalancer": return "load-balancer or external IPs: KUBE-SERVICES rules jumping to KUBE-EXT-";
+    case "pod-to-clusterip": return "ClusterIPs: KUBE-SERVICES rules jumping to KUBE-SVC-";
+    case "pod-to-pod": return "at least two pods";
+    default: return "pods";
+  }
+}
+
+/**
+ * Writes every input field of a descriptor (as encodePacket would for the
+ * same packet: arriving on `iif`, source given, TTL 64, checksum ok).
+ */
+function put(
+  dv: DataView, p: number, src: number, dst: number, sport: number, dport: number, proto: number, tflags: number,
+  len: number, iif: number, seq: number, ack: number, win: number, icmpType: number, icmpId: number, icmpSeq: number,
+  doff: number, wscale: number, topts: number, ser: number, t: number,
+): void {
+  dv.setUint32(p + abi.PKT_SRC, src, true);
+  dv.setUint32(p + abi.PKT_DST, dst, true);
+  dv.setUint32(p + abi.PKT_SPORT, sport | (dport << 16), true);
+  dv.setUint32(p + abi.PKT_PROTO, proto | (tflags << 8) | (64 << 16), true); // tos 0
+  dv.setUint32(p + abi.PKT_LEN, len | (abi.PF_SRC_SET << 16), true);
+  dv.setUint32(p + abi.PKT_IIF, iif, true); // bound oif 0
+  dv.setUint32(p + abi.PKT_MARK, 0, true);
+  dv.setUint32(p + abi.PKT_SEQ, seq, true);
+  dv.setUint32(p + abi.PKT_ACK, ack, true);
+  dv.setUint32(p + abi.PKT_WIN, win | (icmpType << 16), true); // icmp code 0
+  dv.setUint32(p + abi.PKT_ICMP_ID, icmpId | ((ser & 0xffff) << 16), true); // IP id
+  dv.setUint32(p + abi.PKT_INNER_SRC, 0, true);
+  dv.setUint32(p + abi.PKT_INNER_DST, 0, true);
+  dv.setUint32(p + abi.PKT_INNER_SPORT, 0, true);
+  dv.setUint32(p + abi.PKT_INNER_PROTO, (doff << 8) | (icmpSeq << 16), true);
+  dv.setUint32(p + abi.PKT_UID, 0, true);
+  dv.setUint32(p + abi.PKT_TIME, t >>> 0, true);
+  dv.setUint32(p + abi.PKT_TIME + 4, (t / 4294967296) >>> 0, true);
+  dv.setUint32(p + abi.PKT_TCP_WSCALE, wscale | (topts << 8), true); // cscov 0
+  dv.setUint32(p + abi.PKT_TCP_SACK, 0, true);
+  dv.setUint32(p + abi.PKT_GID, 0, true);
+  dv.setUint32(p + abi.PKT_CSUM, 0, true);
+  dv.setUint32(p + abi.PKT_INNER_ICMP_TYPE, 0, true); // inner icmp type, code, cpu
+}
+
+/** Options of createGenerator. */
+export interface GeneratorOptions {
+  /** The node view (default: the spec's `view`, else read from the engine's node and ruleset). */
+  view?: NodeView;
+}
+
+/** A generator for the node loaded in `engine` (its view read from the snapshot and the loaded ruleset, unless the spec gives one). */
+export function createGenerator(spec: TrafficSpec, engine: Engine, opts: GeneratorOptions = {}): TrafficGenerator {
+  const view = opts.view ?? spec.view ?? nodeViewFromSnapshot(engine.node.snapshot, engine.ruleset?.ruleset ?? { tables: [] });
+  return new TrafficGenerator(spec, view, engine.devices);
+}
