@@ -1,0 +1,337 @@
+/**
+ * IPv4 packets as bytes on the wire -> packet descriptors (abi.ts), with no
+ * allocation per packet: `parseIPv4` fills a reused WireFields, then
+ * `writeDescriptor` writes exactly the input fields `encodePacket`
+ * (input.ts) writes for the same packet given as JSONL, and
+ * `packetInputFromBytes` gives that JSONL PacketInput.
+ *
+ * What is read: the IPv4 header (ip_rcv_core's checks: version, IHL,
+ * header checksum, total length), TCP (ports, flags, seq, ack, window, data
+ * offset, and the options conntrack reads, as tcp_options()/tcp_sack() in
+ * net/netfilter/nf_conntrack_proto_tcp.c parse them), UDP and UDP-Lite
+ * (ports, coverage), SCTP and DCCP ports, ICMP (type, code, echo id/seq, the
+ * header quoted by an error), and the transport checksum verdict computed
+ * from the bytes (CSUM_OK / CSUM_BAD / CSUM_NONE).
+ */
+import * as abi from "../core/abi.js";
+import { formatIPv4 } from "../util/ipv4.js";
+import { tcpFlagsToLetters, type PacketInput } from "./input.js";
+
+/** parseIPv4 results. */
+export const WIRE_OK = 0;
+/** A fragment (MF set or offset > 0): reassembly is not modelled, not replayed. */
+export const WIRE_FRAGMENT = 1;
+/** Malformed or too short: WireFields.problem / problemAt say what and where. */
+export const WIRE_ERROR = 2;
+
+/** The decoded header fields of one packet (reused from packet to packet). */
+export class WireFields {
+  src = 0; dst = 0; proto = 0; ttl = 0; tos = 0; len = 0; id = 0; df = false;
+  sport = 0; dport = 0; tcpFlags = 0; seq = 0; ack = 0; win = 0; doff = 0;
+  /** Window-scale shift + 1 (0 = absent). */
+  wscale = 0;
+  /** TO_* bits. */
+  topts = 0;
+  sack = 0;
+  cscov = 0;
+  icmpType = 0; icmpCode = 0; icmpId = 0; icmpSeq = 0;
+  /** The packet is an ICMP error quoting a header (the inner* fields). */
+  hasInner = false;
+  innerSrc = 0; innerDst = 0; innerProto = 0; innerSport = 0; innerDport = 0; innerIcmpType = 0; innerIcmpCode = 0;
+  csum = abi.CSUM_OK;
+  /** The transport checksum could not be checked (payload cut by the snaplen, or checking off). */
+  csumUnverified = false;
+  /** Offset (from the IP header) of the transport header. */
+  l4 = 0;
+  /** Error text (WIRE_ERROR) and its offset from the IP header start. */
+  problem = "";
+  problemAt = 0;
+}
+
+/** ICMP types that quote the offending header (icmp_is_err / conntrack's icmp_error). */
+export function isIcmpError(type: number): boolean {
+  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+}
+
+/** Protocols whose first four transport bytes are source and destination ports. */
+export function hasPorts(proto: number): boolean {
+  return proto === 6 || proto === 17 || proto === 136 || proto === 132 || proto === 33;
+}
+
+function u16(b: Uint8Array, o: number): number { return (b[o]! << 8) | b[o + 1]!; }
+function u32(b: Uint8Array, o: number): number { return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0; }
+
+/** Ones'-complement sum of bytes [o, o+n) added to `sum` (unfolded; exact in a double). */
+export function csumAdd(b: Uint8Array, o: number, n: number, sum: number): number {
+  let i = o;
+  const end4 = o + (n & ~3);
+  let s = sum;
+  for (; i < end4; i += 4) s += ((b[i]! << 8) | b[i + 1]!) + ((b[i + 2]! << 8) | b[i + 3]!);
+  const end = o + n;
+  if (i + 2 <= end) { s += (b[i]! << 8) | b[i + 1]!; i += 2; }
+  if (i < end) s += b[i]! << 8;
+  return s;
+}
+
+/** Folds a sum to 16 bits (not complemented). */
+export function csumFold(s: number): number {
+  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
+  return s;
+}
+
+function fail(w: WireFields, at: number, problem: string): number {
+  w.problem = problem;
+  w.problemAt = at;
+  return WIRE_ERROR;
+}
+
+/**
+ * Parses the IPv4 packet at b[o..]: `cap` bytes captured, `wire` bytes on
+ * the wire (cap < wire when the capture's snaplen cut the frame). With
+ * `verify` false the transport checksum is taken as correct (CSUM_OK).
+ */
+export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w: WireFields, verify = true): number {
+  if (cap < 20) return fail(w, 0, `${cap} bytes captured, too short for an IPv4 header (20)`);
+  const vihl = b[o]!;
+  if (vihl >> 4 !== 4) return fail(w, 0, `IP version ${vihl >> 4} in a frame marked IPv4`);
+  const ihl = (vihl & 15) * 4;
+  if (ihl < 20) return fail(w, 0, `IPv4 header length ${ihl} is below 20 (ip_rcv_core drops it)`);
+  if (cap < ihl) return fail(w, 0, `${cap} bytes captured, too short for the IPv4 header of ${ihl} bytes`);
+  const len = u16(b, o + 2);
+  if (len < ihl) return fail(w, 2, `IPv4 total length ${len} is below the header length ${ihl} (ip_rcv_core drops it)`);
+  if (len > wire) return fail(w, 2, `IPv4 total length ${len} exceeds the ${wire} bytes of the frame (ip_rcv_core drops it as truncated)`);
+  if (csumFold(csumAdd(b, o, ihl, 0)) !== 0xffff) return fail(w, 10, `IPv4 header checksum is wrong (ip_rcv_core drops it); not replayed`);
+  const frag = u16(b, o + 6);
+  w.df = (frag & 0x4000) !== 0;
+  if (frag & 0x3fff) return WIRE_FRAGMENT;
+  w.tos = b[o + 1]!;
+  w.len = len;
+  w.id = u16(b, o + 4);
+  w.ttl = b[o + 8]!;
+  const proto = b[o + 9]!;
+  w.proto = proto;
+  w.src = u32(b, o + 12);
+  w.dst = u32(b, o + 16);
+  w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
+  w.cscov = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
+  w.csum = abi.CSUM_OK;
+  w.csumUnverified = false;
+  w.l4 = ihl;
+  const t = o + ihl;
+  const l4len = len - ihl;
+  // the transport checksum can only be checked when the whole datagram was captured
+  const whole = verify && cap >= len;
+  if (!verify || !whole) w.csumUnverified = proto === 6 || proto === 17 || proto === 136 || proto === 1;
+  const pseudo = whole ? csumAdd(b, o + 12, 8, proto + l4len) : 0;
+  switch (proto) {
+    case 6: {
+      if (l4len < 20 || cap < ihl + 20) return fail(w, ihl, `too short for a TCP header (${Math.min(l4len, cap - ihl)} bytes)`);
+      w.sport = u16(b, t);
+      w.dport = u16(b, t + 2);
+      w.seq = u32(b, t + 4);
+      w.ack = u32(b, t + 8);
+      const doff = b[t + 12]! >> 4;
+      if (doff < 5) return fail(w, ihl + 12, `TCP data offset ${doff} is below 5`);
+      if (doff * 4 > l4len || ihl + doff * 4 > cap) return fail(w, ihl + 12, `TCP data offset ${doff} (${doff * 4} bytes) overruns the packet`);
+      w.doff = doff;
+      w.tcpFlags = b[t + 13]!;
+      w.win = u16(b, t + 14);
+      tcpOptions(b, t + 20, doff * 4 - 20, w);
+      if (whole) w.csum = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
+      break;
+    }
+    case 17:
+    case 136: {
+      if (l4len < 8 || cap < ihl + 8) return fail(w, ihl, `too short for a ${proto === 17 ? "UDP" : "UDP-Lite"} header (${Math.min(l4len, cap - ihl)} bytes)`);
+      w.sport = u16(b, t);
+      w.dport = u16(b, t + 2);
+      const ck = u16(b, t + 6);
+      if (proto === 136) w.cscov = u16(b, t + 4);
+      if (ck === 0) { w.csum = abi.CSUM_NONE; w.csumUnverified = false; break; }
+      if (!whole) break;
+      if (proto === 17) {
+        w.csum = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
+      } else {
+        // UDP-Lite covers cscov bytes (0 = all); a coverage below the header or past the datagram is invalid (udplite_error)
+        const cov = w.cscov === 0 ? l4len : w.cscov;
+        if (cov < 8 || cov > l4len) w.csum = abi.CSUM_BAD;
+        else w.csum = csumFold(csumAdd(b, t, cov, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
+      }
+      break;
+    }
+    case 132:
+    case 33: {
+      if (l4len < 4 || cap < ihl + 4) return fail(w, ihl, `too short for the ports of protocol ${proto}`);
+      w.sport = u16(b, t);
+      w.dport = u16(b, t + 2);
+      break;
+    }
+    case 1: {
+      if (l4len < 8 || cap < ihl + 8) return fail(w, ihl, `too short for an ICMP header (${Math.min(l4len, cap - ihl)} bytes)`);
+      const type = b[t]!;
+      w.icmpType = type;
+      w.icmpCode = b[t + 1]!;
+      if (isIcmpError(type)) {
+        // the quoted header: IPv4 header + the first 8 bytes of its payload
+        const q = t + 8;
+        const qcap = Math.min(cap, len) - ihl - 8;
+        if (qcap < 20) return fail(w, ihl + 8, `ICMP error quotes ${Math.max(qcap, 0)} bytes, too short for the offending IPv4 header`);
+        const qihl = (b[q]! & 15) * 4;
+        if (b[q]! >> 4 !== 4 || qihl < 20) return fail(w, ihl + 8, `ICMP error quotes a malformed IPv4 header`);
+        if (qcap < qihl + 8) return fail(w, ihl + 8, `ICMP error quotes ${qcap} bytes, too short for the offending header and 8 bytes of its payload`);
+        w.hasInner = true;
+        w.innerSrc = u32(b, q + 12);
+        w.innerDst = u32(b, q + 16);
+        const ip = b[q + 9]!;
+        w.innerProto = ip;
+        w.innerIcmpType = 0;
+        w.innerIcmpCode = 0;
+        const qt = q + qihl;
+        if (ip === 1) {
+          w.innerIcmpType = b[qt]!;
+          w.innerIcmpCode = b[qt + 1]!;
+          w.innerSport = u16(b, qt + 4);
+          w.innerDport = u16(b, qt + 6);
+        } else if (hasPorts(ip)) {
+          w.innerSport = u16(b, qt);
+          w.innerDport = u16(b, qt + 2);
+        } else {
+          w.innerSport = 0;
+          w.innerDport = 0;
+        }
+      } else {
+        w.icmpId = u16(b, t + 4);
+        w.icmpSeq = u16(b, t + 6);
+      }
+      if (whole) w.csum = csumFold(csumAdd(b, t, l4len, 0)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
+      break;
+    }
+    default:
+      break;
+  }
+  return WIRE_OK;
+}
+
+/** TCP options conntrack reads: window scale, SACK-permitted, SACK blocks (tcp_options / tcp_sack). */
+function tcpOptions(b: Uint8Array, o: number, n: number, w: WireFields): void {
+  let i = o;
+  const end = o + n;
+  while (i < end) {
+    const kind = b[i]!;
+    if (kind === 0) return; // TCPOPT_EOL
+    if (kind === 1) { i++; continue; } // TCPOPT_NOP
+    if (i + 1 >= end) return;
+    const size = b[i + 1]!;
+    if (size < 2 || i + size > end) return; // "silly options" / partial option: the kernel stops
+    if (kind === 3 && size === 3) {
+      w.wscale = Math.min(b[i + 2]!, 14) + 1; // TCP_MAX_WSCALE
+    } else if (kind === 4 && size === 2) {
+      w.topts |= abi.TO_SACK_PERM;
+    } else if (kind === 5 && size >= 10 && (size - 2) % 8 === 0) {
+      for (let k = i + 2; k < i + size; k += 8) {
+        const right = u32(b, k + 4);
+        // the highest right edge in sequence space (after())
+        if (!(w.topts & abi.TO_SACK) || ((right - w.sack) | 0) > 0) w.sack = right;
+        w.topts |= abi.TO_SACK;
+      }
+    }
+    i += size;
+  }
+}
+
+/**
+ * Writes descriptor `p`'s input fields from `w` (as encodePacket writes
+ * the same packet from JSONL). `flags` adds PF_* bits (PF_L2_OTHER);
+ * `timeLo`/`timeHi` are the two u32 halves of PKT_TIME.
+ */
+export function writeDescriptor(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif: number, flags: number, timeNs: number): void {
+  u8.fill(0, p, p + abi.PKT_OUT_INNER_SRC);
+  dv.setUint32(p + abi.PKT_INNER_ICMP_TYPE, 0, true); // inner type, code, cpu
+  dv.setUint32(p + abi.PKT_SRC, w.src, true);
+  dv.setUint32(p + abi.PKT_DST, w.dst, true);
+  dv.setUint16(p + abi.PKT_SPORT, w.sport, true);
+  dv.setUint16(p + abi.PKT_DPORT, w.dport, true);
+  u8[p + abi.PKT_PROTO] = w.proto;
+  u8[p + abi.PKT_TCPFLAGS] = w.tcpFlags;
+  u8[p + abi.PKT_TTL] = w.ttl;
+  u8[p + abi.PKT_TOS] = w.tos;
+  dv.setUint16(p + abi.PKT_LEN, w.len, true);
+  dv.setUint16(p + abi.PKT_IIF, iif, true);
+  dv.setUint32(p + abi.PKT_SEQ, w.seq, true);
+  dv.setUint32(p + abi.PKT_ACK, w.ack, true);
+  dv.setUint16(p + abi.PKT_WIN, w.win, true);
+  u8[p + abi.PKT_ICMP_TYPE] = w.icmpType;
+  u8[p + abi.PKT_ICMP_CODE] = w.icmpCode;
+  dv.setUint16(p + abi.PKT_ICMP_ID, w.icmpId, true);
+  dv.setUint16(p + abi.PKT_ICMP_SEQ, w.icmpSeq, true);
+  dv.setUint16(p + abi.PKT_IPID, w.id, true);
+  u8[p + abi.PKT_CSUM] = w.csum;
+  dv.setUint16(p + abi.PKT_CSCOV, w.cscov, true);
+  let fl = flags | abi.PF_SRC_SET;
+  if (w.df) fl |= abi.PF_DF;
+  if (w.proto === 6) {
+    u8[p + abi.PKT_TCP_DOFF] = w.doff;
+    u8[p + abi.PKT_TCP_WSCALE] = w.wscale;
+    u8[p + abi.PKT_TCP_OPTS] = w.topts;
+    dv.setUint32(p + abi.PKT_TCP_SACK, w.sack, true);
+  }
+  if (w.hasInner) {
+    dv.setUint32(p + abi.PKT_INNER_SRC, w.innerSrc, true);
+    dv.setUint32(p + abi.PKT_INNER_DST, w.innerDst, true);
+    dv.setUint16(p + abi.PKT_INNER_SPORT, w.innerSport, true);
+    dv.setUint16(p + abi.PKT_INNER_DPORT, w.innerDport, true);
+    u8[p + abi.PKT_INNER_PROTO] = w.innerProto;
+    u8[p + abi.PKT_INNER_ICMP_TYPE] = w.innerIcmpType;
+    u8[p + abi.PKT_INNER_ICMP_CODE] = w.innerIcmpCode;
+    fl |= abi.PF_INNER;
+  }
+  dv.setUint16(p + abi.PKT_FLAGS, fl, true);
+  dv.setUint32(p + abi.PKT_TIME, timeNs % 4294967296, true);
+  dv.setUint32(p + abi.PKT_TIME + 4, Math.floor(timeNs / 4294967296), true);
+}
+
+const CSUM_WORD = ["ok", "bad", "none"] as const;
+
+/**
+ * The packet in `w` as a JSONL PacketInput arriving on `iif` at `tNs`
+ * (ns): replaying it through `Engine.process` gives the same result as the
+ * descriptor writeDescriptor writes. (PF_L2_OTHER has no JSONL field.)
+ */
+export function packetInputFrom(w: WireFields, iif: string, tNs: number): PacketInput {
+  const p: PacketInput = { iif, src: formatIPv4(w.src), dst: formatIPv4(w.dst), proto: w.proto, ttl: w.ttl, tos: w.tos, len: w.len, id: w.id, df: w.df, t: tNs / 1e9 };
+  if (w.proto === 6 || w.proto === 17) p.proto = w.proto === 6 ? "tcp" : "udp";
+  else if (w.proto === 1) p.proto = "icmp";
+  if (hasPorts(w.proto)) { p.sport = w.sport; p.dport = w.dport; }
+  if (w.proto === 6) {
+    p.flags = tcpFlagsToLetters(w.tcpFlags);
+    p.seq = w.seq; p.ack = w.ack; p.win = w.win; p.doff = w.doff;
+    if (w.wscale) p.wscale = w.wscale - 1;
+    if (w.topts & abi.TO_SACK_PERM) p.sackok = true;
+    if (w.topts & abi.TO_SACK) p.sack = w.sack;
+  }
+  if (w.proto === 136) p.cscov = w.cscov;
+  if (w.proto === 1) {
+    p.icmp_type = w.icmpType; p.icmp_code = w.icmpCode; p.icmp_id = w.icmpId; p.icmp_seq = w.icmpSeq;
+    if (w.hasInner) {
+      const ip = w.innerProto;
+      p.inner = { src: formatIPv4(w.innerSrc), dst: formatIPv4(w.innerDst), proto: ip === 6 ? "tcp" : ip === 17 ? "udp" : ip === 1 ? "icmp" : ip };
+      if (ip === 1) { p.inner.icmp_type = w.innerIcmpType; p.inner.icmp_code = w.innerIcmpCode; p.inner.icmp_id = w.innerSport; p.inner.icmp_seq = w.innerDport; }
+      else { p.inner.sport = w.innerSport; p.inner.dport = w.innerDport; }
+    }
+  }
+  p.csum = CSUM_WORD[w.csum];
+  return p;
+}
+
+/**
+ * The IPv4 packet at b[o..o+cap) (wire length `wire`, default cap) as a JSONL
+ * PacketInput arriving on `iif` at `tNs` ns. Throws an Error naming the
+ * problem for a malformed packet, and for a fragment (not replayed).
+ */
+export function packetInputFromBytes(b: Uint8Array, o: number, cap: number, iif: string, tNs = 0, wire = cap, verify = true): PacketInput {
+  const w = new WireFields();
+  const st = parseIPv4(b, o, cap, wire, w, verify);
+  if (st === WIRE_FRAGMENT) throw new Error("an IPv4 fragment: reassembly is not modelled, fragments are not replayed");
+  if (st !== WIRE_OK) throw new Error(`${w.problem} (byte ${w.problemAt} of the IPv4 packet)`);
+  return packetInputFrom(w, iif, tNs);
+}

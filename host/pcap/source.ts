@@ -1,0 +1,87 @@
+/**
+ * A file read through one fixed buffer (4 MiB by default) that is refilled
+ * in place: memory stays bounded whatever the file size. Callers that keep
+ * byte offsets into the buffer (frames of a batch not yet processed) pin
+ * them; a refill never discards pinned bytes and reports "blocked" instead
+ * when it would have to.
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+
+export const DEFAULT_BUFFER = 4 << 20;
+
+export class ByteSource {
+  readonly buf: Uint8Array;
+  readonly dv: DataView;
+  /** Offset in buf of the next unread byte. */
+  pos = 0;
+  /** Offset in buf just past the valid bytes. */
+  end = 0;
+  /** File offset of buf[0]. */
+  base = 0;
+  /** Bytes before this offset in buf may be discarded by a refill (-1: nothing pinned). */
+  pin = -1;
+  /** End of file reached (no more bytes after `end`). */
+  eof = false;
+  private fd: number;
+  private filePos = 0;
+
+  constructor(readonly file: string, size = DEFAULT_BUFFER) {
+    this.fd = openSync(file, "r");
+    this.buf = new Uint8Array(size);
+    this.dv = new DataView(this.buf.buffer);
+  }
+
+  /** File offset of buf[pos]. */
+  get offset(): number { return this.base + this.pos; }
+
+  /**
+   * Makes at least `n` bytes available from `pos`. Returns 1 when they are,
+   * 0 when the file ends first (then end - pos bytes remain), -1 when room
+   * for them would need pinned bytes discarded.
+   */
+  ensure(n: number): number {
+    if (this.end - this.pos >= n) return 1;
+    if (this.eof) return 0;
+    const keep = this.pin >= 0 && this.pin < this.pos ? this.pin : this.pos;
+    if (this.buf.length - (this.end - keep) < n) {
+      if (keep < this.pos) return -1;
+      throw new RangeError(`record of ${n} bytes exceeds the read buffer (${this.buf.length})`);
+    }
+    if (this.pos + n > this.buf.length) {
+      // slide the kept bytes to the front
+      this.buf.copyWithin(0, keep, this.end);
+      this.base += keep;
+      this.pos -= keep;
+      this.end -= keep;
+      if (this.pin >= 0) this.pin -= keep;
+    }
+    while (this.end - this.pos < n) {
+      const r = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.filePos);
+      if (r === 0) { this.eof = true; return 0; }
+      this.end += r;
+      this.filePos += r;
+    }
+    return 1;
+  }
+
+  /**
+   * Skips `n` bytes (possibly beyond the buffer). Returns false, doing
+   * nothing, when that would discard pinned bytes.
+   */
+  skip(n: number): boolean {
+    const avail = this.end - this.pos;
+    if (n <= avail) { this.pos += n; return true; }
+    if (this.pin >= 0 && this.pin < this.pos) return false;
+    this.filePos += n - avail;
+    this.base = this.filePos;
+    this.pos = 0;
+    this.end = 0;
+    this.pin = -1;
+    return true;
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
