@@ -47,6 +47,8 @@ export class CapturedFrame {
   number = 0;
   /** Capture interface. */
   iface!: CaptureInterface;
+  /** Ingress device slot it was replayed on (0 for frames not replayed): `engine.node.devBySlot[iif].name`. */
+  iif = 0;
   get bytes(): Uint8Array { return this.buf.subarray(this.start, this.start + this.length); }
   get ipBytes(): Uint8Array { return this.buf.subarray(this.ipStart, this.ipStart + this.ipLength); }
 }
@@ -121,7 +123,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
   const frame = new CapturedFrame();
   // per descriptor: where its frame is (for the sink, and for a tail carried over)
   const mStart = new Int32Array(capacity), mLen = new Int32Array(capacity), mIp = new Int32Array(capacity), mIpLen = new Int32Array(capacity);
-  const mOrig = new Int32Array(capacity), mIface = new Int32Array(capacity);
+  const mOrig = new Int32Array(capacity), mIface = new Int32Array(capacity), mIif = new Int32Array(capacity);
   const mOff = new Float64Array(capacity), mNo = new Float64Array(capacity), mTs = new Float64Array(capacity);
   // numeric accumulators, turned into names at the end
   const verdicts = new Float64Array(4), drops = new Float64Array(abi.DROP_MAX + 1), byOif = new Float64Array(node.devBySlot.length + 1);
@@ -139,13 +141,13 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
   const skip = (kind: string): void => {
     skipped.set(kind, (skipped.get(kind) ?? 0) + 1);
     if (sink?.skipped) {
-      setFrame(r.data, r.capLen, link.l3, link.l3Cap, r.origLen, r.tsNs, r.recordOffset, r.frame, r.iface);
+      setFrame(r.data, r.capLen, link.l3, link.l3Cap, r.origLen, r.tsNs, r.recordOffset, r.frame, r.iface, 0);
       sink.skipped(frame, kind);
     }
   };
-  function setFrame(start: number, len: number, ip: number, ipLen: number, orig: number, ts: number, off: number, no: number, ifc: CaptureInterface): void {
+  function setFrame(start: number, len: number, ip: number, ipLen: number, orig: number, ts: number, off: number, no: number, ifc: CaptureInterface, iif: number): void {
     frame.buf = r.buf; frame.start = start; frame.length = len; frame.ipStart = ip; frame.ipLength = ipLen;
-    frame.origLength = orig; frame.tsNs = ts; frame.offset = off; frame.number = no; frame.iface = ifc;
+    frame.origLength = orig; frame.tsNs = ts; frame.offset = off; frame.number = no; frame.iface = ifc; frame.iif = iif;
   }
 
   const flush = async (final: boolean): Promise<void> => {
@@ -177,7 +179,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
     }
     if (sink) {
       for (let k = 0; k < done; k++) {
-        setFrame(mStart[k]!, mLen[k]!, mIp[k]!, mIpLen[k]!, mOrig[k]!, mTs[k]!, mOff[k]!, mNo[k]!, r.interfaces[mIface[k]!]!);
+        setFrame(mStart[k]!, mLen[k]!, mIp[k]!, mIpLen[k]!, mOrig[k]!, mTs[k]!, mOff[k]!, mNo[k]!, r.interfaces[mIface[k]!]!, mIif[k]!);
         sink.packet(k, packets + k, frame);
       }
     }
@@ -185,7 +187,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
     if (done < n) {
       // several CPUs modelled: the last round waits for the next batch; carry it to the front
       u8.copyWithin(ptr, ptr + done * abi.PKT_SIZE, ptr + n * abi.PKT_SIZE);
-      for (const a of [mStart, mLen, mIp, mIpLen, mOrig, mIface, mOff, mNo, mTs]) a.copyWithin(0, done, n);
+      for (const a of [mStart, mLen, mIp, mIpLen, mOrig, mIface, mIif, mOff, mNo, mTs]) a.copyWithin(0, done, n);
     }
     n -= done;
     if (sink) r.pinAt(n > 0 ? mStart[0]! : -1);
@@ -210,7 +212,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
       const st = parseIPv4(r.buf, link.l3, link.l3Cap, link.l3Wire, w, verify);
       if (st !== WIRE_OK) {
         if (st === WIRE_FRAGMENT) { skip("IPv4 fragment"); continue; }
-        throw new CaptureError(r.file, r.recordOffset + (link.l3 - r.data) + w.problemAt, r.frame, "", w.problem);
+        throw new CaptureError(r.file, r.src.base + link.l3 + w.problemAt, r.frame, "", w.problem);
       }
       const ifc = r.iface;
       let islot = ifaceSlots[ifc.index];
@@ -227,7 +229,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
       if (sink) {
         if (n === 0) r.pinAt(r.data);
         mStart[n] = r.data; mLen[n] = r.capLen; mIp[n] = link.l3; mIpLen[n] = link.l3Cap; mOrig[n] = r.origLen;
-        mIface[n] = ifc.index; mOff[n] = r.recordOffset; mNo[n] = r.frame; mTs[n] = ts;
+        mIface[n] = ifc.index; mIif[n] = slot; mOff[n] = r.recordOffset; mNo[n] = r.frame; mTs[n] = ts;
       }
       if (++n === capacity) {
         await flush(false);
