@@ -4,7 +4,8 @@
  * (the CNI's `<podIP> dev <hostveth> scope link` routes and their
  * `from <podIP> lookup <table>` rules), the VPC and excluded CIDRs (the
  * RETURN rules of aws-node's AWS-SNAT-CHAIN-0 / AWS-CONNMARK-CHAIN-0), and
- * the services kube-proxy programs (nat KUBE-SERVICES and KUBE-NODEPORTS).
+ * the services kube-proxy programs (nat KUBE-SERVICES and KUBE-NODEPORTS, and
+ * filter KUBE-SERVICES for those it rejects: no ready endpoint).
  * The behavioural diff derives its workload from these facts.
  */
 import type { NodeSnapshot } from "../model/node.js";
@@ -130,6 +131,17 @@ export function nodeFacts(snap: NodeSnapshot, rules?: IptRuleset): NodeFacts {
         nodePorts.push({ port, proto, name: serviceName(comment) });
       }
     }
+  }
+  // services with no ready endpoint: kube-proxy REJECTs their ClusterIP in filter KUBE-SERVICES
+  const filter = rules?.tables.find((t) => t.name === "filter");
+  for (const r of filter?.chains.find((c) => c.name === "KUBE-SERVICES")?.rules ?? []) {
+    if (r.target.kind !== "REJECT" || !r.dst || r.dst.inv || r.dst.plen !== 32) continue;
+    const proto = protoOf(r);
+    const port = dportOf(r);
+    if (!proto || port === undefined) continue;
+    const ip = formatIPv4(r.dst.addr);
+    if (services.some((s) => s.ip === ip && s.port === port && s.proto === proto)) continue;
+    services.push({ kind: "clusterip", ip, port, proto, name: (commentOf(r) ?? "?").replace(/ has no endpoints$/, "") });
   }
   // a VPC CIDR also listed as excluded is a VPC CIDR
   for (let i = excludedCidrs.length - 1; i >= 0; i--) if (vpcCidrs.includes(excludedCidrs[i]!)) excludedCidrs.splice(i, 1);

@@ -99,7 +99,7 @@ function playPackets(engine: Engine, flows: Flow[], opts: NonNullable<DiffOption
   const results = engine.process(opts.lines.map((l) => l.packet), (i) => ({ file: opts.file, line: opts.lines[i]!.line }));
   return flows.map((flow, i) => ({
     flow,
-    packets: [{ step: `line ${opts.lines[i]!.line}`, from: "client", input: opts.lines[i]!.packet as unknown as PacketInput, result: results[i]! }],
+    packets: [{ step: "packet", from: "client", input: opts.lines[i]!.packet as unknown as PacketInput, result: results[i]! }],
   }));
 }
 
