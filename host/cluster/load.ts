@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { dirname, join, normalize, resolve } from "node:path";
 import type { LocalDetector, RandomizeSnat } from "../k8s/model.js";
 import { InputError } from "../snapshot/errors.js";
 import { inPrefix, maskOf, parseCidr, parseIPv4 } from "../util/ipv4.js";
@@ -276,7 +276,7 @@ export function parseClusterText(text: string, file: string): ClusterSpec {
       } catch (e) {
         throw item.error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      const shown = rel.startsWith("/") ? rel : `${dirname(file)}/${rel}`.replace(/^\.\//, "");
+      const shown = rel.startsWith("/") ? rel : normalize(join(dirname(file), rel));
       for (const d of readDocuments(t, shown)) readK8sObject(d, objs);
     } else {
       readK8sObject(item, objs);
