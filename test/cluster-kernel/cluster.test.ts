@@ -23,7 +23,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { KernelNode } from "../kernel/netns.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { buildCluster, DEFAULT_CNI, EXTERNAL_SNAT, VPC_CIDR, type CniConfig, type Cluster, type PinnedService } from "./cluster.js";
+import { buildCluster, DEFAULT_CNI, EXTERNAL_SNAT, RANDOM_FULLY, VPC_CIDR, type CniConfig, type Cluster, type PinnedService } from "./cluster.js";
 import { ClusterDriver, echoConn, localConn, tcpConn, udpConn, type Client, type Disagreement, type Flow, type FlowCtx, type NodeDef, type Owner, type ScenarioResult } from "./driver.js";
 import type { DemoNode } from "../../host/scenario/eks-node.js";
 
@@ -171,6 +171,18 @@ const SCENARIOS: Sc[] = [
       localConn(c, "B local tcp -> A:np-cluster-remote (NodePort of another node)", "B", "tcp", A.nodeIp, svc("np-cluster-remote").nodePort!, 0x5000, { arrives: "pod", serverNode: "B", server: eps(svc("np-cluster-remote")), serverSeesSrc: A.nodeIp }),
     ],
   },
+  {
+    name: "EKS defaults: --random-fully SNAT and MASQUERADE (random ports compared by property, then followed)",
+    cni: RANDOM_FULLY,
+    flows: (c) => [
+      tcpConn(c, "A eth1 pod -> 52.94.2.10:443 (SNAT --random-fully)", pod(A, "A", 4), "52.94.2.10", 443, 30001, [161, 162], { arrives: "outside", serverSeesSrc: A.nodeIp, leavesBy: "eth0", returnsOn: "eth0" }),
+      udpConn(c, "A eth0 pod -> 8.8.8.8:53 (SNAT --random-fully)", pod(A, "A", 0), "8.8.8.8", 53, 30002, { arrives: "outside", serverSeesSrc: A.nodeIp }),
+      tcpConn(c, "52.30.0.1 -> A:np-cluster-remote (MASQUERADE --random-fully)", outside("A", "52.30.0.1"), A.nodeIp, svc("np-cluster-remote").nodePort!, 30003, [163, 164], { arrives: "pod", serverNode: "B", serverSeesSrc: A.nodeIp, returnsOn: "eth0" }),
+      tcpConn(c, "52.30.0.2 -> B:np-cluster-local (MASQUERADE --random-fully)", outside("B", "52.30.0.2"), B.nodeIp, svc("np-cluster-local").nodePort!, 30004, [165, 166], { arrives: "pod", serverNode: "A", serverSeesSrc: B.nodeIp, answerLeavesBy: "eth0" }),
+      tcpConn(c, "A eth1 pod -> hairpin (MASQUERADE --random-fully)", pod(A, "A", 3), svc("hairpin").clusterIP, 80, 30005, [167, 168], { arrives: "pod", serverSeesSrcIn: A.eniIps }),
+      tcpConn(c, "A eth2 pod -> B eth1 pod (untouched)", pod(A, "A", 5), ipB(3), 8080, 30006, [169, 170], { arrives: "pod", serverSeesSrc: ipA(5), leavesBy: "eth2", returnsOn: "eth2" }),
+    ],
+  },
 ];
 
 function owners(): Array<Owner & { ip: string }> {
@@ -203,7 +215,7 @@ describeKernel("rendered EKS nodes in network namespaces vs the emulator, packet
   beforeAll(async () => {
     for (const n of cluster.nodes) kernels.push(await KernelNode.create(n.spec));
     const defs: NodeDef[] = cluster.nodes.map((n, i) => ({ id: n.id, kernel: kernels[i], frontends: frontends(n.node) }));
-    driver = await ClusterDriver.create(defs, owners(), VPC_CIDR);
+    driver = await ClusterDriver.create(defs, owners(), [VPC_CIDR]);
   }, 120_000);
   afterAll(async () => {
     for (const k of kernels) await k.destroy();
@@ -253,7 +265,7 @@ describeKernel("rendered EKS nodes in network namespaces vs the emulator, packet
       const r = await driver.run({ name: sc.name, rulesets, flows: sc.flows }, 100 + i);
       results.push(r);
       console.log(`${sc.name}: ${r.packets} packets (A ${r.perNode.A}, B ${r.perNode.B}; ${r.wire} over the VPC, ${r.isolated} alone, ${r.oracleHits} random endpoint choices), ` +
-        `${r.checks} property checks, ${r.disagreements.length} disagreements, ${r.violations.length} property violations, ${r.vpcDrops.length} VPC drops, ${r.ms} ms`);
+        `${r.randomPorts} random SNAT ports, ${r.checks} property checks, ${r.disagreements.length} disagreements, ${r.violations.length} property violations, ${r.vpcDrops.length} VPC drops, ${r.ms} ms`);
       for (const d of r.disagreements.slice(0, 15)) console.log(fmt(d));
       if (r.disagreements.length > 15) console.log(`  ... and ${r.disagreements.length - 15} more`);
       for (const v of [...r.violations, ...r.vpcDrops]) console.log(`  property: ${v}`);

@@ -39,10 +39,13 @@ export interface ClusterNode {
 export interface CniConfig {
   externalSnat: boolean;
   excludeSnatCidrs: string[];
+  /** The EKS defaults: kube-proxy's MASQUERADE --random-fully and aws-node's SNAT --random-fully (RANDOMIZESNAT=prng). */
+  randomFully?: boolean;
 }
 
 export const DEFAULT_CNI: CniConfig = { externalSnat: false, excludeSnatCidrs: [EXCLUDED_CIDR] };
 export const EXTERNAL_SNAT: CniConfig = { externalSnat: true, excludeSnatCidrs: [EXCLUDED_CIDR] };
+export const RANDOM_FULLY: CniConfig = { externalSnat: false, excludeSnatCidrs: [EXCLUDED_CIDR], randomFully: true };
 
 /** A service the scenarios address, with its endpoints (pod, node id). */
 export interface PinnedService {
@@ -158,9 +161,9 @@ export function buildCluster(): Cluster {
 
   const ruleset = (nodeId: string, cni: CniConfig): string => {
     const n = nodes.find((x) => x.id === nodeId)!;
-    const kp = renderKubeProxy(services, endpoints, { ...syn.kubeProxy, nodeName: n.name, nodeIPs: [n.node.nodeIp], randomFully: false });
+    const kp = renderKubeProxy(services, endpoints, { ...syn.kubeProxy, nodeName: n.name, nodeIPs: [n.node.nodeIp], randomFully: cni.randomFully ?? false });
     const vc = renderVpcCni({
-      ...syn.vpcCni, primaryIp: n.node.nodeIp, vpcCidrs: [VPC_CIDR], randomizeSnat: "none",
+      ...syn.vpcCni, primaryIp: n.node.nodeIp, vpcCidrs: [VPC_CIDR], randomizeSnat: cni.randomFully ? "prng" : "none",
       externalSnat: cni.externalSnat, excludeSnatCidrs: cni.excludeSnatCidrs,
     });
     return renderNodeIptables(kp, vc);

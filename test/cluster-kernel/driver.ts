@@ -32,7 +32,7 @@ import { Engine } from "../../host/engine.js";
 import { parseSnapshotFiles } from "../../host/snapshot/read.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import { attribute, engineKeys, kernelKey } from "../netfilter/diff/attribute.js";
-import { delta, diffConntrack, diffCounters, engineCounters, parseConntrack, parseSaveCounters, statisticRandomRules, type Counters } from "../netfilter/diff/kio.js";
+import { delta, diffConntrack, diffCounters, engineCounters, parseConntrack, parseSaveCounters, statisticRandomRules, type Counters, type CtLine } from "../netfilter/diff/kio.js";
 import { EMPTY_RULESET, describe as describePkt, toEngineInput, withAllTables } from "../netfilter/diff/runner.js";
 import { inCidr } from "./cluster.js";
 
@@ -70,6 +70,8 @@ export interface ScenarioResult {
   /** Property violations (kernel behaviour the scenario expected otherwise). */
   violations: string[];
   vpcDrops: string[];
+  /** Connections whose source port both sides chose at random (compared by property, then mapped). */
+  randomPorts: number;
   ms: number;
 }
 
@@ -93,6 +95,13 @@ class NodeRun {
   nstat?: Record<string, number>;
   clock: { t0?: number } = {};
   nextId = 1;
+  /**
+   * Source ports SNAT/MASQUERADE chose at random (--random-fully): "proto/ip:kernelPort" -> the
+   * emulator's port for the same connection, and back. Answers to the kernel's port are given to
+   * the emulator with its own port, and the emulator's port is shown as the kernel's in the keys.
+   */
+  toEngine = new Map<string, number>();
+  toKernel = new Map<string, number>();
   constructor(readonly def: NodeDef, readonly files: Record<string, string>, readonly hz: number) {}
 
   ns(args: string[], input?: string) {
@@ -131,6 +140,8 @@ class NodeRun {
     this.ec = engineCounters(this.engine);
     this.nstat = undefined;
     this.clock = {};
+    this.toEngine.clear();
+    this.toKernel.clear();
   }
 }
 
@@ -139,11 +150,11 @@ export class ClusterDriver {
   private owners = new Map<string, Owner>();
   private veths = new Map<string, Map<string, string>>();
 
-  private constructor(readonly vpcCidr: string) {}
+  private constructor(readonly vpcCidrs: string[]) {}
 
   /** `owners`: every VPC address of the cluster's nodes and pods. */
-  static async create(defs: NodeDef[], owners: Array<Owner & { ip: string }>, vpcCidr: string): Promise<ClusterDriver> {
-    const d = new ClusterDriver(vpcCidr);
+  static async create(defs: NodeDef[], owners: Array<Owner & { ip: string }>, vpcCidrs: string[]): Promise<ClusterDriver> {
+    const d = new ClusterDriver(vpcCidrs);
     for (const def of defs) {
       const files = await def.kernel.dumpSnapshot();
       for (const k of Object.keys(files)) if (k.startsWith("iptables")) delete files[k];
@@ -160,13 +171,13 @@ export class ClusterDriver {
   }
 
   owner(ip: string): Owner | undefined { return this.owners.get(ip); }
-  inVpc(ip: string): boolean { return inCidr(ip, this.vpcCidr); }
+  inVpc(ip: string): boolean { return this.vpcCidrs.some((c) => inCidr(ip, c)); }
   /** The pod IP behind a host veth of a node, if `ifname` is one. */
   podBehind(node: string, ifname: string): string | undefined { return this.veths.get(node)?.get(ifname); }
 
   async run(sc: { name: string; rulesets: Record<string, string>; flows: (ctx: FlowCtx) => Flow[]; maxRounds?: number }, seed: number): Promise<ScenarioResult> {
     const t0 = Date.now();
-    const res: ScenarioResult = { name: sc.name, packets: 0, perNode: {}, isolated: 0, oracleHits: 0, wire: 0, checks: 0, disagreements: [], violations: [], vpcDrops: [], ms: 0 };
+    const res: ScenarioResult = { name: sc.name, packets: 0, perNode: {}, isolated: 0, oracleHits: 0, wire: 0, checks: 0, disagreements: [], violations: [], vpcDrops: [], randomPorts: 0, ms: 0 };
     const sysctl = { "net.netfilter.nf_conntrack_tcp_loose": "1", "net.netfilter.nf_conntrack_tcp_be_liberal": "0" };
     for (const [id, nr] of this.runs) {
       const text = sc.rulesets[id];
@@ -206,7 +217,9 @@ export class ClusterDriver {
       const kct = await nr.ns(["conntrack", "-L"]);
       const kl = parseConntrack(kct.stdout);
       const el = parseConntrack(nr.engine.conntrackList());
-      for (const d of diffConntrack(kl, el, 3)) dis(id, "conntrack -L", d, "");
+      // a reply tuple's destination port is the random SNAT port on each side: masked where it was mapped
+      const mask = nr.toEngine.size ? maskReplyPort : undefined;
+      for (const d of diffConntrack(kl, el, 3, mask)) dis(id, "conntrack -L", d, "");
     }
     res.ms = Date.now() - t0;
     return res;
@@ -231,7 +244,10 @@ export class ClusterDriver {
       const o = obs[k];
       if (p.iif !== "local" && o.error) return undefined;
       if (nr.clock.t0 === undefined && o.sentNs !== undefined) nr.clock.t0 = o.sentNs;
-      return toEngineInput(p, o, nr.clock.t0 ?? 0, att.per[k]);
+      const q = toEngineInput(p, o, nr.clock.t0 ?? 0, att.per[k]);
+      const mapped = q.dport !== undefined ? nr.toEngine.get(`${q.proto}/${q.dst}:${q.dport}`) : undefined;
+      if (mapped !== undefined) q.dport = mapped;
+      return q;
     });
     if (oracle) {
       const ids = [...nr.stat].filter(([, key]) => (kd.get(key)?.[0] ?? 0n) > 0n).map(([id]) => id);
@@ -259,7 +275,23 @@ export class ClusterDriver {
       res.packets++;
       res.perNode[nr.def.id]++;
       if (oracle) res.isolated++;
-      const r = results[ri++];
+      let r = results[ri++];
+      const self = mine.find((a) => a.role === "self")?.frame;
+      if (p.iif !== "local" && (p.proto === "tcp" || p.proto === "udp") && r.verdict === "forward" && self && r.sport !== undefined) {
+        const kKey = `${p.proto}/${self.src}:${self.sport}`;
+        const eKey = `${p.proto}/${r.src}:${r.sport}`;
+        if (l.step.fresh === true && self.sport !== p.sport && r.sport !== p.sport && self.sport !== r.sport && !nr.toEngine.has(kKey) && !nr.toKernel.has(eKey) && self.src === r.src) {
+          // the first packet of a connection, and both picked a new (different) source port: compared by property
+          // (a port of the range), then mapped
+          res.randomPorts++;
+          const inRange = (x: number) => x >= 1024 && x <= 65535;
+          if (!inRange(self.sport!) || !inRange(r.sport)) dis(`${describePkt(p)}: random source port out of 1024-65535`, String(self.sport), String(r.sport));
+          nr.toEngine.set(kKey, r.sport);
+          nr.toKernel.set(eKey, self.sport!);
+        }
+        const back = nr.toKernel.get(eKey);
+        if (back !== undefined) r = { ...r, sport: back };
+      }
       const why = () => ` [${r.verdict}${r.reason ? " " + r.reason : ""}${r.ct ? " ct=" + r.ct : ""}] rules: ${(r.rules ?? []).join(" ; ") || "-"}`;
       if (p.iif === "local" && p.proto !== "tcp" && (o.error || r.verdict === "drop")) {
         const want = o.error ?? "sent";
@@ -285,6 +317,14 @@ export class ClusterDriver {
       dis(`rule counter ${key} over the ${where}`, rest.replace(/ emulator .*/, "").replace(/^kernel /, ""), rest.replace(/.* emulator /, ""));
     }
   }
+}
+
+/** Masks the reply tuple's destination port when it differs from the original source port (a random SNAT port). */
+function maskReplyPort(l: CtLine): string {
+  const [a, b] = l.key.split(" | ");
+  if (b === undefined) return l.key;
+  const sport = /sport=(\d+)/.exec(a)?.[1];
+  return `${a} | ${b.replace(/dport=(\d+)/, (m, x) => (x === sport ? m : "dport=R"))}`;
 }
 
 // ---------------------------------------------------------------------------
