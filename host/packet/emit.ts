@@ -15,7 +15,7 @@
  * Both write into `out` at `oo` and return the number of bytes written.
  */
 import * as abi from "../core/abi.js";
-import { csumAdd, csumFold, isIcmpError, hasPorts } from "./wire.js";
+import { csumAdd, csumFold, isIcmpError, hasPorts, sctpCrc } from "./wire.js";
 
 /** Size of the quote of an ICMP error: icmp_send's room (576 - IPv4 header - ICMP header). */
 export const ICMP_QUOTE_ROOM = 576 - 20 - 8;
@@ -242,7 +242,30 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
       put16(out, t, sport);
       put16(out, t + 2, dport);
       put16(out, t + 4, proto === 17 ? l4 : dv.getUint16(q + abi.PKT_CSCOV, true));
-    } else if ((proto === 132 || proto === 33) && l4 >= 4) {
+    } else if (proto === 132 && l4 >= 12) {
+      put16(out, t, sport);
+      put16(out, t + 2, dport);
+      put32(out, t + 4, dv.getUint32(q + abi.PKT_SCTP_VTAG, true));
+      // the chunks the descriptor lists: 4-byte chunk headers, INIT / INIT ACK with their 16-byte init header
+      const nch = dv.getUint8(q + abi.PKT_SCTP_NCHUNKS);
+      const tfl = dv.getUint8(q + abi.PKT_SCTP_TFLAGS), zl = dv.getUint8(q + abi.PKT_SCTP_ZEROLEN);
+      const short = (dv.getUint8(q + abi.PKT_SCTP_FLAGS) & abi.SCTPF_NO_INITHDR) !== 0;
+      let off = 12;
+      for (let i = 0; i < nch && off + 4 <= l4; i++) {
+        const type = dv.getUint8(q + abi.PKT_SCTP_CHUNKS + i);
+        const init = type === 1 || type === 2;
+        out[t + off] = type;
+        out[t + off + 1] = (tfl >> i) & 1;
+        if (init && short) { put16(out, t + off + 2, 4); len = 20 + off + 4; break; } // the packet ends inside its init header
+        // the last chunk reaches the end of the packet (zero padding would read as more chunks)
+        const last = i === nch - 1 && l4 - off >= (init ? 20 : 4);
+        const clen = (zl >> i) & 1 ? 0 : last ? l4 - off : init ? 20 : 4;
+        put16(out, t + off + 2, clen);
+        if (init && off + 20 <= l4) put32(out, t + off + 4, dv.getUint32(q + abi.PKT_SCTP_INIT_TAG, true));
+        if (clen === 0) break;
+        off += clen;
+      }
+    } else if (proto === 33 && l4 >= 4) {
       put16(out, t, sport);
       put16(out, t + 2, dport);
     } else if (proto === 1 && l4 >= 8) {
@@ -273,6 +296,9 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
       if (c === 0) c = 0xffff;
       put16(out, t + 6, csumBad ? c ^ 1 || 1 : c);
     }
+  } else if (proto === 132 && l4 >= 12) {
+    const c = (sctpCrc(out, t, l4) ^ (csumBad ? 1 : 0)) >>> 0;
+    out[t + 8] = c & 255; out[t + 9] = (c >>> 8) & 255; out[t + 10] = (c >>> 16) & 255; out[t + 11] = c >>> 24;
   } else if (proto === 1 && l4 >= 8) {
     put16(out, t + 2, (~csumFold(csumAdd(out, t, l4, 0)) & 0xffff) ^ (csumBad ? 1 : 0));
   }

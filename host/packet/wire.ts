@@ -38,6 +38,10 @@ export class WireFields {
   /** The packet is an ICMP error quoting a header (the inner* fields). */
   hasInner = false;
   innerSrc = 0; innerDst = 0; innerProto = 0; innerSport = 0; innerDport = 0; innerIcmpType = 0; innerIcmpCode = 0;
+  /** SCTP: verification tag, INIT/INIT ACK initiate tag, chunk types, T flags, zero-length chunks, SCTPF_* flags. */
+  vtag = 0; initTag = 0; nchunks = 0;
+  readonly chunkTypes = new Uint8Array(abi.SCTP_MAX_CHUNKS);
+  tflags = 0; zerolen = 0; sctpFlags = 0;
   csum = abi.CSUM_OK;
   /** The transport checksum could not be checked (payload cut by the snaplen, or checking off). */
   csumUnverified = false;
@@ -113,6 +117,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   w.src = u32(b, o + 12);
   w.dst = u32(b, o + 16);
   w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
+  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0;
   w.cscov = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
@@ -159,7 +164,19 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       }
       break;
     }
-    case 132:
+    case 132: {
+      if (l4len < 12 || cap < ihl + 12) return fail(w, ihl, `too short for an SCTP common header (${Math.min(l4len, cap - ihl)} bytes)`);
+      w.sport = u16(b, t);
+      w.dport = u16(b, t + 2);
+      w.vtag = u32(b, t + 4);
+      const st = sctpChunks(b, t, Math.min(l4len, cap - ihl), w);
+      if (st !== WIRE_OK) return st;
+      if (whole) {
+        const want = (b[t + 8]! | (b[t + 9]! << 8) | (b[t + 10]! << 16) | (b[t + 11]! << 24)) >>> 0;
+        w.csum = sctpCrc(b, t, l4len) === want ? abi.CSUM_OK : abi.CSUM_BAD;
+      } else w.csumUnverified = true;
+      break;
+    }
     case 33: {
       if (l4len < 4 || cap < ihl + 4) return fail(w, ihl, `too short for the ports of protocol ${proto}`);
       w.sport = u16(b, t);
@@ -210,6 +227,52 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       break;
   }
   return WIRE_OK;
+}
+
+/**
+ * The SCTP chunks as conntrack walks them (for_each_sctp_chunk in
+ * nf_conntrack_proto_sctp.c): 4-byte chunk headers while the packet lasts,
+ * each advancing by its length rounded up to 4; a zero length ends the walk
+ * (do_basic_checks finds it). INIT / INIT ACK: the initiate tag follows the
+ * chunk header, when the 16-byte init header fits in the packet.
+ */
+function sctpChunks(b: Uint8Array, t: number, n: number, w: WireFields): number {
+  let off = 12;
+  while (off + 4 <= n) {
+    if (w.nchunks === abi.SCTP_MAX_CHUNKS) return fail(w, 0, `SCTP packet with more than ${abi.SCTP_MAX_CHUNKS} chunks: more than nodeplane models`);
+    const i = w.nchunks++;
+    const type = b[t + off]!;
+    const len = u16(b, t + off + 2);
+    w.chunkTypes[i] = type;
+    if (b[t + off + 1]! & 1) w.tflags |= 1 << i;
+    if (type === 1 || type === 2) {
+      if (off + 4 + 16 <= n) w.initTag = u32(b, t + off + 4);
+      else w.sctpFlags |= abi.SCTPF_NO_INITHDR;
+    }
+    if (len === 0) { w.zerolen |= 1 << i; break; }
+    off += (len + 3) & ~3;
+  }
+  return WIRE_OK;
+}
+
+const CRC32C = (() => {
+  const tab = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    tab[i] = c >>> 0;
+  }
+  return tab;
+})();
+
+/** SCTP's CRC32c of the packet at b[t..t+n) with its checksum field taken as zero (sctp_compute_cksum), as the field's little-endian value. */
+export function sctpCrc(b: Uint8Array, t: number, n: number): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < n; i++) {
+    const v = i >= 8 && i < 12 ? 0 : b[t + i]!;
+    c = CRC32C[(c ^ v) & 0xff]! ^ (c >>> 8);
+  }
+  return ~c >>> 0;
 }
 
 /** TCP options conntrack reads: window scale, SACK-permitted, SACK blocks (tcp_options / tcp_sack). */
@@ -275,6 +338,15 @@ export function writeDescriptor(w: WireFields, u8: Uint8Array, dv: DataView, p: 
     u8[p + abi.PKT_TCP_OPTS] = w.topts;
     dv.setUint32(p + abi.PKT_TCP_SACK, w.sack, true);
   }
+  if (w.proto === 132) {
+    dv.setUint32(p + abi.PKT_SCTP_VTAG, w.vtag, true);
+    dv.setUint32(p + abi.PKT_SCTP_INIT_TAG, w.initTag, true);
+    u8[p + abi.PKT_SCTP_NCHUNKS] = w.nchunks;
+    for (let i = 0; i < w.nchunks; i++) u8[p + abi.PKT_SCTP_CHUNKS + i] = w.chunkTypes[i]!;
+    u8[p + abi.PKT_SCTP_TFLAGS] = w.tflags;
+    u8[p + abi.PKT_SCTP_ZEROLEN] = w.zerolen;
+    u8[p + abi.PKT_SCTP_FLAGS] = w.sctpFlags;
+  }
   if (w.hasInner) {
     dv.setUint32(p + abi.PKT_INNER_SRC, w.innerSrc, true);
     dv.setUint32(p + abi.PKT_INNER_DST, w.innerDst, true);
@@ -288,6 +360,11 @@ export function writeDescriptor(w: WireFields, u8: Uint8Array, dv: DataView, p: 
   dv.setUint16(p + abi.PKT_FLAGS, fl, true);
   dv.setUint32(p + abi.PKT_TIME, timeNs % 4294967296, true);
   dv.setUint32(p + abi.PKT_TIME + 4, Math.floor(timeNs / 4294967296), true);
+}
+
+function firstInit(w: WireFields): number {
+  for (let i = 0; i < w.nchunks; i++) if (w.chunkTypes[i] === 1 || w.chunkTypes[i] === 2) return i;
+  return -1;
 }
 
 const CSUM_WORD = ["ok", "bad", "none"] as const;
@@ -310,6 +387,23 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number): Packet
     if (w.topts & abi.TO_SACK) p.sack = w.sack;
   }
   if (w.proto === 136) p.cscov = w.cscov;
+  if (w.proto === 132) {
+    const chunks: NonNullable<PacketInput["sctp"]>["chunks"] = [];
+    let tagGiven = false;
+    for (let i = 0; i < w.nchunks; i++) {
+      const type = w.chunkTypes[i]!;
+      const c: NonNullable<PacketInput["sctp"]>["chunks"][number] = { type };
+      if (w.tflags & (1 << i)) c.t = true;
+      if (w.zerolen & (1 << i)) c.len = 0;
+      if (type === 1 || type === 2) {
+        // the descriptor keeps one initiate tag (the last readable one) and whether some INIT chunk was short
+        if (!tagGiven && (w.sctpFlags & abi.SCTPF_NO_INITHDR) && i === firstInit(w)) c.short = true;
+        else { c.init_tag = w.initTag; tagGiven = true; }
+      }
+      chunks.push(c);
+    }
+    p.sctp = { vtag: w.vtag, chunks };
+  }
   if (w.proto === 1) {
     p.icmp_type = w.icmpType; p.icmp_code = w.icmpCode; p.icmp_id = w.icmpId; p.icmp_seq = w.icmpSeq;
     if (w.hasInner) {

@@ -1,0 +1,162 @@
+/**
+ * wire.ts: bytes -> descriptor gives exactly the descriptor the JSONL
+ * encoder writes for the same packet; synthesised packets decode back to
+ * the packet they were built from; checksum verdicts come from the bytes.
+ */
+import { describe, it, expect, beforeAll } from "vitest";
+import * as abi from "../../host/core/abi.js";
+import { encodePacket, type PacketInput } from "../../host/packet/input.js";
+import { parseIPv4, writeDescriptor, packetInputFromBytes, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_ERROR } from "../../host/packet/wire.js";
+import { synthesizePacket } from "../../host/packet/emit.js";
+import { demoEngine, demoPackets, packetBytes } from "./helpers.js";
+import type { Engine } from "../../host/engine.js";
+
+/** Hand-made packets covering every decoded field. */
+export const VARIETY: PacketInput[] = [
+  { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "S", seq: 123456789, win: 64240, doff: 9, wscale: 7, sackok: true, sack: 99, ttl: 57, tos: 0x10, df: true, id: 4321, len: 60, t: 0.5 },
+  { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "PA", seq: 1, ack: 0xfffffff0, win: 501, len: 1040, t: 0.6 },
+  { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 1, dport: 2, flags: "FSRPAUEC", len: 40, csum: "bad", t: 0.7 },
+  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: "udp", sport: 5353, dport: 53, len: 100, t: 0.8 },
+  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: "udp", sport: 5353, dport: 53, len: 64, csum: "none", t: 0.9 },
+  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: "udp", sport: 5353, dport: 53, len: 64, csum: "bad", t: 0.9 },
+  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: 136, sport: 7, dport: 8, len: 60, cscov: 16, t: 1 },
+  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 8, icmp_code: 0, icmp_id: 77, icmp_seq: 3, len: 84, t: 1.1 },
+  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 3, icmp_code: 3, len: 56, t: 1.2,
+    inner: { src: "10.0.0.10", dst: "52.1.2.5", proto: "udp", sport: 33434, dport: 53 } },
+  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 11, icmp_code: 0, len: 56, t: 1.3,
+    inner: { src: "10.0.0.10", dst: "52.1.2.9", proto: "icmp", icmp_type: 8, icmp_code: 0, icmp_id: 5, icmp_seq: 9 } },
+  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 3, icmp_code: 4, len: 56, t: 1.4,
+    inner: { src: "10.0.0.10", dst: "52.1.2.5", proto: "tcp", sport: 443, dport: 40000 } },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 132, sport: 3868, dport: 3868, len: 52, t: 1.5,
+    sctp: { vtag: 0, chunks: [{ type: "INIT", init_tag: 0xdeadbeef }] } },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 132, sport: 3868, dport: 3868, len: 48, t: 1.55,
+    sctp: { vtag: 77, chunks: [{ type: "DATA" }, { type: "ABORT", t: true }, { type: "SACK" }] } },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 132, sport: 3868, dport: 3868, len: 40, t: 1.56, csum: "bad",
+    sctp: { vtag: 77, chunks: [{ type: "HEARTBEAT" }, { type: "DATA", len: 0 }] } },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 47, len: 48, t: 1.6 },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 50, len: 48, ttl: 1, t: 1.7 },
+];
+
+let engine: Engine;
+beforeAll(async () => { engine = await demoEngine(); });
+
+function encode(p: PacketInput): DataView {
+  const dv = new DataView(new ArrayBuffer(abi.PKT_SIZE));
+  encodePacket(dv, 0, p as unknown as Record<string, unknown>, { file: "t", line: 1 }, engine.devices, 0n, () => {});
+  return dv;
+}
+
+/** The input fields of a descriptor (the bytes the host writes). */
+function inputs(dv: DataView): number[] {
+  const u8 = new Uint8Array(dv.buffer);
+  return [...u8.subarray(0, abi.PKT_OUT_INNER_SRC), ...u8.subarray(abi.PKT_INNER_ICMP_TYPE, abi.PKT_CPU + 2)];
+}
+
+function fromBytes(b: Uint8Array, iif: string, tNs: number): DataView {
+  const w = new WireFields();
+  expect(parseIPv4(b, 0, b.length, b.length, w)).toBe(WIRE_OK);
+  const dv = new DataView(new ArrayBuffer(abi.PKT_SIZE));
+  writeDescriptor(w, new Uint8Array(dv.buffer), dv, 0, engine.devices.slotOf(iif)!, 0, tNs);
+  return dv;
+}
+
+function synth(p: PacketInput): Uint8Array {
+  const out = new Uint8Array(65536);
+  const n = synthesizePacket(encode(p), 0, out, 0);
+  return out.slice(0, n);
+}
+
+describe("bytes -> descriptor", () => {
+  it("hand-made packets: synthesised, decoded back to the very descriptor the JSONL encoder writes", () => {
+    for (const p of VARIETY) {
+      const b = synth(p);
+      const tNs = Math.round(p.t! * 1e9);
+      const d = fromBytes(b, p.iif, tNs);
+      expect(inputs(d), JSON.stringify(p)).toEqual(inputs(encode(p)));
+      const back = packetInputFromBytes(b, 0, b.length, p.iif, tNs);
+      expect(inputs(encode(back)), JSON.stringify(back)).toEqual(inputs(d));
+    }
+  });
+
+  it("the demo workload: 5000 packets, descriptor from bytes = descriptor from JSONL", async () => {
+    const pkts = demoPackets(5000, 11);
+    const bytes = packetBytes(engine, pkts);
+    pkts.forEach((p, i) => {
+      const tNs = Math.round((p.t ?? 0) * 1e9);
+      const d = fromBytes(bytes[i]!, p.iif, tNs);
+      const back = packetInputFromBytes(bytes[i]!, 0, bytes[i]!.length, p.iif, tNs);
+      const want = inputs(encode(back));
+      const got = inputs(d);
+      if (want.join() !== got.join()) expect(got, JSON.stringify(p)).toEqual(want);
+    });
+  });
+
+  it("checksum verdicts come from the bytes", () => {
+    const w = new WireFields();
+    const tcp = synth(VARIETY[1]!);
+    expect(parseIPv4(tcp, 0, tcp.length, tcp.length, w)).toBe(WIRE_OK);
+    expect(w.csum).toBe(abi.CSUM_OK);
+    tcp[500] ^= 0x40; // a payload bit
+    parseIPv4(tcp, 0, tcp.length, tcp.length, w);
+    expect(w.csum).toBe(abi.CSUM_BAD);
+    // cut by the snaplen: cannot be checked, taken as correct
+    parseIPv4(tcp, 0, 96, tcp.length, w);
+    expect([w.csum, w.csumUnverified]).toEqual([abi.CSUM_OK, true]);
+    const udp0 = synth(VARIETY[4]!);
+    parseIPv4(udp0, 0, udp0.length, udp0.length, w);
+    expect(w.csum).toBe(abi.CSUM_NONE);
+    const icmp = synth(VARIETY[7]!);
+    icmp[40] ^= 1;
+    parseIPv4(icmp, 0, icmp.length, icmp.length, w);
+    expect(w.csum).toBe(abi.CSUM_BAD);
+    // UDP-Lite: only the covered bytes count
+    const lite = synth(VARIETY[6]!);
+    lite[50] ^= 0xff;
+    parseIPv4(lite, 0, lite.length, lite.length, w);
+    expect(w.csum).toBe(abi.CSUM_OK);
+    lite[30] ^= 0xff;
+    parseIPv4(lite, 0, lite.length, lite.length, w);
+    expect(w.csum).toBe(abi.CSUM_BAD);
+  });
+
+  it("TCP options as conntrack parses them: wscale clamped to 14, SACK's highest right edge, malformed options stop the walk", () => {
+    const b = synth({ iif: "eth0", src: "1.1.1.1", dst: "10.0.0.10", proto: "tcp", flags: "A", doff: 11, len: 64 });
+    // options: NOP, wscale 20, SACK 2 blocks (right edges 1000 and 0xfffffff0 + 40 wrapping)
+    const opt = [1, 3, 3, 20, 5, 18, 0, 0, 0, 0, 0, 0, 3, 0xe8, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xf8, 1, 0];
+    b.set(opt, 40);
+    // fix the TCP checksum: recompute by synthesising is not possible here, so check the verdict separately
+    const w = new WireFields();
+    parseIPv4(b, 0, b.length, b.length, w, false);
+    expect(w.wscale).toBe(15);
+    expect(w.topts).toBe(abi.TO_SACK);
+    expect(w.sack).toBe(1000); // 1000 is after 0xfffffff8 in sequence space
+    b[40] = 3; b[41] = 1; // a "silly" option (size < 2): the kernel stops there
+    parseIPv4(b, 0, b.length, b.length, w, false);
+    expect([w.wscale, w.topts]).toEqual([0, 0]);
+  });
+
+  it("fragments are recognised, malformed packets say what and where", () => {
+    const w = new WireFields();
+    const b = synth(VARIETY[3]!);
+    const frag = b.slice();
+    frag[6] = 0x20; // MF
+    frag[10] = 0; frag[11] = 0;
+    expect(parseIPv4(frag, 0, frag.length, frag.length, w)).toBe(WIRE_ERROR); // header checksum now wrong
+    expect(w.problem).toContain("header checksum");
+    const f2 = synth({ ...VARIETY[3]!, id: 9 });
+    f2[7] = 0x10; // offset
+    // fix the header checksum
+    f2[10] = 0; f2[11] = 0;
+    let s = 0;
+    for (let i = 0; i < 20; i += 2) s += (f2[i]! << 8) | f2[i + 1]!;
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    f2[10] = (~s >> 8) & 0xff; f2[11] = ~s & 0xff;
+    expect(parseIPv4(f2, 0, f2.length, f2.length, w)).toBe(WIRE_FRAGMENT);
+    expect(parseIPv4(b, 0, 30, 30, w)).toBe(WIRE_ERROR);
+    expect(w.problem).toContain("IPv4 total length 100 exceeds the 30 bytes");
+    expect(parseIPv4(b, 0, 24, b.length, w)).toBe(WIRE_ERROR);
+    expect(w.problem).toContain("too short for a UDP header");
+    expect(w.problemAt).toBe(20);
+    expect(() => packetInputFromBytes(b, 0, 10, "eth0")).toThrow(/too short for an IPv4 header/);
+  });
+});
