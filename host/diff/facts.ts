@@ -110,14 +110,18 @@ export function nodeFacts(snap: NodeSnapshot, rules?: IptRuleset): NodeFacts {
   const excludedCidrs: string[] = [];
   const services: ServiceFact[] = [];
   const nodePorts: NodePortFact[] = [];
+  const connmarkCidrs: string[] = [];
   const nat = rules?.tables.find((t) => t.name === "nat");
   for (const c of nat?.chains ?? []) {
     for (const r of c.rules) {
       const comment = commentOf(r);
       if (/^AWS-(SNAT|CONNMARK)-CHAIN-/.test(c.name) && r.target.kind === "RETURN") {
-        const c = r.dst && !r.dst.inv ? cidr(r.dst.addr, r.dst.plen) : "0.0.0.0/0";
-        const list = comment?.includes("EXCLU") ? excludedCidrs : vpcCidrs;
-        if (!list.includes(c)) list.push(c);
+        // the SNAT chain tells VPC CIDRs from excluded ones by comment; the
+        // CONNMARK chain (v1.23 layout) does not, so it only fills in below
+        const c2 = r.dst && !r.dst.inv ? cidr(r.dst.addr, r.dst.plen) : "0.0.0.0/0";
+        const list = c.name.startsWith("AWS-CONNMARK") ? (comment?.includes("EXCLUDED") ? excludedCidrs : connmarkCidrs)
+          : comment?.includes("EXCLUSION") ? excludedCidrs : vpcCidrs;
+        if (!list.includes(c2)) list.push(c2);
       } else if (c.name === "KUBE-SERVICES" && r.dst && !r.dst.inv && r.dst.plen === 32 && jumpsTo(r, ["KUBE-SVC-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SVL-"])) {
         const proto = protoOf(r);
         const port = dportOf(r);
@@ -143,6 +147,8 @@ export function nodeFacts(snap: NodeSnapshot, rules?: IptRuleset): NodeFacts {
     if (services.some((s) => s.ip === ip && s.port === port && s.proto === proto)) continue;
     services.push({ kind: "clusterip", ip, port, proto, name: (commentOf(r) ?? "?").replace(/ has no endpoints$/, "") });
   }
+  // the CONNMARK chain's CIDRs count as VPC CIDRs when the SNAT chain has none and they are not known as excluded
+  if (!vpcCidrs.length) for (const c of connmarkCidrs) if (!excludedCidrs.includes(c)) vpcCidrs.push(c);
   // a VPC CIDR also listed as excluded is a VPC CIDR
   for (let i = excludedCidrs.length - 1; i >= 0; i--) if (vpcCidrs.includes(excludedCidrs[i]!)) excludedCidrs.splice(i, 1);
   const vpcSource = vpcCidrs.length ? "aws-node" : "eni-subnets";

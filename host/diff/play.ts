@@ -60,7 +60,8 @@ const STEP_SECONDS = 0.01;
 function refused(r: PacketResult): string | undefined {
   for (const x of r.replies) {
     if (x.kind === "tcp" && x.flags?.includes("R")) return "the node answered with a TCP reset";
-    if (x.kind === "icmp" && x.icmp_type !== undefined && x.icmp_type !== 0) return `the node answered with ICMP type ${x.icmp_type} code ${x.icmp_code ?? 0}`;
+    // destination unreachable, time exceeded, parameter problem (a redirect is advice: the packet went on)
+    if (x.kind === "icmp" && (x.icmp_type === 3 || x.icmp_type === 11 || x.icmp_type === 12)) return `the node answered with ICMP type ${x.icmp_type} code ${x.icmp_code ?? 0}`;
   }
   return undefined;
 }
