@@ -8,34 +8,9 @@ import * as abi from "../../host/core/abi.js";
 import { encodePacket, type PacketInput } from "../../host/packet/input.js";
 import { parseIPv4, writeDescriptor, packetInputFromBytes, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_ERROR } from "../../host/packet/wire.js";
 import { synthesizePacket } from "../../host/packet/emit.js";
-import { demoEngine, demoPackets, packetBytes } from "./helpers.js";
+import { demoEngine, demoPackets, packetBytes, VARIETY } from "./helpers.js";
 import type { Engine } from "../../host/engine.js";
 
-/** Hand-made packets covering every decoded field. */
-export const VARIETY: PacketInput[] = [
-  { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "S", seq: 123456789, win: 64240, doff: 9, wscale: 7, sackok: true, sack: 99, ttl: 57, tos: 0x10, df: true, id: 4321, len: 60, t: 0.5 },
-  { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "PA", seq: 1, ack: 0xfffffff0, win: 501, len: 1040, t: 0.6 },
-  { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 1, dport: 2, flags: "FSRPAUEC", len: 40, csum: "bad", t: 0.7 },
-  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: "udp", sport: 5353, dport: 53, len: 100, t: 0.8 },
-  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: "udp", sport: 5353, dport: 53, len: 64, csum: "none", t: 0.9 },
-  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: "udp", sport: 5353, dport: 53, len: 64, csum: "bad", t: 0.9 },
-  { iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: 136, sport: 7, dport: 8, len: 60, cscov: 16, t: 1 },
-  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 8, icmp_code: 0, icmp_id: 77, icmp_seq: 3, len: 84, t: 1.1 },
-  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 3, icmp_code: 3, len: 56, t: 1.2,
-    inner: { src: "10.0.0.10", dst: "52.1.2.5", proto: "udp", sport: 33434, dport: 53 } },
-  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 11, icmp_code: 0, len: 56, t: 1.3,
-    inner: { src: "10.0.0.10", dst: "52.1.2.9", proto: "icmp", icmp_type: 8, icmp_code: 0, icmp_id: 5, icmp_seq: 9 } },
-  { iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 3, icmp_code: 4, len: 56, t: 1.4,
-    inner: { src: "10.0.0.10", dst: "52.1.2.5", proto: "tcp", sport: 443, dport: 40000 } },
-  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 132, sport: 3868, dport: 3868, len: 52, t: 1.5,
-    sctp: { vtag: 0, chunks: [{ type: "INIT", init_tag: 0xdeadbeef }] } },
-  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 132, sport: 3868, dport: 3868, len: 48, t: 1.55,
-    sctp: { vtag: 77, chunks: [{ type: "DATA" }, { type: "ABORT", t: true }, { type: "SACK" }] } },
-  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 132, sport: 3868, dport: 3868, len: 40, t: 1.56, csum: "bad",
-    sctp: { vtag: 77, chunks: [{ type: "HEARTBEAT" }, { type: "DATA", len: 0 }] } },
-  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 47, len: 48, t: 1.6 },
-  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 50, len: 48, ttl: 1, t: 1.7 },
-];
 
 let engine: Engine;
 beforeAll(async () => { engine = await demoEngine(); });
