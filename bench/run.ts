@@ -13,6 +13,8 @@ import { benchLoad } from "./load.js";
 import { crossCheckLpm } from "./crosscheck.js";
 import { benchNetfilter } from "./nf.js";
 import { benchConntrack } from "./ct.js";
+import { benchPcap } from "./pcap.js";
+import { benchGenerator } from "./gen.js";
 
 const all: Record<string, () => Promise<string>> = {
   lpm: () => benchLpm([1000, 100000, 1000000]),
@@ -21,6 +23,8 @@ const all: Record<string, () => Promise<string>> = {
   crosscheck: () => crossCheckLpm(),
   nf: () => benchNetfilter(),
   ct: () => benchConntrack(),
+  pcap: () => benchPcap(),
+  gen: () => benchGenerator(),
 };
 
 const which = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -211,6 +211,8 @@ export class TrafficGenerator {
   private batchFlow = new Int32Array(0);
   private batchFirst = new Uint8Array(0);
   private lastBase = -1;
+  /** The descriptors' buffer as u32 words (WASM memory is little-endian, as are the hosts Node runs on). */
+  private words: Uint32Array | undefined;
   private lastCount = 0;
   private fedBack = true;
   // statistics
@@ -348,6 +350,10 @@ export class TrafficGenerator {
       this.batchFlow = new Int32Array(max);
       this.batchFirst = new Uint8Array(max);
     }
+    if ((base & 3) !== 0 || dv.byteOffset !== 0) throw new RangeError(`TrafficGenerator.fill: base ${base} must be a multiple of 4 in a DataView over a whole buffer`);
+    if (dv.buffer !== this.words?.buffer) this.words = new Uint32Array(dv.buffer, 0, dv.buffer.byteLength >>> 2);
+    const m = this.words;
+    if (base + max * abi.PKT_SIZE > m.byteLength) throw new RangeError(`TrafficGenerator.fill: ${max} descriptors at ${base} overrun the buffer`);
     this.flows.recycle();
     const F = this.flows, q = this.q;
     const batchStart = this.serial;
@@ -373,7 +379,7 @@ export class TrafficGenerator {
         }
         this.batchFirst[n] = 0;
       }
-      const delay = this.emit(dv, base + (n << abi.PKT_SHIFT), f, t);
+      const delay = this.emit(m, base + (n << abi.PKT_SHIFT), f, t);
       this.batchFlow[n] = f;
       n++;
       if (this.batchFirst[n - 1]) {
@@ -558,7 +564,7 @@ export class TrafficGenerator {
    * Writes flow f's next packet at descriptor offset p, time t (ns), and
    * moves the flow on. Returns the delay (ns) to its next packet, -1 at its end.
    */
-  private emit(dv: DataView, p: number, f: number, t: number): number {
+  private emit(m: Uint32Array, p: number, f: number, t: number): number {
     const F = this.flows;
     const step = F.step[f]!;
     const side = SIDE[step]!;
@@ -574,7 +580,7 @@ export class TrafficGenerator {
     if (k === K_UDP) {
       const req = step === S_UDP_REQ;
       const len = 28 + Math.max(0, Math.round((req ? this.udpReq : this.udpResp).at(this.rnd())));
-      put(dv, p, src, dst, sport, dport, 17, 0, len, iif, 0, 0, 0, 0, 0, 0, 0, 0, 0, ser, t);
+      put(m, p, src, dst, sport, dport, 17, 0, len, iif, 0, 0, 0, 0, 0, 0, 0, 0, 0, ser, t);
       if (req) { F.step[f] = S_UDP_RESP; return rtt; }
       if (F.left[f]! > 0) { F.left[f]!--; F.step[f] = S_UDP_REQ; return rtt; }
       return -1;
@@ -582,11 +588,11 @@ export class TrafficGenerator {
     if (k === K_ICMP) {
       const size = this.spec.icmp.size;
       if (step === S_ECHO) {
-        put(dv, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 8, sport, F.cSeq[f]!, 0, 0, 0, ser, t);
+        put(m, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 8, sport, F.cSeq[f]!, 0, 0, 0, ser, t);
         F.step[f] = S_ECHO_REPLY;
         return rtt;
       }
-      put(dv, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 0, dport, F.cSeq[f]!, 0, 0, 0, ser, t);
+      put(m, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 0, dport, F.cSeq[f]!, 0, 0, 0, ser, t);
       F.cSeq[f] = (F.cSeq[f]! + 1) & 0xffff;
       if (F.left[f]! > 0) { F.left[f]!--; F.step[f] = S_ECHO; return Math.max(0, this.intervalNs - rtt); }
       return -1;
@@ -596,27 +602,27 @@ export class TrafficGenerator {
     switch (step) {
       case S_SYN: {
         const isn = F.cSeq[f]!;
-        put(dv, p, src, dst, sport, dport, 6, TH_SYN, 52, iif, isn, 0, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_SYN, 52, iif, isn, 0, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
         F.cSeq[f] = isn + 1;
         F.step[f] = S_SYNACK;
         return rtt;
       }
       case S_SYNACK: {
         const isn = F.sSeq[f]!;
-        put(dv, p, src, dst, sport, dport, 6, TH_SYN | TH_ACK, 52, iif, isn, F.cSeq[f]!, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_SYN | TH_ACK, 52, iif, isn, F.cSeq[f]!, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
         F.sSeq[f] = isn + 1;
         F.step[f] = S_ACK3;
         return rtt;
       }
       case S_ACK3:
-        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         this.clientNext(f);
         return gap;
       case S_DATA_C: {
         const rem = F.cRem[f]!;
         const pay = Math.min(this.mss, rem, WINDOW - F.cWin[f]!);
         const last = pay === rem;
-        put(dv, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         F.cSeq[f] = (F.cSeq[f]! + pay) >>> 0;
         F.cRem[f] = rem - pay;
         F.cWin[f] = F.cWin[f]! + pay;
@@ -630,7 +636,7 @@ export class TrafficGenerator {
         return rtt;
       }
       case S_ACK_S:
-        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         F.cWin[f] = 0;
         if (F.cRem[f]! > 0) F.step[f] = S_DATA_C;
         else this.clientNext(f);
@@ -639,7 +645,7 @@ export class TrafficGenerator {
         const rem = F.sRem[f]!;
         const pay = Math.min(this.mss, rem, WINDOW - F.sWin[f]!);
         const last = pay === rem;
-        put(dv, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         F.sSeq[f] = (F.sSeq[f]! + pay) >>> 0;
         F.sRem[f] = rem - pay;
         F.sWin[f] = F.sWin[f]! + pay;
@@ -653,25 +659,25 @@ export class TrafficGenerator {
         return rtt;
       }
       case S_ACK_C:
-        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         F.sWin[f] = 0;
         F.step[f] = S_DATA_S;
         return rtt;
       case S_FIN_C:
-        put(dv, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         F.cSeq[f] = (F.cSeq[f]! + 1) >>> 0;
         F.step[f] = S_FIN_S;
         return rtt;
       case S_FIN_S:
-        put(dv, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         F.sSeq[f] = (F.sSeq[f]! + 1) >>> 0;
         F.step[f] = S_LASTACK_C;
         return rtt;
       case S_LASTACK_C:
-        put(dv, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         return -1;
       default: // S_RST_C
-        put(dv, p, src, dst, sport, dport, 6, TH_RST | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, 0, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_RST | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, 0, 0, 0, 0, 5, 0, 0, ser, t);
         return -1;
     }
   }
@@ -692,33 +698,35 @@ function directionNeeds(d: Direction): string {
  * same packet: arriving on `iif`, source given, TTL 64, checksum ok).
  */
 function put(
-  dv: DataView, p: number, src: number, dst: number, sport: number, dport: number, proto: number, tflags: number,
+  m: Uint32Array, p: number, src: number, dst: number, sport: number, dport: number, proto: number, tflags: number,
   len: number, iif: number, seq: number, ack: number, win: number, icmpType: number, icmpId: number, icmpSeq: number,
   doff: number, wscale: number, topts: number, ser: number, t: number,
 ): void {
-  dv.setUint32(p + abi.PKT_SRC, src, true);
-  dv.setUint32(p + abi.PKT_DST, dst, true);
-  dv.setUint32(p + abi.PKT_SPORT, sport | (dport << 16), true);
-  dv.setUint32(p + abi.PKT_PROTO, proto | (tflags << 8) | (64 << 16), true); // tos 0
-  dv.setUint32(p + abi.PKT_LEN, len | (abi.PF_SRC_SET << 16), true);
-  dv.setUint32(p + abi.PKT_IIF, iif, true); // bound oif 0
-  dv.setUint32(p + abi.PKT_MARK, 0, true);
-  dv.setUint32(p + abi.PKT_SEQ, seq, true);
-  dv.setUint32(p + abi.PKT_ACK, ack, true);
-  dv.setUint32(p + abi.PKT_WIN, win | (icmpType << 16), true); // icmp code 0
-  dv.setUint32(p + abi.PKT_ICMP_ID, icmpId | ((ser & 0xffff) << 16), true); // IP id
-  dv.setUint32(p + abi.PKT_INNER_SRC, 0, true);
-  dv.setUint32(p + abi.PKT_INNER_DST, 0, true);
-  dv.setUint32(p + abi.PKT_INNER_SPORT, 0, true);
-  dv.setUint32(p + abi.PKT_INNER_PROTO, (doff << 8) | (icmpSeq << 16), true);
-  dv.setUint32(p + abi.PKT_UID, 0, true);
-  dv.setUint32(p + abi.PKT_TIME, t >>> 0, true);
-  dv.setUint32(p + abi.PKT_TIME + 4, (t / 4294967296) >>> 0, true);
-  dv.setUint32(p + abi.PKT_TCP_WSCALE, wscale | (topts << 8), true); // cscov 0
-  dv.setUint32(p + abi.PKT_TCP_SACK, 0, true);
-  dv.setUint32(p + abi.PKT_GID, 0, true);
-  dv.setUint32(p + abi.PKT_CSUM, 0, true);
-  dv.setUint32(p + abi.PKT_INNER_ICMP_TYPE, 0, true); // inner icmp type, code, cpu
+  // u32 words of the descriptor (little-endian, as WASM memory is)
+  const i = p >>> 2;
+  m[i] = src; // PKT_SRC
+  m[i + 1] = dst; // PKT_DST
+  m[i + 2] = sport | (dport << 16); // PKT_SPORT, PKT_DPORT
+  m[i + 3] = proto | (tflags << 8) | (64 << 16); // PKT_PROTO, PKT_TCPFLAGS, PKT_TTL 64, PKT_TOS 0
+  m[i + 4] = len | (abi.PF_SRC_SET << 16); // PKT_LEN, PKT_FLAGS
+  m[i + 5] = iif; // PKT_IIF, PKT_BOUND_OIF 0
+  m[i + 6] = 0; // PKT_MARK
+  m[i + 7] = seq; // PKT_SEQ
+  m[i + 8] = ack; // PKT_ACK
+  m[i + 9] = win | (icmpType << 16); // PKT_WIN, PKT_ICMP_TYPE, PKT_ICMP_CODE 0
+  m[i + 10] = icmpId | ((ser & 0xffff) << 16); // PKT_ICMP_ID, PKT_IPID
+  m[i + 11] = 0; // PKT_INNER_SRC
+  m[i + 12] = 0; // PKT_INNER_DST
+  m[i + 13] = 0; // PKT_INNER_SPORT, PKT_INNER_DPORT
+  m[i + 14] = (doff << 8) | (icmpSeq << 16); // PKT_INNER_PROTO 0, PKT_TCP_DOFF, PKT_ICMP_SEQ
+  m[i + 15] = 0; // PKT_UID
+  m[i + 16] = t >>> 0; // PKT_TIME, low word
+  m[i + 17] = (t / 4294967296) >>> 0; // high word
+  m[i + 32] = wscale | (topts << 8); // PKT_TCP_WSCALE, PKT_TCP_OPTS, PKT_CSCOV 0
+  m[i + 33] = 0; // PKT_TCP_SACK
+  m[i + 34] = 0; // PKT_GID
+  m[i + 35] = 0; // PKT_CSUM, reserved
+  m[i + 55] = 0; // PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, PKT_CPU
 }
 
 /** Options of createGenerator. */
@@ -732,3 +740,5 @@ export function createGenerator(spec: TrafficSpec, engine: Engine, opts: Generat
   const view = opts.view ?? spec.view ?? nodeViewFromSnapshot(engine.node.snapshot, engine.ruleset?.ruleset ?? { tables: [] });
   return new TrafficGenerator(spec, view, engine.devices);
 }
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("nodeplane's traffic generator writes WASM memory as little-endian words: this host is big-endian");
