@@ -63,8 +63,8 @@ tcp: {request: {dist: exponential, mean: 400, max: 5000}, rst: 0.2}
     expect(e.message).toContain(`needs "duration"`);
     e = fails("duration: 1\nmix: {tcp: 0}\n");
     expect(e.message).toContain("at least one weight");
-    e = fails("duration: [1\n");
-    expect(e.line).toBe(1);
+    e = fails("duration: 1\nmix: {tcp: 1}}\n");
+    expect([e.line, e.column]).toEqual([2, 14]);
     expect(e.message).toContain("not valid YAML");
     e = fails("packets: 1.5\n");
     expect([e.line, e.column, e.token]).toEqual([1, 10, "1.5"]);
