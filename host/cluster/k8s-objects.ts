@@ -19,6 +19,8 @@ const SERVICE_PORT = ["name", "protocol", "port", "targetPort", "nodePort", "app
 
 export interface K8sObjects {
   services: K8sService[];
+  /** Where each service was written (parallel to services). */
+  servicePos: SpecPos[];
   slices: EndpointSliceSpec[];
   notes: string[];
 }
@@ -43,6 +45,7 @@ export function readK8sObject(doc: YValue, out: K8sObjects): void {
     case "Service":
       only(["apiVersion", "kind", "metadata", "spec", "status"]);
       out.services.push(readService(head));
+      out.servicePos.push(posOf(doc));
       return;
     case "EndpointSlice":
       only(["apiVersion", "kind", "metadata", "endpoints", "ports", "addressType"]);

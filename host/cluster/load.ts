@@ -264,7 +264,7 @@ export function parseClusterText(text: string, file: string): ClusterSpec {
   }
 
   // ---- Kubernetes objects
-  const objs: K8sObjects = { services: [], slices: [], notes: [] };
+  const objs: K8sObjects = { services: [], servicePos: [], slices: [], notes: [] };
   const kV = top.get("kubernetes");
   for (const item of kV && !kV.isNull ? kV.seq() : []) {
     if (item.isString()) {
@@ -283,9 +283,9 @@ export function parseClusterText(text: string, file: string): ClusterSpec {
     }
   }
   const svcKeys = new Set<string>();
-  for (const s of objs.services) {
+  for (const [i, s] of objs.services.entries()) {
     const key = `${s.namespace}/${s.name}`;
-    if (svcKeys.has(key)) throw new InputError(file, 0, key, "duplicate Service");
+    if (svcKeys.has(key)) throw errorAtPos(objs.servicePos[i], "", `duplicate Service ${key}`);
     svcKeys.add(key);
   }
   for (const sl of objs.slices) {

@@ -181,3 +181,14 @@ describe("cluster files that load", () => {
     expect(inline.notes.join("\n")).toContain("addressType IPv6");
   });
 });
+
+describe("duplicates", () => {
+  it("a Service defined twice is named at its second definition", () => {
+    const svc = "  - {apiVersion: v1, kind: Service, metadata: {name: x}, spec: {clusterIP: 172.20.9.9, ports: [{port: 80}]}}";
+    const text = miniClusterText({ extra: `kubernetes:\n${svc}\n${svc}` });
+    const e = errorOf(text);
+    expect(e.problem).toBe("duplicate Service default/x");
+    expect(e.line).toBe(text.split("\n").length - 1);
+    expect(e.column).toBe(5);
+  });
+});
