@@ -16,6 +16,11 @@ const CATEGORY_TITLE: Record<Category, string> = {
   "replies": "changes in the packets the node sends back",
 };
 
+/** "1 flow", "2 flows". */
+function count(n: number, unit: string): string {
+  return `${n} ${n === 1 ? unit.replace(/s$/, "") : unit}`;
+}
+
 function flowText(f: Flow): string {
   if (f.kind === "input") return `line ${f.line}: ${flowLabel(f)}`;
   return `${flowLabel(f)} [${f.kind}${f.service ? ` ${f.service}` : ""}]`;
@@ -39,12 +44,12 @@ function nodeText(n: NodeDiff, out: string[]): void {
   const b = n.behaviour;
   const changed = b.flows.length - b.unchanged;
   const unit = b.workload === "flows" ? "flows" : "packets";
-  out.push(`behaviour: ${b.flows.length} ${unit}, ${changed} changed, ${b.unchanged} unchanged`);
+  out.push(`behaviour: ${count(b.flows.length, unit)}, ${changed} changed, ${b.unchanged} unchanged`);
   if (b.workload === "flows") {
     const kinds = FLOW_KINDS.filter((k) => b.flows.some((f) => f.kind === k)).map((k) => {
       const all = b.flows.filter((f) => f.kind === k).length;
       const ch = new Set(b.changes.filter((c) => c.flow.kind === k).map((c) => c.flow.id)).size;
-      return `  ${k}: ${all} flows, ${all - ch} unchanged`;
+      return `  ${k}: ${count(all, "flows")}, ${all - ch} unchanged`;
     });
     out.push(...kinds);
     out.push(`  (VPC CIDRs ${b.vpcCidrs.join(", ")}, from ${b.vpcSource === "aws-node" ? "the aws-node SNAT/CONNMARK rules" : b.vpcSource === "cluster" ? "the cluster file" : "the ENI subnets"})`);
@@ -53,8 +58,8 @@ function nodeText(n: NodeDiff, out: string[]): void {
   for (const c of b.changes) {
     if (c.category !== cat) {
       cat = c.category;
-      const count = new Set(b.changes.filter((x) => x.category === cat).map((x) => x.flow.id)).size;
-      out.push(`${CATEGORY_TITLE[c.category]} (${count} ${unit}):`);
+      const n = new Set(b.changes.filter((x) => x.category === cat).map((x) => x.flow.id)).size;
+      out.push(`${CATEGORY_TITLE[c.category]} (${count(n, unit)}):`);
     }
     out.push(changeLine(c));
   }

@@ -111,6 +111,20 @@ describe("nodeplane diff", () => {
     expect(r.stdout).toContain(`only in b (${fb}): node ip-10-0-42-99.ec2.internal`);
   });
 
+  it("--node: one node of a cluster; an unknown name is an error", () => {
+    const a = join(ROOT, "examples/eks-3node/cluster.yaml");
+    const b = join(ROOT, "examples/eks-3node-externalsnat/cluster.yaml");
+    const all = run("diff", a, b);
+    expect(all.status, all.stderr).toBe(1);
+    const names = [...all.stdout.matchAll(/^node (\S+)$/gm)].map((m) => m[1]!);
+    expect(names).toHaveLength(3);
+    const one = run("diff", "--node", names[1]!, a, b);
+    expect(one.status, one.stderr).toBe(1);
+    expect([...one.stdout.matchAll(/^node (\S+)$/gm)].map((m) => m[1])).toEqual([names[1]]);
+    expect(one.stdout).toMatch(/^source address changes \(\d+ flows\):$/m);
+    expectInputFailure(run("diff", "--node", "ip-1-2-3-4.nowhere", a, b), a, "ip-1-2-3-4.nowhere");
+  });
+
   it("bad input: exit 2 with a message naming the file", () => {
     expectInputFailure(run("diff", join(root, "nope"), snat), join(root, "nope"), "no such snapshot directory or cluster file");
     // a broken route line
