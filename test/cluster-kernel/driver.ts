@@ -336,6 +336,7 @@ export interface Hop { node: string; iif: string; oif: string }
 /** Where a packet ended up. */
 export type Arrival =
   | { kind: "pod"; node: string; veth: string; podIp: string; frame: Seen; path: Hop[] }
+  /** A host that is not one of the nodes: outside the VPC, or an address of the VPC no node owns. */
   | { kind: "outside"; node: string; eni: string; frame: Seen; path: Hop[] }
   | { kind: "stopped"; node: string; outcome: Outcome }
   | { kind: "vpc-drop"; node: string; frame: Seen; why: string };
@@ -401,11 +402,8 @@ export class FlowCtx {
       }
       if (!this.d.inVpc(s.dst)) return { kind: "outside", node, eni: s.ifname, frame: s, path };
       const dst = this.d.owner(s.dst);
-      if (!dst) {
-        const why = `node ${node} sent ${s.src} > ${s.dst} out of ${s.ifname}: no ENI owns ${s.dst}`;
-        this.res.vpcDrops.push(why);
-        return { kind: "vpc-drop", node, frame: s, why };
-      }
+      // an address of the VPC that is none of the nodes' (e.g. the EKS control plane's ENIs): a host that answers
+      if (!dst) return { kind: "outside", node, eni: s.ifname, frame: s, path };
       this.res.wire++;
       node = dst.node;
       pkt = packetOf(s, dst.eni);
