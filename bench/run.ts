@@ -13,6 +13,7 @@ import { benchLoad } from "./load.js";
 import { crossCheckLpm } from "./crosscheck.js";
 import { benchNetfilter } from "./nf.js";
 import { benchConntrack } from "./ct.js";
+import { benchPcap } from "./pcap.js";
 import { benchGenerator } from "./gen.js";
 
 const all: Record<string, () => Promise<string>> = {
@@ -22,6 +23,7 @@ const all: Record<string, () => Promise<string>> = {
   crosscheck: () => crossCheckLpm(),
   nf: () => benchNetfilter(),
   ct: () => benchConntrack(),
+  pcap: () => benchPcap(),
   gen: () => benchGenerator(),
 };
 
