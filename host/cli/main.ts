@@ -6,6 +6,8 @@
  *   nodeplane route get --snapshot DIR 8.8.8.8 from 10.0.1.33 iif eth1
  *   nodeplane replay --snapshot DIR --packets IN.jsonl [--jsonl OUT.jsonl] [--iptables FILE]
  *                    [--trace] [--counters OUT] [--conntrack-dump OUT]
+ *   nodeplane replay (--snapshot DIR | --cluster FILE [--node NAME]) (--pcap F | --packets F | --generate SPEC)
+ *                    [--out DIR] [--workers N] ...         (host/cli/replay.ts)
  *
  * Errors about input name the file, line and token and exit with status 2;
  * no stack traces unless NODEPLANE_DEBUG=1.
@@ -17,9 +19,8 @@ import { Engine } from "../engine.js";
 import { readSnapshotDir } from "../snapshot/read.js";
 import { isInputError, InputError } from "../snapshot/errors.js";
 import { parseRouteGetArgs, routeGet } from "../route/get.js";
-import { replayJsonl } from "../replay/jsonl.js";
-import { formatSummary } from "../report/summary.js";
 import { runDemo } from "../scenario/demo.js";
+import { registerReplay } from "./replay.js";
 import { registerRender } from "./render.js";
 import { registerDiff } from "./diff.js";
 
@@ -102,34 +103,7 @@ route
     if (a.err !== 0) process.exitCode = 2;
   });
 
-program
-  .command("replay")
-  .description("run packets through the node and say what happened to each (JSONL out, summary on stderr)")
-  .requiredOption("--snapshot <dir>", "node snapshot directory")
-  .requiredOption("--packets <file>", "input packets, one JSON object per line")
-  .option("--jsonl <file>", "write results here (default: stdout; '-' also means stdout)")
-  .addOption(new Option("--seed <n>", "PRNG seed").argParser(intOption("seed")).default(0))
-  .addOption(new Option("--batch <n>", "packets per engine call").argParser(intOption("batch")).default(1024))
-  .option("--iptables <file>", "iptables-save output to load instead of the snapshot's iptables-save.txt")
-  .option("--trace", "list every iptables rule each packet examined (`trace`), like the kernel's TRACE target")
-  .option("--counters <file>", "write the ruleset with the emulated per-rule counters (iptables-save -c) at the end")
-  .option("--conntrack-dump <file>", "write the connection table at the end, as conntrack -L prints it")
-  .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README)").argParser(intOption("cpus")).default(1))
-  .addOption(new Option("--race-window <ns>", "how close in time packets on different CPUs must be to race").argParser(intOption("race-window")).default(5000))
-  .action(async (opts: {
-    snapshot: string; packets: string; jsonl?: string; seed: number; batch: number; iptables?: string;
-    trace?: boolean; counters?: string; conntrackDump?: string; cpus: number; raceWindow: number;
-  }) => {
-    if (!existsSync(opts.packets)) throw new InputError(opts.packets, 0, "", "no such packets file");
-    const engine = await engineFor(opts.snapshot, opts.seed, opts.batch, opts.iptables, opts.cpus, opts.raceWindow);
-    if (opts.trace) engine.setTrace(true);
-    const out: Writable = !opts.jsonl || opts.jsonl === "-" ? process.stdout : createWriteStream(opts.jsonl);
-    const stats = await replayJsonl(engine, opts.packets, out);
-    await closeStream(out);
-    if (opts.counters) writeFileSync(opts.counters, engine.iptablesSave());
-    if (opts.conntrackDump) writeFileSync(opts.conntrackDump, engine.conntrackList());
-    process.stderr.write(formatSummary(stats, engine.counters(), engine) + "\n");
-  });
+registerReplay(program);
 
 registerDiff(program);
 

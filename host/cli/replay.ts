@@ -1,0 +1,208 @@
+/**
+ * `nodeplane replay`: packets through a node.
+ *
+ *   nodeplane replay --snapshot DIR --packets IN.jsonl                 JSONL results on stdout, summary on stderr (as always)
+ *   nodeplane replay (--snapshot DIR | --cluster FILE [--node NAME])
+ *                    (--pcap FILE | --packets JSONL | --generate SPEC)
+ *                    [--out DIR] [--workers N] [--jsonl FILE] [--counters FILE] [--conntrack-dump FILE]
+ *
+ * With --out, --workers, --pcap, --generate or --cluster it runs the scaled
+ * replay (host/replay/run.ts): a summary table on stdout, and in DIR
+ * summary.json, report.html and egress.pcapng (every packet as it leaves
+ * the node, translated, on one capture interface per egress device).
+ */
+import { Option, type Command } from "commander";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join, relative, resolve } from "node:path";
+import type { Writable } from "node:stream";
+import { Engine } from "../engine.js";
+import { InputError, isInputError } from "../snapshot/errors.js";
+import { replayJsonl } from "../replay/jsonl.js";
+import { formatSummary } from "../report/summary.js";
+import { readNodeSpec, loadEngine, type NodeSpec } from "../replay/setup.js";
+import { runReplay, type ReplayOutcome } from "../replay/run.js";
+import { JsonlSource, type PacketSource } from "../replay/sources.js";
+import { makeProgress } from "../replay/progress.js";
+import { buildSummary } from "../report/model.js";
+import { formatSummaryTable } from "../report/text.js";
+import { renderHtmlReport } from "../report/html.js";
+import { printIptablesSave } from "../netfilter/print.js";
+import type { IptTableName } from "../model/iptables.js";
+
+function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
+    return Number(v);
+  };
+}
+
+export interface ReplayCliOptions {
+  snapshot?: string; cluster?: string; node?: string;
+  packets?: string; pcap?: string; generate?: string;
+  out?: string; jsonl?: string; workers: number;
+  seed: number; batch: number; iptables?: string; trace?: boolean;
+  counters?: string; conntrackDump?: string; cpus: number; raceWindow: number;
+  progress?: boolean;
+}
+
+async function closeStream(s: Writable): Promise<void> {
+  if (s === process.stdout) return;
+  await new Promise<void>((res, rej) => s.end((e?: Error | null) => (e ? rej(e) : res())));
+}
+
+const note = (m: string) => process.stderr.write(`nodeplane: note: ${m}\n`);
+const warn = (m: string) => process.stderr.write(`nodeplane: warning: ${m}\n`);
+
+/** The node to replay on: a snapshot directory, or one node of a cluster file. */
+async function nodeSpec(o: ReplayCliOptions): Promise<NodeSpec> {
+  if (o.snapshot !== undefined && o.cluster !== undefined) throw new Error("give either --snapshot or --cluster, not both");
+  if (o.snapshot !== undefined) {
+    if (o.node !== undefined) throw new Error("--node goes with --cluster");
+    return readNodeSpec(o.snapshot, o.iptables);
+  }
+  if (o.cluster === undefined) throw new Error("give the node: --snapshot DIR or --cluster FILE [--node NAME]");
+  const cl = await import("../cluster/index.js");
+  const spec = await cl.loadClusterFile(o.cluster);
+  const rendered = cl.renderCluster(spec);
+  const names = rendered.nodes.map((n) => n.name);
+  if (!rendered.nodes.length) throw new InputError(o.cluster, 0, "", "the cluster file has no nodes");
+  let node = rendered.nodes[0]!;
+  if (o.node !== undefined) {
+    const n = rendered.nodes.find((x) => x.name === o.node);
+    if (!n) throw new InputError(o.cluster, 0, o.node, `is not a node of the cluster (nodes: ${names.join(", ")})`);
+    node = n;
+  } else if (rendered.nodes.length > 1) {
+    throw new InputError(o.cluster, 0, "", `the cluster has ${rendered.nodes.length} nodes: choose one with --node (${names.join(", ")})`);
+  }
+  const ns: NodeSpec = { files: node.files, origin: `${o.cluster} node ${node.name}`, dir: false };
+  if (o.iptables !== undefined) {
+    if (!existsSync(o.iptables)) throw new InputError(o.iptables, 0, "", "no such iptables-save file");
+    ns.iptables = { text: readFileSync(o.iptables, "utf8"), file: o.iptables };
+  }
+  return ns;
+}
+
+/** The plain JSONL replay, as before issue 6: results on stdout (or --jsonl), summary on stderr. */
+async function legacyReplay(o: ReplayCliOptions): Promise<void> {
+  if (!existsSync(o.packets!)) throw new InputError(o.packets!, 0, "", "no such packets file");
+  const spec = readNodeSpec(o.snapshot!, o.iptables);
+  const { engine, snap } = await loadEngine(spec, { seed: o.seed, batch: o.batch, warn, cpus: o.cpus, raceWindowNs: o.raceWindow });
+  for (const n of snap.notices) note(n);
+  if (o.trace) engine.setTrace(true);
+  const out: Writable = !o.jsonl || o.jsonl === "-" ? process.stdout : createWriteStream(o.jsonl);
+  const stats = await replayJsonl(engine, o.packets!, out);
+  await closeStream(out);
+  if (o.counters) writeFileSync(o.counters, engine.iptablesSave());
+  if (o.conntrackDump) writeFileSync(o.conntrackDump, engine.conntrackList());
+  process.stderr.write(formatSummary(stats, engine.counters(), engine) + "\n");
+}
+
+/** iptables-save -c with the counters summed over every engine. */
+function countersText(r: ReplayOutcome): string {
+  const rs = r.engine.ruleset;
+  if (!rs) return "";
+  const c = (id: number | undefined) => id === undefined ? undefined : { packets: BigInt(r.totals.rulePackets[id] ?? 0), bytes: BigInt(r.totals.ruleBytes[id] ?? 0) };
+  const policyIds = new Map<string, number>();
+  rs.compiled.entries.forEach((e, id) => { if (e.kind === "policy") policyIds.set(`${e.table}/${e.chain}`, id); });
+  return printIptablesSave(rs.ruleset, (rule) => c(rs.idOf(rule)), (table: IptTableName, chain: string) => c(policyIds.get(`${table}/${chain}`)));
+}
+
+export async function replayCommand(o: ReplayCliOptions): Promise<void> {
+  const inputs = [o.packets, o.pcap, o.generate].filter((x) => x !== undefined).length;
+  if (inputs !== 1) throw new Error("give exactly one input: --packets FILE (JSONL), --pcap FILE or --generate SPEC");
+  const scaled = o.out !== undefined || o.workers > 1 || o.pcap !== undefined || o.generate !== undefined || o.cluster !== undefined;
+  if (!scaled) return legacyReplay(o);
+  if (o.cpus > 1) throw new Error("--cpus (the confirm-race model) works with the plain JSONL replay only, not with --out, --workers, --pcap, --generate or --cluster");
+  if (o.packets !== undefined && !existsSync(o.packets)) throw new InputError(o.packets, 0, "", "no such packets file");
+  if (o.pcap !== undefined && !existsSync(o.pcap)) throw new InputError(o.pcap, 0, "", "no such capture file");
+  const spec = await nodeSpec(o);
+  if (o.out !== undefined) mkdirSync(o.out, { recursive: true });
+  const jsonlOut: Writable | undefined = o.jsonl === undefined ? undefined : o.jsonl === "-" ? process.stdout : createWriteStream(o.jsonl);
+  const progress = makeProgress(o.progress !== false && process.stderr.isTTY === true);
+  let notesShown = false;
+  const outputs: Record<string, string> = {};
+  const inOut = (f: string) => o.out !== undefined && resolve(f).startsWith(resolve(o.out) + "/") ? relative(o.out, f) : basename(f);
+  let r: ReplayOutcome;
+  try {
+    r = await runReplay({
+      spec, seed: o.seed, batch: o.batch, workers: o.workers, trace: o.trace, jsonl: jsonlOut, progress, warn,
+      conntrackDump: o.conntrackDump !== undefined,
+      egress: o.out !== undefined ? join(o.out, "egress.pcapng") : undefined,
+      source: (engine) => {
+        if (!notesShown) { for (const n of engine.node.snapshot.notices) note(n); notesShown = true; }
+        return makeSourceSync(o, engine);
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  if (jsonlOut) { await closeStream(jsonlOut); if (o.jsonl !== "-") outputs.jsonl = inOut(o.jsonl!); }
+  if (o.counters) { writeFileSync(o.counters, countersText(r)); outputs.counters = inOut(o.counters); }
+  if (o.conntrackDump) { writeFileSync(o.conntrackDump, r.conntrackText ?? ""); outputs.conntrack = inOut(o.conntrackDump); }
+  if (r.egressFile) outputs.egress = inOut(r.egressFile);
+  if (o.out !== undefined) { outputs.summary = "summary.json"; outputs.report = "report.html"; }
+  const e = r.error;
+  const summary = buildSummary({
+    node: { origin: r.engine.node.snapshot.origin, devices: r.engine.node.devBySlot.map((l) => l?.name) },
+    ruleset: r.engine.ruleset,
+    input: {
+      kind: r.source.kind, file: r.source.label, skipped: r.source.skipped(),
+      error: e ? { message: e.message, ...(typeof (e as { offset?: number }).offset === "number" ? { offset: (e as unknown as { offset: number }).offset, frame: (e as unknown as { frame: number }).frame } : {}), ...(e.line ? { line: e.line } : {}) } : undefined,
+    },
+    collector: r.collector, totals: r.totals, bySource: r.bySource, byDestination: r.byDestination, seed: o.seed, outputs,
+    timing: { seconds: r.seconds, workers: o.workers, barriers: o.workers > 1 ? r.barriers : undefined },
+  });
+  if (o.out !== undefined) {
+    writeFileSync(join(o.out, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    writeFileSync(join(o.out, "report.html"), renderHtmlReport(summary));
+  }
+  (o.jsonl === "-" ? process.stderr : process.stdout).write(formatSummaryTable(summary) + "\n");
+  if (e) {
+    process.stderr.write(`nodeplane: ${e.message}\n`);
+    process.exitCode = 2;
+  }
+}
+
+// the sources need the engine synchronously inside runReplay: pre-import the optional modules
+let pcapMod: typeof import("../replay/pcap-source.js") | undefined;
+let genMod: typeof import("../replay/generator-source.js") | undefined;
+function makeSourceSync(o: ReplayCliOptions, engine: Engine): PacketSource | Promise<PacketSource> {
+  if (o.packets !== undefined) return new JsonlSource(o.packets, engine.devices, (m) => engine.onWarning(m));
+  if (o.pcap !== undefined) return pcapMod!.PcapSource.open(o.pcap, engine);
+  return genMod!.GeneratorSource.create(o.generate!, engine);
+}
+async function preload(o: ReplayCliOptions): Promise<void> {
+  if (o.pcap !== undefined) pcapMod = await import("../replay/pcap-source.js");
+  if (o.generate !== undefined) genMod = await import("../replay/generator-source.js");
+}
+
+export function registerReplay(program: Command): void {
+  program
+    .command("replay")
+    .description("run packets through the node and say what happened (JSONL results, summary, report, egress capture)")
+    .option("--snapshot <dir>", "node snapshot directory")
+    .option("--cluster <file>", "a cluster file: replay on one of its nodes (with --node)")
+    .option("--node <name>", "the cluster node to replay on")
+    .option("--packets <file>", "input packets, one JSON object per line")
+    .option("--pcap <file>", "input capture (pcap or pcapng)")
+    .option("--generate <spec>", "generate traffic from a traffic spec (YAML)")
+    .option("--out <dir>", "write summary.json, report.html and egress.pcapng (packets as they leave, one interface per egress device) here")
+    .option("--jsonl <file>", "per-packet results as JSONL (without --out and --workers: default stdout; '-' means stdout)")
+    .addOption(new Option("--workers <n>", "worker threads; flows are sharded over them keeping both directions of each connection together (see README)").argParser(intOption("workers", 1, 64)).default(1))
+    .addOption(new Option("--seed <n>", "PRNG seed").argParser(intOption("seed")).default(0))
+    .addOption(new Option("--batch <n>", "packets per engine call").argParser(intOption("batch")).default(1024))
+    .option("--iptables <file>", "iptables-save output to load instead of the snapshot's iptables-save.txt")
+    .option("--trace", "list every iptables rule each packet examined (`trace`), like the kernel's TRACE target")
+    .option("--counters <file>", "write the ruleset with the emulated per-rule counters (iptables-save -c) at the end")
+    .option("--conntrack-dump <file>", "write the connection table at the end, as conntrack -L prints it")
+    .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal anyway)")
+    .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README; plain JSONL replay only)").argParser(intOption("cpus")).default(1))
+    .addOption(new Option("--race-window <ns>", "how close in time packets on different CPUs must be to race").argParser(intOption("race-window")).default(5000))
+    .action(async (opts: ReplayCliOptions) => {
+      if (opts.cpus < 1 || opts.cpus > 64) throw new Error(`--cpus must be from 1 to 64, got ${opts.cpus}`);
+      await preload(opts);
+      await replayCommand(opts);
+    });
+}
+
+export { isInputError };

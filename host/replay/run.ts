@@ -1,0 +1,360 @@
+/**
+ * `replay` at scale: a packet source (JSONL, pcap, generator) through one
+ * engine on the main thread, or sharded over worker threads (shard.ts,
+ * worker.ts), into a summary (report/model.ts) and optional per-packet
+ * outputs. Deterministic: the same inputs and seed give the same summary
+ * (apart from its `timing` key) and the same per-packet results, whatever
+ * the number of workers, within the limits README "replay --workers" lists.
+ */
+import { Worker } from "node:worker_threads";
+import type { Writable } from "node:stream";
+import * as abi from "../core/abi.js";
+import type { Engine } from "../engine.js";
+import { InputError } from "../snapshot/errors.js";
+import { collect, emptyCollector, mergeCollector, type CollectorData } from "../report/collect.js";
+import { mergeTotals, type EngineTotals } from "../report/model.js";
+import { TopTalkers } from "../report/talkers.js";
+import { EngineRunner, type SegmentSink } from "./runner.js";
+import { loadEngine, type NodeSpec } from "./setup.js";
+import type { PacketSource } from "./sources.js";
+import { natTopology, ShardRouter, type NatTopology } from "./shard.js";
+import type { Progress } from "./progress.js";
+import { conntrackDumpText, type ConntrackEntry } from "../conntrack/dump.js";
+import { EgressWriter, FrameList } from "./egress.js";
+
+export interface ReplayRunOptions {
+  spec: NodeSpec;
+  seed: number;
+  batch: number;
+  workers: number;
+  trace?: boolean;
+  /** Per-packet results (the JSONL replay format), in input order. */
+  jsonl?: Writable;
+  /** Packets per dispatch round with workers (default 8192). */
+  round?: number;
+  progress?: Progress;
+  warn?: (m: string) => void;
+  /** Makes the source once the main engine is loaded (the JSONL encoder needs its devices). */
+  source: (engine: Engine) => PacketSource | Promise<PacketSource>;
+  /** Also collect the final connection table (--conntrack-dump). */
+  conntrackDump?: boolean;
+  /** Write every packet as it leaves to this pcapng (egress.ts). */
+  egress?: string;
+}
+
+export interface ReplayOutcome {
+  engine: Engine;
+  source: PacketSource;
+  collector: CollectorData;
+  totals: EngineTotals;
+  bySource: TopTalkers;
+  byDestination: TopTalkers;
+  /** The input error that stopped the replay (everything before it was replayed). */
+  error?: InputError;
+  seconds: number;
+  barriers: number;
+  conntrackText?: string;
+  egressFile?: string;
+}
+
+/** The engine's end-of-run numbers (summed over workers by mergeTotals). */
+export function engineTotals(engine: Engine): EngineTotals {
+  const rc = engine.ruleCounters();
+  return {
+    rulePackets: rc.map((c) => Number(c.packets)),
+    ruleBytes: rc.map((c) => Number(c.bytes)),
+    conntrack: engine.ruleset?.compiled.conntrack ? { ...engine.conntrackStats() } : undefined,
+    counters: engine.counters(),
+  };
+}
+
+async function write(out: Writable, s: string): Promise<void> {
+  if (s === "" ) return;
+  if (!out.write(s)) await new Promise<void>((res) => out.once("drain", () => res()));
+}
+
+function talk(src: TopTalkers, dst: TopTalkers, dv: DataView, base: number, n: number): void {
+  for (let k = 0; k < n; k++) {
+    const p = base + k * abi.PKT_SIZE;
+    const len = dv.getUint16(p + abi.PKT_LEN, true);
+    if (!(dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_LOCAL) || dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_SRC_SET) src.add(dv.getUint32(p + abi.PKT_SRC, true) >>> 0, len);
+    dst.add(dv.getUint32(p + abi.PKT_DST, true) >>> 0, len);
+  }
+}
+
+export async function runReplay(o: ReplayRunOptions): Promise<ReplayOutcome> {
+  const { engine } = await loadEngine(o.spec, { seed: o.seed, batch: o.batch, warn: o.warn });
+  if (o.trace) engine.setTrace(true);
+  const source = await o.source(engine);
+  try {
+    return o.workers <= 1 ? await runSingle(o, engine, source) : await runParallel(o, engine, source);
+  } finally {
+    source.close();
+  }
+}
+
+async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSource): Promise<ReplayOutcome> {
+  const runner = new EngineRunner(engine, o.seed);
+  const col = emptyCollector();
+  const bySource = new TopTalkers(), byDestination = new TopTalkers();
+  let next = 0;
+  let chunk = "";
+  let first = 0;
+  const sink: SegmentSink = {
+    segment(dv, base, k0, k1, replyBase) {
+      collect(col, dv, base, k0, k1, replyBase);
+      if (o.jsonl) for (let k = k0; k < k1; k++) chunk += JSON.stringify(engine.decodeRaw(k, first + k)) + "\n";
+      if (frames) for (let k = k0; k < k1; k++) frames.add(dv, base + k * abi.PKT_SIZE, replyBase, first + k, source.frame?.(k));
+    },
+  };
+  const egress = o.egress ? new EgressWriter(o.egress, (slot) => engine.node.devBySlot[slot]?.name ?? `slot${slot}`) : undefined;
+  const frames = egress ? new FrameList() : undefined;
+  let error: InputError | undefined;
+  const t0 = performance.now();
+  for (;;) {
+    const { ptr, capacity } = engine.batchBuffer;
+    let n: number;
+    try {
+      n = source.fill(engine.mem.dv, ptr, capacity);
+    } catch (e) {
+      if (e instanceof InputError) { error = e; break; }
+      throw e;
+    }
+    if (n === 0) break;
+    talk(bySource, byDestination, engine.mem.dv, ptr, n);
+    first = next;
+    runner.run(n, (k) => first + k, sink);
+    next += n;
+    source.processed?.(engine.mem.dv, ptr, n);
+    if (o.jsonl) { await write(o.jsonl, chunk); chunk = ""; }
+    if (egress) { egress.writeList(frames!.bytes, frames!.meta); frames!.used = 0; frames!.meta = []; await egress.flush(); }
+    o.progress?.update(source.progress(), next);
+  }
+  await egress?.close();
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    engine, source, collector: col, totals: engineTotals(engine), bySource, byDestination, error, seconds, barriers: 0,
+    conntrackText: o.conntrackDump ? engine.conntrackList() : undefined, egressFile: o.egress,
+  };
+}
+
+// ---- workers -----------------------------------------------------------------
+
+/** Messages to a worker. */
+export type ToWorker =
+  | { type: "init"; spec: NodeSpec; seed: number; batch: number; topo: NatTopology; jsonl: boolean; trace: boolean; egress: boolean; id: number }
+  | { type: "round"; round: number; n: number; buf: ArrayBuffer; idx: ArrayBuffer; orig?: { bytes: ArrayBuffer; at: Float64Array } }
+  | { type: "finish"; conntrack: boolean };
+
+/** Messages from a worker. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "warning"; message: string }
+  | { type: "error"; message: string; input?: { file: string; line: number; token: string; problem: string; text?: string; column?: number } }
+  | { type: "done"; round: number; learned: number[]; lines?: string[]; buf: ArrayBuffer; idx: ArrayBuffer; n: number; frames?: { bytes: ArrayBuffer; meta: Float64Array } }
+  | { type: "final"; collector: CollectorData; totals: EngineTotals; conntrack?: ConntrackEntry[] };
+
+interface RoundRec { round: number; openers: number[]; waiting: number; results: (FromWorker & { type: "done" })[] }
+
+class WorkerHandle {
+  readonly w: Worker;
+  private waiters: ((m: FromWorker) => void)[] = [];
+  private queue: FromWorker[] = [];
+  failure?: Error;
+  freeBufs: ArrayBuffer[] = [];
+  freeIdx: ArrayBuffer[] = [];
+
+  constructor(readonly id: number, warn?: (m: string) => void) {
+    this.w = new Worker(new URL("./worker.js", import.meta.url));
+    this.w.on("message", (m: FromWorker) => {
+      if (m.type === "warning") { warn?.(m.message); return; }
+      const f = this.waiters.shift();
+      if (f) f(m); else this.queue.push(m);
+    });
+    this.w.on("error", (e) => { this.failure = e; for (const f of this.waiters.splice(0)) f({ type: "error", message: e.message }); });
+  }
+
+  next(): Promise<FromWorker> {
+    const m = this.queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.failure) return Promise.resolve({ type: "error", message: this.failure.message });
+    return new Promise((res) => this.waiters.push(res));
+  }
+
+  post(m: ToWorker, transfer: ArrayBuffer[] = []): void { this.w.postMessage(m, transfer); }
+}
+
+function workerError(m: FromWorker & { type: "error" }): Error {
+  if (m.input) return new InputError(m.input.file, m.input.line, m.input.token, m.input.problem, m.input.text, m.input.column);
+  return new Error(`replay worker: ${m.message}`);
+}
+
+async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSource): Promise<ReplayOutcome> {
+  const N = o.workers;
+  const ROUND = Math.max(256, o.round ?? 8192);
+  const topo = natTopology(engine.node.snapshot, engine.node.snapshot.iptablesSave);
+  const router = new ShardRouter(topo, N);
+  const handles = Array.from({ length: N }, (_, i) => new WorkerHandle(i, o.warn));
+  try {
+    for (const h of handles) h.post({ type: "init", spec: o.spec, seed: o.seed, batch: o.batch, topo, jsonl: !!o.jsonl, trace: !!o.trace, egress: !!o.egress, id: h.id });
+    for (const h of handles) {
+      const m = await h.next();
+      if (m.type === "error") throw workerError(m);
+    }
+    const bySource = new TopTalkers(), byDestination = new TopTalkers();
+    // the round being built: per worker a descriptor buffer and the input indices
+    let bufs: Uint8Array[] = [], idxs: Float64Array[] = [], counts: number[] = [];
+    // captured bytes of the round's packets (for egress.pcapng), per worker: bytes and [offset, length] per packet
+    const withOrig = !!o.egress && typeof source.frame === "function";
+    let origB: Uint8Array[] = [], origUsed: number[] = [], origAt: number[][] = [];
+    const egress = o.egress ? new EgressWriter(o.egress, (slot) => engine.node.devBySlot[slot]?.name ?? `slot${slot}`) : undefined;
+    const closed = source.closedLoop === true;
+    let fillFirst = 0;
+    let openers: number[] = [];
+    let roundNo = 0;
+    let total = 0;
+    const inflight: RoundRec[] = [];
+    const staging = engine.batchBuffer;
+    const newRound = () => {
+      bufs = handles.map((h) => new Uint8Array(h.freeBufs.pop() ?? new ArrayBuffer(ROUND * abi.PKT_SIZE)));
+      idxs = handles.map((h) => new Float64Array(h.freeIdx.pop() ?? new ArrayBuffer(ROUND * 8)));
+      counts = handles.map(() => 0);
+      openers = [];
+      if (withOrig) { origB = handles.map(() => new Uint8Array(1 << 16)); origUsed = handles.map(() => 0); origAt = handles.map(() => []); }
+    };
+    const apply = async (): Promise<void> => {
+      const rec = inflight.shift()!;
+      for (const h of handles) {
+        const m = await h.next();
+        if (m.type === "error") throw workerError(m);
+        if (m.type !== "done" || m.round !== rec.round) throw new Error(`replay: worker ${h.id} answered out of order`);
+        rec.results[h.id] = m;
+      }
+      // learned tuples in worker order: deterministic when two workers learn the same tuple
+      for (const h of handles) router.learn(rec.results[h.id]!.learned, h.id);
+      router.retire(rec.openers);
+      if (egress) {
+        egress.writeMerged(rec.results.map((r) => ({ bytes: new Uint8Array(r.frames!.bytes), meta: r.frames!.meta })));
+        await egress.flush();
+      }
+      if (closed) {
+        // the processed descriptors back where the source wrote them, for its closed loop
+        const mem = engine.mem.u8;
+        for (const r of rec.results) {
+          const ix = new Float64Array(r.idx, 0, r.n), b = new Uint8Array(r.buf);
+          for (let k = 0; k < r.n; k++) {
+            const at = staging.ptr + (ix[k]! - fillFirst) * abi.PKT_SIZE;
+            mem.set(b.subarray(k * abi.PKT_SIZE, (k + 1) * abi.PKT_SIZE), at);
+          }
+        }
+      }
+      if (o.jsonl) {
+        // merge the workers' lines by input index
+        const pos = handles.map(() => 0);
+        const ix = rec.results.map((r) => new Float64Array(r.idx, 0, r.n));
+        let out = "";
+        for (;;) {
+          let best = -1, bi = Infinity;
+          for (let w = 0; w < N; w++) if (pos[w]! < rec.results[w]!.n && ix[w]![pos[w]!]! < bi) { bi = ix[w]![pos[w]!]!; best = w; }
+          if (best < 0) break;
+          out += rec.results[best]!.lines![pos[best]!++]!;
+        }
+        await write(o.jsonl, out);
+      }
+      for (const h of handles) { h.freeBufs.push(rec.results[h.id]!.buf); h.freeIdx.push(rec.results[h.id]!.idx); }
+    };
+    const flush = async (): Promise<void> => {
+      if (counts.every((c) => c === 0)) return;
+      while (inflight.length >= 2) await apply();
+      const rec: RoundRec = { round: roundNo++, openers, waiting: N, results: [] };
+      for (const h of handles) {
+        const b = bufs[h.id]!.buffer as ArrayBuffer, x = idxs[h.id]!.buffer as ArrayBuffer;
+        const orig = withOrig ? { bytes: origB[h.id]!.slice(0, origUsed[h.id]!).buffer as ArrayBuffer, at: Float64Array.from(origAt[h.id]!) } : undefined;
+        h.post({ type: "round", round: rec.round, n: counts[h.id]!, buf: b, idx: x, orig }, orig ? [b, x, orig.bytes, orig.at.buffer as ArrayBuffer] : [b, x]);
+      }
+      inflight.push(rec);
+      newRound();
+    };
+    newRound();
+    let inRound = 0;
+    let error: InputError | undefined;
+    const t0 = performance.now();
+    for (;;) {
+      const dv = engine.mem.dv;
+      let n: number;
+      try {
+        n = source.fill(dv, staging.ptr, staging.capacity);
+      } catch (e) {
+        if (e instanceof InputError) { error = e; break; }
+        throw e;
+      }
+      if (n === 0) break;
+      fillFirst = total;
+      talk(bySource, byDestination, dv, staging.ptr, n);
+      const mem = new Uint8Array(dv.buffer);
+      for (let k = 0; k < n; k++) {
+        const p = staging.ptr + k * abi.PKT_SIZE;
+        let w = router.route(dv, p, false);
+        if (w < 0) {
+          // a barrier: every in-flight round completes and is applied first
+          await flush();
+          while (inflight.length) await apply();
+          inRound = 0;
+          router.barriers++;
+          w = router.route(dv, p, true);
+        }
+        const c = counts[w]!;
+        bufs[w]!.set(mem.subarray(p, p + abi.PKT_SIZE), c * abi.PKT_SIZE);
+        idxs[w]![c] = total + k;
+        counts[w] = c + 1;
+        if (withOrig) {
+          const fr = source.frame!(k);
+          const len = fr?.length ?? 0;
+          if (origUsed[w]! + len > origB[w]!.length) {
+            let size = origB[w]!.length * 2;
+            while (size < origUsed[w]! + len) size *= 2;
+            const nb = new Uint8Array(size);
+            nb.set(origB[w]!.subarray(0, origUsed[w]!));
+            origB[w] = nb;
+          }
+          if (fr) origB[w]!.set(fr.bytes.subarray(fr.offset, fr.offset + len), origUsed[w]!);
+          origAt[w]!.push(origUsed[w]!, fr ? len : -1);
+          origUsed[w]! += len;
+        }
+        router.addInFlight(dv, p, openers);
+        if (++inRound >= ROUND || c + 1 >= ROUND) { await flush(); inRound = 0; }
+      }
+      if (closed) {
+        // the source needs this fill's outcome before it fills again
+        await flush();
+        while (inflight.length) await apply();
+        inRound = 0;
+        source.processed!(engine.mem.dv, staging.ptr, n);
+      }
+      total += n;
+      o.progress?.update(source.progress(), total);
+    }
+    await flush();
+    while (inflight.length) await apply();
+    await egress?.close();
+    const collector = emptyCollector();
+    let totals: EngineTotals | undefined;
+    const entries: ConntrackEntry[] = [];
+    for (const h of handles) h.post({ type: "finish", conntrack: !!o.conntrackDump });
+    for (const h of handles) {
+      const m = await h.next();
+      if (m.type === "error") throw workerError(m);
+      if (m.type !== "final") throw new Error(`replay: worker ${h.id} answered out of order`);
+      mergeCollector(collector, m.collector);
+      if (!totals) totals = m.totals; else mergeTotals(totals, m.totals);
+      if (m.conntrack) entries.push(...m.conntrack);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      engine, source, collector, totals: totals!, bySource, byDestination, error, seconds, barriers: router.barriers,
+      conntrackText: o.conntrackDump ? conntrackDumpText(entries) : undefined, egressFile: o.egress,
+    };
+  } finally {
+    await Promise.all(handles.map((h) => h.w.terminate()));
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Sharding packets over workers (`replay --workers N`) so that both
+ * directions of every connection reach the same worker, NAT included.
+ *
+ * The problem: each worker has its own Engine, hence its own conntrack
+ * table. A reply's tuple differs from its original's when the node
+ * translated the connection (SNAT/MASQUERADE to a node address, DNAT to a
+ * pod, both for a NodePort with externalTrafficPolicy Cluster), so a 5-tuple
+ * hash alone would send the reply to a worker that never saw the connection.
+ *
+ * The design (README, "replay --workers"):
+ *  1. The static key. A packet with exactly one end at a *frontend* (a
+ *     node address, or a `-d A/32` of the nat table: ClusterIPs, load
+ *     balancer IPs) goes by a hash of the other end's address: a client's
+ *     every connection to the node's services is on one worker, so
+ *     kube-proxy's session affinity (`-m recent --rsource`, keyed by the
+ *     client address) sees them all, and the reply of a pod's connection
+ *     SNATed to the node address (from the remote server to the node) hashes
+ *     like its original (see next). Else a packet with exactly one end
+ *     *outside* (not a frontend, not a pod on the node: a /32 route on a
+ *     device without an address, as the VPC CNI routes its pods' veths)
+ *     goes by a hash of that end's address, the end NAT never rewrites here:
+ *     both directions of a pod's connection to the internet, SNATed or not,
+ *     of an NLB's connection to a pod IP, hash the same, and every
+ *     connection that could compete for an SNAT port to one outside address
+ *     is on one worker (the NAT port search sees them all, as the kernel's
+ *     does), as are all the packets from and to one outside peer (its ICMP
+ *     rate limits). Else (pod to pod, node to node) a symmetric hash of both
+ *     endpoints with ports (both directions hash the same, as a symmetric
+ *     RSS key does).
+ *  2. A translated connection's reply tuple is *learned*: the worker that
+ *     made the connection reports its reply tuple (conntrack's, read from
+ *     the descriptor) and the dispatcher sends packets with that tuple to the
+ *     same worker. Only tuples that can be translated are looked up and
+ *     learned: those with a node address (or an SNAT --to-source address) as
+ *     source or destination, or a DNAT target (--to-destination) as source.
+ *     The node's configuration says which these are (NatTopology).
+ *  3. Determinism: what the dispatcher has learned changes only at fixed
+ *     points (results of round r-2 are applied when round r starts), and a
+ *     packet whose tuple could be the reply of a connection still in flight
+ *     (an in-flight connection-opening packet could have made it: same
+ *     address on the far side, or a DNAT+SNAT opener when the packet comes
+ *     from a DNAT target to a node address) waits for a barrier: every
+ *     in-flight round completes and is applied first. The decision for a
+ *     packet therefore depends only on the packets before it, never on
+ *     timing, and the learned mapping it sees is complete for it.
+ */
+import * as abi from "../core/abi.js";
+import type { NodeSnapshot } from "../model/node.js";
+import { parseIPv4 } from "../util/ipv4.js";
+import { FlowMap, flow, fmix32, isOpener, readFlow, symmetricHash } from "./flow.js";
+
+/** Which addresses the node's translations can put in a tuple (plain arrays: posted to workers). */
+export interface NatTopology {
+  /** Node addresses and SNAT --to-source addresses (MASQUERADE picks a node address). */
+  local: number[];
+  /** DNAT --to-destination targets as address*65536+port (port 0: any port of the address). */
+  dnatTargets: number[];
+  /** Destinations a DNAT can be keyed on: -d A/32 addresses in the nat table (node addresses count too). */
+  dnatFrontends: number[];
+  /** Addresses that are not outside: the node's, its pods' (/32 link routes), the DNAT frontends. */
+  inside: number[];
+}
+
+function addRange(out: Set<number>, a: number, b: number): void {
+  // bounded: a huge range is unlikely in a NAT rule; cap what we enumerate
+  for (let x = a, k = 0; x <= b && k < 65536; x++, k++) out.add(x >>> 0);
+}
+
+/** The node's translation addresses, from its addresses and its iptables-save text. */
+export function natTopology(snap: NodeSnapshot, iptables: string | undefined): NatTopology {
+  const local = new Set<number>();
+  for (const a of snap.addrs) local.add(a.local >>> 0);
+  const targets = new Set<number>();
+  const frontends = new Set<number>();
+  if (iptables) {
+    let table = "";
+    for (const line of iptables.split("\n")) {
+      if (line.startsWith("*")) { table = line.slice(1).trim(); continue; }
+      if (table !== "nat" || !line.startsWith("-A ")) continue;
+      const d = / -d (\d+\.\d+\.\d+\.\d+)(?:\/32)?(?=\s)/.exec(line);
+      if (d) { const a = parseIPv4(d[1]!); if (a !== undefined) frontends.add(a >>> 0); }
+      const to = /--to-destination (\d+\.\d+\.\d+\.\d+)(?:-(\d+\.\d+\.\d+\.\d+))?(?::(\d+)(?:-(\d+))?)?/.exec(line);
+      if (to) {
+        const a = parseIPv4(to[1]!)!, b = to[2] ? parseIPv4(to[2])! : a;
+        const plo = to[3] ? Number(to[3]) : 0, phi = to[4] ? Number(to[4]) : plo;
+        const addrs = new Set<number>();
+        addRange(addrs, a >>> 0, b >>> 0);
+        for (const x of addrs) {
+          if (plo === 0 || phi - plo > 1024) targets.add(x * 65536);
+          else for (let p = plo; p <= phi; p++) targets.add(x * 65536 + p);
+        }
+      }
+      const src = /--to-source (\d+\.\d+\.\d+\.\d+)(?:-(\d+\.\d+\.\d+\.\d+))?/.exec(line);
+      if (src) {
+        const a = parseIPv4(src[1]!)!, b = src[2] ? parseIPv4(src[2])! : a;
+        addRange(local, a >>> 0, b >>> 0);
+      }
+    }
+  }
+  for (const a of local) frontends.add(a);
+  const inside = new Set<number>(frontends);
+  // pods on the node: the VPC CNI routes each one as a /32 on its host veth, a device without an address
+  const addressed = new Set(snap.addrs.map((a) => a.dev));
+  for (const r of snap.routes) {
+    if (r.plen === 32 && r.type === "unicast" && r.gw === 0 && r.dev !== undefined && r.table !== 255 && !addressed.has(r.dev)) inside.add(r.prefix >>> 0);
+  }
+  const sort = (s: Set<number>) => [...s].sort((x, y) => x - y);
+  return { local: sort(local), dnatTargets: sort(targets), dnatFrontends: sort(frontends), inside: sort(inside) };
+}
+
+/** Fast membership tests over a NatTopology. */
+export class NatSets {
+  readonly local: Set<number>;
+  readonly targetPairs: Set<number>;
+  readonly targetAddrs: Set<number>; // targets without a port
+  readonly frontends: Set<number>;
+  readonly inside: Set<number>;
+
+  constructor(t: NatTopology) {
+    this.inside = new Set(t.inside);
+    this.local = new Set(t.local);
+    this.targetPairs = new Set(t.dnatTargets.filter((x) => x % 65536 !== 0));
+    this.targetAddrs = new Set(t.dnatTargets.filter((x) => x % 65536 === 0).map((x) => x / 65536));
+    this.frontends = new Set(t.dnatFrontends);
+  }
+
+  /** Is the source endpoint a DNAT target? */
+  isTarget(src: number, sport: number): boolean {
+    return this.targetPairs.has((src >>> 0) * 65536 + sport) || (this.targetAddrs.size > 0 && this.targetAddrs.has(src >>> 0));
+  }
+
+  /** Can a tuple with these endpoints be a translated connection's reply (so: learned, looked up)? */
+  translatable(src: number, sport: number, dst: number): boolean {
+    return this.local.has(dst >>> 0) || this.local.has(src >>> 0) || this.isTarget(src, sport);
+  }
+}
+
+/**
+ * The static shard key (before any learned mapping): see the file comment,
+ * point 1. `localSrc`: a packet a local process sends without a source
+ * (routing gives it a node address).
+ */
+export function staticKey(sets: NatSets, proto: number, src: number, sport: number, dst: number, dport: number, localSrc = false): number {
+  const sf = localSrc || sets.frontends.has(src >>> 0), df = sets.frontends.has(dst >>> 0);
+  if (sf !== df) return addrHash(sf ? dst : src);
+  const so = !sets.inside.has(src >>> 0), dout = !sets.inside.has(dst >>> 0);
+  if (so !== dout) return addrHash(so ? src : dst);
+  return symmetricHash(proto, src, sport, dst, dport);
+}
+
+function addrHash(a: number): number { return fmix32(fmix32((a ^ 0x2545f491) >>> 0) ^ 0x68e31da4); }
+
+function bump(m: Map<number, number>, k: number, d: number): void {
+  const v = (m.get(k) ?? 0) + d;
+  if (v === 0) m.delete(k); else m.set(k, v);
+}
+
+/**
+ * The dispatcher's routing state (main thread). route() returns the worker
+ * for descriptor `p`, or -1 when a barrier is needed first (see above).
+ */
+export class ShardRouter {
+  readonly learned = new FlowMap();
+  /** Flow directions dispatched so far (their first packet may open a connection). */
+  private readonly seen = new FlowMap(1 << 14);
+  private readonly sets: NatSets;
+  /** In-flight openers by source and by destination address, and those that may be DNATed. */
+  private readonly inSrc = new Map<number, number>();
+  private readonly inDst = new Map<number, number>();
+  private dnatCand = 0;
+  /** In-flight openers sent by local processes (their source is chosen by routing: any node address). */
+  private localOpeners = 0;
+  barriers = 0;
+
+  constructor(topo: NatTopology, readonly shards: number) {
+    this.sets = new NatSets(topo);
+  }
+
+  /** The worker for descriptor `p`; -1: wait for a barrier, then ask again with `afterBarrier`. */
+  route(dv: DataView, p: number, afterBarrier: boolean): number {
+    readFlow(dv, p);
+    const { proto, src, sport, dst, dport } = flow;
+    if (this.sets.translatable(src, sport, dst)) {
+      if (!afterBarrier && this.mayBeInFlight(src, sport, dst)) return -1;
+      let w = this.learned.get(proto, src, sport, dst, dport);
+      // an ICMP error quotes a packet the node sent: its connection may be known by the reverse tuple
+      if (w < 0 && flow.icmpError) w = this.learned.get(proto, dst, dport, src, sport);
+      if (w >= 0) return w;
+    } else if (flow.icmpError && this.sets.translatable(dst, dport, src)) {
+      if (!afterBarrier && this.mayBeInFlight(dst, dport, src)) return -1;
+      const w = this.learned.get(proto, dst, dport, src, sport);
+      if (w >= 0) return w;
+    }
+    return staticKey(this.sets, proto, src, sport, dst, dport, flow.localNoSrc) % this.shards;
+  }
+
+  /** Could an in-flight opener have made a connection whose reply is this tuple? */
+  private mayBeInFlight(src: number, sport: number, dst: number): boolean {
+    // SNAT-shaped: the reply comes from the opener's destination (no wait needed when that is an
+    // outside endpoint: the static key is the same both ways); DNAT-shaped: goes to its source
+    if ((this.sets.inside.has(src >>> 0) && this.inDst.has(src >>> 0)) || this.inSrc.has(dst >>> 0)) return true;
+    if (this.localOpeners > 0 && this.sets.local.has(dst >>> 0)) return true;
+    // DNAT+SNAT: from a DNAT target to a node address, made by any opener to a frontend
+    return this.dnatCand > 0 && this.sets.local.has(dst >>> 0) && this.sets.isTarget(src, sport);
+  }
+
+  /**
+   * Records descriptor `p` (just routed) as in flight if it may open a
+   * connection; returns a token for retire() (-1: nothing recorded).
+   * Tokens are pushed by the caller into the round's list.
+   */
+  addInFlight(dv: DataView, p: number, out: number[]): void {
+    // an opener, or the first packet the dispatcher sees of a flow direction (conntrack's loose pickup)
+    if (!isOpener(dv, p)) {
+      readFlow(dv, p);
+      if (this.seen.get(flow.proto, flow.src, flow.sport, flow.dst, flow.dport) >= 0) return;
+      this.seen.set(flow.proto, flow.src, flow.sport, flow.dst, flow.dport, 1);
+    }
+    const src = dv.getUint32(p + abi.PKT_SRC, true) >>> 0;
+    const dst = dv.getUint32(p + abi.PKT_DST, true) >>> 0;
+    const cand = (this.sets.frontends.has(dst) ? 1 : 0) | (dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_LOCAL ? 2 : 0);
+    bump(this.inSrc, src, 1);
+    bump(this.inDst, dst, 1);
+    this.dnatCand += cand & 1;
+    this.localOpeners += cand >> 1;
+    out.push(src, dst, cand);
+  }
+
+  /** A round's openers are no longer in flight (its results were applied). */
+  retire(list: number[]): void {
+    for (let i = 0; i < list.length; i += 3) {
+      bump(this.inSrc, list[i]!, -1);
+      bump(this.inDst, list[i + 1]!, -1);
+      this.dnatCand -= list[i + 2]! & 1;
+      this.localOpeners -= list[i + 2]! >> 1;
+    }
+  }
+
+  /** Applies learned reply tuples (5 words each: proto, src, sport, dst, dport) of worker `w`. */
+  learn(tuples: ArrayLike<number>, w: number): void {
+    for (let i = 0; i + 4 < tuples.length; i += 5) this.learned.set(tuples[i]!, tuples[i + 1]!, tuples[i + 2]!, tuples[i + 3]!, tuples[i + 4]!, w);
+  }
+}
+
+/**
+ * Worker side: the reply tuple of a connection descriptor `p` just created
+ * (as packets of the reply direction will arrive), when it is translatable;
+ * appended to `out` as 5 words. Read from conntrack's reply tuple.
+ */
+export function learnedTuple(dv: DataView, p: number, sets: NatSets, out: number[]): void {
+  if (dv.getUint32(p + abi.PKT_CT_ID, true) === 0) return;
+  if (dv.getUint8(p + abi.PKT_CT_INFO) !== abi.CTINFO_NEW) return;
+  // translated or not: a local process's packet arrives without its source (routing picks it),
+  // so even an untranslated connection of the node's own is keyed by what conntrack recorded
+  const proto = dv.getUint8(p + abi.PKT_CT_PROTO);
+  const src = dv.getUint32(p + abi.PKT_CT_REPL_SRC, true) >>> 0;
+  const dst = dv.getUint32(p + abi.PKT_CT_REPL_DST, true) >>> 0;
+  let sport = dv.getUint16(p + abi.PKT_CT_REPL_SPORT, true);
+  let dport = dv.getUint16(p + abi.PKT_CT_REPL_DPORT, true);
+  if (proto === 1) dport = sport; // the echo id, in both port positions as readFlow keys ICMP queries
+  else if (!(proto === 6 || proto === 17 || proto === 136 || proto === 132 || proto === 33)) { sport = 0; dport = 0; }
+  if (!sets.translatable(src, sport, dst)) return;
+  out.push(proto, src, sport, dst, dport);
+}

@@ -1,0 +1,155 @@
+/**
+ * The replay summary (`summary.json`): one object with a fixed key order,
+ * deterministic for the same inputs and seed, except the `timing` key,
+ * which holds everything about how fast and how (workers) the run went.
+ *
+ * Built from the merged counters of every engine (collect.ts), the top
+ * talkers of the input (talkers.ts), and the engines' own counters (rule
+ * counters, conntrack -S, SNMP counters) summed over workers.
+ */
+import * as abi from "../core/abi.js";
+import { DROP_NAMES, DROP_TEXT } from "../packet/result.js";
+import { formatIPv4 } from "../util/ipv4.js";
+import type { CollectorData } from "./collect.js";
+import type { TopTalkers } from "./talkers.js";
+import type { LoadedRuleset } from "../netfilter/runtime.js";
+
+/** What each engine reports at the end (summed over workers). */
+export interface EngineTotals {
+  /** Per rule entry id: packets and bytes. */
+  rulePackets: number[];
+  ruleBytes: number[];
+  /** conntrack -S counters and `count` (entries in the table). */
+  conntrack: Record<string, number> | undefined;
+  /** SNMP counters by nstat name. */
+  counters: Record<string, number>;
+}
+
+export function mergeTotals(a: EngineTotals, b: EngineTotals): void {
+  for (let i = 0; i < b.rulePackets.length; i++) {
+    a.rulePackets[i] = (a.rulePackets[i] ?? 0) + b.rulePackets[i]!;
+    a.ruleBytes[i] = (a.ruleBytes[i] ?? 0) + b.ruleBytes[i]!;
+  }
+  if (b.conntrack) {
+    a.conntrack ??= {};
+    for (const [k, v] of Object.entries(b.conntrack)) a.conntrack[k] = (a.conntrack[k] ?? 0) + v;
+  }
+  for (const [k, v] of Object.entries(b.counters)) a.counters[k] = (a.counters[k] ?? 0) + v;
+}
+
+export interface InputInfo {
+  kind: string;
+  file: string;
+  /** Frames or lines skipped, by why. */
+  skipped: Record<string, number>;
+  /** The input error that ended the replay early (everything before it was replayed). */
+  error?: { message: string; offset?: number; frame?: number; line?: number };
+}
+
+export interface SummaryContext {
+  node: { origin: string; devices: (string | undefined)[] };
+  ruleset?: LoadedRuleset;
+  input: InputInfo;
+  collector: CollectorData;
+  totals: EngineTotals;
+  bySource: TopTalkers;
+  byDestination: TopTalkers;
+  seed: number;
+  outputs: Record<string, string>;
+  timing: { seconds: number; workers: number; engineSeconds?: number; barriers?: number };
+}
+
+const CT_NAMES: [number[], string][] = [
+  [[abi.CTINFO_NEW], "NEW"], [[abi.CTINFO_ESTABLISHED, abi.CTINFO_ESTABLISHED_REPLY], "ESTABLISHED"],
+  [[abi.CTINFO_RELATED, abi.CTINFO_RELATED_REPLY], "RELATED"], [[abi.CTINFO_UNTRACKED], "UNTRACKED"], [[abi.CTINFO_NONE], "INVALID"],
+];
+const NAT_NAMES = ["DNAT", "SNAT", "BIND_DST", "BIND_SRC", "ICMP_INNER"];
+
+function sortedCounts(m: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) out[k] = v;
+  return out;
+}
+
+export type Summary = ReturnType<typeof buildSummary>;
+
+export function buildSummary(c: SummaryContext) {
+  const col = c.collector;
+  const verdicts = { forward: col.verdicts[abi.VERDICT_FORWARD] ?? 0, local: col.verdicts[abi.VERDICT_LOCAL] ?? 0, drop: col.verdicts[abi.VERDICT_DROP] ?? 0 };
+  const drops: Record<string, { packets: number; why: string }> = {};
+  const dropList = col.drops.map((n, i) => [DROP_NAMES[i] ?? String(i), n] as [string, number]).filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  for (const [k, n] of dropList) drops[k] = { packets: n, why: DROP_TEXT[k] ?? "" };
+  const egress: Record<string, { packets: number; bytes: number }> = {};
+  const oifs = col.oifPackets.map((n, slot) => [c.node.devices[slot] ?? `slot ${slot}`, n ?? 0, col.oifBytes[slot] ?? 0] as [string, number, number])
+    .filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  for (const [k, n, b] of oifs) egress[k] = { packets: n, bytes: b };
+  const nat: Record<string, number> = {};
+  NAT_NAMES.forEach((k, b) => { if (col.natOps[b]) nat[k] = col.natOps[b]!; });
+  const rs = c.ruleset;
+  const ctStates: Record<string, number> = {};
+  if (rs?.compiled.conntrack) for (const [codes, name] of CT_NAMES) {
+    const n = codes.reduce((s, x) => s + (col.ctinfo[x] ?? 0), 0);
+    if (n) ctStates[name] = n;
+  }
+  const topRules = rs ? c.totals.rulePackets
+    .map((n, id) => ({ id, n: n ?? 0 }))
+    .filter((x) => x.n > 0 && rs.entry(x.id)?.kind === "rule")
+    .sort((a, b) => b.n - a.n || a.id - b.id)
+    .slice(0, 20)
+    .map((x) => ({ packets: x.n, bytes: c.totals.ruleBytes[x.id] ?? 0, rule: rs.entryText(x.id) })) : [];
+  const ct = c.totals.conntrack;
+  const talkers = (t: TopTalkers) => t.top(20).map((x) => ({ addr: formatIPv4(x.addr), packets: x.packets, bytes: x.bytes }));
+  const counters: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c.totals.counters)) if (v) counters[k] = v;
+  const pps = c.timing.seconds > 0 ? Math.round(col.packets / c.timing.seconds) : 0;
+  return {
+    nodeplane: "replay summary",
+    node: c.node.origin,
+    seed: c.seed,
+    input: {
+      kind: c.input.kind,
+      file: c.input.file,
+      packets: col.packets,
+      bytes: col.bytes,
+      skipped: sortedCounts(c.input.skipped),
+      error: c.input.error ?? null,
+    },
+    verdicts,
+    forwarded_by_interface: egress,
+    drops,
+    node_replies: { packets: col.replies, by_kind: sortedCounts(col.replyKinds), sent: col.replyVerdicts[abi.VERDICT_FORWARD] ?? 0, dropped: col.replyVerdicts[abi.VERDICT_DROP] ?? 0 },
+    local_out: col.localOut,
+    nat,
+    iptables: rs ? {
+      rules: rs.stats.rules,
+      chains: rs.stats.chains,
+      rules_traversed_per_packet: col.packets ? Math.round((col.rulesTraversed / col.packets) * 100) / 100 : 0,
+      top_rules: topRules,
+    } : null,
+    conntrack: rs?.compiled.conntrack && ct ? {
+      states: ctStates,
+      entries: ct.count ?? 0,
+      stats: {
+        found: ct.found ?? 0, invalid: ct.invalid ?? 0, insert: ct.insert ?? 0, insert_failed: ct.insert_failed ?? 0,
+        drop: ct.drop ?? 0, early_drop: ct.early_drop ?? 0, error: ct.error ?? 0, search_restart: ct.search_restart ?? 0,
+        clash_resolve: ct.clash_resolve ?? 0, chaintoolong: ct.chaintoolong ?? 0,
+      },
+    } : null,
+    counters,
+    top_talkers: {
+      algorithm: "Misra-Gries summary, 2048 counters per direction, in input order (counts are lower bounds; error_bound is the most any is below the truth)",
+      by_source: talkers(c.bySource),
+      by_source_error_bound: c.bySource.errorBound,
+      by_destination: talkers(c.byDestination),
+      by_destination_error_bound: c.byDestination.errorBound,
+    },
+    outputs: c.outputs,
+    timing: {
+      seconds: Math.round(c.timing.seconds * 1000) / 1000,
+      packets_per_second: pps,
+      workers: c.timing.workers,
+      ...(c.timing.barriers !== undefined ? { barriers: c.timing.barriers } : {}),
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/** The replay summary as a readable table for the terminal (stdout). */
+import type { Summary } from "./model.js";
+
+function fmt(n: number): string { return n.toLocaleString("en-US"); }
+function pct(n: number, total: number): string { return total ? `${((100 * n) / total).toFixed(1)}%` : "-"; }
+
+function table(rows: string[][], indent = "  "): string {
+  if (!rows.length) return "";
+  const w: number[] = [];
+  for (const r of rows) r.forEach((c, i) => { w[i] = Math.max(w[i] ?? 0, c.length); });
+  // numbers right-aligned, text left-aligned; the last column is never padded
+  return rows.map((r) => indent + r.map((c, i) => i === r.length - 1 ? c : /^-?[\d,]+(\.\d+)?%?$/.test(c) ? c.padStart(w[i]!) : c.padEnd(w[i]!)).join("  ")).join("\n");
+}
+
+export function formatSummaryTable(s: Summary): string {
+  const out: string[] = [];
+  const total = s.input.packets;
+  out.push(`nodeplane replay: ${s.node}`);
+  out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
+  const sk = Object.entries(s.input.skipped);
+  if (sk.length) out.push(`skipped: ${sk.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
+  if (s.input.error) out.push(`INPUT ERROR (replay stopped there, everything before it was replayed): ${s.input.error.message}`);
+  out.push("verdicts:\n" + table([
+    ["forwarded", fmt(s.verdicts.forward), pct(s.verdicts.forward, total)],
+    ["delivered locally", fmt(s.verdicts.local), pct(s.verdicts.local, total)],
+    ["dropped", fmt(s.verdicts.drop), pct(s.verdicts.drop, total)],
+  ]));
+  const eg = Object.entries(s.forwarded_by_interface);
+  if (eg.length) out.push("forwarded by egress interface:\n" + table(eg.slice(0, 12).map(([k, v]) => [k, fmt(v.packets), `${fmt(v.bytes)} B`])) + (eg.length > 12 ? `\n  ... ${eg.length - 12} more` : ""));
+  const dr = Object.entries(s.drops);
+  if (dr.length) out.push("drops by reason:\n" + table(dr.map(([k, v]) => [k, fmt(v.packets), v.why])));
+  if (s.node_replies.packets) {
+    out.push(`packets the node sent back: ${fmt(s.node_replies.packets)} (${fmt(s.node_replies.sent)} sent, ${fmt(s.node_replies.dropped)} dropped)\n` +
+      table(Object.entries(s.node_replies.by_kind).map(([k, n]) => [k, fmt(n)])));
+  }
+  const nat = Object.entries(s.nat);
+  if (nat.length) out.push("NAT operations:\n" + table(nat.map(([k, n]) => [k, fmt(n)])));
+  if (s.iptables) {
+    out.push(`iptables: ${fmt(s.iptables.rules)} rules in ${fmt(s.iptables.chains)} chains; ${s.iptables.rules_traversed_per_packet} rules traversed per packet on average`);
+    if (s.iptables.top_rules.length) out.push("rules that matched most:\n" + table(s.iptables.top_rules.slice(0, 10).map((r) => [fmt(r.packets), r.rule])));
+  }
+  if (s.conntrack) {
+    const st = Object.entries(s.conntrack.states);
+    if (st.length) out.push("conntrack state of packets:\n" + table(st.map(([k, n]) => [k, fmt(n)])));
+    out.push(`conntrack: ${fmt(s.conntrack.entries)} entries at the end; ` + Object.entries(s.conntrack.stats).map(([k, v]) => `${k}=${v}`).join(" "));
+  }
+  const talk = (name: string, xs: { addr: string; packets: number }[]) => xs.length ? `${name}:\n` + table(xs.slice(0, 8).map((x) => [x.addr, fmt(x.packets), pct(x.packets, total)])) : "";
+  const ts = talk("top sources", s.top_talkers.by_source);
+  const td = talk("top destinations", s.top_talkers.by_destination);
+  if (ts) out.push(ts);
+  if (td) out.push(td);
+  const outs = Object.entries(s.outputs);
+  if (outs.length) out.push("written:\n" + table(outs.map(([k, v]) => [k, v])));
+  out.push(`throughput: ${fmt(s.timing.packets_per_second)} packets/s (${s.timing.seconds} s, ${s.timing.workers} worker${s.timing.workers === 1 ? "" : "s"})`);
+  return out.join("\n");
+}
