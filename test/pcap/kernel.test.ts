@@ -1,0 +1,167 @@
+/**
+ * Captures the kernel wrote: traffic sent inside two namespaces we create
+ * (a peer and a "node" joined by a veth pair), captured in the node by
+ * `tcpdump -i any` (SLL2, ns timestamps), `tcpdump -i vn` (Ethernet) and
+ * `dumpcap -i vn` (pcapng with if_name), then replayed through the engine
+ * loaded with a snapshot of that very namespace. The capture also holds
+ * what the kernel sent back (the outgoing copies, counted, not replayed):
+ * the emulator's replies must be the kernel's.
+ */
+import { it, expect, beforeAll, afterAll } from "vitest";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describeKernel } from "../kernel/kernel-gate.js";
+import { removeStaleNamespaces } from "../kernel/cleanup.js";
+import { readSnapshotDir } from "../../host/snapshot/read.js";
+import { Engine } from "../../host/engine.js";
+import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
+import { CaptureReader } from "../../host/pcap/read.js";
+import { decodeLink, LinkInfo } from "../../host/pcap/link.js";
+import { parseIPv4, WireFields, WIRE_OK } from "../../host/packet/wire.js";
+import { scratchDir, haveTool } from "./helpers.js";
+import type { PacketResult } from "../../host/packet/result.js";
+
+const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
+const PEER = `np-${process.pid}-pcap-peer`;
+const NODE = `np-${process.pid}-pcap-node`;
+const { dir, cleanup } = scratchDir();
+
+function sh(args: string[], ok = true): string {
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
+  if (ok && r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+const inNs = (ns: string, args: string[], ok = true) => sh(["ip", "netns", "exec", ns, ...args], ok);
+
+function startCapture(args: string[]): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("ip", ["netns", "exec", NODE, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      // tcpdump: "listening on ..."; dumpcap: "Capturing on ..."
+      if (/listening on|Capturing on/.test(err)) resolve(child);
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.removeAllListeners("exit");
+    child.on("exit", () => resolve());
+    child.kill("SIGINT");
+  });
+}
+
+const TOOLS = haveTool("tcpdump") && haveTool("dumpcap");
+let snapDir: string;
+const files = { any: join(dir, "any.pcap"), eth: join(dir, "vn.pcap"), ng: join(dir, "vn.pcapng") };
+
+describeKernel("captures written by tcpdump and dumpcap", () => {
+  beforeAll(async () => {
+    if (!TOOLS) return;
+    removeStaleNamespaces();
+    sh(["ip", "netns", "add", PEER]);
+    sh(["ip", "netns", "add", NODE]);
+    sh(["ip", "link", "add", "vp", "netns", PEER, "type", "veth", "peer", "name", "vn", "netns", NODE]);
+    for (const [ns, dev, addr] of [[PEER, "vp", "192.0.2.1/24"], [NODE, "vn", "192.0.2.2/24"]] as const) {
+      inNs(ns, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0", "net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_echo_ignore_all=0"]);
+      inNs(ns, ["ip", "link", "set", "lo", "up"]);
+      inNs(ns, ["ip", "addr", "add", addr, "dev", dev]);
+      inNs(ns, ["ip", "link", "set", dev, "up"]);
+      // real checksums on the wire (no CHECKSUM_PARTIAL skbs crossing the veth)
+      inNs(ns, ["ethtool", "-K", dev, "tx", "off"], false);
+    }
+    const caps = await Promise.all([
+      startCapture(["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", files.any]),
+      startCapture(["tcpdump", "-i", "vn", "-n", "-U", "--immediate-mode", "-w", files.eth]),
+      startCapture(["dumpcap", "-q", "-i", "vn", "-w", files.ng]),
+    ]);
+    // the peer pings the node, sends a UDP datagram and a TCP SYN to closed ports
+    inNs(PEER, ["python3", "-c", [
+      "import socket, struct, time",
+      "def csum(b):",
+      "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
+      "    while s >> 16: s = (s & 0xffff) + (s >> 16)",
+      "    return ~s & 0xffff",
+      "r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)",
+      "for seq in range(3):",
+      "    body = struct.pack('!BBHHH', 8, 0, 0, 0x4242, seq) + b'p' * 56",
+      "    body = body[:2] + struct.pack('!H', csum(body)) + body[4:]",
+      "    r.sendto(body, ('192.0.2.2', 0)); time.sleep(0.2)",
+      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x' * 100, ('192.0.2.2', 9999)); time.sleep(0.2)",
+      "t = socket.socket(); t.settimeout(1)",
+      "try: t.connect(('192.0.2.2', 81))",
+      "except Exception: pass",
+    ].join("\n")]);
+    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(caps.map(stop));
+    snapDir = join(dir, "snap");
+    inNs(NODE, ["sh", SNAPSHOT, snapDir]);
+  }, 60000);
+
+  afterAll(() => {
+    spawnSync("ip", ["netns", "del", PEER]);
+    spawnSync("ip", ["netns", "del", NODE]);
+    cleanup();
+  });
+
+  async function replay(file: string) {
+    const snap = await readSnapshotDir(snapDir);
+    const engine = await Engine.create({ seed: 1 });
+    engine.load(snap, { hz: snap.hz });
+    const results: PacketResult[] = [];
+    const sink: CaptureSink = { packet: (k, i) => { results.push(engine.decodeRaw(k, i)); } };
+    const st = await replayCapture(engine, file, sink);
+    return { st, results };
+  }
+
+  /** What the kernel sent from the node (the outgoing IPv4 frames of the capture): "icmp T/C" or "tcp FLAGS". */
+  function kernelReplies(file: string): string[] {
+    const r = CaptureReader.open(file);
+    const link = new LinkInfo();
+    const w = new WireFields();
+    const out: string[] = [];
+    while (r.next()) {
+      decodeLink(r.buf, r.data, r.capLen, r.origLen, r.iface.linkType, link);
+      const outgoing = link.pktType === 4 || (link.pktType < 0 && r.dir !== 1 && link.srcMac >= 0 && r.buf[link.l3 + 12] === 192 && r.buf[link.l3 + 15] === 2);
+      if (!outgoing || link.kind !== 0) continue;
+      if (parseIPv4(r.buf, link.l3, link.l3Cap, link.l3Wire, w) !== WIRE_OK) continue;
+      out.push(w.proto === 6 ? `tcp ${w.tcpFlags === 20 ? "RA" : w.tcpFlags}` : `icmp ${w.icmpType}/${w.icmpCode}`);
+    }
+    r.close();
+    return out;
+  }
+
+  for (const which of ["any", "eth", "ng"] as const) {
+    it.skipIf(!TOOLS)(`${which === "any" ? "tcpdump -i any (SLL2, ns)" : which === "eth" ? "tcpdump -i vn (Ethernet)" : "dumpcap (pcapng, if_name)"}: replayed, non-IPv4 and outgoing counted, replies = the kernel's`, async () => {
+      const file = files[which];
+      expect(existsSync(file)).toBe(true);
+      const head = readFileSync(file).subarray(0, 4).toString("hex");
+      const { st, results } = await replay(file);
+      expect(st.error, st.error?.message).toBeUndefined();
+      if (which === "ng") expect(head).toBe("0a0d0d0a");
+      if (which === "ng") expect(st.interfaces.map((i) => i.name)).toEqual(["vn"]);
+      if (which === "any") expect(st.interfaces[0]!.linkType).toBe(276);
+      if (which === "eth") expect(st.interfaces[0]!.linkType).toBe(1);
+      // the peer's 5 packets: 3 echo requests, 1 UDP datagram, 1 SYN (plus any retransmitted SYN)
+      expect(st.packets).toBeGreaterThanOrEqual(5);
+      expect(st.verdicts).toEqual({ local: st.packets });
+      expect(results.every((r) => r.verdict === "local")).toBe(true);
+      // ARP went both ways; the node's answers are outgoing copies
+      expect(st.notReplayed.ARP ?? 0).toBeGreaterThanOrEqual(1);
+      expect(st.notReplayed.outgoing ?? 0).toBeGreaterThanOrEqual(5);
+      const emulated = results.flatMap((r) => r.replies.map((q) => (q.kind === "tcp" ? `tcp ${q.flags}` : `icmp ${q.icmp_type}/${q.icmp_code}`)));
+      expect(emulated).toEqual(kernelReplies(file));
+      expect(emulated.filter((x) => x === "icmp 0/0").length).toBe(3);
+      expect(emulated).toContain("icmp 3/3");
+      expect(emulated).toContain("tcp RA");
+      expect(st.frames).toBe(st.packets + Object.values(st.notReplayed).reduce((a, b) => a + b, 0));
+      expect(st.csumUnverified).toBe(0);
+    });
+  }
+});
