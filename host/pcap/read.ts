@@ -100,7 +100,7 @@ export class CaptureReader {
     const ml = s.dv.getUint32(0, true);
     if (m === f.BT_SHB) {
       this.format = "pcapng";
-      this.readShb();
+      if (!this.readShb()) this.fail(0, 0, "", "section header block larger than the read buffer");
     } else if (m === f.PCAP_MAGIC_US || ml === f.PCAP_MAGIC_US || m === f.PCAP_MAGIC_NS || ml === f.PCAP_MAGIC_NS) {
       this.format = "pcap";
       this.le = ml === f.PCAP_MAGIC_US || ml === f.PCAP_MAGIC_NS;
@@ -204,28 +204,35 @@ export class CaptureReader {
   // ---------------------------------------------------------------------------
   // pcapng
 
-  private readShb(): void {
+  /** Reads a section header block; false (nothing consumed) when pinned bytes leave no room for it. */
+  private readShb(): boolean {
     const s = this.src;
     const rec = s.offset;
-    if (s.ensure(12) !== 1) this.truncated(rec, 12, "section header block");
+    let st = s.ensure(12);
+    if (st < 0) return false;
+    if (st === 0) this.truncated(rec, 12, "section header block");
     let o = s.pos;
     const bom = s.dv.getUint32(o + 8, true);
-    if (bom === f.BYTE_ORDER_MAGIC) this.le = true;
-    else if (bom === 0x4d3c2b1a) this.le = false;
+    let le: boolean;
+    if (bom === f.BYTE_ORDER_MAGIC) le = true;
+    else if (bom === 0x4d3c2b1a) le = false;
     else this.fail(rec + 8, 0, hex(bom), "bad pcapng byte-order magic in the section header block");
-    const len = s.dv.getUint32(o + 4, this.le);
+    const len = s.dv.getUint32(o + 4, le);
     if (len % 4 !== 0 || len < 28) this.fail(rec + 4, 0, String(len), "section header block length must be a multiple of 4 and at least 28");
-    const st = s.ensure(len);
-    if (st < 0) this.fail(rec, 0, String(len), "section header block larger than the read buffer");
+    if (len > s.buf.length >> 1) this.fail(rec + 4, 0, String(len), "section header block larger than nodeplane reads (half the read buffer)");
+    st = s.ensure(len);
+    if (st < 0) return false;
     if (st === 0) this.truncated(rec, len, "section header block");
     o = s.pos;
     const dv = s.dv;
-    const major = dv.getUint16(o + 12, this.le);
+    const major = dv.getUint16(o + 12, le);
     if (major !== 1) this.fail(rec + 12, 0, String(major), "unsupported pcapng major version (expected 1)");
-    if (dv.getUint32(o + len - 4, this.le) !== len) this.fail(rec + len - 4, 0, String(dv.getUint32(o + len - 4, this.le)), `trailing block length does not match the leading ${len}`);
+    if (dv.getUint32(o + len - 4, le) !== len) this.fail(rec + len - 4, 0, String(dv.getUint32(o + len - 4, le)), `trailing block length does not match the leading ${len}`);
+    this.le = le;
     this.section++;
     this.secIfs = [];
     s.pos = o + len;
+    return true;
   }
 
   private readIdb(o: number, len: number, rec: number): void {
@@ -308,7 +315,10 @@ export class CaptureReader {
       const rec = s.offset;
       let o = s.pos;
       const type = s.dv.getUint32(o, this.le);
-      if (type === f.BT_SHB) { this.readShb(); continue; }
+      if (type === f.BT_SHB) {
+        if (!this.readShb()) { this.blocked = true; return false; }
+        continue;
+      }
       const len = s.dv.getUint32(o + 4, this.le);
       if (len % 4 !== 0 || len < 12) this.fail(rec + 4, this.frame + 1, String(len), "block length must be a multiple of 4 and at least 12");
       const isPacket = type === f.BT_EPB || type === f.BT_SPB || type === f.BT_OPB;

@@ -121,8 +121,9 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
   const w = new WireFields();
   const link = new LinkInfo();
   const frame = new CapturedFrame();
-  // per descriptor: where its frame is (for the sink, and for a tail carried over)
-  const mStart = new Int32Array(capacity), mLen = new Int32Array(capacity), mIp = new Int32Array(capacity), mIpLen = new Int32Array(capacity);
+  // per descriptor: where its frame is (for the sink, and for a tail carried over); mStart and mIp
+  // are file offsets, as a refill may slide the pinned bytes within the buffer
+  const mStart = new Float64Array(capacity), mLen = new Int32Array(capacity), mIp = new Float64Array(capacity), mIpLen = new Int32Array(capacity);
   const mOrig = new Int32Array(capacity), mIface = new Int32Array(capacity), mIif = new Int32Array(capacity);
   const mOff = new Float64Array(capacity), mNo = new Float64Array(capacity), mTs = new Float64Array(capacity);
   // numeric accumulators, turned into names at the end
@@ -178,8 +179,9 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
       }
     }
     if (sink) {
+      const base = r.src.base;
       for (let k = 0; k < done; k++) {
-        setFrame(mStart[k]!, mLen[k]!, mIp[k]!, mIpLen[k]!, mOrig[k]!, mTs[k]!, mOff[k]!, mNo[k]!, r.interfaces[mIface[k]!]!, mIif[k]!);
+        setFrame(mStart[k]! - base, mLen[k]!, mIp[k]! - base, mIpLen[k]!, mOrig[k]!, mTs[k]!, mOff[k]!, mNo[k]!, r.interfaces[mIface[k]!]!, mIif[k]!);
         sink.packet(k, packets + k, frame);
       }
     }
@@ -190,7 +192,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
       for (const a of [mStart, mLen, mIp, mIpLen, mOrig, mIface, mIif, mOff, mNo, mTs]) a.copyWithin(0, done, n);
     }
     n -= done;
-    if (sink) r.pinAt(n > 0 ? mStart[0]! : -1);
+    if (sink) r.pinAt(n > 0 ? mStart[0]! - r.src.base : -1);
     if (sink?.flush) await sink.flush();
     opts.onProgress?.(r.frame, r.src.offset);
   };
@@ -228,7 +230,8 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
       writeDescriptor(w, u8, dv, ptr + (n << abi.PKT_SHIFT), slot, l2other ? abi.PF_L2_OTHER : 0, ts);
       if (sink) {
         if (n === 0) r.pinAt(r.data);
-        mStart[n] = r.data; mLen[n] = r.capLen; mIp[n] = link.l3; mIpLen[n] = link.l3Cap; mOrig[n] = r.origLen;
+        const base = r.src.base;
+        mStart[n] = base + r.data; mLen[n] = r.capLen; mIp[n] = base + link.l3; mIpLen[n] = link.l3Cap; mOrig[n] = r.origLen;
         mIface[n] = ifc.index; mIif[n] = slot; mOff[n] = r.recordOffset; mNo[n] = r.frame; mTs[n] = ts;
       }
       if (++n === capacity) {
