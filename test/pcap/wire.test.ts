@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import * as abi from "../../host/core/abi.js";
 import { encodePacket, type PacketInput } from "../../host/packet/input.js";
-import { parseIPv4, writeDescriptor, packetInputFromBytes, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_ERROR } from "../../host/packet/wire.js";
+import { parseIPv4, writeDescriptor, packetInputFromBytes, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_ERROR, csumAdd, csumFold } from "../../host/packet/wire.js";
 import { synthesizePacket } from "../../host/packet/emit.js";
 import { demoEngine, demoPackets, packetBytes, VARIETY } from "./helpers.js";
 import type { Engine } from "../../host/engine.js";
@@ -64,6 +64,23 @@ describe("bytes -> descriptor", () => {
       const got = inputs(d);
       if (want.join() !== got.join()) expect(got, JSON.stringify(p)).toEqual(want);
     });
+  });
+
+  it("the ones'-complement sum (word-at-a-time path included) equals the plain 16-bit one at every alignment and length", () => {
+    const buf = new Uint8Array(4096);
+    let x = 12345;
+    for (let i = 0; i < buf.length; i++) { x = (x * 1103515245 + 12345) >>> 0; buf[i] = x >>> 24; }
+    const view = new Uint8Array(buf.buffer, 3, 4000); // an unaligned view too
+    for (const b of [buf, view]) {
+      for (let o = 0; o < 8; o++) {
+        for (const n of [0, 1, 2, 3, 63, 64, 65, 66, 67, 200, 1499, 1500, 3000]) {
+          let ref = 0;
+          for (let i = 0; i + 1 < n; i += 2) ref += (b[o + i]! << 8) | b[o + i + 1]!;
+          if (n & 1) ref += b[o + n - 1]! << 8;
+          expect(csumFold(csumAdd(b, o, n, 7)) % 0xffff, `o=${o} n=${n}`).toBe(csumFold(ref + 7) % 0xffff);
+        }
+      }
+    }
   });
 
   it("checksum verdicts come from the bytes", () => {
