@@ -1,5 +1,6 @@
 /**
- * The generator's event queue: a binary min-heap in typed arrays of
+ * The generator's event queue: a 4-ary min-heap (half the depth of a binary
+ * one: fewer cache lines touched per event) in typed arrays of
  * (time ns, sequence number, flow). A flow has at most one event queued (its
  * next packet), so the queue holds the active flows. Ties in time go to the
  * event scheduled first (the sequence number), which makes the order
@@ -30,7 +31,7 @@ export class EventQueue {
     let i = this.n++;
     const time = this.time, seq = this.seq, fl = this.flow;
     while (i > 0) {
-      const p = (i - 1) >> 1;
+      const p = (i - 1) >> 2;
       const pt = time[p]!;
       if (pt < t || (pt === t && seq[p]! < s)) break;
       time[i] = pt; seq[i] = seq[p]!; fl[i] = fl[p]!;
@@ -54,11 +55,16 @@ export class EventQueue {
     const time = this.time, seq = this.seq, fl = this.flow, n = this.n;
     let i = 0;
     for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      const r = c + 1;
-      if (r < n && (time[r]! < time[c]! || (time[r] === time[c] && seq[r]! < seq[c]!))) c = r;
-      const ct = time[c]!;
+      const first = 4 * i + 1;
+      if (first >= n) break;
+      // the earliest of up to four children
+      let c = first;
+      let ct = time[first]!;
+      const end = first + 4 < n ? first + 4 : n;
+      for (let j = first + 1; j < end; j++) {
+        const jt = time[j]!;
+        if (jt < ct || (jt === ct && seq[j]! < seq[c]!)) { c = j; ct = jt; }
+      }
       if (t < ct || (t === ct && s < seq[c]!)) break;
       time[i] = ct; seq[i] = seq[c]!; fl[i] = fl[c]!;
       i = c;

@@ -121,3 +121,21 @@ describe("node view from a snapshot", () => {
     expect(new Set(v.services.map(key))).toEqual(new Set(cluster.frontends.map(key)));
   });
 });
+
+describe("examples/traffic", () => {
+  it("every example spec parses and generates traffic on the demo node", async () => {
+    const { readdirSync } = await import("node:fs");
+    const { fileURLToPath } = await import("node:url");
+    const { loadTrafficSpec, runTraffic } = await import("../../host/traffic/index.js");
+    const dir = fileURLToPath(new URL("../../examples/traffic/", import.meta.url));
+    const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) {
+      const { engine } = await demoEngine();
+      const gen = createGenerator(await loadTrafficSpec(dir + f), engine);
+      const run = runTraffic(gen, engine, undefined, 20000);
+      expect(run.packets, f).toBeGreaterThan(1000);
+      expect(engine.conntrackStats().invalid, f).toBe(0);
+    }
+  });
+});
