@@ -47,7 +47,7 @@
  * write a packet that answers one it has not seen processed, so the same
  * spec, seed and node give the same descriptors whatever `max` is.
  * Nothing is allocated per packet; flows live in typed-array columns
- * (flows.ts) and events in a typed-array heap (queue.ts).
+ * (flows.ts) and events in a timing wheel (wheel.ts).
  */
 import * as abi from "../core/abi.js";
 import type { DeviceResolver, PacketInput } from "../packet/input.js";
@@ -57,7 +57,7 @@ import { InputError } from "../snapshot/errors.js";
 import type { Engine } from "../engine.js";
 import { DistSampler, Zipf } from "./distributions.js";
 import { FlowTable } from "./flows.js";
-import { EventQueue } from "./queue.js";
+import { TimingWheel } from "./wheel.js";
 import { descriptorToPacketInput } from "./jsonl.js";
 import { DIRECTIONS, FLOW_KINDS, type Direction, type FlowKind, type TrafficSpec } from "./spec.js";
 import { nodeViewFromSnapshot, type NodeView } from "./view.js";
@@ -172,7 +172,7 @@ export class TrafficGenerator {
   readonly view: NodeView;
   private readonly rnd: () => number;
   private readonly flows = new FlowTable();
-  private readonly q = new EventQueue();
+  private readonly q = new TimingWheel();
   private readonly r: Resolved;
   private readonly names: string[];
   // populations

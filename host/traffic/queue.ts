@@ -25,9 +25,16 @@ export class EventQueue {
   /** Flow of the earliest event. */
   get topFlow(): number { return this.flow[0]!; }
 
+  /** Scheduling number of the earliest event. */
+  get topSeq(): number { return this.seq[0]!; }
+
   push(t: number, flow: number): void {
+    this.pushSeq(t, this.nextSeq++, flow);
+  }
+
+  /** Pushes with a scheduling number given by the caller (a queue that shares its numbering: wheel.ts). */
+  pushSeq(t: number, s: number, flow: number): void {
     if (this.n === this.time.length) this.grow();
-    const s = this.nextSeq++;
     let i = this.n++;
     const time = this.time, seq = this.seq, fl = this.flow;
     while (i > 0) {
