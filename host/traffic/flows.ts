@@ -1,60 +1,48 @@
 /**
- * The state of every active flow, as columns of typed arrays indexed by flow
- * slot (no object per flow or per packet). "Client" is the side that opened
- * the flow, "server" the side that answers. The client's tuple is what it
- * sends; the server's tuple is what it answers to: the client's packet as it
- * left the node (after NAT), learned by feedback (see generate.ts).
+ * The state of every active flow: one 128-byte record per flow slot in a
+ * single buffer (two cache lines: a packet touches only its own flow's),
+ * read through typed-array views of the buffer. "Client" is the side that
+ * opened the flow, "server" the side that answers. The client's tuple is
+ * what it sends; the server's tuple is what it answers to: the client's
+ * packet as it left the node (after NAT), learned by feedback (generate.ts).
  *
  * A slot whose flow ended is released only at the next fill, after the
  * feedback of the batch that carried the flow's last packets.
+ *
+ * Record layout (64 bytes: one cache line; byte offsets):
+ *   u8   0 kind, 1 direction, 2 next step, 3 side of the last packet sent,
+ *        4 dropped (feedback saw a drop), 5 fate of the first packet
+ *        (1 forwarded or assumed so, 2 delivered to the node, 3 dropped), 6 ends with a reset
+ *   u16  8 client sport, 10 client dport, 12 client ingress device,
+ *        14 server sport, 16 server dport (ICMP: echo id), 18 server ingress device,
+ *        20 client bytes unacknowledged, 22 server bytes unacknowledged,
+ *        24 exchanges or echo requests left
+ *   u32  28 client src, 32 client dst, 36 server src, 40 server dst,
+ *        44 client next seq (ICMP: echo sequence), 48 server next seq,
+ *        52 rtt ns, 56 bytes left in the current burst (one side bursts at a time),
+ *        60 number of the fill() that wrote the flow's last packet
  */
+export const FLOW_RECORD = 64;
+
+/** Byte fields (Uint8Array index: slot << 6 | B_*). */
+export const B_KIND = 0, B_DIR = 1, B_STEP = 2, B_LAST_SIDE = 3, B_DROPPED = 4, B_FATE = 5, B_RST = 6;
+/** u16 fields (Uint16Array index: slot << 5 | H_*). */
+export const H_C_SPORT = 4, H_C_DPORT = 5, H_C_IIF = 6, H_S_SPORT = 7, H_S_DPORT = 8, H_S_IIF = 9, H_C_WIN = 10, H_S_WIN = 11, H_LEFT = 12;
+/** u32 fields (Uint32Array index: slot << 4 | W_*). */
+export const W_C_SRC = 7, W_C_DST = 8, W_S_SRC = 9, W_S_DST = 10, W_C_SEQ = 11, W_S_SEQ = 12, W_RTT = 13, W_REM = 14, W_LAST_FILL = 15;
+
 export class FlowTable {
   cap = 0;
-  kind = new Uint8Array(0);
-  dir = new Uint8Array(0);
-  /** Next step (S_* in generate.ts). */
-  step = new Uint8Array(0);
-  /** Side that sent the flow's last packet (0 client, 1 server). */
-  lastSide = new Uint8Array(0);
-  /** Set by feedback when a packet of the flow was dropped. */
-  dropped = new Uint8Array(0);
-  /** What became of the flow's first packet: 1 forwarded (or assumed so), 2 delivered to the node, 3 dropped. */
-  fate = new Uint8Array(0);
-  /** 1: the client ends with a reset. */
-  rst = new Uint8Array(0);
-  cSrc = new Uint32Array(0);
-  cDst = new Uint32Array(0);
-  cSport = new Uint16Array(0);
-  cDport = new Uint16Array(0);
-  cIif = new Uint16Array(0);
-  sSrc = new Uint32Array(0);
-  sDst = new Uint32Array(0);
-  sSport = new Uint16Array(0);
-  sDport = new Uint16Array(0);
-  sIif = new Uint16Array(0);
-  /** Next sequence number of each side (TCP); echo sequence (ICMP). */
-  cSeq = new Uint32Array(0);
-  sSeq = new Uint32Array(0);
-  /** Bytes left in the current burst of each side, and bytes sent since the other side's last acknowledgement. */
-  cRem = new Float64Array(0);
-  sRem = new Float64Array(0);
-  cWin = new Float64Array(0);
-  sWin = new Float64Array(0);
-  /** Exchanges (TCP, UDP) or echo requests (ICMP) left after the current one. */
-  left = new Uint32Array(0);
-  /** Round-trip time, ns. */
-  rtt = new Float64Array(0);
-  /** Serial number of the last packet each side sent (2 per flow: client, server). */
-  lastSer = new Float64Array(0);
-  /** Rank of the endpoint the flow was addressed to (service, pod or server), for statistics. */
-  target = new Int32Array(0);
+  u8 = new Uint8Array(0);
+  u16 = new Uint16Array(0);
+  u32 = new Uint32Array(0);
 
   private free: number[] = [];
   private released: number[] = [];
   private used = 0;
   active = 0;
 
-  /** A slot for a new flow. */
+  /** A slot for a new flow (the views may be replaced: read them after). */
   alloc(): number {
     this.active++;
     const f = this.free.pop();
@@ -77,18 +65,11 @@ export class FlowTable {
 
   private grow(): void {
     const cap = Math.max(1024, this.cap * 2);
-    const g = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(a: T, per = 1): T => {
-      const b = new (a.constructor as new (n: number) => T)(cap * per);
-      b.set(a);
-      return b;
-    };
-    this.kind = g(this.kind); this.dir = g(this.dir); this.step = g(this.step); this.lastSide = g(this.lastSide);
-    this.dropped = g(this.dropped); this.fate = g(this.fate); this.rst = g(this.rst);
-    this.cSrc = g(this.cSrc); this.cDst = g(this.cDst); this.cSport = g(this.cSport); this.cDport = g(this.cDport); this.cIif = g(this.cIif);
-    this.sSrc = g(this.sSrc); this.sDst = g(this.sDst); this.sSport = g(this.sSport); this.sDport = g(this.sDport); this.sIif = g(this.sIif);
-    this.cSeq = g(this.cSeq); this.sSeq = g(this.sSeq); this.cRem = g(this.cRem); this.sRem = g(this.sRem);
-    this.cWin = g(this.cWin); this.sWin = g(this.sWin); this.left = g(this.left); this.rtt = g(this.rtt);
-    this.lastSer = g(this.lastSer, 2); this.target = g(this.target);
+    const buf = new ArrayBuffer(cap * FLOW_RECORD);
+    new Uint8Array(buf).set(this.u8);
+    this.u8 = new Uint8Array(buf);
+    this.u16 = new Uint16Array(buf);
+    this.u32 = new Uint32Array(buf);
     this.cap = cap;
   }
 }

@@ -39,6 +39,8 @@
  *    next sequence number, the acknowledgement of everything received and
  *    window 502 (x128). Teardown: client FIN, server FIN-ACK, client ACK
  *    (TIME_WAIT), or (share `rst`) a client RST-ACK at the exact sequence.
+ *    Draws are cut to what a flow record holds: rtt 4 s, 65,535 exchanges or
+ *    echo requests, 1e9 bytes per request or response.
  *  - UDP: `exchanges` request/response pairs (sizes from `request`,
  *    `response`). ICMP: `count` echo requests `interval` apart, each answered.
  *
@@ -56,7 +58,7 @@ import { mulberry32 } from "../util/prng.js";
 import { InputError } from "../snapshot/errors.js";
 import type { Engine } from "../engine.js";
 import { DistSampler, Zipf } from "./distributions.js";
-import { FlowTable } from "./flows.js";
+import { FlowTable, B_DIR, B_DROPPED, B_FATE, B_KIND, B_LAST_SIDE, B_RST, B_STEP, H_C_DPORT, H_C_IIF, H_C_SPORT, H_C_WIN, H_LEFT, H_S_DPORT, H_S_IIF, H_S_SPORT, H_S_WIN, W_C_DST, W_C_SEQ, W_C_SRC, W_LAST_FILL, W_REM, W_RTT, W_S_DST, W_S_SEQ, W_S_SRC } from "./flows.js";
 import { TimingWheel } from "./wheel.js";
 import { descriptorToPacketInput } from "./jsonl.js";
 import { DIRECTIONS, FLOW_KINDS, type Direction, type FlowKind, type TrafficSpec } from "./spec.js";
@@ -79,6 +81,8 @@ const SYN_WIN = 64240;
 const DATA_WIN = 502;
 const WSCALE = 7;
 const EPH_LO = 32768, EPH_SPAN = 61000 - 32768;
+/** Draws are cut to what a flow record holds (flows.ts): rtt 4 s, 65535 exchanges or echoes, 1e9 bytes per burst. */
+const MAX_RTT_NS = 4e9, MAX_LEFT = 65535, MAX_BYTES = 1e9;
 
 export interface TrafficStats {
   /** Packets written. */
@@ -207,6 +211,8 @@ export class TrafficGenerator {
   private readonly endNs: number;
   private readonly maxPackets: number;
   private serial = 0;
+  /** Number of the current fill() call (u32, wrapping): a flow records the fill of its last packet. */
+  private fillNo = 0;
   // the last fill, for feedback
   private batchFlow = new Int32Array(0);
   private batchFirst = new Uint8Array(0);
@@ -356,7 +362,7 @@ export class TrafficGenerator {
     if (base + max * abi.PKT_SIZE > m.byteLength) throw new RangeError(`TrafficGenerator.fill: ${max} descriptors at ${base} overrun the buffer`);
     this.flows.recycle();
     const F = this.flows, q = this.q;
-    const batchStart = this.serial;
+    const fillNo = this.fillNo = (this.fillNo + 1) >>> 0;
     let n = 0;
     while (n < max && this.serial < this.maxPackets) {
       let t = this.nextArrival;
@@ -370,12 +376,12 @@ export class TrafficGenerator {
         if (q.size === 0) break;
         f = q.topFlow;
         t = q.topTime;
-        const side = SIDE[F.step[f]!]!;
-        if (side !== F.lastSide[f]) {
+        const side = SIDE[F.u8[(f << 6) | B_STEP]!]!;
+        if (side !== F.u8[(f << 6) | B_LAST_SIDE]) {
           // this packet answers the other side's last one: its fate must be known
-          if (F.lastSer[2 * f + (side ^ 1)]! >= batchStart) { this.shortFills++; break; }
-          if (F.dropped[f]) { q.pop(); this.aborted++; F.release(f); continue; }
-          if (F.fate[f] === 2) { q.pop(); this.byNode++; F.release(f); continue; }
+          if (F.u32[(f << 4) | W_LAST_FILL] === fillNo) { this.shortFills++; break; }
+          if (F.u8[(f << 6) | B_DROPPED]) { q.pop(); this.aborted++; F.release(f); continue; }
+          if (F.u8[(f << 6) | B_FATE] === 2) { q.pop(); this.byNode++; F.release(f); continue; }
         }
         this.batchFirst[n] = 0;
       }
@@ -411,20 +417,20 @@ export class TrafficGenerator {
       const p = base + (k << abi.PKT_SHIFT);
       const f = this.batchFlow[k]!;
       const v = dv.getUint8(p + abi.PKT_VERDICT);
-      if (v === abi.VERDICT_DROP) { F.dropped[f] = 1; this.nDropped++; }
+      if (v === abi.VERDICT_DROP) { F.u8[(f << 6) | B_DROPPED] = 1; this.nDropped++; }
       if (!this.batchFirst[k]) continue;
       if (v === abi.VERDICT_FORWARD) {
         const src = dv.getUint32(p + abi.PKT_OUT_SRC, true);
         const dst = dv.getUint32(p + abi.PKT_OUT_DST, true);
-        const icmp = F.kind[f] === K_ICMP;
+        const icmp = F.u8[(f << 6) | B_KIND] === K_ICMP;
         const sport = icmp ? dv.getUint16(p + abi.PKT_OUT_ICMP_ID, true) : dv.getUint16(p + abi.PKT_OUT_SPORT, true);
         const dport = icmp ? 0 : dv.getUint16(p + abi.PKT_OUT_DPORT, true);
-        if (src !== F.cSrc[f] || dst !== F.cDst[f] || sport !== F.cSport[f] || (!icmp && dport !== F.cDport[f])) this.translated++;
-        F.sSrc[f] = dst; F.sDst[f] = src; F.sSport[f] = dport; F.sDport[f] = sport;
+        if (src !== F.u32[(f << 4) | W_C_SRC] || dst !== F.u32[(f << 4) | W_C_DST] || sport !== F.u16[(f << 5) | H_C_SPORT] || (!icmp && dport !== F.u16[(f << 5) | H_C_DPORT])) this.translated++;
+        F.u32[(f << 4) | W_S_SRC] = dst; F.u32[(f << 4) | W_S_DST] = src; F.u16[(f << 5) | H_S_SPORT] = dport; F.u16[(f << 5) | H_S_DPORT] = sport;
         const oif = dv.getUint16(p + abi.PKT_OIF, true);
-        F.sIif[f] = r.isVeth[oif] ? oif : r.owner.get(src) ?? oif;
-        F.fate[f] = 1;
-      } else F.fate[f] = v === abi.VERDICT_LOCAL ? 2 : 3;
+        F.u16[(f << 5) | H_S_IIF] = r.isVeth[oif] ? oif : r.owner.get(src) ?? oif;
+        F.u8[(f << 6) | B_FATE] = 1;
+      } else F.u8[(f << 6) | B_FATE] = v === abi.VERDICT_LOCAL ? 2 : 3;
     }
   }
 
@@ -522,42 +528,39 @@ export class TrafficGenerator {
     this.targetCounts[d]![target]!++;
     this.flowKind[k]!++;
     this.flowDir[d]!++;
-    F.kind[f] = k; F.dir[f] = d; F.target[f] = target;
-    F.cSrc[f] = src; F.cDst[f] = dst; F.cSport[f] = sport; F.cDport[f] = dport; F.cIif[f] = iif;
+    F.u8[(f << 6) | B_KIND] = k; F.u8[(f << 6) | B_DIR] = d;
+    F.u32[(f << 4) | W_C_SRC] = src; F.u32[(f << 4) | W_C_DST] = dst; F.u16[(f << 5) | H_C_SPORT] = sport; F.u16[(f << 5) | H_C_DPORT] = dport; F.u16[(f << 5) | H_C_IIF] = iif;
     // open loop until feedback says otherwise: the server sees the packet as sent
-    F.sSrc[f] = dst; F.sDst[f] = src; F.sSport[f] = dport; F.sDport[f] = sport; F.sIif[f] = sIif;
-    F.fate[f] = 1; F.dropped[f] = 0; F.lastSide[f] = 0;
-    F.lastSer[2 * f] = -1; F.lastSer[2 * f + 1] = -1;
-    F.rtt[f] = Math.max(1, Math.round(this.rtt.at(rnd()) * 1e9));
+    F.u32[(f << 4) | W_S_SRC] = dst; F.u32[(f << 4) | W_S_DST] = src; F.u16[(f << 5) | H_S_SPORT] = dport; F.u16[(f << 5) | H_S_DPORT] = sport; F.u16[(f << 5) | H_S_IIF] = sIif;
+    F.u8[(f << 6) | B_FATE] = 1; F.u8[(f << 6) | B_DROPPED] = 0; F.u8[(f << 6) | B_LAST_SIDE] = 0;
+    F.u32[(f << 4) | W_RTT] = Math.min(MAX_RTT_NS, Math.max(1, Math.round(this.rtt.at(rnd()) * 1e9)));
     if (k === K_TCP) {
-      F.step[f] = S_SYN;
-      F.cSeq[f] = Math.floor(rnd() * 4294967296);
-      F.sSeq[f] = Math.floor(rnd() * 4294967296);
-      F.left[f] = Math.round(this.tcpEx.at(rnd()));
-      F.rst[f] = rnd() < spec.tcp.rst ? 1 : 0;
-      F.cWin[f] = 0; F.sWin[f] = 0;
+      F.u8[(f << 6) | B_STEP] = S_SYN;
+      F.u32[(f << 4) | W_C_SEQ] = Math.floor(rnd() * 4294967296);
+      F.u32[(f << 4) | W_S_SEQ] = Math.floor(rnd() * 4294967296);
+      F.u16[(f << 5) | H_LEFT] = Math.min(MAX_LEFT, Math.round(this.tcpEx.at(rnd())));
+      F.u8[(f << 6) | B_RST] = rnd() < spec.tcp.rst ? 1 : 0;
+      F.u16[(f << 5) | H_C_WIN] = 0; F.u16[(f << 5) | H_S_WIN] = 0;
     } else if (k === K_UDP) {
-      F.step[f] = S_UDP_REQ;
-      F.left[f] = Math.max(0, Math.round(this.udpEx.at(rnd())) - 1);
+      F.u8[(f << 6) | B_STEP] = S_UDP_REQ;
+      F.u16[(f << 5) | H_LEFT] = Math.min(MAX_LEFT, Math.max(0, Math.round(this.udpEx.at(rnd())) - 1));
     } else {
-      F.step[f] = S_ECHO;
-      F.cSeq[f] = 1;
-      F.left[f] = Math.max(0, Math.round(this.icmpCount.at(rnd())) - 1);
+      F.u8[(f << 6) | B_STEP] = S_ECHO;
+      F.u32[(f << 4) | W_C_SEQ] = 1;
+      F.u16[(f << 5) | H_LEFT] = Math.min(MAX_LEFT, Math.max(0, Math.round(this.icmpCount.at(rnd())) - 1));
     }
     return f;
   }
 
-  /** Starts a TCP exchange: sizes of the request and the response. */
+  /** Starts a TCP exchange: the size of the request (the response's is drawn when the request is sent). */
   private newExchange(f: number): void {
-    const F = this.flows;
-    F.cRem[f] = Math.max(1, Math.round(this.tcpReq.at(this.rnd())));
-    F.sRem[f] = Math.max(0, Math.round(this.tcpResp.at(this.rnd())));
+    this.flows.u32[(f << 4) | W_REM] = Math.min(MAX_BYTES, Math.max(1, Math.round(this.tcpReq.at(this.rnd()))));
   }
 
   /** The client's move after an exchange: the next exchange, or the teardown. */
   private clientNext(f: number): void {
     const F = this.flows;
-    if (F.left[f]! > 0) { F.left[f]!--; this.newExchange(f); F.step[f] = S_DATA_C; } else F.step[f] = F.rst[f] ? S_RST_C : S_FIN_C;
+    if (F.u16[(f << 5) | H_LEFT]! > 0) { F.u16[(f << 5) | H_LEFT]!--; this.newExchange(f); F.u8[(f << 6) | B_STEP] = S_DATA_C; } else F.u8[(f << 6) | B_STEP] = F.u8[(f << 6) | B_RST] ? S_RST_C : S_FIN_C;
   }
 
   /**
@@ -566,118 +569,120 @@ export class TrafficGenerator {
    */
   private emit(m: Uint32Array, p: number, f: number, t: number): number {
     const F = this.flows;
-    const step = F.step[f]!;
+    const step = F.u8[(f << 6) | B_STEP]!;
     const side = SIDE[step]!;
-    const k = F.kind[f]!;
+    const k = F.u8[(f << 6) | B_KIND]!;
     const ser = this.serial++;
-    F.lastSer[2 * f + side] = ser;
-    F.lastSide[f] = side;
+    F.u32[(f << 4) | W_LAST_FILL] = this.fillNo;
+    F.u8[(f << 6) | B_LAST_SIDE] = side;
     this.pktKind[k]!++;
-    this.pktDir[F.dir[f]!]!++;
-    const rtt = F.rtt[f]!;
+    this.pktDir[F.u8[(f << 6) | B_DIR]!]!++;
+    const rtt = F.u32[(f << 4) | W_RTT]!;
     let src: number, dst: number, sport: number, dport: number, iif: number;
-    if (side === 0) { src = F.cSrc[f]!; dst = F.cDst[f]!; sport = F.cSport[f]!; dport = F.cDport[f]!; iif = F.cIif[f]!; } else { src = F.sSrc[f]!; dst = F.sDst[f]!; sport = F.sSport[f]!; dport = F.sDport[f]!; iif = F.sIif[f]!; }
+    if (side === 0) { src = F.u32[(f << 4) | W_C_SRC]!; dst = F.u32[(f << 4) | W_C_DST]!; sport = F.u16[(f << 5) | H_C_SPORT]!; dport = F.u16[(f << 5) | H_C_DPORT]!; iif = F.u16[(f << 5) | H_C_IIF]!; } else { src = F.u32[(f << 4) | W_S_SRC]!; dst = F.u32[(f << 4) | W_S_DST]!; sport = F.u16[(f << 5) | H_S_SPORT]!; dport = F.u16[(f << 5) | H_S_DPORT]!; iif = F.u16[(f << 5) | H_S_IIF]!; }
     if (k === K_UDP) {
       const req = step === S_UDP_REQ;
       const len = 28 + Math.max(0, Math.round((req ? this.udpReq : this.udpResp).at(this.rnd())));
       put(m, p, src, dst, sport, dport, 17, 0, len, iif, 0, 0, 0, 0, 0, 0, 0, 0, 0, ser, t);
-      if (req) { F.step[f] = S_UDP_RESP; return rtt; }
-      if (F.left[f]! > 0) { F.left[f]!--; F.step[f] = S_UDP_REQ; return rtt; }
+      if (req) { F.u8[(f << 6) | B_STEP] = S_UDP_RESP; return rtt; }
+      if (F.u16[(f << 5) | H_LEFT]! > 0) { F.u16[(f << 5) | H_LEFT]!--; F.u8[(f << 6) | B_STEP] = S_UDP_REQ; return rtt; }
       return -1;
     }
     if (k === K_ICMP) {
       const size = this.spec.icmp.size;
       if (step === S_ECHO) {
-        put(m, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 8, sport, F.cSeq[f]!, 0, 0, 0, ser, t);
-        F.step[f] = S_ECHO_REPLY;
+        put(m, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 8, sport, F.u32[(f << 4) | W_C_SEQ]!, 0, 0, 0, ser, t);
+        F.u8[(f << 6) | B_STEP] = S_ECHO_REPLY;
         return rtt;
       }
-      put(m, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 0, dport, F.cSeq[f]!, 0, 0, 0, ser, t);
-      F.cSeq[f] = (F.cSeq[f]! + 1) & 0xffff;
-      if (F.left[f]! > 0) { F.left[f]!--; F.step[f] = S_ECHO; return Math.max(0, this.intervalNs - rtt); }
+      put(m, p, src, dst, 0, 0, 1, 0, size, iif, 0, 0, 0, 0, dport, F.u32[(f << 4) | W_C_SEQ]!, 0, 0, 0, ser, t);
+      F.u32[(f << 4) | W_C_SEQ] = (F.u32[(f << 4) | W_C_SEQ]! + 1) & 0xffff;
+      if (F.u16[(f << 5) | H_LEFT]! > 0) { F.u16[(f << 5) | H_LEFT]!--; F.u8[(f << 6) | B_STEP] = S_ECHO; return Math.max(0, this.intervalNs - rtt); }
       return -1;
     }
     // TCP
     const gap = this.gapNs;
     switch (step) {
       case S_SYN: {
-        const isn = F.cSeq[f]!;
+        const isn = F.u32[(f << 4) | W_C_SEQ]!;
         put(m, p, src, dst, sport, dport, 6, TH_SYN, 52, iif, isn, 0, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
-        F.cSeq[f] = isn + 1;
-        F.step[f] = S_SYNACK;
+        F.u32[(f << 4) | W_C_SEQ] = isn + 1;
+        F.u8[(f << 6) | B_STEP] = S_SYNACK;
         return rtt;
       }
       case S_SYNACK: {
-        const isn = F.sSeq[f]!;
-        put(m, p, src, dst, sport, dport, 6, TH_SYN | TH_ACK, 52, iif, isn, F.cSeq[f]!, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
-        F.sSeq[f] = isn + 1;
-        F.step[f] = S_ACK3;
+        const isn = F.u32[(f << 4) | W_S_SEQ]!;
+        put(m, p, src, dst, sport, dport, 6, TH_SYN | TH_ACK, 52, iif, isn, F.u32[(f << 4) | W_C_SEQ]!, SYN_WIN, 0, 0, 0, 8, WSCALE + 1, abi.TO_SACK_PERM, ser, t);
+        F.u32[(f << 4) | W_S_SEQ] = isn + 1;
+        F.u8[(f << 6) | B_STEP] = S_ACK3;
         return rtt;
       }
       case S_ACK3:
-        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.u32[(f << 4) | W_C_SEQ]!, F.u32[(f << 4) | W_S_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         this.clientNext(f);
         return gap;
       case S_DATA_C: {
-        const rem = F.cRem[f]!;
-        const pay = Math.min(this.mss, rem, WINDOW - F.cWin[f]!);
+        const rem = F.u32[(f << 4) | W_REM]!;
+        const pay = Math.min(this.mss, rem, WINDOW - F.u16[(f << 5) | H_C_WIN]!);
         const last = pay === rem;
-        put(m, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
-        F.cSeq[f] = (F.cSeq[f]! + pay) >>> 0;
-        F.cRem[f] = rem - pay;
-        F.cWin[f] = F.cWin[f]! + pay;
-        F.sWin[f] = 0;
+        put(m, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.u32[(f << 4) | W_C_SEQ]!, F.u32[(f << 4) | W_S_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.u32[(f << 4) | W_C_SEQ] = (F.u32[(f << 4) | W_C_SEQ]! + pay) >>> 0;
+        F.u32[(f << 4) | W_REM] = rem - pay;
+        F.u16[(f << 5) | H_C_WIN] = F.u16[(f << 5) | H_C_WIN]! + pay;
+        F.u16[(f << 5) | H_S_WIN] = 0;
         if (!last) {
-          if (F.cWin[f]! < WINDOW) return gap;
-          F.step[f] = S_ACK_S;
+          if (F.u16[(f << 5) | H_C_WIN]! < WINDOW) return gap;
+          F.u8[(f << 6) | B_STEP] = S_ACK_S;
           return rtt;
         }
-        F.step[f] = F.sRem[f]! > 0 ? S_DATA_S : S_ACK_S;
+        const resp = Math.min(MAX_BYTES, Math.max(0, Math.round(this.tcpResp.at(this.rnd()))));
+        F.u32[(f << 4) | W_REM] = resp;
+        F.u8[(f << 6) | B_STEP] = resp > 0 ? S_DATA_S : S_ACK_S;
         return rtt;
       }
       case S_ACK_S:
-        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
-        F.cWin[f] = 0;
-        if (F.cRem[f]! > 0) F.step[f] = S_DATA_C;
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.u32[(f << 4) | W_S_SEQ]!, F.u32[(f << 4) | W_C_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.u16[(f << 5) | H_C_WIN] = 0;
+        if (F.u32[(f << 4) | W_REM]! > 0) F.u8[(f << 6) | B_STEP] = S_DATA_C;
         else this.clientNext(f);
         return rtt;
       case S_DATA_S: {
-        const rem = F.sRem[f]!;
-        const pay = Math.min(this.mss, rem, WINDOW - F.sWin[f]!);
+        const rem = F.u32[(f << 4) | W_REM]!;
+        const pay = Math.min(this.mss, rem, WINDOW - F.u16[(f << 5) | H_S_WIN]!);
         const last = pay === rem;
-        put(m, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
-        F.sSeq[f] = (F.sSeq[f]! + pay) >>> 0;
-        F.sRem[f] = rem - pay;
-        F.sWin[f] = F.sWin[f]! + pay;
-        F.cWin[f] = 0;
+        put(m, p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, F.u32[(f << 4) | W_S_SEQ]!, F.u32[(f << 4) | W_C_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.u32[(f << 4) | W_S_SEQ] = (F.u32[(f << 4) | W_S_SEQ]! + pay) >>> 0;
+        F.u32[(f << 4) | W_REM] = rem - pay;
+        F.u16[(f << 5) | H_S_WIN] = F.u16[(f << 5) | H_S_WIN]! + pay;
+        F.u16[(f << 5) | H_C_WIN] = 0;
         if (!last) {
-          if (F.sWin[f]! < WINDOW) return gap;
-          F.step[f] = S_ACK_C;
+          if (F.u16[(f << 5) | H_S_WIN]! < WINDOW) return gap;
+          F.u8[(f << 6) | B_STEP] = S_ACK_C;
           return rtt;
         }
         this.clientNext(f);
         return rtt;
       }
       case S_ACK_C:
-        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
-        F.sWin[f] = 0;
-        F.step[f] = S_DATA_S;
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.u32[(f << 4) | W_C_SEQ]!, F.u32[(f << 4) | W_S_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.u16[(f << 5) | H_S_WIN] = 0;
+        F.u8[(f << 6) | B_STEP] = S_DATA_S;
         return rtt;
       case S_FIN_C:
-        put(m, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
-        F.cSeq[f] = (F.cSeq[f]! + 1) >>> 0;
-        F.step[f] = S_FIN_S;
+        put(m, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.u32[(f << 4) | W_C_SEQ]!, F.u32[(f << 4) | W_S_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.u32[(f << 4) | W_C_SEQ] = (F.u32[(f << 4) | W_C_SEQ]! + 1) >>> 0;
+        F.u8[(f << 6) | B_STEP] = S_FIN_S;
         return rtt;
       case S_FIN_S:
-        put(m, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.sSeq[f]!, F.cSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
-        F.sSeq[f] = (F.sSeq[f]! + 1) >>> 0;
-        F.step[f] = S_LASTACK_C;
+        put(m, p, src, dst, sport, dport, 6, TH_FIN | TH_ACK, 40, iif, F.u32[(f << 4) | W_S_SEQ]!, F.u32[(f << 4) | W_C_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        F.u32[(f << 4) | W_S_SEQ] = (F.u32[(f << 4) | W_S_SEQ]! + 1) >>> 0;
+        F.u8[(f << 6) | B_STEP] = S_LASTACK_C;
         return rtt;
       case S_LASTACK_C:
-        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_ACK, 40, iif, F.u32[(f << 4) | W_C_SEQ]!, F.u32[(f << 4) | W_S_SEQ]!, DATA_WIN, 0, 0, 0, 5, 0, 0, ser, t);
         return -1;
       default: // S_RST_C
-        put(m, p, src, dst, sport, dport, 6, TH_RST | TH_ACK, 40, iif, F.cSeq[f]!, F.sSeq[f]!, 0, 0, 0, 0, 5, 0, 0, ser, t);
+        put(m, p, src, dst, sport, dport, 6, TH_RST | TH_ACK, 40, iif, F.u32[(f << 4) | W_C_SEQ]!, F.u32[(f << 4) | W_S_SEQ]!, 0, 0, 0, 0, 5, 0, 0, ser, t);
         return -1;
     }
   }

@@ -71,14 +71,14 @@ export interface TrafficSpec {
   servers: Population & { tcpPorts: number[]; udpPorts: number[] };
   services: { zipf: number };
   pods: { zipf: number; tcpPorts: number[]; udpPorts: number[] };
-  /** Seconds between the node seeing a packet and seeing the peer's answer. */
+  /** Seconds between the node seeing a packet and seeing the peer's answer (at most 4). */
   rtt: Dist;
   tcp: {
     /** Bytes the client sends per exchange (at least 1). */
     request: Dist;
     /** Bytes the server answers per exchange. */
     response: Dist;
-    /** Request/response exchanges per connection (0: handshake then teardown). */
+    /** Request/response exchanges per connection (0: handshake then teardown; at most 65535). */
     exchanges: Dist;
     mss: number;
     /** Share of connections the client ends with a reset instead of FIN. */
@@ -179,13 +179,13 @@ export function parseTrafficSpec(text: string, file: string): TrafficSpec {
 
   const dist = (m: Map<string, Field>, k: string, def: Dist, max?: number) => { const f = get(m, k); return f ? readDist(f, { max }) : def; };
   const rttF = get(top, "rtt");
-  const rtt = rttF ? readDist(rttF, { max: 60 }) : { dist: "uniform" as const, min: 0.0002, max: 0.002 };
+  const rtt = rttF ? readDist(rttF, { max: 4 }) : { dist: "uniform" as const, min: 0.0002, max: 0.002 };
 
   const tcpM = sub("tcp", ["request", "response", "exchanges", "mss", "rst", "gap"]);
   const tcp = {
     request: dist(tcpM, "request", { dist: "pareto", shape: 1.5, min: 200, max: 200000 }, 1e9),
     response: dist(tcpM, "response", { dist: "pareto", shape: 1.2, min: 500, max: 1000000 }, 1e9),
-    exchanges: dist(tcpM, "exchanges", fixed(1), 1e6),
+    exchanges: dist(tcpM, "exchanges", fixed(1), 65535),
     mss: num(tcpM, "mss", 1448, { min: 1, max: 65495, int: true }),
     rst: num(tcpM, "rst", 0.05, { min: 0, max: 1 }),
     gap: num(tcpM, "gap", 0.00001, { min: 0, max: 60 }),
@@ -194,11 +194,11 @@ export function parseTrafficSpec(text: string, file: string): TrafficSpec {
   const udp = {
     request: dist(udpM, "request", fixed(40), 65507),
     response: dist(udpM, "response", { dist: "uniform", min: 60, max: 300 }, 65507),
-    exchanges: dist(udpM, "exchanges", fixed(1), 1e6),
+    exchanges: dist(udpM, "exchanges", fixed(1), 65536),
   };
   const icmpM = sub("icmp", ["count", "interval", "size"]);
   const icmp = {
-    count: dist(icmpM, "count", fixed(3), 1e6),
+    count: dist(icmpM, "count", fixed(3), 65536),
     interval: num(icmpM, "interval", 1, { min: 0, max: 3600 }),
     size: num(icmpM, "size", 84, { min: 28, max: 65535, int: true }),
   };
