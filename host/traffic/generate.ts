@@ -139,7 +139,7 @@ function addresses(count: number, cidrs: string[], rnd: () => number): Uint32Arr
   };
   const out = new Uint32Array(count);
   if (count * 2 >= space) {
-    const all = new Float64Array(space);
+    const all = new Uint32Array(space); // space <= 2 * count <= 2^25
     for (let i = 0; i < space; i++) all[i] = i;
     for (let i = 0; i < count; i++) {
       const j = i + Math.floor(rnd() * (space - i));
@@ -367,32 +367,31 @@ export class TrafficGenerator {
     while (n < max && this.serial < this.maxPackets) {
       let t = this.nextArrival;
       let f: number;
-      if (t < q.topTime) {
+      const top = q.peek();
+      if (t < top) {
         if (t >= this.endNs) { this.nextArrival = Infinity; continue; }
         f = this.startFlow();
         this.nextArrival = t + Math.max(1, Math.round(-Math.log(1 - this.rnd()) * this.arrivalMeanNs));
         this.batchFirst[n] = 1;
       } else {
-        if (q.size === 0) break;
-        f = q.topFlow;
-        t = q.topTime;
+        if (top === Infinity) break;
+        f = q.peekedFlow;
+        t = top;
         const side = SIDE[F.u8[(f << 6) | B_STEP]!]!;
         if (side !== F.u8[(f << 6) | B_LAST_SIDE]) {
           // this packet answers the other side's last one: its fate must be known
           if (F.u32[(f << 4) | W_LAST_FILL] === fillNo) { this.shortFills++; break; }
-          if (F.u8[(f << 6) | B_DROPPED]) { q.pop(); this.aborted++; F.release(f); continue; }
-          if (F.u8[(f << 6) | B_FATE] === 2) { q.pop(); this.byNode++; F.release(f); continue; }
+          if (F.u8[(f << 6) | B_DROPPED]) { q.popPeeked(); this.aborted++; F.release(f); continue; }
+          if (F.u8[(f << 6) | B_FATE] === 2) { q.popPeeked(); this.byNode++; F.release(f); continue; }
         }
         this.batchFirst[n] = 0;
       }
       const delay = this.emit(m, base + (n << abi.PKT_SHIFT), f, t);
       this.batchFlow[n] = f;
       n++;
-      if (this.batchFirst[n - 1]) {
-        if (delay >= 0) q.push(t + delay, f);
-        else { this.completed++; F.release(f); }
-      } else if (delay >= 0) q.replaceTop(t + delay, f);
-      else { q.pop(); this.completed++; F.release(f); }
+      if (!this.batchFirst[n - 1]) q.popPeeked();
+      if (delay >= 0) q.push(t + delay, f);
+      else { this.completed++; F.release(f); }
     }
     this.lastBase = base;
     this.lastCount = n;
