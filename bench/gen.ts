@@ -4,7 +4,8 @@
  * generated + processed through the demo EKS node (fill, processRaw,
  * feedback: the closed loop), with the mix of examples/traffic/eks-mix.yaml
  * at two connection rates (the virtual rate sets how many flows are in
- * flight, hence how long a batch can be before a packet answers one in it).
+ * flight, hence how long a batch can be before a packet answers one in it),
+ * and a bulk variant (bigger responses: more packets per flow).
  *
  * Each timed call produces exactly one batch-buffer's worth of packets
  * (calling fill as often as it takes), so figures are per packet.
@@ -15,21 +16,20 @@ import { buildDemoNode } from "../host/scenario/eks-node.js";
 import { clusterForNode } from "../host/scenario/cluster.js";
 import { abi } from "../host/index.js";
 import { createGenerator, parseTrafficSpec, type TrafficGenerator } from "../host/traffic/index.js";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { measure, mdTable, fmtRate } from "./util.js";
 
-/** The example mix, endless (the bench draws as many packets as it needs). */
-function specText(rate: number): string {
-  return [
-    "seed: 42", `rate: ${rate}`, "packets: 4503599627370496",
-    "mix: {tcp: 80, udp: 15, icmp: 5}",
-    "directions: {nodeport: 10, loadbalancer: 5, pod-ip: 15, pod-to-pod: 20, pod-to-clusterip: 30, pod-to-outside: 20}",
-    "clients: {count: 100000, zipf: 1.0}",
-    "servers: {count: 10000, zipf: 1.1}",
-    "services: {zipf: 1.2}",
-    "rtt: {dist: uniform, min: 0.0002, max: 0.002}",
-    "tcp: {request: {dist: pareto, shape: 1.5, min: 200, max: 20000}, response: {dist: pareto, shape: 1.2, min: 500, max: 200000}, exchanges: {dist: uniform, min: 1, max: 3}, rst: 0.05}",
-    "",
-  ].join("\n");
+/**
+ * examples/traffic/eks-mix.yaml made endless (the bench draws as many packets
+ * as it needs) at `rate` connections per second; "bulk" gives its TCP
+ * responses 20 kB to 2 MB (more packets per flow: the per-packet cost alone).
+ */
+function specText(rate: number, bulk: boolean): string {
+  let text = readFileSync(fileURLToPath(new URL("../../examples/traffic/eks-mix.yaml", import.meta.url)), "utf8");
+  text = text.replace(/^duration:.*$/m, "packets: 4503599627370496").replace(/^rate:.*$/m, `rate: ${rate}`);
+  if (bulk) text = text.replace(/^  response:.*$/m, "  response: {dist: pareto, shape: 1.2, min: 20000, max: 2000000}");
+  return text;
 }
 
 async function demoEngine(): Promise<Engine> {
@@ -43,10 +43,10 @@ async function demoEngine(): Promise<Engine> {
 
 export async function benchGenerator(): Promise<string> {
   const rows: (string | number)[][] = [];
-  for (const rate of [20000, 1000000]) {
+  for (const [rate, bulk] of [[20000, false], [1000000, false], [20000, true]] as const) {
     // fill only: a plain buffer of 1024 descriptors
     const fillEngine = await demoEngine();
-    const gen = createGenerator(parseTrafficSpec(specText(rate), "bench"), fillEngine);
+    const gen = createGenerator(parseTrafficSpec(specText(rate, bulk), "bench"), fillEngine);
     const cap = 1024;
     const dv = new DataView(new ArrayBuffer(cap * abi.PKT_SIZE));
     let fills = 0;
@@ -55,7 +55,7 @@ export async function benchGenerator(): Promise<string> {
     };
     // generate + process through the node
     const engine = await demoEngine();
-    const loopGen: TrafficGenerator = createGenerator(parseTrafficSpec(specText(rate), "bench"), engine);
+    const loopGen: TrafficGenerator = createGenerator(parseTrafficSpec(specText(rate, bulk), "bench"), engine);
     const { ptr } = engine.batchBuffer;
     let batches = 0;
     const closedLoop = () => {
@@ -74,7 +74,7 @@ export async function benchGenerator(): Promise<string> {
     const st = loopGen.stats();
     const fillCalls = fills;
     rows.push([
-      `${rate.toLocaleString("en-US")} conn/s`,
+      `${bulk ? "bulk" : "eks-mix"}, ${rate.toLocaleString("en-US")} conn/s`, (gen.stats().packets / gen.stats().flows.started).toFixed(1),
       fmtRate(f!.itemsPerSec).replace("/s", " pkt/s"), `${(gen.stats().packets / fillCalls).toFixed(0)}`,
       fmtRate(c!.itemsPerSec).replace("/s", " pkt/s"), `${(st.packets / batches).toFixed(0)}`,
       `${((st.dropped / Math.max(1, st.fedBack)) * 100).toFixed(2)}%`, st.flows.active.toLocaleString("en-US"),
@@ -83,6 +83,6 @@ export async function benchGenerator(): Promise<string> {
   return [
     "Synthetic traffic (TCP conversations, UDP request/response, ICMP echo over the six directions) on the demo node (200 services): descriptors written per second by fill() alone, and generated + processed through the node with feedback (closed loop); mean packets per fill() call (a fill stops before a packet that answers one it wrote), dropped share, flows in flight at the end:",
     "",
-    mdTable(["arrivals", "fill only", "pkts/fill", "fill + process + feedback", "pkts/batch", "dropped", "flows in flight"], rows),
+    mdTable(["mix, arrivals", "pkts/flow", "fill only", "pkts/fill", "fill + process + feedback", "pkts/batch", "dropped", "flows in flight"], rows),
   ].join("\n");
 }
