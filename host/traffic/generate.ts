@@ -352,6 +352,7 @@ export class TrafficGenerator {
    * call feedback(), and fill again.
    */
   fill(dv: DataView, base: number, max: number): number {
+    if (!(max >= 1)) throw new RangeError(`TrafficGenerator.fill: max must be at least 1 (got ${max}); 0 is the end-of-traffic answer`);
     if (max > this.batchFlow.length) {
       this.batchFlow = new Int32Array(max);
       this.batchFirst = new Uint8Array(max);
