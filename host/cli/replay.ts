@@ -43,6 +43,7 @@ export interface ReplayCliOptions {
   seed: number; batch: number; iptables?: string; trace?: boolean;
   counters?: string; conntrackDump?: string; cpus: number; raceWindow: number;
   progress?: boolean;
+  verifyChecksums?: boolean;
 }
 
 async function closeStream(s: Writable): Promise<void> {
@@ -168,7 +169,7 @@ let pcapMod: typeof import("../replay/pcap-source.js") | undefined;
 let genMod: typeof import("../replay/generator-source.js") | undefined;
 function makeSourceSync(o: ReplayCliOptions, engine: Engine): PacketSource | Promise<PacketSource> {
   if (o.packets !== undefined) return new JsonlSource(o.packets, engine.devices, (m) => engine.onWarning(m));
-  if (o.pcap !== undefined) return pcapMod!.PcapSource.open(o.pcap, engine);
+  if (o.pcap !== undefined) return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false });
   return genMod!.GeneratorSource.create(o.generate!, engine);
 }
 async function preload(o: ReplayCliOptions): Promise<void> {
@@ -195,6 +196,7 @@ export function registerReplay(program: Command): void {
     .option("--trace", "list every iptables rule each packet examined (`trace`), like the kernel's TRACE target")
     .option("--counters <file>", "write the ruleset with the emulated per-rule counters (iptables-save -c) at the end")
     .option("--conntrack-dump <file>", "write the connection table at the end, as conntrack -L prints it")
+    .option("--no-verify-checksums", "take every captured transport checksum as correct (captures taken with checksum offload); faster")
     .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal anyway)")
     .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README; plain JSONL replay only)").argParser(intOption("cpus")).default(1))
     .addOption(new Option("--race-window <ns>", "how close in time packets on different CPUs must be to race").argParser(intOption("race-window")).default(5000))
