@@ -13,6 +13,7 @@ import { benchLoad } from "./load.js";
 import { crossCheckLpm } from "./crosscheck.js";
 import { benchNetfilter } from "./nf.js";
 import { benchConntrack } from "./ct.js";
+import { benchReplay } from "./replay.js";
 import { benchPcap } from "./pcap.js";
 import { benchGenerator } from "./gen.js";
 
@@ -23,6 +24,7 @@ const all: Record<string, () => Promise<string>> = {
   crosscheck: () => crossCheckLpm(),
   nf: () => benchNetfilter(),
   ct: () => benchConntrack(),
+  replay: () => benchReplay(),
   pcap: () => benchPcap(),
   gen: () => benchGenerator(),
 };

@@ -112,6 +112,8 @@ export class EgressWriter {
     }
   }
 
-  async flush(): Promise<void> { await this.w.flush(); }
+  private flushes = 0;
+  /** Backpressure, between batches: waits for the stream every 16th call (the writes overlap the replay meanwhile). */
+  async flush(): Promise<void> { if (++this.flushes % 16 === 0) await this.w.flush(); }
   async close(): Promise<void> { await this.w.close(); }
 }

@@ -175,3 +175,37 @@ export class FlowMap {
   /** Bytes held. */
   get bytes(): number { return this.keys.byteLength + this.vals.byteLength; }
 }
+
+/** A set of IPv4 addresses (u32) in a typed-array open-addressing table: membership without boxing. */
+export class AddrSet {
+  private readonly keys: Uint32Array;
+  private readonly used: Uint8Array;
+  private readonly mask: number;
+  readonly size: number;
+
+  constructor(addrs: Iterable<number>) {
+    const list = [...new Set([...addrs].map((a) => a >>> 0))];
+    let cap = 16;
+    while (cap < list.length * 2) cap *= 2;
+    this.keys = new Uint32Array(cap);
+    this.used = new Uint8Array(cap);
+    this.mask = cap - 1;
+    this.size = list.length;
+    for (const a of list) {
+      let i = fmix32(a) & this.mask;
+      while (this.used[i]) i = (i + 1) & this.mask;
+      this.used[i] = 1;
+      this.keys[i] = a;
+    }
+  }
+
+  has(a: number): boolean {
+    a >>>= 0;
+    let i = fmix32(a) & this.mask;
+    while (this.used[i]) {
+      if (this.keys[i] === a) return true;
+      i = (i + 1) & this.mask;
+    }
+    return false;
+  }
+}

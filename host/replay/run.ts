@@ -203,7 +203,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
     }
     const bySource = new TopTalkers(), byDestination = new TopTalkers();
     // the round being built: per worker a descriptor buffer and the input indices
-    let bufs: Uint8Array[] = [], idxs: Float64Array[] = [], counts: number[] = [];
+    let bufs: Uint8Array[] = [], bufs32: Int32Array[] = [], idxs: Float64Array[] = [], counts: number[] = [];
     // captured bytes of the round's packets (for egress.pcapng), per worker: bytes and [offset, length] per packet
     const withOrig = !!o.egress && typeof source.frame === "function";
     let origB: Uint8Array[] = [], origUsed: number[] = [], origAt: number[][] = [];
@@ -217,6 +217,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
     const staging = engine.batchBuffer;
     const newRound = () => {
       bufs = handles.map((h) => new Uint8Array(h.freeBufs.pop() ?? new ArrayBuffer(ROUND * abi.PKT_SIZE)));
+      bufs32 = bufs.map((b) => new Int32Array(b.buffer));
       idxs = handles.map((h) => new Float64Array(h.freeIdx.pop() ?? new ArrayBuffer(ROUND * 8)));
       counts = handles.map(() => 0);
       openers = [];
@@ -291,7 +292,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
       if (n === 0) break;
       fillFirst = total;
       talk(bySource, byDestination, dv, staging.ptr, n);
-      const mem = new Uint8Array(dv.buffer);
+      const mem32 = new Int32Array(dv.buffer);
       for (let k = 0; k < n; k++) {
         const p = staging.ptr + k * abi.PKT_SIZE;
         let w = router.route(dv, p, false);
@@ -304,7 +305,9 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
           w = router.route(dv, p, true);
         }
         const c = counts[w]!;
-        bufs[w]!.set(mem.subarray(p, p + abi.PKT_SIZE), c * abi.PKT_SIZE);
+        // 256 bytes as 64 words: no subarray object per packet
+        const to = bufs32[w]!, s0 = p >> 2, d0 = c * (abi.PKT_SIZE >> 2);
+        for (let i = 0; i < abi.PKT_SIZE >> 2; i++) to[d0 + i] = mem32[s0 + i]!;
         idxs[w]![c] = total + k;
         counts[w] = c + 1;
         if (withOrig) {
@@ -321,7 +324,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
           origAt[w]!.push(origUsed[w]!, fr ? len : -1);
           origUsed[w]! += len;
         }
-        router.addInFlight(dv, p, openers);
+        router.addInFlight(dv, p, w, openers);
         if (++inRound >= ROUND || c + 1 >= ROUND) { await flush(); inRound = 0; }
       }
       if (closed) {

@@ -36,19 +36,23 @@
  *     source or destination, or a DNAT target (--to-destination) as source.
  *     The node's configuration says which these are (NatTopology).
  *  3. Determinism: what the dispatcher has learned changes only at fixed
- *     points (results of round r-2 are applied when round r starts), and a
- *     packet whose tuple could be the reply of a connection still in flight
- *     (an in-flight connection-opening packet could have made it: same
- *     address on the far side, or a DNAT+SNAT opener when the packet comes
- *     from a DNAT target to a node address) waits for a barrier: every
- *     in-flight round completes and is applied first. The decision for a
- *     packet therefore depends only on the packets before it, never on
- *     timing, and the learned mapping it sees is complete for it.
+ *     points (results of round r-2 are applied when round r starts). A
+ *     translatable packet whose tuple is not learned yet, and could be the
+ *     reply of a connection still in flight on another worker than its
+ *     static one (an in-flight connection-opening packet could have made it:
+ *     same address on the far side, or a DNAT+SNAT opener when the packet
+ *     comes from a DNAT target to a node address), waits for a barrier:
+ *     every in-flight round completes and is applied first. The decision for
+ *     a packet therefore depends only on the packets before it, never on
+ *     timing. A learned tuple is used at once: it can only mislead when a
+ *     connection's reply tuple is taken again by a new connection made on
+ *     another worker while the new one's first packet is still in flight
+ *     (README lists this).
  */
 import * as abi from "../core/abi.js";
 import type { NodeSnapshot } from "../model/node.js";
 import { parseIPv4 } from "../util/ipv4.js";
-import { FlowMap, flow, fmix32, isOpener, readFlow, symmetricHash } from "./flow.js";
+import { AddrSet, FlowMap, flow, fmix32, isOpener, readFlow, symmetricHash } from "./flow.js";
 
 /** Which addresses the node's translations can put in a tuple (plain arrays: posted to workers). */
 export interface NatTopology {
@@ -111,23 +115,27 @@ export function natTopology(snap: NodeSnapshot, iptables: string | undefined): N
 
 /** Fast membership tests over a NatTopology. */
 export class NatSets {
-  readonly local: Set<number>;
+  readonly local: AddrSet;
   readonly targetPairs: Set<number>;
-  readonly targetAddrs: Set<number>; // targets without a port
-  readonly frontends: Set<number>;
-  readonly inside: Set<number>;
+  readonly targetAddrs: AddrSet; // targets without a port
+  /** Addresses of DNAT targets (with or without a port): a cheap first test. */
+  readonly targetAny: AddrSet;
+  readonly frontends: AddrSet;
+  readonly inside: AddrSet;
 
   constructor(t: NatTopology) {
-    this.inside = new Set(t.inside);
-    this.local = new Set(t.local);
+    this.inside = new AddrSet(t.inside);
+    this.local = new AddrSet(t.local);
     this.targetPairs = new Set(t.dnatTargets.filter((x) => x % 65536 !== 0));
-    this.targetAddrs = new Set(t.dnatTargets.filter((x) => x % 65536 === 0).map((x) => x / 65536));
-    this.frontends = new Set(t.dnatFrontends);
+    this.targetAddrs = new AddrSet(t.dnatTargets.filter((x) => x % 65536 === 0).map((x) => x / 65536));
+    this.targetAny = new AddrSet(t.dnatTargets.map((x) => Math.floor(x / 65536)));
+    this.frontends = new AddrSet(t.dnatFrontends);
   }
 
   /** Is the source endpoint a DNAT target? */
   isTarget(src: number, sport: number): boolean {
-    return this.targetPairs.has((src >>> 0) * 65536 + sport) || (this.targetAddrs.size > 0 && this.targetAddrs.has(src >>> 0));
+    if (!this.targetAny.has(src)) return false;
+    return this.targetPairs.has((src >>> 0) * 65536 + sport) || (this.targetAddrs.size > 0 && this.targetAddrs.has(src));
   }
 
   /** Can a tuple with these endpoints be a translated connection's reply (so: learned, looked up)? */
@@ -151,9 +159,11 @@ export function staticKey(sets: NatSets, proto: number, src: number, sport: numb
 
 function addrHash(a: number): number { return fmix32(fmix32((a ^ 0x2545f491) >>> 0) ^ 0x68e31da4); }
 
-function bump(m: Map<number, number>, k: number, d: number): void {
-  const v = (m.get(k) ?? 0) + d;
-  if (v === 0) m.delete(k); else m.set(k, v);
+/** Does any worker other than `w` have a count? */
+function other(a: Int32Array | undefined, w: number): boolean {
+  if (!a) return false;
+  for (let i = 0; i < a.length; i++) if (i !== w && a[i] !== 0) return true;
+  return false;
 }
 
 /**
@@ -165,44 +175,63 @@ export class ShardRouter {
   /** Flow directions dispatched so far (their first packet may open a connection). */
   private readonly seen = new FlowMap(1 << 14);
   private readonly sets: NatSets;
-  /** In-flight openers by source and by destination address, and those that may be DNATed. */
-  private readonly inSrc = new Map<number, number>();
-  private readonly inDst = new Map<number, number>();
-  private dnatCand = 0;
+  /** In-flight openers by source and by destination address, per worker, and those that may be DNATed. */
+  private readonly inSrc = new Map<number, Int32Array>();
+  private readonly inDst = new Map<number, Int32Array>();
+  private readonly dnatCand: Int32Array;
   /** In-flight openers sent by local processes (their source is chosen by routing: any node address). */
-  private localOpeners = 0;
+  private readonly localOpeners: Int32Array;
   barriers = 0;
 
   constructor(topo: NatTopology, readonly shards: number) {
     this.sets = new NatSets(topo);
+    this.dnatCand = new Int32Array(shards);
+    this.localOpeners = new Int32Array(shards);
+  }
+
+  private bump(m: Map<number, Int32Array>, k: number, w: number, d: number): void {
+    let a = m.get(k);
+    if (!a) { a = new Int32Array(this.shards); m.set(k, a); }
+    a[w]! += d;
+    if (d < 0 && a.every((x) => x === 0)) m.delete(k);
   }
 
   /** The worker for descriptor `p`; -1: wait for a barrier, then ask again with `afterBarrier`. */
   route(dv: DataView, p: number, afterBarrier: boolean): number {
     readFlow(dv, p);
     const { proto, src, sport, dst, dport } = flow;
+    const stat = staticKey(this.sets, proto, src, sport, dst, dport, flow.localNoSrc) % this.shards;
+    // a learned tuple is trusted without waiting (README: when a reused reply tuple can mislead it)
     if (this.sets.translatable(src, sport, dst)) {
-      if (!afterBarrier && this.mayBeInFlight(src, sport, dst)) return -1;
       let w = this.learned.get(proto, src, sport, dst, dport);
       // an ICMP error quotes a packet the node sent: its connection may be known by the reverse tuple
       if (w < 0 && flow.icmpError) w = this.learned.get(proto, dst, dport, src, sport);
       if (w >= 0) return w;
-    } else if (flow.icmpError && this.sets.translatable(dst, dport, src)) {
-      if (!afterBarrier && this.mayBeInFlight(dst, dport, src)) return -1;
+      if (!afterBarrier && this.mayBeInFlight(src, sport, dst, stat)) return -1;
+      return stat;
+    }
+    if (flow.icmpError && this.sets.translatable(dst, dport, src)) {
       const w = this.learned.get(proto, dst, dport, src, sport);
       if (w >= 0) return w;
+      if (!afterBarrier && this.mayBeInFlight(dst, dport, src, stat)) return -1;
+      return stat;
     }
-    return staticKey(this.sets, proto, src, sport, dst, dport, flow.localNoSrc) % this.shards;
+    return stat;
   }
 
-  /** Could an in-flight opener have made a connection whose reply is this tuple? */
-  private mayBeInFlight(src: number, sport: number, dst: number): boolean {
+  /**
+   * Could an in-flight opener on a worker other than `w` have made a
+   * connection whose reply is this tuple? (On `w` itself it would not
+   * matter: the packet goes there anyway.)
+   */
+  private mayBeInFlight(src: number, sport: number, dst: number, w: number): boolean {
     // SNAT-shaped: the reply comes from the opener's destination (no wait needed when that is an
     // outside endpoint: the static key is the same both ways); DNAT-shaped: goes to its source
-    if ((this.sets.inside.has(src >>> 0) && this.inDst.has(src >>> 0)) || this.inSrc.has(dst >>> 0)) return true;
-    if (this.localOpeners > 0 && this.sets.local.has(dst >>> 0)) return true;
+    if (this.sets.inside.has(src) && other(this.inDst.get(src >>> 0), w)) return true;
+    if (other(this.inSrc.get(dst >>> 0), w)) return true;
+    if (this.sets.local.has(dst) && other(this.localOpeners, w)) return true;
     // DNAT+SNAT: from a DNAT target to a node address, made by any opener to a frontend
-    return this.dnatCand > 0 && this.sets.local.has(dst >>> 0) && this.sets.isTarget(src, sport);
+    return other(this.dnatCand, w) && this.sets.local.has(dst) && this.sets.isTarget(src, sport);
   }
 
   /**
@@ -210,7 +239,7 @@ export class ShardRouter {
    * connection; returns a token for retire() (-1: nothing recorded).
    * Tokens are pushed by the caller into the round's list.
    */
-  addInFlight(dv: DataView, p: number, out: number[]): void {
+  addInFlight(dv: DataView, p: number, w: number, out: number[]): void {
     // an opener, or the first packet the dispatcher sees of a flow direction (conntrack's loose pickup)
     if (!isOpener(dv, p)) {
       readFlow(dv, p);
@@ -220,20 +249,21 @@ export class ShardRouter {
     const src = dv.getUint32(p + abi.PKT_SRC, true) >>> 0;
     const dst = dv.getUint32(p + abi.PKT_DST, true) >>> 0;
     const cand = (this.sets.frontends.has(dst) ? 1 : 0) | (dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_LOCAL ? 2 : 0);
-    bump(this.inSrc, src, 1);
-    bump(this.inDst, dst, 1);
-    this.dnatCand += cand & 1;
-    this.localOpeners += cand >> 1;
-    out.push(src, dst, cand);
+    this.bump(this.inSrc, src, w, 1);
+    this.bump(this.inDst, dst, w, 1);
+    this.dnatCand[w]! += cand & 1;
+    this.localOpeners[w]! += cand >> 1;
+    out.push(src, dst, cand, w);
   }
 
   /** A round's openers are no longer in flight (its results were applied). */
   retire(list: number[]): void {
-    for (let i = 0; i < list.length; i += 3) {
-      bump(this.inSrc, list[i]!, -1);
-      bump(this.inDst, list[i + 1]!, -1);
-      this.dnatCand -= list[i + 2]! & 1;
-      this.localOpeners -= list[i + 2]! >> 1;
+    for (let i = 0; i < list.length; i += 4) {
+      const w = list[i + 3]!;
+      this.bump(this.inSrc, list[i]!, w, -1);
+      this.bump(this.inDst, list[i + 1]!, w, -1);
+      this.dnatCand[w]! -= list[i + 2]! & 1;
+      this.localOpeners[w]! -= list[i + 2]! >> 1;
     }
   }
 
