@@ -142,7 +142,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
 
 /** Messages to a worker. */
 export type ToWorker =
-  | { type: "init"; spec: NodeSpec; seed: number; batch: number; topo: NatTopology; jsonl: boolean; trace: boolean; egress: boolean; id: number }
+  | { type: "init"; spec: NodeSpec; seed: number; batch: number; topo: NatTopology; jsonl: boolean; trace: boolean; egress: boolean; closedLoop: boolean; id: number }
   | { type: "round"; round: number; n: number; buf: ArrayBuffer; idx: ArrayBuffer; orig?: { bytes: ArrayBuffer; at: Float64Array } }
   | { type: "finish"; conntrack: boolean };
 
@@ -196,7 +196,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
   const router = new ShardRouter(topo, N);
   const handles = Array.from({ length: N }, (_, i) => new WorkerHandle(i, o.warn));
   try {
-    for (const h of handles) h.post({ type: "init", spec: o.spec, seed: o.seed, batch: o.batch, topo, jsonl: !!o.jsonl, trace: !!o.trace, egress: !!o.egress, id: h.id });
+    for (const h of handles) h.post({ type: "init", spec: o.spec, seed: o.seed, batch: o.batch, topo, jsonl: !!o.jsonl, trace: !!o.trace, egress: !!o.egress, closedLoop: source.closedLoop === true, id: h.id });
     for (const h of handles) {
       const m = await h.next();
       if (m.type === "error") throw workerError(m);
@@ -305,9 +305,12 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
           w = router.route(dv, p, true);
         }
         const c = counts[w]!;
-        // 256 bytes as 64 words: no subarray object per packet
+        // the descriptor's input fields as words (no subarray object per packet): bytes 0-71,
+        // 128-143 and 220-223; the output fields need not be cleared (Engine.processRaw)
         const to = bufs32[w]!, s0 = p >> 2, d0 = c * (abi.PKT_SIZE >> 2);
-        for (let i = 0; i < abi.PKT_SIZE >> 2; i++) to[d0 + i] = mem32[s0 + i]!;
+        for (let i = 0; i < 18; i++) to[d0 + i] = mem32[s0 + i]!;
+        for (let i = 32; i < 36; i++) to[d0 + i] = mem32[s0 + i]!;
+        to[d0 + 55] = mem32[s0 + 55]!;
         idxs[w]![c] = total + k;
         counts[w] = c + 1;
         if (withOrig) {

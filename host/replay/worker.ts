@@ -22,6 +22,7 @@ let runner: EngineRunner;
 let sets: NatSets;
 let jsonl = false;
 let frames: FrameList | undefined;
+let closedLoop = false;
 const col = emptyCollector();
 
 function send(m: FromWorker, transfer: ArrayBuffer[] = []): void { port.postMessage(m, transfer); }
@@ -43,6 +44,7 @@ async function handle(m: ToWorker): Promise<void> {
     sets = new NatSets(m.topo);
     jsonl = m.jsonl;
     if (m.egress) frames = new FrameList();
+    closedLoop = m.closedLoop;
     send({ type: "ready" });
     return;
   }
@@ -74,9 +76,8 @@ async function handle(m: ToWorker): Promise<void> {
       new Uint8Array(engine.core.memory.buffer, ptr, n * abi.PKT_SIZE).set(src.subarray(off * abi.PKT_SIZE, (off + n) * abi.PKT_SIZE));
       const at = off;
       runner.run(n, (k) => idx[at + k]!, sink);
-      // the processed descriptors go back (a closed-loop source reads them)
-      const full = new Uint8Array(m.buf);
-      full.set(new Uint8Array(engine.core.memory.buffer, engine.batchBuffer.ptr, n * abi.PKT_SIZE), off * abi.PKT_SIZE);
+      // the processed descriptors go back to a closed-loop source (the generator reads them)
+      if (closedLoop) new Uint8Array(m.buf).set(new Uint8Array(engine.core.memory.buffer, engine.batchBuffer.ptr, n * abi.PKT_SIZE), off * abi.PKT_SIZE);
       off += n;
     }
     const fr = frames?.take();
