@@ -10,8 +10,10 @@
  *
  * The design (README, "replay --workers"):
  *  1. The static key. A packet with exactly one end at a *frontend* (a
- *     node address, or a `-d A/32` of the nat table: ClusterIPs, load
- *     balancer IPs) goes by a hash of the other end's address: a client's
+ *     node address, a `-d A/32` of the nat table: ClusterIPs, load
+ *     balancer IPs, or a DNAT target address:port, where a DNATed
+ *     connection's reply comes from) goes by a hash of the other end's
+ *     address (so a DNATed connection's reply hashes like its original): a client's
  *     every connection to the node's services is on one worker, so
  *     kube-proxy's session affinity (`-m recent --rsource`, keyed by the
  *     client address) sees them all, and the reply of a pod's connection
@@ -64,6 +66,72 @@ export interface NatTopology {
   dnatFrontends: number[];
   /** Addresses that are not outside: the node's, its pods' (/32 link routes), the DNAT frontends. */
   inside: number[];
+  /**
+   * Which frontends lead to which DNAT target, from the nat table's chains
+   * (walked from PREROUTING and OUTPUT): triples of frontend address
+   * (ANY_LOCAL: any node address, as KUBE-NODEPORTS after `--dst-type
+   * LOCAL`; 0: any address), frontend port (0: any), target
+   * (address*65536+port, port 0: any).
+   */
+  dnatPaths: number[];
+}
+
+export const ANY_LOCAL = 0xffffffff;
+
+interface NatRule { d?: number; dport?: number; local: boolean; jump?: string; dnat: number[] }
+
+/** The DNAT paths of a nat table (see NatTopology.dnatPaths). */
+function dnatPaths(iptables: string): number[] {
+  const chains = new Map<string, NatRule[]>();
+  let table = "";
+  for (const line of iptables.split("\n")) {
+    if (line.startsWith("*")) { table = line.slice(1).trim(); continue; }
+    if (table !== "nat" || !line.startsWith("-A ")) continue;
+    const name = line.split(" ")[1]!;
+    const r: NatRule = { local: false, dnat: [] };
+    const d = /(?<!!) -d (\d+\.\d+\.\d+\.\d+)(?:\/32)?(?=\s)/.exec(line);
+    if (d && !/ ! -d /.test(line)) r.d = parseIPv4(d[1]!)! >>> 0;
+    const dp = /(?<!!) --dport (\d+)(?=\s|$)/.exec(line);
+    if (dp && !/ ! --dport /.test(line)) r.dport = Number(dp[1]);
+    if (/-m addrtype (?:.* )?--dst-type LOCAL/.test(line) && !/! --dst-type LOCAL/.test(line)) r.local = true;
+    const j = / -[jg] (\S+)/.exec(line);
+    if (j) {
+      if (j[1] === "DNAT") {
+        const to = /--to-destination (\d+\.\d+\.\d+\.\d+)(?:-(\d+\.\d+\.\d+\.\d+))?(?::(\d+)(?:-(\d+))?)?/.exec(line);
+        if (to) {
+          const a = parseIPv4(to[1]!)! >>> 0, b = to[2] ? parseIPv4(to[2])! >>> 0 : a;
+          const plo = to[3] ? Number(to[3]) : 0, phi = to[4] ? Number(to[4]) : plo;
+          for (let x = a, k = 0; x <= b && k < 256; x++, k++) r.dnat.push(x * 65536 + (plo === phi ? plo : 0));
+        }
+      } else if (!/^[A-Z]+$/.test(j[1]!) || j[1]!.includes("-")) r.jump = j[1];
+      else if (!["ACCEPT", "DROP", "RETURN", "SNAT", "MASQUERADE", "REDIRECT", "MARK", "CONNMARK", "LOG", "NFLOG", "TRACE", "NOTRACK", "CT", "REJECT"].includes(j[1]!)) r.jump = j[1];
+    }
+    let list = chains.get(name);
+    if (!list) chains.set(name, (list = []));
+    list.push(r);
+  }
+  const out: number[] = [];
+  const seen = new Set<string>();
+  const walk = (chain: string, d: number | undefined, local: boolean, dport: number | undefined, depth: number, stack: Set<string>) => {
+    const rules = chains.get(chain);
+    if (!rules || depth > 16 || stack.has(chain)) return;
+    stack.add(chain);
+    for (const r of rules) {
+      const rd = r.d ?? d, rl = r.local || local, rp = r.dport ?? dport;
+      if (r.dnat.length) {
+        const fa = rd !== undefined ? rd : rl ? ANY_LOCAL : 0;
+        for (const t of r.dnat) {
+          const key = `${fa}/${rp ?? 0}/${t}`;
+          if (!seen.has(key)) { seen.add(key); out.push(fa, rp ?? 0, t); }
+        }
+      }
+      if (r.jump) walk(r.jump, rd, rl, rp, depth + 1, stack);
+    }
+    stack.delete(chain);
+  };
+  walk("PREROUTING", undefined, false, undefined, 0, new Set());
+  walk("OUTPUT", undefined, false, undefined, 0, new Set());
+  return out;
 }
 
 function addRange(out: Set<number>, a: number, b: number): void {
@@ -110,7 +178,7 @@ export function natTopology(snap: NodeSnapshot, iptables: string | undefined): N
     if (r.plen === 32 && r.type === "unicast" && r.gw === 0 && r.dev !== undefined && r.table !== 255 && !addressed.has(r.dev)) inside.add(r.prefix >>> 0);
   }
   const sort = (s: Set<number>) => [...s].sort((x, y) => x - y);
-  return { local: sort(local), dnatTargets: sort(targets), dnatFrontends: sort(frontends), inside: sort(inside) };
+  return { local: sort(local), dnatTargets: sort(targets), dnatFrontends: sort(frontends), inside: sort(inside), dnatPaths: iptables ? dnatPaths(iptables) : [] };
 }
 
 /** Fast membership tests over a NatTopology. */
@@ -150,7 +218,8 @@ export class NatSets {
  * (routing gives it a node address).
  */
 export function staticKey(sets: NatSets, proto: number, src: number, sport: number, dst: number, dport: number, localSrc = false): number {
-  const sf = localSrc || sets.frontends.has(src >>> 0), df = sets.frontends.has(dst >>> 0);
+  // a DNAT target (pod:port) counts as a frontend: the reply of a DNATed connection comes from it
+  const sf = localSrc || sets.frontends.has(src) || sets.isTarget(src, sport), df = sets.frontends.has(dst) || sets.isTarget(dst, dport);
   if (sf !== df) return addrHash(sf ? dst : src);
   const so = !sets.inside.has(src >>> 0), dout = !sets.inside.has(dst >>> 0);
   if (so !== dout) return addrHash(so ? src : dst);
@@ -175,18 +244,48 @@ export class ShardRouter {
   /** Flow directions dispatched so far (their first packet may open a connection). */
   private readonly seen = new FlowMap(1 << 14);
   private readonly sets: NatSets;
-  /** In-flight openers by source and by destination address, per worker, and those that may be DNATed. */
-  private readonly inSrc = new Map<number, Int32Array>();
+  /** In-flight openers by destination address, per worker, and those that may be DNATed. */
   private readonly inDst = new Map<number, Int32Array>();
   private readonly dnatCand: Int32Array;
   /** In-flight openers sent by local processes (their source is chosen by routing: any node address). */
   private readonly localOpeners: Int32Array;
   barriers = 0;
 
+  /** DNAT target (address*65536+port) -> the frontends leading to it, as [address, port] pairs (dnatPaths). */
+  private readonly frontsOf = new Map<number, number[]>();
+  private readonly localList: number[];
+  /** In-flight openers to a frontend, per worker, by address*65536+port and by address. */
+  private readonly inFront = new Map<number, Int32Array>();
+  private readonly inFrontAddr = new Map<number, Int32Array>();
+  /** In-flight openers to a frontend by source address, per worker (they may be DNATed back to that source). */
+  private readonly inSrcFront = new Map<number, Int32Array>();
+
   constructor(topo: NatTopology, readonly shards: number) {
     this.sets = new NatSets(topo);
     this.dnatCand = new Int32Array(shards);
     this.localOpeners = new Int32Array(shards);
+    this.localList = topo.local;
+    const p = topo.dnatPaths;
+    for (let i = 0; i + 2 < p.length; i += 3) {
+      let l = this.frontsOf.get(p[i + 2]!);
+      if (!l) this.frontsOf.set(p[i + 2]!, (l = []));
+      l.push(p[i]!, p[i + 1]!);
+    }
+  }
+
+  /** Could an in-flight opener to a frontend on a worker other than `w` have been DNATed to src:sport? */
+  private frontendInFlight(src: number, sport: number, w: number): boolean {
+    const fronts = this.frontsOf.get((src >>> 0) * 65536 + sport) ?? this.frontsOf.get((src >>> 0) * 65536);
+    if (!fronts) return other(this.dnatCand, w); // a target the nat table's paths do not explain: any frontend opener
+    for (let i = 0; i < fronts.length; i += 2) {
+      const fa = fronts[i]!, fp = fronts[i + 1]!;
+      if (fa === 0) { if (other(this.dnatCand, w)) return true; continue; }
+      const addrs = fa === ANY_LOCAL ? this.localList : [fa];
+      for (const a of addrs) {
+        if (fp ? other(this.inFront.get(a * 65536 + fp), w) : other(this.inFrontAddr.get(a), w)) return true;
+      }
+    }
+    return false;
   }
 
   private bump(m: Map<number, Int32Array>, k: number, w: number, d: number): void {
@@ -228,10 +327,10 @@ export class ShardRouter {
     // SNAT-shaped: the reply comes from the opener's destination (no wait needed when that is an
     // outside endpoint: the static key is the same both ways); DNAT-shaped: goes to its source
     if (this.sets.inside.has(src) && other(this.inDst.get(src >>> 0), w)) return true;
-    if (other(this.inSrc.get(dst >>> 0), w)) return true;
+    if (other(this.inSrcFront.get(dst >>> 0), w)) return true;
     if (this.sets.local.has(dst) && other(this.localOpeners, w)) return true;
-    // DNAT+SNAT: from a DNAT target to a node address, made by any opener to a frontend
-    return other(this.dnatCand, w) && this.sets.local.has(dst) && this.sets.isTarget(src, sport);
+    // DNAT+SNAT: from a DNAT target to a node address, made by an opener to a frontend leading to it
+    return other(this.dnatCand, w) && this.sets.local.has(dst) && this.sets.isTarget(src, sport) && this.frontendInFlight(src, sport, w);
   }
 
   /**
@@ -249,19 +348,21 @@ export class ShardRouter {
     const src = dv.getUint32(p + abi.PKT_SRC, true) >>> 0;
     const dst = dv.getUint32(p + abi.PKT_DST, true) >>> 0;
     const cand = (this.sets.frontends.has(dst) ? 1 : 0) | (dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_LOCAL ? 2 : 0);
-    this.bump(this.inSrc, src, w, 1);
+    const proto = dv.getUint8(p + abi.PKT_PROTO);
+    const dport = proto === 6 || proto === 17 || proto === 132 || proto === 136 || proto === 33 ? dv.getUint16(p + abi.PKT_DPORT, true) : 0;
     this.bump(this.inDst, dst, w, 1);
+    if (cand & 1) { this.bump(this.inFront, dst * 65536 + dport, w, 1); this.bump(this.inFrontAddr, dst, w, 1); this.bump(this.inSrcFront, src, w, 1); }
     this.dnatCand[w]! += cand & 1;
     this.localOpeners[w]! += cand >> 1;
-    out.push(src, dst, cand, w);
+    out.push(src, dst, cand, w, dport);
   }
 
   /** A round's openers are no longer in flight (its results were applied). */
   retire(list: number[]): void {
-    for (let i = 0; i < list.length; i += 4) {
+    for (let i = 0; i < list.length; i += 5) {
       const w = list[i + 3]!;
-      this.bump(this.inSrc, list[i]!, w, -1);
       this.bump(this.inDst, list[i + 1]!, w, -1);
+      if (list[i + 2]! & 1) { this.bump(this.inFront, list[i + 1]! * 65536 + list[i + 4]!, w, -1); this.bump(this.inFrontAddr, list[i + 1]!, w, -1); this.bump(this.inSrcFront, list[i]!, w, -1); }
       this.dnatCand[w]! -= list[i + 2]! & 1;
       this.localOpeners[w]! -= list[i + 2]! >> 1;
     }
