@@ -38,7 +38,7 @@
  *     source or destination, or a DNAT target (--to-destination) as source.
  *     The node's configuration says which these are (NatTopology).
  *  3. Determinism: what the dispatcher has learned changes only at fixed
- *     points (results of round r-2 are applied when round r starts). A
+ *     points (results of round r-8 are applied when round r is handed over). A
  *     translatable packet whose tuple is not learned yet, and could be the
  *     reply of a connection still in flight on another worker than its
  *     static one (an in-flight connection-opening packet could have made it:
