@@ -124,7 +124,7 @@ export async function benchReplay(): Promise<string> {
     return [
       `Capture: ${rec.packets.toLocaleString("en-US")} packets, ${(size / 2 ** 20).toFixed(0)} MiB pcapng (recorded in ${recS.toFixed(1)} s), demo EKS node with 2,620 iptables rules; ` +
         `mostly established TCP through NodePort (DNAT + MASQUERADE), pod IP, ClusterIP (DNAT) and SNATed internet connections. ` +
-        `Every run writes summary.json, report.html and egress.pcapng (translated packets) to --out.`,
+        `"summary only" prints the summary table; "--out" also writes summary.json, report.html and egress.pcapng (every packet as it leaves, translated).`,
       "",
       mdTable(["run", "packets", "replay loop", "packets/s", "vs 1 worker", "barriers", "peak RSS", "wall (incl. node load)"], rows),
       "",

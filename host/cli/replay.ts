@@ -111,6 +111,8 @@ function countersText(r: ReplayOutcome): string {
 export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   const inputs = [o.packets, o.pcap, o.generate].filter((x) => x !== undefined).length;
   if (inputs !== 1) throw new Error("give exactly one input: --packets FILE (JSONL), --pcap FILE or --generate SPEC");
+  if (o.snapshot === undefined && o.cluster === undefined) throw new Error("give the node: --snapshot DIR or --cluster FILE [--node NAME]");
+  if (o.snapshot !== undefined && o.cluster !== undefined) throw new Error("give either --snapshot or --cluster, not both");
   const scaled = o.out !== undefined || o.workers > 1 || o.pcap !== undefined || o.generate !== undefined || o.cluster !== undefined;
   if (!scaled) return legacyReplay(o);
   if (o.cpus > 1) throw new Error("--cpus (the confirm-race model) works with the plain JSONL replay only, not with --out, --workers, --pcap, --generate or --cluster");

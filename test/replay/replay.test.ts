@@ -159,6 +159,9 @@ describe("replay --out DIR with each input kind", () => {
     expect(none.stderr).toContain("exactly one input");
     const two = run(["replay", "--snapshot", demo, "--packets", jsonl, "--pcap", pcap]);
     expect(two.status).toBe(2);
+    const noNode = run(["replay", "--packets", jsonl]);
+    expect(noNode.status).toBe(2);
+    expect(noNode.stderr).toContain("give the node: --snapshot DIR or --cluster FILE");
     const out = join(tmp, "o-j");
     const r = run(["replay", "--snapshot", demo, "--packets", jsonl, "--out", out, "--jsonl", join(out, "results.jsonl")]);
     expect(r.status, r.stderr).toBe(0);
