@@ -51,16 +51,23 @@ export class EngineRunner {
     this.tracked = engine.ruleset?.compiled.conntrack === true;
   }
 
-  private opens(dv: DataView, p: number): boolean {
+  /** Per descriptor of the batch: its flow was already known before it was processed. */
+  private wasKnown = new Uint8Array(1024);
+
+  private opens(dv: DataView, p: number, k: number): boolean {
+    this.wasKnown[k] = 0;
     if (isOpener(dv, p)) return true;
     if (!this.tracked) return false;
     readFlow(dv, p);
-    return this.known.get(flow.proto, flow.src, flow.sport, flow.dst, flow.dport) < 0;
+    if (this.known.get(flow.proto, flow.src, flow.sport, flow.dst, flow.dport) < 0) return true;
+    this.wasKnown[k] = 1;
+    return false;
   }
 
   private remember(dv: DataView, base: number, k0: number, k1: number): void {
     if (!this.tracked) return;
     for (let k = k0; k < k1; k++) {
+      if (this.wasKnown[k]) continue;
       const p = base + k * abi.PKT_SIZE;
       if (dv.getUint32(p + abi.PKT_CT_ID, true) === 0) continue;
       readFlow(dv, p);
@@ -78,8 +85,9 @@ export class EngineRunner {
     const base = e.batchBuffer.ptr;
     let dv = e.mem.dv;
     let start = 0;
+    if (this.wasKnown.length < n) this.wasKnown = new Uint8Array(n);
     for (let k = 0; k < n; k++) {
-      if (!this.opens(dv, base + k * abi.PKT_SIZE)) continue;
+      if (!this.opens(dv, base + k * abi.PKT_SIZE, k)) continue;
       if (k > start) {
         core.process_batch(base + start * abi.PKT_SIZE, k - start);
         this.calls++;
