@@ -145,7 +145,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
 export type ToWorker =
   | { type: "init"; spec: NodeSpec; seed: number; batch: number; topo: NatTopology; jsonl: boolean; trace: boolean; egress: boolean; closedLoop: boolean; id: number }
   | { type: "round"; round: number; n: number; buf: ArrayBuffer; idx: ArrayBuffer; orig?: { bytes: ArrayBuffer; at: Float64Array } }
-  | { type: "finish"; conntrack: boolean };
+  | { type: "finish"; conntrack: boolean; clockNs: number };
 
 /** Messages from a worker. */
 export type FromWorker =
@@ -217,7 +217,7 @@ class LocalHandle implements Handle {
       if (m.type === "init") {
         this.queue.push(this.shard.init(m, (x) => this.warn?.(x)).then(() => ({ type: "ready" }) as FromWorker, (e: unknown) => toError(e)));
       } else if (m.type === "round") this.queue.push(this.shard.round(m));
-      else this.queue.push(this.shard.finish(m.conntrack));
+      else this.queue.push(this.shard.finish(m.conntrack, m.clockNs));
     } catch (e) {
       this.queue.push(toError(e));
     }
@@ -328,6 +328,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
     };
     newRound();
     let inRound = 0;
+    let lastTime = 0;
     let error: InputError | undefined;
     const t0 = performance.now();
     for (;;) {
@@ -354,6 +355,8 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
           router.barriers++;
           w = router.route(dv, p, true);
         }
+        const tns = mem32[(p + abi.PKT_TIME + 4) >> 2]! * 4294967296 + (mem32[(p + abi.PKT_TIME) >> 2]! >>> 0);
+        if (tns > lastTime) lastTime = tns;
         const c = counts[w]!;
         // the descriptor's input fields as words (no subarray object per packet): bytes 0-71,
         // 128-143 and 220-223; the output fields need not be cleared (Engine.processRaw)
@@ -396,7 +399,8 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
     const collector = emptyCollector();
     let totals: EngineTotals | undefined;
     const entries: ConntrackEntry[] = [];
-    for (const h of handles) h.post({ type: "finish", conntrack: !!o.conntrackDump });
+    // every engine's clock at the last packet's time, as one engine's would be (conntrack -L timeouts, gc)
+    for (const h of handles) h.post({ type: "finish", conntrack: !!o.conntrackDump, clockNs: lastTime });
     for (const h of handles) {
       const m = await h.next();
       if (m.type === "error") throw workerError(m);

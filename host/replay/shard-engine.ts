@@ -77,7 +77,8 @@ export class ShardEngine {
     return { type: "done", round: m.round, learned, lines, buf: m.buf, idx: m.idx, n: m.n, frames: frames?.take() };
   }
 
-  finish(conntrack: boolean): Final {
+  finish(conntrack: boolean, clockNs: number): Final {
+    if (clockNs > 0) this.engine.advanceClock(clockNs / 1e9);
     return { type: "final", collector: this.col, totals: engineTotals(this.engine), conntrack: conntrack ? this.engine.conntrack() : undefined };
   }
 }

@@ -29,6 +29,6 @@ async function handle(m: ToWorker): Promise<void> {
     const d = shard.round(m);
     send(d, d.frames ? [d.buf, d.idx, d.frames.bytes, d.frames.meta.buffer as ArrayBuffer] : [d.buf, d.idx]);
   } else {
-    send(shard.finish(m.conntrack));
+    send(shard.finish(m.conntrack, m.clockNs));
   }
 }

@@ -269,13 +269,21 @@ describe("--workers: the same results with 1 and 2 workers", () => {
   it("NAT-heavy generated traffic (SNAT --random-fully, DNAT, NodePort masquerade, session affinity): identical summary and per-packet JSONL", () => {
     const outs = [1, 2].map((w) => {
       const out = join(tmp, `nat-w${w}`);
-      const r = run(["replay", "--snapshot", hardened, "--generate", natSpec, "--workers", String(w), "--out", out, "--jsonl", join(out, "r.jsonl")]);
+      const r = run(["replay", "--snapshot", hardened, "--generate", natSpec, "--workers", String(w), "--out", out, "--jsonl", join(out, "r.jsonl"),
+        "--counters", join(out, "counters.txt"), "--conntrack-dump", join(out, "conntrack.txt")]);
       expect(r.status, r.stderr).toBe(0);
       return out;
     });
     const [a, b] = outs as [string, string];
     const sa = summaryWithoutTiming(a);
     expect(sa).toEqual(summaryWithoutTiming(b));
+    // the rule counters summed over the workers, and the connection tables put together
+    const counters = readFileSync(join(a, "counters.txt"), "utf8");
+    expect(counters).toMatch(/^\[[1-9]\d*:\d+\] -A KUBE-SERVICES /m);
+    expect(readFileSync(join(b, "counters.txt"), "utf8")).toBe(counters);
+    const ct = readFileSync(join(a, "conntrack.txt"), "utf8");
+    expect(ct.split("\n").length).toBeGreaterThan(1000);
+    expect(readFileSync(join(b, "conntrack.txt"), "utf8")).toBe(ct);
     expect(digest(join(a, "r.jsonl"))).toBe(digest(join(b, "r.jsonl")));
     expect(digest(join(a, "egress.pcapng"))).toBe(digest(join(b, "egress.pcapng")));
     // it is NAT-heavy, and the replies found their connections (on the worker that made them)
