@@ -14,6 +14,7 @@ import { rulesSet } from "./fib/rules";
 import { sysctlSet } from "./config";
 import { counters, dropCounters, resetCounters } from "./ipv4/stats";
 import { processBatch } from "./pipeline";
+import { seedKeysSet } from "./util/random";
 import { smpSet } from "./smp";
 import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from "./ipv4/reply";
 import { socketsSet } from "./ipv4/local";
@@ -128,6 +129,12 @@ export function batch_alloc(capacity: u32): usize {
   return zalloc(<usize>capacity << PKT_SHIFT);
 }
 export function process_batch(base: usize, count: u32): void { processBatch(base, count, true); }
+/**
+ * Per-packet PRNG seeds (util/random.ts): descriptor `base + k * PKT_SIZE`
+ * (k < count) is seeded from the u32 at `keys + 4k` before its first draw;
+ * count 0 turns per-packet seeding off (one stream, seeded by SYS_SEED).
+ */
+export function seed_keys_set(base: usize, keys: usize, count: u32): void { seedKeysSet(base, keys, count); }
 /**
  * As process_batch, but with several CPUs modelled the batch's last round of
  * concurrent packets is left for the next call (unless `final`): returns how

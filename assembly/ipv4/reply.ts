@@ -9,6 +9,7 @@ import {
   CTINFO_NONE, PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_RT_INDEX, PKT_RULE_INDEX, PKT_PX, PX_KSOCK,
 } from "../abi";
 import { zalloc, release } from "../util/mem";
+import { seedArmPacket } from "../util/random";
 
 let ring: usize = 0;
 let ringCap: u32 = 0;
@@ -34,6 +35,7 @@ export function replyRingClear(): void { ringUsed = 0; ringOverflow = 0; }
 export function setCurrent(p: usize, index: u32): void {
   curPacket = p;
   curIndex = index;
+  seedArmPacket(p);
   store<u32>(p, 0xffffffff, PKT_REPLY_FIRST);
   store<u16>(p, 0, PKT_REPLY_COUNT);
 }

@@ -3,10 +3,13 @@
  * that the same inputs and seed give the same outputs byte for byte. Where the
  * kernel draws get_random_u32() we draw from here.
  */
+import { PKT_SHIFT } from "../abi";
+
 let s0: u64 = 0x9e3779b97f4a7c15;
 let s1: u64 = 0xbf58476d1ce4e5b9;
 
 export function seedRandom(seed: u32): void {
+  armed = false;
   // splitmix64 expansion of the seed into two non-zero words
   let z: u64 = <u64>seed + 0x9e3779b97f4a7c15;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
@@ -18,7 +21,43 @@ export function seedRandom(seed: u32): void {
   s1 = (z ^ (z >> 31)) | 1;
 }
 
+/**
+ * Per-packet seeds (`seed_keys_set`): the host gives each descriptor of a
+ * batch a 32-bit key, and the PRNG is re-seeded from the key of the packet
+ * being processed before its first draw. A packet's random choices (NAT
+ * port offsets, `statistic`, early-drop and ICMP-credit draws) then depend
+ * on the packet alone, not on which packets the same engine processed before:
+ * the same whether one engine replays a capture or workers replay shards of it.
+ */
+let keysBase: usize = 0;
+let keysPtr: usize = 0;
+let keysCount: u32 = 0;
+let armed = false;
+let armedKey: u32 = 0;
+
+/** Descriptors at `base + k * PKT_SIZE` (k < count) take their seed from the u32 at `keys + 4k`; count 0 turns it off. */
+export function seedKeysSet(base: usize, keys: usize, count: u32): void {
+  keysBase = base;
+  keysPtr = keys;
+  keysCount = count;
+  armed = false;
+}
+
+/** Packet `p` starts: with per-packet seeds, its key seeds the PRNG at the first draw. */
+// @ts-ignore: decorator
+@inline export function seedArmPacket(p: usize): void {
+  if (keysCount != 0) armPacket(p);
+}
+
+function armPacket(p: usize): void {
+  const k = (p - keysBase) >> PKT_SHIFT;
+  if (p < keysBase || k >= <usize>keysCount) return;
+  armedKey = load<u32>(keysPtr + (k << 2));
+  armed = true;
+}
+
 export function randomU32(): u32 {
+  if (armed) seedRandom(armedKey);
   let x = s0;
   const y = s1;
   s0 = y;

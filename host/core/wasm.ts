@@ -26,6 +26,7 @@ export interface CoreExports {
   sysctl_set(key: number, value: number): number;
   batch_alloc(capacity: number): number;
   process_batch(base: number, count: number): void;
+  seed_keys_set(base: number, keys: number, count: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;
   clock_advance(ns: bigint): void;

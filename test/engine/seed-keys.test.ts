@@ -1,0 +1,94 @@
+/**
+ * Per-packet PRNG seeds (`seed_keys_set`, assembly/util/random.ts), as the
+ * scaled replay uses them (host/replay/runner.ts): a packet's random draws
+ * depend on its key alone, not on which packets the engine processed before
+ * it, so a worker that sees a shard of the packets draws what one engine
+ * seeing all of them draws.
+ *
+ * The draws here are `statistic --mode random --probability 0.5` in the
+ * filter table, on every forwarded packet (no connection state involved).
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import * as abi from "../../host/core/abi.js";
+import { Engine } from "../../host/engine.js";
+import { encodePacket, type PacketInput } from "../../host/packet/input.js";
+import { parseSnapshotFiles } from "../../host/snapshot/read.js";
+import { EngineRunner } from "../../host/replay/runner.js";
+
+const EKS = fileURLToPath(new URL("../fixtures/eks-node", import.meta.url));
+
+const RULES = [
+  "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+  "-A FORWARD -m statistic --mode random --probability 0.5 -j DROP",
+  "COMMIT", "",
+].join("\n");
+
+async function engine(seed: number): Promise<Engine> {
+  const files: Record<string, string> = {};
+  for (const f of readdirSync(EKS)) files[f] = readFileSync(join(EKS, f), "utf8");
+  const snap = parseSnapshotFiles(files, "eks-node");
+  const e = await Engine.create({ seed, batchSize: 64 });
+  e.load(snap, { hz: snap.hz });
+  e.loadRuleset(RULES, "rules");
+  return e;
+}
+
+/** Forwarded UDP from a pod to the internet, one source port per packet. */
+function packets(n: number): PacketInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    iif: "eni1f3a2b4c5d6", src: "10.0.0.55", dst: "52.1.2.3", proto: "udp", sport: 40000 + i, dport: 53, len: 80, time: i * 1000,
+  } as PacketInput));
+}
+
+/** Runs the packets with input indices `indices` through a runner; the verdicts, in that order. */
+function run(e: Engine, seed: number, all: PacketInput[], indices: number[]): number[] {
+  const runner = new EngineRunner(e, seed);
+  const { ptr } = e.batchBuffer;
+  e.mem.refresh();
+  let t = 0n;
+  indices.forEach((i, k) => { t = encodePacket(e.mem.dv, ptr + k * abi.PKT_SIZE, all[i] as unknown as Record<string, unknown>, { file: "t", line: i + 1 }, e.devices, t, () => {}); });
+  const out: number[] = [];
+  runner.run(indices.length, (k) => indices[k]!, {
+    segment(dv, base, k0, k1) { for (let k = k0; k < k1; k++) out.push(dv.getUint8(base + k * abi.PKT_SIZE + abi.PKT_VERDICT)); },
+  });
+  return out;
+}
+
+describe("per-packet PRNG seeds", () => {
+  it("a packet draws the same whether the engine sees every packet or a shard of them", async () => {
+    const all = packets(64);
+    const idx = all.map((_, i) => i);
+    const whole = run(await engine(7), 7, all, idx);
+    // both outcomes occur: the draws are real
+    expect(whole.filter((v) => v === abi.VERDICT_FORWARD).length).toBeGreaterThan(10);
+    expect(whole.filter((v) => v === abi.VERDICT_DROP).length).toBeGreaterThan(10);
+    const odd = idx.filter((i) => i % 2 === 1);
+    const shard = run(await engine(7), 7, all, odd);
+    expect(shard).toEqual(odd.map((i) => whole[i]));
+    // reversed order, same keys: same draws
+    const rev = [...idx].reverse();
+    expect(run(await engine(7), 7, all, rev)).toEqual(rev.map((i) => whole[i]));
+  });
+
+  it("the keys come from the seed: another seed draws differently", async () => {
+    const all = packets(64);
+    const idx = all.map((_, i) => i);
+    const a = run(await engine(7), 7, all, idx);
+    const b = run(await engine(8), 8, all, idx);
+    expect(b).not.toEqual(a);
+  });
+
+  it("without keys the engine draws from one stream (processing order matters)", async () => {
+    const all = packets(64);
+    const e = await engine(7);
+    const once = e.process(all).map((r) => r.verdict);
+    const e2 = await engine(7);
+    const odd = all.filter((_, i) => i % 2 === 1);
+    const shard = e2.process(odd).map((r) => r.verdict);
+    // one stream: the shard's draws are the stream's first 32, not the odd packets' draws
+    expect(shard).not.toEqual(once.filter((_, i) => i % 2 === 1));
+  });
+});
