@@ -104,6 +104,19 @@ export function csumFold(s: number): number {
   return s;
 }
 
+/**
+ * The IPv4 header checksum of the `ihl` bytes at b[o..] is right (sums to
+ * 0xffff): at most 30 words, summed inline (an int sum below 2^21, folded twice).
+ */
+function headerSumOk(b: Uint8Array, o: number, ihl: number): boolean {
+  let s = 0;
+  const end = o + ihl;
+  for (let i = o; i < end; i += 4) s += ((b[i]! << 8) | b[i + 1]!) + ((b[i + 2]! << 8) | b[i + 3]!);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return s === 0xffff;
+}
+
 function fail(w: WireFields, at: number, problem: string): number {
   w.problem = problem;
   w.problemAt = at;
@@ -125,7 +138,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   const len = u16(b, o + 2);
   if (len < ihl) return fail(w, 2, `IPv4 total length ${len} is below the header length ${ihl} (ip_rcv_core drops it)`);
   if (len > wire) return fail(w, 2, `IPv4 total length ${len} exceeds the ${wire} bytes of the frame (ip_rcv_core drops it as truncated)`);
-  if (csumFold(csumAdd(b, o, ihl, 0)) !== 0xffff) return fail(w, 10, `IPv4 header checksum is wrong (ip_rcv_core drops it); not replayed`);
+  if (!headerSumOk(b, o, ihl)) return fail(w, 10, `IPv4 header checksum is wrong (ip_rcv_core drops it); not replayed`);
   const frag = u16(b, o + 6);
   w.df = (frag & 0x4000) !== 0;
   if (frag & 0x3fff) return WIRE_FRAGMENT;
@@ -326,10 +339,84 @@ function tcpOptions(b: Uint8Array, o: number, n: number, w: WireFields): void {
 /**
  * Writes descriptor `p`'s input fields from `w` (as encodePacket writes
  * the same packet from JSONL). `flags` adds PF_* bits (PF_L2_OTHER);
- * `timeLo`/`timeHi` are the two u32 halves of PKT_TIME.
+ * `timeNs` is split into the two u32 halves of PKT_TIME.
+ *
+ * Little-endian hosts (the WASM memory's byte order) write whole 32-bit
+ * words through an Int32Array over the buffer (FAST_WORDS, checked against
+ * the field-by-field writer when this module loads); others, and unaligned
+ * descriptors, write field by field through the DataView.
  */
 export function writeDescriptor(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif: number, flags: number, timeNs: number): void {
-  u8.fill(0, p, p + abi.PKT_OUT_INNER_SRC);
+  const abs = dv.byteOffset + p;
+  if (FAST_WORDS && (abs & 3) === 0) {
+    if (dv !== i32Dv || i32View.length === 0) { i32Dv = dv; i32View = new Int32Array(dv.buffer, 0, dv.buffer.byteLength >>> 2); }
+    writeWords(w, i32View, abs >> 2, iif, flags, timeNs);
+    if (w.proto === 132) writeSctp(w, u8, dv, p);
+    return;
+  }
+  writeFields(w, u8, dv, p, iif, flags, timeNs);
+}
+
+/** The word view of the last DataView written through (a grown WASM memory comes with a new DataView). */
+let i32Dv: DataView | undefined;
+let i32View: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+function descriptorFlags(w: WireFields, flags: number): number {
+  let fl = flags | abi.PF_SRC_SET;
+  if (w.df) fl |= abi.PF_DF;
+  if (w.hasInner) fl |= abi.PF_INNER;
+  return fl;
+}
+
+/**
+ * The input fields as 32-bit little-endian words at word index q: words
+ * 0 .. PKT_OUT_INNER_SRC / 4 and the word at PKT_INNER_ICMP_TYPE, in the
+ * layout of assembly/abi.ts (FAST_WORDS checks it matches).
+ */
+function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, iif: number, flags: number, timeNs: number): void {
+  const tcp = w.proto === 6, inner = w.hasInner;
+  a[q + (abi.PKT_SRC >> 2)] = w.src;
+  a[q + (abi.PKT_DST >> 2)] = w.dst;
+  a[q + (abi.PKT_SPORT >> 2)] = w.sport | (w.dport << 16);
+  a[q + (abi.PKT_PROTO >> 2)] = w.proto | (w.tcpFlags << 8) | (w.ttl << 16) | (w.tos << 24);
+  a[q + (abi.PKT_LEN >> 2)] = w.len | (descriptorFlags(w, flags) << 16);
+  a[q + (abi.PKT_IIF >> 2)] = iif; // + PKT_BOUND_OIF 0
+  a[q + (abi.PKT_MARK >> 2)] = 0;
+  a[q + (abi.PKT_SEQ >> 2)] = w.seq;
+  a[q + (abi.PKT_ACK >> 2)] = w.ack;
+  a[q + (abi.PKT_WIN >> 2)] = w.win | (w.icmpType << 16) | (w.icmpCode << 24);
+  a[q + (abi.PKT_ICMP_ID >> 2)] = w.icmpId | (w.id << 16);
+  a[q + (abi.PKT_INNER_SRC >> 2)] = inner ? w.innerSrc : 0;
+  a[q + (abi.PKT_INNER_DST >> 2)] = inner ? w.innerDst : 0;
+  a[q + (abi.PKT_INNER_SPORT >> 2)] = inner ? w.innerSport | (w.innerDport << 16) : 0;
+  a[q + (abi.PKT_INNER_PROTO >> 2)] = (inner ? w.innerProto : 0) | (tcp ? w.doff << 8 : 0) | (w.icmpSeq << 16);
+  a[q + (abi.PKT_UID >> 2)] = 0;
+  // the two u32 halves without a floating-point remainder (a C call): exact below 2^53
+  const hi = Math.floor(timeNs / 4294967296);
+  a[q + (abi.PKT_TIME >> 2)] = timeNs - hi * 4294967296;
+  a[q + (abi.PKT_TIME >> 2) + 1] = hi;
+  for (let k = q + (abi.PKT_VERDICT >> 2), end = q + (abi.PKT_TCP_WSCALE >> 2); k < end; k++) a[k] = 0;
+  a[q + (abi.PKT_TCP_WSCALE >> 2)] = (tcp ? w.wscale | (w.topts << 8) : 0) | (w.cscov << 16);
+  a[q + (abi.PKT_TCP_SACK >> 2)] = tcp ? w.sack : 0;
+  a[q + (abi.PKT_GID >> 2)] = 0;
+  a[q + (abi.PKT_CSUM >> 2)] = w.csum; // + reserved bytes 0
+  a[q + (abi.PKT_INNER_ICMP_TYPE >> 2)] = inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0; // + PKT_CPU 0
+}
+
+function writeSctp(w: WireFields, u8: Uint8Array, dv: DataView, p: number): void {
+  dv.setUint32(p + abi.PKT_SCTP_VTAG, w.vtag, true);
+  dv.setUint32(p + abi.PKT_SCTP_INIT_TAG, w.initTag, true);
+  u8[p + abi.PKT_SCTP_NCHUNKS] = w.nchunks;
+  for (let i = 0; i < w.nchunks; i++) u8[p + abi.PKT_SCTP_CHUNKS + i] = w.chunkTypes[i]!;
+  u8[p + abi.PKT_SCTP_TFLAGS] = w.tflags;
+  u8[p + abi.PKT_SCTP_ZEROLEN] = w.zerolen;
+  u8[p + abi.PKT_SCTP_FLAGS] = w.sctpFlags;
+}
+
+/** The field-by-field writer (any host byte order, any alignment). */
+function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif: number, flags: number, timeNs: number): void {
+  // zero the input fields [0, PKT_OUT_INNER_SRC) 8 bytes at a time (inlined stores, no builtin call per packet)
+  for (let i = 0; i < abi.PKT_OUT_INNER_SRC; i += 8) dv.setFloat64(p + i, 0);
   dv.setUint32(p + abi.PKT_INNER_ICMP_TYPE, 0, true); // inner type, code, cpu
   dv.setUint32(p + abi.PKT_SRC, w.src, true);
   dv.setUint32(p + abi.PKT_DST, w.dst, true);
@@ -351,23 +438,13 @@ export function writeDescriptor(w: WireFields, u8: Uint8Array, dv: DataView, p: 
   dv.setUint16(p + abi.PKT_IPID, w.id, true);
   u8[p + abi.PKT_CSUM] = w.csum;
   dv.setUint16(p + abi.PKT_CSCOV, w.cscov, true);
-  let fl = flags | abi.PF_SRC_SET;
-  if (w.df) fl |= abi.PF_DF;
   if (w.proto === 6) {
     u8[p + abi.PKT_TCP_DOFF] = w.doff;
     u8[p + abi.PKT_TCP_WSCALE] = w.wscale;
     u8[p + abi.PKT_TCP_OPTS] = w.topts;
     dv.setUint32(p + abi.PKT_TCP_SACK, w.sack, true);
   }
-  if (w.proto === 132) {
-    dv.setUint32(p + abi.PKT_SCTP_VTAG, w.vtag, true);
-    dv.setUint32(p + abi.PKT_SCTP_INIT_TAG, w.initTag, true);
-    u8[p + abi.PKT_SCTP_NCHUNKS] = w.nchunks;
-    for (let i = 0; i < w.nchunks; i++) u8[p + abi.PKT_SCTP_CHUNKS + i] = w.chunkTypes[i]!;
-    u8[p + abi.PKT_SCTP_TFLAGS] = w.tflags;
-    u8[p + abi.PKT_SCTP_ZEROLEN] = w.zerolen;
-    u8[p + abi.PKT_SCTP_FLAGS] = w.sctpFlags;
-  }
+  if (w.proto === 132) writeSctp(w, u8, dv, p);
   if (w.hasInner) {
     dv.setUint32(p + abi.PKT_INNER_SRC, w.innerSrc, true);
     dv.setUint32(p + abi.PKT_INNER_DST, w.innerDst, true);
@@ -376,12 +453,60 @@ export function writeDescriptor(w: WireFields, u8: Uint8Array, dv: DataView, p: 
     u8[p + abi.PKT_INNER_PROTO] = w.innerProto;
     u8[p + abi.PKT_INNER_ICMP_TYPE] = w.innerIcmpType;
     u8[p + abi.PKT_INNER_ICMP_CODE] = w.innerIcmpCode;
-    fl |= abi.PF_INNER;
   }
-  dv.setUint16(p + abi.PKT_FLAGS, fl, true);
+  dv.setUint16(p + abi.PKT_FLAGS, descriptorFlags(w, flags), true);
   dv.setUint32(p + abi.PKT_TIME, timeNs % 4294967296, true);
   dv.setUint32(p + abi.PKT_TIME + 4, Math.floor(timeNs / 4294967296), true);
 }
+
+/**
+ * Whether the word writer is used: a little-endian host, and for packets
+ * of every kind with every field set (random values, fixed seed), it writes
+ * the very bytes the field-by-field writer writes, bytes outside the input
+ * fields untouched. A descriptor layout the word writer does not match
+ * (assembly/abi.ts changed) turns it off: slower, never wrong.
+ */
+/** The WireFields the word writer knows (written, or not descriptor fields). */
+const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
+  "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
+  "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "tflags", "zerolen", "sctpFlags", "csum",
+  "csumUnverified", "l4", "problem", "problemAt"]);
+
+export const FAST_WORDS: boolean = (() => {
+  if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) return false;
+  let x = 0x9e3779b9;
+  const rnd = (bits: number): number => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return bits === 32 ? x >>> 0 : (x >>> 0) % (1 << bits); };
+  const a = new Uint8Array(abi.PKT_SIZE * 2), b = new Uint8Array(abi.PKT_SIZE * 2);
+  const adv = new DataView(a.buffer), bdv = new DataView(b.buffer);
+  const words = new Int32Array(b.buffer);
+  for (let t = 0; t < 64; t++) {
+    const w = new WireFields();
+    w.proto = [6, 17, 1, 132, 136, 47][t % 6]!;
+    w.src = rnd(32); w.dst = rnd(32); w.ttl = rnd(8); w.tos = rnd(8); w.len = rnd(16); w.id = rnd(16); w.df = rnd(1) === 1;
+    w.sport = rnd(16); w.dport = rnd(16); w.tcpFlags = rnd(8); w.seq = rnd(32); w.ack = rnd(32); w.win = rnd(16); w.doff = rnd(4);
+    w.wscale = rnd(4); w.topts = rnd(2); w.sack = rnd(32); w.cscov = rnd(16);
+    w.icmpType = rnd(8); w.icmpCode = rnd(8); w.icmpId = rnd(16); w.icmpSeq = rnd(16); w.hasInner = rnd(1) === 1;
+    w.innerSrc = rnd(32); w.innerDst = rnd(32); w.innerProto = rnd(8); w.innerSport = rnd(16); w.innerDport = rnd(16); w.innerIcmpType = rnd(8); w.innerIcmpCode = rnd(8);
+    w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) w.chunkTypes[i] = rnd(8);
+    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2);
+    // a field added to WireFields (and to the field writer) after the word writer was written: set it,
+    // so that a word writer that does not write it fails this check
+    for (const k of Object.keys(w) as (keyof WireFields)[]) {
+      if (WORD_FIELDS.has(k)) continue;
+      const v = w[k] as unknown;
+      if (typeof v === "number") (w as unknown as Record<string, number>)[k] = 1 + rnd(6);
+      else if (typeof v === "boolean") (w as unknown as Record<string, boolean>)[k] = true;
+    }
+    const iif = rnd(16), flags = rnd(1) ? abi.PF_L2_OTHER : 0, ts = rnd(32) * 65536 + rnd(16);
+    a.fill(0xa5); b.fill(0xa5);
+    const p = abi.PKT_SIZE;
+    writeFields(w, a, adv, p, iif, flags, ts);
+    writeWords(w, words, p >> 2, iif, flags, ts);
+    if (w.proto === 132) writeSctp(w, b, bdv, p);
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  }
+  return true;
+})();
 
 function firstInit(w: WireFields): number {
   for (let i = 0; i < w.nchunks; i++) if (w.chunkTypes[i] === 1 || w.chunkTypes[i] === 2) return i;

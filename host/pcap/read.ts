@@ -18,7 +18,7 @@
  * link type) throws a CaptureError naming the byte offset; every frame
  * before it has been returned.
  */
-import { ByteSource, DEFAULT_BUFFER } from "./source.js";
+import { ByteSource, DEFAULT_BUFFER, READ_CHUNK } from "./source.js";
 import { CaptureError } from "./errors.js";
 import * as f from "./format.js";
 
@@ -51,6 +51,8 @@ export interface CaptureInterface {
 export interface ReaderOptions {
   /** Read buffer size in bytes (default 4 MiB; at least 512 KiB). */
   bufferSize?: number;
+  /** Bytes asked of one read (default READ_CHUNK, 1 MiB). */
+  readChunk?: number;
 }
 
 const TWO32 = 4294967296;
@@ -93,7 +95,7 @@ export class CaptureReader {
   private secIfs: CaptureInterface[] = [];
 
   private constructor(readonly file: string, opts: ReaderOptions) {
-    this.src = new ByteSource(file, Math.max(512 << 10, opts.bufferSize ?? DEFAULT_BUFFER));
+    this.src = new ByteSource(file, Math.max(512 << 10, opts.bufferSize ?? DEFAULT_BUFFER), Math.max(64 << 10, opts.readChunk ?? READ_CHUNK));
     const s = this.src;
     if (s.ensure(4) !== 1) this.fail(0, 0, "", `not a pcap or pcapng file: ${s.end} bytes, too short for a file header`);
     const m = s.dv.getUint32(0, false);

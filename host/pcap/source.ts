@@ -8,6 +8,12 @@
 import { closeSync, openSync, readSync } from "node:fs";
 
 export const DEFAULT_BUFFER = 4 << 20;
+/**
+ * Bytes asked of one read (unless a record needs more): the bytes are
+ * decoded soon after the kernel copied them, while they are still in the
+ * CPU cache, and the copy writes a cache-sized region at a time.
+ */
+export const READ_CHUNK = 1 << 20;
 
 export class ByteSource {
   readonly buf: Uint8Array;
@@ -25,7 +31,7 @@ export class ByteSource {
   private fd: number;
   private filePos = 0;
 
-  constructor(readonly file: string, size = DEFAULT_BUFFER) {
+  constructor(readonly file: string, size = DEFAULT_BUFFER, private readonly chunk = READ_CHUNK) {
     this.fd = openSync(file, "r");
     this.buf = new Uint8Array(size);
     this.dv = new DataView(this.buf.buffer);
@@ -56,7 +62,8 @@ export class ByteSource {
       if (this.pin >= 0) this.pin -= keep;
     }
     while (this.end - this.pos < n) {
-      const r = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.filePos);
+      const want = Math.min(this.buf.length - this.end, Math.max(this.chunk, n - (this.end - this.pos)));
+      const r = readSync(this.fd, this.buf, this.end, want, this.filePos);
       if (r === 0) { this.eof = true; return 0; }
       this.end += r;
       this.filePos += r;

@@ -1,14 +1,22 @@
 /**
- * A capture (pcap or pcapng) as a replay PacketSource: frames are decoded
- * from the reader's buffer straight into descriptors with the capture
- * module's pieces (host/pcap: CaptureReader, decodeLink, IngressResolver;
- * host/packet/wire.ts: parseIPv4, writeDescriptor), as replayCapture does
- * for one worker. Frames that are not replayed are counted by kind (ARP,
- * IPv6, outgoing copies, IPv4 fragments); damage ends the input with a
- * CaptureError naming the byte offset, after the frames before it.
+ * A capture (pcap or pcapng) as a replay PacketSource, and the one place
+ * captured frames become descriptors: frames are decoded from the reader's
+ * buffer straight into descriptors with the capture module's pieces
+ * (host/pcap: CaptureReader, decodeLink, IngressResolver;
+ * host/packet/wire.ts: parseIPv4, writeDescriptor). Both the CLI's replay
+ * (host/replay/run.ts) and replayCapture (host/pcap/replay.ts) read
+ * captures through it. Frames that are not replayed are counted by kind
+ * (ARP, IPv6, outgoing copies, IPv4 fragments); damage ends the input with
+ * a CaptureError naming the byte offset, after the frames before it.
+ *
+ * The hot loop is monomorphic and allocates nothing per frame: one reused
+ * LinkInfo and WireFields, per-descriptor facts in typed arrays, capture
+ * interface -> ingress slot in an Int32Array.
  *
  * The frames of the last fill stay in the reader's buffer (pinned) until
- * the next fill, so egress.ts can rewrite their bytes as they leave.
+ * the next fill, so egress.ts can rewrite their bytes as they leave; a
+ * caller that processes only part of a batch (several CPUs modelled) keeps
+ * the rest with carry() and tops the batch up with fillAfter().
  */
 import { fstatSync, openSync, closeSync } from "node:fs";
 import * as abi from "../core/abi.js";
@@ -22,93 +30,207 @@ import * as f from "../pcap/format.js";
 import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_FRAGMENT } from "../packet/wire.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
 
+export interface PcapSourceOptions {
+  /** Mapping of capture interfaces / ifindexes / MACs / source subnets to node links. */
+  ingress?: IngressMap;
+  /** Check transport checksums (default true); false takes every checksum as correct. */
+  verifyChecksums?: boolean;
+  /** Read buffer size in bytes (default: the reader's). */
+  bufferSize?: number;
+  /** Bytes asked of one read (default: the reader's). */
+  readChunk?: number;
+  /**
+   * Keep the frames of the last fill in the read buffer for frame(k)
+   * (default true). Without, no bytes are pinned: refills never move
+   * frames already decoded (faster), and frame() cannot be used.
+   */
+  keepFrames?: boolean;
+}
+
+const TWO40 = 1099511627776;
+
 export class PcapSource implements PacketSource {
   readonly kind = "pcap" as const;
   private readonly w = new WireFields();
-  private readonly link = new LinkInfo();
-  private readonly ifaceSlots: number[] = [];
+  /** The link layer of the frame just read (valid in onSkip). */
+  readonly link = new LinkInfo();
+  /** Capture interface index -> ingress slot from its id / name (-1: not yet resolved). */
+  private ifaceSlots = new Int32Array(16).fill(-1);
   private readonly skippedKinds = new Map<string, number>();
   private error?: InputError;
-  private ended = false;
-  /** Absolute file offsets of the IPv4 header of each descriptor of the last fill, and captured lengths. */
-  private ipAbs = new Float64Array(1024);
-  private ipLen = new Int32Array(1024);
+  private ended_ = false;
+  /**
+   * Per descriptor of the batch: file offsets of the frame's captured bytes
+   * and of its IPv4 header (absolute: a refill may slide the buffer), their
+   * captured lengths, the length on the wire, the capture interface index,
+   * the ingress slot, the record's file offset, the 1-based frame number and
+   * the replay time (ns).
+   */
+  fStart = new Float64Array(0);
+  fLen = new Int32Array(0);
+  fIp = new Float64Array(0);
+  fIpLen = new Int32Array(0);
+  fOrig = new Int32Array(0);
+  fIface = new Int32Array(0);
+  fIif = new Int32Array(0);
+  fRec = new Float64Array(0);
+  fNo = new Float64Array(0);
+  fTs = new Float64Array(0);
   private readonly frameView: { bytes: Uint8Array; offset: number; length: number } = { bytes: new Uint8Array(0), offset: 0, length: 0 };
   readonly size: number;
+  /** Frames stamped before the first frame (replayed at time 0). */
+  clamped = 0;
+  /** Replayed packets whose transport checksum was not checked (cut by the snaplen, or checking off). */
+  csumUnverified = 0;
+  /** Called for each frame not replayed, with why; the reader and `link` describe the frame. */
+  onSkip?: (kind: string) => void;
 
-  private constructor(readonly label: string, private readonly r: CaptureReader, private readonly ingress: IngressResolver, private readonly verify: boolean) {
+  private constructor(readonly label: string, readonly reader: CaptureReader, private readonly ingress: IngressResolver, private readonly verify: boolean, private readonly keepFrames: boolean) {
     const fd = openSync(label, "r");
     this.size = fstatSync(fd).size;
     closeSync(fd);
+    this.grow(1024);
   }
 
-  static open(file: string, engine: Engine, opts: { ingress?: IngressMap; verifyChecksums?: boolean } = {}): PcapSource {
-    const r = CaptureReader.open(file);
-    return new PcapSource(file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true);
+  static open(file: string, engine: Engine, opts: PcapSourceOptions = {}): PcapSource {
+    const r = CaptureReader.open(file, { bufferSize: opts.bufferSize, readChunk: opts.readChunk });
+    try {
+      return PcapSource.fromReader(r, engine, opts);
+    } catch (e) {
+      r.close();
+      throw e;
+    }
   }
 
-  private skip(kind: string): void { this.skippedKinds.set(kind, (this.skippedKinds.get(kind) ?? 0) + 1); }
+  /** A source over an open reader (closed by close()). */
+  static fromReader(r: CaptureReader, engine: Engine, opts: PcapSourceOptions = {}): PcapSource {
+    return new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true);
+  }
+
+  /** The input ended (end of file, or damage reported). */
+  get ended(): boolean { return this.ended_; }
+
+  private grow(n: number): void {
+    const keep = <T extends Float64Array | Int32Array>(a: T, b: T): T => { b.set(a); return b; };
+    this.fStart = keep(this.fStart, new Float64Array(n));
+    this.fLen = keep(this.fLen, new Int32Array(n));
+    this.fIp = keep(this.fIp, new Float64Array(n));
+    this.fIpLen = keep(this.fIpLen, new Int32Array(n));
+    this.fOrig = keep(this.fOrig, new Int32Array(n));
+    this.fIface = keep(this.fIface, new Int32Array(n));
+    this.fIif = keep(this.fIif, new Int32Array(n));
+    this.fRec = keep(this.fRec, new Float64Array(n));
+    this.fNo = keep(this.fNo, new Float64Array(n));
+    this.fTs = keep(this.fTs, new Float64Array(n));
+  }
+
+  private skip(kind: string): void {
+    this.skippedKinds.set(kind, (this.skippedKinds.get(kind) ?? 0) + 1);
+    if (this.onSkip) this.onSkip(kind);
+  }
+
+  /** Ingress slot of capture interface `index` from its id or name (0: neither says). */
+  private ifaceSlot(index: number): number {
+    if (index >= this.ifaceSlots.length) {
+      const a = new Int32Array(Math.max(index + 1, this.ifaceSlots.length * 2)).fill(-1);
+      a.set(this.ifaceSlots);
+      this.ifaceSlots = a;
+    }
+    let s = this.ifaceSlots[index]!;
+    if (s < 0) s = this.ifaceSlots[index] = this.ingress.interfaceSlot(this.reader.interfaces[index]!);
+    return s;
+  }
 
   fill(dv: DataView, base: number, max: number): number {
-    if (this.error) { const e = this.error; this.error = undefined; this.ended = true; throw e; }
-    if (this.ended) return 0;
-    const r = this.r, link = this.link, w = this.w;
-    if (max > this.ipAbs.length) { this.ipAbs = new Float64Array(max); this.ipLen = new Int32Array(max); }
-    r.pinAt(-1); // the last fill's frames are no longer needed
+    return this.fillAfter(dv, base, 0, max);
+  }
+
+  /**
+   * Keeps descriptors [from, n) of the batch, which the caller moved to the
+   * front (0 .. n - from): their frames stay pinned for fillAfter().
+   */
+  carry(from: number, n: number): void {
+    for (const a of [this.fStart, this.fLen, this.fIp, this.fIpLen, this.fOrig, this.fIface, this.fIif, this.fRec, this.fNo, this.fTs]) a.copyWithin(0, from, n);
+    if (n > from && this.keepFrames) this.reader.pinAt(this.fStart[0]! - this.reader.src.base);
+  }
+
+  /**
+   * Writes descriptors `kept` .. up to `max` at `base` (descriptor k at
+   * base + k * PKT_SIZE) after the `kept` the caller still holds (see
+   * carry()); returns the batch's new count. It returns `kept` (nothing
+   * added) when the kept frames fill the read buffer: process them first.
+   */
+  fillAfter(dv: DataView, base: number, kept: number, max: number): number {
+    if (this.error) { const e = this.error; this.error = undefined; this.ended_ = true; throw e; }
+    if (this.ended_) return kept;
+    const r = this.reader, link = this.link, w = this.w, ingress = this.ingress, verify = this.verify, keep = this.keepFrames;
+    if (max > this.fStart.length) this.grow(max);
+    if (kept === 0) r.pinAt(-1); // the last fill's frames are no longer needed
+    const fStart = this.fStart, fLen = this.fLen, fIp = this.fIp, fIpLen = this.fIpLen, fOrig = this.fOrig;
+    const fIface = this.fIface, fIif = this.fIif, fRec = this.fRec, fNo = this.fNo, fTs = this.fTs;
     const u8 = new Uint8Array(dv.buffer);
-    let n = 0;
+    let n = kept;
     try {
       while (n < max) {
         if (!r.next()) {
-          if (r.blocked && n > 0) break; // the buffer is full of this fill's frames
+          if (r.blocked && n > 0) break; // the buffer is full of this batch's frames
           if (r.blocked) { r.pinAt(-1); continue; }
-          this.ended = true;
+          this.ended_ = true;
           break;
         }
-        decodeLink(r.buf, r.data, r.capLen, r.origLen, r.iface.linkType, link);
+        const buf = r.buf, data = r.data, capLen = r.capLen, ifc = r.iface;
+        decodeLink(buf, data, capLen, r.origLen, ifc.linkType, link);
         if (link.kind !== K_IPV4) { this.skip(kindName(link.kind, link.ethertype)); continue; }
-        if (r.dir === f.DIR_OUT || link.pktType === f.PACKET_OUTGOING || this.ingress.isNodeMac(link.srcMac)) { this.skip("outgoing"); continue; }
-        const st = parseIPv4(r.buf, link.l3, link.l3Cap, link.l3Wire, w, this.verify);
+        const pt = link.pktType;
+        if (r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac))) { this.skip("outgoing"); continue; }
+        const l3 = link.l3;
+        const st = parseIPv4(buf, l3, link.l3Cap, link.l3Wire, w, verify);
         if (st !== WIRE_OK) {
           if (st === WIRE_FRAGMENT) { this.skip("IPv4 fragment"); continue; }
-          throw new CaptureError(r.file, r.recordOffset + (link.l3 - r.data) + w.problemAt, r.frame, "", w.problem);
+          throw new CaptureError(r.file, r.src.base + l3 + w.problemAt, r.frame, "", w.problem);
         }
-        const ifc = r.iface;
-        let islot = this.ifaceSlots[ifc.index];
-        if (islot === undefined) islot = this.ifaceSlots[ifc.index] = this.ingress.interfaceSlot(ifc);
-        const slot = this.ingress.resolve(islot, link, w.src);
-        if (slot === 0) throw new CaptureError(r.file, r.recordOffset, r.frame, "", this.ingress.explain(ifc, link));
-        const pt = link.pktType;
+        const islot = this.ifaceSlot(ifc.index);
+        const slot = ingress.resolve(islot, link, w.src);
+        if (slot === 0) throw new CaptureError(r.file, r.recordOffset, r.frame, "", ingress.explain(ifc, link));
+        const dmac = link.dstMac;
         const l2other = pt === f.PACKET_BROADCAST || pt === f.PACKET_MULTICAST || pt === f.PACKET_OTHERHOST ||
-          (link.dstMac >= 0 && (Math.floor(link.dstMac / 1099511627776) & 1) === 1);
+          (dmac >= 0 && (Math.floor(dmac / TWO40) & 1) === 1);
         let ts = r.tsNs;
         if (ts < 0) { ts = 0; this.clamped++; }
+        if (w.csumUnverified) this.csumUnverified++;
         writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, l2other ? abi.PF_L2_OTHER : 0, ts);
-        if (n === 0) r.pinAt(r.data);
-        this.ipAbs[n] = r.src.base + link.l3;
-        this.ipLen[n] = link.l3Cap;
+        if (n === 0 && keep) r.pinAt(data);
+        const bufBase = r.src.base;
+        fStart[n] = bufBase + data;
+        fLen[n] = capLen;
+        fIp[n] = bufBase + l3;
+        fIpLen[n] = link.l3Cap;
+        fOrig[n] = r.origLen;
+        fIface[n] = ifc.index;
+        fIif[n] = slot;
+        fRec[n] = r.recordOffset;
+        fNo[n] = r.frame;
+        fTs[n] = ts;
         n++;
       }
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
-      if (n === 0) { this.ended = true; throw e; }
+      if (n === kept) { this.ended_ = true; throw e; }
       this.error = e; // the frames before it first
     }
     return n;
   }
 
-  /** Frames stamped before the first frame (replayed at time 0). */
-  clamped = 0;
-
   frame(k: number): { bytes: Uint8Array; offset: number; length: number } {
+    if (!this.keepFrames) throw new Error("PcapSource.frame(): the source was opened with keepFrames false");
     const v = this.frameView;
-    v.bytes = this.r.buf;
-    v.offset = this.ipAbs[k]! - this.r.src.base;
-    v.length = this.ipLen[k]!;
+    v.bytes = this.reader.buf;
+    v.offset = this.fIp[k]! - this.reader.src.base;
+    v.length = this.fIpLen[k]!;
     return v;
   }
 
-  progress(): SourceProgress { return { done: this.r.src.offset, total: this.size, unit: "bytes" }; }
+  progress(): SourceProgress { return { done: this.reader.src.offset, total: this.size, unit: "bytes" }; }
 
   skipped(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -116,5 +238,5 @@ export class PcapSource implements PacketSource {
     return out;
   }
 
-  close(): void { this.r.close(); }
+  close(): void { this.reader.close(); }
 }

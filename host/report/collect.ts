@@ -6,6 +6,9 @@
  * totals are the same whatever the number of workers.
  */
 import * as abi from "../core/abi.js";
+import type { Engine } from "../engine.js";
+import { DROP_NAMES } from "../packet/result.js";
+import type { ReplayStats } from "../replay/jsonl.js";
 
 export interface CollectorData {
   packets: number;
@@ -116,4 +119,43 @@ export function mergeCollector(a: CollectorData, b: CollectorData): void {
   addArr(a.replyVerdicts, b.replyVerdicts);
   for (const [k, n] of Object.entries(b.replyKinds)) a.replyKinds[k] = (a.replyKinds[k] ?? 0) + n;
   a.localOut += b.localOut;
+}
+
+const VERDICT_NAMES = ["none", "forward", "local", "drop"];
+const CT_NAMES: Record<number, string> = { 0: "ESTABLISHED", 1: "RELATED", 2: "NEW", 3: "ESTABLISHED", 4: "RELATED", 7: "UNTRACKED", 255: "INVALID" };
+/** NAT_OP_* bit -> the name JSONL results use (PacketResult.nat). */
+const NAT_NAMES: [number, string][] = [[abi.NAT_OP_DNAT, "DNAT"], [abi.NAT_OP_SNAT, "SNAT"], [abi.NAT_OP_ICMP_INNER, "ICMP_INNER"], [abi.NAT_OP_SETUP_DST, "BIND_DST"], [abi.NAT_OP_SETUP_SRC, "BIND_SRC"]];
+
+/** Sort key of a reply kind: ICMP by type/code first, then TCP by flag bits (as a number). */
+function replyKey(kind: string): number {
+  if (kind.startsWith("icmp ")) {
+    const [t, c] = kind.slice(5).split("/");
+    return (Number(t) << 8) | Number(c);
+  }
+  let v = 0;
+  for (const ch of kind.slice(4)) v |= 1 << TCP_LETTERS.indexOf(ch);
+  return 0x10000 | v;
+}
+
+/**
+ * The collector's counts named as the JSONL replay's summary names them
+ * (ReplayStats, the fields host/replay/jsonl.ts accumulate() sums from
+ * results): the same numbers for the same packets. Conntrack states and
+ * rules traversed are only counted when the engine's ruleset has them, as
+ * results only carry them then. `seconds` is 0 (the caller times).
+ */
+export function collectorStats(c: CollectorData, engine: Engine): ReplayStats {
+  const nf = engine.nfDecode();
+  const out: ReplayStats = { packets: c.packets, verdicts: {}, drops: {}, byOif: {}, replies: {}, nat: {}, ctstates: {}, rulesTraversed: 0, seconds: 0 };
+  c.verdicts.forEach((n, v) => { if (n) out.verdicts[VERDICT_NAMES[v] ?? String(v)] = n; });
+  c.drops.forEach((n, i) => { if (n) out.drops[DROP_NAMES[i] ?? String(i)] = n; });
+  const devs = engine.node.devBySlot;
+  c.oifPackets.forEach((n, s) => { if (n && s > 0) out.byOif[devs[s]?.name ?? String(s)] = n; });
+  for (const k of Object.keys(c.replyKinds).sort((a, b) => replyKey(a) - replyKey(b))) out.replies[k] = c.replyKinds[k]!;
+  if (nf) {
+    for (const [bit, name] of NAT_NAMES) { const n = c.natOps[31 - Math.clz32(bit)]!; if (n) out.nat[name] = n; }
+    out.rulesTraversed = c.rulesTraversed;
+    if (nf.conntrack) c.ctinfo.forEach((n, i) => { if (n) { const k = CT_NAMES[i] ?? String(i); out.ctstates[k] = (out.ctstates[k] ?? 0) + n; } });
+  }
+  return out;
 }
