@@ -5,6 +5,8 @@
  *   nodeplane replay (--snapshot DIR | --cluster FILE [--node NAME])
  *                    (--pcap FILE | --packets JSONL | --generate SPEC)
  *                    [--out DIR] [--workers N] [--jsonl FILE] [--counters FILE] [--conntrack-dump FILE]
+ *                    [--ingress IFNAME=DEV] [--ingress-index N=DEV] [--ingress-ifindex N=DEV]
+ *                    [--ingress-mac MAC=DEV] [--ingress-subnet CIDR=DEV]   (captures: which device frames arrived on)
  *
  * With --out, --workers, --pcap, --generate or --cluster it runs the scaled
  * replay (host/replay/run.ts): a summary table on stdout, and in DIR
@@ -27,6 +29,9 @@ import { buildSummary } from "../report/model.js";
 import { formatSummaryTable } from "../report/text.js";
 import { renderHtmlReport } from "../report/html.js";
 import { printIptablesSave } from "../netfilter/print.js";
+import { IngressMapError, type IngressKey, type IngressMap } from "../pcap/ingress.js";
+import { parseMac, formatMac } from "../pcap/link.js";
+import { parseCidr } from "../util/ipv4.js";
 import type { IptTableName } from "../model/iptables.js";
 
 function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
@@ -34,6 +39,57 @@ function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
     if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
     return Number(v);
   };
+}
+
+/** The --ingress* options: capture value -> node device, as the user gave them. */
+const INGRESS_OPTS = {
+  byIfName: { flag: "ingress", attr: "ingress", key: "IFNAME", what: "a capture interface name (pcapng if_name)" },
+  byInterfaceId: { flag: "ingress-index", attr: "ingressIndex", key: "N", what: "a capture interface index (0-based over the file; a classic pcap has 0)" },
+  byIfindex: { flag: "ingress-ifindex", attr: "ingressIfindex", key: "N", what: "an SLL2 (Linux cooked v2) interface index" },
+  byMac: { flag: "ingress-mac", attr: "ingressMac", key: "MAC", what: "a destination MAC address" },
+  bySource: { flag: "ingress-subnet", attr: "ingressSubnet", key: "CIDR", what: "a source IPv4 prefix" },
+} as const satisfies Record<IngressKey, { flag: string; attr: keyof ReplayCliOptions; key: string; what: string }>;
+
+/** Parses one KEY=DEV value of an --ingress* option (the device is checked against the node later). */
+function ingressOption(k: IngressKey) {
+  const { flag, key, what } = INGRESS_OPTS[k];
+  return (v: string, prev: [string, string][] = []): [string, string][] => {
+    const eq = v.lastIndexOf("=");
+    if (eq <= 0 || eq === v.length - 1) throw new Error(`--${flag} "${v}": expected ${key}=DEV (${what} = a device of the node)`);
+    const from = v.slice(0, eq).trim(), dev = v.slice(eq + 1).trim();
+    let norm = from;
+    if (k === "byInterfaceId" || k === "byIfindex") {
+      if (!/^[0-9]+$/.test(from) || Number(from) > 0xffffffff) throw new Error(`--${flag} "${v}": "${from}" is not ${what}: expected an integer`);
+      norm = String(Number(from));
+    } else if (k === "byMac") {
+      const m = parseMac(from);
+      if (m === undefined) throw new Error(`--${flag} "${v}": "${from}" is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+      norm = formatMac(m);
+    } else if (k === "bySource") {
+      if (!parseCidr(from)) throw new Error(`--${flag} "${v}": "${from}" is not an IPv4 prefix (a.b.c.d/len)`);
+    }
+    if (k !== "bySource" && prev.some(([f]) => f === norm)) throw new Error(`--${flag} "${v}": ${key} "${from}" is mapped twice`);
+    return [...prev, [norm, dev]];
+  };
+}
+
+/**
+ * The ingress mapping of the --ingress* options (possibly empty), spelling
+ * its mappings as these options in messages.
+ */
+export function ingressMapOf(o: ReplayCliOptions): IngressMap {
+  const given = (Object.keys(INGRESS_OPTS) as IngressKey[]).filter((k) => (o[INGRESS_OPTS[k].attr]?.length ?? 0) > 0);
+  if (given.length > 0 && o.pcap === undefined) throw new Error(`--${given.map((k) => INGRESS_OPTS[k].flag).join(", --")}: ingress mappings go with --pcap`);
+  const map: IngressMap = {
+    optionName: (k) => `--${INGRESS_OPTS[k].flag}`,
+    suggest: (k, from) => `--${INGRESS_OPTS[k].flag} ${k === "bySource" ? "CIDR" : from.replace(/^"(.*)"$/, "$1")}=DEV`,
+  };
+  if (o.ingress) map.byIfName = Object.fromEntries(o.ingress);
+  if (o.ingressIndex) map.byInterfaceId = Object.fromEntries(o.ingressIndex.map(([a, b]) => [Number(a), b]));
+  if (o.ingressIfindex) map.byIfindex = Object.fromEntries(o.ingressIfindex.map(([a, b]) => [Number(a), b]));
+  if (o.ingressMac) map.byMac = Object.fromEntries(o.ingressMac);
+  if (o.ingressSubnet) map.bySource = o.ingressSubnet.map(([cidr, link]) => ({ cidr, link }));
+  return map;
 }
 
 export interface ReplayCliOptions {
@@ -44,6 +100,9 @@ export interface ReplayCliOptions {
   counters?: string; conntrackDump?: string; cpus: number; raceWindow: number;
   progress?: boolean;
   verifyChecksums?: boolean;
+  /** --ingress* options: [capture value, node device] pairs in the order given. */
+  ingress?: [string, string][]; ingressIndex?: [string, string][]; ingressIfindex?: [string, string][];
+  ingressMac?: [string, string][]; ingressSubnet?: [string, string][];
 }
 
 async function closeStream(s: Writable): Promise<void> {
@@ -113,6 +172,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   if (inputs !== 1) throw new Error("give exactly one input: --packets FILE (JSONL), --pcap FILE or --generate SPEC");
   if (o.snapshot === undefined && o.cluster === undefined) throw new Error("give the node: --snapshot DIR or --cluster FILE [--node NAME]");
   if (o.snapshot !== undefined && o.cluster !== undefined) throw new Error("give either --snapshot or --cluster, not both");
+  ingressMapOf(o); // the --ingress* options go with --pcap
   const scaled = o.out !== undefined || o.workers > 1 || o.pcap !== undefined || o.generate !== undefined || o.cluster !== undefined;
   if (!scaled) return legacyReplay(o);
   if (o.cpus > 1) throw new Error("--cpus (the confirm-race model) works with the plain JSONL replay only, not with --out, --workers, --pcap, --generate or --cluster");
@@ -171,7 +231,16 @@ let pcapMod: typeof import("../replay/pcap-source.js") | undefined;
 let genMod: typeof import("../replay/generator-source.js") | undefined;
 function makeSourceSync(o: ReplayCliOptions, engine: Engine): PacketSource | Promise<PacketSource> {
   if (o.packets !== undefined) return new JsonlSource(o.packets, engine.devices, (m) => engine.onWarning(m));
-  if (o.pcap !== undefined) return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false });
+  if (o.pcap !== undefined) {
+    try {
+      // frames are kept in the read buffer only when egress.pcapng is written (--out)
+      return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false, ingress: ingressMapOf(o), keepFrames: o.out !== undefined });
+    } catch (e) {
+      // a device the node does not have: the option names it, with the node's devices
+      if (e instanceof IngressMapError) throw new Error(e.message);
+      throw e;
+    }
+  }
   return genMod!.GeneratorSource.create(o.generate!, engine);
 }
 async function preload(o: ReplayCliOptions): Promise<void> {
@@ -198,6 +267,11 @@ export function registerReplay(program: Command): void {
     .option("--trace", "list every iptables rule each packet examined (`trace`), like the kernel's TRACE target")
     .option("--counters <file>", "write the ruleset with the emulated per-rule counters (iptables-save -c) at the end")
     .option("--conntrack-dump <file>", "write the connection table at the end, as conntrack -L prints it")
+    .option("--ingress <ifname=dev>", "capture frames of interface IFNAME (pcapng if_name) arrived on node device DEV (repeatable; default: the device of the same name)", ingressOption("byIfName"))
+    .option("--ingress-index <n=dev>", "capture frames of capture interface N (0-based over the file; a classic pcap has only 0) arrived on DEV (repeatable)", ingressOption("byInterfaceId"))
+    .option("--ingress-ifindex <n=dev>", "frames with SLL2 interface index N arrived on DEV (repeatable; default: the node's ip-link.txt index)", ingressOption("byIfindex"))
+    .option("--ingress-mac <mac=dev>", "Ethernet frames to destination MAC arrived on DEV (repeatable; default: the node's own link MACs)", ingressOption("byMac"))
+    .option("--ingress-subnet <cidr=dev>", "frames no other mapping places, from source prefix CIDR, arrived on DEV (repeatable; first match wins)", ingressOption("bySource"))
     .option("--no-verify-checksums", "take every captured transport checksum as correct (captures taken with checksum offload); faster")
     .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal anyway)")
     .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README; plain JSONL replay only)").argParser(intOption("cpus")).default(1))

@@ -31,11 +31,25 @@ export interface IngressMap {
    * How the caller spells each mapping for the user (e.g. a CLI option), for
    * error messages; default "ingress.<key>".
    */
-  optionName?: (key: "byInterfaceId" | "byIfName" | "byIfindex" | "byMac" | "bySource") => string;
+  optionName?: (key: IngressKey) => string;
+  /**
+   * How the caller spells one mapping of `from` (the capture's value:
+   * interface name, index, MAC...) for the user, in the explanation of a
+   * frame that cannot be placed; default `<optionName> (<from> -> a node link)`.
+   */
+  suggest?: (key: IngressKey, from: string) => string;
 }
+
+export type IngressKey = "byInterfaceId" | "byIfName" | "byIfindex" | "byMac" | "bySource";
 
 /** A problem with the mapping itself (unknown link name, bad MAC or CIDR). */
 export class IngressMapError extends Error {}
+
+/** The node's link names, for messages (the first 24, then how many more). */
+export function linkList(node: LoadedNode): string {
+  const names = [...node.slotByName.keys()];
+  return names.length > 24 ? `${names.slice(0, 24).join(", ")} and ${names.length - 24} more` : names.join(", ");
+}
 
 export class IngressResolver {
   private readonly ifaceSlot: number[] = [];
@@ -46,12 +60,14 @@ export class IngressResolver {
   private readonly userMac = new Map<number, number>();
   private readonly src: { addr: number; mask: number; slot: number }[] = [];
   readonly optionName: NonNullable<IngressMap["optionName"]>;
+  private readonly suggest: NonNullable<IngressMap["suggest"]>;
 
   constructor(private readonly node: LoadedNode, private readonly map: IngressMap = {}) {
     this.optionName = map.optionName ?? ((k) => `ingress.${k}`);
-    const slot = (name: string, key: Parameters<typeof this.optionName>[0]): number => {
+    this.suggest = map.suggest ?? ((k, from) => `${this.optionName(k)} (${from} -> a node link)`);
+    const slot = (name: string, key: IngressKey): number => {
       const s = node.slotByName.get(name);
-      if (s === undefined) throw new IngressMapError(`${this.optionName(key)}: "${name}" is not a link of the node (links: ${[...node.slotByName.keys()].join(", ")})`);
+      if (s === undefined) throw new IngressMapError(`${this.optionName(key)}: "${name}" is not a link of the node (links: ${linkList(node)})`);
       return s;
     };
     node.devBySlot.forEach((l, s) => {
@@ -129,20 +145,20 @@ export class IngressResolver {
     const fix: string[] = [];
     if (ifc.name !== undefined) {
       what.push(`capture interface ${ifc.index} is "${ifc.name}", not a link of the node`);
-      fix.push(`${this.optionName("byIfName")} (${JSON.stringify(ifc.name)} -> a node link) or ${this.optionName("byInterfaceId")} (${ifc.index} -> a node link)`);
+      fix.push(`${this.suggest("byIfName", JSON.stringify(ifc.name))} or ${this.suggest("byInterfaceId", String(ifc.index))}`);
     }
     if (link.ifindex !== 0) {
       what.push(`SLL2 ifindex ${link.ifindex} is not in the node's ip-link.txt`);
-      fix.push(`${this.optionName("byIfindex")} (${link.ifindex} -> a node link)`);
+      fix.push(this.suggest("byIfindex", String(link.ifindex)));
     }
     if (link.dstMac >= 0) {
       const bcast = Math.floor(link.dstMac / 2 ** 40) & 1;
       what.push(`destination MAC ${formatMac(link.dstMac)} ${bcast ? "is broadcast/multicast" : "is not a MAC of the node's links"}`);
-      fix.push(`${this.optionName("byMac")} (${formatMac(link.dstMac)} -> a node link)`);
+      fix.push(this.suggest("byMac", formatMac(link.dstMac)));
     }
     if (what.length === 0) what.push(`the capture does not say (no interface name, ifindex or MAC)`);
-    if (fix.length === 0) fix.push(`${this.optionName("byInterfaceId")} (${ifc.index} -> a node link)`);
-    fix.push(`${this.optionName("bySource")} (source subnet -> a node link)`);
-    return `cannot tell which interface of the node the frame arrived on: ${what.join("; ")}; map it with ${fix.join(", or ")}`;
+    if (fix.length === 0) fix.push(this.suggest("byInterfaceId", String(ifc.index)));
+    fix.push(this.suggest("bySource", "source subnet"));
+    return `cannot tell which interface of the node the frame arrived on: ${what.join("; ")}; map it with ${fix.join(", or ")} (node links: ${linkList(this.node)})`;
   }
 }
