@@ -20,7 +20,7 @@ import type { PacketSource } from "./sources.js";
 import { natTopology, ShardRouter, type NatTopology } from "./shard.js";
 import type { Progress } from "./progress.js";
 import { conntrackDumpText, type ConntrackEntry } from "../conntrack/dump.js";
-import { EgressWriter, FrameList } from "./egress.js";
+import { EgressWriter } from "./egress.js";
 import { ShardEngine } from "./shard-engine.js";
 
 export interface ReplayRunOptions {
@@ -109,7 +109,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
     },
   };
   const egress = o.egress ? new EgressWriter(o.egress, (slot) => engine.node.devBySlot[slot]?.name ?? `slot${slot}`) : undefined;
-  const frames = egress ? new FrameList() : undefined;
+  const frames = egress; // frames are built straight into the file's buffer
   let error: InputError | undefined;
   const t0 = performance.now();
   for (;;) {
@@ -128,7 +128,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
     next += n;
     source.processed?.(engine.mem.dv, ptr, n);
     if (o.jsonl) { await write(o.jsonl, chunk); chunk = ""; }
-    if (egress) { egress.writeList(frames!.bytes, frames!.meta); frames!.used = 0; frames!.meta = []; await egress.flush(); }
+    if (egress) await egress.flush();
     o.progress?.update(source.progress(), next);
   }
   await egress?.close();
