@@ -9,13 +9,15 @@
  *
  * A frame's bytes can also be built in place (`reserve`, write them at the
  * offset it returns in `frameBuffer`, then `commit`), saving a copy. A
- * writer made by `toFile` writes the full buffers itself, at their offsets
- * in the file, with as many writes in flight as the output allows (up to
- * 32 MiB), so filling the next buffer overlaps writing the last ones without
- * the caller returning to the event loop; written buffers are reused.
+ * writer made by `toFile` hands its full buffers (moved, not copied) to a
+ * writer thread that writes them to the file one after the other and hands
+ * them back: the file writes overlap the filling without the caller
+ * returning to the event loop, a few buffers go round (warm in the caches),
+ * and when all of them are out the filling waits (backpressure).
  */
-import { openSync, write as fsWrite, close as fsClose } from "node:fs";
+import { openSync, closeSync } from "node:fs";
 import type { Writable } from "node:stream";
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import * as f from "./format.js";
 
 export interface CaptureWriterOptions {
@@ -31,8 +33,38 @@ export interface CaptureWriterOptions {
 }
 
 const TWO32 = 4294967296;
-/** Bytes a file writer lets be in flight before `flush()` / `ready()` wait. */
-const FILE_HIGH_WATER = 32 << 20;
+/** Buffers a file writer has at most (the one being filled and those out to the writer thread). */
+const FILE_BUFFERS = 8;
+/** Words shared with the writer thread: buffers written (and handed back), failed. */
+const DONE = 0, FAILED = 1;
+
+/**
+ * The writer thread (CommonJS, evaluated): writes each buffer it is given,
+ * in order, hands it back, counts it; at the end (null), closes its port.
+ */
+const WRITER_THREAD = `
+const { workerData } = require("node:worker_threads");
+const { writeSync } = require("node:fs");
+const { fd, ctl: sab, port } = workerData;
+const ctl = new Int32Array(sab);
+let failed = false;
+port.on("message", (m) => {
+  if (m === null) { port.close(); return; }
+  if (!failed) {
+    try {
+      const b = new Uint8Array(m.buf, 0, m.n);
+      for (let o = 0; o < m.n;) o += writeSync(fd, b, o, m.n - o);
+    } catch (e) {
+      failed = true;
+      port.postMessage({ error: e instanceof Error ? e.message : String(e) });
+      Atomics.store(ctl, ${FAILED}, 1);
+    }
+  }
+  if (!failed) port.postMessage({ buf: m.buf }, [m.buf]);
+  Atomics.add(ctl, ${DONE}, 1);
+  Atomics.notify(ctl, ${DONE});
+});
+`;
 
 export class CaptureWriter {
   readonly format: "pcap" | "pcapng";
@@ -46,13 +78,14 @@ export class CaptureWriter {
   private readonly size: number;
   private readonly names: string[] = [];
   private waiting: Promise<void> | undefined;
-  /** Output of a `toFile` writer: the file, the offset of the next buffer, what is in flight, buffers written. */
+  /** Output of a file writer: the file, its writer thread (a port to it, shared words), buffers sent, buffers back. */
   private fd = -1;
-  private pos = 0;
-  private inFlight = 0;
+  private thread: Worker | undefined;
+  private port: MessagePort | undefined;
+  private ctl: Int32Array | undefined;
+  private sent = 0;
+  private spare: ArrayBuffer[] = [];
   private error: Error | undefined;
-  private wake: (() => void) | undefined;
-  private readonly spare: ArrayBuffer[] = [];
   private readonly baseHi: number;
   private readonly baseLo: number;
   private readonly baseSec: number;
@@ -69,15 +102,24 @@ export class CaptureWriter {
    * file opened for writing (`{ fd }`: written from offset 0, closed by `close()`).
    */
   constructor(out: Writable | { fd: number }, opts: CaptureWriterOptions = {}) {
-    if ("fd" in out && typeof out.fd === "number" && !("write" in out)) this.fd = out.fd;
-    else this.out = out as Writable;
     this.format = opts.format ?? "pcapng";
     this.linkType = opts.linkType ?? f.LINKTYPE_RAW;
     this.snaplen = opts.snaplen ?? f.MAX_CAPLEN;
-    const size = Math.max(opts.bufferSize ?? 1 << 20, f.MAX_CAPLEN + 64);
+    const size = (Math.max(opts.bufferSize ?? 1 << 20, f.MAX_CAPLEN + 64) + 7) & ~7;
     this.size = size;
+    if ("fd" in out && typeof out.fd === "number" && !("write" in out)) {
+      this.fd = out.fd;
+      this.ctl = new Int32Array(new SharedArrayBuffer(8));
+      const { port1, port2 } = new MessageChannel();
+      this.port = port1;
+      this.thread = new Worker(WRITER_THREAD, { eval: true, workerData: { fd: out.fd, ctl: this.ctl.buffer, port: port2 }, transferList: [port2] });
+      this.thread.unref(); // a writer never closed does not keep the process alive
+      this.thread.on("error", (e) => { this.error ??= e; });
+    } else {
+      this.out = out as Writable;
+    }
     this.buf = new Uint8Array(size);
-    this.dv = new DataView(this.buf.buffer);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     const base = opts.baseNs ?? 0n;
     this.baseHi = Number(base >> 32n);
     this.baseLo = Number(base & 0xffffffffn);
@@ -99,40 +141,51 @@ export class CaptureWriter {
   /** Hands the buffered bytes to the output and goes on in another buffer. */
   private spill(): void {
     if (this.used === 0) return;
-    const n = this.used, full = this.buf;
+    const n = this.used;
     this.bytes += n;
     this.used = 0;
-    // a stream may keep the chunk it is given: a new buffer (the full one is not copied); a file's written buffers come back
-    const next = this.out ? undefined : this.spare.pop();
-    this.buf = new Uint8Array(next ?? new ArrayBuffer(this.size));
-    this.dv = new DataView(this.buf.buffer);
-    if (this.out) {
-      if (!this.out.write(Buffer.from(full.buffer, full.byteOffset, n)) && !this.waiting) {
-        const out = this.out;
+    const ctl = this.ctl;
+    if (!ctl) {
+      // a stream may keep the chunk it is given: it gets this buffer (not a copy), the writer a new one
+      const full = this.buf;
+      this.buf = new Uint8Array(this.size);
+      this.dv = new DataView(this.buf.buffer);
+      if (!this.out!.write(Buffer.from(full.buffer, full.byteOffset, n)) && !this.waiting) {
+        const out = this.out!;
         this.waiting = new Promise<void>((res) => out.once("drain", () => { this.waiting = undefined; res(); }));
       }
-    } else {
-      this.inFlight += n;
-      this.fileWrite(full, 0, n, this.pos);
-      this.pos += n;
+      return;
+    }
+    if (this.failed()) return; // the file failed: what follows is dropped, flush() and close() report it
+    const full = this.buf.buffer as ArrayBuffer;
+    this.port!.postMessage({ buf: full, n }, [full]);
+    this.sent++;
+    // the next buffer: one handed back, a new one while fewer than FILE_BUFFERS exist, else wait for one
+    for (;;) {
+      this.takeBack();
+      if (this.spare.length || this.sent - Atomics.load(ctl, DONE) < FILE_BUFFERS - 1 || this.failed()) break;
+      Atomics.wait(ctl, DONE, Atomics.load(ctl, DONE), 1000);
+    }
+    this.buf = new Uint8Array(this.spare.pop() ?? new ArrayBuffer(this.size));
+    this.dv = new DataView(this.buf.buffer);
+  }
+
+  /** Collects the buffers the writer thread handed back (and its error). */
+  private takeBack(): void {
+    for (let m = receiveMessageOnPort(this.port!); m; m = receiveMessageOnPort(this.port!)) {
+      const msg = m.message as { buf?: ArrayBuffer; error?: string };
+      if (msg.buf) this.spare.push(msg.buf);
+      if (msg.error) this.error ??= new Error(`capture writer: ${msg.error}`);
     }
   }
 
-  /** Writes b[o..o+n) at file offset `pos` on the thread pool; the buffer (b[0..o+n) in flight) is reused once all of it is written. */
-  private fileWrite(b: Uint8Array, o: number, n: number, pos: number): void {
-    fsWrite(this.fd, b, o, n, pos, (err, written) => {
-      if (!err && written < n && written > 0) { this.fileWrite(b, o + written, n - written, pos + written); return; } // a short write: the rest
-      if (err || written <= 0) this.error ??= err ?? new Error(`capture writer: wrote ${written} of ${n} bytes`);
-      this.inFlight -= o + n;
-      if (!err) this.spare.push(b.buffer as ArrayBuffer);
-      if (this.wake) { const w = this.wake; this.wake = undefined; w(); }
-    });
-  }
-
-  /** Waits until at most `limit` bytes are in flight to the file (rejects with a write's error). */
-  private async settle(limit: number): Promise<void> {
-    while (this.inFlight > limit && !this.error) await new Promise<void>((res) => { this.wake = res; });
-    if (this.error) throw this.error;
+  /** Whether the writer thread failed (the error kept for flush() and close()). */
+  private failed(): boolean {
+    if (this.error) return true;
+    if (!this.ctl || !Atomics.load(this.ctl, FAILED)) return false;
+    this.takeBack();
+    this.error ??= new Error("capture writer: the writer thread failed");
+    return true;
   }
 
   private pcapHeader(): void {
@@ -261,13 +314,13 @@ export class CaptureWriter {
     await this.ready();
   }
 
-  /** Resolves once the output accepts more, without handing over a part-filled buffer. */
+  /** Resolves once the output accepts more, without handing over a part-filled buffer (a file writer waits in `reserve` when its ring is full). */
   async ready(): Promise<void> {
     if (this.out) { if (this.waiting) await this.waiting; }
-    else if (this.inFlight > FILE_HIGH_WATER || this.error) await this.settle(FILE_HIGH_WATER);
+    else if (this.failed()) throw this.error!;
   }
 
-  /** Writes what is buffered and ends the output. */
+  /** Writes what is buffered and ends the output (a file writer closes the file). */
   async close(): Promise<void> {
     this.spill();
     const out = this.out;
@@ -279,13 +332,21 @@ export class CaptureWriter {
       });
       return;
     }
-    if (this.fd < 0) return;
+    const thread = this.thread, ctl = this.ctl;
+    if (!thread || !ctl || this.fd < 0) return;
     const fd = this.fd;
+    this.fd = -1;
     try {
-      await this.settle(0);
+      const exited = new Promise<void>((res) => thread.once("exit", () => res()));
+      thread.ref();
+      this.port!.postMessage(null);
+      await exited;
+      this.takeBack();
+      if (this.failed()) throw this.error!;
+      if (Atomics.load(ctl, DONE) !== this.sent) throw new Error("capture writer: the writer thread ended before writing everything");
     } finally {
-      this.fd = -1;
-      await new Promise<void>((res, rej) => fsClose(fd, (e) => (e ? rej(e) : res())));
+      this.port?.close();
+      try { closeSync(fd); } catch (e) { if (!this.error) throw e; }
     }
   }
 }
