@@ -37,11 +37,16 @@ export function csumAdjust(check: number, before: number, after: number): number
   return ~csumFold(s) & 0xffff;
 }
 
-/** Recomputes the IPv4 header checksum of the header at b[o..]. */
+/** Recomputes the IPv4 header checksum of the header at b[o..] (its 16-bit words summed in place: a header is 20 to 60 bytes). */
 export function ipHeaderChecksum(b: Uint8Array, o: number): void {
-  const ihl = (b[o]! & 15) * 4;
+  const end = o + (b[o]! & 15) * 4;
   b[o + 10] = 0; b[o + 11] = 0;
-  put16(b, o + 10, ~csumFold(csumAdd(b, o, ihl, 0)) & 0xffff);
+  let s = 0;
+  for (let i = o; i < end; i += 4) s += ((b[i]! << 8) | b[i + 1]!) + ((b[i + 2]! << 8) | b[i + 3]!);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  const c = ~s & 0xffff;
+  b[o + 10] = c >>> 8; b[o + 11] = c & 255;
 }
 
 /**
