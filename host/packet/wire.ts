@@ -368,6 +368,32 @@ function descriptorFlags(w: WireFields, flags: number): number {
   return fl;
 }
 
+/** Word indices of the descriptor fields writeWords writes (module constants: no namespace load per packet). */
+const
+  W_ACK = abi.PKT_ACK >> 2,
+  W_CSUM = abi.PKT_CSUM >> 2,
+  W_DST = abi.PKT_DST >> 2,
+  W_GID = abi.PKT_GID >> 2,
+  W_ICMP_ID = abi.PKT_ICMP_ID >> 2,
+  W_IIF = abi.PKT_IIF >> 2,
+  W_INNER_DST = abi.PKT_INNER_DST >> 2,
+  W_INNER_ICMP_TYPE = abi.PKT_INNER_ICMP_TYPE >> 2,
+  W_INNER_PROTO = abi.PKT_INNER_PROTO >> 2,
+  W_INNER_SPORT = abi.PKT_INNER_SPORT >> 2,
+  W_INNER_SRC = abi.PKT_INNER_SRC >> 2,
+  W_LEN = abi.PKT_LEN >> 2,
+  W_MARK = abi.PKT_MARK >> 2,
+  W_PROTO = abi.PKT_PROTO >> 2,
+  W_SEQ = abi.PKT_SEQ >> 2,
+  W_SPORT = abi.PKT_SPORT >> 2,
+  W_SRC = abi.PKT_SRC >> 2,
+  W_TCP_SACK = abi.PKT_TCP_SACK >> 2,
+  W_TCP_WSCALE = abi.PKT_TCP_WSCALE >> 2,
+  W_TIME = abi.PKT_TIME >> 2,
+  W_UID = abi.PKT_UID >> 2,
+  W_VERDICT = abi.PKT_VERDICT >> 2,
+  W_WIN = abi.PKT_WIN >> 2;
+
 /**
  * The input fields as 32-bit little-endian words at word index q: words
  * 0 .. PKT_OUT_INNER_SRC / 4 and the word at PKT_INNER_ICMP_TYPE, in the
@@ -375,32 +401,32 @@ function descriptorFlags(w: WireFields, flags: number): number {
  */
 function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, iif: number, flags: number, timeNs: number): void {
   const tcp = w.proto === 6, inner = w.hasInner;
-  a[q + (abi.PKT_SRC >> 2)] = w.src;
-  a[q + (abi.PKT_DST >> 2)] = w.dst;
-  a[q + (abi.PKT_SPORT >> 2)] = w.sport | (w.dport << 16);
-  a[q + (abi.PKT_PROTO >> 2)] = w.proto | (w.tcpFlags << 8) | (w.ttl << 16) | (w.tos << 24);
-  a[q + (abi.PKT_LEN >> 2)] = w.len | (descriptorFlags(w, flags) << 16);
-  a[q + (abi.PKT_IIF >> 2)] = iif; // + PKT_BOUND_OIF 0
-  a[q + (abi.PKT_MARK >> 2)] = 0;
-  a[q + (abi.PKT_SEQ >> 2)] = w.seq;
-  a[q + (abi.PKT_ACK >> 2)] = w.ack;
-  a[q + (abi.PKT_WIN >> 2)] = w.win | (w.icmpType << 16) | (w.icmpCode << 24);
-  a[q + (abi.PKT_ICMP_ID >> 2)] = w.icmpId | (w.id << 16);
-  a[q + (abi.PKT_INNER_SRC >> 2)] = inner ? w.innerSrc : 0;
-  a[q + (abi.PKT_INNER_DST >> 2)] = inner ? w.innerDst : 0;
-  a[q + (abi.PKT_INNER_SPORT >> 2)] = inner ? w.innerSport | (w.innerDport << 16) : 0;
-  a[q + (abi.PKT_INNER_PROTO >> 2)] = (inner ? w.innerProto : 0) | (tcp ? w.doff << 8 : 0) | (w.icmpSeq << 16);
-  a[q + (abi.PKT_UID >> 2)] = 0;
+  a[q + W_SRC] = w.src;
+  a[q + W_DST] = w.dst;
+  a[q + W_SPORT] = w.sport | (w.dport << 16);
+  a[q + W_PROTO] = w.proto | (w.tcpFlags << 8) | (w.ttl << 16) | (w.tos << 24);
+  a[q + W_LEN] = w.len | (descriptorFlags(w, flags) << 16);
+  a[q + W_IIF] = iif; // + PKT_BOUND_OIF 0
+  a[q + W_MARK] = 0;
+  a[q + W_SEQ] = w.seq;
+  a[q + W_ACK] = w.ack;
+  a[q + W_WIN] = w.win | (w.icmpType << 16) | (w.icmpCode << 24);
+  a[q + W_ICMP_ID] = w.icmpId | (w.id << 16);
+  a[q + W_INNER_SRC] = inner ? w.innerSrc : 0;
+  a[q + W_INNER_DST] = inner ? w.innerDst : 0;
+  a[q + W_INNER_SPORT] = inner ? w.innerSport | (w.innerDport << 16) : 0;
+  a[q + W_INNER_PROTO] = (inner ? w.innerProto : 0) | (tcp ? w.doff << 8 : 0) | (w.icmpSeq << 16);
+  a[q + W_UID] = 0;
   // the two u32 halves without a floating-point remainder (a C call): exact below 2^53
   const hi = Math.floor(timeNs / 4294967296);
-  a[q + (abi.PKT_TIME >> 2)] = timeNs - hi * 4294967296;
-  a[q + (abi.PKT_TIME >> 2) + 1] = hi;
-  for (let k = q + (abi.PKT_VERDICT >> 2), end = q + (abi.PKT_TCP_WSCALE >> 2); k < end; k++) a[k] = 0;
-  a[q + (abi.PKT_TCP_WSCALE >> 2)] = (tcp ? w.wscale | (w.topts << 8) : 0) | (w.cscov << 16);
-  a[q + (abi.PKT_TCP_SACK >> 2)] = tcp ? w.sack : 0;
-  a[q + (abi.PKT_GID >> 2)] = 0;
-  a[q + (abi.PKT_CSUM >> 2)] = w.csum; // + reserved bytes 0
-  a[q + (abi.PKT_INNER_ICMP_TYPE >> 2)] = inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0; // + PKT_CPU 0
+  a[q + W_TIME] = timeNs - hi * 4294967296;
+  a[q + W_TIME + 1] = hi;
+  for (let k = q + W_VERDICT, end = q + W_TCP_WSCALE; k < end; k++) a[k] = 0;
+  a[q + W_TCP_WSCALE] = (tcp ? w.wscale | (w.topts << 8) : 0) | (w.cscov << 16);
+  a[q + W_TCP_SACK] = tcp ? w.sack : 0;
+  a[q + W_GID] = 0;
+  a[q + W_CSUM] = w.csum; // + reserved bytes 0
+  a[q + W_INNER_ICMP_TYPE] = inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0; // + PKT_CPU 0
 }
 
 function writeSctp(w: WireFields, u8: Uint8Array, dv: DataView, p: number): void {
