@@ -84,8 +84,17 @@ export function csumAdd(b: Uint8Array, o: number, n: number, sum: number): numbe
     if (b.buffer !== u32Buf) { u32Buf = b.buffer; u32View = new Uint32Array(b.buffer, 0, b.buffer.byteLength >>> 2); }
     const w0 = (b.byteOffset + i) >>> 2;
     const w1 = w0 + ((end - i) >>> 2);
-    let le = 0;
-    for (let k = w0; k < w1; k++) le += u32View[k]!;
+    // two sums of 16-bit halves (int32 up to 32767 words, exact doubles beyond): integer adds, no
+    // floating-point dependency chain; congruent to the word sum modulo 0xffff, so the same fold
+    const view = u32View;
+    let lo = 0, hi = 0, k = w0;
+    for (const w4 = w0 + ((w1 - w0) & ~3); k < w4; k += 4) {
+      const a = view[k]!, b2 = view[k + 1]!, c = view[k + 2]!, d = view[k + 3]!;
+      lo += (a & 0xffff) + (b2 & 0xffff) + (c & 0xffff) + (d & 0xffff);
+      hi += (a >>> 16) + (b2 >>> 16) + (c >>> 16) + (d >>> 16);
+    }
+    for (; k < w1; k++) { const v = view[k]!; lo += v & 0xffff; hi += v >>> 16; }
+    let le = lo + hi;
     i += (w1 - w0) << 2;
     // fold the little-endian sum to 16 bits, then swap its bytes into network order
     le = csumFold(le);
