@@ -60,11 +60,11 @@ export class PcapSource implements PacketSource {
   private error?: InputError;
   private ended_ = false;
   /**
-   * Per descriptor of the batch: file offsets of the frame's captured bytes
-   * and of its IPv4 header (absolute: a refill may slide the buffer), their
-   * captured lengths, the length on the wire, the capture interface index,
-   * the ingress slot, the record's file offset, the 1-based frame number and
-   * the replay time (ns).
+   * Per descriptor of the batch (recorded when frames are kept): file
+   * offsets of the frame's captured bytes and of its IPv4 header (absolute:
+   * a refill may slide the buffer), their captured lengths, the length on
+   * the wire, the capture interface index, the ingress slot, the record's
+   * file offset, the 1-based frame number and the replay time (ns).
    */
   fStart = new Float64Array(0);
   fLen = new Int32Array(0);
@@ -199,18 +199,20 @@ export class PcapSource implements PacketSource {
         if (ts < 0) { ts = 0; this.clamped++; }
         if (w.csumUnverified) this.csumUnverified++;
         writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, l2other ? abi.PF_L2_OTHER : 0, ts);
-        if (n === 0 && keep) r.pinAt(data);
-        const bufBase = r.src.base;
-        fStart[n] = bufBase + data;
-        fLen[n] = capLen;
-        fIp[n] = bufBase + l3;
-        fIpLen[n] = link.l3Cap;
-        fOrig[n] = r.origLen;
-        fIface[n] = ifc.index;
-        fIif[n] = slot;
-        fRec[n] = r.recordOffset;
-        fNo[n] = r.frame;
-        fTs[n] = ts;
+        if (keep) {
+          if (n === 0) r.pinAt(data);
+          const bufBase = r.src.base;
+          fStart[n] = bufBase + data;
+          fLen[n] = capLen;
+          fIp[n] = bufBase + l3;
+          fIpLen[n] = link.l3Cap;
+          fOrig[n] = r.origLen;
+          fIface[n] = ifc.index;
+          fIif[n] = slot;
+          fRec[n] = r.recordOffset;
+          fNo[n] = r.frame;
+          fTs[n] = ts;
+        }
         n++;
       }
     } catch (e) {
