@@ -18,6 +18,12 @@
  * (ipv4/output.ts, which re-routes if OUTPUT changed the packet), and
  * POSTROUTING just before the device. While a packet is processed its
  * header is the live header (PKT_OUT_*): NAT rewrites it, routing reads it.
+ *
+ * Speed: the steps of the forwarding path (here, in netfilter/hooks.ts,
+ * conntrack/, nat/, route/cache.ts, ipv4/output.ts) are @inline, so that a
+ * forwarded packet runs as one compiled function: a WebAssembly call costs
+ * a frame, a stack check and register spills, about as much as a step's
+ * own work on the established-flow path.
  */
 import {
   PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
@@ -100,6 +106,8 @@ export function processBatch(base: usize, n: u32, final: bool = true): u32 {
 }
 
 /** The first part of a packet's processing: from arrival (or the sending socket) on. */
+// @ts-ignore: decorator
+@inline
 function packetRun(p: usize, i: u32): void {
   initOutputs(p);
   setCurrent(p, i);
@@ -114,6 +122,8 @@ function packetRun(p: usize, i: u32): void {
 }
 
 /** The connection after the packet (and after the replies it caused), into its descriptor and its replies'. */
+// @ts-ignore: decorator
+@inline
 function packetEnd(p: usize): void {
   if (!nfActive()) return;
   ctSnapshot(p);
@@ -177,6 +187,8 @@ export function initOutputs(p: usize): void {
 // ---------------------------------------------------------------------------
 
 /** ip_rcv + ip_rcv_finish: a packet arrives on PKT_IIF. */
+// @ts-ignore: decorator
+@inline
 function ipRcv(p: usize): void {
   const dev = <u32>load<u16>(p, PKT_IIF);
   if (!devIsUp(dev)) { drop(p, DROP_DEV_DOWN); return; }
@@ -254,6 +266,8 @@ function errnoReason(e: i32): i32 {
 // ---------------------------------------------------------------------------
 
 /** ip_forward + ip_forward_finish, then ip_output. */
+// @ts-ignore: decorator
+@inline
 function ipForward(p: usize, inDev: u32): void {
   // the route, before anything else may route (ICMP answers do)
   const oif = rtDev;

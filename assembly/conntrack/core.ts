@@ -325,6 +325,8 @@ export let ctDropReason: i32 = 0;
  * nf_conntrack_in. Returns NF_ACCEPT or NF_DROP; the packet's entry and
  * ctinfo are in its descriptor (none = INVALID).
  */
+// @ts-ignore: decorator
+@inline
 export function nfConntrackIn(p: usize): i32 {
   // previously seen (loopback) or untracked? ignore
   if (pktCt(p) != 0 || pktCtInfo(p) == CTINFO_UNTRACKED) return NF_ACCEPT;
@@ -372,6 +374,8 @@ export function nfConntrackIn(p: usize): i32 {
  * __nf_conntrack_confirm for the packet's entry (nf_confirm at POSTROUTING
  * and INPUT). Returns NF_ACCEPT or NF_DROP (insert_failed).
  */
+// @ts-ignore: decorator
+@inline
 export function nfConfirm(p: usize): i32 {
   const id = pktCt(p);
   if (id == 0) return NF_ACCEPT;
@@ -452,6 +456,8 @@ export function ctPacketBegin(): void { pendingCount = 0; }
  * Ends a top-level packet (and the replies it caused): entries it created
  * that were not confirmed die with their packets.
  */
+// @ts-ignore: decorator
+@inline
 export function ctPacketDone(): void {
   for (let i: u32 = 0; i < pendingCount; i++) {
     const idx = load<u32>(pending + (<usize>i << 2));
@@ -462,6 +468,8 @@ export function ctPacketDone(): void {
 }
 
 /** Copies the packet's entry into its descriptor (the ct fields of the replay output). */
+// @ts-ignore: decorator
+@inline
 export function ctSnapshot(p: usize): void {
   const id = pktCt(p);
   if (id == 0) return;

@@ -307,6 +307,8 @@ export function ctKill(ref: u32): void {
  * (src, dst, ports, proto) and hash `hash`, or 0. Expired entries met on
  * the way are reaped.
  */
+// @ts-ignore: decorator
+@inline
 export function ctFindV(src: u32, dst: u32, ports: u32, proto: u32, hash: u32): u32 {
   const b = bucketOf(hash);
   const tag = tagOf(hash);

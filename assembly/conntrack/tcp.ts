@@ -107,6 +107,8 @@ function segmentEnd(p: usize, seq: u32, flags: u32): u32 {
  * with nf_conntrack_checksum on), or an impossible flag combination (PSH,
  * ECE, CWR are always fine).
  */
+// @ts-ignore: decorator
+@inline
 export function tcpError(p: usize): bool {
   const doff = doffOf(p);
   const len = <u32>load<u16>(p, PKT_LEN);
@@ -194,6 +196,8 @@ function logInvalid(ct: usize, sdir: u32, ret: i32): i32 {
 }
 
 /** tcp_in_window: sender is seen[dir], receiver seen[!dir]. */
+// @ts-ignore: decorator
+@inline
 function tcpInWindow(ct: usize, dir: u32, index: u32, p: usize): i32 {
   const sd = dir;
   const rd = dir ^ 1;
@@ -353,6 +357,8 @@ export function tcpCanEarlyDrop(ct: usize): bool {
  * original, 1 reply). Returns NF_ACCEPT, NF_INVALID (-NF_ACCEPT), NF_DROP
  * or NF_REPEAT (the entry was killed: look up again).
  */
+// @ts-ignore: decorator
+@inline
 export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
   if (tcpError(p)) return NF_INVALID;
   // an unconfirmed entry belongs to the one packet that created it

@@ -32,6 +32,8 @@ export function drop(p: usize, reason: i32): void {
 }
 
 /** Copies the routing decision's provenance into the descriptor. */
+// @ts-ignore: decorator
+@inline
 export function recordRoute(p: usize): void {
   store<u8>(p, <u8>rtType, PKT_RT_TYPE);
   store<u32>(p, rtTableId, PKT_RT_TABLE);
@@ -51,6 +53,8 @@ export function fragmentCount(len: u32, mtu: u32): u32 {
  * with the route MTU `mtu` (0 = device MTU). DF packets larger than the MTU
  * never get here (the caller answered them); others are fragmented.
  */
+// @ts-ignore: decorator
+@inline
 export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFlags: u32): void {
   const d = devPtr(dev);
   const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(d, DEV_MTU);
@@ -78,6 +82,8 @@ export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFl
  * Starts the live header (abi.ts: PKT_OUT_* are the packet's header while it
  * is processed) from the input fields.
  */
+// @ts-ignore: decorator
+@inline
 export function setOutHeader(p: usize, src: u32, ttl: u32): void {
   store<u32>(p, src, PKT_OUT_SRC);
   store<u32>(p, load<u32>(p, PKT_DST), PKT_OUT_DST);

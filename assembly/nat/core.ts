@@ -326,6 +326,8 @@ export function natNullBinding(idx: u32, manip: u32): bool {
 }
 
 /** nf_nat_manip_pkt: make the packet look like the inverse of the other direction's tuple. */
+// @ts-ignore: decorator
+@inline
 function manipPkt(p: usize, ct: usize, manip: u32, dir: u32): void {
   // the target is the inverse of the other direction's tuple: its source is
   // that tuple's destination and vice versa (an ICMP id stays the source part)

@@ -109,6 +109,8 @@ export function natSetMasq(ref: u32, ct: usize, dev: u32): void {
 }
 
 /** nat->masq_index of an entry (0 = none). */
+// @ts-ignore: decorator
+@inline
 export function natMasqDev(ref: u32, ct: usize): u32 {
   if ((ctStatusRaw(ct) & CTP_MASQ) == 0) return 0;
   const n = find(ref, ct);

@@ -77,6 +77,8 @@ function confirm(p: usize, hook: u32): bool {
  * connection's first packet (per manip type); every packet is then rewritten
  * from the binding.
  */
+// @ts-ignore: decorator
+@inline
 function natHook(p: usize, hook: u32, outDev: u32): bool {
   if (!natEnabled) return true;
   const id = pktCt(p);
@@ -117,6 +119,8 @@ function oifChanged(idx: u32, ct: usize, hook: u32, ctinfo: u32, outDev: u32): b
 }
 
 /** PREROUTING: raw, conntrack, mangle, nat (DNAT). */
+// @ts-ignore: decorator
+@inline
 export function nfPreRouting(p: usize, inDev: u32): bool {
   hookState(NF_INET_PRE_ROUTING, inDev, 0);
   if (!table(p, NFT_RAW, NF_INET_PRE_ROUTING)) return false;
@@ -138,6 +142,8 @@ export function nfLocalIn(p: usize, inDev: u32, rtFlags: u32, inputRoute: bool):
 }
 
 /** FORWARD: mangle, filter. */
+// @ts-ignore: decorator
+@inline
 export function nfForward(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32): bool {
   hookState(NF_INET_FORWARD, inDev, outDev);
   hookRoute(nexthop, rtFlags, true);
@@ -185,6 +191,8 @@ export function nfLocalOut(p: usize, outDev: u32, rtFlags: u32): bool {
  * a forwarded packet. With `withConfirm` false the confirm is left to the
  * caller (nfPostRoutingConfirm): the CPU model (smp.ts) runs it later.
  */
+// @ts-ignore: decorator
+@inline
 export function nfPostRouting(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32, inputRoute: bool, withConfirm: bool = true): bool {
   hookState(NF_INET_POST_ROUTING, inDev, outDev);
   hookRoute(nexthop, rtFlags, inputRoute);
@@ -196,6 +204,8 @@ export function nfPostRouting(p: usize, inDev: u32, outDev: u32, nexthop: u32, r
 }
 
 /** The confirm that ends POSTROUTING (nf_confirm), on its own. */
+// @ts-ignore: decorator
+@inline
 export function nfPostRoutingConfirm(p: usize): bool { return confirm(p, NF_INET_POST_ROUTING); }
 
 /**

@@ -53,6 +53,8 @@ export function routeCacheInvalidate(): void {
 export function routeCacheStatsReset(): void { rcHits = 0; rcMisses = 0; }
 
 /** ip_route_input through the cache: same return value, same rtable globals. */
+// @ts-ignore: decorator
+@inline
 export function ipRouteInputCached(daddr: u32, saddr: u32, tos: u32, dev: u32, mark: u32,
                                    proto: u32, sport: u32, dport: u32): i32 {
   if (cache == 0) cache = zalloc(<usize>RC_ENTRIES * RC_SIZE);
