@@ -122,7 +122,8 @@ export class EgressWriter implements FrameOut {
   private readonly ids = new Int32Array(65536).fill(-1);
 
   constructor(readonly path: string, private readonly devName: (slot: number) => string) {
-    this.w = CaptureWriter.toFile(path, { format: "pcapng" });
+    // the smallest buffers (a frame of up to 256 KiB fits): the writer's few buffers stay in the caches (measured faster than 1 MiB)
+    this.w = CaptureWriter.toFile(path, { format: "pcapng", bufferSize: 256 << 10 });
   }
 
   get frames(): number { return this.w.frames; }

@@ -271,7 +271,8 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
       idxs = handles.map((h) => new Float64Array(h.freeIdx.pop() ?? new ArrayBuffer(ROUND * 8)));
       counts = handles.map(() => 0);
       openers = [];
-      if (withOrig) { origB = handles.map(() => new Uint8Array(1 << 16)); origUsed = handles.map(() => 0); origAt = handles.map(() => []); }
+      // the bytes buffers are kept from round to round (grown once; each round sends a copy)
+      if (withOrig) { if (!origB.length) origB = handles.map(() => new Uint8Array(1 << 16)); origUsed = handles.map(() => 0); origAt = handles.map(() => []); }
     };
     const apply = async (): Promise<void> => {
       const rec = inflight.shift()!;
