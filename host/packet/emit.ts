@@ -33,8 +33,15 @@ function s32(v: number): number { return (v >>> 16) + (v & 0xffff); }
  * (unfolded sums): RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m').
  */
 export function csumAdjust(check: number, before: number, after: number): number {
-  const s = (~check & 0xffff) + (~csumFold(before) & 0xffff) + csumFold(after);
-  return ~csumFold(s) & 0xffff;
+  const s = (~check & 0xffff) + (~fold(before) & 0xffff) + fold(after);
+  return ~fold(s) & 0xffff;
+}
+
+/** csumFold with integer shifts for sums below 2^32 (those here: a few words, or a segment of at most 64 KiB). */
+function fold(s: number): number {
+  if (s > 0xffffffff) return csumFold(s);
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
 }
 
 /** Recomputes the IPv4 header checksum of the header at b[o..] (its 16-bit words summed in place: a header is 20 to 60 bytes). */
