@@ -3,8 +3,9 @@
  * (one section, one interface description block per interface with
  * if_name and if_tsresol 9 = nanoseconds). Link type raw IPv4 by default
  * (LINKTYPE_RAW: no link-layer header to invent, read by tshark/Wireshark
- * and tcpdump alike). Frames are copied into a fixed buffer that is handed
- * to the output when full; `flush()` resolves when the output accepts more
+ * and tcpdump alike). Frames are copied into a buffer that is handed to
+ * the output when full (a stream gets the buffer itself and the writer goes
+ * on in a new one); `flush()` resolves when the output accepts more
  * (backpressure: await it between batches).
  *
  * A frame's bytes can also be built in place (`reserve`, write them at the
@@ -28,7 +29,7 @@ export interface CaptureWriterOptions {
   snaplen?: number;
   /** Absolute time (ns since the epoch) of tsNs 0 (default 0: 1970). */
   baseNs?: bigint;
-  /** Buffer size in bytes (default 1 MiB). */
+  /** Buffer size in bytes (default 1 MiB; at least 256 KiB + 64, so that any frame fits). */
   bufferSize?: number;
 }
 

@@ -11,9 +11,12 @@
  * replies it caused), timestamped with the packet's time; a fragmented
  * packet is written whole, once.
  *
- * FrameList collects frames where the packets are processed (the main
- * thread, or a worker, which sends its list back); EgressWriter writes them,
- * merged by packet index, so the file is the same whatever the workers.
+ * With one thread, EgressWriter.add builds each frame in place in the
+ * capture writer's buffer (one copy of the captured bytes, rewritten there).
+ * With workers, each worker's FrameList collects its frames and is sent
+ * back; EgressWriter writes the lists merged by packet index. Both build
+ * frames with the same code (addFrames), so the file is the same whatever
+ * the workers.
  */
 import * as abi from "../core/abi.js";
 import { emitPacket, synthesizePacket } from "../packet/emit.js";
