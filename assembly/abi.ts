@@ -154,8 +154,22 @@ export const PKT_TCP_SACK = 132;
 export const PKT_GID = 136;
 /** u8 the transport checksum: CSUM_OK, CSUM_BAD (wrong), CSUM_NONE (the field is zero: "no checksum" for UDP). */
 export const PKT_CSUM = 140;
-/** u8 x3 reserved input (zero). */
-export const PKT_RESERVED_141 = 141;
+/**
+ * u8 what ip_rcv_core finds wrong with the IPv4 header (IPERR_*; 0: nothing):
+ * the decoder of a capture sets it, the core drops the packet as the kernel
+ * does, with its counters, before PREROUTING.
+ */
+export const PKT_IP_ERROR = 141;
+/** u8 x2 reserved input (zero). */
+export const PKT_RESERVED_142 = 142;
+/** The header is sound. */
+export const IPERR_NONE = 0;
+/** Version not 4, header length below 20, or total length below the header length: IpInHdrErrors, IP_INHDR. */
+export const IPERR_HDR = 1;
+/** Header checksum wrong: IpExtInCsumErrors and IpInHdrErrors, IP_CSUM. */
+export const IPERR_CSUM = 2;
+/** Total length beyond the frame: IpExtInTruncatedPkts, PKT_TOO_SMALL. */
+export const IPERR_TRUNCATED = 3;
 export const CSUM_OK = 0;
 export const CSUM_BAD = 1;
 export const CSUM_NONE = 2;
@@ -363,7 +377,7 @@ export const DROP_IP_LOCAL_SOURCE = 5;
 export const DROP_IP_INADDRERRORS = 6;
 /** Network unreachable (ENETUNREACH: no route, or an unreachable rule). */
 export const DROP_IP_INNOROUTES = 7;
-/** TTL expired in transit (ip_forward too_many_hops). */
+/** IP header error: TTL expired in transit (ip_forward too_many_hops), or a malformed header (ip_rcv_core). */
 export const DROP_IP_INHDR = 8;
 /** DF set and larger than the path MTU (ip_forward). */
 export const DROP_PKT_TOO_BIG = 9;
@@ -408,7 +422,11 @@ export const DROP_UDP_CSUM = 28;
 /** ICMP checksum error on local delivery (SKB_DROP_REASON_ICMP_CSUM). */
 export const DROP_ICMP_CSUM = 29;
 /** Number of drop reasons (for counters). */
-export const DROP_MAX = 30;
+/** ip_rcv_core: IPv4 header checksum wrong (SKB_DROP_REASON_IP_CSUM). */
+export const DROP_IP_CSUM = 30;
+/** ip_rcv_core: IPv4 total length beyond the frame (SKB_DROP_REASON_PKT_TOO_SMALL). */
+export const DROP_PKT_TOO_SMALL = 31;
+export const DROP_MAX = 32;
 
 // ---- route types (rtnetlink RTN_*), scopes (RT_SCOPE_*) --------------------
 export const RTN_UNSPEC = 0;
@@ -667,8 +685,10 @@ export const CTR_UDP_IN_CSUM_ERRORS = 36;
 export const CTR_UDP_IN_ERRORS = 37;
 export const CTR_ICMP_IN_CSUM_ERRORS = 38;
 export const CTR_ICMP_IN_ERRORS = 39;
+export const CTR_IP_IN_TRUNCATED_PKTS = 40;
+export const CTR_IP_IN_CSUM_ERRORS = 41;
 /** Number of counters. */
-export const CTR_MAX = 40;
+export const CTR_MAX = 42;
 
 /*
  * ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@
  */
 import {
   PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
-  PKT_FLAGS, PKT_IIF, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
+  PKT_FLAGS, PKT_IIF, PKT_IP_ERROR, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
   PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PKT_CT_INFO, CTINFO_NONE,
   PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT, PKT_REPLY_FIRST, PKT_DEFERRED, PKT_DEFER_OIF,
   PKT_DEFER_NEXTHOP, PKT_DEFER_MTU, PKT_DEFER_FLAGS,
@@ -49,6 +49,7 @@ import {
 } from "./route/rtable";
 import { drop, recordRoute, transmit, setOutHeader, ipLocalOutRouted } from "./ipv4/output";
 import { ipLocalDeliver } from "./ipv4/local";
+import { ipRcvHeaderError } from "./ipv4/rcv";
 import {
   icmpSend, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_FRAG_NEEDED, ICMP_EXC_TTL, ICMP_NET_UNREACH,
   ICMP_HOST_UNREACH, ICMP_PKT_FILTERED, ICMP_REDIRECT, ICMP_REDIR_HOST,
@@ -194,6 +195,9 @@ function ipRcv(p: usize): void {
   if (!devIsUp(dev)) { drop(p, DROP_DEV_DOWN); return; }
   count(CTR_IP_IN_RECEIVES);
   setOutHeader(p, load<u32>(p, PKT_SRC), load<u8>(p, PKT_TTL));
+  // ip_rcv_core: a header the kernel rejects never reaches PREROUTING (ipv4/rcv.ts)
+  const ipErr = <u32>load<u8>(p, PKT_IP_ERROR);
+  if (ipErr != 0) { ipRcvHeaderError(p, ipErr); return; }
 
   if (nfActive() && !nfPreRouting(p, dev)) return;
 

@@ -81,6 +81,8 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_UDP_IN_ERRORS]: "UdpInErrors",
   [abi.CTR_ICMP_IN_CSUM_ERRORS]: "IcmpInCsumErrors",
   [abi.CTR_ICMP_IN_ERRORS]: "IcmpInErrors",
+  [abi.CTR_IP_IN_TRUNCATED_PKTS]: "IpExtInTruncatedPkts",
+  [abi.CTR_IP_IN_CSUM_ERRORS]: "IpExtInCsumErrors",
 };
 
 export class Engine {

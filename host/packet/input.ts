@@ -60,6 +60,14 @@ export interface PacketInput {
    * it), or "none" (the field is zero: allowed for UDP, INVALID for UDP-Lite).
    */
   csum?: "ok" | "bad" | "none";
+  /**
+   * What ip_rcv_core finds wrong with the IPv4 header (captures with damaged
+   * headers decode to this): "hdr" (version, header length, or total length
+   * below the header), "csum" (header checksum), "truncated" (total length
+   * beyond the frame). The packet is dropped before PREROUTING with the
+   * kernel's counters.
+   */
+  ip_error?: "hdr" | "csum" | "truncated";
   /** UDP-Lite checksum coverage, as its header's length field (0 = the whole datagram). */
   cscov?: number;
   /**
@@ -84,7 +92,7 @@ export interface PacketInput {
 export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
-  "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp",
+  "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -269,6 +277,12 @@ export function encodePacket(
     const c = ({ ok: abi.CSUM_OK, bad: abi.CSUM_BAD, none: abi.CSUM_NONE } as Record<string, number>)[String(o.csum)];
     if (c === undefined) err(pos, "csum", `must be "ok", "bad" or "none", got ${JSON.stringify(o.csum)}`);
     dv.setUint8(p + abi.PKT_CSUM, c!);
+  }
+  if (o.ip_error !== undefined) {
+    // what ip_rcv_core finds wrong with the header (assembly/ipv4/rcv.ts)
+    const c = ({ hdr: abi.IPERR_HDR, csum: abi.IPERR_CSUM, truncated: abi.IPERR_TRUNCATED } as Record<string, number>)[String(o.ip_error)];
+    if (c === undefined) err(pos, "ip_error", `must be "hdr", "csum" or "truncated", got ${JSON.stringify(o.ip_error)}`);
+    dv.setUint8(p + abi.PKT_IP_ERROR, c!);
   }
   if (o.cscov !== undefined && proto !== 132) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
   if (sctp) {

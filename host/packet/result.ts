@@ -27,7 +27,7 @@ export const DROP_TEXT: Record<string, string> = {
   IP_LOCAL_SOURCE: "source address is the node's own",
   IP_INADDRERRORS: "no route to host (unreachable route, or forwarding disabled)",
   IP_INNOROUTES: "network unreachable (no route)",
-  IP_INHDR: "TTL expired in transit",
+  IP_INHDR: "IP header error (TTL expired in transit, or a bad version or length)",
   PKT_TOO_BIG: "larger than the MTU with DF set",
   BLACKHOLE: "blackhole route or rule",
   PROHIBIT: "prohibit route or rule",
@@ -49,6 +49,8 @@ export const DROP_TEXT: Record<string, string> = {
   TCP_CSUM: "delivered locally with a bad TCP checksum",
   UDP_CSUM: "delivered locally with a bad UDP checksum",
   ICMP_CSUM: "delivered locally with a bad ICMP checksum",
+  IP_CSUM: "IPv4 header checksum wrong (ip_rcv)",
+  PKT_TOO_SMALL: "IPv4 total length beyond the frame (ip_rcv: truncated)",
 };
 
 /** Netfilter context for decoding: the loaded ruleset and the trace ring. */

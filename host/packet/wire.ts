@@ -23,6 +23,12 @@ export const WIRE_OK = 0;
 export const WIRE_FRAGMENT = 1;
 /** Malformed or too short: WireFields.problem / problemAt say what and where. */
 export const WIRE_ERROR = 2;
+/**
+ * A header ip_rcv_core rejects (WireFields.ipError: IPERR_*): a packet the
+ * kernel drops with its counters, replayed as such (src, dst, proto, ttl
+ * and id as the header's bytes say; len the bytes that arrived).
+ */
+export const WIRE_IP_ERROR = 3;
 
 /** The decoded header fields of one packet (reused from packet to packet). */
 export class WireFields {
@@ -43,6 +49,8 @@ export class WireFields {
   readonly chunkTypes = new Uint8Array(abi.SCTP_MAX_CHUNKS);
   tflags = 0; zerolen = 0; sctpFlags = 0;
   csum = abi.CSUM_OK;
+  /** What ip_rcv_core finds wrong with the header (IPERR_*; WIRE_IP_ERROR). */
+  ipError = abi.IPERR_NONE;
   /** The transport checksum could not be checked (payload cut by the snaplen, or checking off). */
   csumUnverified = false;
   /** Offset (from the IP header) of the transport header. */
@@ -126,6 +134,29 @@ function headerSumOk(b: Uint8Array, o: number, ihl: number): boolean {
   return s === 0xffff;
 }
 
+/**
+ * A packet ip_rcv_core drops for `err`: the header fields as its bytes say
+ * (those captured), no transport fields, `len` the bytes that arrived.
+ */
+function ipError(b: Uint8Array, o: number, cap: number, wire: number, w: WireFields, err: number): number {
+  w.ipError = err;
+  w.len = Math.min(wire, 65535);
+  w.tos = cap > 1 ? b[o + 1]! : 0;
+  w.id = cap >= 6 ? u16(b, o + 4) : 0;
+  w.df = cap >= 8 && (b[o + 6]! & 0x40) !== 0;
+  w.ttl = cap > 8 ? b[o + 8]! : 0;
+  w.proto = cap > 9 ? b[o + 9]! : 0;
+  w.src = cap >= 16 ? u32(b, o + 12) : 0;
+  w.dst = cap >= 20 ? u32(b, o + 16) : 0;
+  w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
+  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0;
+  w.cscov = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
+  w.csum = abi.CSUM_OK;
+  w.csumUnverified = false;
+  w.l4 = 0;
+  return WIRE_IP_ERROR;
+}
+
 function fail(w: WireFields, at: number, problem: string): number {
   w.problem = problem;
   w.problemAt = at;
@@ -138,16 +169,21 @@ function fail(w: WireFields, at: number, problem: string): number {
  * `verify` false the transport checksum is taken as correct (CSUM_OK).
  */
 export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w: WireFields, verify = true): number {
+  // ip_rcv_core's checks, in its order: a header the kernel rejects is a
+  // packet it drops (WIRE_IP_ERROR); bytes the capture did not keep (snaplen)
+  // are damage to the capture (WIRE_ERROR)
+  w.ipError = abi.IPERR_NONE;
+  if (wire < 20) return ipError(b, o, cap, wire, w, abi.IPERR_HDR); // pskb_may_pull(skb, sizeof(struct iphdr)) fails
   if (cap < 20) return fail(w, 0, `${cap} bytes captured, too short for an IPv4 header (20)`);
   const vihl = b[o]!;
-  if (vihl >> 4 !== 4) return fail(w, 0, `IP version ${vihl >> 4} in a frame marked IPv4`);
   const ihl = (vihl & 15) * 4;
-  if (ihl < 20) return fail(w, 0, `IPv4 header length ${ihl} is below 20 (ip_rcv_core drops it)`);
+  if (vihl >> 4 !== 4 || ihl < 20) return ipError(b, o, cap, wire, w, abi.IPERR_HDR);
+  if (wire < ihl) return ipError(b, o, cap, wire, w, abi.IPERR_HDR);
   if (cap < ihl) return fail(w, 0, `${cap} bytes captured, too short for the IPv4 header of ${ihl} bytes`);
+  if (!headerSumOk(b, o, ihl)) return ipError(b, o, cap, wire, w, abi.IPERR_CSUM);
   const len = u16(b, o + 2);
-  if (len < ihl) return fail(w, 2, `IPv4 total length ${len} is below the header length ${ihl} (ip_rcv_core drops it)`);
-  if (len > wire) return fail(w, 2, `IPv4 total length ${len} exceeds the ${wire} bytes of the frame (ip_rcv_core drops it as truncated)`);
-  if (!headerSumOk(b, o, ihl)) return fail(w, 10, `IPv4 header checksum is wrong (ip_rcv_core drops it); not replayed`);
+  if (len > wire) return ipError(b, o, cap, wire, w, abi.IPERR_TRUNCATED);
+  if (len < ihl) return ipError(b, o, cap, wire, w, abi.IPERR_HDR);
   const frag = u16(b, o + 6);
   w.df = (frag & 0x4000) !== 0;
   if (frag & 0x3fff) return WIRE_FRAGMENT;
@@ -434,7 +470,7 @@ function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, ii
   a[q + W_TCP_WSCALE] = (tcp ? w.wscale | (w.topts << 8) : 0) | (w.cscov << 16);
   a[q + W_TCP_SACK] = tcp ? w.sack : 0;
   a[q + W_GID] = 0;
-  a[q + W_CSUM] = w.csum; // + reserved bytes 0
+  a[q + W_CSUM] = w.csum | (w.ipError << 8); // + reserved bytes 0
   a[q + W_INNER_ICMP_TYPE] = inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0; // + PKT_CPU 0
 }
 
@@ -472,6 +508,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
   dv.setUint16(p + abi.PKT_ICMP_SEQ, w.icmpSeq, true);
   dv.setUint16(p + abi.PKT_IPID, w.id, true);
   u8[p + abi.PKT_CSUM] = w.csum;
+  u8[p + abi.PKT_IP_ERROR] = w.ipError;
   dv.setUint16(p + abi.PKT_CSCOV, w.cscov, true);
   if (w.proto === 6) {
     u8[p + abi.PKT_TCP_DOFF] = w.doff;
@@ -504,7 +541,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
 /** The WireFields the word writer knows (written, or not descriptor fields). */
 const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
-  "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "tflags", "zerolen", "sctpFlags", "csum",
+  "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "tflags", "zerolen", "sctpFlags", "csum", "ipError",
   "csumUnverified", "l4", "problem", "problemAt"]);
 
 export const FAST_WORDS: boolean = (() => {
@@ -523,7 +560,7 @@ export const FAST_WORDS: boolean = (() => {
     w.icmpType = rnd(8); w.icmpCode = rnd(8); w.icmpId = rnd(16); w.icmpSeq = rnd(16); w.hasInner = rnd(1) === 1;
     w.innerSrc = rnd(32); w.innerDst = rnd(32); w.innerProto = rnd(8); w.innerSport = rnd(16); w.innerDport = rnd(16); w.innerIcmpType = rnd(8); w.innerIcmpCode = rnd(8);
     w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) w.chunkTypes[i] = rnd(8);
-    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2);
+    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2); w.ipError = rnd(2);
     // a field added to WireFields (and to the field writer) after the word writer was written: set it,
     // so that a word writer that does not write it fails this check
     for (const k of Object.keys(w) as (keyof WireFields)[]) {
@@ -549,6 +586,7 @@ function firstInit(w: WireFields): number {
 }
 
 const CSUM_WORD = ["ok", "bad", "none"] as const;
+const IPERR_WORD: Record<number, NonNullable<PacketInput["ip_error"]>> = { [abi.IPERR_HDR]: "hdr", [abi.IPERR_CSUM]: "csum", [abi.IPERR_TRUNCATED]: "truncated" };
 
 /**
  * The packet in `w` as a JSONL PacketInput arriving on `iif` at `tNs`
@@ -595,6 +633,7 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number): Packet
     }
   }
   p.csum = CSUM_WORD[w.csum];
+  if (w.ipError !== abi.IPERR_NONE) p.ip_error = IPERR_WORD[w.ipError];
   return p;
 }
 
@@ -607,6 +646,6 @@ export function packetInputFromBytes(b: Uint8Array, o: number, cap: number, iif:
   const w = new WireFields();
   const st = parseIPv4(b, o, cap, wire, w, verify);
   if (st === WIRE_FRAGMENT) throw new Error("an IPv4 fragment: reassembly is not modelled, fragments are not replayed");
-  if (st !== WIRE_OK) throw new Error(`${w.problem} (byte ${w.problemAt} of the IPv4 packet)`);
+  if (st === WIRE_ERROR) throw new Error(`${w.problem} (byte ${w.problemAt} of the IPv4 packet)`);
   return packetInputFrom(w, iif, tNs);
 }

@@ -27,7 +27,7 @@ import { CaptureError } from "../pcap/errors.js";
 import { decodeLink, kindName, LinkInfo, K_IPV4 } from "../pcap/link.js";
 import { IngressResolver, type IngressMap } from "../pcap/ingress.js";
 import * as f from "../pcap/format.js";
-import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_FRAGMENT } from "../packet/wire.js";
+import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
 
 export interface PcapSourceOptions {
@@ -185,7 +185,7 @@ export class PcapSource implements PacketSource {
         if (r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac))) { this.skip("outgoing"); continue; }
         const l3 = link.l3;
         const st = parseIPv4(buf, l3, link.l3Cap, link.l3Wire, w, verify);
-        if (st !== WIRE_OK) {
+        if (st !== WIRE_OK && st !== WIRE_IP_ERROR) { // a header ip_rcv rejects is a packet it drops: replayed
           if (st === WIRE_FRAGMENT) { this.skip("IPv4 fragment"); continue; }
           throw new CaptureError(r.file, r.src.base + l3 + w.problemAt, r.frame, "", w.problem);
         }

@@ -204,18 +204,40 @@ describe("damaged captures", () => {
     expect(st.packets).toBe(0);
   });
 
-  it("a malformed IPv4 packet inside a good record names the frame and the byte offset of the field", async () => {
+  it("a transport header nodeplane cannot read inside a good record names the frame and the byte offset of the field", async () => {
+    const b = Buffer.from(readFileSync(good));
+    // the first TCP packet (raw IPv4 frames: the header is where the EPB's data starts, record + 28)
+    const idx = recordOffsets.findIndex((o) => b[o + 28 + 9] === 6);
+    expect(idx).toBeGreaterThanOrEqual(0);
+    const o = recordOffsets[idx]!;
+    const ip = o + 28;
+    const ihl = (b[ip]! & 15) * 4;
+    b[ip + ihl + 12] = 0x30; // TCP data offset 3
+    const f = join(dir, "doff.pcapng");
+    writeFileSync(f, b);
+    const { st } = await run(f);
+    const err = st.error as CaptureError;
+    expect(err.message).toContain("TCP data offset 3 is below 5");
+    expect(err.offset).toBe(ip + ihl + 12);
+    expect(err.frame).toBe(idx + 1);
+    expect(st.packets).toBe(idx);
+  });
+
+  it("an IPv4 header ip_rcv rejects is a packet the node drops, not damage: the replay goes on", async () => {
+    const ref = await run(good);
     const b = Buffer.from(readFileSync(good));
     const idx = 5;
     const o = recordOffsets[idx]!;
     b[o + 28] = 0x43; // IHL 3
     const f = join(dir, "ihl.pcapng");
     writeFileSync(f, b);
-    const { st } = await run(f);
-    const err = st.error as CaptureError;
-    expect(err.message).toContain("IPv4 header length 12 is below 20");
-    expect(err.offset).toBe(o + 28);
-    expect(err.frame).toBe(idx + 1);
-    expect(st.packets).toBe(idx);
+    const { st, c, e } = await run(f);
+    expect(st.error).toBeUndefined();
+    expect(st.packets).toBe(400);
+    expect(c.results[idx]).toMatchObject({ verdict: "drop", reason: "IP_INHDR" });
+    // one more header error than the sound capture (whose TTL-expired packets count there too)
+    expect(e.counters().IpInHdrErrors).toBe(ref.e.counters().IpInHdrErrors! + 1);
+    // the packets before it are as in the sound capture
+    expect(c.results.slice(0, idx)).toEqual(ref.c.results.slice(0, idx));
   });
 });

@@ -6,10 +6,11 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import * as abi from "../../host/core/abi.js";
 import { encodePacket, type PacketInput } from "../../host/packet/input.js";
-import { parseIPv4, writeDescriptor, packetInputFromBytes, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_ERROR, csumAdd, csumFold } from "../../host/packet/wire.js";
+import { parseIPv4, writeDescriptor, packetInputFromBytes, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_ERROR, WIRE_IP_ERROR, csumAdd, csumFold } from "../../host/packet/wire.js";
 import { synthesizePacket } from "../../host/packet/emit.js";
 import { demoEngine, demoPackets, packetBytes, VARIETY } from "./helpers.js";
 import type { Engine } from "../../host/engine.js";
+import { parseIPv4 as parseIPv4Text } from "../../host/util/ipv4.js";
 
 
 let engine: Engine;
@@ -127,14 +128,15 @@ describe("bytes -> descriptor", () => {
     expect([w.wscale, w.topts]).toEqual([0, 0]);
   });
 
-  it("fragments are recognised, malformed packets say what and where", () => {
+  it("fragments are recognised, headers ip_rcv rejects are packets it drops, capture damage says what and where", () => {
     const w = new WireFields();
     const b = synth(VARIETY[3]!);
     const frag = b.slice();
     frag[6] = 0x20; // MF
     frag[10] = 0; frag[11] = 0;
-    expect(parseIPv4(frag, 0, frag.length, frag.length, w)).toBe(WIRE_ERROR); // header checksum now wrong
-    expect(w.problem).toContain("header checksum");
+    expect(parseIPv4(frag, 0, frag.length, frag.length, w)).toBe(WIRE_IP_ERROR); // header checksum now wrong
+    expect(w.ipError).toBe(abi.IPERR_CSUM);
+    expect([w.src, w.dst, w.proto, w.len]).toEqual([parseIPv4Text(VARIETY[3]!.src)!, parseIPv4Text(VARIETY[3]!.dst)!, 17, frag.length]);
     const f2 = synth({ ...VARIETY[3]!, id: 9 });
     f2[7] = 0x10; // offset
     // fix the header checksum
@@ -144,11 +146,27 @@ describe("bytes -> descriptor", () => {
     while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
     f2[10] = (~s >> 8) & 0xff; f2[11] = ~s & 0xff;
     expect(parseIPv4(f2, 0, f2.length, f2.length, w)).toBe(WIRE_FRAGMENT);
-    expect(parseIPv4(b, 0, 30, 30, w)).toBe(WIRE_ERROR);
-    expect(w.problem).toContain("IPv4 total length 100 exceeds the 30 bytes");
+    expect(w.ipError).toBe(abi.IPERR_NONE);
+    // 30 bytes on the wire for a total length of 100: ip_rcv_core's truncated packet
+    expect(parseIPv4(b, 0, 30, 30, w)).toBe(WIRE_IP_ERROR);
+    expect(w.ipError).toBe(abi.IPERR_TRUNCATED);
+    expect(w.len).toBe(30);
+    // the checksum is checked before the length (ip_rcv_core's order)
+    expect(parseIPv4(frag, 0, 30, 30, w)).toBe(WIRE_IP_ERROR);
+    expect(w.ipError).toBe(abi.IPERR_CSUM);
+    // version and header length, whatever else is wrong
+    const v6 = b.slice(); v6[0] = 0x65;
+    expect(parseIPv4(v6, 0, v6.length, v6.length, w)).toBe(WIRE_IP_ERROR);
+    expect(w.ipError).toBe(abi.IPERR_HDR);
+    const ihl4 = b.slice(); ihl4[0] = 0x44;
+    expect(parseIPv4(ihl4, 0, ihl4.length, ihl4.length, w)).toBe(WIRE_IP_ERROR);
+    expect(w.ipError).toBe(abi.IPERR_HDR);
+    // ten bytes on the wire: not even a header (pskb_may_pull fails)
+    expect(packetInputFromBytes(b, 0, 10, "eth0").ip_error).toBe("hdr");
+    // the snaplen cut what the packet has: damage to the capture, not the packet's fault
     expect(parseIPv4(b, 0, 24, b.length, w)).toBe(WIRE_ERROR);
     expect(w.problem).toContain("too short for a UDP header");
     expect(w.problemAt).toBe(20);
-    expect(() => packetInputFromBytes(b, 0, 10, "eth0")).toThrow(/too short for an IPv4 header/);
+    expect(() => packetInputFromBytes(b, 0, 10, "eth0", 0, b.length)).toThrow(/too short for an IPv4 header/);
   });
 });

@@ -1,0 +1,36 @@
+/**
+ * ip_rcv_core's header checks (net/ipv4/ip_input.c): a packet whose IPv4
+ * header the kernel rejects never reaches PREROUTING. The capture decoder
+ * (host/packet/wire.ts) finds what is wrong and says so in PKT_IP_ERROR;
+ * here the packet is dropped with the kernel's reason and counters, in the
+ * kernel's order: version and header length, then the header checksum, then
+ * the total length against the frame.
+ *
+ *  - IPERR_HDR: `iph->ihl < 5 || iph->version != 4`, or `len < ihl * 4`:
+ *    IpInHdrErrors, SKB_DROP_REASON_IP_INHDR;
+ *  - IPERR_CSUM: `ip_fast_csum` fails: IpExtInCsumErrors and IpInHdrErrors
+ *    (csum_error falls through to inhdr_error), SKB_DROP_REASON_IP_CSUM;
+ *  - IPERR_TRUNCATED: `skb->len < tot_len`: IpExtInTruncatedPkts,
+ *    SKB_DROP_REASON_PKT_TOO_SMALL.
+ *
+ * IpInReceives was counted before (`__IP_UPD_PO_STATS(net, IPSTATS_MIB_IN)`
+ * comes first).
+ */
+import {
+  IPERR_CSUM, IPERR_TRUNCATED, DROP_IP_INHDR, DROP_IP_CSUM, DROP_PKT_TOO_SMALL,
+  CTR_IP_IN_HDR_ERRORS, CTR_IP_IN_CSUM_ERRORS, CTR_IP_IN_TRUNCATED_PKTS,
+} from "../abi";
+import { count } from "./stats";
+import { drop } from "./output";
+
+/** Drops packet `p`, whose header ip_rcv_core rejects for `err` (IPERR_*, not 0). */
+export function ipRcvHeaderError(p: usize, err: u32): void {
+  if (err == IPERR_TRUNCATED) {
+    count(CTR_IP_IN_TRUNCATED_PKTS);
+    drop(p, DROP_PKT_TOO_SMALL);
+    return;
+  }
+  if (err == IPERR_CSUM) count(CTR_IP_IN_CSUM_ERRORS);
+  count(CTR_IP_IN_HDR_ERRORS);
+  drop(p, err == IPERR_CSUM ? DROP_IP_CSUM : DROP_IP_INHDR);
+}
