@@ -7,7 +7,7 @@
  */
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
-import { DROP_NAMES } from "../packet/result.js";
+import { CT_STATE_NAMES, DROP_NAMES } from "../packet/result.js";
 import type { ReplayStats } from "../replay/jsonl.js";
 
 export interface CollectorData {
@@ -122,7 +122,6 @@ export function mergeCollector(a: CollectorData, b: CollectorData): void {
 }
 
 const VERDICT_NAMES = ["none", "forward", "local", "drop"];
-const CT_NAMES: Record<number, string> = { 0: "ESTABLISHED", 1: "RELATED", 2: "NEW", 3: "ESTABLISHED", 4: "RELATED", 7: "UNTRACKED", 255: "INVALID" };
 /** NAT_OP_* bit -> the name JSONL results use (PacketResult.nat). */
 const NAT_NAMES: [number, string][] = [[abi.NAT_OP_DNAT, "DNAT"], [abi.NAT_OP_SNAT, "SNAT"], [abi.NAT_OP_ICMP_INNER, "ICMP_INNER"], [abi.NAT_OP_SETUP_DST, "BIND_DST"], [abi.NAT_OP_SETUP_SRC, "BIND_SRC"]];
 
@@ -155,7 +154,7 @@ export function collectorStats(c: CollectorData, engine: Engine): ReplayStats {
   if (nf) {
     for (const [bit, name] of NAT_NAMES) { const n = c.natOps[31 - Math.clz32(bit)]!; if (n) out.nat[name] = n; }
     out.rulesTraversed = c.rulesTraversed;
-    if (nf.conntrack) c.ctinfo.forEach((n, i) => { if (n) { const k = CT_NAMES[i] ?? String(i); out.ctstates[k] = (out.ctstates[k] ?? 0) + n; } });
+    if (nf.conntrack) c.ctinfo.forEach((n, i) => { if (n) { const k = CT_STATE_NAMES[i] ?? String(i); out.ctstates[k] = (out.ctstates[k] ?? 0) + n; } });
   }
   return out;
 }

@@ -9,13 +9,13 @@
  * capture).
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { removeStaleNamespaces } from "../kernel/cleanup.js";
+import { createNetnsPair, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
@@ -23,22 +23,15 @@ import { EngineRunner } from "../../host/replay/runner.js";
 import { scratchDir, haveTool } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
-const PEER = `np-${process.pid}-iprcv-peer`;
-const NODE = `np-${process.pid}-iprcv-node`;
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 
-function sh(args: string[], ok = true): string {
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
-  if (ok && r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-const inNs = (ns: string, args: string[], ok = true) => sh(["ip", "netns", "exec", ns, ...args], ok);
+let ns: NetnsPair | undefined;
 
 /** The node namespace's SNMP counters, as nstat names them (absolute values). */
 function nstat(): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const line of inNs(NODE, ["nstat", "-az", "--json"]).split("\n")) {
+  for (const line of ns!.inNs(ns!.node, ["nstat", "-az", "--json"]).split("\n")) {
     if (!line.trim()) continue;
     const j = JSON.parse(line) as { kernel?: Record<string, number> };
     Object.assign(out, j.kernel ?? {});
@@ -75,19 +68,10 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
 
   beforeAll(async () => {
     if (!TOOLS) return;
-    removeStaleNamespaces();
-    sh(["ip", "netns", "add", PEER]);
-    sh(["ip", "netns", "add", NODE]);
-    sh(["ip", "link", "add", "vp", "netns", PEER, "type", "veth", "peer", "name", "vn", "netns", NODE]);
-    for (const [ns, dev, addr] of [[PEER, "vp", "192.0.2.1/24"], [NODE, "vn", "192.0.2.2/24"]] as const) {
-      inNs(ns, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0", "net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_echo_ignore_all=0"]);
-      inNs(ns, ["ip", "link", "set", "lo", "up"]);
-      inNs(ns, ["ip", "addr", "add", addr, "dev", dev]);
-      inNs(ns, ["ip", "link", "set", dev, "up"]);
-    }
-    const nodeMac = inNs(NODE, ["cat", "/sys/class/net/vn/address"]).trim();
+    ns = createNetnsPair("iprcv");
+    const nodeMac = ns!.inNs(ns!.node, ["cat", "/sys/class/net/vn/address"]).trim();
     const cap = await new Promise<ChildProcess>((resolve, reject) => {
-      const child = spawn("ip", ["netns", "exec", NODE, "dumpcap", "-q", "-i", "vn", "-w", CAPTURE], { stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn("ip", ["netns", "exec", ns!.node, "dumpcap", "-q", "-i", "vn", "-w", CAPTURE], { stdio: ["ignore", "ignore", "pipe"] });
       let err = "";
       child.stderr!.on("data", (d: Buffer) => { err += d.toString(); if (/Capturing on/.test(err)) resolve(child); });
       child.on("error", reject);
@@ -95,7 +79,7 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     });
     before = nstat();
     // raw frames from the peer (AF_PACKET: nothing in the peer's stack fixes the header)
-    inNs(PEER, ["python3", "-c", [
+    ns!.inNs(ns!.peer, ["python3", "-c", [
       "import socket, struct, time",
       "def csum(b):",
       "    if len(b) % 2: b += b'\\0'",
@@ -132,12 +116,11 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     after = nstat();
     await new Promise<void>((resolve) => { cap.removeAllListeners("exit"); cap.on("exit", () => resolve()); cap.kill("SIGINT"); });
     snapDir = join(dir, "snap");
-    inNs(NODE, ["sh", SNAPSHOT, snapDir]);
+    ns!.inNs(ns!.node, ["sh", SNAPSHOT, snapDir]);
   }, 60000);
 
   afterAll(() => {
-    spawnSync("ip", ["netns", "del", PEER]);
-    spawnSync("ip", ["netns", "del", NODE]);
+    ns?.remove();
     cleanup();
   });
 

@@ -8,12 +8,12 @@
  * the emulator's replies must be the kernel's.
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { removeStaleNamespaces } from "../kernel/cleanup.js";
+import { createNetnsPair, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
@@ -24,20 +24,13 @@ import { scratchDir, haveTool } from "./helpers.js";
 import type { PacketResult } from "../../host/packet/result.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
-const PEER = `np-${process.pid}-pcap-peer`;
-const NODE = `np-${process.pid}-pcap-node`;
 const { dir, cleanup } = scratchDir();
 
-function sh(args: string[], ok = true): string {
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
-  if (ok && r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-const inNs = (ns: string, args: string[], ok = true) => sh(["ip", "netns", "exec", ns, ...args], ok);
+let ns: NetnsPair | undefined;
 
 function startCapture(args: string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", NODE, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("ip", ["netns", "exec", ns!.node, ...args], { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     child.stderr!.on("data", (d: Buffer) => {
       err += d.toString();
@@ -64,25 +57,14 @@ const files = { any: join(dir, "any.pcap"), eth: join(dir, "vn.pcap"), ng: join(
 describeKernel("captures written by tcpdump and dumpcap", () => {
   beforeAll(async () => {
     if (!TOOLS) return;
-    removeStaleNamespaces();
-    sh(["ip", "netns", "add", PEER]);
-    sh(["ip", "netns", "add", NODE]);
-    sh(["ip", "link", "add", "vp", "netns", PEER, "type", "veth", "peer", "name", "vn", "netns", NODE]);
-    for (const [ns, dev, addr] of [[PEER, "vp", "192.0.2.1/24"], [NODE, "vn", "192.0.2.2/24"]] as const) {
-      inNs(ns, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0", "net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_echo_ignore_all=0"]);
-      inNs(ns, ["ip", "link", "set", "lo", "up"]);
-      inNs(ns, ["ip", "addr", "add", addr, "dev", dev]);
-      inNs(ns, ["ip", "link", "set", dev, "up"]);
-      // real checksums on the wire (no CHECKSUM_PARTIAL skbs crossing the veth)
-      inNs(ns, ["ethtool", "-K", dev, "tx", "off"], false);
-    }
+    ns = createNetnsPair("pcap", { txChecksumOffload: false }); // real checksums on the wire (no CHECKSUM_PARTIAL skbs crossing the veth)
     const caps = await Promise.all([
       startCapture(["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", files.any]),
       startCapture(["tcpdump", "-i", "vn", "-n", "-U", "--immediate-mode", "-w", files.eth]),
       startCapture(["dumpcap", "-q", "-i", "vn", "-w", files.ng]),
     ]);
     // the peer pings the node, sends a UDP datagram and a TCP SYN to closed ports
-    inNs(PEER, ["python3", "-c", [
+    ns!.inNs(ns!.peer, ["python3", "-c", [
       "import socket, struct, time",
       "def csum(b):",
       "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
@@ -101,12 +83,11 @@ describeKernel("captures written by tcpdump and dumpcap", () => {
     await new Promise((r) => setTimeout(r, 500));
     await Promise.all(caps.map(stop));
     snapDir = join(dir, "snap");
-    inNs(NODE, ["sh", SNAPSHOT, snapDir]);
+    ns!.inNs(ns!.node, ["sh", SNAPSHOT, snapDir]);
   }, 60000);
 
   afterAll(() => {
-    spawnSync("ip", ["netns", "del", PEER]);
-    spawnSync("ip", ["netns", "del", NODE]);
+    ns?.remove();
     cleanup();
   });
 

@@ -1,0 +1,49 @@
+/**
+ * Two namespaces for the capture tests that ask the kernel: a peer and a
+ * "node" joined by a veth pair (vp 192.0.2.1/24 in the peer, vn
+ * 192.0.2.2/24 in the node), rp_filter off, ICMP unrate-limited (the
+ * namespaces would inherit the host's settings otherwise), and
+ * commands to run in either.
+ */
+import { spawnSync } from "node:child_process";
+import { removeStaleNamespaces } from "../kernel/cleanup.js";
+
+export function sh(args: string[], ok = true): string {
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
+  if (ok && r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+export interface NetnsPair {
+  peer: string;
+  node: string;
+  /** Runs a command in namespace `ns` (throws on failure unless `ok` is false); its stdout. */
+  inNs(ns: string, args: string[], ok?: boolean): string;
+  /** Deletes both namespaces. */
+  remove(): void;
+}
+
+/** Creates the pair (`tag` makes the names unique per test file); `txChecksumOffload` false turns veth TX checksum offload off (real checksums on the wire). */
+export function createNetnsPair(tag: string, opts: { txChecksumOffload?: boolean } = {}): NetnsPair {
+  const peer = `np-${process.pid}-${tag}-peer`;
+  const node = `np-${process.pid}-${tag}-node`;
+  const inNs = (ns: string, args: string[], ok = true) => sh(["ip", "netns", "exec", ns, ...args], ok);
+  removeStaleNamespaces();
+  sh(["ip", "netns", "add", peer]);
+  sh(["ip", "netns", "add", node]);
+  sh(["ip", "link", "add", "vp", "netns", peer, "type", "veth", "peer", "name", "vn", "netns", node]);
+  for (const [ns, dev, addr] of [[peer, "vp", "192.0.2.1/24"], [node, "vn", "192.0.2.2/24"]] as const) {
+    inNs(ns, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0", "net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_echo_ignore_all=0"]);
+    inNs(ns, ["ip", "link", "set", "lo", "up"]);
+    inNs(ns, ["ip", "addr", "add", addr, "dev", dev]);
+    inNs(ns, ["ip", "link", "set", dev, "up"]);
+    if (opts.txChecksumOffload === false) inNs(ns, ["ethtool", "-K", dev, "tx", "off"], false);
+  }
+  return {
+    peer, node, inNs,
+    remove() {
+      spawnSync("ip", ["netns", "del", peer]);
+      spawnSync("ip", ["netns", "del", node]);
+    },
+  };
+}
