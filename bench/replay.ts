@@ -105,7 +105,7 @@ export async function benchReplay(): Promise<string> {
       if (out) rmSync(out, { recursive: true, force: true });
     }
     // the main thread's share with workers: reading and decoding the capture, and the shard key
-    const src = PcapSource.open(pcap, engine, { verifyChecksums: false });
+    const src = PcapSource.open(pcap, engine, { verifyChecksums: false, keepFrames: false });
     const router = new ShardRouter(natTopology(engine.node.snapshot, engine.node.snapshot.iptablesSave), 2);
     const { ptr, capacity } = engine.batchBuffer;
     let filled = 0;
@@ -113,7 +113,7 @@ export async function benchReplay(): Promise<string> {
     let cur = src;
     const m = await measure([{
       name: "dispatch", batch: capacity, fn: () => {
-        if (reopen) { cur.close(); cur = PcapSource.open(pcap, engine, { verifyChecksums: false }); reopen = false; }
+        if (reopen) { cur.close(); cur = PcapSource.open(pcap, engine, { verifyChecksums: false, keepFrames: false }); reopen = false; }
         const n = cur.fill(engine.mem.dv, ptr, capacity);
         if (n < capacity) reopen = true;
         for (let k = 0; k < n; k++) router.route(engine.mem.dv, ptr + k * abi.PKT_SIZE, true);
