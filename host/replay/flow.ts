@@ -159,6 +159,27 @@ export class FlowMap {
     }
   }
 
+  /** Adds the tuple (value 1) if it is absent; whether it was added. One probe sequence for both. */
+  add(proto: number, src: number, sport: number, dst: number, dport: number): boolean {
+    if ((this.size + 1) * 4 > this.cap * 3) this.grow();
+    const mask = this.cap - 1;
+    const ports = ((sport << 16) | dport) >>> 0;
+    let i = tupleHash(proto, src, sport, dst, dport) & mask;
+    const k = this.keys;
+    for (;;) {
+      const o = i * 4;
+      const tag = k[o + 3]!;
+      if (tag === 0) {
+        k[o] = src >>> 0; k[o + 1] = dst >>> 0; k[o + 2] = ports; k[o + 3] = proto + 1;
+        this.vals[i] = 1;
+        this.size++;
+        return true;
+      }
+      if (tag === proto + 1 && k[o] === src >>> 0 && k[o + 1] === dst >>> 0 && k[o + 2] === ports) return false;
+      i = (i + 1) & mask;
+    }
+  }
+
   private grow(): void {
     const oldK = this.keys, oldV = this.vals, oldCap = this.cap;
     this.cap = oldCap * 2;

@@ -181,34 +181,88 @@ export function natTopology(snap: NodeSnapshot, iptables: string | undefined): N
   return { local: sort(local), dnatTargets: sort(targets), dnatFrontends: sort(frontends), inside: sort(inside), dnatPaths: iptables ? dnatPaths(iptables) : [] };
 }
 
+/** Address classes (AddrClass bits). */
+const C_FRONTEND = 1, C_INSIDE = 2, C_LOCAL = 4, C_TARGET = 8, C_TARGET_ANY_PORT = 16;
+
+/**
+ * What the node's configuration makes of each address it names: one
+ * open-addressing table of address -> class bits (frontend, inside, node
+ * address, DNAT target with or without a port), so that a packet's two
+ * addresses are classified with two lookups.
+ */
+class AddrClass {
+  private readonly keys: Uint32Array;
+  private readonly bits: Uint8Array;
+  private readonly mask: number;
+
+  constructor(entries: [number[], number][]) {
+    const all = new Map<number, number>();
+    for (const [addrs, bit] of entries) for (const a of addrs) all.set(a >>> 0, (all.get(a >>> 0) ?? 0) | bit);
+    let cap = 16;
+    while (cap < all.size * 2) cap *= 2;
+    this.keys = new Uint32Array(cap);
+    this.bits = new Uint8Array(cap);
+    this.mask = cap - 1;
+    for (const [a, b] of all) {
+      let i = fmix32(a) & this.mask;
+      while (this.bits[i]) i = (i + 1) & this.mask;
+      this.keys[i] = a;
+      this.bits[i] = b;
+    }
+  }
+
+  /** The class bits of `a` (0: an address the configuration does not name: outside). */
+  of(a: number): number {
+    a >>>= 0;
+    let i = fmix32(a) & this.mask;
+    for (;;) {
+      const b = this.bits[i]!;
+      if (b === 0 || this.keys[i] === a) return b;
+      i = (i + 1) & this.mask;
+    }
+  }
+}
+
 /** Fast membership tests over a NatTopology. */
 export class NatSets {
   readonly local: AddrSet;
-  readonly targetPairs: Set<number>;
-  readonly targetAddrs: AddrSet; // targets without a port
-  /** Addresses of DNAT targets (with or without a port): a cheap first test. */
-  readonly targetAny: AddrSet;
+  /** DNAT targets with a port (address, port) */
+  private readonly targetPairs: FlowMap;
   readonly frontends: AddrSet;
   readonly inside: AddrSet;
+  readonly cls: AddrClass;
 
   constructor(t: NatTopology) {
     this.inside = new AddrSet(t.inside);
     this.local = new AddrSet(t.local);
-    this.targetPairs = new Set(t.dnatTargets.filter((x) => x % 65536 !== 0));
-    this.targetAddrs = new AddrSet(t.dnatTargets.filter((x) => x % 65536 === 0).map((x) => x / 65536));
-    this.targetAny = new AddrSet(t.dnatTargets.map((x) => Math.floor(x / 65536)));
     this.frontends = new AddrSet(t.dnatFrontends);
+    const pairs = t.dnatTargets.filter((x) => x % 65536 !== 0);
+    this.targetPairs = new FlowMap(Math.max(16, 2 ** Math.ceil(Math.log2(pairs.length * 2 + 1))));
+    for (const x of pairs) this.targetPairs.set(0, Math.floor(x / 65536), x % 65536, 0, 0, 1);
+    this.cls = new AddrClass([
+      [t.dnatFrontends, C_FRONTEND], [t.inside, C_INSIDE], [t.local, C_LOCAL],
+      [t.dnatTargets.map((x) => Math.floor(x / 65536)), C_TARGET],
+      [t.dnatTargets.filter((x) => x % 65536 === 0).map((x) => x / 65536), C_TARGET_ANY_PORT],
+    ]);
+  }
+
+  /** Is the source endpoint (class bits `c` of its address) a DNAT target? */
+  isTargetC(c: number, src: number, sport: number): boolean {
+    if (!(c & C_TARGET)) return false;
+    return (c & C_TARGET_ANY_PORT) !== 0 || this.targetPairs.get(0, src >>> 0, sport, 0, 0) >= 0;
   }
 
   /** Is the source endpoint a DNAT target? */
-  isTarget(src: number, sport: number): boolean {
-    if (!this.targetAny.has(src)) return false;
-    return this.targetPairs.has((src >>> 0) * 65536 + sport) || (this.targetAddrs.size > 0 && this.targetAddrs.has(src));
-  }
+  isTarget(src: number, sport: number): boolean { return this.isTargetC(this.cls.of(src), src, sport); }
 
   /** Can a tuple with these endpoints be a translated connection's reply (so: learned, looked up)? */
   translatable(src: number, sport: number, dst: number): boolean {
-    return this.local.has(dst >>> 0) || this.local.has(src >>> 0) || this.isTarget(src, sport);
+    return this.translatableC(this.cls.of(src), src, sport, this.cls.of(dst));
+  }
+
+  /** translatable() given the class bits of both addresses. */
+  translatableC(cs: number, src: number, sport: number, cd: number): boolean {
+    return ((cs | cd) & C_LOCAL) !== 0 || this.isTargetC(cs, src, sport);
   }
 }
 
@@ -218,10 +272,15 @@ export class NatSets {
  * (routing gives it a node address).
  */
 export function staticKey(sets: NatSets, proto: number, src: number, sport: number, dst: number, dport: number, localSrc = false): number {
+  return staticKeyC(sets, sets.cls.of(src), sets.cls.of(dst), proto, src, sport, dst, dport, localSrc);
+}
+
+/** staticKey() given the class bits of both addresses. */
+function staticKeyC(sets: NatSets, cs: number, cd: number, proto: number, src: number, sport: number, dst: number, dport: number, localSrc: boolean): number {
   // a DNAT target (pod:port) counts as a frontend: the reply of a DNATed connection comes from it
-  const sf = localSrc || sets.frontends.has(src) || sets.isTarget(src, sport), df = sets.frontends.has(dst) || sets.isTarget(dst, dport);
+  const sf = localSrc || (cs & C_FRONTEND) !== 0 || sets.isTargetC(cs, src, sport), df = (cd & C_FRONTEND) !== 0 || sets.isTargetC(cd, dst, dport);
   if (sf !== df) return addrHash(sf ? dst : src);
-  const so = !sets.inside.has(src >>> 0), dout = !sets.inside.has(dst >>> 0);
+  const so = (cs & C_INSIDE) === 0, dout = (cd & C_INSIDE) === 0;
   if (so !== dout) return addrHash(so ? src : dst);
   return symmetricHash(proto, src, sport, dst, dport);
 }
@@ -298,10 +357,13 @@ export class ShardRouter {
   /** The worker for descriptor `p`; -1: wait for a barrier, then ask again with `afterBarrier`. */
   route(dv: DataView, p: number, afterBarrier: boolean): number {
     readFlow(dv, p);
-    const { proto, src, sport, dst, dport } = flow;
-    const stat = staticKey(this.sets, proto, src, sport, dst, dport, flow.localNoSrc) % this.shards;
+    this.flowOf = p;
+    const proto = flow.proto, src = flow.src, sport = flow.sport, dst = flow.dst, dport = flow.dport;
+    const sets = this.sets;
+    const cs = sets.cls.of(src), cd = sets.cls.of(dst);
+    const stat = staticKeyC(sets, cs, cd, proto, src, sport, dst, dport, flow.localNoSrc) % this.shards;
     // a learned tuple is trusted without waiting (README: when a reused reply tuple can mislead it)
-    if (this.sets.translatable(src, sport, dst)) {
+    if (sets.translatableC(cs, src, sport, cd)) {
       let w = this.learned.get(proto, src, sport, dst, dport);
       // an ICMP error quotes a packet the node sent: its connection may be known by the reverse tuple
       if (w < 0 && flow.icmpError) w = this.learned.get(proto, dst, dport, src, sport);
@@ -309,7 +371,7 @@ export class ShardRouter {
       if (!afterBarrier && this.mayBeInFlight(src, sport, dst, stat)) return -1;
       return stat;
     }
-    if (flow.icmpError && this.sets.translatable(dst, dport, src)) {
+    if (flow.icmpError && sets.translatableC(cd, dst, dport, cs)) {
       const w = this.learned.get(proto, dst, dport, src, sport);
       if (w >= 0) return w;
       if (!afterBarrier && this.mayBeInFlight(dst, dport, src, stat)) return -1;
@@ -317,6 +379,9 @@ export class ShardRouter {
     }
     return stat;
   }
+
+  /** The descriptor whose flow tuple `flow` holds (route() read it). */
+  private flowOf = -1;
 
   /**
    * Could an in-flight opener on a worker other than `w` have made a
@@ -341,9 +406,8 @@ export class ShardRouter {
   addInFlight(dv: DataView, p: number, w: number, out: number[]): void {
     // an opener, or the first packet the dispatcher sees of a flow direction (conntrack's loose pickup)
     if (!isOpener(dv, p)) {
-      readFlow(dv, p);
-      if (this.seen.get(flow.proto, flow.src, flow.sport, flow.dst, flow.dport) >= 0) return;
-      this.seen.set(flow.proto, flow.src, flow.sport, flow.dst, flow.dport, 1);
+      if (this.flowOf !== p) readFlow(dv, p);
+      if (!this.seen.add(flow.proto, flow.src, flow.sport, flow.dst, flow.dport)) return;
     }
     const src = dv.getUint32(p + abi.PKT_SRC, true) >>> 0;
     const dst = dv.getUint32(p + abi.PKT_DST, true) >>> 0;
