@@ -160,8 +160,20 @@ export const PKT_CSUM = 140;
  * does, with its counters, before PREROUTING.
  */
 export const PKT_IP_ERROR = 141;
-/** u8 x2 reserved input (zero). */
-export const PKT_RESERVED_142 = 142;
+/**
+ * u16 IPCB(skb)->frag_max_size: the datagram was reassembled from fragments
+ * at PREROUTING (nf_defrag_ipv4: nf_ct_ipv4_gather_frags -> ip_defrag) and
+ * this is the total length of its largest fragment; 0: not reassembled.
+ * Such a datagram also has skb->ignore_df set. The forwarding path reads it
+ * as the kernel does: ip_exceeds_mtu (DF and a fragment larger than the MTU:
+ * ICMP frag needed) and ip_fragment / ip_do_fragment (always refragmented,
+ * at min(MTU, frag_max_size)). The ip_rcv of the fragments other than the
+ * completing one (IpInReceives) and the reassembly counters (IpReasm*) are
+ * counted where the reassembly runs (the capture decoder,
+ * host/packet/defrag.ts); the core counts this descriptor's ip_rcv once, as
+ * the kernel counts the completing fragment's.
+ */
+export const PKT_FRAG_MAX = 142;
 /** The header is sound. */
 export const IPERR_NONE = 0;
 /** Version not 4, header length below 20, or total length below the header length: IpInHdrErrors, IP_INHDR. */
@@ -687,8 +699,18 @@ export const CTR_ICMP_IN_CSUM_ERRORS = 38;
 export const CTR_ICMP_IN_ERRORS = 39;
 export const CTR_IP_IN_TRUNCATED_PKTS = 40;
 export const CTR_IP_IN_CSUM_ERRORS = 41;
+/*
+ * IPv4 reassembly (ip_defrag, net/ipv4/ip_fragment.c): counted by the host,
+ * where conntrack's defragmentation of a capture runs (host/packet/defrag.ts,
+ * Engine.addCounter); the core never counts them.
+ */
+export const CTR_IP_REASM_REQDS = 42;
+export const CTR_IP_REASM_OKS = 43;
+export const CTR_IP_REASM_FAILS = 44;
+export const CTR_IP_REASM_TIMEOUT = 45;
+export const CTR_IP_REASM_OVERLAPS = 46;
 /** Number of counters. */
-export const CTR_MAX = 42;
+export const CTR_MAX = 47;
 
 /*
  * ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@
  */
 import {
   PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
-  PKT_FLAGS, PKT_IIF, PKT_IP_ERROR, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
+  PKT_FLAGS, PKT_IIF, PKT_IP_ERROR, PKT_FRAG_MAX, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
   PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PKT_CT_INFO, CTINFO_NONE,
   PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT, PKT_REPLY_FIRST, PKT_DEFERRED, PKT_DEFER_OIF,
   PKT_DEFER_NEXTHOP, PKT_DEFER_MTU, PKT_DEFER_FLAGS,
@@ -288,7 +288,11 @@ function ipForward(p: usize, inDev: u32): void {
   }
   count(CTR_IP_FORW_DATAGRAMS);
   const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(devPtr(oif), DEV_MTU);
-  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && <u32>load<u16>(p, PKT_LEN) > mtu) {
+  // ip_exceeds_mtu: longer than the MTU with DF set; a datagram conntrack
+  // reassembled (frag_max_size set, skb->ignore_df) exceeds it only when one
+  // of its fragments did: otherwise it is refragmented as it came (transmit)
+  const fragMax = <u32>load<u16>(p, PKT_FRAG_MAX);
+  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && <u32>load<u16>(p, PKT_LEN) > mtu && (fragMax == 0 || fragMax > mtu)) {
     count(CTR_IP_FRAG_FAILS);
     icmpSend(p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, flags, true);
     store<u16>(p, <u16>oif, PKT_OIF);

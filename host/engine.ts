@@ -83,6 +83,11 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_ICMP_IN_ERRORS]: "IcmpInErrors",
   [abi.CTR_IP_IN_TRUNCATED_PKTS]: "IpExtInTruncatedPkts",
   [abi.CTR_IP_IN_CSUM_ERRORS]: "IpExtInCsumErrors",
+  [abi.CTR_IP_REASM_REQDS]: "IpReasmReqds",
+  [abi.CTR_IP_REASM_OKS]: "IpReasmOKs",
+  [abi.CTR_IP_REASM_FAILS]: "IpReasmFails",
+  [abi.CTR_IP_REASM_TIMEOUT]: "IpReasmTimeout",
+  [abi.CTR_IP_REASM_OVERLAPS]: "IpExtReasmOverlaps",
 };
 
 export class Engine {
@@ -316,6 +321,19 @@ export class Engine {
     const out: Record<string, number> = {};
     for (let i = 0; i < abi.CTR_MAX; i++) out[COUNTER_NAMES[i]] = Number(this.mem.dv.getBigUint64(base + i * 8, true));
     return out;
+  }
+
+  /**
+   * Adds `n` to SNMP counter `idx` (CTR_*): for what the kernel counts
+   * outside the core's pipeline, here the capture decoder's reassembly
+   * (host/packet/defrag.ts: IpReasm*, and the ip_rcv of fragments that do
+   * not become the datagram's descriptor).
+   */
+  addCounter(idx: number, n: number): void {
+    if (n === 0) return;
+    this.mem.refresh();
+    const p = this.core.counters_ptr() + idx * 8;
+    this.mem.dv.setBigUint64(p, this.mem.dv.getBigUint64(p, true) + BigInt(n), true);
   }
 
   /** Packets dropped, by reason name. */

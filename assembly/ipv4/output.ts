@@ -8,7 +8,7 @@ import {
   PKT_ICMP_ID, PKT_INNER_SRC, PKT_INNER_DST, PKT_INNER_SPORT, PKT_INNER_DPORT, PKT_OUT_ICMP_ID, PKT_OUT_INNER_SRC,
   PKT_OUT_INNER_DST, PKT_OUT_INNER_SPORT, PKT_OUT_INNER_DPORT, PKT_RT_GW, PKT_RT_FLAGS, PKT_RT_MTU,
   PKT_OIF, PKT_OUT_TTL, PKT_NEXTHOP, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT,
-  PKT_FRAGS, PKT_OUT_FLAGS, PKT_OUT_MARK, PKT_RT_TYPE, PKT_RT_TABLE, PKT_RT_INDEX, PKT_RULE_INDEX,
+  PKT_FRAGS, PKT_FRAG_MAX, PKT_OUT_FLAGS, PKT_OUT_MARK, PKT_RT_TYPE, PKT_RT_TABLE, PKT_RT_INDEX, PKT_RULE_INDEX,
   PF_DF, VERDICT_FORWARD, VERDICT_LOCAL, VERDICT_DROP, DROP_MSGSIZE, DROP_NO_CARRIER,
   OF_BROADCAST, OF_LOCAL, OF_GATEWAY, OF_NO_CARRIER, DEV_MTU, DEV_FLAGS, IFF_LOWER_UP, IFF_LOOPBACK,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, CTR_IP_OUT_REQUESTS, CTR_IP_OUT_TRANSMITS, CTR_IP_FRAG_OKS, CTR_IP_FRAG_CREATES,
@@ -41,7 +41,7 @@ export function recordRoute(p: usize): void {
   store<u32>(p, rtRule, PKT_RULE_INDEX);
 }
 
-/** Number of fragments ip_fragment makes of `len` bytes for `mtu` (20-byte header). */
+/** Number of fragments ip_do_fragment's slow path makes of `len` bytes for `mtu` (20-byte header). */
 export function fragmentCount(len: u32, mtu: u32): u32 {
   const payload = len - 20;
   const per = (mtu - 20) & ~7;
@@ -52,6 +52,16 @@ export function fragmentCount(len: u32, mtu: u32): u32 {
  * ip_finish_output for a packet leaving through `dev` towards `nexthop`
  * with the route MTU `mtu` (0 = device MTU). DF packets larger than the MTU
  * never get here (the caller answered them); others are fragmented.
+ *
+ * __ip_finish_output calls ip_fragment when the packet is longer than the
+ * MTU *or* carries IPCB(skb)->frag_max_size (PKT_FRAG_MAX: conntrack
+ * reassembled it), so a reassembled datagram always leaves as fragments,
+ * even when it would fit whole. ip_do_fragment cuts at min(MTU,
+ * frag_max_size). Its fast path keeps the fragments' own geometry (the
+ * frag_list ip_frag_reasm built: each fragment fits, as none was larger
+ * than frag_max_size); the count is modelled as the slow path's at
+ * min(MTU, frag_max_size), which is the same count when every fragment but
+ * the last was the largest one (as a sender's ip_fragment cuts them).
  */
 // @ts-ignore: decorator
 @inline
@@ -59,9 +69,10 @@ export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFl
   const d = devPtr(dev);
   const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(d, DEV_MTU);
   const len = <u32>load<u16>(p, PKT_LEN);
+  const fragMax = <u32>load<u16>(p, PKT_FRAG_MAX);
   let frags: u32 = 1;
-  if (len > mtu) {
-    frags = fragmentCount(len, mtu);
+  if (len > mtu || fragMax != 0) {
+    frags = fragmentCount(len, fragMax != 0 && fragMax < mtu ? fragMax : mtu);
     count(CTR_IP_FRAG_OKS);
     countN(CTR_IP_FRAG_CREATES, frags);
     store<u8>(p, <u8>min(frags, 255), PKT_FRAGS);

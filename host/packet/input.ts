@@ -68,6 +68,15 @@ export interface PacketInput {
    * kernel's counters.
    */
   ip_error?: "hdr" | "csum" | "truncated";
+  /**
+   * The datagram was reassembled from fragments at PREROUTING (conntrack's
+   * nf_defrag_ipv4) and this is the total length of its largest fragment
+   * (IPCB(skb)->frag_max_size): forwarding refragments it at min(MTU,
+   * frag_max), and refuses it (ICMP frag needed) only when it has DF and a
+   * fragment was larger than the MTU. A capture's reassembled datagrams
+   * decode to this.
+   */
+  frag_max?: number;
   /** UDP-Lite checksum coverage, as its header's length field (0 = the whole datagram). */
   cscov?: number;
   /**
@@ -92,7 +101,7 @@ export interface PacketInput {
 export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
-  "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error",
+  "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -283,6 +292,13 @@ export function encodePacket(
     const c = ({ hdr: abi.IPERR_HDR, csum: abi.IPERR_CSUM, truncated: abi.IPERR_TRUNCATED } as Record<string, number>)[String(o.ip_error)];
     if (c === undefined) err(pos, "ip_error", `must be "hdr", "csum" or "truncated", got ${JSON.stringify(o.ip_error)}`);
     dv.setUint8(p + abi.PKT_IP_ERROR, c!);
+  }
+  if (o.frag_max !== undefined) {
+    // IPCB(skb)->frag_max_size: a reassembled datagram has at least two fragments, each at most the datagram
+    if (local) err(pos, "frag_max", `only applies to packets arriving on an interface (a datagram conntrack reassembled at PREROUTING)`);
+    const fm = u(pos, o, "frag_max", 65535, 0);
+    if (fm < 28 || fm > len) err(pos, "frag_max", `must be a fragment's total length: 28..len (${len}), got ${fm}`);
+    dv.setUint16(p + abi.PKT_FRAG_MAX, fm, true);
   }
   if (o.cscov !== undefined && proto !== 132) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
   if (sctp) {

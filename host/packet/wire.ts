@@ -19,7 +19,10 @@ import { tcpFlagsToLetters, type PacketInput } from "./input.js";
 
 /** parseIPv4 results. */
 export const WIRE_OK = 0;
-/** A fragment (MF set or offset > 0): reassembly is not modelled, not replayed. */
+/**
+ * A fragment (MF set or offset > 0): reassembled by host/packet/defrag.ts
+ * when the node runs conntrack (nf_defrag_ipv4), else not replayed.
+ */
 export const WIRE_FRAGMENT = 1;
 /** Malformed or too short: WireFields.problem / problemAt say what and where. */
 export const WIRE_ERROR = 2;
@@ -51,6 +54,12 @@ export class WireFields {
   csum = abi.CSUM_OK;
   /** What ip_rcv_core finds wrong with the header (IPERR_*; WIRE_IP_ERROR). */
   ipError = abi.IPERR_NONE;
+  /**
+   * IPCB(skb)->frag_max_size of a datagram conntrack reassembled (the total
+   * length of its largest fragment; PKT_FRAG_MAX); 0 otherwise. parseIPv4
+   * clears it; the reassembler sets it after parsing the datagram.
+   */
+  fragMax = 0;
   /** The transport checksum could not be checked (payload cut by the snaplen, or checking off). */
   csumUnverified = false;
   /** Offset (from the IP header) of the transport header. */
@@ -173,6 +182,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   // packet it drops (WIRE_IP_ERROR); bytes the capture did not keep (snaplen)
   // are damage to the capture (WIRE_ERROR)
   w.ipError = abi.IPERR_NONE;
+  w.fragMax = 0;
   if (wire < 20) return ipError(b, o, cap, wire, w, abi.IPERR_HDR); // pskb_may_pull(skb, sizeof(struct iphdr)) fails
   if (cap < 20) return fail(w, 0, `${cap} bytes captured, too short for an IPv4 header (20)`);
   const vihl = b[o]!;
@@ -470,7 +480,7 @@ function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, ii
   a[q + W_TCP_WSCALE] = (tcp ? w.wscale | (w.topts << 8) : 0) | (w.cscov << 16);
   a[q + W_TCP_SACK] = tcp ? w.sack : 0;
   a[q + W_GID] = 0;
-  a[q + W_CSUM] = w.csum | (w.ipError << 8); // + reserved bytes 0
+  a[q + W_CSUM] = w.csum | (w.ipError << 8) | (w.fragMax << 16);
   a[q + W_INNER_ICMP_TYPE] = inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0; // + PKT_CPU 0
 }
 
@@ -509,6 +519,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
   dv.setUint16(p + abi.PKT_IPID, w.id, true);
   u8[p + abi.PKT_CSUM] = w.csum;
   u8[p + abi.PKT_IP_ERROR] = w.ipError;
+  dv.setUint16(p + abi.PKT_FRAG_MAX, w.fragMax, true);
   dv.setUint16(p + abi.PKT_CSCOV, w.cscov, true);
   if (w.proto === 6) {
     u8[p + abi.PKT_TCP_DOFF] = w.doff;
@@ -542,7 +553,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
 const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
   "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "tflags", "zerolen", "sctpFlags", "csum", "ipError",
-  "csumUnverified", "l4", "problem", "problemAt"]);
+  "fragMax", "csumUnverified", "l4", "problem", "problemAt"]);
 
 export const FAST_WORDS: boolean = (() => {
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) return false;
@@ -560,7 +571,7 @@ export const FAST_WORDS: boolean = (() => {
     w.icmpType = rnd(8); w.icmpCode = rnd(8); w.icmpId = rnd(16); w.icmpSeq = rnd(16); w.hasInner = rnd(1) === 1;
     w.innerSrc = rnd(32); w.innerDst = rnd(32); w.innerProto = rnd(8); w.innerSport = rnd(16); w.innerDport = rnd(16); w.innerIcmpType = rnd(8); w.innerIcmpCode = rnd(8);
     w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) w.chunkTypes[i] = rnd(8);
-    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2); w.ipError = rnd(2);
+    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
     // a field added to WireFields (and to the field writer) after the word writer was written: set it,
     // so that a word writer that does not write it fails this check
     for (const k of Object.keys(w) as (keyof WireFields)[]) {
@@ -634,6 +645,7 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number): Packet
   }
   p.csum = CSUM_WORD[w.csum];
   if (w.ipError !== abi.IPERR_NONE) p.ip_error = IPERR_WORD[w.ipError];
+  if (w.fragMax !== 0) p.frag_max = w.fragMax;
   return p;
 }
 
@@ -645,7 +657,7 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number): Packet
 export function packetInputFromBytes(b: Uint8Array, o: number, cap: number, iif: string, tNs = 0, wire = cap, verify = true): PacketInput {
   const w = new WireFields();
   const st = parseIPv4(b, o, cap, wire, w, verify);
-  if (st === WIRE_FRAGMENT) throw new Error("an IPv4 fragment: reassembly is not modelled, fragments are not replayed");
+  if (st === WIRE_FRAGMENT) throw new Error("an IPv4 fragment: one fragment is not a packet (the capture replay reassembles fragments when the node runs conntrack)");
   if (st === WIRE_ERROR) throw new Error(`${w.problem} (byte ${w.problemAt} of the IPv4 packet)`);
   return packetInputFrom(w, iif, tNs);
 }
