@@ -6,8 +6,19 @@
  * host/packet/wire.ts: parseIPv4, writeDescriptor). Both the CLI's replay
  * (host/replay/run.ts) and replayCapture (host/pcap/replay.ts) read
  * captures through it. Frames that are not replayed are counted by kind
- * (ARP, IPv6, outgoing copies, IPv4 fragments); damage ends the input with
- * a CaptureError naming the byte offset, after the frames before it.
+ * (ARP, IPv6, outgoing copies, IPv4 fragments of a node without conntrack);
+ * damage ends the input with a CaptureError naming the byte offset, after
+ * the frames before it.
+ *
+ * IPv4 fragments, when the node's ruleset turns conntrack on, are gathered
+ * as nf_defrag_ipv4 gathers them at PREROUTING (host/packet/defrag.ts): the
+ * datagram a fragment completes is one descriptor at that fragment's time
+ * and interface, written as a packet of those bytes would be, with
+ * PKT_FRAG_MAX; its bytes are kept for frame(k). The reassembly's SNMP
+ * counters (and the ip_rcv of the fragments that are not the datagram) are
+ * added to the engine's counters as they happen; hostCounters() gives them
+ * for engines elsewhere (workers), fragments() what became of every
+ * fragment.
  *
  * The hot loop is monomorphic and allocates nothing per frame: one reused
  * LinkInfo and WireFields, per-descriptor facts in typed arrays, capture
@@ -27,7 +38,8 @@ import { CaptureError } from "../pcap/errors.js";
 import { decodeLink, kindName, LinkInfo, K_IPV4 } from "../pcap/link.js";
 import { IngressResolver, type IngressMap } from "../pcap/ingress.js";
 import * as f from "../pcap/format.js";
-import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
+import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_ERROR, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
+import { Defragmenter, DefragError, defragConfig, type DefragCounters } from "../packet/defrag.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
 
 export interface PcapSourceOptions {
@@ -48,6 +60,15 @@ export interface PcapSourceOptions {
 }
 
 const TWO40 = 1099511627776;
+
+/** Why a fragment is not replayed on a node without conntrack. */
+export const FRAGMENT_NOT_REPLAYED = "IPv4 fragment (node without conntrack: the kernel forwards fragments one by one, not modelled)";
+
+/** The engine counter each DefragCounters field adds to. */
+const DEFRAG_CTR: [keyof DefragCounters, number][] = [
+  ["IpReasmReqds", abi.CTR_IP_REASM_REQDS], ["IpReasmOKs", abi.CTR_IP_REASM_OKS], ["IpReasmFails", abi.CTR_IP_REASM_FAILS],
+  ["IpReasmTimeout", abi.CTR_IP_REASM_TIMEOUT], ["IpExtReasmOverlaps", abi.CTR_IP_REASM_OVERLAPS], ["IpInReceives", abi.CTR_IP_IN_RECEIVES],
+];
 
 export class PcapSource implements PacketSource {
   readonly kind = "pcap" as const;
@@ -76,6 +97,12 @@ export class PcapSource implements PacketSource {
   fRec = new Float64Array(0);
   fNo = new Float64Array(0);
   fTs = new Float64Array(0);
+  /** Per descriptor: the bytes of a reassembled datagram (the captured prefix), else undefined. */
+  fRe: (Uint8Array | undefined)[] = [];
+  /** conntrack's defragmentation (the node's ruleset turns conntrack on), else undefined. */
+  readonly defrag?: Defragmenter;
+  /** The defrag counters already added to the engine. */
+  private readonly pushed: DefragCounters = { IpReasmReqds: 0, IpReasmOKs: 0, IpReasmFails: 0, IpReasmTimeout: 0, IpExtReasmOverlaps: 0, IpInReceives: 0 };
   private readonly frameView: { bytes: Uint8Array; offset: number; length: number } = { bytes: new Uint8Array(0), offset: 0, length: 0 };
   readonly size: number;
   /** Frames stamped before the first frame (replayed at time 0). */
@@ -85,7 +112,8 @@ export class PcapSource implements PacketSource {
   /** Called for each frame not replayed, with why; the reader and `link` describe the frame. */
   onSkip?: (kind: string) => void;
 
-  private constructor(readonly label: string, readonly reader: CaptureReader, private readonly ingress: IngressResolver, private readonly verify: boolean, private readonly keepFrames: boolean) {
+  private constructor(readonly label: string, readonly reader: CaptureReader, private readonly ingress: IngressResolver, private readonly verify: boolean, private readonly keepFrames: boolean, private readonly engine: Engine) {
+    if (engine.ruleset?.compiled.conntrack) this.defrag = new Defragmenter(defragConfig(engine.node.snapshot.sysctl));
     const fd = openSync(label, "r");
     this.size = fstatSync(fd).size;
     closeSync(fd);
@@ -104,7 +132,7 @@ export class PcapSource implements PacketSource {
 
   /** A source over an open reader (closed by close()). */
   static fromReader(r: CaptureReader, engine: Engine, opts: PcapSourceOptions = {}): PcapSource {
-    return new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true);
+    return new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
   }
 
   /** The input ended (end of file, or damage reported). */
@@ -122,6 +150,7 @@ export class PcapSource implements PacketSource {
     this.fRec = keep(this.fRec, new Float64Array(n));
     this.fNo = keep(this.fNo, new Float64Array(n));
     this.fTs = keep(this.fTs, new Float64Array(n));
+    this.fRe.length = n;
   }
 
   private skip(kind: string): void {
@@ -151,6 +180,7 @@ export class PcapSource implements PacketSource {
    */
   carry(from: number, n: number): void {
     for (const a of [this.fStart, this.fLen, this.fIp, this.fIpLen, this.fOrig, this.fIface, this.fIif, this.fRec, this.fNo, this.fTs]) a.copyWithin(0, from, n);
+    this.fRe.copyWithin(0, from, n);
     if (n > from && this.keepFrames) this.reader.pinAt(this.fStart[0]! - this.reader.src.base);
   }
 
@@ -167,7 +197,8 @@ export class PcapSource implements PacketSource {
     if (max > this.fStart.length) this.grow(max);
     if (kept === 0) r.pinAt(-1); // the last fill's frames are no longer needed
     const fStart = this.fStart, fLen = this.fLen, fIp = this.fIp, fIpLen = this.fIpLen, fOrig = this.fOrig;
-    const fIface = this.fIface, fIif = this.fIif, fRec = this.fRec, fNo = this.fNo, fTs = this.fTs;
+    const fIface = this.fIface, fIif = this.fIif, fRec = this.fRec, fNo = this.fNo, fTs = this.fTs, fRe = this.fRe;
+    const defrag = this.defrag;
     const u8 = new Uint8Array(dv.buffer);
     let n = kept;
     try {
@@ -184,10 +215,29 @@ export class PcapSource implements PacketSource {
         const pt = link.pktType;
         if (r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac))) { this.skip("outgoing"); continue; }
         const l3 = link.l3;
+        let ts = r.tsNs;
+        if (ts < 0) { ts = 0; this.clamped++; }
+        if (defrag) defrag.advance(ts); // ip_expire runs on capture time
         const st = parseIPv4(buf, l3, link.l3Cap, link.l3Wire, w, verify);
+        let re: Uint8Array | undefined;
         if (st !== WIRE_OK && st !== WIRE_IP_ERROR) { // a header ip_rcv rejects is a packet it drops: replayed
-          if (st === WIRE_FRAGMENT) { this.skip("IPv4 fragment"); continue; }
-          throw new CaptureError(r.file, r.src.base + l3 + w.problemAt, r.frame, "", w.problem);
+          if (st !== WIRE_FRAGMENT) throw new CaptureError(r.file, r.src.base + l3 + w.problemAt, r.frame, "", w.problem);
+          if (!defrag) { this.skip(FRAGMENT_NOT_REPLAYED); continue; }
+          // nf_defrag_ipv4 at PREROUTING: queued, dropped, or the datagram it completes
+          let d;
+          try {
+            d = defrag.add(buf, l3, link.l3Cap, ts);
+          } catch (e) {
+            if (e instanceof DefragError) throw new CaptureError(r.file, r.recordOffset, r.frame, "", e.message);
+            throw e;
+          }
+          if (!d) continue;
+          const st2 = parseIPv4(d.bytes, 0, d.cap, d.length, w, verify);
+          if (st2 === WIRE_ERROR || st2 === WIRE_FRAGMENT) {
+            throw new CaptureError(r.file, r.src.base + l3, r.frame, "", `the datagram reassembled from ${d.fragments} fragments (this one completes it): ${st2 === WIRE_ERROR ? `${w.problem} (byte ${w.problemAt} of the datagram)` : "still a fragment"}`);
+          }
+          w.fragMax = d.fragMax;
+          re = d.bytes.subarray(0, d.cap);
         }
         const islot = this.ifaceSlot(ifc.index);
         const slot = ingress.resolve(islot, link, w.src);
@@ -195,8 +245,6 @@ export class PcapSource implements PacketSource {
         const dmac = link.dstMac;
         const l2other = pt === f.PACKET_BROADCAST || pt === f.PACKET_MULTICAST || pt === f.PACKET_OTHERHOST ||
           (dmac >= 0 && (Math.floor(dmac / TWO40) & 1) === 1);
-        let ts = r.tsNs;
-        if (ts < 0) { ts = 0; this.clamped++; }
         if (w.csumUnverified) this.csumUnverified++;
         writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, l2other ? abi.PF_L2_OTHER : 0, ts);
         if (keep) {
@@ -212,6 +260,7 @@ export class PcapSource implements PacketSource {
           fRec[n] = r.recordOffset;
           fNo[n] = r.frame;
           fTs[n] = ts;
+          fRe[n] = re;
         }
         n++;
       }
@@ -220,12 +269,39 @@ export class PcapSource implements PacketSource {
       if (n === kept) { this.ended_ = true; throw e; }
       this.error = e; // the frames before it first
     }
+    if (defrag) this.pushCounters();
     return n;
+  }
+
+  /** Adds what the reassembly counted since the last call to the engine's SNMP counters. */
+  private pushCounters(): void {
+    const c = this.defrag!.counters, p = this.pushed;
+    for (const [k, idx] of DEFRAG_CTR) {
+      if (c[k] !== p[k]) { this.engine.addCounter(idx, c[k] - p[k]); p[k] = c[k]; }
+    }
+  }
+
+  /**
+   * The SNMP counters the reassembly added (nstat names; empty without
+   * conntrack): already in this source's engine, to be added to the totals
+   * of engines that processed the descriptors elsewhere (workers).
+   */
+  hostCounters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.defrag) for (const [k] of DEFRAG_CTR) if (this.defrag.counters[k]) out[k] = this.defrag.counters[k];
+    return out;
+  }
+
+  /** What became of every IPv4 fragment (reassembled, dropped and why, still queued); undefined without conntrack. */
+  fragments(): Record<string, number> | undefined {
+    return this.defrag?.outcome();
   }
 
   frame(k: number): { bytes: Uint8Array; offset: number; length: number } {
     if (!this.keepFrames) throw new Error("PcapSource.frame(): the source was opened with keepFrames false");
     const v = this.frameView;
+    const re = this.fRe[k];
+    if (re) { v.bytes = re; v.offset = 0; v.length = re.length; return v; }
     v.bytes = this.reader.buf;
     v.offset = this.fIp[k]! - this.reader.src.base;
     v.length = this.fIpLen[k]!;

@@ -69,6 +69,18 @@ export function engineTotals(engine: Engine): EngineTotals {
   };
 }
 
+/**
+ * What the source itself did to the traffic (a capture's IPv4 reassembly):
+ * `fragments` on the totals; with workers, the SNMP counters it counted
+ * (in the main engine, which processes nothing) added to theirs.
+ */
+function sourceTotals(totals: EngineTotals, source: PacketSource, workers: boolean): void {
+  const s = source as PacketSource & { hostCounters?(): Record<string, number>; fragments?(): Record<string, number> | undefined };
+  if (workers && s.hostCounters) for (const [k, v] of Object.entries(s.hostCounters())) totals.counters[k] = (totals.counters[k] ?? 0) + v;
+  const fr = s.fragments?.();
+  if (fr) totals.fragments = fr;
+}
+
 async function write(out: Writable, s: string): Promise<void> {
   if (s === "" ) return;
   if (!out.write(s)) await new Promise<void>((res) => out.once("drain", () => res()));
@@ -133,8 +145,10 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
   }
   await egress?.close();
   const seconds = (performance.now() - t0) / 1000;
+  const totals = engineTotals(engine);
+  sourceTotals(totals, source, false);
   return {
-    engine, source, collector: col, totals: engineTotals(engine), bySource, byDestination, error, seconds, barriers: 0,
+    engine, source, collector: col, totals, bySource, byDestination, error, seconds, barriers: 0,
     conntrackText: o.conntrackDump ? engine.conntrackList() : undefined, egressFile: o.egress,
   };
 }
@@ -411,6 +425,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
       if (m.conntrack) entries.push(...m.conntrack);
     }
     const seconds = (performance.now() - t0) / 1000;
+    sourceTotals(totals!, source, true);
     return {
       engine, source, collector, totals: totals!, bySource, byDestination, error, seconds, barriers: router.barriers,
       conntrackText: o.conntrackDump ? conntrackDumpText(entries) : undefined, egressFile: o.egress,

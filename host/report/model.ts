@@ -23,6 +23,12 @@ export interface EngineTotals {
   conntrack: Record<string, number> | undefined;
   /** SNMP counters by nstat name. */
   counters: Record<string, number>;
+  /**
+   * What became of a capture's IPv4 fragments when the node runs conntrack
+   * (host/packet/defrag.ts outcome(): reassembled, dropped by reason, still
+   * queued at the end); set by the replay from its source, not per engine.
+   */
+  fragments?: Record<string, number>;
 }
 
 export function mergeTotals(a: EngineTotals, b: EngineTotals): void {
@@ -113,6 +119,7 @@ export function buildSummary(c: SummaryContext) {
       packets: col.packets,
       bytes: col.bytes,
       skipped: sortedCounts(c.input.skipped),
+      ...(c.totals.fragments ? { fragments: c.totals.fragments } : {}),
       error: c.input.error ?? null,
     },
     verdicts,
