@@ -95,7 +95,8 @@ capture ip-rule.txt ip rule show
   sysctl net.ipv4.ip_forward net.ipv4.conf net.ipv4.icmp_ratemask net.ipv4.icmp_ratelimit \
     net.ipv4.icmp_msgs_per_sec net.ipv4.icmp_msgs_burst net.ipv4.icmp_echo_ignore_all \
     net.ipv4.icmp_echo_ignore_broadcasts net.ipv4.icmp_errors_use_inbound_ifaddr \
-    net.ipv4.ip_default_ttl net.ipv4.fwmark_reflect net.ipv4.ip_no_pmtu_disc 2>&1
+    net.ipv4.ip_default_ttl net.ipv4.fwmark_reflect net.ipv4.ip_no_pmtu_disc \
+    net.ipv4.ipfrag_time net.ipv4.ipfrag_max_dist net.ipv4.ipfrag_high_thresh 2>&1
   # Conntrack settings: absent when nf_conntrack is not loaded.
   sysctl net.netfilter 2>/dev/null
 } >"$out/sysctl.txt"

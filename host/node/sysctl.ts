@@ -72,6 +72,10 @@ export const GLOBAL_SYSCTL_DEFAULTS: Record<string, number> = {
   "net.ipv4.ip_default_ttl": 64,
   "net.ipv4.fwmark_reflect": 0,
   "net.ipv4.ip_no_pmtu_disc": 0,
+  // IPv4 reassembly (ipv4_frags_init_net; host/packet/defrag.ts reads them)
+  "net.ipv4.ipfrag_time": 30,
+  "net.ipv4.ipfrag_max_dist": 64,
+  "net.ipv4.ipfrag_high_thresh": 4 * 1024 * 1024,
 };
 
 export function globalSysctl(sysctl: Map<string, string>, key: string): number {

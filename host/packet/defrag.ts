@@ -30,6 +30,7 @@
  * (net.ipv4.ipfrag_high_thresh, counted in skb truesize, which a capture
  * does not show): more fragments queued at once than could fit in it.
  */
+import { globalSysctl } from "../node/sysctl.js";
 import { csumAdd, csumFold } from "./wire.js";
 
 export interface DefragConfig {
@@ -43,15 +44,11 @@ export interface DefragConfig {
 
 /** The sysctls from a snapshot's sysctl.txt, with the kernel's defaults (ipv4_frags_init_net). */
 export function defragConfig(sysctl: Map<string, string> | undefined): DefragConfig {
-  const num = (k: string, d: number): number => {
-    const v = sysctl?.get(k);
-    if (v === undefined || !/^-?\d+$/.test(v.trim())) return d;
-    return Number(v.trim());
-  };
+  const num = (k: string): number => globalSysctl(sysctl ?? new Map(), k);
   return {
-    timeoutNs: num("net.ipv4.ipfrag_time", 30) * 1e9, // proc_dointvec_jiffies: seconds
-    maxDist: Math.max(0, num("net.ipv4.ipfrag_max_dist", 64)),
-    highThresh: num("net.ipv4.ipfrag_high_thresh", 4 * 1024 * 1024),
+    timeoutNs: num("net.ipv4.ipfrag_time") * 1e9, // proc_dointvec_jiffies: seconds
+    maxDist: Math.max(0, num("net.ipv4.ipfrag_max_dist")),
+    highThresh: num("net.ipv4.ipfrag_high_thresh"),
   };
 }
 

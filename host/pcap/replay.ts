@@ -27,7 +27,12 @@ import type { IngressMap } from "./ingress.js";
  * during the call).
  */
 export class CapturedFrame {
-  /** The reader's buffer; the frame is buf[start .. start + length). */
+  /**
+   * The reader's buffer; the frame is buf[start .. start + length). For a
+   * datagram reassembled from fragments: the datagram's bytes alone (no link
+   * header), while offset, number and time are those of the fragment that
+   * completed it.
+   */
   buf!: Uint8Array;
   start = 0;
   /** Captured length (link layer included). */
@@ -142,6 +147,11 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
       const base = r.src.base;
       for (let k = 0; k < done; k++) {
         setFrame(src.fStart[k]! - base, src.fLen[k]!, src.fIp[k]! - base, src.fIpLen[k]!, src.fOrig[k]!, src.fTs[k]!, src.fRec[k]!, src.fNo[k]!, r.interfaces[src.fIface[k]!]!, src.fIif[k]!);
+        const re = src.fRe[k];
+        if (re) {
+          // a reassembled datagram: its bytes (no link header), with the completing fragment's record, time and interface
+          frame.buf = re; frame.start = 0; frame.length = re.length; frame.ipStart = 0; frame.ipLength = re.length; frame.origLength = re.length;
+        }
         sink.packet(k, packets + k, frame);
       }
     }

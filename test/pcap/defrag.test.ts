@@ -13,6 +13,7 @@ import { Defragmenter, defragConfig, FRAG_DROP } from "../../host/packet/defrag.
 import { csumAdd, csumFold } from "../../host/packet/wire.js";
 import { encodePacket, type PacketInput } from "../../host/packet/input.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
+import { replayCapture } from "../../host/pcap/replay.js";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -207,6 +208,18 @@ describe("reassembled datagrams through PcapSource", () => {
     expect(c.IpReasmReqds).toBe(8);
     expect(c.IpReasmOKs).toBe(3);
     expect(c.IpInReceives).toBe(5); // the 5 fragments that are not a datagram's descriptor (the core counts the rest when it runs)
+  });
+
+  it("replayCapture hands its sink the datagram's bytes for a reassembled packet", async () => {
+    const file = join(dir, "frags-sink.pcapng");
+    const { engine, bytes } = await fragmentedCapture(file);
+    const got: Uint8Array[] = [];
+    const numbers: number[] = [];
+    const st = await replayCapture(engine, file, { packet: (_k, _i, f) => { got.push(f.ipBytes.slice()); numbers.push(f.number); } });
+    expect(st.error).toBeUndefined();
+    expect(got).toEqual(bytes);
+    // each datagram comes with the record number of the fragment that completed it
+    expect(numbers).toEqual([3, 5, 8, 9]);
   });
 
   it("a node without conntrack: fragments are not replayed, with the reason", async () => {
