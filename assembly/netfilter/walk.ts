@@ -59,6 +59,19 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   const all = traceAll;
   if (all) traceRecord(p, TR_HOOK | (table << 4) | hook);
   const len = <u32>load<u16>(p, PKT_LEN);
+  // a built-in chain without rules: its policy entry counts the packet and
+  // gives the verdict (what the loop below would do, without its set-up;
+  // most of an established packet's table walks are these)
+  if (!all) {
+    const e0 = prog + load<u32>(chainPtr(start), NFC_FIRST);
+    if (load<u8>(e0, E_TARGET) == T_POLICY) {
+      const id = load<u32>(e0, E_ID);
+      countEntry(id, len);
+      traceRecord(p, id | TR_MATCHED);
+      verdictEntry = id;
+      return load<u32>(e0, E_T0) == T_DROP ? NF_DROP : NF_ACCEPT;
+    }
+  }
   // index keys of the packet (the header does not change during a walk)
   const keyDst = load<u32>(p, PKT_OUT_DST);
   const proto = <u32>load<u8>(p, PKT_PROTO);
