@@ -14,7 +14,8 @@
  * the node, translated, on one capture interface per egress device).
  */
 import { Option, type Command } from "commander";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { makeDir } from "../util/fs.js";
 import { basename, join, relative, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { Engine } from "../engine.js";
@@ -179,7 +180,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   if (o.packets !== undefined && !existsSync(o.packets)) throw new InputError(o.packets, 0, "", "no such packets file");
   if (o.pcap !== undefined && !existsSync(o.pcap)) throw new InputError(o.pcap, 0, "", "no such capture file");
   const spec = await nodeSpec(o);
-  if (o.out !== undefined) mkdirSync(o.out, { recursive: true });
+  if (o.out !== undefined) makeDir(o.out);
   const jsonlOut: Writable | undefined = o.jsonl === undefined ? undefined : o.jsonl === "-" ? process.stdout : createWriteStream(o.jsonl);
   const progress = makeProgress(o.progress !== false && process.stderr.isTTY === true);
   let notesShown = false;

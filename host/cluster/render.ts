@@ -12,7 +12,8 @@
  * endpoints are used as written; they are local to a node when their
  * `nodeName` is that node (kube-proxy's CategorizeEndpoints).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
+import { makeDir } from "../util/fs.js";
 import { join } from "node:path";
 import { renderNodeIptables } from "../k8s/iptables.js";
 import { renderKubeProxy } from "../k8s/kube-proxy.js";
@@ -132,7 +133,7 @@ export function renderCluster(spec: ClusterSpec): RenderedCluster {
 
 /** Writes a node's snapshot directory (and build-netns.sh, the commands). */
 export async function writeRenderedNode(node: RenderedNode, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  makeDir(dir);
   for (const name of Object.keys(node.files).sort()) await writeFile(join(dir, name), node.files[name]);
   const script = [
     "#!/bin/sh",
