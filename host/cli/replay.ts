@@ -14,8 +14,8 @@
  * the node, translated, on one capture interface per egress device).
  */
 import { Option, type Command } from "commander";
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { makeDir } from "../util/fs.js";
+import { closeSync, createWriteStream, existsSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { makeDir, openOutput } from "../util/fs.js";
 import { basename, join, relative, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { Engine } from "../engine.js";
@@ -111,6 +111,17 @@ async function closeStream(s: Writable): Promise<void> {
   await new Promise<void>((res, rej) => s.end((e?: Error | null) => (e ? rej(e) : res())));
 }
 
+/** A write stream on an output file opened now (openOutput: an unwritable path is an error naming the option). */
+function outputStream(option: string, path: string): Writable {
+  const s = createWriteStream("", { fd: openOutput(option, path) });
+  s.on("error", (e) => { process.stderr.write(`nodeplane: ${option} ${path}: ${e.message}\n`); process.exitCode = 2; });
+  return s;
+}
+
+function writeAndClose(fd: number, text: string): void {
+  try { writeSync(fd, text); } finally { closeSync(fd); }
+}
+
 const note = (m: string) => process.stderr.write(`nodeplane: note: ${m}\n`);
 const warn = (m: string) => process.stderr.write(`nodeplane: warning: ${m}\n`);
 
@@ -150,11 +161,13 @@ async function legacyReplay(o: ReplayCliOptions): Promise<void> {
   const { engine, snap } = await loadEngine(spec, { seed: o.seed, batch: o.batch, warn, cpus: o.cpus, raceWindowNs: o.raceWindow });
   for (const n of snap.notices) note(n);
   if (o.trace) engine.setTrace(true);
-  const out: Writable = !o.jsonl || o.jsonl === "-" ? process.stdout : createWriteStream(o.jsonl);
+  const out: Writable = !o.jsonl || o.jsonl === "-" ? process.stdout : outputStream("--jsonl", o.jsonl);
+  const countersFd = o.counters ? openOutput("--counters", o.counters) : undefined;
+  const ctFd = o.conntrackDump ? openOutput("--conntrack-dump", o.conntrackDump) : undefined;
   const stats = await replayJsonl(engine, o.packets!, out);
   await closeStream(out);
-  if (o.counters) writeFileSync(o.counters, engine.iptablesSave());
-  if (o.conntrackDump) writeFileSync(o.conntrackDump, engine.conntrackList());
+  if (countersFd !== undefined) writeAndClose(countersFd, engine.iptablesSave());
+  if (ctFd !== undefined) writeAndClose(ctFd, engine.conntrackList());
   process.stderr.write(formatSummary(stats, engine.counters(), engine) + "\n");
 }
 
@@ -181,7 +194,9 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   if (o.pcap !== undefined && !existsSync(o.pcap)) throw new InputError(o.pcap, 0, "", "no such capture file");
   const spec = await nodeSpec(o);
   if (o.out !== undefined) makeDir(o.out);
-  const jsonlOut: Writable | undefined = o.jsonl === undefined ? undefined : o.jsonl === "-" ? process.stdout : createWriteStream(o.jsonl);
+  const jsonlOut: Writable | undefined = o.jsonl === undefined ? undefined : o.jsonl === "-" ? process.stdout : outputStream("--jsonl", o.jsonl);
+  const countersFd = o.counters ? openOutput("--counters", o.counters) : undefined;
+  const ctFd = o.conntrackDump ? openOutput("--conntrack-dump", o.conntrackDump) : undefined;
   const progress = makeProgress(o.progress !== false && process.stderr.isTTY === true);
   let notesShown = false;
   const outputs: Record<string, string> = {};
@@ -201,8 +216,8 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
     progress.stop();
   }
   if (jsonlOut) { await closeStream(jsonlOut); if (o.jsonl !== "-") outputs.jsonl = inOut(o.jsonl!); }
-  if (o.counters) { writeFileSync(o.counters, countersText(r)); outputs.counters = inOut(o.counters); }
-  if (o.conntrackDump) { writeFileSync(o.conntrackDump, r.conntrackText ?? ""); outputs.conntrack = inOut(o.conntrackDump); }
+  if (countersFd !== undefined) { writeAndClose(countersFd, countersText(r)); outputs.counters = inOut(o.counters!); }
+  if (ctFd !== undefined) { writeAndClose(ctFd, r.conntrackText ?? ""); outputs.conntrack = inOut(o.conntrackDump!); }
   if (r.egressFile) outputs.egress = inOut(r.egressFile);
   if (o.out !== undefined) { outputs.summary = "summary.json"; outputs.report = "report.html"; }
   const e = r.error;
@@ -263,7 +278,7 @@ export function registerReplay(program: Command): void {
     .option("--jsonl <file>", "per-packet results as JSONL (without --out and --workers: default stdout; '-' means stdout)")
     .addOption(new Option("--workers <n>", "worker threads; flows are sharded over them keeping both directions of each connection together (see README)").argParser(intOption("workers", 1, 64)).default(1))
     .addOption(new Option("--seed <n>", "PRNG seed").argParser(intOption("seed")).default(0))
-    .addOption(new Option("--batch <n>", "packets per engine call").argParser(intOption("batch")).default(1024))
+    .addOption(new Option("--batch <n>", "packets per engine call").argParser(intOption("batch", 1)).default(1024))
     .option("--iptables <file>", "iptables-save output to load instead of the snapshot's iptables-save.txt")
     .option("--trace", "list every iptables rule each packet examined (`trace`), like the kernel's TRACE target")
     .option("--counters <file>", "write the ruleset with the emulated per-rule counters (iptables-save -c) at the end")

@@ -5,7 +5,7 @@
  * child forever), so output directories are made here one component at a
  * time, and a failure is an error naming the directory and the reason.
  */
-import { mkdirSync, statSync } from "node:fs";
+import { mkdirSync, openSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
 /** Makes directory `dir` and any missing parents; throws an Error naming `dir` when it cannot. */
@@ -40,7 +40,21 @@ function reason(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   const text: Record<string, string> = {
     EACCES: "permission denied", EPERM: "operation not permitted", ENOENT: "no such file or directory",
-    ENOTDIR: "a parent is not a directory", EROFS: "read-only file system", ENOSPC: "no space left on device",
+    ENOTDIR: "a parent is not a directory", EISDIR: "it is a directory", EROFS: "read-only file system", ENOSPC: "no space left on device",
   };
   return (err.code && text[err.code]) ?? err.message;
+}
+
+/**
+ * Opens (creates or truncates) output file `path` given with command-line
+ * option `option`, before any work is done, so that a path that cannot be
+ * written is an error naming the option, not a failure at the end of a run.
+ * Returns the open descriptor.
+ */
+export function openOutput(option: string, path: string): number {
+  try {
+    return openSync(path, "w");
+  } catch (e) {
+    throw new Error(`${option} ${path}: cannot write: ${reason(e)}`);
+  }
 }

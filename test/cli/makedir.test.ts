@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { makeDir } from "../../host/util/fs.js";
+import { makeDir, openOutput } from "../../host/util/fs.js";
 
 const dir = mkdtempSync(join(tmpdir(), "nodeplane-makedir-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,5 +29,12 @@ describe("makeDir", () => {
 
   it.skipIf(process.platform !== "linux" || !existsSync("/proc/self"))("under /proc: an error, not a hang", () => {
     expect(() => makeDir("/proc/nodeplane-test/x")).toThrow(/cannot create \/proc\/nodeplane-test\/x: /);
+  });
+});
+
+describe("openOutput", () => {
+  it("an output that cannot be written names the option and the reason", () => {
+    expect(() => openOutput("--jsonl", join(dir, "nope", "x.jsonl"))).toThrow(/^--jsonl .*nope\/x\.jsonl: cannot write: no such file or directory$/);
+    expect(() => openOutput("--counters", dir)).toThrow(/--counters .*: cannot write: it is a directory/);
   });
 });
