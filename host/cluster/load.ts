@@ -3,6 +3,7 @@
  * format). Every problem is an InputError naming the file, line, column and
  * the key or value at fault.
  */
+import { fsErrorText } from "../util/fs.js";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, normalize, resolve } from "node:path";
@@ -28,7 +29,7 @@ export async function loadClusterFile(path: string): Promise<ClusterSpec> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    throw new InputError(path, 0, "", `cannot read the cluster file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new InputError(path, 0, "", `cannot read the cluster file: ${fsErrorText(e)}`);
   }
   return parseClusterText(text, path);
 }
@@ -274,7 +275,7 @@ export function parseClusterText(text: string, file: string): ClusterSpec {
       try {
         t = readFileSync(path, "utf8");
       } catch (e) {
-        throw item.error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw item.error(`cannot read ${path}: ${fsErrorText(e)}`);
       }
       const shown = rel.startsWith("/") ? rel : normalize(join(dirname(file), rel));
       for (const d of readDocuments(t, shown)) readK8sObject(d, objs);

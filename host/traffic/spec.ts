@@ -24,6 +24,7 @@
  * Distributions (sizes in bytes, times in seconds, counts): a number, or
  * {dist: fixed|uniform|exponential|pareto, value|min|max|mean|shape}.
  */
+import { fsErrorText } from "../util/fs.js";
 import { readFile } from "node:fs/promises";
 import { parseCidr, parseIPv4 } from "../util/ipv4.js";
 import { fixed, readDist, type Dist } from "./distributions.js";
@@ -103,7 +104,7 @@ export async function loadTrafficSpec(path: string): Promise<TrafficSpec> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    throw new Error(`cannot read traffic spec ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`cannot read traffic spec ${path}: ${fsErrorText(e)}`);
   }
   return parseTrafficSpec(text, path);
 }

@@ -17,7 +17,7 @@ export function makeDir(dir: string): void {
       st = statSync(d);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT") throw new Error(`cannot create ${dir}: ${d}: ${reason(e)}`);
+      if (code !== "ENOENT") throw new Error(`cannot create ${dir}: ${d}: ${fsErrorText(e)}`);
     }
     if (st) {
       if (!st.isDirectory()) throw new Error(`cannot create ${dir}: ${d} is not a directory`);
@@ -31,12 +31,13 @@ export function makeDir(dir: string): void {
       mkdirSync(missing[i]!);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST" && statSync(missing[i]!).isDirectory()) continue;
-      throw new Error(`cannot create ${dir}: ${missing[i]}: ${reason(e)}`);
+      throw new Error(`cannot create ${dir}: ${missing[i]}: ${fsErrorText(e)}`);
     }
   }
 }
 
-function reason(e: unknown): string {
+/** A file-system error in words ("no such file or directory"), or its message. */
+export function fsErrorText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   const text: Record<string, string> = {
     EACCES: "permission denied", EPERM: "operation not permitted", ENOENT: "no such file or directory",
@@ -55,6 +56,6 @@ export function openOutput(option: string, path: string): number {
   try {
     return openSync(path, "w");
   } catch (e) {
-    throw new Error(`${option} ${path}: cannot write: ${reason(e)}`);
+    throw new Error(`${option} ${path}: cannot write: ${fsErrorText(e)}`);
   }
 }

@@ -162,6 +162,6 @@ describe("nodeplane render (CLI)", () => {
     expect(r.stderr).not.toContain("    at ");
     const m = cli(["render", "--cluster", join(dir, "missing.yaml"), "--out", join(dir, "out")]);
     expect(m.status).toBe(2);
-    expect(m.stderr).toContain("cannot read the cluster file: ENOENT");
+    expect(m.stderr).toContain("cannot read the cluster file: no such file or directory");
   });
 });
