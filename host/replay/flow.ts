@@ -124,8 +124,8 @@ export class FlowMap {
     this.vals = new Uint8Array(capacity);
   }
 
-  /** The value for the tuple, or -1. */
-  get(proto: number, src: number, sport: number, dst: number, dport: number): number {
+  /** The slot holding the tuple, or the empty slot where it would go (one probe sequence). */
+  private slot(proto: number, src: number, sport: number, dst: number, dport: number): number {
     const mask = this.cap - 1;
     const ports = ((sport << 16) | dport) >>> 0;
     let i = tupleHash(proto, src, sport, dst, dport) & mask;
@@ -133,51 +133,38 @@ export class FlowMap {
     for (;;) {
       const o = i * 4;
       const tag = k[o + 3]!;
-      if (tag === 0) return -1;
-      if (tag === proto + 1 && k[o] === src >>> 0 && k[o + 1] === dst >>> 0 && k[o + 2] === ports) return this.vals[i]!;
+      if (tag === 0 || (tag === proto + 1 && k[o] === src >>> 0 && k[o + 1] === dst >>> 0 && k[o + 2] === ports)) return i;
       i = (i + 1) & mask;
     }
+  }
+
+  private fill(i: number, proto: number, src: number, sport: number, dst: number, dport: number, v: number): void {
+    const o = i * 4, k = this.keys;
+    k[o] = src >>> 0; k[o + 1] = dst >>> 0; k[o + 2] = ((sport << 16) | dport) >>> 0; k[o + 3] = proto + 1;
+    this.vals[i] = v;
+    this.size++;
+  }
+
+  /** The value for the tuple, or -1. */
+  get(proto: number, src: number, sport: number, dst: number, dport: number): number {
+    const i = this.slot(proto, src, sport, dst, dport);
+    return this.keys[i * 4 + 3] === 0 ? -1 : this.vals[i]!;
   }
 
   set(proto: number, src: number, sport: number, dst: number, dport: number, v: number): void {
     if ((this.size + 1) * 4 > this.cap * 3) this.grow();
-    const mask = this.cap - 1;
-    const ports = ((sport << 16) | dport) >>> 0;
-    let i = tupleHash(proto, src, sport, dst, dport) & mask;
-    const k = this.keys;
-    for (;;) {
-      const o = i * 4;
-      const tag = k[o + 3]!;
-      if (tag === 0) {
-        k[o] = src >>> 0; k[o + 1] = dst >>> 0; k[o + 2] = ports; k[o + 3] = proto + 1;
-        this.vals[i] = v;
-        this.size++;
-        return;
-      }
-      if (tag === proto + 1 && k[o] === src >>> 0 && k[o + 1] === dst >>> 0 && k[o + 2] === ports) { this.vals[i] = v; return; }
-      i = (i + 1) & mask;
-    }
+    const i = this.slot(proto, src, sport, dst, dport);
+    if (this.keys[i * 4 + 3] === 0) this.fill(i, proto, src, sport, dst, dport, v);
+    else this.vals[i] = v;
   }
 
-  /** Adds the tuple (value 1) if it is absent; whether it was added. One probe sequence for both. */
+  /** Adds the tuple (value 1) if it is absent; whether it was added. */
   add(proto: number, src: number, sport: number, dst: number, dport: number): boolean {
     if ((this.size + 1) * 4 > this.cap * 3) this.grow();
-    const mask = this.cap - 1;
-    const ports = ((sport << 16) | dport) >>> 0;
-    let i = tupleHash(proto, src, sport, dst, dport) & mask;
-    const k = this.keys;
-    for (;;) {
-      const o = i * 4;
-      const tag = k[o + 3]!;
-      if (tag === 0) {
-        k[o] = src >>> 0; k[o + 1] = dst >>> 0; k[o + 2] = ports; k[o + 3] = proto + 1;
-        this.vals[i] = 1;
-        this.size++;
-        return true;
-      }
-      if (tag === proto + 1 && k[o] === src >>> 0 && k[o + 1] === dst >>> 0 && k[o + 2] === ports) return false;
-      i = (i + 1) & mask;
-    }
+    const i = this.slot(proto, src, sport, dst, dport);
+    if (this.keys[i * 4 + 3] !== 0) return false;
+    this.fill(i, proto, src, sport, dst, dport, 1);
+    return true;
   }
 
   private grow(): void {

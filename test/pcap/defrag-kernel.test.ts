@@ -18,13 +18,12 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, sh, type NetnsPair } from "./netns-pair.js";
+import { counterDeltas, createNetnsPair, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
-import { EngineRunner } from "../../host/replay/runner.js";
 import { CaptureReader } from "../../host/pcap/read.js";
-import { scratchDir, haveTool } from "./helpers.js";
+import { scratchDir, haveTool, replayEach } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -33,16 +32,6 @@ const FAR_CAPTURE = join(dir, "vx.pcapng");
 
 let ns: NetnsPair | undefined;
 let far = "";
-
-function nstat(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of ns!.inNs(ns!.node, ["nstat", "-az", "--json"]).split("\n")) {
-    if (!line.trim()) continue;
-    const j = JSON.parse(line) as { kernel?: Record<string, number> };
-    Object.assign(out, j.kernel ?? {});
-  }
-  return out;
-}
 
 const COUNTERS = [
   "IpInReceives", "IpReasmReqds", "IpReasmOKs", "IpReasmFails", "IpReasmTimeout", "IpExtReasmOverlaps",
@@ -62,15 +51,7 @@ COMMIT
  * [(start, end, mf, df)]) sends payload[start:end] at offset start.
  */
 const SENDER = (nodeMac: string) => [
-  "import socket, struct, time",
-  "def csum(b):",
-  "    if len(b) % 2: b += b'\\0'",
-  "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
-  "    while s >> 16: s = (s & 0xffff) + (s >> 16)",
-  "    return ~s & 0xffff",
-  `dst = bytes.fromhex('${nodeMac.replace(/:/g, "")}')`,
-  "src = bytes.fromhex(open('/sys/class/net/vp/address').read().strip().replace(':', ''))",
-  "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('vp', 0))",
+  ...rawSenderPrelude(nodeMac),
   "SRC = socket.inet_aton('192.0.2.1')",
   "def udp(daddr, n, sport):",
   "    data = bytes((i * 7) & 255 for i in range(n - 8))",
@@ -172,10 +153,10 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
     const nodeMac = ns.inNs(ns.node, ["cat", "/sys/class/net/vn/address"]).trim();
     const cap = await startDumpcap(ns.node, "vn", CAPTURE);
     const farCap = await startDumpcap(far, "vx", FAR_CAPTURE);
-    before = nstat();
+    before = ns!.nstat();
     ns.inNs(ns.peer, ["python3", "-c", SENDER(nodeMac)]);
     await new Promise((r) => setTimeout(r, 300));
-    after = nstat();
+    after = ns!.nstat();
     await stopDumpcap(cap);
     await stopDumpcap(farCap);
     snapDir = join(dir, "snap");
@@ -202,36 +183,16 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
     const src = PcapSource.open(CAPTURE, engine, {});
     expect(src.defrag?.cfg.maxDist).toBe(4);
     expect(src.defrag?.cfg.timeoutNs).toBe(2e9);
-    const runner = new EngineRunner(engine, 1);
     const got: { dst: number; verdict: number; reason?: string; frags: number; len: number; fragMax: number }[] = [];
-    let index = 0;
-    for (;;) {
-      const { ptr, capacity } = engine.batchBuffer;
-      const n = src.fill(engine.mem.dv, ptr, capacity);
-      if (n === 0) break;
-      runner.run(n, (k) => index + k, {
-        segment(dv, base, k0, k1) {
-          for (let k = k0; k < k1; k++) {
-            const p = base + k * abi.PKT_SIZE;
-            const r = engine.decodeRaw(k, index + k);
-            got.push({
-              dst: dv.getUint32(p + abi.PKT_DST, true), verdict: dv.getUint8(p + abi.PKT_VERDICT), reason: r.reason,
-              frags: dv.getUint8(p + abi.PKT_FRAGS), len: dv.getUint16(p + abi.PKT_LEN, true), fragMax: dv.getUint16(p + abi.PKT_FRAG_MAX, true),
-            });
-          }
-        },
+    replayEach(engine, src, 1, (dv, p, k, index) => {
+      got.push({
+        dst: dv.getUint32(p + abi.PKT_DST, true), verdict: dv.getUint8(p + abi.PKT_VERDICT), reason: engine.decodeRaw(k, index).reason,
+        frags: dv.getUint8(p + abi.PKT_FRAGS), len: dv.getUint16(p + abi.PKT_LEN, true), fragMax: dv.getUint16(p + abi.PKT_FRAG_MAX, true),
       });
-      index += n;
-    }
+    });
     const fragments = src.fragments();
     src.close();
-    const emu = engine.counters();
-    const kernel: Record<string, number> = {};
-    const emulated: Record<string, number> = {};
-    for (const c of COUNTERS) {
-      kernel[c] = (after[c] ?? 0) - (before[c] ?? 0);
-      emulated[c] = emu[c] ?? 0;
-    }
+    const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
     // the kernel did what the cases are about (the comparison is not vacuous)
     expect(kernel.IpReasmOKs).toBe(6);

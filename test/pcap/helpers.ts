@@ -13,6 +13,8 @@ import { encodePacket, type PacketInput } from "../../host/packet/input.js";
 import { synthesizePacket } from "../../host/packet/emit.js";
 import { CaptureWriter, type CaptureWriterOptions } from "../../host/pcap/write.js";
 import type { NodeSnapshot } from "../../host/model/node.js";
+import { EngineRunner } from "../../host/replay/runner.js";
+import type { PacketSource } from "../../host/replay/sources.js";
 
 let demo: { snap: NodeSnapshot; node: ReturnType<typeof buildDemoNode>; frontends: ReturnType<typeof clusterForNode>["frontends"] } | undefined;
 
@@ -106,3 +108,26 @@ export const VARIETY: PacketInput[] = [
   { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 47, len: 48, t: 1.6 },
   { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 50, len: 48, ttl: 1, t: 1.7 },
 ];
+
+/**
+ * Replays every descriptor `src` gives through `engine` as the CLI does
+ * (EngineRunner, per-packet PRNG keys from `seed`), calling `onPacket` with
+ * each processed descriptor (its address `p`, its batch slot `k`, its input
+ * index).
+ */
+export function replayEach(engine: Engine, src: PacketSource, seed: number, onPacket: (dv: DataView, p: number, k: number, index: number) => void): void {
+  const runner = new EngineRunner(engine, seed);
+  let index = 0;
+  for (;;) {
+    const { ptr, capacity } = engine.batchBuffer;
+    const n = src.fill(engine.mem.dv, ptr, capacity);
+    if (n === 0) break;
+    const first = index;
+    runner.run(n, (k) => first + k, {
+      segment(dv, base, k0, k1) {
+        for (let k = k0; k < k1; k++) onPacket(dv, base + k * abi.PKT_SIZE, k, first + k);
+      },
+    });
+    index += n;
+  }
+}

@@ -15,29 +15,17 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, type NetnsPair } from "./netns-pair.js";
+import { counterDeltas, createNetnsPair, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
-import { EngineRunner } from "../../host/replay/runner.js";
-import { scratchDir, haveTool } from "./helpers.js";
+import { scratchDir, haveTool, replayEach } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 
 let ns: NetnsPair | undefined;
-
-/** The node namespace's SNMP counters, as nstat names them (absolute values). */
-function nstat(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of ns!.inNs(ns!.node, ["nstat", "-az", "--json"]).split("\n")) {
-    if (!line.trim()) continue;
-    const j = JSON.parse(line) as { kernel?: Record<string, number> };
-    Object.assign(out, j.kernel ?? {});
-  }
-  return out;
-}
 
 const COUNTERS = ["IpInReceives", "IpInHdrErrors", "IpExtInCsumErrors", "IpExtInTruncatedPkts", "IpInDelivers", "IcmpInEchos", "IcmpOutEchoReps"];
 
@@ -77,18 +65,10 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
       child.on("error", reject);
       child.on("exit", (code) => reject(new Error(`dumpcap exited ${code}: ${err}`)));
     });
-    before = nstat();
+    before = ns!.nstat();
     // raw frames from the peer (AF_PACKET: nothing in the peer's stack fixes the header)
     ns!.inNs(ns!.peer, ["python3", "-c", [
-      "import socket, struct, time",
-      "def csum(b):",
-      "    if len(b) % 2: b += b'\\0'",
-      "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
-      "    while s >> 16: s = (s & 0xffff) + (s >> 16)",
-      "    return ~s & 0xffff",
-      `dst = bytes.fromhex('${nodeMac.replace(/:/g, "")}')`,
-      "src = bytes.fromhex(open('/sys/class/net/vp/address').read().strip().replace(':', ''))",
-      "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('vp', 0))",
+      ...rawSenderPrelude(nodeMac),
       "def echo(seq):",
       "    b = struct.pack('!BBHHH', 8, 0, 0, 0x4242, seq) + b'p' * 56",
       "    return b[:2] + struct.pack('!H', csum(b)) + b[4:]",
@@ -113,7 +93,7 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
       "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.05)",
     ].join("\n")]);
     await new Promise((r) => setTimeout(r, 500));
-    after = nstat();
+    after = ns!.nstat();
     await new Promise<void>((resolve) => { cap.removeAllListeners("exit"); cap.on("exit", () => resolve()); cap.kill("SIGINT"); });
     snapDir = join(dir, "snap");
     ns!.inNs(ns!.node, ["sh", SNAPSHOT, snapDir]);
@@ -130,34 +110,15 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     const engine = await Engine.create({ seed: 1 });
     engine.load(snap, { hz: snap.hz });
     const src = PcapSource.open(CAPTURE, engine, {});
-    const runner = new EngineRunner(engine, 1);
     const got: { verdict: number; reason: string | undefined }[] = [];
-    let index = 0;
-    for (;;) {
-      const { ptr, capacity } = engine.batchBuffer;
-      const n = src.fill(engine.mem.dv, ptr, capacity);
-      if (n === 0) break;
-      runner.run(n, (k) => index + k, {
-        segment(dv, base, k0, k1) {
-          for (let k = k0; k < k1; k++) {
-            const r = engine.decodeRaw(k, index + k);
-            got.push({ verdict: dv.getUint8(base + k * abi.PKT_SIZE + abi.PKT_VERDICT), reason: r.reason });
-          }
-        },
-      });
-      index += n;
-    }
+    replayEach(engine, src, 1, (dv, p, k, index) => {
+      got.push({ verdict: dv.getUint8(p + abi.PKT_VERDICT), reason: engine.decodeRaw(k, index).reason });
+    });
     src.close();
     // every frame the peer sent is a packet (the ARP and the node's replies are not replayed)
     expect(got.map((g) => g.reason)).toEqual(CASES.map(([, reason]) => reason));
     expect(got.map((g) => g.verdict)).toEqual(CASES.map(([, reason]) => (reason ? abi.VERDICT_DROP : abi.VERDICT_LOCAL)));
-    const emu = engine.counters();
-    const kernel: Record<string, number> = {};
-    const emulated: Record<string, number> = {};
-    for (const c of COUNTERS) {
-      kernel[c] = (after[c] ?? 0) - (before[c] ?? 0);
-      emulated[c] = emu[c] ?? 0;
-    }
+    const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
     // and the kernel did count what we expect it to (the comparison is not vacuous)
     expect(kernel.IpInHdrErrors).toBe(6);

@@ -19,8 +19,24 @@ export interface NetnsPair {
   node: string;
   /** Runs a command in namespace `ns` (throws on failure unless `ok` is false); its stdout. */
   inNs(ns: string, args: string[], ok?: boolean): string;
+  /** The node namespace's SNMP counters as nstat names them (absolute values). */
+  nstat(): Record<string, number>;
   /** Deletes both namespaces. */
   remove(): void;
+}
+
+/**
+ * Kernel counter deltas (`after` - `before`) beside the emulator's counters,
+ * for the counters `names`: two records to compare with toEqual.
+ */
+export function counterDeltas(names: string[], before: Record<string, number>, after: Record<string, number>, emu: Record<string, number>): { kernel: Record<string, number>; emulated: Record<string, number> } {
+  const kernel: Record<string, number> = {};
+  const emulated: Record<string, number> = {};
+  for (const c of names) {
+    kernel[c] = (after[c] ?? 0) - (before[c] ?? 0);
+    emulated[c] = emu[c] ?? 0;
+  }
+  return { kernel, emulated };
 }
 
 /** Creates the pair (`tag` makes the names unique per test file); `txChecksumOffload` false turns veth TX checksum offload off (real checksums on the wire). */
@@ -41,9 +57,39 @@ export function createNetnsPair(tag: string, opts: { txChecksumOffload?: boolean
   }
   return {
     peer, node, inNs,
+    nstat() {
+      const out: Record<string, number> = {};
+      for (const line of inNs(node, ["nstat", "-az", "--json"]).split("\n")) {
+        if (!line.trim()) continue;
+        const j = JSON.parse(line) as { kernel?: Record<string, number> };
+        Object.assign(out, j.kernel ?? {});
+      }
+      return out;
+    },
     remove() {
       spawnSync("ip", ["netns", "del", peer]);
       spawnSync("ip", ["netns", "del", node]);
     },
   };
+}
+
+/**
+ * The start of a python3 program for the peer that sends raw Ethernet
+ * frames out of vp to `nodeMac` (AF_PACKET: nothing in the peer's stack
+ * fixes what it sends): `csum(b)` (the Internet checksum), `dst`/`src`
+ * (MACs) and the bound socket `s`; send a frame with
+ * `s.send(dst + src + b'\x08\x00' + ip_packet)`.
+ */
+export function rawSenderPrelude(nodeMac: string): string[] {
+  return [
+    "import socket, struct, time",
+    "def csum(b):",
+    "    if len(b) % 2: b += b'\\0'",
+    "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
+    "    while s >> 16: s = (s & 0xffff) + (s >> 16)",
+    "    return ~s & 0xffff",
+    `dst = bytes.fromhex('${nodeMac.replace(/:/g, "")}')`,
+    "src = bytes.fromhex(open('/sys/class/net/vp/address').read().strip().replace(':', ''))",
+    "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('vp', 0))",
+  ];
 }
