@@ -26,6 +26,8 @@ import { readNodeSpec, loadEngine, type NodeSpec } from "../replay/setup.js";
 import { runReplay, type ReplayOutcome } from "../replay/run.js";
 import { JsonlSource, type PacketSource } from "../replay/sources.js";
 import { makeProgress } from "../replay/progress.js";
+import { ThreadedPcapSource } from "../replay/pcap-thread.js";
+import { availableParallelism } from "node:os";
 import { buildSummary } from "../report/model.js";
 import { formatSummaryTable } from "../report/text.js";
 import { renderHtmlReport } from "../report/html.js";
@@ -33,6 +35,7 @@ import { printIptablesSave } from "../netfilter/print.js";
 import { IngressMapError, type IngressKey, type IngressMap } from "../pcap/ingress.js";
 import { parseMac, formatMac } from "../pcap/link.js";
 import { parseCidr } from "../util/ipv4.js";
+import { INGRESS_OPTS, ingressSpelling } from "./ingress-spelling.js";
 import type { IptTableName } from "../model/iptables.js";
 
 function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
@@ -41,15 +44,6 @@ function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
     return Number(v);
   };
 }
-
-/** The --ingress* options: capture value -> node device, as the user gave them. */
-const INGRESS_OPTS = {
-  byIfName: { flag: "ingress", attr: "ingress", key: "IFNAME", what: "a capture interface name (pcapng if_name)" },
-  byInterfaceId: { flag: "ingress-index", attr: "ingressIndex", key: "N", what: "a capture interface index (0-based over the file; a classic pcap has 0)" },
-  byIfindex: { flag: "ingress-ifindex", attr: "ingressIfindex", key: "N", what: "an SLL2 (Linux cooked v2) interface index" },
-  byMac: { flag: "ingress-mac", attr: "ingressMac", key: "MAC", what: "a destination MAC address" },
-  bySource: { flag: "ingress-subnet", attr: "ingressSubnet", key: "CIDR", what: "a source IPv4 prefix" },
-} as const satisfies Record<IngressKey, { flag: string; attr: keyof ReplayCliOptions; key: string; what: string }>;
 
 /** Parses one KEY=DEV value of an --ingress* option (the device is checked against the node later). */
 function ingressOption(k: IngressKey) {
@@ -81,10 +75,7 @@ function ingressOption(k: IngressKey) {
 export function ingressMapOf(o: ReplayCliOptions): IngressMap {
   const given = (Object.keys(INGRESS_OPTS) as IngressKey[]).filter((k) => (o[INGRESS_OPTS[k].attr]?.length ?? 0) > 0);
   if (given.length > 0 && o.pcap === undefined) throw new Error(`--${given.map((k) => INGRESS_OPTS[k].flag).join(", --")}: ingress mappings go with --pcap`);
-  const map: IngressMap = {
-    optionName: (k) => `--${INGRESS_OPTS[k].flag}`,
-    suggest: (k, from) => `--${INGRESS_OPTS[k].flag} ${k === "bySource" ? "CIDR" : from.replace(/^"(.*)"$/, "$1")}=DEV`,
-  };
+  const map: IngressMap = { ...ingressSpelling };
   if (o.ingress) map.byIfName = Object.fromEntries(o.ingress);
   if (o.ingressIndex) map.byInterfaceId = Object.fromEntries(o.ingressIndex.map(([a, b]) => [Number(a), b]));
   if (o.ingressIfindex) map.byIfindex = Object.fromEntries(o.ingressIfindex.map(([a, b]) => [Number(a), b]));
@@ -101,6 +92,8 @@ export interface ReplayCliOptions {
   counters?: string; conntrackDump?: string; cpus: number; raceWindow: number;
   progress?: boolean;
   verifyChecksums?: boolean;
+  /** --decode-thread: where a capture is read and decoded with one worker (auto: on a second thread when it is faster). */
+  decodeThread: "auto" | "on" | "off";
   /** --ingress* options: [capture value, node device] pairs in the order given. */
   ingress?: [string, string][]; ingressIndex?: [string, string][]; ingressIfindex?: [string, string][];
   ingressMac?: [string, string][]; ingressSubnet?: [string, string][];
@@ -201,6 +194,16 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   let notesShown = false;
   const outputs: Record<string, string> = {};
   const inOut = (f: string) => o.out !== undefined && resolve(f).startsWith(resolve(o.out) + "/") ? relative(o.out, f) : basename(f);
+  // one engine replaying a capture: the frames are read and decoded on a second thread, beside it
+  // (started now: it loads its engine while this thread loads the replaying one)
+  // (auto: not with --out, where the egress.pcapng writer thread already takes the second CPU: measured slower)
+  const decodeThread = o.decodeThread === "on" || (o.decodeThread !== "off" && o.out === undefined && availableParallelism() >= 2);
+  const thread = o.pcap !== undefined && o.workers <= 1 && decodeThread
+    ? ThreadedPcapSource.start(o.pcap, {
+      spec, capacity: o.batch, verifyChecksums: o.verifyChecksums !== false, keepFrames: o.out !== undefined,
+      ingress: ingressData(ingressMapOf(o)), spelling: { module: new URL("./ingress-spelling.js", import.meta.url).href, name: "ingressSpelling" },
+    })
+    : undefined;
   let r: ReplayOutcome;
   try {
     r = await runReplay({
@@ -209,11 +212,12 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
       egress: o.out !== undefined ? join(o.out, "egress.pcapng") : undefined,
       source: (engine) => {
         if (!notesShown) { for (const n of engine.node.snapshot.notices) note(n); notesShown = true; }
-        return makeSourceSync(o, engine);
+        return thread ? openThreaded(thread, engine) : makeSourceSync(o, engine);
       },
     });
   } finally {
     progress.stop();
+    thread?.close();
   }
   if (jsonlOut) { await closeStream(jsonlOut); if (o.jsonl !== "-") outputs.jsonl = inOut(o.jsonl!); }
   if (countersFd !== undefined) { writeAndClose(countersFd, countersText(r)); outputs.counters = inOut(o.counters!); }
@@ -259,6 +263,22 @@ function makeSourceSync(o: ReplayCliOptions, engine: Engine): PacketSource | Pro
   }
   return genMod!.GeneratorSource.create(o.generate!, engine);
 }
+/** The mapping's data (its functions stay here: the decode thread loads them from ingress-spelling.ts). */
+function ingressData(m: IngressMap): Omit<IngressMap, "optionName" | "suggest"> {
+  const { optionName: _o, suggest: _s, ...data } = m;
+  return data;
+}
+
+function openThreaded(thread: ThreadedPcapSource, engine: Engine): PacketSource {
+  try {
+    return thread.open(engine);
+  } catch (e) {
+    // as makeSourceSync: a device the node does not have is named by the option
+    if (e instanceof IngressMapError) throw new Error(e.message);
+    throw e;
+  }
+}
+
 async function preload(o: ReplayCliOptions): Promise<void> {
   if (o.pcap !== undefined) pcapMod = await import("../replay/pcap-source.js");
   if (o.generate !== undefined) genMod = await import("../replay/generator-source.js");
@@ -289,6 +309,7 @@ export function registerReplay(program: Command): void {
     .option("--ingress-mac <mac=dev>", "Ethernet frames to destination MAC arrived on DEV (repeatable; default: the node's own link MACs)", ingressOption("byMac"))
     .option("--ingress-subnet <cidr=dev>", "frames no other mapping places, from source prefix CIDR, arrived on DEV (repeatable; first match wins)", ingressOption("bySource"))
     .option("--no-verify-checksums", "take every captured transport checksum as correct (captures taken with checksum offload); faster")
+    .addOption(new Option("--decode-thread <when>", "with --pcap and one worker, read and decode the capture on a second thread, beside the engine: on, off, or auto (when the machine has 2 or more CPUs and without --out); the results are the same").choices(["auto", "on", "off"]).default("auto"))
     .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal anyway)")
     .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README; plain JSONL replay only)").argParser(intOption("cpus")).default(1))
     .addOption(new Option("--race-window <ns>", "how close in time packets on different CPUs must be to race").argParser(intOption("race-window")).default(5000))

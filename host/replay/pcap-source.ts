@@ -61,6 +61,19 @@ export interface PcapSourceOptions {
 
 const TWO40 = 1099511627776;
 
+/**
+ * What a PcapSource uses of the engine: the node (devices, for the ingress
+ * resolution; sysctls, for the reassembly), whether the ruleset turns
+ * conntrack on (reassembly) and the SNMP counters the reassembly adds to
+ * (pcap-thread.ts gives its thread a node without the ruleset, and forwards
+ * the counters to the replaying engine).
+ */
+export interface PcapEngine {
+  readonly node: Engine["node"];
+  readonly ruleset?: { readonly compiled: { readonly conntrack: boolean } };
+  addCounter(idx: number, n: number): void;
+}
+
 /** Why a fragment is not replayed on a node without conntrack. */
 export const FRAGMENT_NOT_REPLAYED = "IPv4 fragment (node without conntrack: the kernel forwards fragments one by one, not modelled)";
 
@@ -112,7 +125,7 @@ export class PcapSource implements PacketSource {
   /** Called for each frame not replayed, with why; the reader and `link` describe the frame. */
   onSkip?: (kind: string) => void;
 
-  private constructor(readonly label: string, readonly reader: CaptureReader, private readonly ingress: IngressResolver, private readonly verify: boolean, private readonly keepFrames: boolean, private readonly engine: Engine) {
+  private constructor(readonly label: string, readonly reader: CaptureReader, private readonly ingress: IngressResolver, private readonly verify: boolean, private readonly keepFrames: boolean, private readonly engine: PcapEngine) {
     if (engine.ruleset?.compiled.conntrack) this.defrag = new Defragmenter(defragConfig(engine.node.snapshot.sysctl));
     const fd = openSync(label, "r");
     this.size = fstatSync(fd).size;
@@ -120,7 +133,7 @@ export class PcapSource implements PacketSource {
     this.grow(1024);
   }
 
-  static open(file: string, engine: Engine, opts: PcapSourceOptions = {}): PcapSource {
+  static open(file: string, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
     const r = CaptureReader.open(file, { bufferSize: opts.bufferSize, readChunk: opts.readChunk });
     try {
       return PcapSource.fromReader(r, engine, opts);
@@ -131,7 +144,7 @@ export class PcapSource implements PacketSource {
   }
 
   /** A source over an open reader (closed by close()). */
-  static fromReader(r: CaptureReader, engine: Engine, opts: PcapSourceOptions = {}): PcapSource {
+  static fromReader(r: CaptureReader, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
     return new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
   }
 

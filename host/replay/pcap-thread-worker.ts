@@ -1,0 +1,103 @@
+/**
+ * The capture decode thread of a ThreadedPcapSource (pcap-thread.ts): a
+ * PcapSource on its own engine filling the ring's slots one after the
+ * other, each batch announced by a message; it waits while every slot is
+ * out to the main thread (released in W_RELEASED), and stops when asked
+ * (W_STOP), at the end of the capture, or after its error.
+ */
+import * as abi from "../core/abi.js";
+import { InputError } from "../snapshot/errors.js";
+import type { IngressMap } from "../pcap/ingress.js";
+import { PcapSource } from "./pcap-source.js";
+import { loadEngine } from "./setup.js";
+import { errorData, W_CONNTRACK, W_POSTED, W_RELEASED, W_STOP, type FromPcapThread, type PcapThreadData } from "./pcap-thread.js";
+
+export async function runThread(d: PcapThreadData): Promise<void> {
+  const ctl = new Int32Array(d.ctl);
+  const post = (m: FromPcapThread, transfer: ArrayBuffer[] = []): void => {
+    d.port.postMessage(m, transfer);
+    Atomics.add(ctl, W_POSTED, 1);
+    Atomics.notify(ctl, W_POSTED);
+  };
+  let src: PcapSource;
+  /** addCounter calls of the fill under way. */
+  const counters: number[] = [];
+  try {
+    // the node without its ruleset (the replaying engine's says whether it turns conntrack on);
+    // warnings about the node were given by the replaying engine's loading
+    const files = { ...d.spec.files };
+    delete files["iptables-save.txt"];
+    const { engine } = await loadEngine({ ...d.spec, files, iptables: undefined }, { seed: 0, batch: 1, warn: () => {} });
+    const ingress: IngressMap = { ...d.ingress };
+    if (d.spelling) {
+      const m = (await import(d.spelling.module)) as Record<string, Pick<IngressMap, "optionName" | "suggest">>;
+      Object.assign(ingress, m[d.spelling.name]);
+    }
+    for (;;) {
+      if (Atomics.load(ctl, W_STOP)) return;
+      if (Atomics.load(ctl, W_CONNTRACK) !== 0) break;
+      Atomics.wait(ctl, W_CONNTRACK, 0);
+    }
+    const ruleset = Atomics.load(ctl, W_CONNTRACK) === 2 ? { compiled: { conntrack: true } } : undefined;
+    const view = { node: engine.node, ruleset, addCounter: (i: number, n: number) => { counters.push(i, n); } };
+    src = PcapSource.open(d.file, view, { ingress, verifyChecksums: d.verifyChecksums, keepFrames: d.keepFrames });
+  } catch (e) {
+    post({ t: "failed", error: errorData(e) });
+    return;
+  }
+  try {
+    post({ t: "open", size: src.size });
+    const slotBytes = d.capacity * abi.PKT_SIZE;
+    const dv = new DataView(d.ring);
+    for (let seq = 0; ; seq++) {
+      // a free slot: at most `slots` batches out to the main thread
+      for (;;) {
+        if (Atomics.load(ctl, W_STOP)) return;
+        const released = Atomics.load(ctl, W_RELEASED);
+        if (seq - released < d.slots) break;
+        Atomics.wait(ctl, W_RELEASED, released);
+      }
+      counters.length = 0;
+      let n = 0;
+      let error: InputError | undefined;
+      try {
+        n = src.fill(dv, (seq % d.slots) * slotBytes, d.capacity);
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        error = e;
+      }
+      let frames: ArrayBuffer | undefined;
+      if (d.keepFrames && n > 0) {
+        // the IPv4 bytes in the slot's frame area, or (larger) in a buffer moved with the message
+        let total = 0;
+        for (let k = 0; k < n; k++) total += src.frame(k).length;
+        const slot = seq % d.slots;
+        const bytes = total <= d.frameSlotBytes ? new Uint8Array(d.frameRing, slot * d.frameSlotBytes, d.frameSlotBytes) : new Uint8Array(total);
+        const at = new Int32Array(d.atRing, slot * d.capacity * 8, 2 * d.capacity);
+        let o = 0;
+        for (let k = 0; k < n; k++) {
+          const fr = src.frame(k);
+          bytes.set(fr.bytes.subarray(fr.offset, fr.offset + fr.length), o);
+          at[2 * k] = o;
+          at[2 * k + 1] = fr.length;
+          o += fr.length;
+        }
+        if (total > d.frameSlotBytes) frames = bytes.buffer as ArrayBuffer;
+      }
+      const end = n === 0 || (src.ended && !error);
+      const fragments = src.fragments();
+      post({
+        t: "batch", n, end, error: error ? errorData(error) : undefined,
+        done: src.progress().done, clamped: src.clamped, csumUnverified: src.csumUnverified,
+        skipped: src.skipped(), counters: counters.slice(),
+        hostCounters: src.defrag ? src.hostCounters() : undefined, fragments,
+        frames,
+      }, frames ? [frames] : []);
+      if (end) return;
+    }
+  } catch (e) {
+    post({ t: "failed", error: errorData(e) });
+  } finally {
+    src.close();
+  }
+}
