@@ -296,7 +296,7 @@ export function registerReplay(program: Command): void {
     .option("--generate <spec>", "generate traffic from a traffic spec (YAML)")
     .option("--out <dir>", "write summary.json, report.html and egress.pcapng (packets as they leave, one interface per egress device) here")
     .option("--jsonl <file>", "per-packet results as JSONL (without --out and --workers: default stdout; '-' means stdout)")
-    .addOption(new Option("--workers <n>", "worker threads; flows are sharded over them keeping both directions of each connection together (see README)").argParser(intOption("workers", 1, 64)).default(1))
+    .addOption(new Option("--workers <n>", "engines in worker threads; flows are sharded over them keeping both directions of each connection together (see README). One worker already reads and decodes a capture on a second thread; on two CPUs it is the fastest (README, Performance)").argParser(intOption("workers", 1, 64)).default(1))
     .addOption(new Option("--seed <n>", "PRNG seed").argParser(intOption("seed")).default(0))
     .addOption(new Option("--batch <n>", "packets per engine call").argParser(intOption("batch", 1)).default(1024))
     .option("--iptables <file>", "iptables-save output to load instead of the snapshot's iptables-save.txt")
