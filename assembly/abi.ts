@@ -30,6 +30,15 @@
  * (`reply_ring_ptr()`); a packet points at its replies with
  * PKT_REPLY_FIRST/PKT_REPLY_COUNT. Reply descriptors have PF_REPLY set and
  * PKT_PARENT naming the packet (index in the batch) that caused them.
+ *
+ * Per-packet PRNG keys (optional): before `process_batch`, the host may call
+ * `seed_keys_set(base, keys, count)` with `keys` pointing at `count` u32
+ * values in linear memory (allocated with `alloc`), one per descriptor of
+ * the batch at `base`: the core then re-seeds its PRNG from the key of the
+ * packet being processed before that packet's first draw (NAT port offsets,
+ * `statistic`, early drop, ICMP credits), so a packet draws the same
+ * whatever other packets the engine processed. `seed_keys_set(0, 0, 0)`
+ * returns to one stream seeded by SYS_SEED.
  */
 
 /** Size of one packet descriptor in bytes. */
