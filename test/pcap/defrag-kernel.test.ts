@@ -12,13 +12,13 @@
  * namespace (captured there) vs PKT_FRAGS / IpFragCreates.
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { counterDeltas, createNetnsPair, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
+import { counterDeltas, createNetnsPair, rawSenderPrelude, sh, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
@@ -95,20 +95,6 @@ const SENDER = (nodeMac: string) => [
 
 const TOOLS = haveTool("dumpcap") && haveTool("nstat") && haveTool("iptables-legacy-restore") && haveTool("iptables-legacy-save");
 
-async function startDumpcap(nsName: string, dev: string, file: string): Promise<ChildProcess> {
-  return new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", nsName, "dumpcap", "-q", "-i", dev, "-w", file], { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr!.on("data", (d: Buffer) => { err += d.toString(); if (/Capturing on/.test(err)) resolve(child); });
-    child.on("error", reject);
-    child.on("exit", (code) => reject(new Error(`dumpcap exited ${code}: ${err}`)));
-  });
-}
-
-async function stopDumpcap(cap: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve) => { cap.removeAllListeners("exit"); cap.on("exit", () => resolve()); cap.kill("SIGINT"); });
-}
-
 /** IPv4 packets from 192.0.2.1 in a capture: [id, total length, fragment offset, MF]. */
 function farPackets(file: string): [number, number, number, boolean][] {
   const r = CaptureReader.open(file);
@@ -151,14 +137,14 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
     // the node learns the far end's MAC first (no fragments wait for ARP)
     ns.inNs(ns.node, ["ping", "-c", "1", "-W", "1", "198.51.100.2"], false);
     const nodeMac = ns.inNs(ns.node, ["cat", "/sys/class/net/vn/address"]).trim();
-    const cap = await startDumpcap(ns.node, "vn", CAPTURE);
-    const farCap = await startDumpcap(far, "vx", FAR_CAPTURE);
+    const cap = await startCapture(ns.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
+    const farCap = await startCapture(far, ["dumpcap", "-q", "-i", "vx", "-w", FAR_CAPTURE]);
     before = ns!.nstat();
     ns.inNs(ns.peer, ["python3", "-c", SENDER(nodeMac)]);
     await new Promise((r) => setTimeout(r, 300));
     after = ns!.nstat();
-    await stopDumpcap(cap);
-    await stopDumpcap(farCap);
+    await stopCapture(cap);
+    await stopCapture(farCap);
     snapDir = join(dir, "snap");
     ns.inNs(ns.node, ["sh", SNAPSHOT, snapDir]);
     // the rules are legacy iptables (the snapshot script's iptables-save may be the nft one)

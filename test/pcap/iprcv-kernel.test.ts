@@ -9,13 +9,12 @@
  * capture).
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { counterDeltas, createNetnsPair, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
+import { counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
@@ -58,13 +57,7 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     if (!TOOLS) return;
     ns = createNetnsPair("iprcv");
     const nodeMac = ns!.inNs(ns!.node, ["cat", "/sys/class/net/vn/address"]).trim();
-    const cap = await new Promise<ChildProcess>((resolve, reject) => {
-      const child = spawn("ip", ["netns", "exec", ns!.node, "dumpcap", "-q", "-i", "vn", "-w", CAPTURE], { stdio: ["ignore", "ignore", "pipe"] });
-      let err = "";
-      child.stderr!.on("data", (d: Buffer) => { err += d.toString(); if (/Capturing on/.test(err)) resolve(child); });
-      child.on("error", reject);
-      child.on("exit", (code) => reject(new Error(`dumpcap exited ${code}: ${err}`)));
-    });
+    const cap = await startCapture(ns!.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
     before = ns!.nstat();
     // raw frames from the peer (AF_PACKET: nothing in the peer's stack fixes the header)
     ns!.inNs(ns!.peer, ["python3", "-c", [
@@ -94,7 +87,7 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     ].join("\n")]);
     await new Promise((r) => setTimeout(r, 500));
     after = ns!.nstat();
-    await new Promise<void>((resolve) => { cap.removeAllListeners("exit"); cap.on("exit", () => resolve()); cap.kill("SIGINT"); });
+    await stopCapture(cap);
     snapDir = join(dir, "snap");
     ns!.inNs(ns!.node, ["sh", SNAPSHOT, snapDir]);
   }, 60000);

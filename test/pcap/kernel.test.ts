@@ -8,12 +8,11 @@
  * the emulator's replies must be the kernel's.
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, type NetnsPair } from "./netns-pair.js";
+import { createNetnsPair, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
@@ -28,28 +27,6 @@ const { dir, cleanup } = scratchDir();
 
 let ns: NetnsPair | undefined;
 
-function startCapture(args: string[]): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", ns!.node, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      // tcpdump: "listening on ..."; dumpcap: "Capturing on ..."
-      if (/listening on|Capturing on/.test(err)) resolve(child);
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
-  });
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.removeAllListeners("exit");
-    child.on("exit", () => resolve());
-    child.kill("SIGINT");
-  });
-}
-
 const TOOLS = haveTool("tcpdump") && haveTool("dumpcap");
 let snapDir: string;
 const files = { any: join(dir, "any.pcap"), eth: join(dir, "vn.pcap"), ng: join(dir, "vn.pcapng") };
@@ -59,9 +36,9 @@ describeKernel("captures written by tcpdump and dumpcap", () => {
     if (!TOOLS) return;
     ns = createNetnsPair("pcap", { txChecksumOffload: false }); // real checksums on the wire (no CHECKSUM_PARTIAL skbs crossing the veth)
     const caps = await Promise.all([
-      startCapture(["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", files.any]),
-      startCapture(["tcpdump", "-i", "vn", "-n", "-U", "--immediate-mode", "-w", files.eth]),
-      startCapture(["dumpcap", "-q", "-i", "vn", "-w", files.ng]),
+      startCapture(ns!.node, ["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", files.any]),
+      startCapture(ns!.node, ["tcpdump", "-i", "vn", "-n", "-U", "--immediate-mode", "-w", files.eth]),
+      startCapture(ns!.node, ["dumpcap", "-q", "-i", "vn", "-w", files.ng]),
     ]);
     // the peer pings the node, sends a UDP datagram and a TCP SYN to closed ports
     ns!.inNs(ns!.peer, ["python3", "-c", [
@@ -81,7 +58,7 @@ describeKernel("captures written by tcpdump and dumpcap", () => {
       "except Exception: pass",
     ].join("\n")]);
     await new Promise((r) => setTimeout(r, 500));
-    await Promise.all(caps.map(stop));
+    await Promise.all(caps.map(stopCapture));
     snapDir = join(dir, "snap");
     ns!.inNs(ns!.node, ["sh", SNAPSHOT, snapDir]);
   }, 60000);

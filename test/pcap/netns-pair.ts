@@ -5,7 +5,7 @@
  * namespaces would inherit the host's settings otherwise), and
  * commands to run in either.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { removeStaleNamespaces } from "../kernel/cleanup.js";
 
 export function sh(args: string[], ok = true): string {
@@ -92,4 +92,31 @@ export function rawSenderPrelude(nodeMac: string): string[] {
     "src = bytes.fromhex(open('/sys/class/net/vp/address').read().strip().replace(':', ''))",
     "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('vp', 0))",
   ];
+}
+
+/**
+ * Starts a capture tool in namespace `ns` (`args`: tcpdump or dumpcap and
+ * their options) and resolves once it says it is capturing.
+ */
+export function startCapture(ns: string, args: string[]): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("ip", ["netns", "exec", ns, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      // tcpdump: "listening on ..."; dumpcap: "Capturing on ..."
+      if (/listening on|Capturing on/.test(err)) resolve(child);
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
+  });
+}
+
+/** Stops a capture started by startCapture (SIGINT: it writes what it has) and waits for it to exit. */
+export function stopCapture(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.removeAllListeners("exit");
+    child.on("exit", () => resolve());
+    child.kill("SIGINT");
+  });
 }
