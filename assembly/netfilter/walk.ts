@@ -62,8 +62,10 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   // a built-in chain without rules: its policy entry counts the packet and
   // gives the verdict (what the loop below would do, without its set-up;
   // most of an established packet's table walks are these)
+  let c = chainPtr(start);
+  const first = load<u32>(c, NFC_FIRST);
   if (!all) {
-    const e0 = prog + load<u32>(chainPtr(start), NFC_FIRST);
+    const e0 = prog + first;
     if (load<u8>(e0, E_TARGET) == T_POLICY) {
       const id = load<u32>(e0, E_ID);
       countEntry(id, len);
@@ -82,9 +84,8 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   // cursor: next entry with the packet's key (cd), next generic entry (cg),
   // position the kernel's walk has reached (pos)
   let chain = start;
-  let c = chainPtr(chain);
   let cd: u32 = 0;
-  let cg: u32 = load<u32>(c, NFC_FIRST);
+  let cg: u32 = first;
   let pos: u32 = 1;
   let kind = all ? NFX_NONE : load<u32>(c, NFC_INDEX);
   if (kind != NFX_NONE) {
