@@ -105,6 +105,24 @@ export class IngressResolver {
     return s;
   }
 
+  /**
+   * A mapping of a capture interface (by if_name or index) that names none
+   * of the capture's interfaces `ifaces` (all of them: call at the end of
+   * the input), as the offending token and the problem; undefined if none.
+   * Such a mapping placed nothing: a misspelt name, most likely.
+   */
+  unusedInterfaceMapping(ifaces: readonly CaptureInterface[]): { token: string; problem: string } | undefined {
+    const list = () => ifaces.map((i) => (i.name !== undefined ? JSON.stringify(i.name) : `#${i.index} (no name)`)).join(", ") || "none";
+    const names = new Set(ifaces.map((i) => i.name));
+    for (const name of Object.keys(this.map.byIfName ?? {})) {
+      if (!names.has(name)) return { token: name, problem: `${this.optionName("byIfName")} maps capture interface "${name}", which the capture does not have (its interfaces: ${list()})` };
+    }
+    for (const id of Object.keys(this.map.byInterfaceId ?? {})) {
+      if (Number(id) >= ifaces.length) return { token: id, problem: `${this.optionName("byInterfaceId")} maps capture interface ${id}, but the capture has ${ifaces.length} (${list()})` };
+    }
+    return undefined;
+  }
+
   /** The frame is the node's own transmission (source MAC of a node link). */
   isNodeMac(mac: number): boolean { return mac >= 0 && this.nodeMacs.has(mac); }
 

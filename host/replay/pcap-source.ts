@@ -148,8 +148,8 @@ export class PcapSource implements PacketSource {
     return new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
   }
 
-  /** The input ended (end of file, or damage reported). */
-  get ended(): boolean { return this.ended_; }
+  /** The input ended (end of file, or damage reported) and nothing is left to deliver, not even an error. */
+  get ended(): boolean { return this.ended_ && !this.error; }
 
   private grow(n: number): void {
     const keep = <T extends Float64Array | Int32Array>(a: T, b: T): T => { b.set(a); return b; };
@@ -220,6 +220,8 @@ export class PcapSource implements PacketSource {
           if (r.blocked && n > 0) break; // the buffer is full of this batch's frames
           if (r.blocked) { r.pinAt(-1); continue; }
           this.ended_ = true;
+          const unused = ingress.unusedInterfaceMapping(r.interfaces);
+          if (unused) throw new InputError(r.file, 0, unused.token, unused.problem);
           break;
         }
         const buf = r.buf, data = r.data, capLen = r.capLen, ifc = r.iface;

@@ -168,6 +168,22 @@ describe("bad ingress option values: errors naming the option and the token", ()
       expect(r.stderr).not.toMatch(/\n\s+at /);
     });
   }
+  for (const thread of ["on", "off"]) {
+    it(`a capture interface mapping that places nothing (a misspelt name, an index beyond the capture's): an error at the end (decode thread ${thread})`, () => {
+      for (const [opt, token, text] of [
+        ["--ingress", "ens5=eth0", `--ingress maps capture interface "ens5", which the capture does not have (its interfaces: "${devs[0]}"`],
+        ["--ingress-index", `${devs.length + 3}=eth0`, `--ingress-index maps capture interface ${devs.length + 3}, but the capture has ${devs.length} (`],
+      ] as const) {
+        const r = run(["--snapshot", snapshot, "--pcap", named, "--no-progress", "--decode-thread", thread, opt, token]);
+        expect(r.status, r.stderr).toBe(2);
+        expect(r.stderr).toContain(text);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        // everything was replayed first, and summarised
+        expect(r.stdout).toContain(`${pkts.length.toLocaleString("en-US")} packets`);
+      }
+    });
+  }
+
   it("without --pcap", () => {
     const jsonl = join(dir, "p.jsonl");
     writeFileSync(jsonl, JSON.stringify(pkts[0]) + "\n");
