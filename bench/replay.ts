@@ -104,6 +104,15 @@ export async function benchReplay(): Promise<string> {
         `${(r.pps / res[w === 1 ? res.length - 1 : res.length - 2]!.pps).toFixed(2)}x`, r.barriers ?? "-", `${r.rssMiB.toFixed(0)} MiB`, `${r.wall.toFixed(1)} s`]);
       if (out) rmSync(out, { recursive: true, force: true });
     }
+    // the capture decode thread (one worker, summary only): on and off, alternating, in this run
+    const on: number[] = [], off: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      on.push(replay(snapDir, pcap, undefined, 1, ["--no-verify-checksums", "--decode-thread", "on"]).pps);
+      off.push(replay(snapDir, pcap, undefined, 1, ["--no-verify-checksums", "--decode-thread", "off"]).pps);
+    }
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+    const threadLine = `Decode thread (one worker, summary only, 3 alternating rounds, medians): ${fmtRate(median(on)).replace("/s", " pkt/s")} with it, ` +
+      `${fmtRate(median(off)).replace("/s", " pkt/s")} with \`--decode-thread off\`: ${(median(on) / median(off)).toFixed(2)}x.`;
     // the main thread's share with workers: reading and decoding the capture, and the shard key
     const src = PcapSource.open(pcap, engine, { verifyChecksums: false, keepFrames: false });
     const router = new ShardRouter(natTopology(engine.node.snapshot, engine.node.snapshot.iptablesSave), 2);
@@ -127,6 +136,8 @@ export async function benchReplay(): Promise<string> {
         `"summary only" prints the summary table; "--out" also writes summary.json, report.html and egress.pcapng (every packet as it leaves, translated).`,
       "",
       mdTable(["run", "packets", "replay loop", "packets/s", "vs 1 worker", "barriers", "peak RSS", "wall (incl. node load)"], rows),
+      "",
+      threadLine,
       "",
       `Main-thread dispatch alone (read + decode the capture into descriptors + shard key, no engine): ${fmtRate(m[0]!.itemsPerSec).replace("/s", " pkt/s")} (${m[0]!.nsPerItem.toFixed(0)} ns/packet).`,
     ].join("\n");
