@@ -75,9 +75,8 @@ export function engineTotals(engine: Engine): EngineTotals {
  * (in the main engine, which processes nothing) added to theirs.
  */
 function sourceTotals(totals: EngineTotals, source: PacketSource, workers: boolean): void {
-  const s = source as PacketSource & { hostCounters?(): Record<string, number>; fragments?(): Record<string, number> | undefined };
-  if (workers && s.hostCounters) for (const [k, v] of Object.entries(s.hostCounters())) totals.counters[k] = (totals.counters[k] ?? 0) + v;
-  const fr = s.fragments?.();
+  if (workers && source.hostCounters) for (const [k, v] of Object.entries(source.hostCounters())) totals.counters[k] = (totals.counters[k] ?? 0) + v;
+  const fr = source.fragments?.();
   if (fr) totals.fragments = fr;
 }
 
@@ -113,15 +112,15 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
   let next = 0;
   let chunk = "";
   let first = 0;
+  const egress = o.egress ? new EgressWriter(o.egress, (slot) => engine.node.devBySlot[slot]?.name ?? `slot${slot}`) : undefined;
   const sink: SegmentSink = {
     segment(dv, base, k0, k1, replyBase) {
       collect(col, dv, base, k0, k1, replyBase);
       if (o.jsonl) for (let k = k0; k < k1; k++) chunk += JSON.stringify(engine.decodeRaw(k, first + k)) + "\n";
-      if (frames) for (let k = k0; k < k1; k++) frames.add(dv, base + k * abi.PKT_SIZE, replyBase, first + k, source.frame?.(k));
+      // frames are built straight into the egress file's buffer
+      if (egress) for (let k = k0; k < k1; k++) egress.add(dv, base + k * abi.PKT_SIZE, replyBase, first + k, source.frame?.(k));
     },
   };
-  const egress = o.egress ? new EgressWriter(o.egress, (slot) => engine.node.devBySlot[slot]?.name ?? `slot${slot}`) : undefined;
-  const frames = egress; // frames are built straight into the file's buffer
   let error: InputError | undefined;
   const t0 = performance.now();
   for (;;) {

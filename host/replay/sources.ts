@@ -33,6 +33,14 @@ export interface PacketSource {
   processed?(dv: DataView, base: number, n: number): void;
   /** A source that needs processed() before it can fill again (closed loop). */
   readonly closedLoop?: boolean;
+  /** What became of the input's IPv4 fragments (a capture reassembled on a conntrack node). */
+  fragments?(): Record<string, number> | undefined;
+  /**
+   * SNMP counters the source itself counted (reassembly), by nstat name;
+   * added to the engine it was opened with, and summed into the totals by
+   * the caller when other engines process the packets (workers).
+   */
+  hostCounters?(): Record<string, number>;
   close(): void;
 }
 
