@@ -359,6 +359,12 @@ export const PF_REPLY = 8;
 export const PF_L2_OTHER = 16;
 /** The packet's source was given (local packets: bound address); else chosen by routing. */
 export const PF_SRC_SET = 32;
+/**
+ * The frame was addressed to another host (skb->pkt_type PACKET_OTHERHOST,
+ * as a capture's SLL/SLL2 header records it; set with PF_L2_OTHER):
+ * ip_rcv_core drops it first (DROP_OTHERHOST).
+ */
+export const PF_OTHERHOST = 64;
 
 // ---- output flags (PKT_OUT_FLAGS) --------------------------------------------
 /** The forwarding path decided to send an ICMP redirect (RTCF_DOREDIRECT). */
@@ -416,8 +422,8 @@ export const DROP_BAD_SOURCE = 14;
 export const DROP_NO_DEVICE = 15;
 /** Local sender: message too long for the MTU with DF (EMSGSIZE). */
 export const DROP_MSGSIZE = 16;
-/** Link-layer broadcast/multicast frame the IP layer will not forward. */
-export const DROP_OTHERHOST = 17;
+/** Link-layer broadcast/multicast frame the IP layer will not forward (ip_forward: pkt_type != PACKET_HOST). */
+export const DROP_L2_NOT_HOST = 17;
 /** Local sender: destination is invalid (EINVAL, e.g. 0.0.0.0 or a loopback source off-loopback). */
 export const DROP_OUTPUT_EINVAL = 18;
 /** Dropped for a reason the kernel does not name either (SKB_DROP_REASON_NOT_SPECIFIED), e.g. a multicast group not joined. */
@@ -447,7 +453,13 @@ export const DROP_ICMP_CSUM = 29;
 export const DROP_IP_CSUM = 30;
 /** ip_rcv_core: IPv4 total length beyond the frame (SKB_DROP_REASON_PKT_TOO_SMALL). */
 export const DROP_PKT_TOO_SMALL = 31;
-export const DROP_MAX = 32;
+/**
+ * A frame addressed to another host's MAC (skb->pkt_type PACKET_OTHERHOST,
+ * PF_OTHERHOST): ip_rcv_core drops it before anything counts it
+ * (SKB_DROP_REASON_OTHERHOST).
+ */
+export const DROP_OTHERHOST = 32;
+export const DROP_MAX = 33;
 
 // ---- route types (rtnetlink RTN_*), scopes (RT_SCOPE_*) --------------------
 export const RTN_UNSPEC = 0;

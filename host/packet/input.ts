@@ -69,6 +69,14 @@ export interface PacketInput {
    */
   ip_error?: "hdr" | "csum" | "truncated";
   /**
+   * The link-layer packet type (skb->pkt_type, as an SLL/SLL2 capture header
+   * records it): "host" (default: addressed to the interface), "broadcast"
+   * or "multicast" (delivered locally when routed there, never forwarded),
+   * "otherhost" (addressed to another host's MAC: ip_rcv_core drops it before
+   * any counter). Arriving packets only.
+   */
+  pkt_type?: "host" | "broadcast" | "multicast" | "otherhost";
+  /**
    * The datagram was reassembled from fragments at PREROUTING (conntrack's
    * nf_defrag_ipv4) and this is the total length of its largest fragment
    * (IPCB(skb)->frag_max_size): forwarding refragments it at min(MTU,
@@ -101,7 +109,7 @@ export interface PacketInput {
 export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
-  "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max",
+  "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -292,6 +300,13 @@ export function encodePacket(
     const c = ({ hdr: abi.IPERR_HDR, csum: abi.IPERR_CSUM, truncated: abi.IPERR_TRUNCATED } as Record<string, number>)[String(o.ip_error)];
     if (c === undefined) err(pos, "ip_error", `must be "hdr", "csum" or "truncated", got ${JSON.stringify(o.ip_error)}`);
     dv.setUint8(p + abi.PKT_IP_ERROR, c!);
+  }
+  if (o.pkt_type !== undefined) {
+    // skb->pkt_type as eth_type_trans sets it (PF_L2_OTHER, PF_OTHERHOST)
+    const f = ({ host: 0, broadcast: abi.PF_L2_OTHER, multicast: abi.PF_L2_OTHER, otherhost: abi.PF_L2_OTHER | abi.PF_OTHERHOST } as Record<string, number>)[String(o.pkt_type)];
+    if (f === undefined) err(pos, "pkt_type", `must be "host", "broadcast", "multicast" or "otherhost", got ${JSON.stringify(o.pkt_type)}`);
+    if (local && f !== 0) err(pos, "pkt_type", `only applies to packets arriving on an interface`);
+    flags |= f!;
   }
   if (o.frag_max !== undefined) {
     // IPCB(skb)->frag_max_size: a reassembled datagram has at least two fragments, each at most the datagram

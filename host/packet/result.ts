@@ -36,7 +36,7 @@ export const DROP_TEXT: Record<string, string> = {
   BAD_SOURCE: "local sender: source address is not local",
   NO_DEVICE: "local sender: bound device missing or down",
   MSGSIZE: "local sender: message too long with DF",
-  OTHERHOST: "link-layer broadcast/multicast not forwarded",
+  L2_NOT_HOST: "link-layer broadcast/multicast not forwarded",
   OUTPUT_EINVAL: "local sender: invalid destination or source (EINVAL)",
   NOT_SPECIFIED: "dropped (no specific kernel reason; e.g. multicast group not joined)",
   SOCK_BROADCAST: "local sender: broadcast without SO_BROADCAST (EACCES)",
@@ -51,6 +51,7 @@ export const DROP_TEXT: Record<string, string> = {
   ICMP_CSUM: "delivered locally with a bad ICMP checksum",
   IP_CSUM: "IPv4 header checksum wrong (ip_rcv)",
   PKT_TOO_SMALL: "IPv4 total length beyond the frame (ip_rcv: truncated)",
+  OTHERHOST: "frame addressed to another host's MAC (ip_rcv: PACKET_OTHERHOST)",
 };
 
 /** Netfilter context for decoding: the loaded ruleset and the trace ring. */

@@ -601,10 +601,11 @@ const IPERR_WORD: Record<number, NonNullable<PacketInput["ip_error"]>> = { [abi.
 
 /**
  * The packet in `w` as a JSONL PacketInput arriving on `iif` at `tNs`
- * (ns): replaying it through `Engine.process` gives the same result as the
- * descriptor writeDescriptor writes. (PF_L2_OTHER has no JSONL field.)
+ * (ns) with link-layer packet type `pktType`: replaying it through
+ * `Engine.process` gives the same result as the descriptor writeDescriptor
+ * writes with pktTypeFlags(pktType).
  */
-export function packetInputFrom(w: WireFields, iif: string, tNs: number): PacketInput {
+export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType: NonNullable<PacketInput["pkt_type"]> = "host"): PacketInput {
   const p: PacketInput = { iif, src: formatIPv4(w.src), dst: formatIPv4(w.dst), proto: w.proto, ttl: w.ttl, tos: w.tos, len: w.len, id: w.id, df: w.df, t: tNs / 1e9 };
   if (w.proto === 6 || w.proto === 17) p.proto = w.proto === 6 ? "tcp" : "udp";
   else if (w.proto === 1) p.proto = "icmp";
@@ -646,7 +647,13 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number): Packet
   p.csum = CSUM_WORD[w.csum];
   if (w.ipError !== abi.IPERR_NONE) p.ip_error = IPERR_WORD[w.ipError];
   if (w.fragMax !== 0) p.frag_max = w.fragMax;
+  if (pktType !== "host") p.pkt_type = pktType;
   return p;
+}
+
+/** The PF_* bits of a link-layer packet type (what JSONL `pkt_type` sets). */
+export function pktTypeFlags(pktType: NonNullable<PacketInput["pkt_type"]>): number {
+  return pktType === "host" ? 0 : pktType === "otherhost" ? abi.PF_L2_OTHER | abi.PF_OTHERHOST : abi.PF_L2_OTHER;
 }
 
 /**
@@ -654,10 +661,10 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number): Packet
  * PacketInput arriving on `iif` at `tNs` ns. Throws an Error naming the
  * problem for a malformed packet, and for a fragment (not replayed).
  */
-export function packetInputFromBytes(b: Uint8Array, o: number, cap: number, iif: string, tNs = 0, wire = cap, verify = true): PacketInput {
+export function packetInputFromBytes(b: Uint8Array, o: number, cap: number, iif: string, tNs = 0, wire = cap, verify = true, pktType: NonNullable<PacketInput["pkt_type"]> = "host"): PacketInput {
   const w = new WireFields();
   const st = parseIPv4(b, o, cap, wire, w, verify);
   if (st === WIRE_FRAGMENT) throw new Error("an IPv4 fragment: one fragment is not a packet (the capture replay reassembles fragments when the node runs conntrack)");
   if (st === WIRE_ERROR) throw new Error(`${w.problem} (byte ${w.problemAt} of the IPv4 packet)`);
-  return packetInputFrom(w, iif, tNs);
+  return packetInputFrom(w, iif, tNs, pktType);
 }

@@ -258,10 +258,13 @@ export class PcapSource implements PacketSource {
         const slot = ingress.resolve(islot, link, w.src);
         if (slot === 0) throw new CaptureError(r.file, r.recordOffset, r.frame, "", ingress.explain(ifc, link));
         const dmac = link.dstMac;
-        const l2other = pt === f.PACKET_BROADCAST || pt === f.PACKET_MULTICAST || pt === f.PACKET_OTHERHOST ||
-          (dmac >= 0 && (Math.floor(dmac / TWO40) & 1) === 1);
+        // skb->pkt_type: as the SLL/SLL2 header records it; for Ethernet, a group destination address
+        // is broadcast/multicast (eth_type_trans). A unicast Ethernet frame is taken as addressed to the
+        // node (the snapshot's MACs need not be the capture's), so only SLL/SLL2 frames can be PACKET_OTHERHOST.
+        const pflags = pt === f.PACKET_OTHERHOST ? abi.PF_L2_OTHER | abi.PF_OTHERHOST
+          : pt === f.PACKET_BROADCAST || pt === f.PACKET_MULTICAST || (dmac >= 0 && (Math.floor(dmac / TWO40) & 1) === 1) ? abi.PF_L2_OTHER : 0;
         if (w.csumUnverified) this.csumUnverified++;
-        writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, l2other ? abi.PF_L2_OTHER : 0, ts);
+        writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, pflags, ts);
         if (keep) {
           if (n === 0) r.pinAt(data);
           const bufBase = r.src.base;

@@ -42,3 +42,23 @@ describe("ip_error: ip_rcv_core drops", () => {
     expect(() => e.process([pkt("bogus")])).toThrow(/ip_error.*"hdr", "csum" or "truncated"/);
   });
 });
+
+describe("pkt_type: the link-layer packet type", () => {
+  const typed = (pkt_type: string, dst = "10.0.0.55"): PacketInput => ({ ...pkt(), dst, pkt_type } as PacketInput);
+
+  it("otherhost is dropped by ip_rcv_core before any counter and before PREROUTING; broadcast and multicast are not forwarded", async () => {
+    const e = await engine();
+    const r = e.process([typed("otherhost"), typed("broadcast"), typed("multicast"), typed("host")]);
+    expect(r.map((x) => [x.verdict, x.reason])).toEqual([["drop", "OTHERHOST"], ["drop", "L2_NOT_HOST"], ["drop", "L2_NOT_HOST"], ["forward", undefined]]);
+    const c = e.counters();
+    // ip_forward's pkt_type check comes after IpInReceives and PREROUTING
+    expect(c.IpInReceives).toBe(3);
+    expect(e.ruleCounters().map((x) => Number(x.packets))[0]).toBe(3);
+  });
+
+  it("a bad value, or a type on a locally sent packet, names the field", async () => {
+    const e = await engine();
+    expect(() => e.process([typed("promisc")])).toThrow(/pkt_type.*"host", "broadcast", "multicast" or "otherhost"/);
+    expect(() => e.process([{ iif: "local", dst: "10.0.0.55", proto: "udp", sport: 1, dport: 2, pkt_type: "broadcast" } as PacketInput])).toThrow(/pkt_type.*arriving on an interface/);
+  });
+});
