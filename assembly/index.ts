@@ -31,7 +31,7 @@ import { EINVAL } from "./util/errno";
 import { setFlow, resRoute } from "./fib/flow";
 import { fibLookup } from "./fib/rules";
 import { nfProgramLoad, nfProgramReset, counters as nfCounters, nfCountersReset, entryCount, nfacct, ctEnabled } from "./netfilter/program";
-import { traceInit, traceRingPtr, traceRingUsed } from "./netfilter/trace";
+import { traceInit, traceRingPtr, traceRingUsed, TRACE_MATCHED } from "./netfilter/trace";
 import { recentReset } from "./netfilter/recent";
 import { ctConfigSet, ctConfigDefaults } from "./conntrack/config";
 import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed, ctChainHistogram, ctGcCatchUp } from "./conntrack/table";
@@ -79,7 +79,8 @@ export function nf_counters_reset(): void { nfCountersReset(); }
 /** nfacct objects: u64 packets, u64 bytes each. */
 export function nfacct_ptr(): usize { return nfacct; }
 /** The trace ring: `capacity` records; `all` = record every rule examined. */
-export function trace_init(capacity: u32, all: u32): void { traceInit(capacity, all != 0); }
+/** The rule trace ring's capacity and mode: 0 off, 1 the matched entries, 2 every entry examined. */
+export function trace_init(capacity: u32, mode: u32): void { traceInit(capacity, mode); }
 export function trace_ring_ptr(): usize { return traceRingPtr(); }
 export function trace_ring_used(): u32 { return traceRingUsed(); }
 /** Conntrack settings (CTC_*); set before the ruleset is loaded (bucket count). */
@@ -125,7 +126,7 @@ export function sysctl_set(key: i32, value: u32): u32 { routeCacheInvalidate(); 
 /** A batch buffer for `capacity` descriptors (and a reply ring twice that size). */
 export function batch_alloc(capacity: u32): usize {
   replyRingInit(capacity * 2);
-  traceInit(capacity * 64, false);
+  traceInit(capacity * 64, TRACE_MATCHED);
   return zalloc(<usize>capacity << PKT_SHIFT);
 }
 export function process_batch(base: usize, count: u32): void { processBatch(base, count, true); }

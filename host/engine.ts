@@ -102,6 +102,7 @@ export class Engine {
   private warned = new Set<string>();
   private nf_?: NetfilterHost;
   private traceAll = false;
+  private traceOff = false;
   /** Called once per distinct warning about the input (unknown or not-yet-modelled fields). */
   onWarning: (message: string) => void = () => {};
 
@@ -172,10 +173,19 @@ export class Engine {
   /** The loaded ruleset, if any. */
   get ruleset(): LoadedRuleset | undefined { return this.nf_?.current; }
 
-  /** Trace-all mode: every packet's result lists every rule examined (`trace`); chains are walked without indexes. */
-  setTrace(all: boolean, capacity = this.batchSize * 4096): void {
-    this.traceAll = all;
-    this.core.trace_init(all ? capacity : this.batchSize * 64, all ? 1 : 0);
+  /**
+   * What the core records of each packet's rule walk: `"matched"` (the
+   * default; results list the rules that matched, `rules`), `"all"` (also
+   * every rule examined, `trace`; chains are walked without indexes), or
+   * `"off"` (no per-packet rule lists: results have no `rules`; verdicts,
+   * counters and `rules_traversed` are unchanged; for runs that only
+   * summarise, ~7% less engine time). `true`/`false` mean "all"/"matched".
+   */
+  setTrace(mode: boolean | "off" | "matched" | "all", capacity = this.batchSize * 4096): void {
+    const m = mode === true ? "all" : mode === false ? "matched" : mode;
+    this.traceAll = m === "all";
+    this.traceOff = m === "off";
+    this.core.trace_init(m === "all" ? capacity : this.batchSize * 64, m === "all" ? 2 : m === "off" ? 0 : 1);
     this.mem.refresh();
   }
 
@@ -304,7 +314,7 @@ export class Engine {
   nfDecode(): NfDecode | undefined {
     const rs = this.nf_?.current;
     if (!rs) return undefined;
-    return { ruleset: rs, traceBase: this.core.trace_ring_ptr(), traceAll: this.traceAll, conntrack: rs.compiled.conntrack, hz: this.hzOf() };
+    return { ruleset: rs, traceBase: this.core.trace_ring_ptr(), traceAll: this.traceAll, rules: !this.traceOff, conntrack: rs.compiled.conntrack, hz: this.hzOf() };
   }
 
   /** The batch buffer, for callers that write descriptors themselves (generators, pcap replay). */

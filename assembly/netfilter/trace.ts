@@ -12,14 +12,26 @@ let cap: u32 = 0;
 let used: u32 = 0;
 /** Record every entry examined (not only the matching ones), and walk chains without indexes. */
 export let traceAll = false;
+/**
+ * Record the entries that matched (TRACE_MATCHED and TRACE_ALL); off when
+ * nobody reads per-packet rule lists (a summary-only replay), which saves
+ * the ring writes of every matched rule.
+ */
+export let traceOn = true;
 
-export function traceInit(capacity: u32, all: bool): void {
+/** Trace modes (trace_init). */
+export const TRACE_OFF: u32 = 0;
+export const TRACE_MATCHED: u32 = 1;
+export const TRACE_ALL: u32 = 2;
+
+export function traceInit(capacity: u32, mode: u32): void {
   if (capacity > cap) {
     release(ring);
     ring = zalloc(<usize>capacity * TRACE_REC);
     cap = capacity;
   }
-  traceAll = all;
+  traceAll = mode == TRACE_ALL;
+  traceOn = mode != TRACE_OFF;
 }
 export function traceRingPtr(): usize { return ring; }
 export function traceRingUsed(): u32 { return used; }

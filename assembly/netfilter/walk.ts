@@ -27,7 +27,7 @@ import {
 import { prog, stack, stackDepth, chainAt, chainPtr, countEntry } from "./program";
 import { ipPacketMatch, extMatches } from "./match";
 import { runTarget, TGT_CONTINUE } from "./targets";
-import { traceAll, traceRecord } from "./trace";
+import { traceAll, traceOn, traceRecord } from "./trace";
 
 export const NF_DROP: u32 = 0;
 export const NF_ACCEPT: u32 = 1;
@@ -69,7 +69,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     if (load<u8>(e0, E_TARGET) == T_POLICY) {
       const id = load<u32>(e0, E_ID);
       countEntry(id, len);
-      traceRecord(p, id | TR_MATCHED);
+      if (traceOn) traceRecord(p, id | TR_MATCHED);
       verdictEntry = id;
       return load<u32>(e0, E_T0) == T_DROP ? NF_DROP : NF_ACCEPT;
     }
@@ -134,7 +134,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
       continue;
     }
     countEntry(id, len);
-    traceRecord(p, id | TR_MATCHED);
+    if (traceOn) traceRecord(p, id | TR_MATCHED);
 
     if (tk == T_JUMP || tk == T_GOTO) {
       if (tk == T_JUMP) {

@@ -45,7 +45,8 @@ export interface CoreExports {
   nf_entry_count(): number;
   nf_counters_reset(): void;
   nfacct_ptr(): number;
-  trace_init(capacity: number, all: number): void;
+  /** mode: 0 off, 1 the matched entries, 2 every entry examined. */
+  trace_init(capacity: number, mode: number): void;
   trace_ring_ptr(): number;
   trace_ring_used(): number;
   ct_config_set(key: number, value: number): number;

@@ -60,6 +60,8 @@ export interface NfDecode {
   traceBase: number;
   /** Trace-all mode: add `trace` (every rule examined). */
   traceAll: boolean;
+  /** The core recorded the matched rules (Engine.setTrace not "off"): add `rules`. */
+  rules: boolean;
   /** Connection tracking is on for the ruleset. */
   conntrack: boolean;
   /** CONFIG_HZ of the node (the core reports timeouts in jiffies). */
@@ -132,7 +134,7 @@ function decodeNf(dv: DataView, p: number, nf: NfDecode, r: PacketResult | Reply
       if (s !== undefined) trace.push(s);
     }
   }
-  r.rules = rules;
+  if (nf.rules) r.rules = rules;
   r.rules_traversed = dv.getUint32(p + abi.PKT_NF_RULES, true);
   if (nf.traceAll) r.trace = trace;
   if (dv.getUint8(p + abi.PKT_PX) & abi.PX_TRACE_TRUNC) r.trace_truncated = true;

@@ -96,7 +96,8 @@ function talk(src: TopTalkers, dst: TopTalkers, dv: DataView, base: number, n: n
 
 export async function runReplay(o: ReplayRunOptions): Promise<ReplayOutcome> {
   const { engine } = await loadEngine(o.spec, { seed: o.seed, batch: o.batch, warn: o.warn });
-  if (o.trace) engine.setTrace(true);
+  // per-packet rule lists are only recorded for per-packet output
+  engine.setTrace(o.trace ? "all" : o.jsonl ? "matched" : "off");
   const source = await o.source(engine);
   try {
     return o.workers <= 1 ? await runSingle(o, engine, source) : await runParallel(o, engine, source);

@@ -32,7 +32,7 @@ export class ShardEngine {
 
   async init(m: Init, warn: (message: string) => void): Promise<void> {
     ({ engine: this.engine } = await loadEngine(m.spec, { seed: m.seed, batch: m.batch, warn }));
-    if (m.trace) this.engine.setTrace(true);
+    this.engine.setTrace(m.trace ? "all" : m.jsonl ? "matched" : "off");
     this.runner = new EngineRunner(this.engine, m.seed);
     this.sets = new NatSets(m.topo);
     this.jsonl = m.jsonl;
