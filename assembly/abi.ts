@@ -281,11 +281,37 @@ export const PKT_INNER_ICMP_TYPE = 220;
 /** u8 code of the quoted ICMP message. */
 export const PKT_INNER_ICMP_CODE = 221;
 /**
- * u16 CPU that handles the packet, plus one (0: the core picks one by a hash
- * of the flow, as RSS spreads flows over a NIC's queues). Only read when the
- * core models more than one CPU (smp.ts).
+ * u8 CPU that handles the packet, plus one (1..64; 0: the core picks one by
+ * a hash of the flow, as RSS spreads flows over a NIC's queues). Only read
+ * when the core models more than one CPU (smp.ts).
  */
 export const PKT_CPU = 222;
+/**
+ * u8 the transport header is malformed although the whole datagram arrived
+ * (0: it is sound, as far as the kernel reads it): 1 + the number of
+ * transport bytes the datagram carries (total length - IPv4 header length),
+ * 255 for 254 or more (every check below reads fewer). Malformed means:
+ *  - TCP: fewer than 20 bytes, or a data offset below 5 or beyond the bytes
+ *    (PKT_TCP_DOFF then holds the raw data offset, 0..15; 0 when fewer than
+ *    13 bytes hold none);
+ *  - UDP, UDP-Lite: fewer than 8 bytes;
+ *  - ICMP: fewer than 8 bytes, or an error (icmp_is_err) whose quote (the
+ *    bytes after the 8-byte ICMP header) is shorter than the quoted IPv4
+ *    header and 8 bytes of its payload. For such an error PKT_TCP_DOFF holds
+ *    the quoted header's IHL field (5..15; 0 when the quote is shorter than
+ *    20 bytes), and PF_INNER is set only when conntrack can read the quoted
+ *    tuple (nf_ct_get_tuplepr: IHL*4 bytes, then 4 more for the ports of
+ *    TCP/UDP/UDP-Lite/SCTP/DCCP, 8 for ICMP).
+ * Fields whose bytes are missing are 0 (TCP and UDP ports need 4 bytes; TCP
+ * flags, sequence, acknowledgement and window the whole 20-byte header; the
+ * ICMP type 1 byte, the code 2). The core handles the packet as the kernel
+ * does: conntrack finds it INVALID (nf_ct_get_tuple, tcp_error, udp_error,
+ * icmp_error), the tcp/udp/icmp/multiport matches hotdrop it when they
+ * cannot read what they need (DROP_NF_HOTDROP), local delivery drops it in
+ * tcp_v4_rcv / __udp4_lib_rcv / icmp_rcv with their counters, forwarding
+ * forwards it untouched. Only packets arriving on a device carry it.
+ */
+export const PKT_L4_BYTES = 223;
 // ---- core bookkeeping (output area) ----
 /** u32 index of the packet's last record in the trace ring (core bookkeeping). */
 export const PKT_NF_TRACE_LAST = 224;
@@ -404,7 +430,7 @@ export const DROP_IP_LOCAL_SOURCE = 5;
 export const DROP_IP_INADDRERRORS = 6;
 /** Network unreachable (ENETUNREACH: no route, or an unreachable rule). */
 export const DROP_IP_INNOROUTES = 7;
-/** IP header error: TTL expired in transit (ip_forward too_many_hops), or a malformed header (ip_rcv_core). */
+/** IP header error: TTL expired in transit (ip_forward too_many_hops), a malformed header (ip_rcv_core), or an arriving ICMP error quoting a header with IHL below 5 (icmp_unreach). */
 export const DROP_IP_INHDR = 8;
 /** DF set and larger than the path MTU (ip_forward). */
 export const DROP_PKT_TOO_BIG = 9;
@@ -451,7 +477,7 @@ export const DROP_ICMP_CSUM = 29;
 /** Number of drop reasons (for counters). */
 /** ip_rcv_core: IPv4 header checksum wrong (SKB_DROP_REASON_IP_CSUM). */
 export const DROP_IP_CSUM = 30;
-/** ip_rcv_core: IPv4 total length beyond the frame (SKB_DROP_REASON_PKT_TOO_SMALL). */
+/** ip_rcv_core: IPv4 total length beyond the frame; tcp_v4_rcv: TCP data offset below 5 (SKB_DROP_REASON_PKT_TOO_SMALL). */
 export const DROP_PKT_TOO_SMALL = 31;
 /**
  * A frame addressed to another host's MAC (skb->pkt_type PACKET_OTHERHOST,
@@ -459,7 +485,26 @@ export const DROP_PKT_TOO_SMALL = 31;
  * (SKB_DROP_REASON_OTHERHOST).
  */
 export const DROP_OTHERHOST = 32;
-export const DROP_MAX = 33;
+/**
+ * An iptables match could not read the transport header it needs (a TCP
+ * header under 20 bytes, UDP or ICMP under 8, no ports for multiport; TCP
+ * options beyond the bytes or a data offset below 5 for --tcp-option):
+ * tcp_mt / udp_mt / icmp_match / multiport_mt set par->hotdrop and
+ * ipt_do_table returns NF_DROP at once (SKB_DROP_REASON_NETFILTER_DROP; no
+ * rule or policy counts the packet). PKT_NF_VERDICT_RULE names the rule
+ * whose match hotdropped.
+ */
+export const DROP_NF_HOTDROP = 33;
+/**
+ * The transport header is shorter than its protocol needs (PKT_L4_BYTES)
+ * and the transport receive drops the packet without naming a reason
+ * (SKB_DROP_REASON_NOT_SPECIFIED): tcp_v4_rcv (fewer than 20 bytes, or a
+ * data offset beyond them), __udp4_lib_rcv (fewer than 8), icmp_rcv (fewer
+ * than 8), icmp_unreach (a quote under 20 bytes). A TCP data offset below 5
+ * is PKT_TOO_SMALL, as the kernel names it; a quoted IHL below 5, IP_INHDR.
+ */
+export const DROP_L4_SHORT = 34;
+export const DROP_MAX = 35;
 
 // ---- route types (rtnetlink RTN_*), scopes (RT_SCOPE_*) --------------------
 export const RTN_UNSPEC = 0;

@@ -45,7 +45,7 @@ export function smpSetDeferring(on: bool): void { smpDeferring = on; }
 
 /** The CPU of the packet at `p`: its PKT_CPU, or a hash of its flow (RSS). */
 export function cpuOf(p: usize): u32 {
-  const c = <u32>load<u16>(p, PKT_CPU);
+  const c = <u32>load<u8>(p, PKT_CPU);
   if (c != 0) return (c - 1) % smpCpus;
   const h = tupleHashV(load<u32>(p, PKT_SRC), load<u32>(p, PKT_DST),
     <u32>load<u16>(p, PKT_SPORT) | (<u32>load<u16>(p, PKT_DPORT) << 16), <u32>load<u8>(p, PKT_PROTO));

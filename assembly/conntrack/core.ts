@@ -14,7 +14,7 @@
 import {
   PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_ICMP_ID, PKT_ICMP_TYPE, PKT_ICMP_CODE,
   PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_DST, PKT_OUT_INNER_SPORT, PKT_OUT_INNER_DPORT,
-  PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, PKT_FLAGS, PF_INNER, PKT_LEN, PKT_CSUM, PKT_CSCOV, CSUM_BAD, CSUM_NONE,
+  PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, PKT_FLAGS, PF_INNER, PKT_LEN, PKT_CSUM, PKT_CSCOV, CSUM_BAD, CSUM_NONE, PKT_L4_BYTES,
   NF_INET_PRE_ROUTING,
   PKT_CT_ID, PKT_CT_INFO, PKT_CT_STATUS, PKT_CT_MARK, PKT_CT_STATE, PKT_CT_PROTO, PKT_CT_TIMEOUT,
   PKT_CT_ORIG_SRC, PKT_CT_ORIG_DST, PKT_CT_ORIG_SPORT, PKT_CT_ORIG_DPORT, PKT_CT_REPL_SRC, PKT_CT_REPL_DST,
@@ -121,6 +121,9 @@ function innerTuple(p: usize, t: usize): bool {
  * connection, or NF_INVALID.
  */
 function icmpError(p: usize): i32 {
+  // fewer than 8 bytes: skb_header_pointer(sizeof(struct icmphdr)) fails, "short packet"
+  const l4 = <u32>load<u8>(p, PKT_L4_BYTES);
+  if (l4 != 0 && l4 - 1 < 8) return NF_INVALID;
   if (badChecksum(p)) return NF_INVALID; // "bad hw icmp checksum"
   const type = <u32>load<u8>(p, PKT_ICMP_TYPE);
   if (type > 18) return NF_INVALID; // "invalid icmp type"
@@ -221,7 +224,8 @@ function resolveNormalCt(p: usize): i32 {
 
 /** udp_error: a truncated datagram, or a bad checksum (a zero checksum field means none: fine). */
 function udpError(p: usize): bool {
-  if (<u32>load<u16>(p, PKT_LEN) < 28) return true; // "short packet"
+  // under 8 bytes: "short packet" (PKT_L4_BYTES; a JSONL len below 28 says it too)
+  if (load<u8>(p, PKT_L4_BYTES) != 0 || <u32>load<u16>(p, PKT_LEN) < 28) return true;
   if (<u32>load<u8>(p, PKT_CSUM) == CSUM_NONE) return false;
   return badChecksum(p);
 }
@@ -229,7 +233,7 @@ function udpError(p: usize): bool {
 /** udplite_error: checksum coverage outside 8..length, no checksum (mandatory for UDP-Lite), a bad one. */
 function udpliteError(p: usize): bool {
   const udplen = <u32>load<u16>(p, PKT_LEN) - 20;
-  if (<i32>udplen < 8) return true; // "packet too short"
+  if (<i32>udplen < 8 || load<u8>(p, PKT_L4_BYTES) != 0) return true; // "short packet", "packet too short"
   const cscov = <u32>load<u16>(p, PKT_CSCOV);
   if (cscov != 0 && (cscov < 8 || cscov > udplen)) return true; // "invalid checksum coverage"
   if (<u32>load<u8>(p, PKT_CSUM) == CSUM_NONE) return true; // "checksum missing"
@@ -331,6 +335,13 @@ export function nfConntrackIn(p: usize): i32 {
   // previously seen (loopback) or untracked? ignore
   if (pktCt(p) != 0 || pktCtInfo(p) == CTINFO_UNTRACKED) return NF_ACCEPT;
   const proto = <u32>load<u8>(p, PKT_PROTO);
+  // resolve_normal_ct: nf_ct_get_tuple cannot read the ports of fewer than 4 transport bytes: no entry, "invalid"
+  const l4 = <u32>load<u8>(p, PKT_L4_BYTES);
+  if (l4 != 0 && l4 - 1 < 4 && protoHasPorts(proto)) {
+    ctStat(CTS_INVALID);
+    ctDetach(p);
+    return NF_ACCEPT;
+  }
   if (proto == 1) {
     // nf_conntrack_handle_icmp
     const r = icmpError(p);

@@ -11,7 +11,7 @@ import {
   TCP_CONNTRACK_NONE, TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_SYN_RECV, TCP_CONNTRACK_ESTABLISHED,
   TCP_CONNTRACK_FIN_WAIT, TCP_CONNTRACK_CLOSE_WAIT, TCP_CONNTRACK_LAST_ACK, TCP_CONNTRACK_TIME_WAIT,
   TCP_CONNTRACK_CLOSE, TCP_CONNTRACK_SYN_SENT2, TCP_CONNTRACK_MAX, TCP_CONNTRACK_IGNORE,
-  TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_UNACK, PKT_CSUM, CSUM_BAD, NF_INET_PRE_ROUTING,
+  TCP_CONNTRACK_RETRANS, TCP_CONNTRACK_UNACK, PKT_CSUM, CSUM_BAD, NF_INET_PRE_ROUTING, PKT_L4_BYTES,
 } from "../abi";
 import {
   TCPF_WINDOW_SCALE, TCPF_SACK_PERM, TCPF_CLOSE_INIT,
@@ -110,6 +110,9 @@ function segmentEnd(p: usize, seq: u32, flags: u32): u32 {
 // @ts-ignore: decorator
 @inline
 export function tcpError(p: usize): bool {
+  // a header under 20 bytes (skb_header_pointer fails: -NF_ACCEPT), a data offset
+  // below 5 or beyond the segment ("truncated packet"): PKT_L4_BYTES says so
+  if (load<u8>(p, PKT_L4_BYTES) != 0) return true;
   const doff = doffOf(p);
   const len = <u32>load<u16>(p, PKT_LEN);
   if (doff < 5 || len < 20 + (doff << 2)) return true;

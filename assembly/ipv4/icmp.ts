@@ -16,6 +16,7 @@ import {
   PKT_OUT_ICMP_ID, PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, CTR_ICMP_OUT_RATELIMIT_GLOBAL, CTR_ICMP_OUT_RATELIMIT_HOST,
   CTR_ICMP_OUT_MSGS, CTR_ICMP_OUT_DEST_UNREACHS, CTR_ICMP_OUT_TIME_EXCDS, CTR_ICMP_OUT_REDIRECTS,
   CTR_ICMP_OUT_ECHO_REPS, DEV_FLAGS, IFF_LOOPBACK, RT_SCOPE_LINK,
+  PKT_L4_BYTES,
 } from "../abi";
 import {
   icmpRatemask, icmpRatelimitJiffies, icmpMsgsPerSec, icmpMsgsBurst, icmpErrorsUseInboundIfaddr,
@@ -129,8 +130,9 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
   // No replies to link-layer broadcast/multicast, nor to IP broadcast/multicast.
   if (load<u16>(p, PKT_FLAGS) & PF_L2_OTHER) return false;
   if (pktRtFlags & (RTCF_BROADCAST | RTCF_MULTICAST)) return false;
-  // Never an error about an error.
+  // Never an error about an error; nor about an ICMP packet whose type cannot be read (no transport byte)
   if (icmpIsError(type) && load<u8>(p, PKT_PROTO) == 1) {
+    if (load<u8>(p, PKT_L4_BYTES) == 1) return false;
     const it = <u32>load<u8>(p, PKT_ICMP_TYPE);
     if (it > NR_ICMP_TYPES || icmpIsError(it)) return false;
   }

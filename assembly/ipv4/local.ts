@@ -19,6 +19,7 @@ import {
   CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
   PKT_CSUM, CSUM_BAD, PKT_ICMP_CODE, PF_INNER, PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_SPORT, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
   CTR_UDP_IN_CSUM_ERRORS, CTR_UDP_IN_ERRORS, CTR_ICMP_IN_CSUM_ERRORS, CTR_ICMP_IN_ERRORS,
+  PKT_L4_BYTES, DROP_L4_SHORT, DROP_PKT_TOO_SMALL, DROP_IP_INHDR,
 } from "../abi";
 import { count } from "./stats";
 import { zalloc, release } from "../util/mem";
@@ -90,6 +91,20 @@ export function ipLocalDeliver(p: usize, rtType: u32, rtFlagsIn: u32): void {
 function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   if (load<u16>(p, PKT_FLAGS) & PF_L2_OTHER) return; // pkt_type != PACKET_HOST
   count(CTR_TCP_IN_SEGS); // "count it even if it's bad"
+  const l4 = <u32>load<u8>(p, PKT_L4_BYTES);
+  if (l4 != 0) {
+    // tcp_v4_rcv: pskb_may_pull(skb, sizeof(struct tcphdr)) fails, or th->doff < 5
+    // (bad_packet: TcpInErrs, PKT_TOO_SMALL), or pskb_may_pull(skb, th->doff * 4)
+    // fails: discard_it, before the checksum; no reset
+    const n = l4 - 1;
+    if (n >= 20 && <u32>load<u8>(p, PKT_TCP_DOFF) < 5) {
+      count(CTR_TCP_IN_ERRS);
+      drop(p, DROP_PKT_TOO_SMALL);
+    } else {
+      drop(p, DROP_L4_SHORT);
+    }
+    return;
+  }
   if (<u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) {
     // tcp_v4_rcv: csum_error (the segment never reaches a socket, and no reset answers it)
     count(CTR_TCP_IN_CSUM_ERRORS);
@@ -142,6 +157,12 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
 }
 
 function udpRcv(p: usize, rtFlagsIn: u32): void {
+  if (load<u8>(p, PKT_L4_BYTES) != 0) {
+    // __udp4_lib_rcv: pskb_may_pull(skb, sizeof(struct udphdr)) fails: UdpInErrors, before the checksum
+    count(CTR_UDP_IN_ERRORS);
+    drop(p, DROP_L4_SHORT);
+    return;
+  }
   if (<u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) {
     // __udp4_lib_rcv: csum_error (with a socket the kernel finds out when the
     // application reads the datagram; the counters are the same)
@@ -182,6 +203,13 @@ function icmpRcv(p: usize, rtFlagsIn: u32): void {
     drop(p, DROP_ICMP_CSUM);
     return;
   }
+  const l4 = <u32>load<u8>(p, PKT_L4_BYTES);
+  if (l4 != 0 && l4 - 1 < 8) {
+    // pskb_pull(skb, sizeof(*icmph)) fails: "error", before the type is counted
+    count(CTR_ICMP_IN_ERRORS);
+    drop(p, DROP_L4_SHORT);
+    return;
+  }
   const type = <u32>load<u8>(p, PKT_ICMP_TYPE);
   if (type == ICMP_DEST_UNREACH) count(CTR_ICMP_IN_DEST_UNREACHS);
   else if (type == ICMP_TIME_EXCEEDED) count(CTR_ICMP_IN_TIME_EXCDS);
@@ -195,6 +223,10 @@ function icmpRcv(p: usize, rtFlagsIn: u32): void {
   }
   // icmp_unreach / icmp_redirect -> icmp_socket_deliver: the quoted protocol's error
   // handler looks for the socket that sent the quoted packet
+  if (l4 != 0 && (type == ICMP_DEST_UNREACH || type == 4 || type == ICMP_TIME_EXCEEDED || type == 12 || type == 5)) {
+    icmpErrShortQuote(p, type, l4 - 1);
+    return;
+  }
   if (type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == 12 || type == 5) {
     if (type == ICMP_DEST_UNREACH && <u32>load<u8>(p, PKT_ICMP_CODE) > 15) return; // > NR_ICMP_UNREACH
     errSocketLookup(p);
@@ -203,6 +235,32 @@ function icmpRcv(p: usize, rtFlagsIn: u32): void {
   if (type != ICMP_ECHO) return;
   if (icmpEchoIgnoreAll) return;
   icmpEchoReply(p, specDst(p, rtFlagsIn));
+}
+
+/**
+ * An ICMP error whose quote is too short for the quoted header and 8 bytes
+ * of its payload (PKT_L4_BYTES: `n` bytes of ICMP; PKT_TCP_DOFF: the quoted
+ * IHL): icmp_unreach (types 3, 4, 11, 12) drops a quote under 20 bytes and
+ * an IHL below 5 ("error"), returns early for an unreachable code above 15
+ * and for a fragment reassembly timeout; icmp_redirect drops a quote under
+ * 20 bytes; icmp_socket_deliver counts the rest as errors
+ * (pskb_may_pull(skb, iph->ihl * 4 + 8) fails) and consumes them.
+ */
+function icmpErrShortQuote(p: usize, type: u32, n: u32): void {
+  const q = n - 8;
+  const ihl = <u32>load<u8>(p, PKT_TCP_DOFF) << 2;
+  if (q < 20) {
+    count(CTR_ICMP_IN_ERRORS);
+    drop(p, type == 5 ? DROP_PKT_TOO_SMALL : DROP_L4_SHORT);
+    return;
+  }
+  if (type != 5) {
+    if (ihl < 20) { count(CTR_ICMP_IN_ERRORS); drop(p, DROP_IP_INHDR); return; } // "Mangled header"
+    const code = <u32>load<u8>(p, PKT_ICMP_CODE);
+    if (type == ICMP_DEST_UNREACH && code > 15) return; // > NR_ICMP_UNREACH
+    if (type == ICMP_TIME_EXCEEDED && code == 1) return; // ICMP_EXC_FRAGTIME
+  }
+  if (q < ihl + 8) count(CTR_ICMP_IN_ERRORS);
 }
 
 /**

@@ -7,7 +7,7 @@
 import {
   PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_TTL, PKT_OUT_MARK, PKT_LEN,
   PKT_TCPFLAGS, PKT_TCP_DOFF, PKT_TCP_WSCALE, PKT_TCP_OPTS, PKT_ICMP_TYPE, PKT_ICMP_CODE, PKT_UID, PKT_GID, PKT_PX,
-  PX_HAS_SOCK, PX_KSOCK, TO_SACK_PERM,
+  PX_HAS_SOCK, PX_KSOCK, TO_SACK_PERM, PKT_L4_BYTES,
   E_INV, E_SRC, E_SMSK, E_DST, E_DMSK, E_IN, E_OUT, E_PROTO, E_FLAGS, E_MATCHES, E_MATCH_BYTES, E_ID,
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
@@ -45,6 +45,25 @@ export function ipPacketMatch(p: usize, e: usize): bool {
   return true;
 }
 
+/**
+ * par->hotdrop: a match could not read the transport header it needs (a
+ * malformed one, PKT_L4_BYTES): it fails, and ipt_do_table stops with
+ * NF_DROP (walk.ts takes the flag with hotdropTake).
+ */
+let hotdrop = false;
+export function hotdropTake(): bool {
+  const h = hotdrop;
+  hotdrop = false;
+  return h;
+}
+
+/** The transport bytes of a packet whose transport header is malformed; 0xffff when it is sound. */
+// @ts-ignore: decorator
+@inline function l4Bytes(p: usize): u32 {
+  const b = <u32>load<u8>(p, PKT_L4_BYTES);
+  return b == 0 ? 0xffff : b - 1;
+}
+
 // @ts-ignore: decorator
 @inline function portIn(port: u32, lo: u32, hi: u32, inv: bool): bool { return (port >= lo && port <= hi) != inv; }
 
@@ -52,6 +71,10 @@ export function ipPacketMatch(p: usize, e: usize): bool {
 function tcpUdpMatch(p: usize, m: usize, tcp: bool): bool {
   const want: u32 = tcp ? 6 : 17;
   if (<u32>load<u8>(p, PKT_PROTO) != want) return false;
+  // tcp_mt / udp_mt: skb_header_pointer(sizeof(struct tcphdr) / sizeof(struct udphdr)) fails: hotdrop
+  const n = l4Bytes(p);
+  const need: u32 = tcp ? 20 : 8;
+  if (n < need) { hotdrop = true; return false; }
   const inv = <u32>load<u8>(m, M_INV);
   const present = <u32>load<u8>(m, 15);
   if (present & 1) {
@@ -70,6 +93,9 @@ function tcpUdpMatch(p: usize, m: usize, tcp: bool): bool {
       const opt = <u32>load<u8>(m, 14);
       let has = false;
       const doff = <u32>load<u8>(p, PKT_TCP_DOFF);
+      // tcp_mt: doff * 4 < sizeof(struct tcphdr), or the options beyond the segment
+      // (tcp_find_option's skb_header_pointer fails): hotdrop; doff is raw when malformed
+      if (n != 0xffff && (doff < 5 || (doff << 2) > n)) { hotdrop = true; return false; }
       if (doff > 5) {
         if (opt == 3) has = load<u8>(p, PKT_TCP_WSCALE) != 0;
         else if (opt == 4) has = (load<u8>(p, PKT_TCP_OPTS) & TO_SACK_PERM) != 0;
@@ -83,6 +109,8 @@ function tcpUdpMatch(p: usize, m: usize, tcp: bool): bool {
 /** icmp_match (icmp_type_code_match) */
 function icmpMatch(p: usize, m: usize): bool {
   if (<u32>load<u8>(p, PKT_PROTO) != 1) return false;
+  // icmp_match: skb_header_pointer(sizeof(struct icmphdr)) fails: hotdrop
+  if (l4Bytes(p) < 8) { hotdrop = true; return false; }
   const type = <u32>load<u8>(m, 4);
   const cmin = <u32>load<u8>(m, 5);
   const cmax = <u32>load<u8>(m, 6);
@@ -97,6 +125,8 @@ function icmpMatch(p: usize, m: usize): bool {
 function multiportMatch(p: usize, m: usize): bool {
   const proto = <u32>load<u8>(p, PKT_PROTO);
   if (!(proto == 6 || proto == 17 || proto == 132 || proto == 33 || proto == 136)) return false;
+  // multiport_mt: the two ports cannot be read: hotdrop
+  if (l4Bytes(p) < 4) { hotdrop = true; return false; }
   const mode = <u32>load<u8>(m, 4);
   const n = <u32>load<u8>(m, 5);
   const inv = load<u8>(m, M_INV) != 0;

@@ -9,7 +9,7 @@ import {
   PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TCP_DOFF, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT,
   PKT_OUT_DPORT, PKT_OUT_MARK, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_TTL, PKT_LEN as LEN, PKT_MARK, PKT_FLAGS,
   PKT_BOUND_OIF, PKT_PX, PX_HAS_SOCK, PF_LOCAL, PF_SRC_SET, PF_DF, NF_INET_LOCAL_OUT,
-  REJECT_TCP_RESET, RTN_LOCAL, RTN_UNICAST, CTINFO_RELATED, CTINFO_RELATED_REPLY, CTINFO_ESTABLISHED_REPLY,
+  REJECT_TCP_RESET, PKT_L4_BYTES, RTN_LOCAL, RTN_UNICAST, CTINFO_RELATED, CTINFO_RELATED_REPLY, CTINFO_ESTABLISHED_REPLY,
 } from "../abi";
 import { icmpSend } from "../ipv4/icmp";
 import { replyAlloc } from "../ipv4/reply";
@@ -32,6 +32,9 @@ export function nfReject(p: usize, kind: u32): void {
 /** nf_send_reset */
 function sendReset(p: usize): void {
   if (<u32>load<u8>(p, PKT_PROTO) != 6) return;
+  // nf_reject_ip_tcphdr_get: no 20-byte header to answer
+  const l4 = <u32>load<u8>(p, PKT_L4_BYTES);
+  if (l4 != 0 && l4 - 1 < 20) return;
   const oflags = <u32>load<u8>(p, PKT_TCPFLAGS);
   if (oflags & 4) return; // no RST for RST
   if (hsRtFlags & (RTCF_BROADCAST | RTCF_MULTICAST)) return;
@@ -59,7 +62,7 @@ function sendReset(p: usize): void {
     store<u8>(q, 4, PKT_TCPFLAGS);
   } else {
     let doff = <u32>load<u8>(p, PKT_TCP_DOFF);
-    if (doff == 0) doff = 5;
+    if (doff == 0 && l4 == 0) doff = 5; // a malformed header's data offset is raw (nf_reject_ip_tcphdr_put uses oth->doff)
     const payload = <u32>load<u16>(p, PKT_LEN) - 20 - (doff << 2);
     store<u32>(q, load<u32>(p, PKT_SEQ) + ((oflags >> 1) & 1) + (oflags & 1) + payload, PKT_ACK);
     store<u8>(q, 4 | 16, PKT_TCPFLAGS);

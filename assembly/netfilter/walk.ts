@@ -22,10 +22,10 @@ import {
   EI_SRC, EI_DST,
   NFC_FIRST, NFC_INDEX, NFC_MAP, NFC_MAP_MASK, NFC_FIRST_GEN, NFX_NONE, NFX_DST, NFX_PROTO_DPORT,
   T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_POLICY, T_IMPLICIT_RETURN,
-  TR_MATCHED, TR_HOOK,
+  TR_MATCHED, TR_HOOK, PKT_L4_BYTES,
 } from "../abi";
 import { prog, stack, stackDepth, chainAt, chainPtr, countEntry } from "./program";
-import { ipPacketMatch, extMatches } from "./match";
+import { ipPacketMatch, extMatches, hotdropTake } from "./match";
 import { runTarget, TGT_CONTINUE } from "./targets";
 import { traceAll, traceOn, traceRecord } from "./trace";
 
@@ -34,6 +34,8 @@ export const NF_ACCEPT: u32 = 1;
 
 /** Entry id of the rule (or policy) whose verdict ended the last walk. */
 export let verdictEntry: u32 = 0xffffffff;
+/** The last walk ended in a hotdrop (a match could not read the header it needs); verdictEntry is that rule. */
+export let hotdropped = false;
 
 /** Looks `key` up in a chain's index map: offset of the first entry with that key, 0 if none. */
 function indexLookup(c: usize, key: u32): u32 {
@@ -56,7 +58,12 @@ function indexLookup(c: usize, key: u32): u32 {
 export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   const start = chainAt(table, hook);
   if (start == 0xffffffff) return NF_ACCEPT;
+  hotdropped = false;
   const all = traceAll;
+  // a malformed transport header: a tcp/udp/icmp/multiport match of any rule
+  // the kernel examines may hotdrop it, so no rule is skipped by an index
+  const malformed = load<u8>(p, PKT_L4_BYTES) != 0;
+  const seq = all || malformed;
   if (all) traceRecord(p, TR_HOOK | (table << 4) | hook);
   const len = <u32>load<u16>(p, PKT_LEN);
   // a built-in chain without rules: its policy entry counts the packet and
@@ -87,7 +94,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   let cd: u32 = 0;
   let cg: u32 = first;
   let pos: u32 = 1;
-  let kind = all ? NFX_NONE : load<u32>(c, NFC_INDEX);
+  let kind = seq ? NFX_NONE : load<u32>(c, NFC_INDEX);
   if (kind != NFX_NONE) {
     cg = load<u32>(c, NFC_FIRST_GEN);
     const key = kind == NFX_DST ? keyDst : keyPort;
@@ -99,7 +106,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     // a chain walked rule by rule: skip the rules whose addresses fail
     // without the cursor bookkeeping (the common case in long chains;
     // a terminal entry has zero masks and always stops this loop)
-    if (!all) {
+    if (!seq) {
       let o = cg;
       const stop = cd == 0 ? 0xffffffff : cd;
       while (o < stop) {
@@ -125,12 +132,14 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     // advance the cursor past e
     if (off == cd) cd = load<u32>(e, E_NEXT_SAME);
     if (off == cg) cg = load<u32>(e, E_NEXT_GEN);
-    if (all && kind == NFX_NONE) cg = off + <u32>load<u16>(e, E_SIZE);
+    if (seq && kind == NFX_NONE) cg = off + <u32>load<u16>(e, E_SIZE);
 
     const id = load<u32>(e, E_ID);
     const tk = <u32>load<u8>(e, E_TARGET);
     if (!(ipPacketMatch(p, e) && extMatches(p, e))) {
       if (all) traceRecord(p, id);
+      // ipt_do_table: `while (!acpar.hotdrop)` ends the walk, NF_DROP; nothing counts the packet
+      if (malformed && hotdropTake()) { hotdropped = true; verdict = NF_DROP; verdictEntry = id; break; }
       continue;
     }
     countEntry(id, len);
@@ -148,7 +157,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
       }
       chain = load<u32>(e, E_T0);
       c = chainPtr(chain);
-      kind = all ? NFX_NONE : load<u32>(c, NFC_INDEX);
+      kind = seq ? NFX_NONE : load<u32>(c, NFC_INDEX);
       pos = 1;
       cd = 0;
       cg = load<u32>(c, NFC_FIRST);
@@ -174,7 +183,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
       const f = stack + (<usize>sp << 4);
       chain = load<u32>(f);
       c = chainPtr(chain);
-      kind = all ? NFX_NONE : load<u32>(c, NFC_INDEX);
+      kind = seq ? NFX_NONE : load<u32>(c, NFC_INDEX);
       pos = load<u32>(f, 4);
       cd = load<u32>(f, 8);
       cg = load<u32>(f, 12);

@@ -88,6 +88,20 @@ export interface PacketInput {
   /** UDP-Lite checksum coverage, as its header's length field (0 = the whole datagram). */
   cscov?: number;
   /**
+   * The transport header is malformed although the whole datagram arrived:
+   * the datagram carries only these transport bytes (TCP below 20 or below
+   * its data offset, UDP/UDP-Lite/ICMP below 8, an ICMP error whose quote is
+   * too short for the quoted header and 8 bytes), or TCP's `doff` (then
+   * 0..15) is below 5 or beyond them. Fields whose bytes are missing must be
+   * absent (or 0). Conntrack finds the packet INVALID, the tcp/udp/icmp/
+   * multiport matches hotdrop it, local delivery drops it with the kernel's
+   * counters. Arriving packets only; at most len - 20. A capture's packets
+   * with such headers decode to this.
+   */
+  l4_bytes?: number;
+  /** With `l4_bytes`, an ICMP error quoting at least 20 bytes: the quoted IPv4 header's IHL field (0..15, default 5). */
+  quote_ihl?: number;
+  /**
    * SCTP packets (proto 132, required for them): the common header's
    * verification tag and the chunks in order, as conntrack's SCTP tracker
    * reads them. `type` is a number or a name (DATA, INIT, INIT_ACK, SACK,
@@ -110,6 +124,7 @@ export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
   "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
+  "l4_bytes", "quote_ihl",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -220,7 +235,8 @@ export function encodePacket(
   if (proto !== 132 && o.sctp !== undefined) warn(`input field "sctp" only applies to sctp packets (proto 132) and is ignored`);
   if (proto === 132 && o.cscov !== undefined) warn(`input field "cscov" only applies to udplite packets and is ignored`);
   if (proto === 6) {
-    const f = o.flags === undefined ? "S" : o.flags;
+    // a header cut short (l4_bytes below 20) has no flags
+    const f = o.flags === undefined ? (o.l4_bytes !== undefined && typeof o.l4_bytes === "number" && o.l4_bytes < 20 ? "" : "S") : o.flags;
     if (typeof f !== "string") err(pos, "flags", "must be a string of TCP flag letters (F S R P A U E C)");
     const b = tcpFlagsFromLetters(f);
     if (b === undefined) err(pos, f, "is not a set of TCP flag letters (F S R P A U E C)");
@@ -233,13 +249,16 @@ export function encodePacket(
       if (o[k] !== undefined) warn(`input field "${k}" only applies to tcp packets and is ignored`);
     }
   }
-  const doff = proto === 6 ? u(pos, o, "doff", 15, hasOpts ? 8 : 5) : 0;
-  if (proto === 6 && doff < 5) err(pos, "doff", "must be 5..15 (32-bit words of TCP header)");
+  // a malformed transport header (l4_bytes): TCP's data offset is taken as it is, 0..15
+  const l4b = o.l4_bytes === undefined ? -1 : u(pos, o, "l4_bytes", 65535, 0);
+  const doff = proto === 6 ? u(pos, o, "doff", 15, l4b >= 0 ? (l4b >= 13 ? 5 : 0) : hasOpts ? 8 : 5) : 0;
+  if (proto === 6 && doff < 5 && l4b < 0) err(pos, "doff", "must be 5..15 (32-bit words of TCP header)");
   if (hasOpts && doff === 5) err(pos, "doff", "must be more than 5 when TCP options (wscale, sackok, sack) are given");
   const sctp = proto === 132 ? sctpInput(pos, o.sctp) : undefined;
-  const defLen = proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : proto === 132 ? 20 + sctp!.bytes : 20;
+  const defLen = l4b >= 0 ? 20 + l4b : proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : proto === 132 ? 20 + sctp!.bytes : 20;
   const len = u(pos, o, "len", 65535, defLen);
-  if (proto === 6 && len < 20 + doff * 4) err(pos, "len", `must be at least ${20 + doff * 4} (IPv4 header + TCP header of doff ${doff})`);
+  if (proto === 6 && l4b < 0 && len < 20 + doff * 4) err(pos, "len", `must be at least ${20 + doff * 4} (IPv4 header + TCP header of doff ${doff})`);
+  const quoteIhl = l4b >= 0 ? malformedCheck(pos, o, proto, l4b, len, doff, local) : 0;
   if (len < 20) err(pos, "len", "must be at least 20 (the IPv4 header)");
   let df = false;
   if (o.df !== undefined) {
@@ -282,14 +301,14 @@ export function encodePacket(
   dv.setUint32(p + abi.PKT_SEQ, u(pos, o, "seq", 0xffffffff, 0), true);
   dv.setUint32(p + abi.PKT_ACK, u(pos, o, "ack", 0xffffffff, 0), true);
   dv.setUint16(p + abi.PKT_WIN, u(pos, o, "win", 65535, 0), true);
-  dv.setUint8(p + abi.PKT_ICMP_TYPE, u(pos, o, "icmp_type", 255, proto === 1 ? 8 : 0));
+  dv.setUint8(p + abi.PKT_ICMP_TYPE, u(pos, o, "icmp_type", 255, proto === 1 && !(l4b >= 0 && l4b < 1) ? 8 : 0));
   dv.setUint8(p + abi.PKT_ICMP_CODE, u(pos, o, "icmp_code", 255, 0));
   dv.setUint16(p + abi.PKT_ICMP_ID, u(pos, o, "icmp_id", 65535, 0), true);
   dv.setUint16(p + abi.PKT_ICMP_SEQ, u(pos, o, "icmp_seq", 65535, 0), true);
   dv.setUint16(p + abi.PKT_IPID, u(pos, o, "id", 65535, 0), true);
   dv.setUint32(p + abi.PKT_UID, u(pos, o, "uid", 0xffffffff, 0), true);
   dv.setUint32(p + abi.PKT_GID, u(pos, o, "gid", 0xffffffff, 0), true);
-  if (o.cpu !== undefined) dv.setUint16(p + abi.PKT_CPU, u(pos, o, "cpu", 63, 0) + 1, true);
+  if (o.cpu !== undefined) dv.setUint8(p + abi.PKT_CPU, u(pos, o, "cpu", 63, 0) + 1);
   if (o.csum !== undefined) {
     const c = ({ ok: abi.CSUM_OK, bad: abi.CSUM_BAD, none: abi.CSUM_NONE } as Record<string, number>)[String(o.csum)];
     if (c === undefined) err(pos, "csum", `must be "ok", "bad" or "none", got ${JSON.stringify(o.csum)}`);
@@ -316,6 +335,11 @@ export function encodePacket(
     dv.setUint16(p + abi.PKT_FRAG_MAX, fm, true);
   }
   if (o.cscov !== undefined && proto !== 132) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
+  if (l4b >= 0) {
+    // PKT_L4_BYTES: 1 + the transport bytes, saturated; an ICMP error's quoted IHL rides in PKT_TCP_DOFF (abi.ts)
+    dv.setUint8(p + abi.PKT_L4_BYTES, 1 + Math.min(l4b, 254));
+    if (proto === 1) dv.setUint8(p + abi.PKT_TCP_DOFF, quoteIhl);
+  }
   if (sctp) {
     // over the TCP/ICMP fields an SCTP packet does not have (abi.ts, "SCTP packets")
     dv.setUint32(p + abi.PKT_SCTP_VTAG, sctp.vtag, true);
@@ -361,6 +385,70 @@ export function encodePacket(
   dv.setUint16(p + abi.PKT_FLAGS, flags, true);
   dv.setBigUint64(p + abi.PKT_TIME, t, true);
   return t;
+}
+
+/** ICMP types that quote the offending header (icmp_is_err). */
+function icmpIsErr(type: number): boolean {
+  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+}
+
+/**
+ * Checks `l4_bytes` (`n`): an arriving TCP, UDP, UDP-Lite or ICMP packet
+ * whose header the kernel finds too short or malformed (abi.ts
+ * PKT_L4_BYTES), with no field whose bytes are missing. Returns an ICMP
+ * error's quoted IHL (`quote_ihl`), else 0.
+ */
+function malformedCheck(pos: InputPos, o: Record<string, unknown>, proto: number, n: number, len: number, doff: number, local: boolean): number {
+  if (local) err(pos, "l4_bytes", `only applies to packets arriving on an interface (a socket sends sound headers)`);
+  if (proto !== 6 && proto !== 17 && proto !== 136 && proto !== 1) err(pos, "l4_bytes", `applies to tcp, udp, udplite (136) and icmp packets, not protocol ${proto}`);
+  if (n > len - 20) err(pos, "l4_bytes", `must be at most len - 20 (${len - 20}): the transport bytes of the datagram, got ${n}`);
+  const nonzero = (k: string): boolean => o[k] !== undefined && o[k] !== 0 && o[k] !== "" && o[k] !== false;
+  const missing = (keys: string[], need: number, what: string): void => {
+    if (n >= need) return;
+    for (const k of keys) if (nonzero(k)) err(pos, k, `is beyond the ${n} transport bytes of l4_bytes (${what} needs ${need})`);
+  };
+  if (proto !== 1 && o.quote_ihl !== undefined) err(pos, "quote_ihl", `only applies to ICMP errors`);
+  if (proto === 6) {
+    missing(["sport", "dport"], 4, "the ports");
+    missing(["seq", "ack", "win", "flags"], 20, "the TCP header");
+    missing(["doff"], 13, "the data offset");
+    for (const k of ["wscale", "sackok", "sack"]) if (o[k] !== undefined) err(pos, k, `a malformed TCP header (l4_bytes) has no options the kernel reads`);
+    if (n >= 20 && doff >= 5 && doff * 4 <= n) err(pos, "l4_bytes", `${n} bytes with doff ${doff} is a sound TCP header: leave l4_bytes out`);
+    return 0;
+  }
+  if (proto === 17 || proto === 136) {
+    missing(["sport", "dport"], 4, "the ports");
+    missing(["cscov"], 6, "the coverage");
+    if (n >= 8) err(pos, "l4_bytes", `${n} bytes hold a sound ${proto === 17 ? "UDP" : "UDP-Lite"} header: leave l4_bytes out`);
+    return 0;
+  }
+  // ICMP
+  missing(["icmp_type"], 1, "the type");
+  missing(["icmp_code"], 2, "the code");
+  missing(["icmp_id", "icmp_seq"], 8, "the ICMP header");
+  const type = typeof o.icmp_type === "number" ? o.icmp_type : n >= 1 ? 8 : 0;
+  if (n < 8) {
+    if (o.quote_ihl !== undefined) err(pos, "quote_ihl", `an ICMP packet of ${n} bytes quotes nothing`);
+    if (o.inner !== undefined) err(pos, "inner", `an ICMP packet of ${n} bytes quotes nothing`);
+    return 0;
+  }
+  if (!icmpIsErr(type)) err(pos, "l4_bytes", `${n} bytes hold a sound ICMP header (type ${type} quotes nothing): leave l4_bytes out`);
+  const q = n - 8;
+  if (q < 20) {
+    if (o.quote_ihl !== undefined) err(pos, "quote_ihl", `a quote of ${q} bytes has no IPv4 header`);
+    if (o.inner !== undefined) err(pos, "inner", `a quote of ${q} bytes has no IPv4 header: conntrack reads no tuple from it`);
+    return 0;
+  }
+  const ihl = u(pos, o, "quote_ihl", 15, 5);
+  if (type === 5 && ihl < 5) err(pos, "quote_ihl", `an ICMP redirect quoting an IHL below 5 is not modelled`);
+  if (ihl >= 5 && q >= ihl * 4 + 8) err(pos, "l4_bytes", `a quote of ${q} bytes holds the quoted header (IHL ${ihl}) and 8 bytes: a sound ICMP error, leave l4_bytes out`);
+  if (o.inner !== undefined) {
+    // conntrack reads the quoted tuple only when its bytes are there (nf_ct_get_tuplepr)
+    const ip = protoNumber((o.inner as Record<string, unknown>)?.proto as PacketInput["proto"]) ?? 0;
+    const need = ip === 1 ? 8 : ip === 6 || ip === 17 || ip === 136 || ip === 132 || ip === 33 ? 4 : 0;
+    if (q < ihl * 4 + need) err(pos, "inner", `a quote of ${q} bytes with IHL ${ihl} holds no ${need ? "ports" : "transport"} for conntrack's tuple (${ihl * 4 + need} needed)`);
+  }
+  return ihl;
 }
 
 /** The `sctp` field, checked, in descriptor form; `bytes`: the SCTP header and chunks' size (the default length). */

@@ -27,7 +27,7 @@ export const DROP_TEXT: Record<string, string> = {
   IP_LOCAL_SOURCE: "source address is the node's own",
   IP_INADDRERRORS: "no route to host (unreachable route, or forwarding disabled)",
   IP_INNOROUTES: "network unreachable (no route)",
-  IP_INHDR: "IP header error (TTL expired in transit, or a bad version or length)",
+  IP_INHDR: "IP header error (TTL expired in transit, a bad version or length, or an ICMP error quoting a header with IHL below 5)",
   PKT_TOO_BIG: "larger than the MTU with DF set",
   BLACKHOLE: "blackhole route or rule",
   PROHIBIT: "prohibit route or rule",
@@ -50,8 +50,10 @@ export const DROP_TEXT: Record<string, string> = {
   UDP_CSUM: "delivered locally with a bad UDP checksum",
   ICMP_CSUM: "delivered locally with a bad ICMP checksum",
   IP_CSUM: "IPv4 header checksum wrong (ip_rcv)",
-  PKT_TOO_SMALL: "IPv4 total length beyond the frame (ip_rcv: truncated)",
+  PKT_TOO_SMALL: "IPv4 total length beyond the frame (ip_rcv: truncated), or a TCP data offset below 5 (tcp_v4_rcv)",
   OTHERHOST: "frame addressed to another host's MAC (ip_rcv: PACKET_OTHERHOST)",
+  NF_HOTDROP: "an iptables match could not read the transport header it needs (hotdrop)",
+  L4_SHORT: "delivered locally with a transport header too short for its protocol",
 };
 
 /** Netfilter context for decoding: the loaded ruleset and the trace ring. */

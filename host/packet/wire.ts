@@ -60,6 +60,13 @@ export class WireFields {
    * clears it; the reassembler sets it after parsing the datagram.
    */
   fragMax = 0;
+  /**
+   * PKT_L4_BYTES: 0 when the transport header is sound; else 1 + the
+   * transport bytes the whole datagram carries (at most 255): a header the
+   * kernel finds too short or malformed (abi.ts says which). `doff` then
+   * holds TCP's raw data offset, or an ICMP error's quoted IHL.
+   */
+  l4Bytes = 0;
   /** The transport checksum could not be checked (payload cut by the snaplen, or checking off). */
   csumUnverified = false;
   /** Offset (from the IP header) of the transport header. */
@@ -162,6 +169,7 @@ function ipError(b: Uint8Array, o: number, cap: number, wire: number, w: WireFie
   w.cscov = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
+  w.l4Bytes = 0;
   w.l4 = 0;
   return WIRE_IP_ERROR;
 }
@@ -170,6 +178,18 @@ function fail(w: WireFields, at: number, problem: string): number {
   w.problem = problem;
   w.problemAt = at;
   return WIRE_ERROR;
+}
+
+/** Marks the transport header malformed: `n` bytes of it are in the datagram (PKT_L4_BYTES). */
+function malformed(w: WireFields, n: number): void {
+  w.l4Bytes = 1 + Math.min(n, 254);
+}
+
+/** TCP/UDP/UDP-Lite/SCTP/DCCP ports of a transport header with at least 4 bytes. */
+function ports(b: Uint8Array, t: number, n: number, w: WireFields): void {
+  if (n < 4) return;
+  w.sport = u16(b, t);
+  w.dport = u16(b, t + 2);
 }
 
 /**
@@ -210,33 +230,61 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   w.cscov = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
+  w.l4Bytes = 0;
   w.l4 = ihl;
   const t = o + ihl;
   const l4len = len - ihl;
+  // every byte of the datagram was captured: a transport header too short
+  // for its protocol is the packet's own (traffic the kernel handles,
+  // PKT_L4_BYTES), not capture damage
+  const full = cap >= len;
   // the transport checksum can only be checked when the whole datagram was captured
-  const whole = verify && cap >= len;
+  const whole = verify && full;
   if (!verify || !whole) w.csumUnverified = proto === 6 || proto === 17 || proto === 136 || proto === 1;
   const pseudo = whole ? csumAdd(b, o + 12, 8, proto + l4len) : 0;
   switch (proto) {
     case 6: {
-      if (l4len < 20 || cap < ihl + 20) return fail(w, ihl, `too short for a TCP header (${Math.min(l4len, cap - ihl)} bytes)`);
+      if (l4len < 20) {
+        if (!full) return fail(w, ihl, `too short for a TCP header (${Math.min(l4len, cap - ihl)} bytes)`);
+        // tcp_v4_rcv: pskb_may_pull(skb, sizeof(struct tcphdr)) fails; only the ports are read (conntrack's tuple)
+        malformed(w, l4len);
+        ports(b, t, l4len, w);
+        if (l4len >= 13) w.doff = b[t + 12]! >> 4;
+        w.csumUnverified = false;
+        break;
+      }
+      if (cap < ihl + 20) return fail(w, ihl, `too short for a TCP header (${cap - ihl} bytes captured)`);
       w.sport = u16(b, t);
       w.dport = u16(b, t + 2);
       w.seq = u32(b, t + 4);
       w.ack = u32(b, t + 8);
       const doff = b[t + 12]! >> 4;
-      if (doff < 5) return fail(w, ihl + 12, `TCP data offset ${doff} is below 5`);
-      if (doff * 4 > l4len || ihl + doff * 4 > cap) return fail(w, ihl + 12, `TCP data offset ${doff} (${doff * 4} bytes) overruns the packet`);
       w.doff = doff;
       w.tcpFlags = b[t + 13]!;
       w.win = u16(b, t + 14);
+      if (doff < 5 || doff * 4 > l4len) {
+        // a data offset below 5, or beyond the datagram (tcp_v4_rcv, tcp_error): no options are read
+        if (!full) return fail(w, ihl + 12, doff < 5 ? `TCP data offset ${doff} is below 5` : `TCP data offset ${doff} (${doff * 4} bytes) overruns the packet`);
+        malformed(w, l4len);
+        w.csumUnverified = false;
+        break;
+      }
+      if (ihl + doff * 4 > cap) return fail(w, ihl + 12, `TCP data offset ${doff} (${doff * 4} bytes) overruns the captured bytes`);
       tcpOptions(b, t + 20, doff * 4 - 20, w);
       if (whole) w.csum = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
       break;
     }
     case 17:
     case 136: {
-      if (l4len < 8 || cap < ihl + 8) return fail(w, ihl, `too short for a ${proto === 17 ? "UDP" : "UDP-Lite"} header (${Math.min(l4len, cap - ihl)} bytes)`);
+      if (l4len < 8) {
+        if (!full) return fail(w, ihl, `too short for a ${proto === 17 ? "UDP" : "UDP-Lite"} header (${Math.min(l4len, cap - ihl)} bytes)`);
+        // __udp4_lib_rcv: pskb_may_pull(skb, sizeof(struct udphdr)) fails
+        malformed(w, l4len);
+        ports(b, t, l4len, w);
+        w.csumUnverified = false;
+        break;
+      }
+      if (cap < ihl + 8) return fail(w, ihl, `too short for a ${proto === 17 ? "UDP" : "UDP-Lite"} header (${cap - ihl} bytes captured)`);
       w.sport = u16(b, t);
       w.dport = u16(b, t + 2);
       const ck = u16(b, t + 6);
@@ -273,37 +321,58 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       break;
     }
     case 1: {
-      if (l4len < 8 || cap < ihl + 8) return fail(w, ihl, `too short for an ICMP header (${Math.min(l4len, cap - ihl)} bytes)`);
+      if (l4len < 8) {
+        if (!full) return fail(w, ihl, `too short for an ICMP header (${Math.min(l4len, cap - ihl)} bytes)`);
+        // icmp_rcv: the checksum is checked, then pskb_pull(skb, sizeof(*icmph)) fails;
+        // icmp_send reads the type (one byte) to never answer an error
+        malformed(w, l4len);
+        if (l4len >= 1) w.icmpType = b[t]!;
+        if (l4len >= 2) w.icmpCode = b[t + 1]!;
+        if (whole) w.csum = csumFold(csumAdd(b, t, l4len, 0)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
+        break;
+      }
+      if (cap < ihl + 8) return fail(w, ihl, `too short for an ICMP header (${cap - ihl} bytes captured)`);
       const type = b[t]!;
       w.icmpType = type;
       w.icmpCode = b[t + 1]!;
       if (isIcmpError(type)) {
         // the quoted header: IPv4 header + the first 8 bytes of its payload
         const q = t + 8;
-        const qcap = Math.min(cap, len) - ihl - 8;
-        if (qcap < 20) return fail(w, ihl + 8, `ICMP error quotes ${Math.max(qcap, 0)} bytes, too short for the offending IPv4 header`);
-        const qihl = (b[q]! & 15) * 4;
-        if (b[q]! >> 4 !== 4 || qihl < 20) return fail(w, ihl + 8, `ICMP error quotes a malformed IPv4 header`);
-        if (qcap < qihl + 8) return fail(w, ihl + 8, `ICMP error quotes ${qcap} bytes, too short for the offending header and 8 bytes of its payload`);
-        w.hasInner = true;
-        w.innerSrc = u32(b, q + 12);
-        w.innerDst = u32(b, q + 16);
-        const ip = b[q + 9]!;
-        w.innerProto = ip;
+        const qlen = l4len - 8; // quoted bytes in the datagram
+        const qcap = Math.min(cap, len) - ihl - 8; // ... and captured
+        if (qcap < Math.min(qlen, 20)) return fail(w, ihl + 8, `ICMP error quotes ${Math.max(qcap, 0)} bytes, too short for the offending IPv4 header`);
+        // neither icmp_unreach nor conntrack's ipv4_get_l4proto looks at the version; icmp_unreach drops an IHL below 5
+        const qihl = qlen >= 20 ? (b[q]! & 15) * 4 : 0;
+        if (qlen >= 20 && qihl < 20 && type === 5) return fail(w, ihl + 8, `ICMP redirect quotes an IPv4 header with IHL ${qihl / 4}: not modelled`);
+        // icmp_unreach / icmp_redirect need 20 bytes, icmp_socket_deliver the quoted header and 8 bytes
+        const bad = qlen < 20 || qihl < 20 || qlen < qihl + 8;
+        if (bad && !full) return fail(w, ihl + 8, `ICMP error quotes ${Math.max(qcap, 0)} bytes, too short for the offending header and 8 bytes of its payload`);
+        if (!bad && qcap < qihl + 8) return fail(w, ihl + 8, `ICMP error quotes ${qcap} bytes, too short for the offending header and 8 bytes of its payload`);
+        if (bad) { malformed(w, l4len); w.doff = qihl >> 2; }
+        // the quoted tuple as nf_ct_get_tuplepr reads it: the addresses, the protocol, then
+        // from IHL*4 bytes in, 4 bytes of ports or an 8-byte ICMP header (none for others)
+        const ip = qlen >= 20 ? b[q + 9]! : 0;
+        const need = ip === 1 ? 8 : hasPorts(ip) ? 4 : 0;
         w.innerIcmpType = 0;
         w.innerIcmpCode = 0;
-        const qt = q + qihl;
-        if (ip === 1) {
-          w.innerIcmpType = b[qt]!;
-          w.innerIcmpCode = b[qt + 1]!;
-          w.innerSport = u16(b, qt + 4);
-          w.innerDport = u16(b, qt + 6);
-        } else if (hasPorts(ip)) {
-          w.innerSport = u16(b, qt);
-          w.innerDport = u16(b, qt + 2);
-        } else {
-          w.innerSport = 0;
-          w.innerDport = 0;
+        if (qlen >= 20 && qlen >= qihl + need) {
+          w.hasInner = true;
+          w.innerSrc = u32(b, q + 12);
+          w.innerDst = u32(b, q + 16);
+          w.innerProto = ip;
+          const qt = q + qihl;
+          if (ip === 1) {
+            w.innerIcmpType = b[qt]!;
+            w.innerIcmpCode = b[qt + 1]!;
+            w.innerSport = u16(b, qt + 4);
+            w.innerDport = u16(b, qt + 6);
+          } else if (hasPorts(ip)) {
+            w.innerSport = u16(b, qt);
+            w.innerDport = u16(b, qt + 2);
+          } else {
+            w.innerSport = 0;
+            w.innerDport = 0;
+          }
         }
       } else {
         w.icmpId = u16(b, t + 4);
@@ -470,7 +539,7 @@ function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, ii
   a[q + W_INNER_SRC] = inner ? w.innerSrc : 0;
   a[q + W_INNER_DST] = inner ? w.innerDst : 0;
   a[q + W_INNER_SPORT] = inner ? w.innerSport | (w.innerDport << 16) : 0;
-  a[q + W_INNER_PROTO] = (inner ? w.innerProto : 0) | (tcp ? w.doff << 8 : 0) | (w.icmpSeq << 16);
+  a[q + W_INNER_PROTO] = (inner ? w.innerProto : 0) | (tcp || w.l4Bytes !== 0 ? w.doff << 8 : 0) | (w.icmpSeq << 16);
   a[q + W_UID] = 0;
   // the two u32 halves without a floating-point remainder (a C call): exact below 2^53
   const hi = Math.floor(timeNs / 4294967296);
@@ -481,7 +550,7 @@ function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, ii
   a[q + W_TCP_SACK] = tcp ? w.sack : 0;
   a[q + W_GID] = 0;
   a[q + W_CSUM] = w.csum | (w.ipError << 8) | (w.fragMax << 16);
-  a[q + W_INNER_ICMP_TYPE] = inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0; // + PKT_CPU 0
+  a[q + W_INNER_ICMP_TYPE] = (inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0) | (w.l4Bytes << 24); // + PKT_CPU 0
 }
 
 function writeSctp(w: WireFields, u8: Uint8Array, dv: DataView, p: number): void {
@@ -498,7 +567,7 @@ function writeSctp(w: WireFields, u8: Uint8Array, dv: DataView, p: number): void
 function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif: number, flags: number, timeNs: number): void {
   // zero the input fields [0, PKT_OUT_INNER_SRC) 8 bytes at a time (inlined stores, no builtin call per packet)
   for (let i = 0; i < abi.PKT_OUT_INNER_SRC; i += 8) dv.setFloat64(p + i, 0);
-  dv.setUint32(p + abi.PKT_INNER_ICMP_TYPE, 0, true); // inner type, code, cpu
+  dv.setUint32(p + abi.PKT_INNER_ICMP_TYPE, 0, true); // inner type, code, cpu, l4 bytes
   dv.setUint32(p + abi.PKT_SRC, w.src, true);
   dv.setUint32(p + abi.PKT_DST, w.dst, true);
   dv.setUint16(p + abi.PKT_SPORT, w.sport, true);
@@ -521,8 +590,10 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
   u8[p + abi.PKT_IP_ERROR] = w.ipError;
   dv.setUint16(p + abi.PKT_FRAG_MAX, w.fragMax, true);
   dv.setUint16(p + abi.PKT_CSCOV, w.cscov, true);
+  u8[p + abi.PKT_L4_BYTES] = w.l4Bytes;
+  // a malformed header's raw TCP data offset, or an ICMP error's quoted IHL (abi.ts PKT_L4_BYTES)
+  if (w.proto === 6 || w.l4Bytes !== 0) u8[p + abi.PKT_TCP_DOFF] = w.doff;
   if (w.proto === 6) {
-    u8[p + abi.PKT_TCP_DOFF] = w.doff;
     u8[p + abi.PKT_TCP_WSCALE] = w.wscale;
     u8[p + abi.PKT_TCP_OPTS] = w.topts;
     dv.setUint32(p + abi.PKT_TCP_SACK, w.sack, true);
@@ -553,7 +624,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
 const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
   "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "tflags", "zerolen", "sctpFlags", "csum", "ipError",
-  "fragMax", "csumUnverified", "l4", "problem", "problemAt"]);
+  "fragMax", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt"]);
 
 export const FAST_WORDS: boolean = (() => {
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) return false;
@@ -572,6 +643,7 @@ export const FAST_WORDS: boolean = (() => {
     w.innerSrc = rnd(32); w.innerDst = rnd(32); w.innerProto = rnd(8); w.innerSport = rnd(16); w.innerDport = rnd(16); w.innerIcmpType = rnd(8); w.innerIcmpCode = rnd(8);
     w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) w.chunkTypes[i] = rnd(8);
     w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
+    w.l4Bytes = rnd(2) ? 0 : rnd(8);
     // a field added to WireFields (and to the field writer) after the word writer was written: set it,
     // so that a word writer that does not write it fails this check
     for (const k of Object.keys(w) as (keyof WireFields)[]) {
@@ -643,6 +715,11 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
       if (ip === 1) { p.inner.icmp_type = w.innerIcmpType; p.inner.icmp_code = w.innerIcmpCode; p.inner.icmp_id = w.innerSport; p.inner.icmp_seq = w.innerDport; }
       else { p.inner.sport = w.innerSport; p.inner.dport = w.innerDport; }
     }
+  }
+  if (w.l4Bytes !== 0) {
+    // a malformed transport header: its bytes, and an ICMP error's quoted IHL (abi.ts PKT_L4_BYTES)
+    p.l4_bytes = w.len - w.l4;
+    if (w.proto === 1 && isIcmpError(w.icmpType) && w.len - w.l4 >= 28) p.quote_ihl = w.doff;
   }
   p.csum = CSUM_WORD[w.csum];
   if (w.ipError !== abi.IPERR_NONE) p.ip_error = IPERR_WORD[w.ipError];

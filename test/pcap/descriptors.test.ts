@@ -13,7 +13,7 @@ import { encodePacket, type PacketInput } from "../../host/packet/input.js";
 import { FAST_WORDS } from "../../host/packet/wire.js";
 import { PcapSource, type PcapSourceOptions } from "../../host/replay/pcap-source.js";
 import type { Engine } from "../../host/engine.js";
-import { demoEngine, demoPackets, packetBytes, scratchDir, writeCapture, VARIETY } from "./helpers.js";
+import { demoEngine, demoPackets, packetBytes, scratchDir, writeCapture, VARIETY, MALFORMED } from "./helpers.js";
 
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
@@ -25,12 +25,14 @@ const SENTINEL = 0xa5;
 
 beforeAll(async () => {
   engine = await demoEngine({ batchSize: 256 });
-  // the demo workload and every hand-made kind of packet, interleaved in time order
+  // the demo workload, every hand-made kind of packet and the malformed transport
+  // headers (hand-made bytes and their JSONL), interleaved in time order
   const demo = demoPackets(3000, 5);
   const t0 = demo[0]!.t ?? 0;
   const variety = VARIETY.map((p, i) => ({ ...p, t: t0 + 0.0001 * (i + 1) }));
-  pkts = [...demo.slice(0, 10), ...variety, ...demo.slice(10)];
-  bytes = packetBytes(engine, pkts);
+  const malformed = MALFORMED.map((m, i) => ({ ...m.input, t: t0 + 0.0001 * (VARIETY.length + i + 1) }));
+  pkts = [...demo.slice(0, 10), ...variety, ...malformed, ...demo.slice(10)];
+  bytes = [...packetBytes(engine, [...demo.slice(0, 10), ...variety]), ...MALFORMED.map((m) => m.bytes), ...packetBytes(engine, demo.slice(10))];
 });
 
 /** The descriptor the JSONL encoder writes for `p` (at time 0: times are compared on their own). */
@@ -40,7 +42,7 @@ function jsonlDescriptor(p: PacketInput): Uint8Array {
   return new Uint8Array(dv.buffer);
 }
 
-const IN_RANGES: [number, number][] = [[0, abi.PKT_OUT_INNER_SRC], [abi.PKT_INNER_ICMP_TYPE, abi.PKT_CPU + 2]];
+const IN_RANGES: [number, number][] = [[0, abi.PKT_OUT_INNER_SRC], [abi.PKT_INNER_ICMP_TYPE, abi.PKT_L4_BYTES + 1]];
 
 /** All descriptors a PcapSource writes for `file`, each a copy of its 256 bytes (the buffer is preset to SENTINEL). */
 function decodeAll(file: string, opts: PcapSourceOptions, frames: Uint8Array[] = bytes): Uint8Array[] {
@@ -82,7 +84,7 @@ function check(got: Uint8Array[], want: PacketInput[], verify: boolean): void {
     expect(t, `packet ${i} time`).toBe(Math.round((p.t ?? 0) * 1e9) - t0);
     // outside the input fields: untouched
     for (let j = abi.PKT_OUT_INNER_SRC; j < abi.PKT_INNER_ICMP_TYPE; j++) if (d[j] !== SENTINEL) expect(`packet ${i} byte ${j} written`).toBe("");
-    for (let j = abi.PKT_CPU + 2; j < abi.PKT_SIZE; j++) if (d[j] !== SENTINEL) expect(`packet ${i} byte ${j} written`).toBe("");
+    for (let j = abi.PKT_L4_BYTES + 1; j < abi.PKT_SIZE; j++) if (d[j] !== SENTINEL) expect(`packet ${i} byte ${j} written`).toBe("");
   });
   expect(mismatches).toBe(0);
 }

@@ -131,3 +131,80 @@ export function replayEach(engine: Engine, src: PacketSource, seed: number, onPa
     index += n;
   }
 }
+
+/** Ones'-complement checksum of `b` (as the packet carries it: complemented). */
+function csum16(b: number[]): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) | (b[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** An IPv4 packet (20-byte header, right header checksum) around the transport bytes `l4`. */
+export function ipv4Bytes(src: string, dst: string, proto: number, l4: number[], id = 7, ttl = 60): Uint8Array {
+  const a = (s: string) => s.split(".").map(Number);
+  const len = 20 + l4.length;
+  const h = [0x45, 0, len >> 8, len & 255, id >> 8, id & 255, 0, 0, ttl, proto, 0, 0, ...a(src), ...a(dst)];
+  const c = csum16(h);
+  h[10] = c >> 8; h[11] = c & 255;
+  return Uint8Array.from([...h, ...l4]);
+}
+
+/** ICMP bytes with the checksum (bytes 2-3) filled in; fewer than 4 bytes are left as they are. */
+export function icmpBytes(b: number[]): number[] {
+  if (b.length < 4) return b;
+  const x = b.slice();
+  x[2] = 0; x[3] = 0;
+  const c = csum16(x);
+  x[2] = c >> 8; x[3] = c & 255;
+  return x;
+}
+
+const u16b = (v: number) => [v >> 8, v & 255];
+/** A quoted IPv4 header (IHL words `ihl`, the rest as a plain header) of a packet 10.0.0.10 -> 52.1.2.5. */
+function quotedHeader(proto: number, ihl = 5): number[] {
+  const h = [0x40 | ihl, 0, 0, 60, 0, 1, 0, 0, 64, proto, 0, 0, 10, 0, 0, 10, 52, 1, 2, 5];
+  for (let i = 20; i < ihl * 4; i++) h.push(1); // options (NOPs)
+  return h;
+}
+
+/**
+ * Packets whose transport header the kernel finds too short or malformed,
+ * as bytes and as the JSONL input the decoder must give for them (written
+ * by hand from the bytes, not by the decoder).
+ */
+export const MALFORMED: { input: PacketInput; bytes: Uint8Array }[] = (() => {
+  const S = "52.1.2.7", D = "10.0.0.10";
+  const base = { iif: "eth0", src: S, dst: D, ttl: 60, id: 7, tos: 0, df: false };
+  const tcpHdr = (doff: number, flags: number) => [...u16b(40001), ...u16b(80), 0, 0, 0, 9, 0, 0, 0, 0, doff << 4, flags, ...u16b(512), 0, 0, 0, 0];
+  const list: [PacketInput, number, number[]][] = [
+    // TCP: no byte, no ports, the ports only, the ports and a data offset, data offsets below 5 and beyond the segment
+    [{ ...base, proto: "tcp", len: 20, l4_bytes: 0 }, 6, []],
+    [{ ...base, proto: "tcp", len: 23, l4_bytes: 3 }, 6, [0x9c, 0x41, 0]],
+    [{ ...base, proto: "tcp", len: 32, l4_bytes: 12, sport: 40001, dport: 80 }, 6, tcpHdr(5, 2).slice(0, 12)],
+    [{ ...base, proto: "tcp", len: 36, l4_bytes: 16, sport: 40001, dport: 80, doff: 5 }, 6, tcpHdr(5, 2).slice(0, 16)],
+    [{ ...base, proto: "tcp", len: 40, l4_bytes: 20, sport: 40001, dport: 80, doff: 3, flags: "S", seq: 9, win: 512 }, 6, tcpHdr(3, 2)],
+    [{ ...base, proto: "tcp", len: 44, l4_bytes: 24, sport: 40001, dport: 80, doff: 8, flags: "A", seq: 9, win: 512 }, 6, [...tcpHdr(8, 16), 1, 1, 1, 1]],
+    [{ ...base, proto: "tcp", len: 40, l4_bytes: 20, sport: 40001, dport: 80, doff: 0, flags: "SA", seq: 9, win: 512 }, 6, tcpHdr(0, 18)],
+    // UDP and UDP-Lite under 8 bytes
+    [{ ...base, proto: "udp", len: 25, l4_bytes: 5, sport: 5353, dport: 53 }, 17, [...u16b(5353), ...u16b(53), 0]],
+    [{ ...base, proto: "udp", len: 22, l4_bytes: 2 }, 17, [0x14, 0xe9]],
+    [{ ...base, proto: 136, len: 26, l4_bytes: 6, sport: 7, dport: 8, cscov: 0 }, 136, [0, 7, 0, 8, 0, 0]],
+    // ICMP under 8 bytes: none (whose checksum is wrong: a sum of nothing), the type only, an echo's first half
+    [{ ...base, proto: "icmp", len: 20, l4_bytes: 0, icmp_type: 0, csum: "bad" }, 1, []],
+    [{ ...base, proto: "icmp", len: 21, l4_bytes: 1, icmp_type: 8, csum: "bad" }, 1, [8]],
+    [{ ...base, proto: "icmp", len: 24, l4_bytes: 4, icmp_type: 8, icmp_code: 0 }, 1, icmpBytes([8, 0, 0, 0])],
+    // ICMP errors with short quotes: 10 bytes; 20 (IHL 5, UDP: no ports); 24 (ports, not 8 bytes); IHL 6 in 28;
+    // IHL 3 (icmp_unreach's mangled header; conntrack reads "ports" 12 bytes in); a quoted echo without its 8 bytes
+    [{ ...base, proto: "icmp", len: 38, l4_bytes: 18, icmp_type: 3, icmp_code: 3 }, 1, icmpBytes([3, 3, 0, 0, 0, 0, 0, 0, ...quotedHeader(17).slice(0, 10)])],
+    [{ ...base, proto: "icmp", len: 48, l4_bytes: 28, icmp_type: 11, icmp_code: 0, quote_ihl: 5 }, 1, icmpBytes([11, 0, 0, 0, 0, 0, 0, 0, ...quotedHeader(17)])],
+    [{ ...base, proto: "icmp", len: 52, l4_bytes: 32, icmp_type: 3, icmp_code: 3, quote_ihl: 5, inner: { src: D, dst: "52.1.2.5", proto: "udp", sport: 33434, dport: 53 } },
+      1, icmpBytes([3, 3, 0, 0, 0, 0, 0, 0, ...quotedHeader(17), ...u16b(33434), ...u16b(53)])],
+    [{ ...base, proto: "icmp", len: 56, l4_bytes: 36, icmp_type: 3, icmp_code: 1, quote_ihl: 6, inner: { src: D, dst: "52.1.2.5", proto: "tcp", sport: 443, dport: 40000 } },
+      1, icmpBytes([3, 1, 0, 0, 0, 0, 0, 0, ...quotedHeader(6, 6), ...u16b(443), ...u16b(40000)])],
+    [{ ...base, proto: "icmp", len: 56, l4_bytes: 36, icmp_type: 12, icmp_code: 0, quote_ihl: 3, inner: { src: D, dst: "52.1.2.5", proto: "udp", sport: 10 << 8, dport: 10 } },
+      1, icmpBytes([12, 0, 0, 0, 0, 0, 0, 0, ...quotedHeader(17, 3), 0, 0, 0, 0, 0, 0, 0, 0])],
+    [{ ...base, proto: "icmp", len: 52, l4_bytes: 32, icmp_type: 11, icmp_code: 0, quote_ihl: 5 }, 1, icmpBytes([11, 0, 0, 0, 0, 0, 0, 0, ...quotedHeader(1), 8, 0, 0, 0])],
+  ];
+  return list.map(([input, proto, l4], i) => ({ input: { ...input, t: 2 + i * 0.001 }, bytes: ipv4Bytes(S, D, proto, l4) }));
+})();

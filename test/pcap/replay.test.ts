@@ -204,7 +204,8 @@ describe("damaged captures", () => {
     expect(st.packets).toBe(0);
   });
 
-  it("a transport header nodeplane cannot read inside a good record names the frame and the byte offset of the field", async () => {
+  it("a malformed transport header is a packet, not damage: the replay goes on, and the packet decodes as its JSONL twin", async () => {
+    const ref = await run(good);
     const b = Buffer.from(readFileSync(good));
     // the first TCP packet (raw IPv4 frames: the header is where the EPB's data starts, record + 28)
     const idx = recordOffsets.findIndex((o) => b[o + 28 + 9] === 6);
@@ -215,12 +216,15 @@ describe("damaged captures", () => {
     b[ip + ihl + 12] = 0x30; // TCP data offset 3
     const f = join(dir, "doff.pcapng");
     writeFileSync(f, b);
-    const { st } = await run(f);
-    const err = st.error as CaptureError;
-    expect(err.message).toContain("TCP data offset 3 is below 5");
-    expect(err.offset).toBe(ip + ihl + 12);
-    expect(err.frame).toBe(idx + 1);
-    expect(st.packets).toBe(idx);
+    const { st, c } = await run(f);
+    expect(st.error).toBeUndefined();
+    expect(st.packets).toBe(ref.st.packets);
+    expect(c.inputs[idx]).toMatchObject({ proto: "tcp", doff: 3, l4_bytes: c.inputs[idx]!.len! - ihl });
+    // conntrack finds it INVALID (tcp_error: "truncated packet"): no entry, no NAT
+    expect(c.results[idx]!.ct).toBe("INVALID");
+    expect(c.results[idx]!.nat ?? []).toEqual([]);
+    // the packets before it are as in the sound capture
+    expect(c.results.slice(0, idx)).toEqual(ref.c.results.slice(0, idx));
   });
 
   it("an IPv4 header ip_rcv rejects is a packet the node drops, not damage: the replay goes on", async () => {
