@@ -1214,3 +1214,114 @@ export const CTD_MARK = 32;
 export const CTD_TIMEOUT = 36;
 /** u32 entry id (index + 1). */
 export const CTD_ID = 40;
+
+/**
+ * ----------------------------------------------------------------------------
+ * 9. Traffic generator (assembly/traffic/): the synthetic generator's state
+ *    lives in the core's memory, one record per generator (`gen_create()`
+ *    returns it; several generators in one instance are independent).
+ * ----------------------------------------------------------------------------
+ * The host sets it up once: `gen_param_set(g, GP_*, value)`, the value laws
+ * `gen_law_set(g, LAW_*, DIST_*, a, b, c)` (fixed: a; uniform: a + u*b;
+ * exponential: min(-ln(1-u)*a, b); pareto: min(a*(1-u)^c, b)), and tables
+ * `gen_table_set(g, GT_*, ptr, n)` of memory it got from `alloc` and filled
+ * (the generator owns it from then on). Then `gen_fill(g, base, max)` writes
+ * up to `max` descriptors at `base` (their input fields) and
+ * `gen_feedback(g, base, n)` reads the verdicts and translated addresses of
+ * the last fill's `n` descriptors after processing. `gen_stat(g, GS_*)`
+ * reads a statistic. gen_fill may allocate (more flows in flight): views of
+ * the memory must be refreshed after it.
+ *
+ * Tables: addresses u32[n]; GT_POD GEN_POD_SIZE-byte entries {u32 ip, u16 veth
+ * slot, u16 ENI slot}; GT_EPHEMERAL u16[n] (next source port per client, then
+ * per pod); Zipf alias tables GEN_ZIPF_SIZE-byte entries {f64 probability
+ * of the column's own item, i32 its item, i32 its alias's item} (items after
+ * the rank permutation); port lists u16[n]; GT_OWNER an open-addressing
+ * hash of n (a power of two) GEN_OWNER_SIZE-byte entries {u32 address, u32
+ * ENI slot (0: empty)}, probed linearly from GEN_OWNER_HASH * address >>> (32 - log2 n);
+ * GT_IS_VETH u8[n] by device slot; services GEN_SVC_SIZE-byte entries
+ * {u32 ip, u16 port, u16 ingress slot}; GT_TARGETS f64[n] flows started per
+ * target (the generator counts into it).
+ */
+export const GP_MSS = 0;
+export const GP_ICMP_SIZE = 1;
+/** ns between the segments of a burst. */
+export const GP_GAP_NS = 2;
+/** ns between ICMP echo requests. */
+export const GP_INTERVAL_NS = 3;
+/** share of TCP flows ended by a reset. */
+export const GP_RST = 4;
+export const GP_ARRIVAL_MEAN_NS = 5;
+/** end of arrivals (ns; Infinity: none). */
+export const GP_END_NS = 6;
+/** packets to write in all (Infinity: no limit). */
+export const GP_MAX_PACKETS = 7;
+/** time of the first arrival (ns). */
+export const GP_START_NS = 8;
+/** number of clients (the ephemeral ports of pods follow theirs). */
+export const GP_CLIENTS = 9;
+/** the PRNG state (mulberry32), set after the host's own draws. */
+export const GP_PRNG = 10;
+/** cumulative kind weights: GP_KIND_CUM + kind. */
+export const GP_KIND_CUM = 11;
+/** cumulative direction weights per kind: GP_DIR_CUM + kind * 6 + direction. */
+export const GP_DIR_CUM = 14;
+export const GP_COUNT = 32;
+
+export const LAW_RTT = 0;
+export const LAW_TCP_REQUEST = 1;
+export const LAW_TCP_RESPONSE = 2;
+export const LAW_TCP_EXCHANGES = 3;
+export const LAW_UDP_REQUEST = 4;
+export const LAW_UDP_RESPONSE = 5;
+export const LAW_UDP_EXCHANGES = 6;
+export const LAW_ICMP_COUNT = 7;
+export const LAW_COUNT = 8;
+export const DIST_FIXED = 0;
+export const DIST_UNIFORM = 1;
+export const DIST_EXPONENTIAL = 2;
+export const DIST_PARETO = 3;
+
+export const GT_CLIENT_IP = 0;
+export const GT_SERVER_IP = 1;
+export const GT_POD = 2;
+export const GT_EPHEMERAL = 3;
+export const GT_CLIENT_ZIPF = 4;
+export const GT_SERVER_ZIPF = 5;
+export const GT_POD_ZIPF = 6;
+/** pods' TCP ports (+1: UDP). */
+export const GT_POD_PORTS = 7;
+/** outside servers' TCP ports (+1: UDP). */
+export const GT_SERVER_PORTS = 9;
+export const GT_OWNER = 11;
+export const GT_IS_VETH = 12;
+/** service frontends: GT_SVC + direction * 2 + (0 tcp, 1 udp). */
+export const GT_SVC = 13;
+/** their Zipf tables: GT_SVC_ZIPF + direction * 2 + (0 tcp, 1 udp). */
+export const GT_SVC_ZIPF = 25;
+/** flows per target: GT_TARGETS + direction. */
+export const GT_TARGETS = 37;
+export const GT_COUNT = 43;
+export const GEN_POD_SIZE = 8;
+export const GEN_ZIPF_SIZE = 16;
+export const GEN_OWNER_SIZE = 8;
+export const GEN_OWNER_HASH = 0x9e3779b1;
+export const GEN_SVC_SIZE = 8;
+
+/** Statistics (f64): packets written, then per kind and direction, flows... */
+export const GS_PACKETS = 0;
+/** packets per flow kind: GS_PKT_KIND + kind (0 tcp, 1 udp, 2 icmp). */
+export const GS_PKT_KIND = 1;
+/** packets per direction: GS_PKT_DIR + direction. */
+export const GS_PKT_DIR = 4;
+export const GS_FLOW_KIND = 10;
+export const GS_FLOW_DIR = 13;
+export const GS_COMPLETED = 19;
+export const GS_ABORTED = 20;
+export const GS_BY_NODE = 21;
+export const GS_TRANSLATED = 22;
+export const GS_FED = 23;
+export const GS_DROPPED = 24;
+export const GS_SHORT_FILLS = 25;
+export const GS_ACTIVE = 26;
+export const GS_COUNT = 27;

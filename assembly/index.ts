@@ -40,6 +40,8 @@ import { ctDump } from "./conntrack/core";
 import { natExtReset, natExtBytes } from "./nat/ext";
 import { creditsPerJiffy, statisticOracle } from "./netfilter/match";
 import { CTS_COUNT } from "./abi";
+import { genCreate, genParamSet, genLawSet, genTableSet, genFill, genFeedback, genStat } from "./traffic/generator";
+import { wheelCreate, wheelReserve, wheelPush, wheelPeek, wheelPeekedFlow, wheelPopPeeked, wheelSize } from "./traffic/wheel";
 
 // ---- memory for the host's staging buffers ----
 export function alloc(size: usize): usize { return zalloc(size); }
@@ -208,6 +210,15 @@ export function fib_lookup_batch(flows: usize, n: u32, out: usize): void {
   }
 }
 
+// ---- the traffic generator (traffic/generator.ts; abi.ts section 9) ----
+export function gen_create(): usize { return genCreate(); }
+export function gen_param_set(g: usize, key: i32, value: f64): void { genParamSet(g, key, value); }
+export function gen_law_set(g: usize, law: i32, kind: u32, a: f64, b: f64, c: f64): void { genLawSet(g, law, kind, a, b, c); }
+export function gen_table_set(g: usize, table: i32, ptr: usize, n: u32): void { genTableSet(g, table, ptr, n); }
+export function gen_fill(g: usize, base: usize, max: u32): u32 { return genFill(g, base, max); }
+export function gen_feedback(g: usize, base: usize, n: u32): void { genFeedback(g, base, n); }
+export function gen_stat(g: usize, s: i32): f64 { return genStat(g, s); }
+
 // ---- test support ----
 let oracleBuf: usize = 0;
 /**
@@ -221,3 +232,11 @@ export function statistic_oracle(enabled: u32, ids: usize, n: u32): void {
   memory.copy(oracleBuf, ids, <usize>n << 2);
   statisticOracle(enabled != 0, oracleBuf, n);
 }
+/** The generator's timing wheel alone (test/traffic/queue.test.ts checks its order against a sort). */
+export function tw_create(): usize { return wheelCreate(); }
+export function tw_reserve(w: usize, cap: u32): void { wheelReserve(w, cap); }
+export function tw_push(w: usize, t: f64, flow: i32): void { wheelPush(w, t, flow); }
+export function tw_peek(w: usize): f64 { return wheelPeek(w); }
+export function tw_peeked_flow(w: usize): i32 { return wheelPeekedFlow(w); }
+export function tw_pop_peeked(w: usize): void { wheelPopPeeked(w); }
+export function tw_size(w: usize): u32 { return wheelSize(w); }

@@ -64,6 +64,20 @@ export interface CoreExports {
   lpm_batch_simple(slot: number, addrs: number, n: number, out: number): void;
   table_leaf_route_index(slot: number, leaf: number): number;
   fib_lookup_batch(flows: number, n: number, out: number): void;
+  gen_create(): number;
+  gen_param_set(g: number, key: number, value: number): void;
+  gen_law_set(g: number, law: number, kind: number, a: number, b: number, c: number): void;
+  gen_table_set(g: number, table: number, ptr: number, n: number): void;
+  gen_fill(g: number, base: number, max: number): number;
+  gen_feedback(g: number, base: number, n: number): void;
+  gen_stat(g: number, stat: number): number;
+  tw_create(): number;
+  tw_reserve(w: number, cap: number): void;
+  tw_push(w: number, t: number, flow: number): void;
+  tw_peek(w: number): number;
+  tw_peeked_flow(w: number): number;
+  tw_pop_peeked(w: number): void;
+  tw_size(w: number): number;
 }
 
 const isNode = typeof process !== "undefined" && !!(process as { versions?: { node?: string } }).versions?.node;
