@@ -1,6 +1,7 @@
 /**
- * The traffic generator (`npm run bench -- gen`): packets per second written
- * into a batch buffer (fill only, open loop: nobody processes them), and
+ * The traffic generator (`npm run bench -- gen`): packets per second the
+ * core writes into the engine's batch buffer (fill only, open loop: nobody
+ * processes them), and
  * generated + processed through the demo EKS node (fill, processRaw,
  * feedback: the closed loop), with the mix of examples/traffic/eks-mix.yaml
  * at two connection rates (the virtual rate sets how many flows are in
@@ -44,14 +45,13 @@ async function demoEngine(): Promise<Engine> {
 export async function benchGenerator(): Promise<string> {
   const rows: (string | number)[][] = [];
   for (const [rate, bulk] of [[20000, false], [1000000, false], [20000, true]] as const) {
-    // fill only: a plain buffer of 1024 descriptors
+    // fill only: the core writes into the engine's batch buffer (1024 descriptors), nobody processes them
     const fillEngine = await demoEngine();
     const gen = createGenerator(parseTrafficSpec(specText(rate, bulk), "bench"), fillEngine);
-    const cap = 1024;
-    const dv = new DataView(new ArrayBuffer(cap * abi.PKT_SIZE));
+    const { ptr: fillPtr, capacity: cap } = fillEngine.batchBuffer;
     let fills = 0;
     const fillOnly = () => {
-      for (let n = 0; n < cap;) { n += gen.fill(dv, n * abi.PKT_SIZE, cap - n); fills++; }
+      for (let n = 0; n < cap;) { n += gen.fill(fillEngine.mem.dv, fillPtr + n * abi.PKT_SIZE, cap - n); fills++; }
     };
     // generate + process through the node
     const engine = await demoEngine();

@@ -347,15 +347,16 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
     let error: InputError | undefined;
     const t0 = performance.now();
     for (;;) {
-      const dv = engine.mem.dv;
       let n: number;
       try {
-        n = source.fill(dv, staging.ptr, staging.capacity);
+        n = source.fill(engine.mem.dv, staging.ptr, staging.capacity);
       } catch (e) {
         if (e instanceof InputError) { error = e; break; }
         throw e;
       }
       if (n === 0) break;
+      // taken after the fill: a source may grow the core's memory (the generator keeps its flows there)
+      const dv = engine.mem.dv;
       fillFirst = total;
       talk(bySource, byDestination, dv, staging.ptr, n);
       const mem32 = new Int32Array(dv.buffer);

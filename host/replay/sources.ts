@@ -18,7 +18,11 @@ export interface PacketSource {
   readonly kind: "jsonl" | "pcap" | "generate";
   /** The input as the user named it. */
   readonly label: string;
-  /** Writes up to `max` descriptors at `base`; returns how many (0: the input ended). */
+  /**
+   * Writes up to `max` descriptors at `base`; returns how many (0: the input
+   * ended). It may grow the engine's memory (the generator's flows live
+   * there): read engine.mem's views after the call.
+   */
   fill(dv: DataView, base: number, max: number): number;
   progress(): SourceProgress;
   /** Frames not replayed, by why (non-IPv4, ...). */

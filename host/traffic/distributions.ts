@@ -1,9 +1,11 @@
 /**
  * The random laws of the traffic model: value distributions (sizes, round
- * trips, counts) and Zipf popularity. Sampling takes a uniform draw in [0, 1)
- * from the generator's seeded PRNG and allocates nothing.
+ * trips, counts) and Zipf popularity, as the spec gives them and compiled
+ * into the records the core draws from (assembly/traffic/laws.ts: a kind
+ * and three parameters per law, Walker alias tables for Zipf).
  */
 import { isMap } from "yaml";
+import * as abi from "../core/abi.js";
 import type { Field } from "./reader.js";
 
 /** A distribution of a non-negative quantity (bytes, seconds, counts). */
@@ -69,27 +71,23 @@ export function readDist(f: Field, o: { max?: number } = {}): Dist {
 
 function isMapping(f: Field): boolean { return isMap(f.node); }
 
-/** Compiled form of a Dist: a kind code and three parameters (no closures, no allocation per draw). */
+/**
+ * Compiled form of a Dist, as the core's law records hold it
+ * (assembly/traffic/laws.ts draws from it): a kind code (abi DIST_*) and
+ * three parameters. fixed: a; uniform: a + u*b; exponential: min(-ln(1-u)*a, b);
+ * pareto: min(a*(1-u)^c, b) with c = -1/shape.
+ */
 export class DistSampler {
-  private readonly k: number;
-  private readonly a: number;
-  private readonly b: number;
-  private readonly c: number;
+  readonly k: number;
+  readonly a: number;
+  readonly b: number;
+  readonly c: number;
   constructor(readonly d: Dist) {
     switch (d.dist) {
-      case "fixed": this.k = 0; this.a = d.value; this.b = 0; this.c = 0; break;
-      case "uniform": this.k = 1; this.a = d.min; this.b = d.max - d.min; this.c = 0; break;
-      case "exponential": this.k = 2; this.a = d.mean; this.b = d.max ?? Infinity; this.c = 0; break;
-      case "pareto": this.k = 3; this.a = d.min; this.b = d.max ?? Infinity; this.c = -1 / d.shape; break;
-    }
-  }
-  /** A draw, given a uniform `u` in [0, 1). */
-  at(u: number): number {
-    switch (this.k) {
-      case 0: return this.a;
-      case 1: return this.a + u * this.b;
-      case 2: return Math.min(-Math.log(1 - u) * this.a, this.b);
-      default: return Math.min(this.a * Math.pow(1 - u, this.c), this.b);
+      case "fixed": this.k = abi.DIST_FIXED; this.a = d.value; this.b = 0; this.c = 0; break;
+      case "uniform": this.k = abi.DIST_UNIFORM; this.a = d.min; this.b = d.max - d.min; this.c = 0; break;
+      case "exponential": this.k = abi.DIST_EXPONENTIAL; this.a = d.mean; this.b = d.max ?? Infinity; this.c = 0; break;
+      case "pareto": this.k = abi.DIST_PARETO; this.a = d.min; this.b = d.max ?? Infinity; this.c = -1 / d.shape; break;
     }
   }
   /** The mean (of the uncut law for exponential and pareto cuts: a documentation aid). */
@@ -106,13 +104,16 @@ export class DistSampler {
 
 /**
  * Zipf popularity over n items: item of rank k (0-based) has weight
- * 1 / (k + 1)^s (s = 0: uniform). Sampling uses Walker's alias method (Vose's
- * construction): one uniform draw, two array reads, whatever n is (a binary
- * search of a million-entry CDF costs twenty cache misses).
+ * 1 / (k + 1)^s (s = 0: uniform), as a Walker alias table (Vose's
+ * construction) the core samples (assembly/traffic/laws.ts zipfAt): one
+ * uniform draw u, whose integer part of u*n picks column i and whose fraction
+ * picks rank i (below prob[i]) or alias[i]; one table read whatever n is (a
+ * binary search of a million-entry CDF costs twenty cache misses).
  */
 export class Zipf {
-  private readonly prob: Float64Array;
-  private readonly alias: Int32Array;
+  /** Per column: the probability of its own rank, and the other rank it holds. */
+  readonly prob: Float64Array;
+  readonly alias: Int32Array;
   private readonly weights: Float64Array;
   private readonly total: number;
   constructor(readonly n: number, readonly s: number) {
@@ -145,12 +146,6 @@ export class Zipf {
     while (ns > 0) { const l = small[--ns]!; prob[l] = 1; alias[l] = l; } // rounding leftovers
     this.prob = prob;
     this.alias = alias;
-  }
-  /** The rank drawn by uniform `u` in [0, 1): its integer part picks a column, its fraction the column's item or alias. */
-  at(u: number): number {
-    const x = u * this.n;
-    const i = x | 0;
-    return x - i < this.prob[i]! ? i : this.alias[i]!;
   }
   /** The probability of rank k. */
   p(k: number): number {

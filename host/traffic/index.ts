@@ -1,8 +1,9 @@
 /**
  * Synthetic traffic for a node: the spec (spec.ts), the node view
  * (view.ts), the generator that writes packet descriptors in virtual-time
- * order with a closed loop through the engine (generate.ts), and JSONL
- * dumps for replay (jsonl.ts).
+ * order with a closed loop through the engine (generate.ts: set-up on the
+ * host, the per-packet and per-flow logic in the core, assembly/traffic/),
+ * and JSONL dumps for replay (jsonl.ts).
  */
 export { loadTrafficSpec, parseTrafficSpec, DIRECTIONS, FLOW_KINDS, type TrafficSpec, type FlowKind, type Direction, type Population } from "./spec.js";
 export { nodeViewFromSnapshot, type NodeView, type ViewPod, type ViewEni, type ViewService, type FrontendKind } from "./view.js";

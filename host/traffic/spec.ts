@@ -2,7 +2,7 @@
  * The traffic spec: a YAML (or JSON) file describing synthetic traffic for a
  * node. Every key is optional except one of `duration` / `packets`; every
  * wrong value is an InputError naming the file, line, column and key. See
- * examples/traffic/*.yaml and the model in generate.ts.
+ * examples/traffic/*.yaml and the model in assembly/traffic/generator.ts.
  *
  *   seed: 7                   # PRNG seed (same spec + seed = same packets)
  *   start: 0                  # virtual time of the first arrival, seconds
