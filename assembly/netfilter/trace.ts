@@ -25,10 +25,11 @@ export const TRACE_MATCHED: u32 = 1;
 export const TRACE_ALL: u32 = 2;
 
 export function traceInit(capacity: u32, mode: u32): void {
-  if (capacity > cap) {
+  if (capacity != cap) {
     release(ring);
-    ring = zalloc(<usize>capacity * TRACE_REC);
+    ring = zalloc(<usize>max<u32>(capacity, 1) * TRACE_REC);
     cap = capacity;
+    used = 0;
   }
   traceAll = mode == TRACE_ALL;
   traceOn = mode != TRACE_OFF;

@@ -9,6 +9,8 @@ import type { Writable } from "node:stream";
 import type { Engine } from "../engine.js";
 import { InputError } from "../snapshot/errors.js";
 import type { PacketResult } from "../packet/result.js";
+import { resultJson } from "../packet/result-json.js";
+import { LineBuffer } from "./lines.js";
 
 export interface ReplayStats {
   packets: number;
@@ -45,7 +47,7 @@ export function accumulate(stats: ReplayStats, r: PacketResult): void {
 }
 
 /** Writes a chunk and waits when the stream asks for it (backpressure). */
-async function write(out: Writable, s: string): Promise<void> {
+async function write(out: Writable, s: Uint8Array): Promise<void> {
   if (!out.write(s)) await new Promise<void>((res) => out.once("drain", () => res()));
 }
 
@@ -55,6 +57,7 @@ async function write(out: Writable, s: string): Promise<void> {
  */
 export async function replayJsonl(engine: Engine, file: string, out: Writable | undefined): Promise<ReplayStats> {
   const stats = newStats();
+  const output = out ? new LineBuffer(engine.batchSize * 1536) : undefined;
   const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let lineNo = 0;
   let batch: Record<string, unknown>[] = [];
@@ -65,12 +68,11 @@ export async function replayJsonl(engine: Engine, file: string, out: Writable | 
     const firstIndex = stats.packets;
     const results = engine.process(batch, (i) => ({ file, line: lines[i] }), firstIndex, final);
     stats.seconds += (performance.now() - t0) / 1000;
-    let chunk = "";
     for (const r of results) {
       accumulate(stats, r);
-      if (out) chunk += JSON.stringify(r) + "\n";
+      if (output) output.add(resultJson(r));
     }
-    if (out) await write(out, chunk);
+    if (output) await write(out!, output.take().bytes);
     // packets the engine left for the next call (a round of concurrent packets, see EngineOptions.cpus)
     batch = batch.slice(results.length);
     lines = lines.slice(results.length);

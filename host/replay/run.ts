@@ -22,6 +22,8 @@ import type { Progress } from "./progress.js";
 import { conntrackDumpText, type ConntrackEntry } from "../conntrack/dump.js";
 import { EgressWriter } from "./egress.js";
 import { ShardEngine } from "./shard-engine.js";
+import { resultJson } from "../packet/result-json.js";
+import { LineBuffer } from "./lines.js";
 
 export interface ReplayRunOptions {
   spec: NodeSpec;
@@ -80,8 +82,8 @@ function sourceTotals(totals: EngineTotals, source: PacketSource, workers: boole
   if (fr) totals.fragments = fr;
 }
 
-async function write(out: Writable, s: string): Promise<void> {
-  if (s === "" ) return;
+async function write(out: Writable, s: string | Uint8Array): Promise<void> {
+  if (s.length === 0) return;
   if (!out.write(s)) await new Promise<void>((res) => out.once("drain", () => res()));
 }
 
@@ -111,13 +113,13 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
   const col = emptyCollector();
   const bySource = new TopTalkers(), byDestination = new TopTalkers();
   let next = 0;
-  let chunk = "";
+  const lines = o.jsonl ? new LineBuffer(o.batch * 1536) : undefined;
   let first = 0;
   const egress = o.egress ? new EgressWriter(o.egress, (slot) => engine.node.devBySlot[slot]?.name ?? `slot${slot}`) : undefined;
   const sink: SegmentSink = {
     segment(dv, base, k0, k1, replyBase) {
       collect(col, dv, base, k0, k1, replyBase);
-      if (o.jsonl) for (let k = k0; k < k1; k++) chunk += JSON.stringify(engine.decodeRaw(k, first + k)) + "\n";
+      if (lines) for (let k = k0; k < k1; k++) lines.add(resultJson(engine.decodeRaw(k, first + k)));
       // frames are built straight into the egress file's buffer
       if (egress) for (let k = k0; k < k1; k++) egress.add(dv, base + k * abi.PKT_SIZE, replyBase, first + k, source.frame?.(k));
     },
@@ -139,7 +141,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
     runner.run(n, (k) => first + k, sink);
     next += n;
     source.processed?.(engine.mem.dv, ptr, n);
-    if (o.jsonl) { await write(o.jsonl, chunk); chunk = ""; }
+    if (lines) await write(o.jsonl!, lines.take().bytes);
     if (egress) await egress.flush();
     o.progress?.update(source.progress(), next);
   }
@@ -166,7 +168,11 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "warning"; message: string }
   | { type: "error"; message: string; input?: { file: string; line: number; token: string; problem: string; text?: string; column?: number } }
-  | { type: "done"; round: number; learned: number[]; lines?: string[]; buf: ArrayBuffer; idx: ArrayBuffer; n: number; frames?: { bytes: ArrayBuffer; meta: Float64Array } }
+  | {
+    type: "done"; round: number; learned: number[]; buf: ArrayBuffer; idx: ArrayBuffer; n: number; frames?: { bytes: ArrayBuffer; meta: Float64Array };
+    /** The round's JSONL lines, UTF-8, in the order processed; ends[k] is where line k ends. */
+    jsonl?: { bytes: ArrayBuffer; length: number; ends: Uint32Array };
+  }
   | { type: "final"; collector: CollectorData; totals: EngineTotals; conntrack?: ConntrackEntry[] };
 
 interface RoundRec { round: number; openers: number[]; waiting: number; results: (FromWorker & { type: "done" })[] }
@@ -315,15 +321,20 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
         }
       }
       if (o.jsonl) {
-        // merge the workers' lines by input index
+        // merge the workers' lines by input index, as bytes
         const pos = handles.map(() => 0);
         const ix = rec.results.map((r) => new Float64Array(r.idx, 0, r.n));
-        let out = "";
+        const src = rec.results.map((r) => new Uint8Array(r.jsonl!.bytes, 0, r.jsonl!.length));
+        const out = Buffer.allocUnsafe(src.reduce((a, b) => a + b.length, 0));
+        let at = 0;
         for (;;) {
           let best = -1, bi = Infinity;
           for (let w = 0; w < N; w++) if (pos[w]! < rec.results[w]!.n && ix[w]![pos[w]!]! < bi) { bi = ix[w]![pos[w]!]!; best = w; }
           if (best < 0) break;
-          out += rec.results[best]!.lines![pos[best]!++]!;
+          const ends = rec.results[best]!.jsonl!.ends, k = pos[best]!++;
+          const from = k === 0 ? 0 : ends[k - 1]!;
+          out.set(src[best]!.subarray(from, ends[k]!), at);
+          at += ends[k]! - from;
         }
         await write(o.jsonl, out);
       }

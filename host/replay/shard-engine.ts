@@ -15,6 +15,8 @@ import { loadEngine } from "./setup.js";
 import { NatSets, learnedTuple } from "./shard.js";
 import { engineTotals, type FromWorker, type ToWorker } from "./run.js";
 import { FrameList, type OrigBytes } from "./egress.js";
+import { resultJson } from "../packet/result-json.js";
+import { LineBuffer } from "./lines.js";
 
 type Init = ToWorker & { type: "init" };
 type Round = ToWorker & { type: "round" };
@@ -26,6 +28,7 @@ export class ShardEngine {
   private runner!: EngineRunner;
   private sets!: NatSets;
   private jsonl = false;
+  private lines: LineBuffer | undefined;
   private frames: FrameList | undefined;
   private closedLoop = false;
   private readonly col = emptyCollector();
@@ -46,7 +49,7 @@ export class ShardEngine {
     const src = new Uint8Array(m.buf, 0, m.n * abi.PKT_SIZE);
     const idx = new Float64Array(m.idx);
     const learned: number[] = [];
-    const lines: string[] | undefined = this.jsonl ? [] : undefined;
+    const lines = this.jsonl ? (this.lines ??= new LineBuffer(m.n * 1536, true)) : undefined;
     const ob = m.orig ? new Uint8Array(m.orig.bytes) : undefined, oat = m.orig?.at;
     const orig: OrigBytes = { bytes: ob ?? new Uint8Array(0), offset: 0, length: 0 };
     let off = 0;
@@ -60,7 +63,7 @@ export class ShardEngine {
       segment(dv, base, k0, k1, replyBase) {
         collect(col, dv, base, k0, k1, replyBase);
         for (let k = k0; k < k1; k++) learnedTuple(dv, base + k * abi.PKT_SIZE, sets, learned);
-        if (lines) for (let k = k0; k < k1; k++) lines.push(JSON.stringify(engine.decodeRaw(k, idx[off + k]!)) + "\n");
+        if (lines) for (let k = k0; k < k1; k++) lines.add(resultJson(engine.decodeRaw(k, idx[off + k]!)));
         if (frames) for (let k = k0; k < k1; k++) frames.add(dv, base + k * abi.PKT_SIZE, replyBase, idx[off + k]!, origOf(off + k));
       },
     };
@@ -74,7 +77,12 @@ export class ShardEngine {
       if (this.closedLoop) new Uint8Array(m.buf).set(new Uint8Array(engine.core.memory.buffer, engine.batchBuffer.ptr, n * abi.PKT_SIZE), off * abi.PKT_SIZE);
       off += n;
     }
-    return { type: "done", round: m.round, learned, lines, buf: m.buf, idx: m.idx, n: m.n, frames: frames?.take() };
+    let jsonl: Done["jsonl"];
+    if (lines) {
+      const { bytes, ends } = lines.take();
+      jsonl = { bytes: bytes.buffer as ArrayBuffer, length: bytes.byteLength, ends: ends! };
+    }
+    return { type: "done", round: m.round, learned, jsonl, buf: m.buf, idx: m.idx, n: m.n, frames: frames?.take() };
   }
 
   finish(conntrack: boolean, clockNs: number): Final {

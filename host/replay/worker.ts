@@ -27,7 +27,10 @@ async function handle(m: ToWorker): Promise<void> {
     send({ type: "ready" });
   } else if (m.type === "round") {
     const d = shard.round(m);
-    send(d, d.frames ? [d.buf, d.idx, d.frames.bytes, d.frames.meta.buffer as ArrayBuffer] : [d.buf, d.idx]);
+    const t = [d.buf, d.idx];
+    if (d.frames) t.push(d.frames.bytes, d.frames.meta.buffer as ArrayBuffer);
+    if (d.jsonl) t.push(d.jsonl.bytes, d.jsonl.ends.buffer as ArrayBuffer);
+    send(d, t);
   } else {
     send(shard.finish(m.conntrack, m.clockNs));
   }

@@ -9,6 +9,7 @@ import { buildDemoNode } from "./eks-node.js";
 import { clusterForNode } from "./cluster.js";
 import { generateWorkload, workloadClasses, prng } from "./workload.js";
 import { newStats, accumulate } from "../replay/jsonl.js";
+import { resultJson } from "../packet/result-json.js";
 import { formatSummary } from "../report/summary.js";
 import type { PacketResult } from "../packet/result.js";
 import type { PacketInput } from "../packet/input.js";
@@ -49,7 +50,7 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
     let text = "";
     for (const r of results) {
       accumulate(stats, r);
-      if (opts.out) text += JSON.stringify(r) + "\n";
+      if (opts.out) text += resultJson(r) + "\n";
     }
     if (opts.out && !opts.out.write(text)) await new Promise<void>((res) => opts.out!.once("drain", () => res()));
   }
