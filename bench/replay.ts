@@ -93,6 +93,8 @@ export async function benchReplay(): Promise<string> {
       ["summary only, 2 workers, checksums verified", 2, false, []],
       ["--out (+ egress.pcapng, report), 1 worker", 1, true, ["--no-verify-checksums"]],
       ["--out (+ egress.pcapng, report), 2 workers", 2, true, ["--no-verify-checksums"]],
+      ["--jsonl FILE (every packet's result), 1 worker", 1, false, ["--no-verify-checksums", "--jsonl", join(dir, "results.jsonl")]],
+      ["--jsonl FILE (every packet's result), 2 workers", 2, false, ["--no-verify-checksums", "--jsonl", join(dir, "results.jsonl")]],
     ];
     const res: RunResult[] = [];
     for (const [name, w, withOut, extra] of runs) {
@@ -103,6 +105,7 @@ export async function benchReplay(): Promise<string> {
       rows.push([name, r.packets.toLocaleString("en-US"), `${r.seconds.toFixed(2)} s`, fmtRate(r.pps).replace("/s", " pkt/s"),
         `${(r.pps / res[w === 1 ? res.length - 1 : res.length - 2]!.pps).toFixed(2)}x`, r.barriers ?? "-", `${r.rssMiB.toFixed(0)} MiB`, `${r.wall.toFixed(1)} s`]);
       if (out) rmSync(out, { recursive: true, force: true });
+      rmSync(join(dir, "results.jsonl"), { force: true });
     }
     // the capture decode thread (one worker, summary only): on and off, alternating, in this run
     const on: number[] = [], off: number[] = [];
