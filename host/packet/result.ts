@@ -290,6 +290,14 @@ function hasPorts(proto: number): boolean {
   return proto === 6 || proto === 17;
 }
 
+/** The `ip rule` and `ip route` lines as results print them (trimmed once per line, not per packet). */
+const provenance = new WeakMap<LoadedNode, { rules: string[]; routes: string[] }>();
+function provenanceTexts(node: LoadedNode): { rules: string[]; routes: string[] } {
+  let t = provenance.get(node);
+  if (!t) provenance.set(node, (t = { rules: [], routes: [] }));
+  return t;
+}
+
 /** Decodes descriptor `p` of the batch (input index `i`). */
 export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNode, replyBase: number, withProvenance = true, nf?: NfDecode): PacketResult {
   const verdict = dv.getUint8(p + abi.PKT_VERDICT);
@@ -324,8 +332,11 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   if (withProvenance) {
     const ruleIdx = dv.getUint32(p + abi.PKT_RULE_INDEX, true);
     const routeIdx = dv.getUint32(p + abi.PKT_RT_INDEX, true);
-    if (ruleIdx !== 0xffffffff && node.rules[ruleIdx]) r.ip_rule = node.rules[ruleIdx].src.text.trim();
-    if (routeIdx !== 0xffffffff && node.routes[routeIdx]) r.ip_route = node.routes[routeIdx].src.text.trim();
+    if (ruleIdx !== 0xffffffff || routeIdx !== 0xffffffff) {
+      const t = provenanceTexts(node);
+      if (ruleIdx !== 0xffffffff && node.rules[ruleIdx]) r.ip_rule = t.rules[ruleIdx] ??= node.rules[ruleIdx].src.text.trim();
+      if (routeIdx !== 0xffffffff && node.routes[routeIdx]) r.ip_route = t.routes[routeIdx] ??= node.routes[routeIdx].src.text.trim();
+    }
   }
   if (nf) decodeNf(dv, p, nf, r);
   r.replies = [];
