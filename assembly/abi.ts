@@ -99,7 +99,11 @@ export const PKT_INNER_SPORT = 52;
 export const PKT_INNER_DPORT = 54;
 /** u8 inner protocol. */
 export const PKT_INNER_PROTO = 56;
-/** u8 TCP data offset in 32-bit words (0 means 5, a bare 20-byte header). */
+/**
+ * u8 TCP data offset in 32-bit words (0 means 5, a bare 20-byte header).
+ * Raw (0..15) when PKT_L4_BYTES says the header is malformed; an ICMP error
+ * with a short quote has its quoted IHL here (PKT_L4_BYTES).
+ */
 export const PKT_TCP_DOFF = 57;
 /** u16 ICMP echo sequence number. */
 export const PKT_ICMP_SEQ = 58;

@@ -41,7 +41,7 @@ export interface PacketInput {
   uid?: number;
   /** Local packets: gid of the sending socket. */
   gid?: number;
-  /** TCP data offset in 32-bit words (5..15); default 5, or 8 when options are given. */
+  /** TCP data offset in 32-bit words (5..15; 0..15 with `l4_bytes`); default 5, or 8 when options are given. */
   doff?: number;
   /** TCP window-scale option (shift 0..14); absent = no option. */
   wscale?: number;
