@@ -455,7 +455,8 @@ function clientNext(g: usize, r: usize): void {
  * Writes flow f's next packet at descriptor p, time t (ns), and moves the
  * flow on. Returns the delay (ns) to its next packet, -1 at its end.
  */
-function emit(g: usize, p: usize, f: u32, t: f64): f64 {
+// @ts-ignore: decorator
+@inline function emit(g: usize, p: usize, f: u32, t: f64): f64 {
   const r = flowRec(g + G_FLOWS, f);
   const step: u32 = load<u8>(r, F_STEP);
   const side = sideOf(step);

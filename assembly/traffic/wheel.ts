@@ -69,7 +69,8 @@ export function wheelSize(w: usize): u32 {
  * Finds the earliest event and returns its time (Infinity when empty);
  * wheelPeekedFlow and wheelPopPeeked then refer to it, until the next push.
  */
-export function wheelPeek(w: usize): f64 {
+// @ts-ignore: decorator
+@inline export function wheelPeek(w: usize): f64 {
   let pos = load<u32>(w, W_RUNPOS);
   if (pos == load<u32>(w, W_RUNLEN)) {
     if (!refill(w)) {
@@ -94,19 +95,22 @@ export function wheelPeek(w: usize): f64 {
 }
 
 /** Flow of the event wheelPeek found. */
-export function wheelPeekedFlow(w: usize): i32 {
+// @ts-ignore: decorator
+@inline export function wheelPeekedFlow(w: usize): i32 {
   if (load<u32>(w, W_PEEKED_HEAP)) return load<i32>(load<usize>(w, W_HEAP), HP_FLOW);
   return load<i32>(load<usize>(w, W_RUN) + (<usize>load<u32>(w, W_RUNPOS) << 2));
 }
 
 /** Removes the event wheelPeek found. */
-export function wheelPopPeeked(w: usize): void {
+// @ts-ignore: decorator
+@inline export function wheelPopPeeked(w: usize): void {
   if (load<u32>(w, W_PEEKED_HEAP)) heapPop(w);
   else store<u32>(w, load<u32>(w, W_RUNPOS) + 1, W_RUNPOS);
 }
 
 /** Queues flow `flow`'s next event at time t. */
-export function wheelPush(w: usize, t: f64, flow: i32): void {
+// @ts-ignore: decorator
+@inline export function wheelPush(w: usize, t: f64, flow: i32): void {
   const s = load<f64>(w, W_NEXTSEQ);
   store<f64>(w, s + 1, W_NEXTSEQ);
   const slot = <i64>t >> SLOT_SHIFT;
