@@ -102,6 +102,12 @@ function ip(s: string): number { return parseIPv4(s)!; }
 /** The engine's core and its memory views: where the generator's state lives. */
 interface CoreRef { core: CoreExports; mem: CoreMemory }
 
+/**
+ * A generator on one engine. Its state lives in the engine's memory as long
+ * as the engine does: the population tables, and per flow slot a 64-byte
+ * record and ~60 bytes of queue entries; a fill first makes room for `max`
+ * new flows. Generators (on one engine or several) are independent.
+ */
 export class TrafficGenerator {
   readonly spec: TrafficSpec;
   readonly view: NodeView;
