@@ -19,13 +19,12 @@ import {
   PKT_BOUND_OIF, PKT_UID, PKT_OUT_SPORT, PKT_OUT_DPORT, PX_REROUTED, PX_HAS_SOCK,
   NFT_RAW, NFT_MANGLE, NFT_NAT, NFT_FILTER, NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_LOCAL_OUT,
   NF_INET_POST_ROUTING, CTINFO_RELATED, CTINFO_RELATED_REPLY, CTINFO_NEW, CTINFO_ESTABLISHED_REPLY,
-  NAT_OP_SETUP_DST, NAT_OP_SETUP_SRC, DROP_NETFILTER, DROP_NF_HOTDROP, DROP_CT_INSERT_FAILED, DROP_NAT_OIF_CHANGED, DROP_NF_REROUTE,
+  NAT_OP_SETUP_DST, NAT_OP_SETUP_SRC, DROP_NETFILTER, DROP_CT_INSERT_FAILED, DROP_NAT_OIF_CHANGED, DROP_NF_REROUTE,
   RTN_LOCAL, RTN_UNICAST,
 } from "../abi";
 import { prog, ctEnabled, natEnabled, chainAt } from "./program";
 import { hookState, hookRoute } from "./state";
-import { iptDoTable, NF_ACCEPT, verdictEntry, hotdropped } from "./walk";
-import { targetDropReason } from "./targets";
+import { iptDoTable, NF_ACCEPT, verdictEntry, walkDropReason } from "./walk";
 import { nfConntrackIn, nfConfirm, pktCt, pktCtInfo, ctPtr, ctKill, ctDropReason } from "../conntrack/core";
 import { T_SRC, T_DST, ctTuple } from "../conntrack/entry";
 import { natMasqDev } from "../nat/ext";
@@ -53,7 +52,7 @@ function dropBy(p: usize, hook: u32, reason: i32, byRule: bool): bool {
 @inline function table(p: usize, t: u32, hook: u32): bool {
   if (chainAt(t, hook) == 0xffffffff) return true; // no such table at this hook
   if (iptDoTable(p, t, hook) == NF_ACCEPT) return true;
-  return dropBy(p, hook, hotdropped ? DROP_NF_HOTDROP : targetDropReason, true);
+  return dropBy(p, hook, walkDropReason, true);
 }
 
 // @ts-ignore: decorator
@@ -94,7 +93,7 @@ function natHook(p: usize, hook: u32, outDev: u32): bool {
   if (ctinfo == CTINFO_RELATED || ctinfo == CTINFO_RELATED_REPLY || ctinfo == CTINFO_NEW) {
     if (!natInitialized(ct, manip)) {
       const v = iptDoTable(p, NFT_NAT, hook);
-      if (v != NF_ACCEPT) return dropBy(p, hook, hotdropped ? DROP_NF_HOTDROP : targetDropReason, true);
+      if (v != NF_ACCEPT) return dropBy(p, hook, walkDropReason, true);
       if (!natInitialized(ct, manip) && !natNullBinding(idx, manip)) return dropBy(p, hook, DROP_NETFILTER, false);
       store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>(manip == 0 ? NAT_OP_SETUP_SRC : NAT_OP_SETUP_DST), PKT_NAT_OPS);
     } else if (oifChanged(idx, ct, hook, ctinfo, outDev)) {

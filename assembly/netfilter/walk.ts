@@ -22,11 +22,11 @@ import {
   EI_SRC, EI_DST,
   NFC_FIRST, NFC_INDEX, NFC_MAP, NFC_MAP_MASK, NFC_FIRST_GEN, NFX_NONE, NFX_DST, NFX_PROTO_DPORT,
   T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_POLICY, T_IMPLICIT_RETURN,
-  TR_MATCHED, TR_HOOK, PKT_L4_BYTES,
+  TR_MATCHED, TR_HOOK, PKT_L4_BYTES, DROP_NETFILTER, DROP_NF_HOTDROP,
 } from "../abi";
 import { prog, stack, stackDepth, chainAt, chainPtr, countEntry } from "./program";
 import { ipPacketMatch, extMatches, hotdropTake } from "./match";
-import { runTarget, TGT_CONTINUE } from "./targets";
+import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
 import { traceAll, traceOn, traceRecord } from "./trace";
 
 export const NF_DROP: u32 = 0;
@@ -34,8 +34,12 @@ export const NF_ACCEPT: u32 = 1;
 
 /** Entry id of the rule (or policy) whose verdict ended the last walk. */
 export let verdictEntry: u32 = 0xffffffff;
-/** The last walk ended in a hotdrop (a match could not read the header it needs); verdictEntry is that rule. */
-export let hotdropped = false;
+/**
+ * Why the last walk's NF_DROP dropped: DROP_NETFILTER (a DROP rule, a
+ * policy, REJECT), DROP_NF_HOTDROP (a match could not read the header it
+ * needs; verdictEntry is that rule), or a NAT target's reason (NAT_NO_ADDR).
+ */
+export let walkDropReason: i32 = DROP_NETFILTER;
 
 /** Looks `key` up in a chain's index map: offset of the first entry with that key, 0 if none. */
 function indexLookup(c: usize, key: u32): u32 {
@@ -58,7 +62,7 @@ function indexLookup(c: usize, key: u32): u32 {
 export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   const start = chainAt(table, hook);
   if (start == 0xffffffff) return NF_ACCEPT;
-  hotdropped = false;
+  walkDropReason = DROP_NETFILTER;
   const all = traceAll;
   // a malformed transport header: a tcp/udp/icmp/multiport match of any rule
   // the kernel examines may hotdrop it, so no rule is skipped by an index
@@ -139,7 +143,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     if (!(ipPacketMatch(p, e) && extMatches(p, e))) {
       if (all) traceRecord(p, id);
       // ipt_do_table: `while (!acpar.hotdrop)` ends the walk, NF_DROP; nothing counts the packet
-      if (malformed && hotdropTake()) { hotdropped = true; verdict = NF_DROP; verdictEntry = id; break; }
+      if (malformed && hotdropTake()) { walkDropReason = DROP_NF_HOTDROP; verdict = NF_DROP; verdictEntry = id; break; }
       continue;
     }
     countEntry(id, len);
@@ -201,6 +205,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     if (r == TGT_CONTINUE) continue;
     verdict = r;
     verdictEntry = id;
+    walkDropReason = targetDropReason;
     break;
   }
   store<u32>(p, load<u32>(p, PKT_NF_RULES) + examined, PKT_NF_RULES);
