@@ -13,7 +13,7 @@
  * no stack traces unless NODEPLANE_DEBUG=1.
  */
 import { Command, Option } from "commander";
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { Engine } from "../engine.js";
 import { readSnapshotDir } from "../snapshot/read.js";

@@ -175,8 +175,6 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
   let len = dv.getUint16(q + abi.PKT_LEN, true);
   if (len < 20) len = 20;
   const t = oo + 20;
-  const src = dv.getUint32(q + abi.PKT_OUT_SRC, true) || dv.getUint32(q + abi.PKT_SRC, true);
-  const dst = dv.getUint32(q + abi.PKT_OUT_DST, true) || dv.getUint32(q + abi.PKT_DST, true);
   const csumBad = dv.getUint8(q + abi.PKT_CSUM) === abi.CSUM_BAD;
   const csumNone = dv.getUint8(q + abi.PKT_CSUM) === abi.CSUM_NONE;
   const sport = dv.getUint16(q + abi.PKT_OUT_SPORT, true) || dv.getUint16(q + abi.PKT_SPORT, true);

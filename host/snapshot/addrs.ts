@@ -7,9 +7,8 @@
 
 import type { IfAddr } from "../model/node.js";
 import { parseCidr, parseIPv4 } from "../util/ipv4.js";
-import { InputError } from "./errors.js";
 import { onelineRecords } from "./links.js";
-import { decimal, scopeOf, splitLines } from "./routes.js";
+import { decimal, scopeOf } from "./routes.js";
 
 /** Address flags iproute2 prints as bare words. */
 const ADDR_FLAGS: ReadonlySet<string> = new Set([
@@ -26,7 +25,7 @@ export function parseAddrs(text: string, file = "ip-addr.txt", notices: string[]
   const addrs: IfAddr[] = [];
   let ipv6 = 0;
 
-  for (const { line, lineNo, toks, cols, ifindex, fail } of onelineRecords(text, file, "addr", "DEVICE inet ...")) {
+  for (const { line, lineNo, toks, ifindex, fail } of onelineRecords(text, file, "addr", "DEVICE inet ...")) {
     if (toks.length < 4) throw fail("expected \"IFINDEX: DEVICE inet ADDRESS ...\"", toks.length);
     const t1 = toks[1]!;
     const atSign = t1.indexOf("@");

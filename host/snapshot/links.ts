@@ -93,7 +93,7 @@ export function parseLinks(text: string, file = "ip-link.txt", notices?: string[
   const byName = new Map<string, number>();
   const byIndex = new Map<number, number>();
   const xdp: string[] = [];
-  for (const { line, lineNo, toks, cols, ifindex, fail } of onelineRecords(text, file, "link", "NAME: <FLAGS>")) {
+  for (const { line, lineNo, toks, ifindex, fail } of onelineRecords(text, file, "link", "NAME: <FLAGS>")) {
     const t1 = toks[1];
     if (t1 === undefined || !t1.endsWith(":") || t1.length < 2) {
       throw fail("expected the device name followed by ':'", 1);

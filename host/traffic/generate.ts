@@ -21,7 +21,7 @@ import { descriptorToPacketInput } from "./jsonl.js";
 import { DIRECTIONS, FLOW_KINDS, type Direction, type FlowKind, type TrafficSpec } from "./spec.js";
 import { nodeViewFromSnapshot, type NodeView } from "./view.js";
 
-const K_TCP = 0, K_ICMP = 2;
+const K_ICMP = 2;
 const D_NODEPORT = 0, D_LB = 1, D_PODIP = 2, D_POD2POD = 3, D_POD2CIP = 4, D_POD2OUT = 5;
 const EPH_LO = 32768, EPH_SPAN = 61000 - 32768;
 /** Descriptor words (u32) the generator writes: bytes 0-71, 128-143 and 220-223. */

@@ -3,26 +3,12 @@
  * PREROUTING with the kernel's reason and counters (assembly/ipv4/rcv.ts;
  * test/pcap/iprcv-kernel.test.ts compares the same with the kernel).
  */
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { Engine } from "../../host/engine.js";
-import { parseSnapshotFiles } from "../../host/snapshot/read.js";
 import type { PacketInput } from "../../host/packet/input.js";
+import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
 
-const EKS = fileURLToPath(new URL("../fixtures/eks-node", import.meta.url));
-
-async function engine(): Promise<Engine> {
-  const files: Record<string, string> = {};
-  for (const f of readdirSync(EKS)) files[f] = readFileSync(join(EKS, f), "utf8");
-  const snap = parseSnapshotFiles(files, "eks-node");
-  const e = await Engine.create({ seed: 1 });
-  e.load(snap, { hz: snap.hz });
-  // a ruleset that would count the packet if it reached PREROUTING
-  e.loadRuleset("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n", "rules");
-  return e;
-}
+// a ruleset that would count the packet if it reached PREROUTING
+const engine = () => eksFixtureEngine({ rules: "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n" });
 
 const pkt = (ip_error?: string): PacketInput => ({ iif: "eth0", src: "52.1.2.3", dst: "10.0.0.55", proto: "udp", sport: 5353, dport: 53, len: 80, ...(ip_error ? { ip_error } : {}) } as PacketInput);
 

@@ -4,18 +4,12 @@
  * every result type (the test fails if some key is never produced, so the
  * corpus grows with the format).
  */
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { Engine } from "../../host/engine.js";
-import { parseSnapshotFiles } from "../../host/snapshot/read.js";
+import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import type { PacketResult } from "../../host/packet/result.js";
 import { resultJson, PACKET_KEYS, REPLY_KEYS, CT_ENTRY_KEYS, CT_TUPLE_KEYS, INNER_KEYS } from "../../host/packet/result-json.js";
 import { demoEngine, demoPackets } from "../pcap/helpers.js";
-
-const EKS = fileURLToPath(new URL("../fixtures/eks-node", import.meta.url));
 
 // the fixture: eth0 10.0.0.10/24 via 10.0.0.1, pod 10.0.0.55 on eni1f3a2b4c5d6, MTU 9001, TCP 22 listening
 const RULES = `*nat
@@ -38,15 +32,7 @@ COMMIT
 COMMIT
 `;
 
-async function fixture(): Promise<Engine> {
-  const files: Record<string, string> = {};
-  for (const f of readdirSync(EKS)) files[f] = readFileSync(join(EKS, f), "utf8");
-  const snap = parseSnapshotFiles(files, "eks-node");
-  const e = await Engine.create({ seed: 1 });
-  e.load(snap, { hz: snap.hz });
-  e.loadRuleset(RULES, "rules");
-  return e;
-}
+const fixture = () => eksFixtureEngine({ rules: RULES });
 
 const C = "52.1.2.3";
 const FIXTURE_PACKETS: PacketInput[] = [

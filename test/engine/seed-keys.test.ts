@@ -8,17 +8,12 @@
  * The draws here are `statistic --mode random --probability 0.5` in the
  * filter table, on every forwarded packet (no connection state involved).
  */
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as abi from "../../host/core/abi.js";
 import { Engine } from "../../host/engine.js";
 import { encodePacket, type PacketInput } from "../../host/packet/input.js";
-import { parseSnapshotFiles } from "../../host/snapshot/read.js";
 import { EngineRunner } from "../../host/replay/runner.js";
-
-const EKS = fileURLToPath(new URL("../fixtures/eks-node", import.meta.url));
+import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
 
 const RULES = [
   "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
@@ -26,15 +21,7 @@ const RULES = [
   "COMMIT", "",
 ].join("\n");
 
-async function engine(seed: number): Promise<Engine> {
-  const files: Record<string, string> = {};
-  for (const f of readdirSync(EKS)) files[f] = readFileSync(join(EKS, f), "utf8");
-  const snap = parseSnapshotFiles(files, "eks-node");
-  const e = await Engine.create({ seed, batchSize: 64 });
-  e.load(snap, { hz: snap.hz });
-  e.loadRuleset(RULES, "rules");
-  return e;
-}
+const engine = (seed: number): Promise<Engine> => eksFixtureEngine({ seed, batchSize: 64, rules: RULES });
 
 /** Forwarded UDP from a pod to the internet, one source port per packet. */
 function packets(n: number): PacketInput[] {

@@ -4,14 +4,8 @@
  * (nf_nat_redirect_ipv4: no ifa_list entry on the ingress device), and a
  * later packet dropped by a plain DROP rule is NETFILTER, not that reason again.
  */
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { Engine } from "../../host/engine.js";
-import { parseSnapshotFiles } from "../../host/snapshot/read.js";
-
-const EKS = fileURLToPath(new URL("../fixtures/eks-node", import.meta.url));
+import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
 
 const RULES = `*nat
 :PREROUTING ACCEPT [0:0]
@@ -30,12 +24,7 @@ COMMIT
 
 describe("netfilter drop reasons", () => {
   it("REDIRECT without an address on the ingress device: NAT_NO_ADDR; a DROP rule after it: NETFILTER", async () => {
-    const files: Record<string, string> = {};
-    for (const f of readdirSync(EKS)) files[f] = readFileSync(join(EKS, f), "utf8");
-    const snap = parseSnapshotFiles(files, "eks-node");
-    const e = await Engine.create({ seed: 1 });
-    e.load(snap, { hz: snap.hz });
-    e.loadRuleset(RULES, "rules");
+    const e = await eksFixtureEngine({ rules: RULES });
     const r = e.process([
       // the pod's host-side veth has no IPv4 address
       { iif: "eni1f3a2b4c5d6", src: "10.0.0.55", dst: "1.2.3.4", proto: "tcp", sport: 40000, dport: 15001, flags: "S" },
