@@ -159,13 +159,26 @@ export const PKT_OUT_MARK = 124;
 export const PKT_TCP_WSCALE = 128;
 /** u8 TCP option flags: TO_SACK_PERM, TO_SACK below. */
 export const PKT_TCP_OPTS = 129;
-/** u16 UDP-Lite checksum coverage, as the header's length field carries it (0 = the whole datagram). */
+/**
+ * u16 UDP-Lite checksum coverage, as the header's length field carries it
+ * (0 = the whole datagram). For UDP (PKT_PROTO 17): the header's length
+ * field when PF_UDP_LEN says it is not the datagram's transport length, else 0.
+ */
 export const PKT_CSCOV = 130;
 /** u32 highest right edge of the SACK blocks (when PKT_TCP_OPTS has TO_SACK). */
 export const PKT_TCP_SACK = 132;
 /** u32 gid of the sending socket (local packets). */
 export const PKT_GID = 136;
-/** u8 the transport checksum: CSUM_OK, CSUM_BAD (wrong), CSUM_NONE (the field is zero: "no checksum" for UDP). */
+/**
+ * u8 the transport checksum: CSUM_OK, CSUM_BAD (wrong), CSUM_NONE (the field
+ * is zero: "no checksum" for UDP). Summed over the transport bytes, as the
+ * transport receive checks it; for a UDP datagram whose length field is
+ * below its transport bytes (PF_UDP_LEN without PF_UDP_LEN_BAD), over the
+ * bytes the length field covers (__udp4_lib_rcv trims to them:
+ * pskb_trim_rcsum), PF_NF_CSUM_OK then giving netfilter's verdict over all
+ * of them. For a malformed header (PKT_L4_BYTES), over the bytes there are
+ * (only REJECT's nf_ip_checksum reads it then).
+ */
 export const PKT_CSUM = 140;
 /**
  * u8 what ip_rcv_core finds wrong with the IPv4 header (IPERR_*; 0: nothing):
@@ -299,11 +312,16 @@ export const PKT_CPU = 222;
  *    (PKT_TCP_DOFF then holds the raw data offset, 0..15; 0 when fewer than
  *    13 bytes hold none);
  *  - UDP, UDP-Lite: fewer than 8 bytes;
+ *  - SCTP: fewer than 12 (no common header: sctp_error's "short packet";
+ *    the chunk fields are then 0), DCCP: fewer than 4 (no ports: only
+ *    multiport reads DCCP here, and the kernel has no DCCP tracker);
  *  - ICMP: fewer than 8 bytes, or an error (icmp_is_err) whose quote (the
  *    bytes after the 8-byte ICMP header) is shorter than the quoted IPv4
  *    header and 8 bytes of its payload. For such an error PKT_TCP_DOFF holds
- *    the quoted header's IHL field (5..15; 0 when the quote is shorter than
- *    20 bytes), and PF_INNER is set only when conntrack can read the quoted
+ *    the quoted header's IHL field (0..15; 0 when the quote is shorter than
+ *    20 bytes: an IHL below 5 is a malformed quote too, which icmp_unreach
+ *    drops and icmp_redirect hands to the quoted protocol's error handler,
+ *    its ports read IHL*4 bytes in), and PF_INNER is set only when conntrack can read the quoted
  *    tuple (nf_ct_get_tuplepr: IHL*4 bytes, then 4 more for the ports of
  *    TCP/UDP/UDP-Lite/SCTP/DCCP, 8 for ICMP).
  * Fields whose bytes are missing are 0 (TCP and UDP ports need 4 bytes; TCP
@@ -314,6 +332,7 @@ export const PKT_CPU = 222;
  * cannot read what they need (DROP_NF_HOTDROP), local delivery drops it in
  * tcp_v4_rcv / __udp4_lib_rcv / icmp_rcv with their counters, forwarding
  * forwards it untouched. Only packets arriving on a device carry it.
+ * (A UDP length field that disagrees with the bytes is PF_UDP_LEN.)
  */
 export const PKT_L4_BYTES = 223;
 // ---- core bookkeeping (output area) ----
@@ -395,6 +414,31 @@ export const PF_SRC_SET = 32;
  * ip_rcv_core drops it first (DROP_OTHERHOST).
  */
 export const PF_OTHERHOST = 64;
+/**
+ * UDP (PKT_PROTO 17): the header's length field is not the datagram's
+ * transport length (IP total length - header length); PKT_CSCOV holds it.
+ * Forwarding leaves it alone; conntrack and local delivery read it (with
+ * PF_UDP_LEN_BAD and PF_NF_CSUM_OK below).
+ */
+export const PF_UDP_LEN = 128;
+/**
+ * With PF_UDP_LEN: the length field is beyond the transport bytes or below
+ * 8. udp_error finds the packet INVALID ("truncated/malformed packet",
+ * before the checksum); __udp4_lib_rcv drops it (short_packet: UdpInErrors,
+ * PKT_TOO_SMALL, before the checksum). Without it (and with PF_UDP_LEN) the
+ * length is below the transport bytes: the receive trims the datagram to
+ * it and PKT_CSUM is the checksum over that many bytes.
+ */
+export const PF_UDP_LEN_BAD = 256;
+/**
+ * With PF_UDP_LEN (a length below the transport bytes) and a checksum: the
+ * ones' complement sum over ALL the transport bytes, their count in the
+ * pseudo-header, is right. That is what nf_ip_checksum computes (conntrack's
+ * udp_error at PREROUTING, REJECT): clear, netfilter finds the checksum bad
+ * even when PKT_CSUM (over the UDP length) is right, as it is for a
+ * datagram with bytes after its UDP length.
+ */
+export const PF_NF_CSUM_OK = 512;
 
 // ---- output flags (PKT_OUT_FLAGS) --------------------------------------------
 /** The forwarding path decided to send an ICMP redirect (RTCF_DOREDIRECT). */

@@ -15,7 +15,7 @@ import {
   PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_ICMP_ID, PKT_ICMP_TYPE, PKT_ICMP_CODE,
   PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_DST, PKT_OUT_INNER_SPORT, PKT_OUT_INNER_DPORT,
   PKT_INNER_ICMP_TYPE, PKT_INNER_ICMP_CODE, PKT_FLAGS, PF_INNER, PKT_LEN, PKT_CSUM, PKT_CSCOV, CSUM_BAD, CSUM_NONE, PKT_L4_BYTES,
-  NF_INET_PRE_ROUTING,
+  NF_INET_PRE_ROUTING, PF_UDP_LEN_BAD,
   PKT_CT_ID, PKT_CT_INFO, PKT_CT_STATUS, PKT_CT_MARK, PKT_CT_STATE, PKT_CT_PROTO, PKT_CT_TIMEOUT,
   PKT_CT_ORIG_SRC, PKT_CT_ORIG_DST, PKT_CT_ORIG_SPORT, PKT_CT_ORIG_DPORT, PKT_CT_REPL_SRC, PKT_CT_REPL_DST,
   PKT_CT_REPL_SPORT, PKT_CT_REPL_DPORT,
@@ -39,6 +39,7 @@ import { hsHook } from "../netfilter/state";
 import { ctStat } from "./stats";
 import { tcpPacket } from "./tcp";
 import { sctpPacket } from "./sctp";
+import { nfChecksumBad } from "./csum";
 import { NF_ACCEPT, NF_DROP, NF_INVALID, NF_REPEAT, ctRefresh } from "./verdict";
 import { zalloc } from "../util/mem";
 import { randomBelow } from "../util/random";
@@ -124,7 +125,7 @@ function icmpError(p: usize): i32 {
   // fewer than 8 bytes: skb_header_pointer(sizeof(struct icmphdr)) fails, "short packet"
   const l4 = <u32>load<u8>(p, PKT_L4_BYTES);
   if (l4 != 0 && l4 - 1 < 8) return NF_INVALID;
-  if (badChecksum(p)) return NF_INVALID; // "bad hw icmp checksum"
+  if (nfChecksumBad(p)) return NF_INVALID; // "bad hw icmp checksum"
   const type = <u32>load<u8>(p, PKT_ICMP_TYPE);
   if (type > 18) return NF_INVALID; // "invalid icmp type"
   if (!icmpIsErr(type)) return NF_ACCEPT;
@@ -226,8 +227,11 @@ function resolveNormalCt(p: usize): i32 {
 function udpError(p: usize): bool {
   // under 8 bytes: "short packet" (PKT_L4_BYTES; a JSONL len below 28 says it too)
   if (load<u8>(p, PKT_L4_BYTES) != 0 || <u32>load<u16>(p, PKT_LEN) < 28) return true;
+  // a length field beyond the datagram or below 8: "truncated/malformed packet"
+  if (<u32>load<u16>(p, PKT_FLAGS) & PF_UDP_LEN_BAD) return true;
   if (<u32>load<u8>(p, PKT_CSUM) == CSUM_NONE) return false;
-  return badChecksum(p);
+  // nf_ip_checksum sums all the transport bytes (skb->len - dataoff), the length field notwithstanding
+  return nfChecksumBad(p);
 }
 
 /** udplite_error: checksum coverage outside 8..length, no checksum (mandatory for UDP-Lite), a bad one. */

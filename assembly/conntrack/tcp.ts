@@ -24,6 +24,7 @@ import {
 } from "./entry";
 import { tcpLoose, tcpBeLiberal, tcpMaxRetrans, tcpIgnoreInvalidRst, tcpTimeout, ctChecksum } from "./config";
 import { hsHook } from "../netfilter/state";
+import { nfChecksumBad } from "./csum";
 import { ctRefresh, ctKillAcct, NF_ACCEPT, NF_DROP, NF_INVALID, NF_REPEAT } from "./verdict";
 import { ctKill, nfctTime, ctTimeout, ctSetTimeout } from "./table";
 import { hz } from "../config";
@@ -116,7 +117,7 @@ export function tcpError(p: usize): bool {
   const doff = doffOf(p);
   const len = <u32>load<u16>(p, PKT_LEN);
   if (doff < 5 || len < 20 + (doff << 2)) return true;
-  if (ctChecksum && hsHook == NF_INET_PRE_ROUTING && <u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) return true;
+  if (nfChecksumBad(p)) return true; // "bad checksum" (nf_checksum: the packet is CHECKSUM_COMPLETE after it)
   const f = <u32>load<u8>(p, PKT_TCPFLAGS) & ~(ECE | CWR | PSH);
   // tcp_valid_flags[]
   return !(f == SYN || f == (SYN | URG) || f == (SYN | ACK) || f == RST || f == (RST | ACK) ||

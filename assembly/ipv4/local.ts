@@ -19,7 +19,7 @@ import {
   CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
   PKT_CSUM, CSUM_BAD, PKT_ICMP_CODE, PF_INNER, PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_SPORT, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
   CTR_UDP_IN_CSUM_ERRORS, CTR_UDP_IN_ERRORS, CTR_ICMP_IN_CSUM_ERRORS, CTR_ICMP_IN_ERRORS,
-  PKT_L4_BYTES, DROP_L4_SHORT, DROP_PKT_TOO_SMALL, DROP_IP_INHDR,
+  PKT_L4_BYTES, DROP_L4_SHORT, DROP_PKT_TOO_SMALL, DROP_IP_INHDR, PF_UDP_LEN_BAD, PF_UDP_LEN, PKT_CSCOV,
 } from "../abi";
 import { count } from "./stats";
 import { zalloc, release } from "../util/mem";
@@ -163,6 +163,13 @@ function udpRcv(p: usize, rtFlagsIn: u32): void {
     drop(p, DROP_L4_SHORT);
     return;
   }
+  if (load<u16>(p, PKT_FLAGS) & PF_UDP_LEN_BAD) {
+    // __udp4_lib_rcv: ulen > skb->len, or ulen < sizeof(struct udphdr): short_packet,
+    // before the checksum (a shorter ulen is trimmed to: PKT_CSUM is over its bytes)
+    count(CTR_UDP_IN_ERRORS);
+    drop(p, DROP_PKT_TOO_SMALL);
+    return;
+  }
   if (<u32>load<u8>(p, PKT_CSUM) == CSUM_BAD) {
     // __udp4_lib_rcv: csum_error (with a socket the kernel finds out when the
     // application reads the datagram; the counters are the same)
@@ -188,7 +195,12 @@ function udpRcv(p: usize, rtFlagsIn: u32): void {
   // nf_ct_attach finds none): conntrack looks it up in OUTPUT instead
   const ct = load<u32>(p, PKT_CT_ID);
   store<u32>(p, 0, PKT_CT_ID);
+  // a datagram with bytes after its UDP length was trimmed to it (pskb_trim_rcsum): icmp_send
+  // quotes what is left, the IP header and ulen bytes (the quoted total length is unchanged)
+  const len = load<u16>(p, PKT_LEN);
+  if (load<u16>(p, PKT_FLAGS) & PF_UDP_LEN) store<u16>(p, <u16>(20 + <u32>load<u16>(p, PKT_CSCOV)), PKT_LEN);
   icmpSend(p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, rtFlagsIn, !(load<u16>(p, PKT_FLAGS) & PF_LOCAL));
+  store<u16>(p, len, PKT_LEN);
   store<u32>(p, ct, PKT_CT_ID);
 }
 
@@ -243,8 +255,11 @@ function icmpRcv(p: usize, rtFlagsIn: u32): void {
  * IHL): icmp_unreach (types 3, 4, 11, 12) drops a quote under 20 bytes and
  * an IHL below 5 ("error"), returns early for an unreachable code above 15
  * and for a fragment reassembly timeout; icmp_redirect drops a quote under
- * 20 bytes; icmp_socket_deliver counts the rest as errors
- * (pskb_may_pull(skb, iph->ihl * 4 + 8) fails) and consumes them.
+ * 20 bytes and takes any IHL; icmp_socket_deliver counts the rest as errors
+ * when pskb_may_pull(skb, iph->ihl * 4 + 8) fails, and otherwise (a
+ * redirect quoting an IHL below 5 and 8 bytes after it) hands the quote to
+ * the quoted protocol's error handler, which reads the ports IHL*4 bytes in
+ * (tcp_v4_err, __udp4_lib_err: the quoted tuple, PF_INNER).
  */
 function icmpErrShortQuote(p: usize, type: u32, n: u32): void {
   const q = n - 8;
@@ -261,6 +276,7 @@ function icmpErrShortQuote(p: usize, type: u32, n: u32): void {
     if (type == ICMP_TIME_EXCEEDED && code == 1) return; // ICMP_EXC_FRAGTIME
   }
   if (q < ihl + 8) count(CTR_ICMP_IN_ERRORS);
+  else errSocketLookup(p);
 }
 
 /**

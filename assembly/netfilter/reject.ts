@@ -10,7 +10,9 @@ import {
   PKT_OUT_DPORT, PKT_OUT_MARK, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_TTL, PKT_LEN as LEN, PKT_MARK, PKT_FLAGS,
   PKT_BOUND_OIF, PKT_PX, PX_HAS_SOCK, PF_LOCAL, PF_SRC_SET, PF_DF, NF_INET_LOCAL_OUT,
   REJECT_TCP_RESET, PKT_L4_BYTES, RTN_LOCAL, RTN_UNICAST, CTINFO_RELATED, CTINFO_RELATED_REPLY, CTINFO_ESTABLISHED_REPLY,
+  PKT_CSUM, CSUM_NONE,
 } from "../abi";
+import { nfCsumWrong } from "../conntrack/csum";
 import { icmpSend } from "../ipv4/icmp";
 import { replyAlloc } from "../ipv4/reply";
 import { ipRouteOutput, OUT_ANYSRC } from "../route/output";
@@ -25,8 +27,36 @@ import { isZeronet, isLbcast, isMulticast } from "../util/ip";
 /** ipt_REJECT reject_tg */
 export function nfReject(p: usize, kind: u32): void {
   if (kind == REJECT_TCP_RESET) { sendReset(p); return; }
-  // nf_send_unreach -> icmp_send(skb_in, ICMP_DEST_UNREACH, code, 0)
+  // nf_send_unreach: no answer to a packet whose checksum nf_ip_checksum finds wrong,
+  // for the protocols nf_reject_verify_csum checks (TCP, UDP with a checksum, ICMP, ...)
+  if (verifyCsum(p) && csumRefused(p)) return;
+  // -> icmp_send(skb_in, ICMP_DEST_UNREACH, code, 0)
   icmpSend(p, 3, kind, 0, hsRtFlags, hsInputRoute);
+}
+
+/**
+ * nf_reject_verify_csum: the protocols whose checksum REJECT checks: not
+ * GRE, AH, ESP, SCTP, UDP-Lite, nor UDP without a checksum. Of the others
+ * only TCP, UDP and ICMP have a checksum verdict in the descriptor (other
+ * protocols' bytes are taken as summing right).
+ */
+function verifyCsum(p: usize): bool {
+  const proto = <u32>load<u8>(p, PKT_PROTO);
+  if (proto == 17) return <u32>load<u8>(p, PKT_CSUM) != CSUM_NONE || load<u8>(p, PKT_L4_BYTES) != 0;
+  return proto == 6 || proto == 1;
+}
+
+/**
+ * REJECT's nf_ip_checksum(oldskb, hook, ...) finds the checksum wrong, at
+ * INPUT and at FORWARD alike: conntrack's sum at PREROUTING leaves a packet
+ * CHECKSUM_COMPLETE, which nf_ip_checksum sums again at INPUT, and
+ * ip_forward's skb_forward_csum turns back into CHECKSUM_NONE before
+ * FORWARD (summed again too); a right checksum conntrack summed is
+ * skb_csum_unnecessary, the same verdict. (Locally sent packets, at
+ * OUTPUT, have right checksums.)
+ */
+function csumRefused(p: usize): bool {
+  return nfCsumWrong(p);
 }
 
 /** nf_send_reset */
@@ -37,6 +67,7 @@ function sendReset(p: usize): void {
   if (l4 != 0 && l4 - 1 < 20) return;
   const oflags = <u32>load<u8>(p, PKT_TCPFLAGS);
   if (oflags & 4) return; // no RST for RST
+  if (csumRefused(p)) return; // "Check checksum"
   if (hsRtFlags & (RTCF_BROADCAST | RTCF_MULTICAST)) return;
   const saddr = load<u32>(p, PKT_OUT_DST);
   const daddr = load<u32>(p, PKT_OUT_SRC);

@@ -88,6 +88,22 @@ export interface PacketInput {
   /** UDP-Lite checksum coverage, as its header's length field (0 = the whole datagram). */
   cscov?: number;
   /**
+   * UDP: the header's length field, when it is not the datagram's transport
+   * length (len - 20). Beyond it or below 8: conntrack finds the packet
+   * INVALID, local delivery drops it (UdpInErrors, PKT_TOO_SMALL). Below it:
+   * local delivery trims the datagram to it and `csum` is the checksum over
+   * those bytes. Forwarding leaves it alone. Arriving packets only.
+   */
+  ulen?: number;
+  /**
+   * With a `ulen` below the transport length and a checksum (`csum` not
+   * "none"): "ok" when the checksum summed over all the transport bytes (what
+   * netfilter's nf_ip_checksum sums for conntrack and REJECT) is right too;
+   * "bad" (default, as it is for a checksum computed over `ulen` bytes unless
+   * the bytes after them happen to make up for it).
+   */
+  nf_csum?: "ok" | "bad";
+  /**
    * The transport header is malformed although the whole datagram arrived:
    * the datagram carries only these transport bytes (TCP below 20 or below
    * its data offset, UDP/UDP-Lite/ICMP below 8, an ICMP error whose quote is
@@ -124,7 +140,7 @@ export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
   "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
-  "l4_bytes", "quote_ihl",
+  "l4_bytes", "quote_ihl", "ulen", "nf_csum",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -229,9 +245,11 @@ export function encodePacket(
   } else if (!local) err(pos, "src", "is required for packets arriving on an interface");
   let tcpFlags = 0;
   if (proto !== 6 && o.flags !== undefined) warn(`input field "flags" only applies to tcp packets and is ignored`);
-  if (proto === 132 && o.sctp === undefined) {
+  const l4Given = typeof o.l4_bytes === "number";
+  if (proto === 132 && o.sctp === undefined && !l4Given) {
     err(pos, "sctp", "is required for SCTP packets (proto 132): {\"vtag\": N, \"chunks\": [{\"type\": \"INIT\", \"init_tag\": N}, ...]}, as conntrack's SCTP tracker reads the chunks");
   }
+  if (proto === 132 && o.sctp !== undefined && l4Given) err(pos, "sctp", "a malformed SCTP header (l4_bytes, under the 12 bytes of the common header) has no chunks: leave sctp out");
   if (proto !== 132 && o.sctp !== undefined) warn(`input field "sctp" only applies to sctp packets (proto 132) and is ignored`);
   if (proto === 132 && o.cscov !== undefined) warn(`input field "cscov" only applies to udplite packets and is ignored`);
   if (proto === 6) {
@@ -254,7 +272,7 @@ export function encodePacket(
   const doff = proto === 6 ? u(pos, o, "doff", 15, l4b >= 0 ? (l4b >= 13 ? 5 : 0) : hasOpts ? 8 : 5) : 0;
   if (proto === 6 && doff < 5 && l4b < 0) err(pos, "doff", "must be 5..15 (32-bit words of TCP header)");
   if (hasOpts && doff === 5) err(pos, "doff", "must be more than 5 when TCP options (wscale, sackok, sack) are given");
-  const sctp = proto === 132 ? sctpInput(pos, o.sctp) : undefined;
+  const sctp = proto === 132 && !l4Given ? sctpInput(pos, o.sctp) : undefined;
   const defLen = l4b >= 0 ? 20 + l4b : proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : proto === 132 ? 20 + sctp!.bytes : 20;
   const len = u(pos, o, "len", 65535, defLen);
   if (proto === 6 && l4b < 0 && len < 20 + doff * 4) err(pos, "len", `must be at least ${20 + doff * 4} (IPv4 header + TCP header of doff ${doff})`);
@@ -334,7 +352,9 @@ export function encodePacket(
     if (fm < 28 || fm > len) err(pos, "frag_max", `must be a fragment's total length: 28..len (${len}), got ${fm}`);
     dv.setUint16(p + abi.PKT_FRAG_MAX, fm, true);
   }
-  if (o.cscov !== undefined && proto !== 132) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
+  if (o.cscov !== undefined && proto === 17) warn(`input field "cscov" only applies to udplite packets (a UDP length field is "ulen") and is ignored`);
+  if (o.cscov !== undefined && proto !== 132 && proto !== 17) dv.setUint16(p + abi.PKT_CSCOV, u(pos, o, "cscov", 65535, 0), true);
+  flags |= udpLength(pos, o, proto, len, l4b, local, dv, p);
   if (l4b >= 0) {
     // PKT_L4_BYTES: 1 + the transport bytes, saturated; an ICMP error's quoted IHL rides in PKT_TCP_DOFF (abi.ts)
     dv.setUint8(p + abi.PKT_L4_BYTES, 1 + Math.min(l4b, 254));
@@ -387,6 +407,37 @@ export function encodePacket(
   return t;
 }
 
+/**
+ * `ulen` and `nf_csum` (abi.ts PF_UDP_LEN): writes PKT_CSCOV and returns
+ * the PF_* bits; 0 when the length field is the transport length.
+ */
+function udpLength(pos: InputPos, o: Record<string, unknown>, proto: number, len: number, l4b: number, local: boolean, dv: DataView, p: number): number {
+  if (o.ulen === undefined) {
+    if (o.nf_csum !== undefined) err(pos, "nf_csum", `only applies with a "ulen" below the transport length`);
+    return 0;
+  }
+  if (proto !== 17) err(pos, "ulen", `only applies to udp packets (a UDP-Lite length field is "cscov")`);
+  if (local) err(pos, "ulen", `only applies to packets arriving on an interface (a socket sends sound headers)`);
+  if (l4b >= 0) err(pos, "ulen", `a UDP header under 8 bytes (l4_bytes) has no length field the kernel reads`);
+  const ulen = u(pos, o, "ulen", 65535, 0);
+  const n = len - 20;
+  if (ulen === n) {
+    if (o.nf_csum !== undefined) err(pos, "nf_csum", `only applies with a "ulen" below the transport length (${n})`);
+    return 0;
+  }
+  let f = abi.PF_UDP_LEN;
+  if (ulen < 8 || ulen > n) {
+    if (o.nf_csum !== undefined) err(pos, "nf_csum", `only applies with a "ulen" below the transport length (${n}) and 8 or more: with ${ulen} the checksum is never checked`);
+    f |= abi.PF_UDP_LEN_BAD;
+  } else if (o.nf_csum !== undefined) {
+    if (o.nf_csum !== "ok" && o.nf_csum !== "bad") err(pos, "nf_csum", `must be "ok" or "bad", got ${JSON.stringify(o.nf_csum)}`);
+    if (o.csum === "none") err(pos, "nf_csum", `a datagram without a checksum ("csum": "none") has no checksum to sum`);
+    if (o.nf_csum === "ok") f |= abi.PF_NF_CSUM_OK;
+  }
+  dv.setUint16(p + abi.PKT_CSCOV, ulen, true);
+  return f;
+}
+
 /** ICMP types that quote the offending header (icmp_is_err). */
 function icmpIsErr(type: number): boolean {
   return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
@@ -400,7 +451,9 @@ function icmpIsErr(type: number): boolean {
  */
 function malformedCheck(pos: InputPos, o: Record<string, unknown>, proto: number, n: number, len: number, doff: number, local: boolean): number {
   if (local) err(pos, "l4_bytes", `only applies to packets arriving on an interface (a socket sends sound headers)`);
-  if (proto !== 6 && proto !== 17 && proto !== 136 && proto !== 1) err(pos, "l4_bytes", `applies to tcp, udp, udplite (136) and icmp packets, not protocol ${proto}`);
+  if (proto !== 6 && proto !== 17 && proto !== 136 && proto !== 1 && proto !== 132 && proto !== 33) {
+    err(pos, "l4_bytes", `applies to tcp, udp, udplite (136), sctp (132), dccp (33) and icmp packets, not protocol ${proto}`);
+  }
   if (n > len - 20) err(pos, "l4_bytes", `must be at most len - 20 (${len - 20}): the transport bytes of the datagram, got ${n}`);
   const nonzero = (k: string): boolean => o[k] !== undefined && o[k] !== 0 && o[k] !== "" && o[k] !== false;
   const missing = (keys: string[], need: number, what: string): void => {
@@ -414,6 +467,12 @@ function malformedCheck(pos: InputPos, o: Record<string, unknown>, proto: number
     missing(["doff"], 13, "the data offset");
     for (const k of ["wscale", "sackok", "sack"]) if (o[k] !== undefined) err(pos, k, `a malformed TCP header (l4_bytes) has no options the kernel reads`);
     if (n >= 20 && doff >= 5 && doff * 4 <= n) err(pos, "l4_bytes", `${n} bytes with doff ${doff} is a sound TCP header: leave l4_bytes out`);
+    return 0;
+  }
+  if (proto === 132 || proto === 33) {
+    missing(["sport", "dport"], 4, "the ports");
+    const need = proto === 132 ? 12 : 4;
+    if (n >= need) err(pos, "l4_bytes", `${n} bytes hold ${proto === 132 ? "an SCTP common header" : "the DCCP ports"}: leave l4_bytes out`);
     return 0;
   }
   if (proto === 17 || proto === 136) {
@@ -440,7 +499,6 @@ function malformedCheck(pos: InputPos, o: Record<string, unknown>, proto: number
     return 0;
   }
   const ihl = u(pos, o, "quote_ihl", 15, 5);
-  if (type === 5 && ihl < 5) err(pos, "quote_ihl", `an ICMP redirect quoting an IHL below 5 is not modelled`);
   if (ihl >= 5 && q >= ihl * 4 + 8) err(pos, "l4_bytes", `a quote of ${q} bytes holds the quoted header (IHL ${ihl}) and 8 bytes: a sound ICMP error, leave l4_bytes out`);
   if (o.inner !== undefined) {
     // conntrack reads the quoted tuple only when its bytes are there (nf_ct_get_tuplepr)

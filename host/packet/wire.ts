@@ -42,7 +42,10 @@ export class WireFields {
   /** TO_* bits. */
   topts = 0;
   sack = 0;
+  /** UDP-Lite: the coverage; UDP: the length field when it is not the transport length (udpLen). */
   cscov = 0;
+  /** UDP: PF_UDP_LEN, PF_UDP_LEN_BAD and PF_NF_CSUM_OK (abi.ts) for a length field that is not the transport length; 0 otherwise. */
+  udpLen = 0;
   icmpType = 0; icmpCode = 0; icmpId = 0; icmpSeq = 0;
   /** The packet is an ICMP error quoting a header (the inner* fields). */
   hasInner = false;
@@ -166,7 +169,7 @@ function ipError(b: Uint8Array, o: number, cap: number, wire: number, w: WireFie
   w.dst = cap >= 20 ? u32(b, o + 16) : 0;
   w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
   w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0;
-  w.cscov = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
+  w.cscov = 0; w.udpLen = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
   w.l4Bytes = 0;
@@ -227,7 +230,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   w.dst = u32(b, o + 16);
   w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
   w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0;
-  w.cscov = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
+  w.cscov = 0; w.udpLen = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
   w.l4Bytes = 0;
@@ -267,6 +270,8 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
         if (!full) return fail(w, ihl + 12, doff < 5 ? `TCP data offset ${doff} is below 5` : `TCP data offset ${doff} (${doff * 4} bytes) overruns the packet`);
         malformed(w, l4len);
         w.csumUnverified = false;
+        // only REJECT reads it then (nf_reject_ip_tcphdr_get -> nf_ip_checksum, over the bytes there are)
+        if (whole) w.csum = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
         break;
       }
       if (ihl + doff * 4 > cap) return fail(w, ihl + 12, `TCP data offset ${doff} (${doff * 4} bytes) overruns the captured bytes`);
@@ -282,6 +287,9 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
         malformed(w, l4len);
         ports(b, t, l4len, w);
         w.csumUnverified = false;
+        // only REJECT reads it then (nf_send_unreach: nf_reject_verify_csum cannot read the
+        // checksum field, so nf_ip_checksum sums the bytes there are)
+        if (whole && proto === 17) w.csum = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
         break;
       }
       if (cap < ihl + 8) return fail(w, ihl, `too short for a ${proto === 17 ? "UDP" : "UDP-Lite"} header (${cap - ihl} bytes captured)`);
@@ -289,10 +297,30 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       w.dport = u16(b, t + 2);
       const ck = u16(b, t + 6);
       if (proto === 136) w.cscov = u16(b, t + 4);
+      const ulen = u16(b, t + 4);
+      if (proto === 17 && ulen !== l4len) {
+        // a length field that is not the transport length: beyond it or below 8, udp_error's
+        // "truncated/malformed packet" and __udp4_lib_rcv's short_packet; below it (and 8 or
+        // more), __udp4_lib_rcv trims the datagram to it (pskb_trim_rcsum)
+        w.cscov = ulen;
+        w.udpLen = abi.PF_UDP_LEN | (ulen < 8 || ulen > l4len ? abi.PF_UDP_LEN_BAD : 0);
+      }
+      const trimmed = w.udpLen === abi.PF_UDP_LEN;
       if (ck === 0) { w.csum = abi.CSUM_NONE; w.csumUnverified = false; break; }
+      // a checksum that cannot be checked is taken as correct, netfilter's too
+      if (trimmed) w.udpLen |= abi.PF_NF_CSUM_OK;
       if (!whole) break;
       if (proto === 17) {
-        w.csum = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
+        // nf_ip_checksum (conntrack, REJECT) sums every transport byte, their count in the pseudo-header
+        const all = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff;
+        if (trimmed) {
+          // __udp4_lib_rcv sums the ulen bytes it kept, ulen in the pseudo-header (udp4_csum_init)
+          if (!all) w.udpLen &= ~abi.PF_NF_CSUM_OK;
+          const upseudo = csumAdd(b, o + 12, 8, proto + ulen);
+          w.csum = csumFold(csumAdd(b, t, ulen, upseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
+        } else {
+          w.csum = all ? abi.CSUM_OK : abi.CSUM_BAD;
+        }
       } else {
         // UDP-Lite covers cscov bytes (0 = all); a coverage below the header or past the datagram is invalid (udplite_error)
         const cov = w.cscov === 0 ? l4len : w.cscov;
@@ -302,7 +330,14 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       break;
     }
     case 132: {
-      if (l4len < 12 || cap < ihl + 12) return fail(w, ihl, `too short for an SCTP common header (${Math.min(l4len, cap - ihl)} bytes)`);
+      if (l4len < 12) {
+        if (!full) return fail(w, ihl, `too short for an SCTP common header (${Math.min(l4len, cap - ihl)} bytes)`);
+        // sctp_error: "short packet" (conntrack needs 4 bytes for the ports of its tuple); no chunks
+        malformed(w, l4len);
+        ports(b, t, l4len, w);
+        break;
+      }
+      if (cap < ihl + 12) return fail(w, ihl, `too short for an SCTP common header (${cap - ihl} bytes captured)`);
       w.sport = u16(b, t);
       w.dport = u16(b, t + 2);
       w.vtag = u32(b, t + 4);
@@ -315,7 +350,14 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       break;
     }
     case 33: {
-      if (l4len < 4 || cap < ihl + 4) return fail(w, ihl, `too short for the ports of protocol ${proto}`);
+      if (l4len < 4) {
+        if (!full) return fail(w, ihl, `too short for the ports of protocol ${proto}`);
+        // DCCP without its ports: only -m multiport reads them here (it hotdrops); the
+        // kernel has no DCCP tracker (the generic one reads no ports)
+        malformed(w, l4len);
+        break;
+      }
+      if (cap < ihl + 4) return fail(w, ihl, `too short for the ports of protocol ${proto}`);
       w.sport = u16(b, t);
       w.dport = u16(b, t + 2);
       break;
@@ -343,7 +385,6 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
         if (qcap < Math.min(qlen, 20)) return fail(w, ihl + 8, `ICMP error quotes ${Math.max(qcap, 0)} bytes, too short for the offending IPv4 header`);
         // neither icmp_unreach nor conntrack's ipv4_get_l4proto looks at the version; icmp_unreach drops an IHL below 5
         const qihl = qlen >= 20 ? (b[q]! & 15) * 4 : 0;
-        if (qlen >= 20 && qihl < 20 && type === 5) return fail(w, ihl + 8, `ICMP redirect quotes an IPv4 header with IHL ${qihl / 4}: not modelled`);
         // icmp_unreach / icmp_redirect need 20 bytes, icmp_socket_deliver the quoted header and 8 bytes
         const bad = qlen < 20 || qihl < 20 || qlen < qihl + 8;
         if (bad && !full) return fail(w, ihl + 8, `ICMP error quotes ${Math.max(qcap, 0)} bytes, too short for the offending header and 8 bytes of its payload`);
@@ -489,7 +530,7 @@ function descriptorFlags(w: WireFields, flags: number): number {
   let fl = flags | abi.PF_SRC_SET;
   if (w.df) fl |= abi.PF_DF;
   if (w.hasInner) fl |= abi.PF_INNER;
-  return fl;
+  return fl | w.udpLen;
 }
 
 /** Word indices of the descriptor fields writeWords writes (module constants: no namespace load per packet). */
@@ -624,7 +665,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
 const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
   "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "tflags", "zerolen", "sctpFlags", "csum", "ipError",
-  "fragMax", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt"]);
+  "fragMax", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
 
 export const FAST_WORDS: boolean = (() => {
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) return false;
@@ -644,6 +685,7 @@ export const FAST_WORDS: boolean = (() => {
     w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) w.chunkTypes[i] = rnd(8);
     w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
     w.l4Bytes = rnd(2) ? 0 : rnd(8);
+    w.udpLen = rnd(1) ? 0 : abi.PF_UDP_LEN | (rnd(1) ? abi.PF_UDP_LEN_BAD : 0) | (rnd(1) ? abi.PF_NF_CSUM_OK : 0);
     // a field added to WireFields (and to the field writer) after the word writer was written: set it,
     // so that a word writer that does not write it fails this check
     for (const k of Object.keys(w) as (keyof WireFields)[]) {
@@ -690,7 +732,12 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
     if (w.topts & abi.TO_SACK) p.sack = w.sack;
   }
   if (w.proto === 136) p.cscov = w.cscov;
-  if (w.proto === 132) {
+  if (w.udpLen !== 0) {
+    // a UDP length field that is not the transport length (abi.ts PF_UDP_LEN)
+    p.ulen = w.cscov;
+    if (w.udpLen & abi.PF_NF_CSUM_OK) p.nf_csum = "ok";
+  }
+  if (w.proto === 132 && w.l4Bytes === 0) {
     const chunks: NonNullable<PacketInput["sctp"]>["chunks"] = [];
     let tagGiven = false;
     for (let i = 0; i < w.nchunks; i++) {
