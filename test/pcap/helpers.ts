@@ -183,13 +183,25 @@ export const MALFORMED: { input: PacketInput; bytes: Uint8Array }[] = (() => {
     [{ ...base, proto: "tcp", len: 23, l4_bytes: 3 }, 6, [0x9c, 0x41, 0]],
     [{ ...base, proto: "tcp", len: 32, l4_bytes: 12, sport: 40001, dport: 80 }, 6, tcpHdr(5, 2).slice(0, 12)],
     [{ ...base, proto: "tcp", len: 36, l4_bytes: 16, sport: 40001, dport: 80, doff: 5 }, 6, tcpHdr(5, 2).slice(0, 16)],
-    [{ ...base, proto: "tcp", len: 40, l4_bytes: 20, sport: 40001, dport: 80, doff: 3, flags: "S", seq: 9, win: 512 }, 6, tcpHdr(3, 2)],
-    [{ ...base, proto: "tcp", len: 44, l4_bytes: 24, sport: 40001, dport: 80, doff: 8, flags: "A", seq: 9, win: 512 }, 6, [...tcpHdr(8, 16), 1, 1, 1, 1]],
-    [{ ...base, proto: "tcp", len: 40, l4_bytes: 20, sport: 40001, dport: 80, doff: 0, flags: "SA", seq: 9, win: 512 }, 6, tcpHdr(0, 18)],
-    // UDP and UDP-Lite under 8 bytes
-    [{ ...base, proto: "udp", len: 25, l4_bytes: 5, sport: 5353, dport: 53 }, 17, [...u16b(5353), ...u16b(53), 0]],
-    [{ ...base, proto: "udp", len: 22, l4_bytes: 2 }, 17, [0x14, 0xe9]],
+    // (a zero checksum field: wrong, as REJECT's nf_ip_checksum sums a 20-byte header)
+    [{ ...base, proto: "tcp", len: 40, l4_bytes: 20, sport: 40001, dport: 80, doff: 3, flags: "S", seq: 9, win: 512, csum: "bad" }, 6, tcpHdr(3, 2)],
+    [{ ...base, proto: "tcp", len: 44, l4_bytes: 24, sport: 40001, dport: 80, doff: 8, flags: "A", seq: 9, win: 512, csum: "bad" }, 6, [...tcpHdr(8, 16), 1, 1, 1, 1]],
+    [{ ...base, proto: "tcp", len: 40, l4_bytes: 20, sport: 40001, dport: 80, doff: 0, flags: "SA", seq: 9, win: 512, csum: "bad" }, 6, tcpHdr(0, 18)],
+    // UDP and UDP-Lite under 8 bytes (the UDP bytes there are, with the pseudo-header, do not sum
+    // to 0xffff: what REJECT's nf_ip_checksum would find)
+    [{ ...base, proto: "udp", len: 25, l4_bytes: 5, sport: 5353, dport: 53, csum: "bad" }, 17, [...u16b(5353), ...u16b(53), 0]],
+    [{ ...base, proto: "udp", len: 22, l4_bytes: 2, csum: "bad" }, 17, [0x14, 0xe9]],
     [{ ...base, proto: 136, len: 26, l4_bytes: 6, sport: 7, dport: 8, cscov: 0 }, 136, [0, 7, 0, 8, 0, 0]],
+    // SCTP under its 12-byte common header (no chunks), DCCP without its ports
+    [{ ...base, proto: 132, len: 22, l4_bytes: 2 }, 132, [0x9c, 0x41]],
+    [{ ...base, proto: 132, len: 28, l4_bytes: 8, sport: 40001, dport: 9 }, 132, [...u16b(40001), ...u16b(9), 0, 0, 0, 7]],
+    [{ ...base, proto: 33, len: 23, l4_bytes: 3 }, 33, [0x9c, 0x41, 0]],
+    // UDP length fields that are not the transport length (12 bytes here): beyond it, below 8, below it
+    // (no checksum; a wrong one over the 10 bytes and over all 12)
+    [{ ...base, proto: "udp", len: 32, sport: 40001, dport: 9, ulen: 100, csum: "none" }, 17, [...u16b(40001), ...u16b(9), 0, 100, 0, 0, 1, 2, 3, 4]],
+    [{ ...base, proto: "udp", len: 32, sport: 40001, dport: 9, ulen: 0, csum: "none" }, 17, [...u16b(40001), ...u16b(9), 0, 0, 0, 0, 1, 2, 3, 4]],
+    [{ ...base, proto: "udp", len: 32, sport: 40001, dport: 9, ulen: 10, csum: "none" }, 17, [...u16b(40001), ...u16b(9), 0, 10, 0, 0, 1, 2, 3, 4]],
+    [{ ...base, proto: "udp", len: 32, sport: 40001, dport: 9, ulen: 10, csum: "bad" }, 17, [...u16b(40001), ...u16b(9), 0, 10, 0x12, 0x34, 1, 2, 3, 4]],
     // ICMP under 8 bytes: none (whose checksum is wrong: a sum of nothing), the type only, an echo's first half
     [{ ...base, proto: "icmp", len: 20, l4_bytes: 0, icmp_type: 0, csum: "bad" }, 1, []],
     [{ ...base, proto: "icmp", len: 21, l4_bytes: 1, icmp_type: 8, csum: "bad" }, 1, [8]],
@@ -205,6 +217,11 @@ export const MALFORMED: { input: PacketInput; bytes: Uint8Array }[] = (() => {
     [{ ...base, proto: "icmp", len: 56, l4_bytes: 36, icmp_type: 12, icmp_code: 0, quote_ihl: 3, inner: { src: D, dst: "52.1.2.5", proto: "udp", sport: 10 << 8, dport: 10 } },
       1, icmpBytes([12, 0, 0, 0, 0, 0, 0, 0, ...quotedHeader(17, 3), 0, 0, 0, 0, 0, 0, 0, 0])],
     [{ ...base, proto: "icmp", len: 52, l4_bytes: 32, icmp_type: 11, icmp_code: 0, quote_ihl: 5 }, 1, icmpBytes([11, 0, 0, 0, 0, 0, 0, 0, ...quotedHeader(1), 8, 0, 0, 0])],
+    // a redirect quoting IHL 3 (the quoted protocol's error handler reads "ports" 12 bytes in) and IHL 0
+    [{ ...base, proto: "icmp", len: 56, l4_bytes: 36, icmp_type: 5, icmp_code: 1, quote_ihl: 3, inner: { src: D, dst: "52.1.2.5", proto: "udp", sport: 10 << 8, dport: 10 } },
+      1, icmpBytes([5, 1, 0, 0, 10, 0, 0, 1, ...quotedHeader(17, 3), 0, 0, 0, 0, 0, 0, 0, 0])],
+    [{ ...base, proto: "icmp", len: 48, l4_bytes: 28, icmp_type: 5, icmp_code: 0, quote_ihl: 0, inner: { src: D, dst: "52.1.2.5", proto: "tcp", sport: 0x4000, dport: 60 } },
+      1, icmpBytes([5, 0, 0, 0, 10, 0, 0, 1, ...quotedHeader(6, 0)])],
   ];
   return list.map(([input, proto, l4], i) => ({ input: { ...input, t: 2 + i * 0.001 }, bytes: ipv4Bytes(S, D, proto, l4) }));
 })();
