@@ -18,7 +18,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { counterDeltas, createNetnsPair, rawSenderPrelude, sh, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
+import { addFarNamespace, counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
@@ -118,16 +118,7 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
   beforeAll(async () => {
     if (!TOOLS) return;
     ns = createNetnsPair("defrag");
-    far = `np-${process.pid}-defrag-far`;
-    sh(["ip", "netns", "add", far]);
-    sh(["ip", "link", "add", "vo", "netns", ns.node, "type", "veth", "peer", "name", "vx", "netns", far]);
-    ns.inNs(ns.node, ["ip", "link", "set", "vo", "mtu", "600"]);
-    ns.inNs(ns.node, ["ip", "addr", "add", "198.51.100.1/24", "dev", "vo"]);
-    ns.inNs(ns.node, ["ip", "link", "set", "vo", "up"]);
-    ns.inNs(far, ["ip", "link", "set", "lo", "up"]);
-    ns.inNs(far, ["ip", "link", "set", "vx", "mtu", "600"]);
-    ns.inNs(far, ["ip", "addr", "add", "198.51.100.2/24", "dev", "vx"]);
-    ns.inNs(far, ["ip", "link", "set", "vx", "up"]);
+    far = addFarNamespace(ns, "defrag", "198.51.100.2", { mtu: 600 });
     ns.inNs(far, ["ip", "route", "add", "default", "via", "198.51.100.1"]);
     // the far end answers nothing (its answers would be forwarded by the node too)
     ns.inNs(far, ["iptables-legacy", "-A", "INPUT", "-j", "DROP"]);

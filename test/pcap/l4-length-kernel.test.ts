@@ -27,7 +27,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
+import { addFarNamespace, conntrackStats, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
@@ -146,26 +146,6 @@ const RULES = [
 
 const TOOLS = haveTool("dumpcap") && haveTool("nstat") && haveTool("tcpdump") && haveTool("conntrack") && haveTool("iptables-legacy-restore");
 
-/** conntrack -S summed over the CPUs. */
-function ctStats(n: NetnsPair): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of n.inNs(n.node, ["conntrack", "-S"]).matchAll(/(\w+)=(\d+)/g)) {
-    if (m[1] !== "cpu") out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
-  }
-  return out;
-}
-
-/** The counter lines of an iptables-save -c dump (chain policies and rules), in table order, tables by name. */
-function counterLines(save: string): string[] {
-  let table = "";
-  const out: Record<string, string[]> = {};
-  for (const line of save.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1);
-    else if (/^:\S+ (ACCEPT|DROP)/.test(line) || line.startsWith("[")) (out[table] ??= []).push(`${table} ${line}`);
-  }
-  return Object.keys(out).sort().flatMap((t) => out[t]!);
-}
-
 describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects quoting IHL < 5: kernel vs emulator", () => {
   let before: Record<string, number> = {};
   let after: Record<string, number> = {};
@@ -179,17 +159,8 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
   beforeAll(async () => {
     if (!TOOLS) return;
     ns = createNetnsPair("l4len");
-    far = `np-${process.pid}-l4len-far`;
     const n = ns;
-    sh(["ip", "netns", "add", far]);
-    sh(["ip", "link", "add", "vo", "netns", n.node, "type", "veth", "peer", "name", "vx", "netns", far]);
-    n.inNs(n.node, ["ip", "addr", "add", "198.51.100.1/24", "dev", "vo"]);
-    n.inNs(n.node, ["ip", "link", "set", "vo", "up"]);
-    n.inNs(n.node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.vo.rp_filter=0"]);
-    n.inNs(far, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]);
-    n.inNs(far, ["ip", "link", "set", "lo", "up"]);
-    n.inNs(far, ["ip", "addr", "add", `${F}/24`, "dev", "vx"]);
-    n.inNs(far, ["ip", "link", "set", "vx", "up"]);
+    far = addFarNamespace(n, "l4len", F);
     // the peer answers ARP for B and C, so that the node's resets and errors to them leave
     n.inNs(n.peer, ["ip", "addr", "add", `${B}/24`, "dev", "vp"]);
     n.inNs(n.peer, ["ip", "addr", "add", `${C}/24`, "dev", "vp"]);
@@ -199,17 +170,11 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
     const farCap = await startCapture(far, ["dumpcap", "-q", "-i", "vx", "-w", FAR_CAPTURE]);
     before = n.nstat();
-    ctBefore = ctStats(n);
+    ctBefore = conntrackStats(n);
     n.inNs(n.peer, ["python3", "-c", [
       ...rawSenderPrelude(nodeMac),
       `A, B, C, L, F = '${A}', '${B}', '${C}', '${L}', '${F}'`,
-      "def ip(s_, d_, proto, payload, ttl=64):",
-      "    global ident",
-      "    ident += 1",
-      "    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, 0, ttl, proto, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
-      "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload",
-      "def l4sum(s_, d_, proto, seg, n=None):",
-      "    return csum(socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, proto, len(seg) if n is None else n) + seg)",
+      ...RAW_IP_HELPERS,
       "def tcp(s_, d_, dp, doff=5, ok=True):",
       "    seg = struct.pack('!HHIIBBHHH', 40001 + ident, dp, 1000, 0, doff << 4, 2, 512, 0, 0)",
       "    c = l4sum(s_, d_, 6, seg)",
@@ -238,7 +203,7 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     ].join("\n")]);
     await new Promise((res) => setTimeout(res, 700));
     after = n.nstat();
-    ctAfter = ctStats(n);
+    ctAfter = conntrackStats(n);
     kernelSave = n.inNs(n.node, ["iptables-legacy-save", "-c"]);
     await stopCapture(cap);
     await stopCapture(farCap);
@@ -292,7 +257,7 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     expect(got.filter((g) => g.verdict === "forward").map((g) => g.id)).toEqual(farIds);
     const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
-    expect(counterLines(engine.iptablesSave())).toEqual(counterLines(kernelSave));
+    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
     const ct = engine.conntrackStats();
     expect({ invalid: ct.invalid, error: ct.error }).toEqual({
       invalid: (ctAfter.invalid ?? 0) - (ctBefore.invalid ?? 0), error: (ctAfter.error ?? 0) - (ctBefore.error ?? 0),

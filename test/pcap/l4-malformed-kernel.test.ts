@@ -21,7 +21,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
+import { addFarNamespace, conntrackStats, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
@@ -111,26 +111,6 @@ const RULES = [
 
 const TOOLS = haveTool("dumpcap") && haveTool("nstat") && haveTool("tcpdump") && haveTool("conntrack") && haveTool("iptables-legacy-restore");
 
-/** conntrack -S summed over the CPUs. */
-function ctStats(n: NetnsPair): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of n.inNs(n.node, ["conntrack", "-S"]).matchAll(/(\w+)=(\d+)/g)) {
-    if (m[1] !== "cpu") out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
-  }
-  return out;
-}
-
-/** The counter lines of an iptables-save -c dump (chain policies and rules), in table order, tables by name. */
-function counterLines(save: string): string[] {
-  let table = "";
-  const out: Record<string, string[]> = {};
-  for (const line of save.split("\n")) {
-    if (line.startsWith("*")) table = line.slice(1);
-    else if (/^:\S+ (ACCEPT|DROP)/.test(line) || line.startsWith("[")) (out[table] ??= []).push(`${table} ${line}`);
-  }
-  return Object.keys(out).sort().flatMap((t) => out[t]!);
-}
-
 describeKernel("malformed transport headers, kernel vs emulator", () => {
   let before: Record<string, number> = {};
   let after: Record<string, number> = {};
@@ -143,18 +123,9 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
   beforeAll(async () => {
     if (!TOOLS) return;
     ns = createNetnsPair("l4mal");
-    far = `np-${process.pid}-l4mal-far`;
     const n = ns;
-    sh(["ip", "netns", "add", far]);
-    sh(["ip", "link", "add", "vo", "netns", n.node, "type", "veth", "peer", "name", "vx", "netns", far]);
-    n.inNs(n.node, ["ip", "addr", "add", "198.51.100.1/24", "dev", "vo"]);
-    n.inNs(n.node, ["ip", "link", "set", "vo", "up"]);
-    n.inNs(n.node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.vo.rp_filter=0"]);
     // the far side takes everything and answers nothing back (no route to the peer's subnet)
-    n.inNs(far, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]);
-    n.inNs(far, ["ip", "link", "set", "lo", "up"]);
-    n.inNs(far, ["ip", "addr", "add", `${F}/24`, "dev", "vx"]);
-    n.inNs(far, ["ip", "link", "set", "vx", "up"]);
+    far = addFarNamespace(n, "l4mal", F);
     n.inNs(n.peer, ["ip", "addr", "add", `${B}/24`, "dev", "vp"]);
     const r = spawnSync("ip", ["netns", "exec", n.node, "iptables-legacy-restore"], { input: RULES, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`iptables-legacy-restore: ${r.stderr}`);
@@ -162,17 +133,11 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
     const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
     const farCap = await startCapture(far, ["dumpcap", "-q", "-i", "vx", "-w", FAR_CAPTURE]);
     before = n.nstat();
-    ctBefore = ctStats(n);
+    ctBefore = conntrackStats(n);
     n.inNs(n.peer, ["python3", "-c", [
       ...rawSenderPrelude(nodeMac),
       `A, B, L, F = '${A}', '${B}', '${L}', '${F}'`,
-      "def ip(s_, d_, proto, payload, ttl=64):",
-      "    global ident",
-      "    ident += 1",
-      "    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, 0, ttl, proto, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
-      "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload",
-      "def l4sum(s_, d_, proto, seg):",
-      "    return csum(socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, proto, len(seg)) + seg)",
+      ...RAW_IP_HELPERS,
       "def tcp(sp, dp, doff, flags, extra=b'', src=None, dst=None):",
       "    seg = struct.pack('!HHIIBBHHH', sp, dp, 1000, 0, doff << 4, flags, 512, 0, 0) + extra",
       "    if src: seg = seg[:16] + struct.pack('!H', l4sum(src, dst, 6, seg)) + seg[18:]",
@@ -197,7 +162,7 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
     ].join("\n")]);
     await new Promise((res) => setTimeout(res, 700));
     after = n.nstat();
-    ctAfter = ctStats(n);
+    ctAfter = conntrackStats(n);
     kernelSave = n.inNs(n.node, ["iptables-legacy-save", "-c"]);
     await stopCapture(cap);
     await stopCapture(farCap);
@@ -237,7 +202,7 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
     const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
     // every rule's and policy's counters (hotdrops count nothing anywhere)
-    expect(counterLines(engine.iptablesSave())).toEqual(counterLines(kernelSave));
+    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
     // conntrack: packets it found invalid, ICMP it found in error
     const ct = engine.conntrackStats();
     expect({ invalid: ct.invalid, error: ct.error }).toEqual({

@@ -120,3 +120,66 @@ export function stopCapture(child: ChildProcess): Promise<void> {
     child.kill("SIGINT");
   });
 }
+
+/**
+ * A third namespace behind the node: a veth pair vo (198.51.100.1/24, in the
+ * node, rp_filter off) - vx (`farAddr`/24, in the far namespace), forwarding
+ * on in the node. Returns the far namespace's name (delete it with `ip netns
+ * del`). `mtu` sets both ends' MTU.
+ */
+export function addFarNamespace(pair: NetnsPair, tag: string, farAddr: string, opts: { mtu?: number } = {}): string {
+  const far = `np-${process.pid}-${tag}-far`;
+  sh(["ip", "netns", "add", far]);
+  sh(["ip", "link", "add", "vo", "netns", pair.node, "type", "veth", "peer", "name", "vx", "netns", far]);
+  if (opts.mtu) pair.inNs(pair.node, ["ip", "link", "set", "vo", "mtu", String(opts.mtu)]);
+  pair.inNs(pair.node, ["ip", "addr", "add", "198.51.100.1/24", "dev", "vo"]);
+  pair.inNs(pair.node, ["ip", "link", "set", "vo", "up"]);
+  pair.inNs(pair.node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.vo.rp_filter=0"]);
+  pair.inNs(far, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]);
+  pair.inNs(far, ["ip", "link", "set", "lo", "up"]);
+  if (opts.mtu) pair.inNs(far, ["ip", "link", "set", "vx", "mtu", String(opts.mtu)]);
+  pair.inNs(far, ["ip", "addr", "add", `${farAddr}/24`, "dev", "vx"]);
+  pair.inNs(far, ["ip", "link", "set", "vx", "up"]);
+  return far;
+}
+
+/** The node namespace's conntrack -S counters, summed over the CPUs. */
+export function conntrackStats(pair: NetnsPair): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of pair.inNs(pair.node, ["conntrack", "-S"]).matchAll(/(\w+)=(\d+)/g)) {
+    if (m[1] !== "cpu") out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+/**
+ * The counter lines of an iptables-save -c dump (chain policies and rules),
+ * each prefixed by its table, tables by name: to compare the kernel's
+ * counters with Engine.iptablesSave()'s.
+ */
+export function iptablesCounterLines(save: string): string[] {
+  let table = "";
+  const out: Record<string, string[]> = {};
+  for (const line of save.split("\n")) {
+    if (line.startsWith("*")) table = line.slice(1);
+    else if (/^:\S+ (ACCEPT|DROP)/.test(line) || line.startsWith("[")) (out[table] ??= []).push(`${table} ${line}`);
+  }
+  return Object.keys(out).sort().flatMap((t) => out[t]!);
+}
+
+/**
+ * Python lines (after rawSenderPrelude) building IPv4 packets: `ip(src,
+ * dst, proto, payload, ttl=64)` with the next IP id (from `ident`, which the
+ * program sets first) and a right header checksum; `l4sum(src, dst, proto,
+ * segment, n=None)`, the transport checksum over the pseudo-header (with
+ * length `n` in it when given).
+ */
+export const RAW_IP_HELPERS: string[] = [
+  "def ip(s_, d_, proto, payload, ttl=64):",
+  "    global ident",
+  "    ident += 1",
+  "    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, 0, ttl, proto, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
+  "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload",
+  "def l4sum(s_, d_, proto, seg, n=None):",
+  "    return csum(socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, proto, len(seg) if n is None else n) + seg)",
+];
