@@ -823,8 +823,14 @@ export const CTR_IP_REASM_OKS = 43;
 export const CTR_IP_REASM_FAILS = 44;
 export const CTR_IP_REASM_TIMEOUT = 45;
 export const CTR_IP_REASM_OVERLAPS = 46;
+/* UDP-Lite (__udp4_lib_rcv with IPPROTO_UDPLITE counts into its own MIB). */
+export const CTR_UDPLITE_IN_DATAGRAMS = 47;
+export const CTR_UDPLITE_NO_PORTS = 48;
+export const CTR_UDPLITE_IN_ERRORS = 49;
+export const CTR_UDPLITE_IN_CSUM_ERRORS = 50;
+export const CTR_UDPLITE_IGNORED_MULTI = 51;
 /** Number of counters. */
-export const CTR_MAX = 47;
+export const CTR_MAX = 52;
 
 /*
  * ----------------------------------------------------------------------------

@@ -88,6 +88,11 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_IP_REASM_FAILS]: "IpReasmFails",
   [abi.CTR_IP_REASM_TIMEOUT]: "IpReasmTimeout",
   [abi.CTR_IP_REASM_OVERLAPS]: "IpExtReasmOverlaps",
+  [abi.CTR_UDPLITE_IN_DATAGRAMS]: "UdpLiteInDatagrams",
+  [abi.CTR_UDPLITE_NO_PORTS]: "UdpLiteNoPorts",
+  [abi.CTR_UDPLITE_IN_ERRORS]: "UdpLiteInErrors",
+  [abi.CTR_UDPLITE_IN_CSUM_ERRORS]: "UdpLiteInCsumErrors",
+  [abi.CTR_UDPLITE_IGNORED_MULTI]: "UdpLiteIgnoredMulti",
 };
 
 export class Engine {

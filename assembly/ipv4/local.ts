@@ -17,7 +17,7 @@ import {
   CTR_IP_IN_DELIVERS, CTR_IP_IN_UNKNOWN_PROTOS, CTR_TCP_IN_SEGS, CTR_TCP_OUT_RSTS, CTR_UDP_NO_PORTS,
   CTR_UDP_IN_DATAGRAMS, CTR_UDP_IGNORED_MULTI, CTR_ICMP_IN_MSGS, CTR_ICMP_IN_ECHOS,
   CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
-  PKT_CSUM, CSUM_BAD, PKT_ICMP_CODE, PF_INNER, PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_SPORT, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
+  PKT_CSUM, CSUM_BAD, CSUM_NONE, CTR_UDPLITE_IN_ERRORS, CTR_UDPLITE_IN_CSUM_ERRORS, CTR_UDPLITE_NO_PORTS, CTR_UDPLITE_IGNORED_MULTI, PKT_ICMP_CODE, PF_INNER, PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_SPORT, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
   CTR_UDP_IN_CSUM_ERRORS, CTR_UDP_IN_ERRORS, CTR_ICMP_IN_CSUM_ERRORS, CTR_ICMP_IN_ERRORS,
   PKT_L4_BYTES, DROP_L4_SHORT, DROP_PKT_TOO_SMALL, DROP_IP_INHDR, PF_UDP_LEN_BAD, PF_UDP_LEN, PKT_CSCOV,
 } from "../abi";
@@ -78,7 +78,8 @@ export function ipLocalDeliver(p: usize, rtType: u32, rtFlagsIn: u32): void {
   depth++;
   const proto = <u32>load<u8>(p, PKT_PROTO);
   if (proto == 6) { count(CTR_IP_IN_DELIVERS); tcpRcv(p, rtType, rtFlagsIn); }
-  else if (proto == 17) { count(CTR_IP_IN_DELIVERS); udpRcv(p, rtFlagsIn); }
+  else if (proto == 17) { count(CTR_IP_IN_DELIVERS); udpRcv(p, rtFlagsIn, false); }
+  else if (proto == 136) { count(CTR_IP_IN_DELIVERS); udpRcv(p, rtFlagsIn, true); }
   else if (proto == 1) { count(CTR_IP_IN_DELIVERS); icmpRcv(p, rtFlagsIn); }
   else {
     // no handler and no raw socket
@@ -156,11 +157,41 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   ipLocalOutRouted(q);
 }
 
-function udpRcv(p: usize, rtFlagsIn: u32): void {
+/**
+ * __udp4_lib_rcv for UDP and (`lite`) UDP-Lite, which counts into its own
+ * MIB (UdpLite*) and takes the length field as its checksum coverage: past
+ * the datagram it is a short packet (the `ulen > skb->len` check every
+ * protocol gets), below 8 or with a zero checksum field a checksum error
+ * (udplite_checksum_init; the decoder says CSUM_BAD or CSUM_NONE). A
+ * snapshot lists no UDP-Lite sockets (ss does not show them).
+ */
+function udpRcv(p: usize, rtFlagsIn: u32, lite: bool): void {
   if (load<u8>(p, PKT_L4_BYTES) != 0) {
     // __udp4_lib_rcv: pskb_may_pull(skb, sizeof(struct udphdr)) fails: UdpInErrors, before the checksum
-    count(CTR_UDP_IN_ERRORS);
+    count(lite ? CTR_UDPLITE_IN_ERRORS : CTR_UDP_IN_ERRORS);
     drop(p, DROP_L4_SHORT);
+    return;
+  }
+  if (lite) {
+    // `if (ulen > skb->len) goto short_packet` comes first, for UDP-Lite too (its coverage field)
+    if (<u32>load<u16>(p, PKT_CSCOV) > <u32>load<u16>(p, PKT_LEN) - 20) {
+      count(CTR_UDPLITE_IN_ERRORS);
+      drop(p, DROP_PKT_TOO_SMALL);
+      return;
+    }
+    const cs = <u32>load<u8>(p, PKT_CSUM);
+    if (cs == CSUM_BAD || cs == CSUM_NONE) {
+      // udp4_csum_init fails (coverage, zero field) or the coverage's sum is wrong: csum_error
+      count(CTR_UDPLITE_IN_CSUM_ERRORS);
+      count(CTR_UDPLITE_IN_ERRORS);
+      drop(p, DROP_UDP_CSUM);
+      return;
+    }
+    if (rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST)) { if (socketsKnown) count(CTR_UDPLITE_IGNORED_MULTI); return; }
+    if (!socketsKnown) return;
+    markOut(p, OF_NO_SOCKET);
+    count(CTR_UDPLITE_NO_PORTS);
+    udpPortUnreachable(p, rtFlagsIn);
     return;
   }
   if (load<u16>(p, PKT_FLAGS) & PF_UDP_LEN_BAD) {
@@ -190,6 +221,11 @@ function udpRcv(p: usize, rtFlagsIn: u32): void {
   }
   markOut(p, OF_NO_SOCKET);
   count(CTR_UDP_NO_PORTS);
+  udpPortUnreachable(p, rtFlagsIn);
+}
+
+/** __udp4_lib_rcv without a socket: ICMP port unreachable. */
+function udpPortUnreachable(p: usize, rtFlagsIn: u32): void {
   // __udp4_lib_rcv drops the skb's conntrack reference (nf_reset_ct) before
   // icmp_send, so this error does not carry the connection (icmp_glue_bits'
   // nf_ct_attach finds none): conntrack looks it up in OUTPUT instead
