@@ -108,7 +108,8 @@ export function coreModule(debug = false): Promise<WebAssembly.Module> {
   if (!m) {
     m = (async () => {
       if (isNode) return WebAssembly.compile(await readBuiltWasm(file));
-      const url = new URL(`../../build/${file}`, import.meta.url);
+      // this module is dist/host/core/wasm.js in the package, beside build/ (test/embed/browser.test.ts)
+      const url = new URL(`../../../build/${file}`, import.meta.url);
       return WebAssembly.compileStreaming(fetch(url));
     })();
     moduleCache.set(file, m);
