@@ -485,7 +485,9 @@ function natScenarios(): CtScenario[] {
       tcpConv({ client: POD_B, dst: "203.0.113.84", sport: 20005, dport: 443, server: { iif: "eth0" }, isnC: 3, isnS: 4 }, tcpScript),
       tcpConv({ client: POD_A, dst: "203.0.113.85", sport: 40601, dport: 443, server: { iif: "eth0" }, isnC: 5, isnS: 6 }, tcpScript),
       udpConv({ client: POD_B, dst: "203.0.113.85", sport: 40602, dport: 53, server: { iif: "eth0" } }, [{ by: "c" }, { by: "s" }, { by: "c" }]),
-      udpConv({ client: POD_A, dst: "203.0.113.85", sport: 20009, dport: 53, server: { iif: "eth0" } }, [{ by: "c" }, { by: "s" }]),
+      // another server than the flow before's: that flow's port is the kernel's random pick in the
+      // range, and had it picked 20009 to the same server, this tuple would be taken there and not here
+      udpConv({ client: POD_A, dst: "203.0.113.96", sport: 20009, dport: 53, server: { iif: "eth0" } }, [{ by: "c" }, { by: "s" }]),
     ],
   });
   out.push({
