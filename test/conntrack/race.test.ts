@@ -110,10 +110,12 @@ async function kernelRun(randomFully: boolean): Promise<RunOutcome> {
   await cap;
   const after = (await k.exec(["conntrack", "-S"])).stdout;
   const count = Number((await k.exec(["conntrack", "-C"])).stdout.trim());
-  // the captured SYNs, in capture order, with their times
+  // the captured SYNs with their times, in time order: the two CPUs' packets reach the capture
+  // socket in an order their timestamps do not always follow (a later frame can carry an earlier time)
   const t = await run("tshark", ["-r", pcap, "-T", "fields", "-E", "separator=,", "-e", "frame.time_epoch", "-e", "ip.src", "-e", "ip.dst", "-e", "tcp.srcport"]);
   if (t.code !== 0) throw new Error(`tshark: ${t.stderr}`);
   const rows = t.stdout.trim().split("\n").filter(Boolean).map((l) => l.split(","));
+  rows.sort((a, b) => Number(a[0]) - Number(b[0])); // stable: equal times keep capture order
   const t0 = Number(rows[0]![0]);
   const syns: PacketInput[] = rows.map(([ts, src, dst, sport]) => {
     const pod = PODS.find((p) => p.ip === src)!;
