@@ -61,6 +61,14 @@ export interface PcapSourceOptions {
 
 const TWO40 = 1099511627776;
 
+/** PacketSource.notes() of a capture: the non-zero counts, named for the summary. */
+export function inputNotes(csumUnverified: number, clamped: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (csumUnverified > 0) out["checksums not verified (taken as right)"] = csumUnverified;
+  if (clamped > 0) out["stamped before the first frame (replayed at its time)"] = clamped;
+  return out;
+}
+
 /**
  * What a PcapSource uses of the engine: the node (devices, for the ingress
  * resolution; sysctls, for the reassembly), whether the ruleset turns
@@ -333,6 +341,8 @@ export class PcapSource implements PacketSource {
     for (const [k, n] of this.skippedKinds) if (n > 0) out[k] = n;
     return out;
   }
+
+  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
 
   close(): void { this.reader.close(); }
 }

@@ -33,7 +33,7 @@ import * as abi from "../core/abi.js";
 import { InputError } from "../snapshot/errors.js";
 import { CaptureError } from "../pcap/errors.js";
 import { IngressMapError, type IngressMap } from "../pcap/ingress.js";
-import type { PcapEngine } from "./pcap-source.js";
+import { inputNotes, type PcapEngine } from "./pcap-source.js";
 import type { NodeSpec } from "./setup.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
 
@@ -314,6 +314,8 @@ export class ThreadedPcapSource implements PacketSource {
   progress(): SourceProgress { return { done: this.done, total: this.size, unit: "bytes" }; }
 
   skipped(): Record<string, number> { return { ...this.skipped_ }; }
+
+  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
 
   /** The SNMP counters the reassembly added (see PcapSource.hostCounters). */
   hostCounters(): Record<string, number> { return { ...this.hostCounters_ }; }

@@ -27,6 +27,14 @@ export interface PacketSource {
   progress(): SourceProgress;
   /** Frames not replayed, by why (non-IPv4, ...). */
   skipped(): Record<string, number>;
+  /**
+   * What the user should know about replayed packets that the results do
+   * not show (captures): transport checksums taken as right without being
+   * checked (the snaplen cut the payload, or --no-verify-checksums), frames
+   * stamped before the capture's first (replayed at its time). Non-zero
+   * counts only.
+   */
+  notes?(): Record<string, number>;
   /** Original bytes of descriptor k of the last fill (captures), for writing packets as they leave. */
   frame?(k: number): { bytes: Uint8Array; offset: number; length: number } | undefined;
   /**

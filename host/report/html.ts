@@ -85,6 +85,7 @@ export function renderHtmlReport(s: Summary): string {
     ["delivered locally", s.verdicts.local, pct(s.verdicts.local, total)], ["dropped", s.verdicts.drop, pct(s.verdicts.drop, total)],
     ["sent back by the node", s.node_replies.packets, ""], ...Object.entries(s.input.skipped).map(([k, n]) => [`skipped: ${k}`, n, ""] as (string | number)[]),
     ...Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {}).map(([k, n]) => [`IPv4 fragments: ${k}`, n, ""] as (string | number)[]),
+    ...Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {}).map(([k, n]) => [`note: ${k}`, n, ""] as (string | number)[]),
   ]));
   parts.push(`<div class=grid>`);
   parts.push(canvas("c-verdicts", "Verdicts", true, 360, 300));

@@ -48,6 +48,8 @@ export interface InputInfo {
   file: string;
   /** Frames or lines skipped, by why. */
   skipped: Record<string, number>;
+  /** Facts about replayed packets the results do not show (PacketSource.notes). */
+  notes?: Record<string, number>;
   /** The input error that ended the replay early (everything before it was replayed). */
   error?: { message: string; offset?: number; frame?: number; line?: number };
 }
@@ -119,6 +121,7 @@ export function buildSummary(c: SummaryContext) {
       packets: col.packets,
       bytes: col.bytes,
       skipped: sortedCounts(c.input.skipped),
+      ...(c.input.notes && Object.keys(c.input.notes).length ? { notes: sortedCounts(c.input.notes) } : {}),
       ...(c.totals.fragments ? { fragments: c.totals.fragments } : {}),
       error: c.input.error ?? null,
     },

@@ -19,6 +19,8 @@ export function formatSummaryTable(s: Summary): string {
   out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
   const sk = Object.entries(s.input.skipped);
   if (sk.length) out.push(`skipped: ${sk.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
+  const notes = Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {});
+  if (notes.length) out.push(`note: ${notes.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
   const fr = Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {});
   if (fr.length) out.push(`IPv4 fragments (conntrack reassembly): ${fr.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
   if (s.input.error) out.push(`INPUT ERROR (replay stopped there, everything before it was replayed): ${s.input.error.message}`);
