@@ -18,12 +18,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { addFarNamespace, counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
-import { readSnapshotDir } from "../../host/snapshot/read.js";
-import { Engine } from "../../host/engine.js";
+import { legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { CaptureReader } from "../../host/pcap/read.js";
-import { scratchDir, haveTool, replayEach } from "./helpers.js";
+import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -123,8 +121,7 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
     // the far end answers nothing (its answers would be forwarded by the node too)
     ns.inNs(far, ["iptables-legacy", "-A", "INPUT", "-j", "DROP"]);
     ns.inNs(ns.node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.ipfrag_time=2", "net.ipv4.ipfrag_max_dist=4"]);
-    const restore = spawnSync("ip", ["netns", "exec", ns.node, "iptables-legacy-restore"], { input: RULES, encoding: "utf8" });
-    if (restore.status !== 0) throw new Error(`iptables-legacy-restore: ${restore.stderr}`);
+    legacyRestore(ns, RULES);
     // the node learns the far end's MAC first (no fragments wait for ARP)
     ns.inNs(ns.node, ["ping", "-c", "1", "-W", "1", "198.51.100.2"], false);
     const nodeMac = ns.inNs(ns.node, ["cat", "/sys/class/net/vn/address"]).trim();
@@ -152,10 +149,8 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
 
   it.skipIf(!TOOLS)("the same reassembly counters, forwarding decisions and refragmentation as the kernel", async () => {
     expect(existsSync(CAPTURE)).toBe(true);
-    const snap = await readSnapshotDir(snapDir);
-    expect(snap.iptablesSave).toContain("--ctstate NEW,ESTABLISHED");
-    const engine = await Engine.create({ seed: 1 });
-    engine.load(snap, { hz: snap.hz });
+    const engine = await snapshotEngine(snapDir);
+    expect(engine.node.snapshot.iptablesSave).toContain("--ctstate NEW,ESTABLISHED");
     expect(engine.ruleset?.compiled.conntrack).toBeTruthy();
     const src = PcapSource.open(CAPTURE, engine, {});
     expect(src.defrag?.cfg.maxDist).toBe(4);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import * as abi from "../../host/core/abi.js";
 import { Engine, type EngineOptions } from "../../host/engine.js";
-import { parseSnapshotFiles } from "../../host/snapshot/read.js";
+import { parseSnapshotFiles, readSnapshotDir } from "../../host/snapshot/read.js";
 import { buildDemoNode } from "../../host/scenario/eks-node.js";
 import { clusterForNode } from "../../host/scenario/cluster.js";
 import { generateWorkload } from "../../host/scenario/workload.js";
@@ -225,3 +225,11 @@ export const MALFORMED: { input: PacketInput; bytes: Uint8Array }[] = (() => {
   ];
   return list.map(([input, proto, l4], i) => ({ input: { ...input, t: 2 + i * 0.001 }, bytes: ipv4Bytes(S, D, proto, l4) }));
 })();
+
+/** An engine (seed 1) with the snapshot a kernel test took of its node namespace. */
+export async function snapshotEngine(snapDir: string): Promise<Engine> {
+  const snap = await readSnapshotDir(snapDir);
+  const engine = await Engine.create({ seed: 1 });
+  engine.load(snap, { hz: snap.hz });
+  return engine;
+}

@@ -13,13 +13,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
-import { readSnapshotDir } from "../../host/snapshot/read.js";
-import { Engine } from "../../host/engine.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
 import { CaptureReader } from "../../host/pcap/read.js";
 import { decodeLink, LinkInfo } from "../../host/pcap/link.js";
 import { parseIPv4, WireFields, WIRE_OK } from "../../host/packet/wire.js";
-import { scratchDir, haveTool } from "./helpers.js";
+import { scratchDir, haveTool, snapshotEngine } from "./helpers.js";
 import type { PacketResult } from "../../host/packet/result.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
@@ -69,9 +67,7 @@ describeKernel("captures written by tcpdump and dumpcap", () => {
   });
 
   async function replay(file: string) {
-    const snap = await readSnapshotDir(snapDir);
-    const engine = await Engine.create({ seed: 1 });
-    engine.load(snap, { hz: snap.hz });
+    const engine = await snapshotEngine(snapDir);
     const results: PacketResult[] = [];
     const sink: CaptureSink = { packet: (k, i) => { results.push(engine.decodeRaw(k, i)); } };
     const st = await replayCapture(engine, file, sink);

@@ -27,11 +27,9 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { addFarNamespace, conntrackStats, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
-import { readSnapshotDir } from "../../host/snapshot/read.js";
-import { Engine } from "../../host/engine.js";
+import { legacyRestore, addFarNamespace, conntrackStats, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
-import { scratchDir, haveTool, replayEach } from "./helpers.js";
+import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -164,8 +162,7 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     // the peer answers ARP for B and C, so that the node's resets and errors to them leave
     n.inNs(n.peer, ["ip", "addr", "add", `${B}/24`, "dev", "vp"]);
     n.inNs(n.peer, ["ip", "addr", "add", `${C}/24`, "dev", "vp"]);
-    const r = spawnSync("ip", ["netns", "exec", n.node, "iptables-legacy-restore"], { input: RULES, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`iptables-legacy-restore: ${r.stderr}`);
+    legacyRestore(n, RULES);
     const nodeMac = n.inNs(n.node, ["cat", "/sys/class/net/vn/address"]).trim();
     const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
     const farCap = await startCapture(far, ["dumpcap", "-q", "-i", "vx", "-w", FAR_CAPTURE]);
@@ -216,7 +213,6 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     for (const m of out.matchAll(/> 192\.0\.2\.\d+\.(\d+): Flags \[R/g)) sent.push(`${Number(m[1]) - 40000} rst`);
     for (const m of out.matchAll(/unreachable[^\n]*\n\s*\([^)]*\bid (\d+),/g)) sent.push(`${Number(m[1])} unreach`);
     sent.sort();
-    if (process.env.L4LEN_DEBUG) console.log(out);
     snapDir = join(dir, "snap");
     n.inNs(n.node, ["sh", SNAPSHOT, snapDir]);
   }, 90000);
@@ -229,9 +225,7 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
 
   it.skipIf(!TOOLS)("the same verdicts, replies, SNMP counters, rule counters, conntrack counts and forwarded packets", async () => {
     expect(existsSync(CAPTURE)).toBe(true);
-    const snap = await readSnapshotDir(snapDir);
-    const engine = await Engine.create({ seed: 1 });
-    engine.load(snap, { hz: snap.hz });
+    const engine = await snapshotEngine(snapDir);
     engine.loadRuleset(RULES, "rules");
     const src = PcapSource.open(CAPTURE, engine, {});
     const got: { id: number; verdict: string; reason: string | undefined }[] = [];

@@ -21,11 +21,9 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { addFarNamespace, conntrackStats, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
-import { readSnapshotDir } from "../../host/snapshot/read.js";
-import { Engine } from "../../host/engine.js";
+import { legacyRestore, addFarNamespace, conntrackStats, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
-import { scratchDir, haveTool, replayEach } from "./helpers.js";
+import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -127,8 +125,7 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
     // the far side takes everything and answers nothing back (no route to the peer's subnet)
     far = addFarNamespace(n, "l4mal", F);
     n.inNs(n.peer, ["ip", "addr", "add", `${B}/24`, "dev", "vp"]);
-    const r = spawnSync("ip", ["netns", "exec", n.node, "iptables-legacy-restore"], { input: RULES, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`iptables-legacy-restore: ${r.stderr}`);
+    legacyRestore(n, RULES);
     const nodeMac = n.inNs(n.node, ["cat", "/sys/class/net/vn/address"]).trim();
     const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
     const farCap = await startCapture(far, ["dumpcap", "-q", "-i", "vx", "-w", FAR_CAPTURE]);
@@ -181,9 +178,7 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
 
   it.skipIf(!TOOLS)("the same verdicts, SNMP counters, rule counters, conntrack counts and forwarded packets; the sound packets between replayed", async () => {
     expect(existsSync(CAPTURE)).toBe(true);
-    const snap = await readSnapshotDir(snapDir);
-    const engine = await Engine.create({ seed: 1 });
-    engine.load(snap, { hz: snap.hz });
+    const engine = await snapshotEngine(snapDir);
     // the ruleset as loaded (iptables-legacy: the snapshot script's iptables-save may be the nft one)
     engine.loadRuleset(RULES, "rules");
     const src = PcapSource.open(CAPTURE, engine, {});

@@ -183,3 +183,9 @@ export const RAW_IP_HELPERS: string[] = [
   "def l4sum(s_, d_, proto, seg, n=None):",
   "    return csum(socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, proto, len(seg) if n is None else n) + seg)",
 ];
+
+/** Loads an iptables-save ruleset into the node namespace with iptables-legacy-restore (throws what it says on failure). */
+export function legacyRestore(pair: NetnsPair, rules: string): void {
+  const r = spawnSync("ip", ["netns", "exec", pair.node, "iptables-legacy-restore"], { input: rules, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`iptables-legacy-restore: ${r.stderr}`);
+}

@@ -11,15 +11,12 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
-import { readSnapshotDir } from "../../host/snapshot/read.js";
-import { Engine } from "../../host/engine.js";
+import { legacyRestore, counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
-import { scratchDir, haveTool, replayEach } from "./helpers.js";
+import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -78,8 +75,7 @@ describeKernel("frames to another host's MAC (PACKET_OTHERHOST), kernel vs emula
   beforeAll(async () => {
     if (!TOOLS) return;
     ns = createNetnsPair("othost");
-    const restore = spawnSync("ip", ["netns", "exec", ns.node, "iptables-legacy-restore"], { input: RULES, encoding: "utf8" });
-    if (restore.status !== 0) throw new Error(`iptables-legacy-restore: ${restore.stderr}`);
+    legacyRestore(ns, RULES);
     // the node learns the peer's MAC first (its answers do not wait for ARP)
     ns.inNs(ns.node, ["ping", "-c", "1", "-W", "1", "192.0.2.1"], false);
     ns.inNs(ns.node, ["conntrack", "-F"], false);
@@ -103,9 +99,7 @@ describeKernel("frames to another host's MAC (PACKET_OTHERHOST), kernel vs emula
 
   it.skipIf(!TOOLS)("dropped before any counter and before conntrack, as the kernel does", async () => {
     expect(existsSync(CAPTURE)).toBe(true);
-    const snap = await readSnapshotDir(snapDir);
-    const engine = await Engine.create({ seed: 1 });
-    engine.load(snap, { hz: snap.hz });
+    const engine = await snapshotEngine(snapDir);
     expect(engine.ruleset?.compiled.conntrack).toBeTruthy();
     const src = PcapSource.open(CAPTURE, engine, {});
     const got: { verdict: number; reason: string | undefined; sport: number }[] = [];

@@ -14,10 +14,8 @@ import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, sh, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
-import { readSnapshotDir } from "../../host/snapshot/read.js";
-import { Engine } from "../../host/engine.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
-import { scratchDir, haveTool, replayEach } from "./helpers.js";
+import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -96,9 +94,7 @@ describeKernel("UDP-Lite delivered to the node, kernel vs emulator", () => {
 
   it.skipIf(!TOOLS)("the same counters, drops and port unreachables", async () => {
     expect(existsSync(CAPTURE)).toBe(true);
-    const snap = await readSnapshotDir(snapDir);
-    const engine = await Engine.create({ seed: 1 });
-    engine.load(snap, { hz: snap.hz });
+    const engine = await snapshotEngine(snapDir);
     const src = PcapSource.open(CAPTURE, engine, {});
     const got: { reason: string | undefined; codes: number[] }[] = [];
     replayEach(engine, src, 1, (dv, p, k, index) => {
