@@ -6,18 +6,14 @@
  * and ICMP redirects quoting an IPv4 header length below 5: the decoder's
  * cases, the JSONL errors, and what the engine does with them.
  */
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as abi from "../../host/core/abi.js";
-import { Engine } from "../../host/engine.js";
-import { parseSnapshotFiles } from "../../host/snapshot/read.js";
+import type { Engine } from "../../host/engine.js";
+import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import { WireFields, parseIPv4, packetInputFromBytes, WIRE_OK, WIRE_ERROR } from "../../host/packet/wire.js";
 import { ipv4Bytes, icmpBytes } from "./helpers.js";
 
-const EKS = fileURLToPath(new URL("../fixtures/eks-node", import.meta.url));
 const S = "52.1.2.3", NODE = "10.0.0.10", FAR = "10.0.0.55";
 
 const u16 = (v: number) => [v >> 8, v & 255];
@@ -105,15 +101,7 @@ describe("decoding: the UDP length field, short SCTP and DCCP, redirects quoting
   });
 });
 
-async function engine(rules?: string): Promise<Engine> {
-  const files: Record<string, string> = {};
-  for (const f of readdirSync(EKS)) files[f] = readFileSync(join(EKS, f), "utf8");
-  const snap = parseSnapshotFiles(files, "eks-node");
-  const e = await Engine.create({ seed: 1 });
-  e.load(snap, { hz: snap.hz });
-  if (rules) e.loadRuleset(rules, "rules");
-  return e;
-}
+const engine = (rules?: string): Promise<Engine> => eksFixtureEngine({ rules });
 
 const pkt = (o: Partial<PacketInput> & Record<string, unknown>): PacketInput => ({ iif: "eth0", src: S, dst: NODE, ...o } as PacketInput);
 
