@@ -236,6 +236,35 @@ export const PKT_SCTP_FLAGS = 38;
 export const SCTPF_NO_INITHDR = 1;
 /** Chunks the descriptor can carry. */
 export const SCTP_MAX_CHUNKS = 8;
+/**
+ * u8 x SCTP_MAX_CHUNKS the chunks' flags bytes, in packet order (over
+ * PKT_INNER_SRC/DST, which only ICMP errors have): what `-m sctp
+ * --chunk-types` compares (xt_sctp.c match_flags); bit 0 is the T flag
+ * (PKT_SCTP_TFLAGS, which conntrack reads, keeps it too).
+ */
+export const PKT_SCTP_CHUNK_FLAGS = 44;
+/**
+ * (PKT_SCTP_FLAGS) 1..3 bytes follow the last chunk: a chunk header that
+ * cannot be read. xt_sctp's chunk walk (match_packet) hotdrops the packet
+ * when it reaches it, as it does a packet without any chunk (no chunks, no
+ * zero-length chunk) and a zero-length chunk; conntrack's walk just stops.
+ */
+export const SCTPF_TAIL = 2;
+
+// ---- DCCP packets (PKT_PROTO 33) reuse the TCP and ICMP input fields too ---
+// What `-m dccp` reads of the 12-byte generic header (struct dccp_hdr) besides
+// the ports: its packet type. A DCCP packet with its ports but under 12
+// transport bytes is not malformed for PKT_L4_BYTES (multiport reads 4), so
+// DCCPF_SHORT says it. The options (`--dccp-option`) are not carried: the
+// option area reaches 1020 bytes (an 8-bit data offset), the set of option
+// types its walk finds needs 256 bits, and the ruleset parser refuses the
+// option with an error naming it (README says so).
+/** u8 dccph_type, 0..15 (over PKT_TCPFLAGS). */
+export const PKT_DCCP_TYPE = 13;
+/** u8 DCCPF_* below (over PKT_ICMP_TYPE). */
+export const PKT_DCCP_FLAGS = 38;
+/** 4..11 transport bytes: the ports, not the generic header dccp_mt reads (it hotdrops). */
+export const DCCPF_SHORT = 1;
 
 // ---- the live header -------------------------------------------------------
 // While a packet is processed, PKT_OUT_SRC/DST/SPORT/DPORT/TTL/MARK plus the
@@ -1144,6 +1173,19 @@ export const M_OWNER = 13;
 export const M_LENGTH = 14;
 /** -m comment (compiled away; never emitted). */
 export const M_COMMENT = 15;
+/**
+ * -m sctp (xt_sctp_info): u16 sport lo, hi @4, dport lo, hi @8; u8 present
+ * @12 (1 sport, 2 dport, 4 chunk types; inversion bits the same); u8 chunk
+ * match type @13 (SCTP_CHUNK_MATCH_*); u8 flag count @14 (0..4); flag infos
+ * @16, 4 bytes each {u8 chunk type, u8 flag, u8 flag mask, u8 0}; the
+ * 256-bit chunk map @32 (8 u32, bit t of word t >> 5 for chunk type t).
+ */
+export const M_SCTP = 16;
+export const SCTP_CHUNK_MATCH_ANY = 1;
+export const SCTP_CHUNK_MATCH_ALL = 2;
+export const SCTP_CHUNK_MATCH_ONLY = 4;
+/** -m dccp (xt_dccp_info): u16 sport lo, hi @4, dport lo, hi @8, u16 type mask @12; u8 present @14 (1 sport, 2 dport, 4 types; inversion bits the same). */
+export const M_DCCP = 17;
 
 /*
  * ----------------------------------------------------------------------------

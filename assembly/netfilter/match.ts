@@ -11,7 +11,9 @@ import {
   E_INV, E_SRC, E_SMSK, E_DST, E_DMSK, E_IN, E_OUT, E_PROTO, E_FLAGS, E_MATCHES, E_MATCH_BYTES, E_ID,
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
-  M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH,
+  M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP,
+  SCTP_CHUNK_MATCH_ANY, SCTP_CHUNK_MATCH_ALL, SCTP_CHUNK_MATCH_ONLY, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS,
+  PKT_SCTP_CHUNK_FLAGS, PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_TAIL, PKT_DCCP_TYPE, PKT_DCCP_FLAGS, DCCPF_SHORT,
   CTM_STATE, CTM_STATUS, CTM_PROTO, CTM_ORIGSRC, CTM_ORIGDST, CTM_REPLSRC, CTM_REPLDST, CTM_ORIGSRCPORT,
   CTM_ORIGDSTPORT, CTM_REPLSRCPORT, CTM_REPLDSTPORT, CTM_EXPIRE, CTM_DIR,
   XT_STATE_INVALID, XT_STATE_SNAT, XT_STATE_DNAT, XT_STATE_UNTRACKED, IPS_SRC_NAT, IPS_DST_NAT,
@@ -140,6 +142,116 @@ function multiportMatch(p: usize, m: usize): bool {
     if (mode == 2 && ((sp >= lo && sp <= hi) || (dp >= lo && dp <= hi))) return !inv;
   }
   return inv;
+}
+
+/**
+ * par->hotdrop raised by a match that still matched: an inverted
+ * `--chunk-types` whose chunk walk hotdropped (SCCHECK inverts match_packet's
+ * false). ipt_do_table then counts the rule and runs its target before its
+ * `while (!acpar.hotdrop)` ends the walk with NF_DROP.
+ */
+export function hotdropPending(): bool { return hotdrop; }
+
+/** match_flags: the flags of the first flag info for this chunk type must agree under its mask; no info: true. */
+function sctpFlagsMatch(m: usize, count: u32, type: u32, flags: u32): bool {
+  for (let i: u32 = 0; i < count; i++) {
+    const f = m + 16 + (<usize>i << 2);
+    if (<u32>load<u8>(f) == type) return (flags & <u32>load<u8>(f, 2)) == <u32>load<u8>(f, 1);
+  }
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function chunkmapIsSet(m: usize, type: u32): bool {
+  return ((load<u32>(m + 32 + (<usize>(type >> 5) << 2)) >> (type & 31)) & 1) != 0;
+}
+
+/**
+ * match_packet (xt_sctp.c): walks the chunks (a do-while: the first chunk
+ * header is read even when the packet has none) and stops early for `any`
+ * (a chunk that matches) and `only` (one that does not). A chunk header it
+ * cannot read (no chunk at all, 1..3 bytes after the last chunk) or a
+ * zero-length chunk, when the walk reaches it, hotdrops.
+ */
+function sctpChunksMatch(p: usize, m: usize): bool {
+  const mt = <u32>load<u8>(m, 13);
+  const count = <u32>load<u8>(m, 14);
+  const n = <u32>load<u8>(p, PKT_SCTP_NCHUNKS);
+  const zerolen = <u32>load<u8>(p, PKT_SCTP_ZEROLEN);
+  // SCTP_CHUNK_MATCH_ALL: the chunk types (of the map) still to be seen with matching flags
+  let seen0: u32 = 0, seen1: u32 = 0, seen2: u32 = 0, seen3: u32 = 0;
+  let seen4: u32 = 0, seen5: u32 = 0, seen6: u32 = 0, seen7: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if ((zerolen >> i) & 1) { hotdrop = true; return false; }
+    const type = <u32>load<u8>(p + PKT_SCTP_CHUNKS + <usize>i);
+    const flags = <u32>load<u8>(p + PKT_SCTP_CHUNK_FLAGS + <usize>i);
+    if (chunkmapIsSet(m, type)) {
+      const ok = sctpFlagsMatch(m, count, type, flags);
+      if (mt == SCTP_CHUNK_MATCH_ANY) {
+        if (ok) return true;
+      } else if (mt == SCTP_CHUNK_MATCH_ALL) {
+        if (ok) {
+          const bit = <u32>1 << (type & 31);
+          switch (type >> 5) {
+            case 0: seen0 |= bit; break;
+            case 1: seen1 |= bit; break;
+            case 2: seen2 |= bit; break;
+            case 3: seen3 |= bit; break;
+            case 4: seen4 |= bit; break;
+            case 5: seen5 |= bit; break;
+            case 6: seen6 |= bit; break;
+            default: seen7 |= bit; break;
+          }
+        }
+      } else if (!ok) return false;
+    } else if (mt == SCTP_CHUNK_MATCH_ONLY) return false;
+  }
+  if (n == 0 || (<u32>load<u8>(p, PKT_SCTP_FLAGS) & SCTPF_TAIL) != 0) { hotdrop = true; return false; }
+  if (mt == SCTP_CHUNK_MATCH_ALL) {
+    // SCTP_CHUNKMAP_IS_CLEAR(chunkmapcopy): every type of the map was seen
+    const c = m + 32;
+    return load<u32>(c) == seen0 && load<u32>(c, 4) == seen1 && load<u32>(c, 8) == seen2 && load<u32>(c, 12) == seen3 &&
+      load<u32>(c, 16) == seen4 && load<u32>(c, 20) == seen5 && load<u32>(c, 24) == seen6 && load<u32>(c, 28) == seen7;
+  }
+  return mt == SCTP_CHUNK_MATCH_ONLY;
+}
+
+/** sctp_mt: the common header (12 bytes) or hotdrop; ports, then the chunk walk (SCCHECK short-circuits). */
+function sctpMatch(p: usize, m: usize): bool {
+  if (<u32>load<u8>(p, PKT_PROTO) != 132) return false;
+  if (l4Bytes(p) < 12) { hotdrop = true; return false; }
+  const inv = <u32>load<u8>(m, M_INV);
+  const present = <u32>load<u8>(m, 12);
+  if (present & 1) {
+    if (!portIn(load<u16>(p, PKT_OUT_SPORT), load<u16>(m, 4), load<u16>(m, 6), (inv & 1) != 0)) return false;
+  }
+  if (present & 2) {
+    if (!portIn(load<u16>(p, PKT_OUT_DPORT), load<u16>(m, 8), load<u16>(m, 10), (inv & 2) != 0)) return false;
+  }
+  if (present & 4) {
+    // an inverted walk that hotdropped matches (hotdropPending)
+    if (sctpChunksMatch(p, m) == ((inv & 4) != 0)) return false;
+  }
+  return true;
+}
+
+/** dccp_mt: the generic header (struct dccp_hdr, 12 bytes) or hotdrop; ports, then match_types. */
+function dccpMatch(p: usize, m: usize): bool {
+  if (<u32>load<u8>(p, PKT_PROTO) != 33) return false;
+  if (l4Bytes(p) < 12 || (<u32>load<u8>(p, PKT_DCCP_FLAGS) & DCCPF_SHORT) != 0) { hotdrop = true; return false; }
+  const inv = <u32>load<u8>(m, M_INV);
+  const present = <u32>load<u8>(m, 14);
+  if (present & 1) {
+    if (!portIn(load<u16>(p, PKT_OUT_SPORT), load<u16>(m, 4), load<u16>(m, 6), (inv & 1) != 0)) return false;
+  }
+  if (present & 2) {
+    if (!portIn(load<u16>(p, PKT_OUT_DPORT), load<u16>(m, 8), load<u16>(m, 10), (inv & 2) != 0)) return false;
+  }
+  if (present & 4) {
+    const type = <u32>load<u8>(p, PKT_DCCP_TYPE) & 15;
+    if ((((<u32>load<u16>(m, 12) >> type) & 1) != 0) == ((inv & 4) != 0)) return false;
+  }
+  return true;
 }
 
 /** inet_dev_addr_type: the address type in the local table; with a device, only its own local routes count. */
@@ -340,6 +452,8 @@ export function extMatches(p: usize, e: usize): bool {
       case M_UDP: ok = tcpUdpMatch(p, m, false); break;
       case M_ICMP: ok = icmpMatch(p, m); break;
       case M_MULTIPORT: ok = multiportMatch(p, m); break;
+      case M_SCTP: ok = sctpMatch(p, m); break;
+      case M_DCCP: ok = dccpMatch(p, m); break;
       case M_ADDRTYPE: ok = addrtypeMatch(p, m); break;
       case M_MARK: ok = ((load<u32>(p, PKT_OUT_MARK) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0); break;
       case M_CONNMARK: {

@@ -25,7 +25,7 @@ import {
   TR_MATCHED, TR_HOOK, PKT_L4_BYTES, DROP_NETFILTER, DROP_NF_HOTDROP,
 } from "../abi";
 import { prog, stack, stackDepth, chainAt, chainPtr, countEntry } from "./program";
-import { ipPacketMatch, extMatches, hotdropTake } from "./match";
+import { ipPacketMatch, extMatches, hotdropTake, hotdropPending } from "./match";
 import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
 import { traceAll, traceOn, traceRecord } from "./trace";
 
@@ -143,11 +143,23 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     if (!(ipPacketMatch(p, e) && extMatches(p, e))) {
       if (all) traceRecord(p, id);
       // ipt_do_table: `while (!acpar.hotdrop)` ends the walk, NF_DROP; nothing counts the packet
-      if (malformed && hotdropTake()) { walkDropReason = DROP_NF_HOTDROP; verdict = NF_DROP; verdictEntry = id; break; }
+      // (sctp and dccp hotdrop sound packets too: their chunks and generic header, not PKT_L4_BYTES)
+      if (hotdropTake()) { walkDropReason = DROP_NF_HOTDROP; verdict = NF_DROP; verdictEntry = id; break; }
       continue;
     }
     countEntry(id, len);
     if (traceOn) traceRecord(p, id | TR_MATCHED);
+    if (hotdropPending()) {
+      // a match hotdropped yet matched (an inverted sctp --chunk-types): ipt_do_table counts the
+      // rule and runs its target, then `while (!acpar.hotdrop)` ends the walk with NF_DROP
+      hotdropTake();
+      if (tk != T_JUMP && tk != T_GOTO && tk != T_RETURN && tk != T_IMPLICIT_RETURN && tk != T_POLICY &&
+          tk != T_ACCEPT && tk != T_DROP && tk != T_NONE) runTarget(p, e, tk);
+      walkDropReason = DROP_NF_HOTDROP;
+      verdict = NF_DROP;
+      verdictEntry = id;
+      break;
+    }
 
     if (tk == T_JUMP || tk == T_GOTO) {
       if (tk == T_JUMP) {

@@ -96,7 +96,18 @@ export type IptMatch =
   | { kind: "limit"; avg: number; burst: number; text: string }
   | { kind: "owner"; uid?: IptRange; gid?: IptRange; socketExists?: { inv: boolean } }
   /** -m length --length min[:max]. */
-  | { kind: "length"; range: IptRange };
+  | { kind: "length"; range: IptRange }
+  /**
+   * -m sctp (xt_sctp_info): ports, and --chunk-types: the match type, the
+   * chunk types (256-bit map, 8 u32 words, bit t%32 of word t/32) and up to
+   * 4 flag infos (a chunk type's flags under a mask).
+   */
+  | {
+    kind: "sctp"; sport?: IptRange; dport?: IptRange;
+    chunks?: { match: "any" | "all" | "only"; map: number[]; flags: { type: number; flag: number; mask: number }[]; inv: boolean };
+  }
+  /** -m dccp (xt_dccp_info): ports and --dccp-types (bit t for DCCP packet type t). */
+  | { kind: "dccp"; sport?: IptRange; dport?: IptRange; types?: { mask: number; inv: boolean } };
 
 export type IptTarget =
   /** No -j: a rule that only counts (and traces). */

@@ -299,6 +299,40 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         b.u8At(at + abi.M_INV, inv);
         return;
       }
+      case "sctp": {
+        let inv = 0;
+        let present = 0;
+        const at = hdr(abi.M_SCTP, 64, 0);
+        if (m.sport) { present |= 1; b.u16(at + 4, m.sport.lo); b.u16(at + 6, m.sport.hi); if (m.sport.inv) inv |= 1; }
+        if (m.dport) { present |= 2; b.u16(at + 8, m.dport.lo); b.u16(at + 10, m.dport.hi); if (m.dport.inv) inv |= 2; }
+        const c = m.chunks;
+        if (c) {
+          present |= 4;
+          if (c.inv) inv |= 4;
+          b.u8At(at + 13, c.match === "any" ? abi.SCTP_CHUNK_MATCH_ANY : c.match === "all" ? abi.SCTP_CHUNK_MATCH_ALL : abi.SCTP_CHUNK_MATCH_ONLY);
+          b.u8At(at + 14, c.flags.length);
+          c.flags.forEach((f, k) => {
+            b.u8At(at + 16 + 4 * k, f.type);
+            b.u8At(at + 17 + 4 * k, f.flag);
+            b.u8At(at + 18 + 4 * k, f.mask);
+          });
+          for (let w = 0; w < 8; w++) b.u32(at + 32 + 4 * w, c.map[w]! >>> 0);
+        }
+        b.u8At(at + 12, present);
+        b.u8At(at + abi.M_INV, inv);
+        return;
+      }
+      case "dccp": {
+        let inv = 0;
+        let present = 0;
+        const at = hdr(abi.M_DCCP, 16, 0);
+        if (m.sport) { present |= 1; b.u16(at + 4, m.sport.lo); b.u16(at + 6, m.sport.hi); if (m.sport.inv) inv |= 1; }
+        if (m.dport) { present |= 2; b.u16(at + 8, m.dport.lo); b.u16(at + 10, m.dport.hi); if (m.dport.inv) inv |= 2; }
+        if (m.types) { present |= 4; b.u16(at + 12, m.types.mask); if (m.types.inv) inv |= 4; }
+        b.u8At(at + 14, present);
+        b.u8At(at + abi.M_INV, inv);
+        return;
+      }
       case "icmp": {
         const at = hdr(abi.M_ICMP, 8, m.inv ? 1 : 0);
         b.u8At(at + 4, m.type);

@@ -981,6 +981,141 @@ class MultiportExt extends Ext {
   }
 }
 
+/**
+ * SCTP chunk names as libxt_sctp knows them, in its table order, with the
+ * flag letters of each (bit 7 first; "-" is no flag, and is itself accepted
+ * as bit 7). libxt_sctp files a chunk's flags under its index in this table
+ * (save_chunk_flag_info), which is the chunk type for all but the last three.
+ */
+const SCTP_CHUNKS: ReadonlyArray<readonly [string, number, string]> = [
+  ["DATA", 0, "----IUBE"], ["INIT", 1, "--------"], ["INIT_ACK", 2, "--------"], ["SACK", 3, "--------"],
+  ["HEARTBEAT", 4, "--------"], ["HEARTBEAT_ACK", 5, "--------"], ["ABORT", 6, "-------T"], ["SHUTDOWN", 7, "--------"],
+  ["SHUTDOWN_ACK", 8, "--------"], ["ERROR", 9, "--------"], ["COOKIE_ECHO", 10, "--------"], ["COOKIE_ACK", 11, "--------"],
+  ["ECN_ECNE", 12, "--------"], ["ECN_CWR", 13, "--------"], ["SHUTDOWN_COMPLETE", 14, "-------T"], ["ASCONF", 193, "--------"],
+  ["ASCONF_ACK", 128, "--------"], ["FORWARD_TSN", 192, "--------"],
+];
+const SCTP_MATCH_TYPES: ReadonlyMap<string, "any" | "all" | "only"> = new Map([["any", "any"], ["all", "all"], ["only", "only"]]);
+/** DCCP packet types as libxt_dccp names them (bit i of --dccp-types is type i). */
+const DCCP_TYPES = ["REQUEST", "RESPONSE", "DATA", "ACK", "DATAACK", "CLOSEREQ", "CLOSE", "RESET", "SYNC", "SYNCACK", "INVALID"];
+
+/** -m sctp (libxt_sctp: --sport, --dport, --chunk-types {any|all|only} TYPE[:FLAGS],...|ALL|NONE). */
+class SctpExt extends Ext {
+  static readonly O = specs([
+    [["--sport", "--source-port"], 0, 1, true], [["--dport", "--destination-port"], 1, 1, true],
+    [["--chunk-types"], 2, 2, true],
+  ]);
+  get opts() { return SctpExt.O; }
+  sport?: IptRange;
+  dport?: IptRange;
+  chunks?: { match: "any" | "all" | "only"; map: number[]; flags: { type: number; flag: number; mask: number }[]; inv: boolean };
+  opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
+    switch (id) {
+      case 0: this.sport = parsePortRangeAt(p, i + 1, inv); break;
+      case 1: this.dport = parsePortRangeAt(p, i + 1, inv); break;
+      case 2: {
+        const mt = SCTP_MATCH_TYPES.get(p.arg(i + 1, i).toLowerCase());
+        if (!mt) throw p.err(i + 1, `sctp: match type "${word(i + 1)}" has to be one of "all", "any" or "only"`);
+        const list = p.arg(i + 2, i);
+        const c0 = list.charCodeAt(0);
+        if (c0 === 45 || c0 === 33) throw p.err(i + 2, "--chunk-types requires two args (a match type and the chunk types)");
+        const map = [0, 0, 0, 0, 0, 0, 0, 0];
+        const flags: { type: number; flag: number; mask: number }[] = [];
+        const up = list.toUpperCase();
+        if (up === "ALL") map.fill(0xffffffff);
+        else if (up !== "NONE") {
+          // parse_sctp_chunk: strtok(",") items NAME[:FLAGS]
+          for (const item of list.split(",")) {
+            if (item.length === 0) continue;
+            const colon = item.indexOf(":");
+            const name = (colon < 0 ? item : item.slice(0, colon)).toUpperCase();
+            const k = SCTP_CHUNKS.findIndex((c) => c[0] === name);
+            if (k < 0) throw p.err(i + 2, `unknown SCTP chunk type "${colon < 0 ? item : item.slice(0, colon)}" (one of ${SCTP_CHUNKS.map((c) => c[0]).join(", ")}, or ALL, NONE)`);
+            const [, type, valid] = SCTP_CHUNKS[k]!;
+            map[type >>> 5] = (map[type >>> 5]! | (1 << (type & 31))) >>> 0;
+            if (colon < 0) continue;
+            for (const ch of item.slice(colon + 1)) {
+              const pos = valid.indexOf(ch.toUpperCase());
+              if (pos < 0) throw p.err(i + 2, `invalid flag "${ch}" for SCTP chunk type ${name} (its flags: ${valid.replace(/-/g, "") || "none"})`);
+              const bit = 1 << (7 - pos);
+              // save_chunk_flag_info: one entry per chunk (its table index), at most XT_NUM_SCTP_FLAGS (4)
+              let f = flags.find((x) => x.type === k);
+              if (!f) {
+                if (flags.length === 4) throw p.err(i + 2, "sctp: flags for more than 4 chunk types (XT_NUM_SCTP_FLAGS)");
+                f = { type: k, flag: 0, mask: 0 };
+                flags.push(f);
+              }
+              f.mask |= bit;
+              if (ch !== ch.toLowerCase()) f.flag |= bit;
+            }
+          }
+        }
+        this.chunks = { match: mt, map, flags, inv };
+        break;
+      }
+    }
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (!p.proto || p.proto.num !== P_SCTP || p.proto.inv) throw p.err(this.nameIdx, "match sctp needs -p sctp (not inverted)");
+    const m: IptMatch = { kind: "sctp" };
+    if (this.sport) m.sport = this.sport;
+    if (this.dport) m.dport = this.dport;
+    if (this.chunks) m.chunks = this.chunks;
+    return m;
+  }
+}
+
+/** "a", "a:b", "a:", ":b" as xtables' XTTYPE_PORTRC takes it (a range may be reversed: it never matches). */
+function parsePortRangeRc(p: RuleCtx, idx: number, inv: boolean): IptRange {
+  const s = word(idx);
+  const colon = s.indexOf(":");
+  if (colon < 0) {
+    const v = parsePort(p, s, idx);
+    return { lo: v, hi: v, inv };
+  }
+  const lo = colon === 0 ? 0 : parsePort(p, s.slice(0, colon), idx);
+  const hi = colon === s.length - 1 ? 65535 : parsePort(p, s.slice(colon + 1), idx);
+  return { lo, hi, inv };
+}
+
+/** -m dccp (libxt_dccp: --sport, --dport, --dccp-types; --dccp-option is refused, see README). */
+class DccpExt extends Ext {
+  static readonly O = specs([
+    [["--sport", "--source-port"], 0, 1, true], [["--dport", "--destination-port"], 1, 1, true],
+    [["--dccp-types"], 2, 1, true], [["--dccp-option"], 3, 1, true],
+  ]);
+  get opts() { return DccpExt.O; }
+  sport?: IptRange;
+  dport?: IptRange;
+  types?: { mask: number; inv: boolean };
+  opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
+    switch (id) {
+      case 0: this.sport = parsePortRangeRc(p, i + 1, inv); break;
+      case 1: this.dport = parsePortRangeRc(p, i + 1, inv); break;
+      case 2: {
+        let mask = 0;
+        for (const t of p.arg(i + 1, i).split(",")) {
+          if (t.length === 0) continue;
+          const k = DCCP_TYPES.indexOf(t.toUpperCase());
+          if (k < 0) throw p.err(i + 1, `unknown DCCP type "${t}" (one of ${DCCP_TYPES.join(", ")})`);
+          mask |= 1 << k;
+        }
+        this.types = { mask, inv };
+        break;
+      }
+      case 3:
+        throw p.err(i, "dccp: --dccp-option is not supported (the packet descriptor does not carry DCCP options)");
+    }
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (!p.proto || p.proto.num !== P_DCCP || p.proto.inv) throw p.err(this.nameIdx, "match dccp needs -p dccp (not inverted)");
+    const m: IptMatch = { kind: "dccp" };
+    if (this.sport) m.sport = this.sport;
+    if (this.dport) m.dport = this.dport;
+    if (this.types) m.types = this.types;
+    return m;
+  }
+}
+
 class AddrtypeExt extends Ext {
   static readonly O = specs([
     [["--src-type"], 0, 1, true], [["--dst-type"], 1, 1, true],
@@ -1628,6 +1763,8 @@ function loadMatch(p: RuleCtx, name: string, idx: number, implicit: boolean): Ex
     case "udp": return new TcpUdpExt(idx, true, implicit);
     case "icmp": return new IcmpExt(idx, false);
     case "multiport": return new MultiportExt(idx, false);
+    case "sctp": return new SctpExt(idx, false);
+    case "dccp": return new DccpExt(idx, false);
     case "addrtype": return new AddrtypeExt(idx, false);
     case "mark": return new MarkMatchExt(idx, false);
     case "connmark": return new MarkMatchExt(idx, true);
@@ -2102,7 +2239,7 @@ const BASE_CODES: ReadonlyMap<string, number> = new Map([
 const OPTS = canonTable([
   "!", "-A", "--append", ...BASE_CODES.keys(),
   ...[
-    CommentExt.O, TcpUdpExt.OT, TcpUdpExt.OU, IcmpExt.O, MultiportExt.O, AddrtypeExt.O, MarkMatchExt.O, ConntrackExt.O,
+    CommentExt.O, TcpUdpExt.OT, TcpUdpExt.OU, IcmpExt.O, MultiportExt.O, SctpExt.O, DccpExt.O, AddrtypeExt.O, MarkMatchExt.O, ConntrackExt.O,
     StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
   ].flatMap((m) => [...m.keys()]),
@@ -2110,7 +2247,7 @@ const OPTS = canonTable([
 
 /** Match names loadMatch knows (others are "not supported"). */
 const MATCH_TABLE = canonTable([
-  "comment", "tcp", "udp", "icmp", "multiport", "addrtype", "mark", "connmark", "conntrack", "state", "statistic",
+  "comment", "tcp", "udp", "icmp", "multiport", "sctp", "dccp", "addrtype", "mark", "connmark", "conntrack", "state", "statistic",
   "recent", "nfacct", "limit", "owner", "length", "set",
 ]);
 
@@ -2144,7 +2281,7 @@ function extOption(p: RuleCtx, w: string, i: number, inv: boolean, invIdx: numbe
     if (!p.implicitTried && p.proto && !p.proto.inv) {
       p.implicitTried = true;
       const n = p.proto.num;
-      const name = n === P_TCP ? "tcp" : n === P_UDP ? "udp" : n === P_ICMP ? "icmp" : "";
+      const name = n === P_TCP ? "tcp" : n === P_UDP ? "udp" : n === P_ICMP ? "icmp" : n === P_SCTP ? "sctp" : n === P_DCCP ? "dccp" : "";
       if (name) {
         exts.push(loadMatch(p, name, p.protoIdx + 1, true));
         continue;

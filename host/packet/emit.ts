@@ -265,7 +265,7 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
         const type = dv.getUint8(q + abi.PKT_SCTP_CHUNKS + i);
         const init = type === 1 || type === 2;
         out[t + off] = type;
-        out[t + off + 1] = (tfl >> i) & 1;
+        out[t + off + 1] = dv.getUint8(q + abi.PKT_SCTP_CHUNK_FLAGS + i) | ((tfl >> i) & 1);
         if (init && short) { put16(out, t + off + 2, 4); len = 20 + off + 4; break; } // the packet ends inside its init header
         // the last chunk reaches the end of the packet (zero padding would read as more chunks)
         const last = i === nch - 1 && l4 - off >= (init ? 20 : 4);
@@ -278,6 +278,11 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
     } else if (proto === 33 && l4 >= 4) {
       put16(out, t, sport);
       put16(out, t + 2, dport);
+      if (l4 >= 12) {
+        // the generic header: data offset 3 (12 bytes), the packet type (X clear)
+        out[t + 4] = 3;
+        out[t + 8] = (dv.getUint8(q + abi.PKT_DCCP_TYPE) & 15) << 1;
+      }
     } else if (proto === 1 && l4 >= 8) {
       const type = dv.getUint8(q + abi.PKT_ICMP_TYPE);
       out[t] = type;

@@ -125,9 +125,21 @@ export interface PacketInput {
    * COOKIE_ECHO, COOKIE_ACK, ECNE, CWR, SHUTDOWN_COMPLETE); `t`: the chunk's
    * T flag; `len`: 0 for a chunk whose length field is zero (malformed);
    * `init_tag`: the initiate tag of INIT and INIT ACK (required for them,
-   * unless `short` says the chunk is too short to hold it).
+   * unless `short` says the chunk is too short to hold it); `flags`: the
+   * chunk's flags byte (0..255, what `-m sctp --chunk-types` compares; its
+   * bit 0 is the T flag). `tail`: 1..3 bytes follow the last chunk (a chunk
+   * header that cannot be read: `-m sctp --chunk-types` hotdrops the packet
+   * when its walk reaches it).
    */
-  sctp?: { vtag: number; chunks: { type: number | string; t?: boolean; len?: number; init_tag?: number; short?: boolean }[] };
+  sctp?: { vtag: number; chunks: { type: number | string; t?: boolean; flags?: number; len?: number; init_tag?: number; short?: boolean }[]; tail?: boolean };
+  /**
+   * DCCP packets (proto 33): the generic header's packet type (a number
+   * 0..15 or a name: REQUEST, RESPONSE, DATA, ACK, DATAACK, CLOSEREQ, CLOSE,
+   * RESET, SYNC, SYNCACK, INVALID), what `-m dccp --dccp-types` reads.
+   * Default REQUEST. A `len` under 32 (fewer than the 12 bytes of the
+   * generic header) makes the header short: `-m dccp` hotdrops it.
+   */
+  dccp?: { type: number | string };
   /** ICMP errors arriving from outside: the quoted original header (icmp_* when it quotes an ICMP message). */
   inner?: {
     src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
@@ -140,7 +152,7 @@ export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
   "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
-  "l4_bytes", "quote_ihl", "ulen", "nf_csum",
+  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -251,6 +263,8 @@ export function encodePacket(
   }
   if (proto === 132 && o.sctp !== undefined && l4Given) err(pos, "sctp", "a malformed SCTP header (l4_bytes, under the 12 bytes of the common header) has no chunks: leave sctp out");
   if (proto !== 132 && o.sctp !== undefined) warn(`input field "sctp" only applies to sctp packets (proto 132) and is ignored`);
+  if (proto !== 33 && o.dccp !== undefined) warn(`input field "dccp" only applies to dccp packets (proto 33) and is ignored`);
+  if (proto === 33 && o.dccp !== undefined && l4Given) err(pos, "dccp", "a malformed DCCP header (l4_bytes, under the 4 bytes of its ports) has no packet type: leave dccp out");
   if (proto === 132 && o.cscov !== undefined) warn(`input field "cscov" only applies to udplite packets and is ignored`);
   if (proto === 6) {
     // a header cut short (l4_bytes below 20) has no flags
@@ -273,7 +287,7 @@ export function encodePacket(
   if (proto === 6 && doff < 5 && l4b < 0) err(pos, "doff", "must be 5..15 (32-bit words of TCP header)");
   if (hasOpts && doff === 5) err(pos, "doff", "must be more than 5 when TCP options (wscale, sackok, sack) are given");
   const sctp = proto === 132 && !l4Given ? sctpInput(pos, o.sctp) : undefined;
-  const defLen = l4b >= 0 ? 20 + l4b : proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : proto === 132 ? 20 + sctp!.bytes : 20;
+  const defLen = l4b >= 0 ? 20 + l4b : proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : proto === 132 ? 20 + sctp!.bytes : proto === 33 ? 32 : 20;
   const len = u(pos, o, "len", 65535, defLen);
   if (proto === 6 && l4b < 0 && len < 20 + doff * 4) err(pos, "len", `must be at least ${20 + doff * 4} (IPv4 header + TCP header of doff ${doff})`);
   const quoteIhl = l4b >= 0 ? malformedCheck(pos, o, proto, l4b, len, doff, local) : 0;
@@ -369,6 +383,12 @@ export function encodePacket(
     dv.setUint8(p + abi.PKT_SCTP_TFLAGS, sctp.tflags);
     dv.setUint8(p + abi.PKT_SCTP_ZEROLEN, sctp.zerolen);
     dv.setUint8(p + abi.PKT_SCTP_FLAGS, sctp.flags);
+    sctp.chunkFlags.forEach((f, i) => dv.setUint8(p + abi.PKT_SCTP_CHUNK_FLAGS + i, f));
+  }
+  if (proto === 33 && l4b < 0) {
+    // over the TCP/ICMP fields a DCCP packet does not have (abi.ts, "DCCP packets")
+    dv.setUint8(p + abi.PKT_DCCP_TYPE, dccpType(pos, o.dccp));
+    if (len - 20 < 12) dv.setUint8(p + abi.PKT_DCCP_FLAGS, abi.DCCPF_SHORT);
   }
   if (proto === 6) {
     dv.setUint8(p + abi.PKT_TCP_DOFF, doff);
@@ -510,20 +530,39 @@ function malformedCheck(pos: InputPos, o: Record<string, unknown>, proto: number
 }
 
 /** The `sctp` field, checked, in descriptor form; `bytes`: the SCTP header and chunks' size (the default length). */
-function sctpInput(pos: InputPos, v: unknown): { vtag: number; initTag: number; types: number[]; tflags: number; zerolen: number; flags: number; bytes: number } {
+/** DCCP packet types by name (libxt_dccp, include/uapi/linux/dccp.h enum dccp_pkt_type). */
+export const DCCP_PKT_TYPES: Record<string, number> = {
+  REQUEST: 0, RESPONSE: 1, DATA: 2, ACK: 3, DATAACK: 4, CLOSEREQ: 5, CLOSE: 6, RESET: 7, SYNC: 8, SYNCACK: 9, INVALID: 10,
+};
+
+function dccpType(pos: InputPos, v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) err(pos, "dccp", "must be an object {type}");
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== "type") err(pos, `dccp.${k}`, "is not a dccp field (type)");
+  if (typeof o.type === "string") {
+    const n = DCCP_PKT_TYPES[o.type.toUpperCase()];
+    if (n === undefined) err(pos, o.type, `is not a DCCP packet type name (${Object.keys(DCCP_PKT_TYPES).join(", ")}) or a number 0..15`);
+    return n;
+  }
+  return u(pos, o, "type", 15, 0);
+}
+
+function sctpInput(pos: InputPos, v: unknown): { vtag: number; initTag: number; types: number[]; chunkFlags: number[]; tflags: number; zerolen: number; flags: number; bytes: number } {
   if (typeof v !== "object" || v === null || Array.isArray(v)) err(pos, "sctp", "must be an object {vtag, chunks}");
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== "vtag" && k !== "chunks") err(pos, `sctp.${k}`, "is not an sctp field (vtag, chunks)");
+  for (const k of Object.keys(o)) if (k !== "vtag" && k !== "chunks" && k !== "tail") err(pos, `sctp.${k}`, "is not an sctp field (vtag, chunks, tail)");
   const vtag = u(pos, o, "vtag", 0xffffffff, 0);
   if (!Array.isArray(o.chunks)) err(pos, "sctp.chunks", "must be an array of chunks ([] for a packet without any)");
   const chunks = o.chunks as unknown[];
   if (chunks.length > abi.SCTP_MAX_CHUNKS) err(pos, "sctp.chunks", `has ${chunks.length} chunks; at most ${abi.SCTP_MAX_CHUNKS} are modelled`);
-  const out = { vtag, initTag: 0, types: [] as number[], tflags: 0, zerolen: 0, flags: 0, bytes: 12 };
+  const out = { vtag, initTag: 0, types: [] as number[], chunkFlags: [] as number[], tflags: 0, zerolen: 0, flags: 0, bytes: 12 };
+  if (o.tail !== undefined && typeof o.tail !== "boolean") err(pos, "sctp.tail", "must be true or false");
   chunks.forEach((c, i) => {
     if (typeof c !== "object" || c === null || Array.isArray(c)) err(pos, `sctp.chunks[${i}]`, "must be an object {type, ...}");
     const ch = c as Record<string, unknown>;
     for (const k of Object.keys(ch)) {
-      if (!["type", "t", "len", "init_tag", "short"].includes(k)) err(pos, `sctp.chunks[${i}].${k}`, "is not a chunk field (type, t, len, init_tag, short)");
+      if (!["type", "t", "flags", "len", "init_tag", "short"].includes(k)) err(pos, `sctp.chunks[${i}].${k}`, "is not a chunk field (type, t, flags, len, init_tag, short)");
     }
     let type: number;
     if (typeof ch.type === "string") {
@@ -539,6 +578,10 @@ function sctpInput(pos: InputPos, v: unknown): { vtag: number; initTag: number; 
       if (typeof ch.t !== "boolean") err(pos, `sctp.chunks[${i}].t`, "must be true or false");
       if (ch.t) out.tflags |= 1 << i;
     }
+    // the flags byte; its bit 0 is the T flag
+    const fl = u(pos, ch, "flags", 255, 0) | ((out.tflags >> i) & 1);
+    out.chunkFlags.push(fl);
+    out.tflags |= (fl & 1) << i;
     const len = u(pos, ch, "len", 65535, 4);
     if (len === 0) out.zerolen |= 1 << i;
     const init = type === 1 || type === 2;
@@ -550,5 +593,9 @@ function sctpInput(pos: InputPos, v: unknown): { vtag: number; initTag: number; 
     } else if (ch.init_tag !== undefined) err(pos, `sctp.chunks[${i}].init_tag`, "only applies to INIT and INIT_ACK chunks");
     out.bytes += init && ch.short !== true ? 20 : Math.max(4, (len + 3) & ~3);
   });
+  if (o.tail === true) {
+    out.flags |= abi.SCTPF_TAIL;
+    out.bytes += 1;
+  }
   return out;
 }

@@ -53,7 +53,11 @@ export class WireFields {
   /** SCTP: verification tag, INIT/INIT ACK initiate tag, chunk types, T flags, zero-length chunks, SCTPF_* flags. */
   vtag = 0; initTag = 0; nchunks = 0;
   readonly chunkTypes = new Uint8Array(abi.SCTP_MAX_CHUNKS);
+  /** SCTP: the chunks' flags bytes (PKT_SCTP_CHUNK_FLAGS). */
+  readonly chunkFlags = new Uint8Array(abi.SCTP_MAX_CHUNKS);
   tflags = 0; zerolen = 0; sctpFlags = 0;
+  /** DCCP: the generic header's packet type and DCCPF_* (PKT_DCCP_TYPE, PKT_DCCP_FLAGS). */
+  dccpType = 0; dccpFlags = 0;
   csum = abi.CSUM_OK;
   /** What ip_rcv_core finds wrong with the header (IPERR_*; WIRE_IP_ERROR). */
   ipError = abi.IPERR_NONE;
@@ -168,7 +172,7 @@ function ipError(b: Uint8Array, o: number, cap: number, wire: number, w: WireFie
   w.src = cap >= 16 ? u32(b, o + 12) : 0;
   w.dst = cap >= 20 ? u32(b, o + 16) : 0;
   w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
-  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0;
+  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0; w.dccpType = 0; w.dccpFlags = 0;
   w.cscov = 0; w.udpLen = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
@@ -229,7 +233,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   w.src = u32(b, o + 12);
   w.dst = u32(b, o + 16);
   w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
-  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0;
+  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0; w.dccpType = 0; w.dccpFlags = 0;
   w.cscov = 0; w.udpLen = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
@@ -341,7 +345,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       w.sport = u16(b, t);
       w.dport = u16(b, t + 2);
       w.vtag = u32(b, t + 4);
-      const st = sctpChunks(b, t, Math.min(l4len, cap - ihl), w);
+      const st = sctpChunks(b, t, Math.min(l4len, cap - ihl), w, full);
       if (st !== WIRE_OK) return st;
       if (whole) {
         const want = (b[t + 8]! | (b[t + 9]! << 8) | (b[t + 10]! << 16) | (b[t + 11]! << 24)) >>> 0;
@@ -360,6 +364,14 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       if (cap < ihl + 4) return fail(w, ihl, `too short for the ports of protocol ${proto}`);
       w.sport = u16(b, t);
       w.dport = u16(b, t + 2);
+      if (l4len < 12) {
+        // the ports, not the generic header (struct dccp_hdr) dccp_mt reads: it hotdrops
+        if (!full) return fail(w, ihl, `too short for a DCCP header (${Math.min(l4len, cap - ihl)} bytes)`);
+        w.dccpFlags = abi.DCCPF_SHORT;
+        break;
+      }
+      if (cap < ihl + 12) return fail(w, ihl, `too short for a DCCP header (${cap - ihl} bytes captured)`);
+      w.dccpType = (b[t + 8]! >> 1) & 15; // dccph_type: bits 4..1 of the ninth byte
       break;
     }
     case 1: {
@@ -435,7 +447,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
  * (do_basic_checks finds it). INIT / INIT ACK: the initiate tag follows the
  * chunk header, when the 16-byte init header fits in the packet.
  */
-function sctpChunks(b: Uint8Array, t: number, n: number, w: WireFields): number {
+function sctpChunks(b: Uint8Array, t: number, n: number, w: WireFields, full: boolean): number {
   let off = 12;
   while (off + 4 <= n) {
     if (w.nchunks === abi.SCTP_MAX_CHUNKS) return fail(w, 0, `SCTP packet with more than ${abi.SCTP_MAX_CHUNKS} chunks: more than nodeplane models`);
@@ -443,14 +455,17 @@ function sctpChunks(b: Uint8Array, t: number, n: number, w: WireFields): number 
     const type = b[t + off]!;
     const len = u16(b, t + off + 2);
     w.chunkTypes[i] = type;
+    w.chunkFlags[i] = b[t + off + 1]!;
     if (b[t + off + 1]! & 1) w.tflags |= 1 << i;
     if (type === 1 || type === 2) {
       if (off + 4 + 16 <= n) w.initTag = u32(b, t + off + 4);
       else w.sctpFlags |= abi.SCTPF_NO_INITHDR;
     }
-    if (len === 0) { w.zerolen |= 1 << i; break; }
+    if (len === 0) { w.zerolen |= 1 << i; return WIRE_OK; }
     off += (len + 3) & ~3;
   }
+  // 1..3 bytes after the last chunk: a chunk header xt_sctp's walk cannot read (SCTPF_TAIL)
+  if (full && off < n) w.sctpFlags |= abi.SCTPF_TAIL;
   return WIRE_OK;
 }
 
@@ -517,6 +532,7 @@ export function writeDescriptor(w: WireFields, u8: Uint8Array, dv: DataView, p: 
     if (dv !== i32Dv || i32View.length === 0) { i32Dv = dv; i32View = new Int32Array(dv.buffer, 0, dv.buffer.byteLength >>> 2); }
     writeWords(w, i32View, abs >> 2, iif, flags, timeNs);
     if (w.proto === 132) writeSctp(w, u8, dv, p);
+    else if (w.proto === 33) writeDccp(w, u8, p);
     return;
   }
   writeFields(w, u8, dv, p, iif, flags, timeNs);
@@ -602,6 +618,12 @@ function writeSctp(w: WireFields, u8: Uint8Array, dv: DataView, p: number): void
   u8[p + abi.PKT_SCTP_TFLAGS] = w.tflags;
   u8[p + abi.PKT_SCTP_ZEROLEN] = w.zerolen;
   u8[p + abi.PKT_SCTP_FLAGS] = w.sctpFlags;
+  for (let i = 0; i < w.nchunks; i++) u8[p + abi.PKT_SCTP_CHUNK_FLAGS + i] = w.chunkFlags[i]!;
+}
+
+function writeDccp(w: WireFields, u8: Uint8Array, p: number): void {
+  u8[p + abi.PKT_DCCP_TYPE] = w.dccpType;
+  u8[p + abi.PKT_DCCP_FLAGS] = w.dccpFlags;
 }
 
 /** The field-by-field writer (any host byte order, any alignment). */
@@ -639,7 +661,6 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
     u8[p + abi.PKT_TCP_OPTS] = w.topts;
     dv.setUint32(p + abi.PKT_TCP_SACK, w.sack, true);
   }
-  if (w.proto === 132) writeSctp(w, u8, dv, p);
   if (w.hasInner) {
     dv.setUint32(p + abi.PKT_INNER_SRC, w.innerSrc, true);
     dv.setUint32(p + abi.PKT_INNER_DST, w.innerDst, true);
@@ -649,6 +670,9 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
     u8[p + abi.PKT_INNER_ICMP_TYPE] = w.innerIcmpType;
     u8[p + abi.PKT_INNER_ICMP_CODE] = w.innerIcmpCode;
   }
+  // over fields these protocols do not have (the SCTP chunk flags over the inner addresses)
+  if (w.proto === 132) writeSctp(w, u8, dv, p);
+  else if (w.proto === 33) writeDccp(w, u8, p);
   dv.setUint16(p + abi.PKT_FLAGS, descriptorFlags(w, flags), true);
   dv.setUint32(p + abi.PKT_TIME, timeNs % 4294967296, true);
   dv.setUint32(p + abi.PKT_TIME + 4, Math.floor(timeNs / 4294967296), true);
@@ -664,7 +688,8 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
 /** The WireFields the word writer knows (written, or not descriptor fields). */
 const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
-  "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "tflags", "zerolen", "sctpFlags", "csum", "ipError",
+  "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "chunkFlags", "tflags", "zerolen", "sctpFlags",
+  "dccpType", "dccpFlags", "csum", "ipError",
   "fragMax", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
 
 export const FAST_WORDS: boolean = (() => {
@@ -676,14 +701,14 @@ export const FAST_WORDS: boolean = (() => {
   const words = new Int32Array(b.buffer);
   for (let t = 0; t < 64; t++) {
     const w = new WireFields();
-    w.proto = [6, 17, 1, 132, 136, 47][t % 6]!;
+    w.proto = [6, 17, 1, 132, 136, 47, 33][t % 7]!;
     w.src = rnd(32); w.dst = rnd(32); w.ttl = rnd(8); w.tos = rnd(8); w.len = rnd(16); w.id = rnd(16); w.df = rnd(1) === 1;
     w.sport = rnd(16); w.dport = rnd(16); w.tcpFlags = rnd(8); w.seq = rnd(32); w.ack = rnd(32); w.win = rnd(16); w.doff = rnd(4);
     w.wscale = rnd(4); w.topts = rnd(2); w.sack = rnd(32); w.cscov = rnd(16);
     w.icmpType = rnd(8); w.icmpCode = rnd(8); w.icmpId = rnd(16); w.icmpSeq = rnd(16); w.hasInner = rnd(1) === 1;
     w.innerSrc = rnd(32); w.innerDst = rnd(32); w.innerProto = rnd(8); w.innerSport = rnd(16); w.innerDport = rnd(16); w.innerIcmpType = rnd(8); w.innerIcmpCode = rnd(8);
-    w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) w.chunkTypes[i] = rnd(8);
-    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
+    w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) { w.chunkTypes[i] = rnd(8); w.chunkFlags[i] = rnd(8); }
+    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.dccpType = rnd(4); w.dccpFlags = rnd(1); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
     w.l4Bytes = rnd(2) ? 0 : rnd(8);
     w.udpLen = rnd(1) ? 0 : abi.PF_UDP_LEN | (rnd(1) ? abi.PF_UDP_LEN_BAD : 0) | (rnd(1) ? abi.PF_NF_CSUM_OK : 0);
     // a field added to WireFields (and to the field writer) after the word writer was written: set it,
@@ -700,6 +725,7 @@ export const FAST_WORDS: boolean = (() => {
     writeFields(w, a, adv, p, iif, flags, ts);
     writeWords(w, words, p >> 2, iif, flags, ts);
     if (w.proto === 132) writeSctp(w, b, bdv, p);
+    else if (w.proto === 33) writeDccp(w, b, p);
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   }
   return true;
@@ -744,6 +770,7 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
       const type = w.chunkTypes[i]!;
       const c: NonNullable<PacketInput["sctp"]>["chunks"][number] = { type };
       if (w.tflags & (1 << i)) c.t = true;
+      if (w.chunkFlags[i]! & 0xfe) c.flags = w.chunkFlags[i]!;
       if (w.zerolen & (1 << i)) c.len = 0;
       if (type === 1 || type === 2) {
         // the descriptor keeps one initiate tag (the last readable one) and whether some INIT chunk was short
@@ -753,7 +780,10 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
       chunks.push(c);
     }
     p.sctp = { vtag: w.vtag, chunks };
+    if (w.sctpFlags & abi.SCTPF_TAIL) p.sctp.tail = true;
   }
+  // a short DCCP header (DCCPF_SHORT) is told by len
+  if (w.proto === 33 && w.l4Bytes === 0 && !(w.dccpFlags & abi.DCCPF_SHORT)) p.dccp = { type: w.dccpType };
   if (w.proto === 1) {
     p.icmp_type = w.icmpType; p.icmp_code = w.icmpCode; p.icmp_id = w.icmpId; p.icmp_seq = w.icmpSeq;
     if (w.hasInner) {
