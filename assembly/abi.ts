@@ -253,18 +253,34 @@ export const SCTPF_TAIL = 2;
 
 // ---- DCCP packets (PKT_PROTO 33) reuse the TCP and ICMP input fields too ---
 // What `-m dccp` reads of the 12-byte generic header (struct dccp_hdr) besides
-// the ports: its packet type. A DCCP packet with its ports but under 12
-// transport bytes is not malformed for PKT_L4_BYTES (multiport reads 4), so
-// DCCPF_SHORT says it. The options (`--dccp-option`) are not carried: the
-// option area reaches 1020 bytes (an 8-bit data offset), the set of option
-// types its walk finds needs 256 bits, and the ruleset parser refuses the
-// option with an error naming it (README says so).
+// the ports: its packet type, and the options. A DCCP packet with its ports
+// but under 12 transport bytes is not malformed for PKT_L4_BYTES (multiport
+// reads 4), so DCCPF_SHORT says it. The option area reaches 1020 bytes (an
+// 8-bit data offset), so the descriptor carries what `--dccp-option N` asks
+// of it: the set of option types dccp_find_option's walk finds (a byte below
+// 2 is one byte long, any other is followed by its length, 0 read as 1), a
+// 256-bit map in three pieces: bit t & 7 of byte (t >> 3) from
+// PKT_DCCP_OPTS_LO for t < 128, of byte ((t - 128) >> 3) from
+// PKT_DCCP_OPTS_MID for t 128..191, of byte ((t - 192) >> 3) from
+// PKT_DCCP_OPTS_HI for t 192..255.
 /** u8 dccph_type, 0..15 (over PKT_TCPFLAGS). */
 export const PKT_DCCP_TYPE = 13;
 /** u8 DCCPF_* below (over PKT_ICMP_TYPE). */
 export const PKT_DCCP_FLAGS = 38;
 /** 4..11 transport bytes: the ports, not the generic header dccp_mt reads (it hotdrops). */
 export const DCCPF_SHORT = 1;
+/**
+ * The options cannot be read: the data offset is below the header's length
+ * (__dccp_hdr_len: 12 or 16 with X, plus the type's subheader), or the
+ * options run beyond the packet. dccp_find_option hotdrops (the option map is 0).
+ */
+export const DCCPF_OPT_HOTDROP = 2;
+/** u8 x 16 option types 0..127 (over PKT_INNER_SRC .. PKT_ICMP_SEQ). */
+export const PKT_DCCP_OPTS_LO = 44;
+/** u8 x 8 option types 128..191 (over PKT_SEQ, PKT_ACK). */
+export const PKT_DCCP_OPTS_MID = 28;
+/** u8 x 8 option types 192..255 (over PKT_TCP_WSCALE .. PKT_TCP_SACK). */
+export const PKT_DCCP_OPTS_HI = 128;
 
 // ---- the live header -------------------------------------------------------
 // While a packet is processed, PKT_OUT_SRC/DST/SPORT/DPORT/TTL/MARK plus the
@@ -1184,7 +1200,7 @@ export const M_SCTP = 16;
 export const SCTP_CHUNK_MATCH_ANY = 1;
 export const SCTP_CHUNK_MATCH_ALL = 2;
 export const SCTP_CHUNK_MATCH_ONLY = 4;
-/** -m dccp (xt_dccp_info): u16 sport lo, hi @4, dport lo, hi @8, u16 type mask @12; u8 present @14 (1 sport, 2 dport, 4 types; inversion bits the same). */
+/** -m dccp (xt_dccp_info): u16 sport lo, hi @4, dport lo, hi @8, u16 type mask @12; u8 present @14 (1 sport, 2 dport, 4 types, 8 option; inversion bits the same); u8 option @15. */
 export const M_DCCP = 17;
 
 /*

@@ -14,6 +14,7 @@ import {
   M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP,
   SCTP_CHUNK_MATCH_ANY, SCTP_CHUNK_MATCH_ALL, SCTP_CHUNK_MATCH_ONLY, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS,
   PKT_SCTP_CHUNK_FLAGS, PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_TAIL, PKT_DCCP_TYPE, PKT_DCCP_FLAGS, DCCPF_SHORT,
+  DCCPF_OPT_HOTDROP, PKT_DCCP_OPTS_LO, PKT_DCCP_OPTS_MID, PKT_DCCP_OPTS_HI,
   CTM_STATE, CTM_STATUS, CTM_PROTO, CTM_ORIGSRC, CTM_ORIGDST, CTM_REPLSRC, CTM_REPLDST, CTM_ORIGSRCPORT,
   CTM_ORIGDSTPORT, CTM_REPLSRCPORT, CTM_REPLDSTPORT, CTM_EXPIRE, CTM_DIR,
   XT_STATE_INVALID, XT_STATE_SNAT, XT_STATE_DNAT, XT_STATE_UNTRACKED, IPS_SRC_NAT, IPS_DST_NAT,
@@ -248,10 +249,25 @@ function dccpMatch(p: usize, m: usize): bool {
     if (!portIn(load<u16>(p, PKT_OUT_DPORT), load<u16>(m, 8), load<u16>(m, 10), (inv & 2) != 0)) return false;
   }
   if (present & 4) {
-    const type = <u32>load<u8>(p, PKT_DCCP_TYPE) & 15;
+    // match_types: the reserved types 10..15 are DCCP_PKT_INVALID's bit (what the kernel does,
+    // test/pcap/sctp-dccp-kernel.test.ts)
+    const type = min<u32>(<u32>load<u8>(p, PKT_DCCP_TYPE) & 15, 10);
     if ((((<u32>load<u16>(m, 12) >> type) & 1) != 0) == ((inv & 4) != 0)) return false;
   }
+  if (present & 8) {
+    // dccp_find_option: a data offset below the header or options beyond the packet hotdrop;
+    // DCCHECK inverts the false it returns then (hotdropPending)
+    if (dccpFindOption(p, <u32>load<u8>(m, 15)) == ((inv & 8) != 0)) return false;
+  }
   return true;
+}
+
+/** dccp_find_option, over the map of the option types its walk finds (abi.ts, PKT_DCCP_OPTS_*). */
+function dccpFindOption(p: usize, option: u32): bool {
+  if (<u32>load<u8>(p, PKT_DCCP_FLAGS) & DCCPF_OPT_HOTDROP) { hotdrop = true; return false; }
+  const at: usize = option < 128 ? PKT_DCCP_OPTS_LO + (option >> 3)
+    : option < 192 ? PKT_DCCP_OPTS_MID + ((option - 128) >> 3) : PKT_DCCP_OPTS_HI + ((option - 192) >> 3);
+  return ((<u32>load<u8>(p + at) >> (option & 7)) & 1) != 0;
 }
 
 /** inet_dev_addr_type: the address type in the local table; with a device, only its own local routes count. */

@@ -106,8 +106,8 @@ export type IptMatch =
     kind: "sctp"; sport?: IptRange; dport?: IptRange;
     chunks?: { match: "any" | "all" | "only"; map: number[]; flags: { type: number; flag: number; mask: number }[]; inv: boolean };
   }
-  /** -m dccp (xt_dccp_info): ports and --dccp-types (bit t for DCCP packet type t). */
-  | { kind: "dccp"; sport?: IptRange; dport?: IptRange; types?: { mask: number; inv: boolean } };
+  /** -m dccp (xt_dccp_info): ports, --dccp-types (bit t for DCCP packet type t), --dccp-option (1..255). */
+  | { kind: "dccp"; sport?: IptRange; dport?: IptRange; types?: { mask: number; inv: boolean }; option?: { option: number; inv: boolean } };
 
 export type IptTarget =
   /** No -j: a rule that only counts (and traces). */

@@ -329,6 +329,7 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         if (m.sport) { present |= 1; b.u16(at + 4, m.sport.lo); b.u16(at + 6, m.sport.hi); if (m.sport.inv) inv |= 1; }
         if (m.dport) { present |= 2; b.u16(at + 8, m.dport.lo); b.u16(at + 10, m.dport.hi); if (m.dport.inv) inv |= 2; }
         if (m.types) { present |= 4; b.u16(at + 12, m.types.mask); if (m.types.inv) inv |= 4; }
+        if (m.option) { present |= 8; b.u8At(at + 15, m.option.option); if (m.option.inv) inv |= 8; }
         b.u8At(at + 14, present);
         b.u8At(at + abi.M_INV, inv);
         return;

@@ -1077,7 +1077,7 @@ function parsePortRangeRc(p: RuleCtx, idx: number, inv: boolean): IptRange {
   return { lo, hi, inv };
 }
 
-/** -m dccp (libxt_dccp: --sport, --dport, --dccp-types; --dccp-option is refused, see README). */
+/** -m dccp (libxt_dccp: --sport, --dport, --dccp-types, --dccp-option). */
 class DccpExt extends Ext {
   static readonly O = specs([
     [["--sport", "--source-port"], 0, 1, true], [["--dport", "--destination-port"], 1, 1, true],
@@ -1087,6 +1087,7 @@ class DccpExt extends Ext {
   sport?: IptRange;
   dport?: IptRange;
   types?: { mask: number; inv: boolean };
+  option?: { option: number; inv: boolean };
   opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
     switch (id) {
       case 0: this.sport = parsePortRangeRc(p, i + 1, inv); break;
@@ -1102,8 +1103,7 @@ class DccpExt extends Ext {
         this.types = { mask, inv };
         break;
       }
-      case 3:
-        throw p.err(i, "dccp: --dccp-option is not supported (the packet descriptor does not carry DCCP options)");
+      case 3: this.option = { option: parseU32(p, word(i + 1), i + 1, "DCCP option", 1, 255), inv }; break;
     }
   }
   finish(p: RuleCtx): IptMatch {
@@ -1112,6 +1112,7 @@ class DccpExt extends Ext {
     if (this.sport) m.sport = this.sport;
     if (this.dport) m.dport = this.dport;
     if (this.types) m.types = this.types;
+    if (this.option) m.option = this.option;
     return m;
   }
 }

@@ -138,8 +138,12 @@ export interface PacketInput {
    * RESET, SYNC, SYNCACK, INVALID), what `-m dccp --dccp-types` reads.
    * Default REQUEST. A `len` under 32 (fewer than the 12 bytes of the
    * generic header) makes the header short: `-m dccp` hotdrops it.
+   * `options`: the option types the options hold (as dccp_find_option walks
+   * them: what `--dccp-option` finds); `bad_options`: the data offset is
+   * below the header's length or beyond the packet (`--dccp-option`
+   * hotdrops the packet).
    */
-  dccp?: { type: number | string };
+  dccp?: { type: number | string; options?: number[]; bad_options?: boolean };
   /** ICMP errors arriving from outside: the quoted original header (icmp_* when it quotes an ICMP message). */
   inner?: {
     src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
@@ -387,8 +391,15 @@ export function encodePacket(
   }
   if (proto === 33 && l4b < 0) {
     // over the TCP/ICMP fields a DCCP packet does not have (abi.ts, "DCCP packets")
-    dv.setUint8(p + abi.PKT_DCCP_TYPE, dccpType(pos, o.dccp));
-    if (len - 20 < 12) dv.setUint8(p + abi.PKT_DCCP_FLAGS, abi.DCCPF_SHORT);
+    const d = dccpInput(pos, o.dccp);
+    dv.setUint8(p + abi.PKT_DCCP_TYPE, d.type);
+    if (len - 20 < 12) {
+      if (o.dccp !== undefined) err(pos, "dccp", `a DCCP header under 12 bytes (len ${len}) has no packet type or options: leave dccp out`);
+      dv.setUint8(p + abi.PKT_DCCP_FLAGS, abi.DCCPF_SHORT);
+    } else {
+      dv.setUint8(p + abi.PKT_DCCP_FLAGS, d.flags);
+      if (d.map) writeDccpOptions(d.map, new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength), p);
+    }
   }
   if (proto === 6) {
     dv.setUint8(p + abi.PKT_TCP_DOFF, doff);
@@ -535,17 +546,37 @@ export const DCCP_PKT_TYPES: Record<string, number> = {
   REQUEST: 0, RESPONSE: 1, DATA: 2, ACK: 3, DATAACK: 4, CLOSEREQ: 5, CLOSE: 6, RESET: 7, SYNC: 8, SYNCACK: 9, INVALID: 10,
 };
 
-function dccpType(pos: InputPos, v: unknown): number {
-  if (v === undefined) return 0;
-  if (typeof v !== "object" || v === null || Array.isArray(v)) err(pos, "dccp", "must be an object {type}");
+/** The 256-bit DCCP option map (bit t & 7 of byte t >> 3) in its three descriptor pieces (abi.ts, PKT_DCCP_OPTS_*). */
+export function writeDccpOptions(map: Uint8Array, u8: Uint8Array, p: number): void {
+  for (let k = 0; k < 16; k++) u8[p + abi.PKT_DCCP_OPTS_LO + k] = map[k]!;
+  for (let k = 0; k < 8; k++) u8[p + abi.PKT_DCCP_OPTS_MID + k] = map[16 + k]!;
+  for (let k = 0; k < 8; k++) u8[p + abi.PKT_DCCP_OPTS_HI + k] = map[24 + k]!;
+}
+
+function dccpInput(pos: InputPos, v: unknown): { type: number; flags: number; map?: Uint8Array } {
+  if (v === undefined) return { type: 0, flags: 0 };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) err(pos, "dccp", "must be an object {type, options, bad_options}");
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== "type") err(pos, `dccp.${k}`, "is not a dccp field (type)");
+  for (const k of Object.keys(o)) if (k !== "type" && k !== "options" && k !== "bad_options") err(pos, `dccp.${k}`, "is not a dccp field (type, options, bad_options)");
+  let type: number;
   if (typeof o.type === "string") {
     const n = DCCP_PKT_TYPES[o.type.toUpperCase()];
     if (n === undefined) err(pos, o.type, `is not a DCCP packet type name (${Object.keys(DCCP_PKT_TYPES).join(", ")}) or a number 0..15`);
-    return n;
+    type = n;
+  } else type = u(pos, o, "type", 15, 0);
+  if (o.bad_options !== undefined && typeof o.bad_options !== "boolean") err(pos, "dccp.bad_options", "must be true or false");
+  if (o.bad_options === true) {
+    if (o.options !== undefined) err(pos, "dccp.options", "cannot be read when bad_options is true: leave it out");
+    return { type, flags: abi.DCCPF_OPT_HOTDROP };
   }
-  return u(pos, o, "type", 15, 0);
+  if (o.options === undefined) return { type, flags: 0 };
+  if (!Array.isArray(o.options)) err(pos, "dccp.options", "must be an array of option types 0..255");
+  const map = new Uint8Array(32);
+  for (const t of o.options as unknown[]) {
+    if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > 255) err(pos, "dccp.options", `must hold option types 0..255, got ${JSON.stringify(t)}`);
+    map[t >> 3] |= 1 << (t & 7);
+  }
+  return { type, flags: 0, map };
 }
 
 function sctpInput(pos: InputPos, v: unknown): { vtag: number; initTag: number; types: number[]; chunkFlags: number[]; tflags: number; zerolen: number; flags: number; bytes: number } {

@@ -15,7 +15,7 @@
  */
 import * as abi from "../core/abi.js";
 import { formatIPv4 } from "../util/ipv4.js";
-import { tcpFlagsToLetters, type PacketInput } from "./input.js";
+import { tcpFlagsToLetters, writeDccpOptions, type PacketInput } from "./input.js";
 
 /** parseIPv4 results. */
 export const WIRE_OK = 0;
@@ -58,6 +58,9 @@ export class WireFields {
   tflags = 0; zerolen = 0; sctpFlags = 0;
   /** DCCP: the generic header's packet type and DCCPF_* (PKT_DCCP_TYPE, PKT_DCCP_FLAGS). */
   dccpType = 0; dccpFlags = 0;
+  /** DCCP: the option types dccp_find_option's walk finds, bit t & 7 of byte t >> 3 (valid when hasDccpOpts). */
+  readonly dccpOpts = new Uint8Array(32);
+  hasDccpOpts = false;
   csum = abi.CSUM_OK;
   /** What ip_rcv_core finds wrong with the header (IPERR_*; WIRE_IP_ERROR). */
   ipError = abi.IPERR_NONE;
@@ -172,7 +175,7 @@ function ipError(b: Uint8Array, o: number, cap: number, wire: number, w: WireFie
   w.src = cap >= 16 ? u32(b, o + 12) : 0;
   w.dst = cap >= 20 ? u32(b, o + 16) : 0;
   w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
-  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0; w.dccpType = 0; w.dccpFlags = 0;
+  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0; w.dccpType = 0; w.dccpFlags = 0; w.hasDccpOpts = false;
   w.cscov = 0; w.udpLen = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
@@ -233,7 +236,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   w.src = u32(b, o + 12);
   w.dst = u32(b, o + 16);
   w.sport = 0; w.dport = 0; w.tcpFlags = 0; w.seq = 0; w.ack = 0; w.win = 0; w.doff = 0; w.wscale = 0; w.topts = 0; w.sack = 0;
-  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0; w.dccpType = 0; w.dccpFlags = 0;
+  w.vtag = 0; w.initTag = 0; w.nchunks = 0; w.tflags = 0; w.zerolen = 0; w.sctpFlags = 0; w.dccpType = 0; w.dccpFlags = 0; w.hasDccpOpts = false;
   w.cscov = 0; w.udpLen = 0; w.icmpType = 0; w.icmpCode = 0; w.icmpId = 0; w.icmpSeq = 0; w.hasInner = false;
   w.csum = abi.CSUM_OK;
   w.csumUnverified = false;
@@ -372,6 +375,15 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       }
       if (cap < ihl + 12) return fail(w, ihl, `too short for a DCCP header (${cap - ihl} bytes captured)`);
       w.dccpType = (b[t + 8]! >> 1) & 15; // dccph_type: bits 4..1 of the ninth byte
+      // the options dccp_find_option reads: from __dccp_hdr_len to the data offset
+      const hdr = ((b[t + 8]! & 1) !== 0 ? 16 : 12) + dccpPacketHdrLen(w.dccpType);
+      const doff = b[t + 4]! * 4;
+      // (no options: not read at all; beyond the packet: skb_header_pointer fails, "partial")
+      if (doff < hdr || (doff > hdr && doff > l4len)) w.dccpFlags = abi.DCCPF_OPT_HOTDROP;
+      else if (doff > hdr) {
+        if (cap < ihl + doff) return fail(w, ihl + 4, `DCCP data offset ${doff >> 2} (${doff} bytes) overruns the captured bytes`);
+        dccpOptions(b, t + hdr, doff - hdr, w);
+      }
       break;
     }
     case 1: {
@@ -467,6 +479,27 @@ function sctpChunks(b: Uint8Array, t: number, n: number, w: WireFields, full: bo
   // 1..3 bytes after the last chunk: a chunk header xt_sctp's walk cannot read (SCTPF_TAIL)
   if (full && off < n) w.sctpFlags |= abi.SCTPF_TAIL;
   return WIRE_OK;
+}
+
+/** dccp_packet_hdr_len (include/linux/dccp.h): the type's subheader after the generic header. */
+function dccpPacketHdrLen(type: number): number {
+  if (type === 2) return 0; // DATA
+  if (type === 3 || type === 4 || type === 5 || type === 6 || type === 8 || type === 9) return 8; // dccp_hdr_ack_bits
+  if (type === 0) return 4; // REQUEST: dccp_hdr_request
+  return 12; // RESPONSE: dccp_hdr_response; RESET and the rest: dccp_hdr_reset
+}
+
+/** The option types dccp_find_option's walk finds in b[s, s+n): types below 2 are one byte, others skip their length (0 as 1). */
+function dccpOptions(b: Uint8Array, s: number, n: number, w: WireFields): void {
+  w.hasDccpOpts = true;
+  const m = w.dccpOpts;
+  m.fill(0);
+  for (let i = 0; i < n;) {
+    const o = b[s + i]!;
+    m[o >> 3] |= 1 << (o & 7);
+    if (o < 2) i++;
+    else i += (i + 1 < n ? b[s + i + 1]! : 0) || 1; // a length beyond the options ends the walk either way
+  }
 }
 
 const CRC32C = (() => {
@@ -624,7 +657,9 @@ function writeSctp(w: WireFields, u8: Uint8Array, dv: DataView, p: number): void
 function writeDccp(w: WireFields, u8: Uint8Array, p: number): void {
   u8[p + abi.PKT_DCCP_TYPE] = w.dccpType;
   u8[p + abi.PKT_DCCP_FLAGS] = w.dccpFlags;
+  if (w.hasDccpOpts) writeDccpOptions(w.dccpOpts, u8, p);
 }
+
 
 /** The field-by-field writer (any host byte order, any alignment). */
 function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif: number, flags: number, timeNs: number): void {
@@ -689,7 +724,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
 const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
   "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "chunkFlags", "tflags", "zerolen", "sctpFlags",
-  "dccpType", "dccpFlags", "csum", "ipError",
+  "dccpType", "dccpFlags", "dccpOpts", "hasDccpOpts", "csum", "ipError",
   "fragMax", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
 
 export const FAST_WORDS: boolean = (() => {
@@ -708,7 +743,7 @@ export const FAST_WORDS: boolean = (() => {
     w.icmpType = rnd(8); w.icmpCode = rnd(8); w.icmpId = rnd(16); w.icmpSeq = rnd(16); w.hasInner = rnd(1) === 1;
     w.innerSrc = rnd(32); w.innerDst = rnd(32); w.innerProto = rnd(8); w.innerSport = rnd(16); w.innerDport = rnd(16); w.innerIcmpType = rnd(8); w.innerIcmpCode = rnd(8);
     w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) { w.chunkTypes[i] = rnd(8); w.chunkFlags[i] = rnd(8); }
-    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.dccpType = rnd(4); w.dccpFlags = rnd(1); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
+    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.dccpType = rnd(4); w.dccpFlags = rnd(2); w.hasDccpOpts = rnd(1) === 1; for (let i = 0; i < 32; i++) w.dccpOpts[i] = rnd(8); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
     w.l4Bytes = rnd(2) ? 0 : rnd(8);
     w.udpLen = rnd(1) ? 0 : abi.PF_UDP_LEN | (rnd(1) ? abi.PF_UDP_LEN_BAD : 0) | (rnd(1) ? abi.PF_NF_CSUM_OK : 0);
     // a field added to WireFields (and to the field writer) after the word writer was written: set it,
@@ -783,7 +818,15 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
     if (w.sctpFlags & abi.SCTPF_TAIL) p.sctp.tail = true;
   }
   // a short DCCP header (DCCPF_SHORT) is told by len
-  if (w.proto === 33 && w.l4Bytes === 0 && !(w.dccpFlags & abi.DCCPF_SHORT)) p.dccp = { type: w.dccpType };
+  if (w.proto === 33 && w.l4Bytes === 0 && !(w.dccpFlags & abi.DCCPF_SHORT)) {
+    p.dccp = { type: w.dccpType };
+    if (w.dccpFlags & abi.DCCPF_OPT_HOTDROP) p.dccp.bad_options = true;
+    else if (w.hasDccpOpts) {
+      const opts: number[] = [];
+      for (let t = 0; t < 256; t++) if (w.dccpOpts[t >> 3]! & (1 << (t & 7))) opts.push(t);
+      p.dccp.options = opts;
+    }
+  }
   if (w.proto === 1) {
     p.icmp_type = w.icmpType; p.icmp_code = w.icmpCode; p.icmp_id = w.icmpId; p.icmp_seq = w.icmpSeq;
     if (w.hasInner) {
