@@ -363,6 +363,87 @@ describe("matches", () => {
     bad("filter", "INPUT -p tcp -m multiport --dports 5 --sports 6", "--sports", [], /only have one/);
   });
 
+  it("sctp: ports, ranges, inversions, the implicit match of -p sctp", () => {
+    expect(one("filter", "INPUT -p sctp -m sctp --sport 1000:2000 ! --dport 5").matches[0]).toEqual({
+      kind: "sctp", sport: { lo: 1000, hi: 2000, inv: false }, dport: { lo: 5, hi: 5, inv: true },
+    });
+    expect(one("filter", "INPUT -p sctp -m sctp ! --source-port :7 --destination-port 9:").matches[0]).toEqual({
+      kind: "sctp", sport: { lo: 0, hi: 7, inv: true }, dport: { lo: 9, hi: 65535, inv: false },
+    });
+    expect(one("filter", "INPUT -p sctp").matches).toEqual([]);
+    expect(one("filter", "INPUT -p sctp -m sctp").matches).toEqual([{ kind: "sctp" }]);
+    // -p sctp loads the sctp match on its first option, as -p tcp loads tcp
+    expect(one("filter", "INPUT -p sctp --dport 3868").matches).toEqual([{ kind: "sctp", dport: { lo: 3868, hi: 3868, inv: false } }]);
+    expect(one("filter", "INPUT -p 132 --sport 1").matches).toEqual([{ kind: "sctp", sport: { lo: 1, hi: 1, inv: false } }]);
+  });
+
+  it("sctp --chunk-types: match types, names in any case, flags under a mask, ALL and NONE", () => {
+    const word = (t: number): number[] => { const m = [0, 0, 0, 0, 0, 0, 0, 0]; m[t >> 5] = (1 << (t & 31)) >>> 0; return m; };
+    const or = (...ms: number[][]): number[] => ms.reduce((a, m) => a.map((x, i) => (x | m[i]!) >>> 0));
+    const chunks = (opts: string) => (one("filter", `INPUT -p sctp -m sctp ${opts}`).matches[0] as { chunks: unknown }).chunks;
+    expect(chunks("--chunk-types any DATA:Be,INIT")).toEqual({
+      match: "any", map: or(word(0), word(1)), flags: [{ type: 0, flag: 0x02, mask: 0x03 }], inv: false,
+    });
+    expect(chunks("! --chunk-types only DATA:iUbE,INIT,ABORT:T,SHUTDOWN_COMPLETE:t")).toEqual({
+      match: "only", map: or(word(0), word(1), word(6), word(14)),
+      flags: [{ type: 0, flag: 0x05, mask: 0x0f }, { type: 6, flag: 1, mask: 1 }, { type: 14, flag: 0, mask: 1 }], inv: true,
+    });
+    // a chunk's flags given twice merge (save_chunk_flag_info); "-" is bit 7, never set
+    expect(chunks("--chunk-types ALL data:I,DATA:e,init:-")).toMatchObject({
+      match: "all", map: or(word(0), word(1)), flags: [{ type: 0, flag: 0x08, mask: 0x09 }, { type: 1, flag: 0, mask: 0x80 }],
+    });
+    expect(chunks("--chunk-types any ALL")).toEqual({ match: "any", map: Array(8).fill(0xffffffff), flags: [], inv: false });
+    expect(chunks("--chunk-types all none")).toEqual({ match: "all", map: Array(8).fill(0), flags: [], inv: false });
+    expect(chunks("--chunk-types any ASCONF,ASCONF_ACK,FORWARD_TSN,ECN_ECNE,ECN_CWR,COOKIE_ECHO,COOKIE_ACK,SACK,HEARTBEAT,HEARTBEAT_ACK,SHUTDOWN,SHUTDOWN_ACK,ERROR,INIT_ACK"))
+      .toMatchObject({ map: or(word(193), word(128), word(192), ...[12, 13, 10, 11, 3, 4, 5, 7, 8, 9, 2].map(word)) });
+    // the rule text is kept as written (iptables-save's canonical text when it comes from iptables-save)
+    expect(one("filter", "INPUT -p sctp -m sctp --chunk-types any DATA:Be,INIT").text).toBe("-p sctp -m sctp --chunk-types any DATA:Be,INIT");
+  });
+
+  it("sctp errors name the token", () => {
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types some DATA", "some", [], /has to be one of "all", "any" or "only"/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any DATA,AUTH", "DATA,AUTH", [], /unknown SCTP chunk type "AUTH"/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any 5", "5", [], /unknown SCTP chunk type "5"/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any DATA,ALL", "DATA,ALL", [], /unknown SCTP chunk type "ALL"/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any DATA:x", "DATA:x", [], /invalid flag "x" for SCTP chunk type DATA/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any INIT:T", "INIT:T", [], /invalid flag "T"/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any DATA:I,INIT:-,ABORT:T,SHUTDOWN_COMPLETE:t,SHUTDOWN_ACK:-",
+      "DATA:I,INIT:-,ABORT:T,SHUTDOWN_COMPLETE:t,SHUTDOWN_ACK:-", [], /more than 4 chunk types/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any", "--chunk-types", [], /needs a value/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any --dport 5", "--dport", [], /requires two args/);
+    bad("filter", "INPUT -p sctp -m sctp --chunk-types any DATA --chunk-types all INIT", "--chunk-types", [], /given twice/);
+    bad("filter", "INPUT -p sctp -m sctp --sport 7:5", "7:5", [], /min > max/);
+    bad("filter", "INPUT -p sctp -m sctp --dport 70000", "70000", [], /invalid port/);
+    bad("filter", "INPUT -p sctp -m sctp --dport 5 --dport 6", "--dport", [], /given twice/);
+    bad("filter", "INPUT -p tcp -m sctp --dport 5", "sctp", [], /needs -p sctp/);
+    bad("filter", "INPUT ! -p sctp -m sctp --dport 5", "sctp", [], /needs -p sctp \(not inverted\)/);
+    bad("filter", "INPUT -p sctp -m sctp --tcp-flags SYN SYN", "--tcp-flags", [], /unknown option/);
+  });
+
+  it("dccp: ports (a reversed range is kept), types, options, inversions", () => {
+    expect(one("filter", "INPUT -p dccp -m dccp --sport 5 ! --dport 6:7 --dccp-types REQUEST,RESPONSE,DATA,ACK,DATAACK,CLOSEREQ,CLOSE,RESET,SYNC,SYNCACK,INVALID").matches[0]).toEqual({
+      kind: "dccp", sport: { lo: 5, hi: 5, inv: false }, dport: { lo: 6, hi: 7, inv: true }, types: { mask: 0x7ff, inv: false },
+    });
+    expect(one("filter", "INPUT -p dccp -m dccp ! --dccp-types data,Ack --dccp-option 4").matches[0]).toEqual({
+      kind: "dccp", types: { mask: (1 << 2) | (1 << 3), inv: true }, option: { option: 4, inv: false },
+    });
+    expect(one("filter", "INPUT -p dccp -m dccp ! --dccp-option 255 --source-port 7:5 --destination-port :9").matches[0]).toEqual({
+      kind: "dccp", option: { option: 255, inv: true }, sport: { lo: 7, hi: 5, inv: false }, dport: { lo: 0, hi: 9, inv: false },
+    });
+    expect(one("filter", "INPUT -p dccp --dport 3").matches).toEqual([{ kind: "dccp", dport: { lo: 3, hi: 3, inv: false } }]);
+    expect(one("filter", "INPUT -p dccp -m dccp").matches).toEqual([{ kind: "dccp" }]);
+  });
+
+  it("dccp errors name the token", () => {
+    bad("filter", "INPUT -p dccp -m dccp --dccp-types REQUEST,BOGUS", "REQUEST,BOGUS", [], /unknown DCCP type "BOGUS"/);
+    bad("filter", "INPUT -p dccp -m dccp --dccp-option 0", "0", [], /invalid DCCP option "0" \(a number 1..255\)/);
+    bad("filter", "INPUT -p dccp -m dccp --dccp-option 256", "256", [], /DCCP option/);
+    bad("filter", "INPUT -p dccp -m dccp --sport 5 --source-port 6", "--source-port", [], /given twice/);
+    bad("filter", "INPUT -p dccp -m dccp --dport x", "x", [], /invalid port/);
+    bad("filter", "INPUT -p udp -m dccp --dport 5", "dccp", [], /needs -p dccp/);
+    bad("filter", "INPUT -p dccp -m dccp --chunk-types any DATA", "--chunk-types", [], /unknown option/);
+  });
+
   it("addrtype: type lists as RTN bit masks, inversion, interface limits", () => {
     expect(one("nat", "PREROUTING -m addrtype --dst-type LOCAL").matches[0]).toEqual({
       kind: "addrtype", dstType: { mask: 1 << 2, inv: false }, limitIfaceIn: false, limitIfaceOut: false,
