@@ -198,7 +198,7 @@ describe("the rule VM: sctp_mt and match_packet", () => {
 });
 
 describe("the rule VM: dccp_mt", () => {
-  const dp = (sport: number, d: Record<string, unknown> | undefined, len?: number) => pkt({ proto: 33, sport, dport: 9, ...(d ? { dccp: d } : {}), ...(len ? { len } : {}) });
+  const dp = (sport: number, d: Record<string, unknown> | undefined, len?: number) => pkt({ proto: 33, sport, dport: 9, ...(d ? { dccp: d } : {}), ...(len ? { len } : {}) } as Record<string, unknown>);
 
   it("ports (a reversed range never matches), types (10..15 are INVALID), options", async () => {
     const e = await eksFixtureEngine({ rules: FILTER([
