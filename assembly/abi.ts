@@ -1202,6 +1202,56 @@ export const SCTP_CHUNK_MATCH_ALL = 2;
 export const SCTP_CHUNK_MATCH_ONLY = 4;
 /** -m dccp (xt_dccp_info): u16 sport lo, hi @4, dport lo, hi @8, u16 type mask @12; u8 present @14 (1 sport, 2 dport, 4 types, 8 option; inversion bits the same); u8 option @15. */
 export const M_DCCP = 17;
+/**
+ * -m set --match-set: u32 offset of the set's image in the program @4, u8
+ * dimensions given @8, u8 source bits @9 (bit i: dimension i + 1 is "src"),
+ * u8 command flags @10 (IPS_CMD_*).
+ */
+export const M_SET = 24;
+export const IPS_CMD_RETURN_NOMATCH = 1;
+
+/*
+ * IP set image (host/ipset/image.ts writes one per set a ruleset uses, in the
+ * rule program; assembly/netfilter/ipset.ts tests them). Header, IPS_HDR bytes:
+ *   @0 u8 type (IPS_*), @1 u8 dimension, @2 u8 prefix lengths (net types),
+ *   @3 u8 features (IPS_F_*), @4 u32 address mask (hash:ip netmask) or
+ *   bitmap first port/address, @8 u32 slot mask (hash) or bitmap last,
+ *   @12 u32 offset from the image of its table (hash slots, bitmap bits,
+ *   list:set member image offsets from the program start, u32 each),
+ *   @16 u32 elements (list:set members), @20 u8[36] prefix lengths, longest
+ *   first (bitmap:ip: @20 is 32 - netmask).
+ * Hash slot, IPS_SLOT bytes: u32 a, u32 b, u32 c, u32 flags (IPS_E_*):
+ *   hash:ip {ip, 0, 0}; hash:net {net, 0, cidr << 24};
+ *   hash:ip,port {ip, 0, port | proto << 16}; hash:net,port {net, 0,
+ *   port | proto << 16 | cidr << 24}; hash:ip,port,ip {ip, ip2, port | proto << 16};
+ *   hash:ip,port,net {ip, net2, port | proto << 16 | cidr << 24}.
+ */
+export const IPS_TYPE = 0;
+export const IPS_DIM = 1;
+export const IPS_NCIDR = 2;
+export const IPS_FEATURES = 3;
+export const IPS_MASK = 4;
+export const IPS_SLOTS_MASK = 8;
+export const IPS_TABLE = 12;
+export const IPS_COUNT = 16;
+export const IPS_CIDRS = 20;
+export const IPS_HDR = 56;
+export const IPS_SLOT = 16;
+export const IPS_HASH_IP = 1;
+export const IPS_HASH_NET = 2;
+export const IPS_HASH_IPPORT = 3;
+export const IPS_HASH_NETPORT = 4;
+export const IPS_HASH_IPPORTIP = 5;
+export const IPS_HASH_IPPORTNET = 6;
+export const IPS_BITMAP_PORT = 7;
+export const IPS_BITMAP_IP = 8;
+export const IPS_LIST_SET = 9;
+/** An inet6 set: IPv4 rules never match it (ip_set_test's family check). */
+export const IPS_NEVER = 10;
+/** IPSET_TYPE_NOMATCH: the type has `nomatch` elements (--return-nomatch applies). */
+export const IPS_F_NOMATCH = 1;
+export const IPS_E_USED = 1;
+export const IPS_E_NOMATCH = 2;
 
 /*
  * ----------------------------------------------------------------------------

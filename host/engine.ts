@@ -14,6 +14,7 @@ import type { NodeSnapshot } from "./model/node.js";
 import { loadNode, type LoadedNode } from "./node/compile.js";
 import { encodePacket, type PacketInput, type DeviceResolver, type InputPos } from "./packet/input.js";
 import { decodePacket, DROP_NAMES, type PacketResult, type NfDecode } from "./packet/result.js";
+import { parseIpsetSave, type IpSets } from "./ipset/parse.js";
 import { NetfilterHost, type LoadedRuleset } from "./netfilter/runtime.js";
 import type { IptRuleset } from "./model/iptables.js";
 import { conntrackDumpText, conntrackStatsText, readConntrack, readConntrackStats, type ConntrackEntry, type ConntrackStats } from "./conntrack/dump.js";
@@ -151,6 +152,7 @@ export class Engine {
     this.mem.refresh();
     this.lastTime = 0n;
     this.nf_ = undefined;
+    if (snapshot.ipsets !== undefined) this.loadIpsets(snapshot.ipsets, "ipset.txt");
     if (snapshot.iptablesSave !== undefined) this.loadRuleset(snapshot.iptablesSave, "iptables-save.txt");
     return this.node_;
   }
@@ -173,6 +175,21 @@ export class Engine {
     const r = this.nfHost.load(rules, file, opts.indexMin);
     this.mem.refresh();
     return r;
+  }
+
+  /**
+   * Loads the node's IP sets (`ipset save` text, or parsed) for `-m set`
+   * matches. Sets are static: they are compiled into the rule program, so
+   * when a ruleset is already loaded it is loaded again with the new sets
+   * (a resync: its rule counters start at zero).
+   */
+  loadIpsets(sets: string | IpSets, file = "ipset.txt"): IpSets {
+    const parsed = typeof sets === "string" ? parseIpsetSave(sets, file) : sets;
+    this.nfHost.ipsets = parsed;
+    const cur = this.nfHost.current;
+    if (cur) this.nfHost.load(cur.ruleset);
+    this.mem.refresh();
+    return parsed;
   }
 
   /** The loaded ruleset, if any. */

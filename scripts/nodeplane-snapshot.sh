@@ -21,6 +21,7 @@
 #   sysctl.txt         sysctl net.ipv4.ip_forward net.ipv4.conf ... ; sysctl net.netfilter
 #   ss.txt             ss -Htlnu                     (if ss exists)
 #   iptables-save.txt  iptables-save -c              (if iptables-save exists)
+#   ipset.txt          ipset save                    (if ipset exists and sets are defined)
 #   rt_tables.txt      /etc/iproute2/rt_tables + rt_tables.d/*.conf (if present)
 #   meta.txt           kernel release, hostname, date, CONFIG_HZ, ... (informational)
 
@@ -127,6 +128,19 @@ if have iptables-save; then
   fi
 else
   warn "iptables-save not found: no iptables-save.txt"
+fi
+
+# IP sets that -m set rules test (kube-proxy's IPVS mode, network policy agents)
+if have ipset; then
+  if ipset save >"$out/ipset.txt" 2>"$out/.ipset.err"; then
+    rm -f "$out/.ipset.err"
+    [ -s "$out/ipset.txt" ] || rm -f "$out/ipset.txt"
+  else
+    warn "ipset save failed: $(cat "$out/.ipset.err" 2>/dev/null) (no ipset.txt)"
+    rm -f "$out/ipset.txt" "$out/.ipset.err"
+  fi
+elif grep -q -- '-m set ' "$out/iptables-save.txt" 2>/dev/null; then
+  warn "rules use -m set but ipset is not installed: no ipset.txt (the snapshot will not load)"
 fi
 
 # Routing table names: the base file (iproute2 >= 6.5 keeps the defaults in

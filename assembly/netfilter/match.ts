@@ -11,7 +11,7 @@ import {
   E_INV, E_SRC, E_SMSK, E_DST, E_DMSK, E_IN, E_OUT, E_PROTO, E_FLAGS, E_MATCHES, E_MATCH_BYTES, E_ID,
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
-  M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP,
+  M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP, M_SET,
   SCTP_CHUNK_MATCH_ANY, SCTP_CHUNK_MATCH_ALL, SCTP_CHUNK_MATCH_ONLY, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS,
   PKT_SCTP_CHUNK_FLAGS, PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_TAIL, PKT_DCCP_TYPE, PKT_DCCP_FLAGS, DCCPF_SHORT,
   DCCPF_OPT_HOTDROP, PKT_DCCP_OPTS_LO, PKT_DCCP_OPTS_MID, PKT_DCCP_OPTS_HI,
@@ -20,7 +20,8 @@ import {
   XT_STATE_INVALID, XT_STATE_SNAT, XT_STATE_DNAT, XT_STATE_UNTRACKED, IPS_SRC_NAT, IPS_DST_NAT,
   CTINFO_UNTRACKED, CTINFO_ESTABLISHED_REPLY, RTN_UNICAST, RTN_BROADCAST, RTN_MULTICAST,
 } from "../abi";
-import { ifaceMatch, nfacct } from "./program";
+import { ifaceMatch, nfacct, prog } from "./program";
+import { ipsetTest } from "./ipset";
 import { hsIn, hsOut, hsHook } from "./state";
 import { recentMatch } from "./recent";
 import { pktCt, pktCtInfo } from "../conntrack/core";
@@ -492,6 +493,12 @@ export function extMatches(p: usize, e: usize): bool {
       case M_LENGTH: {
         const len = <u32>load<u16>(p, PKT_LEN);
         ok = (len >= <u32>load<u16>(m, 4) && len <= <u32>load<u16>(m, 6)) != (load<u8>(m, M_INV) != 0);
+        break;
+      }
+      case M_SET: {
+        // match_set (xt_set.c): ip_set_test, inverted by `!`
+        const hit = ipsetTest(prog, prog + <usize>load<u32>(m, 4), p, <u32>load<u8>(m, 8), <u32>load<u8>(m, 9), <u32>load<u8>(m, 10)) != 0;
+        ok = hit != (load<u8>(m, M_INV) != 0);
         break;
       }
       default: break;

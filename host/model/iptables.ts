@@ -107,7 +107,12 @@ export type IptMatch =
     chunks?: { match: "any" | "all" | "only"; map: number[]; flags: { type: number; flag: number; mask: number }[]; inv: boolean };
   }
   /** -m dccp (xt_dccp_info): ports, --dccp-types (bit t for DCCP packet type t), --dccp-option (1..255). */
-  | { kind: "dccp"; sport?: IptRange; dport?: IptRange; types?: { mask: number; inv: boolean }; option?: { option: number; inv: boolean } };
+  | { kind: "dccp"; sport?: IptRange; dport?: IptRange; types?: { mask: number; inv: boolean }; option?: { option: number; inv: boolean } }
+  /**
+   * -m set [!] --match-set NAME src|dst[,...]: srcBits bit i = dimension
+   * i + 1 is "src"; dim = flags given; token = the name as written (errors).
+   */
+  | { kind: "set"; name: string; srcBits: number; dim: number; inv: boolean; returnNomatch: boolean; token: string };
 
 export type IptTarget =
   /** No -j: a rule that only counts (and traces). */

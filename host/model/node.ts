@@ -146,6 +146,8 @@ export interface NodeSnapshot {
   sockets?: Socket[];
   /** Raw `iptables-save -c` text, if present (used by the netfilter engine). */
   iptablesSave?: string;
+  /** `ipset save` output (ipset.txt), for -m set rules. */
+  ipsets?: string;
   /** Lines describing input that was recognised but is outside the model (IPv6 routes, ...). */
   notices: string[];
   /** CONFIG_HZ of the node's kernel, from meta.txt when the collection script found it. */

@@ -21,6 +21,8 @@ import type {
   IptRuleset, IptChain, IptRule, IptMatch, IptTarget, IptTableName, IptIface,
 } from "../model/iptables.js";
 import { InputError } from "../snapshot/errors.js";
+import type { IpSets } from "../ipset/parse.js";
+import { ipsetImages } from "../ipset/image.js";
 
 const TABLE_NUM: Record<IptTableName, number> = { raw: abi.NFT_RAW, mangle: abi.NFT_MANGLE, nat: abi.NFT_NAT, filter: abi.NFT_FILTER };
 const HOOK_OF: Record<string, number> = {
@@ -60,6 +62,8 @@ export interface CompileOptions {
   registry: NameRegistry;
   /** Chains with at least this many rules get an index (default 8); 0 disables indexes. */
   indexMin?: number;
+  /** The node's IP sets (`ipset save`), for -m set. */
+  ipsets?: IpSets;
 }
 
 export interface CompiledRuleset {
@@ -167,6 +171,8 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
   let indexedChains = 0;
   const hooks = new Array<number>(abi.NFT_COUNT * abi.NF_INET_NUMHOOKS).fill(0xffffffff);
   const recentParams = new Map<number, { mask: number; nstamps: number }>();
+  /** -m set records to patch with their set's image offset. */
+  const setRefs: { at: number; name: string }[] = [];
 
   // chain numbering first (jumps may go forward)
   // conntrack runs only while a rule needs it: the checkentry of conntrack,
@@ -440,6 +446,19 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         b.u32(at + 16, m.mask);
         return;
       }
+      case "set": {
+        // set_match_v4_checkentry: the set must exist (iptables: "Set NAME doesn't exist.")
+        const def = opts.ipsets?.byName.get(m.name);
+        if (!def) throw ruleErr(r, m.token, `set ${m.name} does not exist${opts.ipsets ? ` in ${opts.ipsets.file}` : " (no ipset.txt loaded)"}`);
+        // libxt_set get_set_byname: an IPv4 rule cannot name an inet6 set
+        if (def.family === "inet6") throw ruleErr(r, m.token, `the protocol family of set ${m.name} is IPv6, which is not applicable to IPv4 rules`);
+        const at = hdr(abi.M_SET, 12, m.inv ? 1 : 0);
+        setRefs.push({ at: at + 4, name: m.name });
+        b.u8At(at + 8, m.dim);
+        b.u8At(at + 9, m.srcBits);
+        b.u8At(at + 10, m.returnNomatch ? abi.IPS_CMD_RETURN_NOMATCH : 0);
+        return;
+      }
       case "nfacct": {
         let id = opts.registry.nfacct.get(m.name);
         if (id === undefined) { id = opts.registry.nfacct.size; opts.registry.nfacct.set(m.name, id); }
@@ -675,6 +694,14 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
     }
   });
   b.alloc((4 - (b.len & 3)) & 3);
+
+  // the images of the IP sets the rules test
+  if (setRefs.length > 0) {
+    const imgs = ipsetImages(opts.ipsets!, setRefs.map((x) => x.name), b.len);
+    const at = b.alloc(imgs.bytes.length);
+    b.u8.set(imgs.bytes, at);
+    for (const x of setRefs) b.u32(x.at, imgs.offsetOf.get(x.name)!);
+  }
 
   // header
   const h = 0;

@@ -79,7 +79,7 @@ const OTHER_TARGETS = new Set([
 const STANDARD_TARGETS = new Set(["ACCEPT", "DROP", "RETURN", "QUEUE"]);
 
 /** Protocol names as iptables resolves them (-p is lower-cased first): /etc/protocols names plus xtables' own list. */
-const PROTO_NAMES: ReadonlyMap<string, number> = new Map([
+export const PROTO_NAMES: ReadonlyMap<string, number> = new Map([
   ["all", 0], ["ip", 0], ["hopopt", 0], ["icmp", 1], ["igmp", 2], ["ggp", 3], ["ipencap", 4], ["st", 5],
   ["tcp", 6], ["egp", 8], ["igp", 9], ["pup", 12], ["udp", 17], ["hmp", 20], ["xns-idp", 22], ["rdp", 27],
   ["iso-tp4", 29], ["dccp", 33], ["xtp", 36], ["ddp", 37], ["idpr-cmtp", 38], ["ipv6", 41],
@@ -1473,6 +1473,50 @@ class LengthExt extends Ext {
   }
 }
 
+class SetExt extends Ext {
+  static readonly O = specs([
+    [["--match-set"], 0, 2, true], [["--return-nomatch"], 1, 0, false],
+    [["--update-counters"], 2, 0, true], [["--update-subcounters"], 3, 0, true],
+    [["--packets-eq", "--packets-lt", "--packets-gt", "--bytes-eq", "--bytes-lt", "--bytes-gt"], 4, 1, true],
+  ]);
+  get opts() { return SetExt.O; }
+  name: string | undefined;
+  nameWordIdx = -1;
+  srcBits = 0;
+  dim = 0;
+  inv = false;
+  returnNomatch = false;
+  opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
+    switch (id) {
+      case 0: {
+        const name = p.arg(i + 1, i);
+        if (name.length === 0 || name.length > 31) throw p.err(i + 1, "set name must have 1..31 characters");
+        const dirs = p.arg(i + 2, i).split(",");
+        // libxt_set parse_dirs: at most IPSET_DIM_MAX src/dst words
+        if (dirs.length > 6) throw p.err(i + 2, "more than 6 src/dst flags");
+        let bits = 0;
+        dirs.forEach((d, k) => {
+          if (d === "src") bits |= 1 << k;
+          else if (d !== "dst") throw p.err(i + 2, "flags are a comma separated list of src and dst");
+        });
+        this.name = name;
+        this.nameWordIdx = i + 1;
+        this.srcBits = bits;
+        this.dim = dirs.length;
+        this.inv = inv;
+        break;
+      }
+      case 1: this.returnNomatch = true; break;
+      case 2: case 3: break; // set counters are not reported: whether they are updated changes no verdict
+      case 4: throw p.err(i, "set counter conditions (--packets-*, --bytes-*) are not modelled");
+    }
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (this.name === undefined) throw p.err(this.nameIdx, "set: --match-set is required");
+    return { kind: "set", name: this.name, srcBits: this.srcBits, dim: this.dim, inv: this.inv, returnNomatch: this.returnNomatch, token: word(this.nameWordIdx) };
+  }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Targets                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -1777,7 +1821,7 @@ function loadMatch(p: RuleCtx, name: string, idx: number, implicit: boolean): Ex
     case "limit": return new LimitExt(idx, false);
     case "owner": return new OwnerExt(idx, false);
     case "length": return new LengthExt(idx, false);
-    case "set": throw p.err(idx, "ipsets are not modelled (match set is not supported)");
+    case "set": return new SetExt(idx, false);
   }
   throw p.err(idx, `match ${name} is not supported`);
 }
@@ -1846,7 +1890,7 @@ const TABLE_NAMES = new Set<string>(["raw", "mangle", "nat", "filter"]);
 /**
  * Parses `iptables-save [-c]` output. Throws InputError (file, line, token,
  * column) on anything iptables-restore or the kernel would refuse, and on
- * what nodeplane does not model (ipsets, the security table, unsupported
+ * what nodeplane does not model (the security table, unsupported
  * matches and targets).
  */
 export function parseIptablesSave(text: string, file = "iptables-save.txt"): IptRuleset {
@@ -2241,7 +2285,7 @@ const OPTS = canonTable([
   "!", "-A", "--append", ...BASE_CODES.keys(),
   ...[
     CommentExt.O, TcpUdpExt.OT, TcpUdpExt.OU, IcmpExt.O, MultiportExt.O, SctpExt.O, DccpExt.O, AddrtypeExt.O, MarkMatchExt.O, ConntrackExt.O,
-    StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, RejectExt.O, NatExt.OD,
+    StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
   ].flatMap((m) => [...m.keys()]),
 ]);

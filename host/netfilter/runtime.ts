@@ -9,6 +9,7 @@ import type { IptRuleset, IptCounters, IptRule, IptTableName } from "../model/ip
 import { parseIptablesSave } from "./parse.js";
 import { printIptablesSave } from "./print.js";
 import { compileRuleset, newRegistry, HOOK_NAMES, type CompiledRuleset, type EntryInfo, type NameRegistry } from "./compile.js";
+import type { IpSets } from "../ipset/parse.js";
 
 export interface RulesetLoadStats {
   rules: number;
@@ -77,6 +78,8 @@ export function traceText(rs: LoadedRuleset, rec: number): string | undefined {
 export class NetfilterHost {
   readonly registry: NameRegistry = newRegistry();
   current?: LoadedRuleset;
+  /** The IP sets rules may test (compiled into the program with the rules that use them). */
+  ipsets?: IpSets;
 
   constructor(private readonly core: CoreExports, private readonly mem: CoreMemory, private readonly devices: () => (string | undefined)[], private readonly hz: () => number) {}
 
@@ -91,6 +94,7 @@ export class NetfilterHost {
       creditsPerJiffy: this.core.limit_credits_per_jiffy(),
       registry: this.registry,
       indexMin,
+      ipsets: this.ipsets,
     });
     const t2 = performance.now();
     const ptr = this.core.alloc(compiled.blob.length);

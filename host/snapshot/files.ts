@@ -26,6 +26,7 @@ export const REQUIRED_FILES: Readonly<Record<string, string>> = {
 export const OPTIONAL_FILES: Readonly<Record<string, string>> = {
   "ss.txt": "ss -Htlnu",
   "iptables-save.txt": "iptables-save -c",
+  "ipset.txt": "ipset save",
   "rt_tables.txt": "cat /etc/iproute2/rt_tables",
   "meta.txt": "kernel release, CONFIG_HZ, ... (key=value, informational)",
 };
@@ -58,6 +59,7 @@ export function parseSnapshotFiles(files: Record<string, string>, origin: string
   const ss = files["ss.txt"];
   const sockets = ss !== undefined ? parseSockets(ss, "ss.txt", notices) : undefined;
   const iptablesSave = files["iptables-save.txt"];
+  const ipsets = files["ipset.txt"];
 
   // Cross-checks: addresses and routes name devices of ip-link.txt. (Rules
   // may name absent devices: the kernel shows them as "[detached]".)
@@ -86,6 +88,7 @@ export function parseSnapshotFiles(files: Record<string, string>, origin: string
   if (hz !== undefined) snap.hz = hz;
   if (sockets !== undefined) snap.sockets = sockets;
   if (iptablesSave !== undefined) snap.iptablesSave = iptablesSave;
+  if (ipsets !== undefined) snap.ipsets = ipsets;
   return snap;
 }
 

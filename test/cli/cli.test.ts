@@ -370,10 +370,17 @@ describe("nodeplane replay with iptables rules", () => {
   });
 
   it("an unsupported match in the rules: exit 2 naming the file, line and token", () => {
-    const rules = writeLines("bad-rules.txt", [...RULES.slice(0, 6), "-A PREROUTING -m set --match-set kube-x src -j ACCEPT", ...RULES.slice(6)]);
+    const rules = writeLines("bad-rules.txt", [...RULES.slice(0, 6), "-A PREROUTING -m physdev --physdev-in eth0 -j ACCEPT", ...RULES.slice(6)]);
     const input = writeLines("nf3.jsonl", [JSON.stringify(PACKETS[2])]);
     const r = run(["replay", "--snapshot", FIXTURE, "--packets", input, "--iptables", rules]);
-    expectInputFailure(r, "bad-rules.txt:7", "set");
+    expectInputFailure(r, "bad-rules.txt:7", "physdev");
+  });
+
+  it("a rule naming an IP set the snapshot does not have: exit 2 naming the file, line and set", () => {
+    const rules = writeLines("set-rules.txt", [...RULES.slice(0, 6), "-A PREROUTING -m set --match-set kube-x src -j ACCEPT", ...RULES.slice(6)]);
+    const input = writeLines("nf4.jsonl", [JSON.stringify(PACKETS[2])]);
+    const r = run(["replay", "--snapshot", FIXTURE, "--packets", input, "--iptables", rules]);
+    expectInputFailure(r, "set-rules.txt:7", "kube-x");
   });
 });
 

@@ -635,8 +635,10 @@ describe("matches", () => {
       .toEqual(["comment", "udp", "mark"]);
   });
 
-  it("-m set, unknown matches, unknown options", () => {
-    bad("filter", "INPUT -m set --match-set KUBE-X dst -j ACCEPT", "set", [], /ipsets are not modelled/);
+  it("-m set options, unknown matches, unknown options", () => {
+    bad("filter", "INPUT -m set --match-set KUBE-X dst --bytes-lt 10 -j ACCEPT", "--bytes-lt", [], /counter conditions .* are not modelled/);
+    bad("filter", "INPUT -m set --match-set KUBE-X dst,sideways -j ACCEPT", "dst,sideways", [], /src and dst/);
+    bad("filter", "INPUT -m set --return-nomatch", "set", [], /--match-set is required/);
     bad("filter", "INPUT -m physdev --physdev-in eth0", "physdev", [], /match physdev is not supported/);
     bad("filter", "INPUT -m comment --comment x --frobnicate", "--frobnicate", [], /unknown option --frobnicate/);
     bad("filter", "INPUT -p tcp --icmp-type 8", "--icmp-type", [], /unknown option/);
