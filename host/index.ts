@@ -7,6 +7,7 @@
 export { Engine, COUNTER_NAMES, type EngineOptions } from "./engine.js";
 export { parseSnapshotFiles, REQUIRED_FILES, OPTIONAL_FILES } from "./snapshot/files.js";
 export { InputError, isInputError } from "./snapshot/errors.js";
+export { parseIpsetSave, type IpSets, type IpSetDef, type IpSetElem, type IpSetType } from "./ipset/parse.js";
 export { parseRouteGetArgs, routeGet, type RouteGetQuery, type RouteGetAnswer } from "./route/get.js";
 export type { PacketInput } from "./packet/input.js";
 export { DROP_NAMES, DROP_TEXT, type PacketResult, type ReplyResult } from "./packet/result.js";
