@@ -1209,6 +1209,15 @@ export const M_DCCP = 17;
  */
 export const M_SET = 24;
 export const IPS_CMD_RETURN_NOMATCH = 1;
+/**
+ * -m rpfilter (xt_rpfilter_info): u8 flags @4, XT_RPFILTER_* below (the
+ * kernel's bit values).
+ */
+export const M_RPFILTER = 25;
+export const XT_RPFILTER_LOOSE = 1;
+export const XT_RPFILTER_VALID_MARK = 2;
+export const XT_RPFILTER_ACCEPT_LOCAL = 4;
+export const XT_RPFILTER_INVERT = 8;
 
 /*
  * IP set image (host/ipset/image.ts writes one per set a ruleset uses, in the

@@ -11,7 +11,7 @@ import {
   E_INV, E_SRC, E_SMSK, E_DST, E_DMSK, E_IN, E_OUT, E_PROTO, E_FLAGS, E_MATCHES, E_MATCH_BYTES, E_ID,
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
-  M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP, M_SET,
+  M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP, M_SET, M_RPFILTER,
   SCTP_CHUNK_MATCH_ANY, SCTP_CHUNK_MATCH_ALL, SCTP_CHUNK_MATCH_ONLY, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS,
   PKT_SCTP_CHUNK_FLAGS, PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_TAIL, PKT_DCCP_TYPE, PKT_DCCP_FLAGS, DCCPF_SHORT,
   DCCPF_OPT_HOTDROP, PKT_DCCP_OPTS_LO, PKT_DCCP_OPTS_MID, PKT_DCCP_OPTS_HI,
@@ -24,6 +24,7 @@ import { ifaceMatch, nfacct, prog } from "./program";
 import { ipsetTest } from "./ipset";
 import { hsIn, hsOut, hsHook } from "./state";
 import { recentMatch } from "./recent";
+import { rpfilterMatch } from "./rpfilter";
 import { pktCt, pktCtInfo } from "../conntrack/core";
 import { ctPtr, nfctTime, ctTimeout } from "../conntrack/table";
 import { T_SRC, T_DST, T_SPORT, T_DPORT, ctTuple, ctStatus, ctMark, ctProto } from "../conntrack/entry";
@@ -495,6 +496,7 @@ export function extMatches(p: usize, e: usize): bool {
         ok = (len >= <u32>load<u16>(m, 4) && len <= <u32>load<u16>(m, 6)) != (load<u8>(m, M_INV) != 0);
         break;
       }
+      case M_RPFILTER: ok = rpfilterMatch(p, hsIn, <u32>load<u8>(m, 4)); break;
       case M_SET: {
         // match_set (xt_set.c): ip_set_test, inverted by `!`
         const hit = ipsetTest(prog, prog + <usize>load<u32>(m, 4), p, <u32>load<u8>(m, 8), <u32>load<u8>(m, 9), <u32>load<u8>(m, 10)) != 0;

@@ -112,7 +112,12 @@ export type IptMatch =
    * -m set [!] --match-set NAME src|dst[,...]: srcBits bit i = dimension
    * i + 1 is "src"; dim = flags given; token = the name as written (errors).
    */
-  | { kind: "set"; name: string; srcBits: number; dim: number; inv: boolean; returnNomatch: boolean; token: string };
+  | { kind: "set"; name: string; srcBits: number; dim: number; inv: boolean; returnNomatch: boolean; token: string }
+  /**
+   * -m rpfilter (ipt_rpfilter.c): the reverse-path check of the packet's
+   * source; --loose, --validmark, --accept-local, --invert.
+   */
+  | { kind: "rpfilter"; loose: boolean; validmark: boolean; acceptLocal: boolean; invert: boolean };
 
 export type IptTarget =
   /** No -j: a rule that only counts (and traces). */

@@ -459,6 +459,12 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         b.u8At(at + 10, m.returnNomatch ? abi.IPS_CMD_RETURN_NOMATCH : 0);
         return;
       }
+      case "rpfilter": {
+        const at = hdr(abi.M_RPFILTER, 8, 0);
+        b.u8At(at + 4, (m.loose ? abi.XT_RPFILTER_LOOSE : 0) | (m.validmark ? abi.XT_RPFILTER_VALID_MARK : 0) |
+          (m.acceptLocal ? abi.XT_RPFILTER_ACCEPT_LOCAL : 0) | (m.invert ? abi.XT_RPFILTER_INVERT : 0));
+        return;
+      }
       case "nfacct": {
         let id = opts.registry.nfacct.get(m.name);
         if (id === undefined) { id = opts.registry.nfacct.size; opts.registry.nfacct.set(m.name, id); }

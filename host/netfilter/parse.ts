@@ -1517,6 +1517,24 @@ class SetExt extends Ext {
   }
 }
 
+/**
+ * -m rpfilter (libxt_rpfilter): four flags without arguments, none of which
+ * "!" may precede (the match inverts itself with --invert).
+ */
+class RpfilterExt extends Ext {
+  static readonly O = specs([
+    [["--loose"], 0, 0, false], [["--validmark"], 1, 0, false], [["--accept-local"], 2, 0, false], [["--invert"], 3, 0, false],
+  ]);
+  get opts() { return RpfilterExt.O; }
+  opt(): void {}
+  finish(): IptMatch {
+    return {
+      kind: "rpfilter", loose: (this.seen & 1) !== 0, validmark: (this.seen & 2) !== 0,
+      acceptLocal: (this.seen & 4) !== 0, invert: (this.seen & 8) !== 0,
+    };
+  }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Targets                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -1822,6 +1840,10 @@ function loadMatch(p: RuleCtx, name: string, idx: number, implicit: boolean): Ex
     case "owner": return new OwnerExt(idx, false);
     case "length": return new LengthExt(idx, false);
     case "set": return new SetExt(idx, false);
+    case "rpfilter":
+      // rpfilter_check: "only valid in 'raw' or 'mangle' table" (its hook, PREROUTING, is checked at COMMIT)
+      if (p.table !== "raw" && p.table !== "mangle") throw p.err(idx, `match rpfilter is only valid in the raw or mangle table (not ${p.table})`);
+      return new RpfilterExt(idx, false);
   }
   throw p.err(idx, `match ${name} is not supported`);
 }
@@ -2197,6 +2219,7 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
     if (!e.isTarget) MATCHES[nm++] = r as IptMatch;
     else tgt = r as IptTarget;
     if (e instanceof OwnerExt) allowed &= H_OUT | H_POST;
+    else if (e instanceof RpfilterExt) allowed &= H_PRE;
     else if (e instanceof AddrtypeExt) {
       if (e.limitIn) allowed &= H_PRE | H_IN | H_FWD;
       if (e.limitOut) allowed &= H_FWD | H_OUT | H_POST;
@@ -2285,7 +2308,7 @@ const OPTS = canonTable([
   "!", "-A", "--append", ...BASE_CODES.keys(),
   ...[
     CommentExt.O, TcpUdpExt.OT, TcpUdpExt.OU, IcmpExt.O, MultiportExt.O, SctpExt.O, DccpExt.O, AddrtypeExt.O, MarkMatchExt.O, ConntrackExt.O,
-    StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RejectExt.O, NatExt.OD,
+    StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RpfilterExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
   ].flatMap((m) => [...m.keys()]),
 ]);
@@ -2383,6 +2406,7 @@ function hookProblem(r: IptRule, hooks: number): InputError | undefined {
     if (m.kind === "owner") e = fail("owner", ["-m", "--match"], "match owner", H_OUT | H_POST);
     else if (m.kind === "addrtype" && m.limitIfaceIn) e = fail("addrtype", ["-m", "--match"], "addrtype --limit-iface-in", H_PRE | H_IN | H_FWD);
     else if (m.kind === "addrtype" && m.limitIfaceOut) e = fail("addrtype", ["-m", "--match"], "addrtype --limit-iface-out", H_FWD | H_OUT | H_POST);
+    else if (m.kind === "rpfilter") e = fail("rpfilter", ["-m", "--match"], "match rpfilter", H_PRE);
     if (e) return e;
   }
   return undefined;
