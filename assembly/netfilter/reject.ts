@@ -36,14 +36,16 @@ export function nfReject(p: usize, kind: u32): void {
 
 /**
  * nf_reject_verify_csum: the protocols whose checksum REJECT checks: not
- * GRE, AH, ESP, SCTP, UDP-Lite, nor UDP without a checksum. Of the others
- * only TCP, UDP and ICMP have a checksum verdict in the descriptor (other
- * protocols' bytes are taken as summing right).
+ * GRE, AH, ESP, SCTP, UDP-Lite, nor UDP without a checksum (DCCP is
+ * checked since the kernel dropped it from the list). Every other protocol
+ * is summed: TCP, UDP and ICMP by their checksums, the rest over their
+ * transport bytes without a pseudo-header (nf_ip_checksum), the verdict the
+ * decoder put in PKT_CSUM (host/packet/wire.ts).
  */
 function verifyCsum(p: usize): bool {
   const proto = <u32>load<u8>(p, PKT_PROTO);
   if (proto == 17) return <u32>load<u8>(p, PKT_CSUM) != CSUM_NONE || load<u8>(p, PKT_L4_BYTES) != 0;
-  return proto == 6 || proto == 1;
+  return proto != 47 && proto != 50 && proto != 51 && proto != 132 && proto != 136;
 }
 
 /**

@@ -316,6 +316,12 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
     out[t + 8] = c & 255; out[t + 9] = (c >>> 8) & 255; out[t + 10] = (c >>> 16) & 255; out[t + 11] = c >>> 24;
   } else if (proto === 1 && l4 >= 8) {
     put16(out, t + 2, (~csumFold(csumAdd(out, t, l4, 0)) & 0xffff) ^ (csumBad ? 1 : 0));
+  } else if (proto === 33 && l4 >= 8) {
+    // the bytes REJECT's nf_ip_checksum sums (no pseudo-header; wire.ts nfSumsRight): right unless "bad"
+    put16(out, t + 6, (~csumFold(csumAdd(out, t, l4, 0)) & 0xffff) ^ (csumBad ? 1 : 0));
+  } else if (csumBad && l4 > 0 && ![1, 6, 17, 33, 47, 50, 51, 132, 136].includes(proto)) {
+    // another protocol's zero payload sums right for REJECT: a wrong sum needs a byte that is not
+    out[t + l4 - 1] = 1;
   }
   return len;
 }

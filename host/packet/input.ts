@@ -58,6 +58,8 @@ export interface PacketInput {
    * The transport checksum: "ok" (default), "bad" (conntrack finds the packet
    * INVALID at PREROUTING with nf_conntrack_checksum on; local delivery drops
    * it), or "none" (the field is zero: allowed for UDP, INVALID for UDP-Lite).
+   * For DCCP and protocols without a transport parser (but GRE, AH, ESP):
+   * whether the bytes sum right for REJECT's ICMP answers ("bad": none).
    */
   csum?: "ok" | "bad" | "none";
   /**

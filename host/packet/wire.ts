@@ -250,7 +250,8 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   const full = cap >= len;
   // the transport checksum can only be checked when the whole datagram was captured
   const whole = verify && full;
-  if (!verify || !whole) w.csumUnverified = proto === 6 || proto === 17 || proto === 136 || proto === 1;
+  // every transport checksum something reads (TCP, UDP, UDP-Lite, ICMP; REJECT's sum of the others but SCTP, GRE, AH, ESP)
+  if (!verify || !whole) w.csumUnverified = proto !== 132 && rejectSumsPayload(proto);
   const pseudo = whole ? csumAdd(b, o + 12, 8, proto + l4len) : 0;
   switch (proto) {
     case 6: {
@@ -447,9 +448,33 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       break;
     }
     default:
+      // REJECT's nf_send_unreach checks every protocol nf_reject_verify_csum does not exempt
+      if (whole && rejectSumsPayload(proto)) w.csum = nfSumsRight(b, t, l4len) ? abi.CSUM_OK : abi.CSUM_BAD;
       break;
   }
+  // DCCP too (the kernel has no DCCP stack any more, and nf_reject_verify_csum no exemption for it)
+  if (proto === 33 && whole) w.csum = nfSumsRight(b, t, l4len) ? abi.CSUM_OK : abi.CSUM_BAD;
   return WIRE_OK;
+}
+
+/**
+ * nf_ip_checksum's verdict for a protocol other than TCP and UDP: it sums
+ * from skb->data, the IP header, which a valid header makes one's-complement
+ * zero (0xffff), so the transport bytes are right when they sum to zero
+ * either way: 0xffff, or 0 (all zero, or none).
+ */
+function nfSumsRight(b: Uint8Array, t: number, n: number): boolean {
+  const sum = csumFold(csumAdd(b, t, n, 0));
+  return sum === 0xffff || sum === 0;
+}
+
+/**
+ * The protocols without a transport parser here whose bytes REJECT's ICMP
+ * answers check (nf_reject_verify_csum: not GRE, AH, ESP, which have other
+ * integrity checks).
+ */
+export function rejectSumsPayload(proto: number): boolean {
+  return proto !== 47 && proto !== 50 && proto !== 51;
 }
 
 /**

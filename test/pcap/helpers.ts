@@ -107,6 +107,11 @@ export const VARIETY: PacketInput[] = [
     sctp: { vtag: 77, chunks: [{ type: "HEARTBEAT" }, { type: "DATA", len: 0 }] } },
   { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 47, len: 48, t: 1.6 },
   { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 50, len: 48, ttl: 1, t: 1.7 },
+  // REJECT's sum of the transport bytes (other protocols, DCCP): right, and wrong
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 253, len: 44, t: 1.8 },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 253, len: 44, csum: "bad", t: 1.81 },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 33, sport: 5000, dport: 5001, len: 52, dccp: { type: "DATA" }, t: 1.82 },
+  { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 33, sport: 5000, dport: 5001, len: 52, dccp: { type: "DATA" }, csum: "bad", t: 1.83 },
 ];
 
 /**
@@ -195,7 +200,8 @@ export const MALFORMED: { input: PacketInput; bytes: Uint8Array }[] = (() => {
     // SCTP under its 12-byte common header (no chunks), DCCP without its ports
     [{ ...base, proto: 132, len: 22, l4_bytes: 2 }, 132, [0x9c, 0x41]],
     [{ ...base, proto: 132, len: 28, l4_bytes: 8, sport: 40001, dport: 9 }, 132, [...u16b(40001), ...u16b(9), 0, 0, 0, 7]],
-    [{ ...base, proto: 33, len: 23, l4_bytes: 3 }, 33, [0x9c, 0x41, 0]],
+    // (REJECT's sum of these bytes is wrong: nf_ip_checksum checks DCCP now)
+    [{ ...base, proto: 33, len: 23, l4_bytes: 3, csum: "bad" }, 33, [0x9c, 0x41, 0]],
     // UDP length fields that are not the transport length (12 bytes here): beyond it, below 8, below it
     // (no checksum; a wrong one over the 10 bytes and over all 12)
     [{ ...base, proto: "udp", len: 32, sport: 40001, dport: 9, ulen: 100, csum: "none" }, 17, [...u16b(40001), ...u16b(9), 0, 100, 0, 0, 1, 2, 3, 4]],
