@@ -15,6 +15,7 @@ import { CaptureWriter, type CaptureWriterOptions } from "../../host/pcap/write.
 import type { NodeSnapshot } from "../../host/model/node.js";
 import { EngineRunner } from "../../host/replay/runner.js";
 import type { PacketSource } from "../../host/replay/sources.js";
+import { PcapSource } from "../../host/replay/pcap-source.js";
 
 let demo: { snap: NodeSnapshot; node: ReturnType<typeof buildDemoNode>; frontends: ReturnType<typeof clusterForNode>["frontends"] } | undefined;
 
@@ -135,6 +136,26 @@ export function replayEach(engine: Engine, src: PacketSource, seed: number, onPa
     });
     index += n;
   }
+}
+
+/**
+ * A kernel test's replay: the node namespace's snapshot in an engine, with
+ * the ruleset the kernel itself printed (`iptables-legacy-save -c` text, its
+ * counters not carried over), replaying the capture taken in the namespace.
+ * Returns the engine (its rule counters to compare with the kernel's) and
+ * the number of frames replayed.
+ */
+export async function replayKernelCapture(snapDir: string, capture: string, kernelSave: string): Promise<{ engine: Engine; frames: number }> {
+  const engine = await snapshotEngine(snapDir);
+  engine.loadRuleset(kernelSave, "iptables-legacy-save");
+  const src = PcapSource.open(capture, engine, {});
+  let frames = 0;
+  try {
+    replayEach(engine, src, 1, () => { frames++; });
+  } finally {
+    src.close();
+  }
+  return { engine, frames };
 }
 
 /** Ones'-complement checksum of `b` (as the packet carries it: complemented). */

@@ -18,8 +18,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, iptablesCounterLines, legacyRestore, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
-import { PcapSource } from "../../host/replay/pcap-source.js";
-import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
+import { scratchDir, haveTool, replayKernelCapture } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -157,13 +156,8 @@ describeKernel("-m set (ipset), kernel vs emulator", () => {
     expect(existsSync(CAPTURE)).toBe(true);
     // the snapshot script saved the sets (ipset save), which the engine loads with the snapshot
     expect(readFileSync(join(snapDir, "ipset.txt"), "utf8")).toContain("create hipportnet hash:ip,port,net");
-    const engine = await snapshotEngine(snapDir);
     // the kernel's own text of the rules (as iptables-save prints -m set)
-    engine.loadRuleset(kernelSave, "iptables-legacy-save");
-    const src = PcapSource.open(CAPTURE, engine, {});
-    let frames = 0;
-    replayEach(engine, src, 1, () => { frames++; });
-    src.close();
+    const { engine, frames } = await replayKernelCapture(snapDir, CAPTURE, kernelSave);
     expect(frames).toBeGreaterThanOrEqual(FRAMES.length);
     const lines = iptablesCounterLines(kernelSave);
     expect(iptablesCounterLines(engine.iptablesSave())).toEqual(lines);
