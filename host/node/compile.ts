@@ -132,6 +132,14 @@ export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: num
   let lastDev: string | undefined;
   let lastDevSlot = 0;
   let lastTable = -1;
+  // fib_nexthop_info: a dump adds RTNH_F_DEAD to a RTNH_F_LINKDOWN nexthop
+  // whose device ignores routes with linkdown (ip_ignore_linkdown), so `ip
+  // route` prints "dead linkdown" for a nexthop that is only linkdown: the
+  // kernel skips it in ordinary lookups but a FIB_LOOKUP_IGNORE_LINKSTATE one
+  // (rpfilter, fib_validate_source's second lookup) still takes it. A nexthop
+  // really dead (its device went down) has its single-path route flushed.
+  const ignoreLinkdownSpec = DEV_CONF.find((d) => d.param === "ignore_routes_with_linkdown")!;
+  const ignoresLinkdown = new Set(snap.links.filter((l) => effectiveDevConf(snap.sysctl, l.name, ignoreLinkdownSpec) !== 0).map((l) => l.name));
   let buf = { ptr: 0, n: 0, k: 0 };
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i];
@@ -150,6 +158,7 @@ export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: num
     let nhf = 0;
     const flags = r.nhflags;
     for (let f = 0; f < flags.length; f++) nhf |= NHFLAG[flags[f]] ?? 0;
+    if ((nhf & abi.RTNH_F_LINKDOWN) && (nhf & abi.RTNH_F_DEAD) && r.dev !== undefined && ignoresLinkdown.has(r.dev)) nhf &= ~abi.RTNH_F_DEAD;
     u32[(p + abi.RT_PREFIX) >>> 2] = r.prefix;
     u8[p + abi.RT_PLEN] = r.plen;
     u8[p + abi.RT_TYPE] = RTN[r.type];
