@@ -74,7 +74,9 @@ describe("-m rpfilter: parser", () => {
  * `1536: from 10.0.1.33 lookup 2`, table 2 default via eth1) plus: an `iif
  * lo` rule sending 203.0.113.0/24 to eth1 (only a lookup "arriving" on lo,
  * like rpfilter's, takes it), a fwmark rule (mark 0x1 -> table 101, default
- * via eth1), and an unreachable route for 198.18.0.0/15.
+ * via eth1), an unreachable route for 198.18.0.0/15, and routes printed
+ * "dead linkdown": linkdown on eth1 (ignore_routes_with_linkdown), dead on
+ * the pod device eni1f3a2b4c5d6.
  */
 async function engine(rules: string): Promise<Engine> {
   const files = eksFixtureFiles();
@@ -83,8 +85,13 @@ async function engine(rules: string): Promise<Engine> {
     "203.0.113.0/24 dev eth1 table 100 scope link ",
     "default via 10.0.1.1 dev eth1 table 101 ",
     "unreachable 198.18.0.0/15 ",
+    // as `ip route` prints a linkdown nexthop on a device that ignores routes with linkdown
+    // (fib_nexthop_info adds RTNH_F_DEAD to the dump), and a dead one elsewhere
+    "192.0.2.0/24 dev eth1 scope link dead linkdown ",
+    "192.0.3.0/24 dev eni1f3a2b4c5d6 scope link dead linkdown ",
     files["ip-route.txt"]!,
   ].join("\n");
+  files["sysctl.txt"] = files["sysctl.txt"]!.replace("net.ipv4.conf.eth1.ignore_routes_with_linkdown = 0", "net.ipv4.conf.eth1.ignore_routes_with_linkdown = 1");
   const snap = parseSnapshotFiles(files, "eks-node-rpfilter");
   const e = await Engine.create({ seed: 1 });
   e.load(snap, { hz: snap.hz });
@@ -134,6 +141,8 @@ describe("-m rpfilter: the rule VM (rpfilter_mt)", () => {
       udp("eth0", "198.18.0.1", "10.0.0.10"), // no route back: even --loose fails
       udp("eth0", "0.0.0.0", "255.255.255.255"), // zero source to broadcast: matches before any lookup
       udp("eth1", "0.0.0.0", "224.0.0.9"), // ... to a local multicast group
+      udp("eth1", "192.0.2.5", "10.0.0.10"), // a linkdown route: FIB_LOOKUP_IGNORE_LINKSTATE takes it
+      udp("eni1f3a2b4c5d6", "192.0.3.5", "10.0.0.10"), // a dead one: no lookup takes it (the default route: eth0)
     ])).toEqual([
       "1111100",
       "0100111",
@@ -148,6 +157,8 @@ describe("-m rpfilter: the rule VM (rpfilter_mt)", () => {
       "0000011",
       "1111100",
       "1111100",
+      "1111100",
+      "0100111",
     ]);
   });
 

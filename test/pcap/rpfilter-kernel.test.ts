@@ -17,6 +17,12 @@
  *              source is the packet's destination, but 0 for a limited
  *              broadcast or multicast one (rpfilter_get_saddr)
  *
+ * d0's carrier is down (its veth peer is down) and d0 has
+ * ignore_routes_with_linkdown, so `ip route` prints its routes "dead
+ * linkdown": ordinary lookups skip them, rpfilter's
+ * FIB_LOOKUP_IGNORE_LINKSTATE lookup takes them (the kernel agrees; the
+ * snapshot's "dead" is the dump's doing, see host/node/compile.ts).
+ *
  * The peer sends raw UDP frames with sources on each side of these routes,
  * the node's own addresses (--accept-local; on vn and on d0, and 127.0.0.1),
  * unroutable, unreachable and blackholed sources, zero and multicast
@@ -124,6 +130,10 @@ describeKernel("-m rpfilter, kernel vs emulator", () => {
     node("ip", "rule", "add", "pref", "310", "from", "192.0.2.255", "lookup", "102");
     node("ip", "rule", "add", "pref", "320", "from", "255.255.255.255", "lookup", "102");
     node("ip", "rule", "add", "pref", "330", "from", "224.0.0.0/4", "lookup", "102");
+    // d0's carrier goes (its peer is down): its routes are linkdown, which ordinary lookups skip with
+    // ignore_routes_with_linkdown; rpfilter's FIB_LOOKUP_IGNORE_LINKSTATE still takes them
+    node("sysctl", "-qw", "net.ipv4.conf.d0.ignore_routes_with_linkdown=1");
+    node("ip", "link", "set", "d1", "down");
     legacyRestore(n, RULES);
     const nodeMac = node("cat", "/sys/class/net/vn/address").trim();
     const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-f", "udp", "-w", CAPTURE]);
