@@ -43,8 +43,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, iptablesCounterLines, legacyRestore, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
-import { PcapSource } from "../../host/replay/pcap-source.js";
-import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
+import { scratchDir, haveTool, replayKernelCapture } from "./helpers.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -167,13 +166,8 @@ describeKernel("-m rpfilter, kernel vs emulator", () => {
 
   it.skipIf(!TOOLS)("the same rule counters for every frame and option combination", async () => {
     expect(existsSync(CAPTURE)).toBe(true);
-    const engine = await snapshotEngine(snapDir);
     // the kernel's own text of the rules (as iptables-save prints -m rpfilter)
-    engine.loadRuleset(kernelSave, "iptables-legacy-save");
-    const src = PcapSource.open(CAPTURE, engine, {});
-    let frames = 0;
-    replayEach(engine, src, 1, () => { frames++; });
-    src.close();
+    const { engine, frames } = await replayKernelCapture(snapDir, CAPTURE, kernelSave);
     expect(frames).toBe(FRAMES.length);
     const lines = iptablesCounterLines(kernelSave);
     expect(iptablesCounterLines(engine.iptablesSave())).toEqual(lines);
