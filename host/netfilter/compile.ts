@@ -18,7 +18,7 @@
  */
 import * as abi from "../core/abi.js";
 import type {
-  IptRuleset, IptChain, IptRule, IptMatch, IptTarget, IptTableName, IptIface,
+  IptRuleset, IptChain, IptRule, IptMatch, IptTarget, IptTableName, IptIface, IptRange,
 } from "../model/iptables.js";
 import { InputError } from "../snapshot/errors.js";
 import type { IpSets } from "../ipset/parse.js";
@@ -287,16 +287,20 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
       return at;
     };
     void start;
+    /** The sport (@4, @6) and dport (@8, @10) ranges of tcp, udp, sctp and dccp: their present and inverted bits (1, 2). */
+    const portRanges = (at: number, sport: IptRange | undefined, dport: IptRange | undefined): [number, number] => {
+      let present = 0, inv = 0;
+      if (sport) { present |= 1; b.u16(at + 4, sport.lo); b.u16(at + 6, sport.hi); if (sport.inv) inv |= 1; }
+      if (dport) { present |= 2; b.u16(at + 8, dport.lo); b.u16(at + 10, dport.hi); if (dport.inv) inv |= 2; }
+      return [present, inv];
+    };
     switch (m.kind) {
       case "comment":
         return;
       case "tcp":
       case "udp": {
-        let inv = 0;
-        let present = 0;
         const at = hdr(m.kind === "tcp" ? abi.M_TCP : abi.M_UDP, 16, 0);
-        if (m.sport) { present |= 1; b.u16(at + 4, m.sport.lo); b.u16(at + 6, m.sport.hi); if (m.sport.inv) inv |= 1; }
-        if (m.dport) { present |= 2; b.u16(at + 8, m.dport.lo); b.u16(at + 10, m.dport.hi); if (m.dport.inv) inv |= 2; }
+        let [present, inv] = portRanges(at, m.sport, m.dport);
         if (m.kind === "tcp") {
           if (m.flags) { present |= 4; b.u8At(at + 12, m.flags.mask); b.u8At(at + 13, m.flags.cmp); if (m.flags.inv) inv |= 4; }
           if (m.option) { present |= 8; b.u8At(at + 14, m.option.option); if (m.option.inv) inv |= 8; }
@@ -306,11 +310,8 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         return;
       }
       case "sctp": {
-        let inv = 0;
-        let present = 0;
         const at = hdr(abi.M_SCTP, 64, 0);
-        if (m.sport) { present |= 1; b.u16(at + 4, m.sport.lo); b.u16(at + 6, m.sport.hi); if (m.sport.inv) inv |= 1; }
-        if (m.dport) { present |= 2; b.u16(at + 8, m.dport.lo); b.u16(at + 10, m.dport.hi); if (m.dport.inv) inv |= 2; }
+        let [present, inv] = portRanges(at, m.sport, m.dport);
         const c = m.chunks;
         if (c) {
           present |= 4;
@@ -329,11 +330,8 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         return;
       }
       case "dccp": {
-        let inv = 0;
-        let present = 0;
         const at = hdr(abi.M_DCCP, 16, 0);
-        if (m.sport) { present |= 1; b.u16(at + 4, m.sport.lo); b.u16(at + 6, m.sport.hi); if (m.sport.inv) inv |= 1; }
-        if (m.dport) { present |= 2; b.u16(at + 8, m.dport.lo); b.u16(at + 10, m.dport.hi); if (m.dport.inv) inv |= 2; }
+        let [present, inv] = portRanges(at, m.sport, m.dport);
         if (m.types) { present |= 4; b.u16(at + 12, m.types.mask); if (m.types.inv) inv |= 4; }
         if (m.option) { present |= 8; b.u8At(at + 15, m.option.option); if (m.option.inv) inv |= 8; }
         b.u8At(at + 14, present);
