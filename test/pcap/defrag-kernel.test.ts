@@ -15,15 +15,13 @@ import { it, expect, beforeAll, afterAll } from "vitest";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
+import { recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { CaptureReader } from "../../host/pcap/read.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 const FAR_CAPTURE = join(dir, "vx.pcapng");
@@ -124,19 +122,11 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
     legacyRestore(ns, RULES);
     // the node learns the far end's MAC first (no fragments wait for ARP)
     ns.inNs(ns.node, ["ping", "-c", "1", "-W", "1", "198.51.100.2"], false);
-    const nodeMac = ns.inNs(ns.node, ["cat", "/sys/class/net/vn/address"]).trim();
-    const cap = await startCapture(ns.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
-    const farCap = await startCapture(far, ["dumpcap", "-q", "-i", "vx", "-w", FAR_CAPTURE]);
-    before = ns!.nstat();
-    ns.inNs(ns.peer, ["python3", "-c", SENDER(nodeMac)]);
-    await new Promise((r) => setTimeout(r, 300));
-    after = ns!.nstat();
-    await stopCapture(cap);
-    await stopCapture(farCap);
     snapDir = join(dir, "snap");
-    ns.inNs(ns.node, ["sh", SNAPSHOT, snapDir]);
+    const run = await recordKernelRun(ns, { capture: CAPTURE, far: { ns: far, capture: FAR_CAPTURE }, sender: SENDER, waitMs: 300, snapDir });
+    ({ before, after } = run);
     // the rules are legacy iptables (the snapshot script's iptables-save may be the nft one)
-    writeFileSync(join(snapDir, "iptables-save.txt"), ns.inNs(ns.node, ["iptables-legacy-save", "-c"]));
+    writeFileSync(join(snapDir, "iptables-save.txt"), run.kernelSave);
     // the reassembly sysctls come with the snapshot (the script collects them)
     expect(readFileSync(join(snapDir, "sysctl.txt"), "utf8")).toMatch(/^net\.ipv4\.ipfrag_time = 2$/m);
   }, 60000);

@@ -15,12 +15,10 @@ import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, iptablesCounterLines, legacyRestore, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
+import { recordKernelRun, createNetnsPair, iptablesCounterLines, legacyRestore, RAW_IP_HELPERS, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
 import { scratchDir, haveTool, replayKernelCapture } from "./helpers.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 
@@ -119,9 +117,9 @@ describeKernel("-m set (ipset), kernel vs emulator", () => {
     const r = spawnSync("ip", ["netns", "exec", n.node, "ipset", "restore"], { input: SETS, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`ipset restore: ${r.stderr}`);
     legacyRestore(n, RULES);
-    const nodeMac = n.inNs(n.node, ["cat", "/sys/class/net/vn/address"]).trim();
-    const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
-    n.inNs(n.peer, ["python3", "-c", [
+    snapDir = join(dir, "snap");
+    ({ kernelSave } = await recordKernelRun(n, {
+      capture: CAPTURE, snapDir, waitMs: 400, sender: (nodeMac) => [
       ...rawSenderPrelude(nodeMac),
       ...RAW_IP_HELPERS,
       "L = '192.0.2.2'",
@@ -139,12 +137,8 @@ describeKernel("-m set (ipset), kernel vs emulator", () => {
       ...FRAMES.map((py) => `    ${py},`),
       "]:",
       "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.02)",
-    ].join("\n")]);
-    await new Promise((res) => setTimeout(res, 400));
-    kernelSave = n.inNs(n.node, ["iptables-legacy-save", "-c"]);
-    await stopCapture(cap);
-    snapDir = join(dir, "snap");
-    n.inNs(n.node, ["sh", SNAPSHOT, snapDir]);
+    ].join("\n"),
+    }));
   }, 60000);
 
   afterAll(() => {

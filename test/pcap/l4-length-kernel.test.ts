@@ -24,14 +24,12 @@ import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { legacyRestore, addFarNamespace, conntrackStats, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, sh, type NetnsPair } from "./netns-pair.js";
+import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 const FAR_CAPTURE = join(dir, "vx.pcapng");
@@ -163,12 +161,9 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     n.inNs(n.peer, ["ip", "addr", "add", `${B}/24`, "dev", "vp"]);
     n.inNs(n.peer, ["ip", "addr", "add", `${C}/24`, "dev", "vp"]);
     legacyRestore(n, RULES);
-    const nodeMac = n.inNs(n.node, ["cat", "/sys/class/net/vn/address"]).trim();
-    const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
-    const farCap = await startCapture(far, ["dumpcap", "-q", "-i", "vx", "-w", FAR_CAPTURE]);
-    before = n.nstat();
-    ctBefore = conntrackStats(n);
-    n.inNs(n.peer, ["python3", "-c", [
+    snapDir = join(dir, "snap");
+    const run = await recordKernelRun(n, {
+      capture: CAPTURE, far: { ns: far, capture: FAR_CAPTURE }, snapDir, waitMs: 700, conntrack: true, sender: (nodeMac) => [
       ...rawSenderPrelude(nodeMac),
       `A, B, C, L, F = '${A}', '${B}', '${C}', '${L}', '${F}'`,
       ...RAW_IP_HELPERS,
@@ -197,24 +192,17 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
       ...CASES.map(([py]) => `frames.append(${py})`),
       "for f in frames:",
       "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.02)",
-    ].join("\n")]);
-    await new Promise((res) => setTimeout(res, 700));
-    after = n.nstat();
-    ctAfter = conntrackStats(n);
-    kernelSave = n.inNs(n.node, ["iptables-legacy-save", "-c"]);
-    await stopCapture(cap);
-    await stopCapture(farCap);
+    ].join("\n"),
+    });
+    ({ before, after, ctBefore, ctAfter, kernelSave } = run);
     // the IP ids of the packets that reached the far side (from the peer's subnet)
-    const seen = sh(["tcpdump", "-r", FAR_CAPTURE, "-n", "-v", "ip and src net 192.0.2.0/24"]);
-    farIds = [...seen.matchAll(/\bid (\d+),/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+    farIds = peerIpIds(FAR_CAPTURE);
     // what the node sent back: resets (to source port 40000 + id) and ICMP destination
     // unreachables (quoting the packet's IP id)
-    const out = sh(["tcpdump", "-r", CAPTURE, "-n", "-v", "-e", `ether src ${nodeMac} and ip and (tcp or icmp[0] = 3)`]);
+    const out = sh(["tcpdump", "-r", CAPTURE, "-n", "-v", "-e", `ether src ${run.nodeMac} and ip and (tcp or icmp[0] = 3)`]);
     for (const m of out.matchAll(/> 192\.0\.2\.\d+\.(\d+): Flags \[R/g)) sent.push(`${Number(m[1]) - 40000} rst`);
     for (const m of out.matchAll(/unreachable[^\n]*\n\s*\([^)]*\bid (\d+),/g)) sent.push(`${Number(m[1])} unreach`);
     sent.sort();
-    snapDir = join(dir, "snap");
-    n.inNs(n.node, ["sh", SNAPSHOT, snapDir]);
   }, 90000);
 
   afterAll(() => {

@@ -189,3 +189,51 @@ export function legacyRestore(pair: NetnsPair, rules: string): void {
   const r = spawnSync("ip", ["netns", "exec", pair.node, "iptables-legacy-restore"], { input: rules, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`iptables-legacy-restore: ${r.stderr}`);
 }
+
+/** The snapshot script (run in the node namespace by recordKernelRun). */
+const SNAPSHOT_SCRIPT = new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url).pathname;
+
+/** What recordKernelRun saw of the node namespace. */
+export interface KernelRun {
+  /** The node's MAC on vn (the frames' destination). */
+  nodeMac: string;
+  /** nstat counters before and after the frames. */
+  before: Record<string, number>;
+  after: Record<string, number>;
+  /** conntrack -S sums before and after (empty unless asked for). */
+  ctBefore: Record<string, number>;
+  ctAfter: Record<string, number>;
+  /** iptables-legacy-save -c after the frames. */
+  kernelSave: string;
+}
+
+/**
+ * One run of a kernel test: captures on the node's vn into `capture` (and
+ * on the far namespace's vx into `far.capture`), counters before, the
+ * peer's python program `sender(nodeMac)`, `waitMs` for the kernel to
+ * finish, counters and the ruleset after, the captures stopped, and the
+ * node's snapshot written to `snapDir`. `conntrack`: read `conntrack -S`
+ * around the frames too.
+ */
+export async function recordKernelRun(pair: NetnsPair, opts: { capture: string; far?: { ns: string; capture: string }; sender: (nodeMac: string) => string; waitMs: number; snapDir: string; conntrack?: boolean }): Promise<KernelRun> {
+  const nodeMac = pair.inNs(pair.node, ["cat", "/sys/class/net/vn/address"]).trim();
+  const cap = await startCapture(pair.node, ["dumpcap", "-q", "-i", "vn", "-w", opts.capture]);
+  const farCap = opts.far ? await startCapture(opts.far.ns, ["dumpcap", "-q", "-i", "vx", "-w", opts.far.capture]) : undefined;
+  const before = pair.nstat();
+  const ctBefore = opts.conntrack ? conntrackStats(pair) : {};
+  pair.inNs(pair.peer, ["python3", "-c", opts.sender(nodeMac)]);
+  await new Promise((res) => setTimeout(res, opts.waitMs));
+  const after = pair.nstat();
+  const ctAfter = opts.conntrack ? conntrackStats(pair) : {};
+  const kernelSave = pair.inNs(pair.node, ["iptables-legacy-save", "-c"]);
+  await stopCapture(cap);
+  if (farCap) await stopCapture(farCap);
+  pair.inNs(pair.node, ["sh", SNAPSHOT_SCRIPT, opts.snapDir]);
+  return { nodeMac, before, after, ctBefore, ctAfter, kernelSave };
+}
+
+/** The IP ids of the packets from the peer's subnet in a capture (what reached the far side), sorted. */
+export function peerIpIds(capture: string): number[] {
+  const seen = sh(["tcpdump", "-r", capture, "-n", "-v", "ip and src net 192.0.2.0/24"]);
+  return [...seen.matchAll(/\bid (\d+),/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
+}

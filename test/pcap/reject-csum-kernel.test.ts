@@ -10,14 +10,12 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, legacyRestore, RAW_IP_HELPERS, rawSenderPrelude, sh, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
+import { recordKernelRun, createNetnsPair, legacyRestore, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 
@@ -42,9 +40,9 @@ describeKernel("REJECT's checksum check of other protocols, kernel vs emulator",
     // the node knows the peer's MAC first (its answers do not wait for ARP)
     n.inNs(n.node, ["ping", "-c", "1", "-W", "1", "192.0.2.1"], false);
     legacyRestore(n, RULES);
-    const nodeMac = n.inNs(n.node, ["cat", "/sys/class/net/vn/address"]).trim();
-    const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
-    n.inNs(n.peer, ["python3", "-c", [
+    snapDir = join(dir, "snap");
+    await recordKernelRun(n, {
+      capture: CAPTURE, snapDir, waitMs: 400, sender: (nodeMac) => [
       ...rawSenderPrelude(nodeMac),
       ...RAW_IP_HELPERS,
       "A, L = '192.0.2.1', '192.0.2.2'",
@@ -59,14 +57,11 @@ describeKernel("REJECT's checksum check of other protocols, kernel vs emulator",
       ...CASES.map(([p, k]) => `    (${p}, '${k}'),`),
       "]:",
       "    s.send(dst + src + b'\\x08\\x00' + ip(A, L, proto, payload(kind))); time.sleep(0.02)",
-    ].join("\n")]);
-    await new Promise((r) => setTimeout(r, 400));
-    await stopCapture(cap);
+    ].join("\n"),
+    });
     // the IP ids the node's port unreachables quote (the second ip.id of each: the quoted header's)
     const out = sh(["tshark", "-r", CAPTURE, "-Y", "icmp.type == 3 && ip.src == 192.0.2.2", "-T", "fields", "-e", "ip.id"]);
     answered = out.split("\n").filter((l) => l.trim()).map((l) => Number(l.split(",")[1])).sort((a, b) => a - b);
-    snapDir = join(dir, "snap");
-    n.inNs(n.node, ["sh", SNAPSHOT, snapDir]);
   }, 60000);
 
   afterAll(() => {
