@@ -208,6 +208,21 @@ export const IPERR_HDR = 1;
 export const IPERR_CSUM = 2;
 /** Total length beyond the frame: IpExtInTruncatedPkts, PKT_TOO_SMALL. */
 export const IPERR_TRUNCATED = 3;
+/**
+ * The options are valid and hold a source route (LSRR or SSRR):
+ * ip_rcv_options drops the packet after input routing when the device's
+ * accept_source_route is off (IN_DEV_SOURCE_ROUTE), counting nothing
+ * (SKB_DROP_REASON_NOT_SPECIFIED); DROP_IP_SRR. Loading refuses a node where
+ * it is on (ip_options_rcv_srr is not modelled).
+ */
+export const IPERR_SRR = 4;
+/**
+ * IPERR_OPTIONS + n: ip_options_compile rejects the options, n (20..59)
+ * being the offset from the header's start of the byte at fault (pp_ptr):
+ * after input routing, IpInHdrErrors, an ICMP parameter problem pointing at
+ * it (icmp_send(ICMP_PARAMETERPROB, 0, n << 24)), DROP_IP_OPTIONS.
+ */
+export const IPERR_OPTIONS = 64;
 export const CSUM_OK = 0;
 export const CSUM_BAD = 1;
 export const CSUM_NONE = 2;
@@ -484,6 +499,14 @@ export const PF_UDP_LEN_BAD = 256;
  * datagram with bytes after its UDP length.
  */
 export const PF_NF_CSUM_OK = 512;
+/**
+ * Bits 12..15: the IPv4 header's option words, IHL - 5 (0: a 20-byte
+ * header, the common case). Transport lengths are the total length minus
+ * 20 + 4 * these words (util/ip.ts ipHdrLen). ip_options_compile's verdict
+ * on the options is PKT_IP_ERROR (IPERR_SRR, IPERR_OPTIONS).
+ */
+export const PF_IP_OPTS_SHIFT = 12;
+export const PF_IP_OPTS_MASK = 0xf000;
 
 // ---- output flags (PKT_OUT_FLAGS) --------------------------------------------
 /** The forwarding path decided to send an ICMP redirect (RTCF_DOREDIRECT). */
@@ -597,7 +620,14 @@ export const DROP_NF_HOTDROP = 33;
  * is PKT_TOO_SMALL, as the kernel names it; a quoted IHL below 5, IP_INHDR.
  */
 export const DROP_L4_SHORT = 34;
-export const DROP_MAX = 35;
+/**
+ * ip_rcv_options: ip_options_compile rejected the IPv4 options (IPERR_OPTIONS;
+ * IpInHdrErrors, a parameter problem; the kernel's reason is NOT_SPECIFIED).
+ */
+export const DROP_IP_OPTIONS = 35;
+/** ip_rcv_options: a source route option with accept_source_route off (IPERR_SRR; no counter; NOT_SPECIFIED). */
+export const DROP_IP_SRR = 36;
+export const DROP_MAX = 37;
 
 // ---- route types (rtnetlink RTN_*), scopes (RT_SCOPE_*) --------------------
 export const RTN_UNSPEC = 0;
@@ -874,8 +904,10 @@ export const CTR_UDPLITE_NO_PORTS = 48;
 export const CTR_UDPLITE_IN_ERRORS = 49;
 export const CTR_UDPLITE_IN_CSUM_ERRORS = 50;
 export const CTR_UDPLITE_IGNORED_MULTI = 51;
+/** icmp_out_count for ICMP_PARAMETERPROB (IcmpOutParmProbs): ip_options_compile's answer. */
+export const CTR_ICMP_OUT_PARM_PROBS = 52;
 /** Number of counters. */
-export const CTR_MAX = 52;
+export const CTR_MAX = 53;
 
 /*
  * ----------------------------------------------------------------------------

@@ -49,7 +49,8 @@ import {
 } from "./route/rtable";
 import { drop, recordRoute, transmit, setOutHeader, ipLocalOutRouted } from "./ipv4/output";
 import { ipLocalDeliver } from "./ipv4/local";
-import { ipRcvHeaderError } from "./ipv4/rcv";
+import { ipRcvHeaderError, ipRcvOptions } from "./ipv4/rcv";
+import { IPERR_SRR } from "./abi";
 import {
   icmpSend, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_FRAG_NEEDED, ICMP_EXC_TTL, ICMP_NET_UNREACH,
   ICMP_HOST_UNREACH, ICMP_PKT_FILTERED, ICMP_REDIRECT, ICMP_REDIR_HOST,
@@ -199,7 +200,7 @@ function ipRcv(p: usize): void {
   setOutHeader(p, load<u32>(p, PKT_SRC), load<u8>(p, PKT_TTL));
   // ip_rcv_core: a header the kernel rejects never reaches PREROUTING (ipv4/rcv.ts)
   const ipErr = <u32>load<u8>(p, PKT_IP_ERROR);
-  if (ipErr != 0) { ipRcvHeaderError(p, ipErr); return; }
+  if (ipErr != 0 && ipErr < <u32>IPERR_SRR) { ipRcvHeaderError(p, ipErr); return; }
 
   if (nfActive() && !nfPreRouting(p, dev)) return;
 
@@ -214,6 +215,8 @@ function ipRcv(p: usize): void {
     drop(p, reason);
     return;
   }
+  // ip_rcv_options (IHL > 5) after the route: only options it rejects come here (ipv4/rcv.ts)
+  if (ipErr != 0) { ipRcvOptions(p, ipErr, rtFlags); return; }
   const type = rtType;
   if (type == RTN_UNREACHABLE) { ipError(p, dev); return; }
   if (type == RTN_LOCAL || type == RTN_BROADCAST || type == RTN_MULTICAST) {

@@ -94,6 +94,7 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_UDPLITE_IN_ERRORS]: "UdpLiteInErrors",
   [abi.CTR_UDPLITE_IN_CSUM_ERRORS]: "UdpLiteInCsumErrors",
   [abi.CTR_UDPLITE_IGNORED_MULTI]: "UdpLiteIgnoredMulti",
+  [abi.CTR_ICMP_OUT_PARM_PROBS]: "IcmpOutParmProbs",
 };
 
 export class Engine {

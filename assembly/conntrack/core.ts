@@ -11,6 +11,7 @@
  * packet created but never confirmed (dropped, or a REJECT answered it) are
  * freed when the packet's processing ends (ctPacketDone).
  */
+import { ipHdrLen } from "../util/ip";
 import {
   PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_ICMP_ID, PKT_ICMP_TYPE, PKT_ICMP_CODE,
   PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_DST, PKT_OUT_INNER_SPORT, PKT_OUT_INNER_DPORT,
@@ -226,7 +227,7 @@ function resolveNormalCt(p: usize): i32 {
 /** udp_error: a truncated datagram, or a bad checksum (a zero checksum field means none: fine). */
 function udpError(p: usize): bool {
   // under 8 bytes: "short packet" (PKT_L4_BYTES; a JSONL len below 28 says it too)
-  if (load<u8>(p, PKT_L4_BYTES) != 0 || <u32>load<u16>(p, PKT_LEN) < 28) return true;
+  if (load<u8>(p, PKT_L4_BYTES) != 0 || <u32>load<u16>(p, PKT_LEN) < ipHdrLen(p) + 8) return true;
   // a length field beyond the datagram or below 8: "truncated/malformed packet"
   if (<u32>load<u16>(p, PKT_FLAGS) & PF_UDP_LEN_BAD) return true;
   if (<u32>load<u8>(p, PKT_CSUM) == CSUM_NONE) return false;
@@ -236,7 +237,7 @@ function udpError(p: usize): bool {
 
 /** udplite_error: checksum coverage outside 8..length, no checksum (mandatory for UDP-Lite), a bad one. */
 function udpliteError(p: usize): bool {
-  const udplen = <u32>load<u16>(p, PKT_LEN) - 20;
+  const udplen = <u32>load<u16>(p, PKT_LEN) - ipHdrLen(p);
   if (<i32>udplen < 8 || load<u8>(p, PKT_L4_BYTES) != 0) return true; // "short packet", "packet too short"
   const cscov = <u32>load<u16>(p, PKT_CSCOV);
   if (cscov != 0 && (cscov < 8 || cscov > udplen)) return true; // "invalid checksum coverage"

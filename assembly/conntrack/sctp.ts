@@ -8,6 +8,7 @@
  * abi.ts); the entry's state and tags are in its TCP-pool record
  * (entry.ts).
  */
+import { ipHdrLen } from "../util/ip";
 import {
   PKT_LEN, PKT_SCTP_VTAG, PKT_SCTP_INIT_TAG, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS, PKT_SCTP_TFLAGS,
   PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_NO_INITHDR, SCTP_MAX_CHUNKS, PKT_L4_BYTES,
@@ -157,7 +158,7 @@ function sctpNew(ct: usize, p: usize): bool {
  */
 export function sctpPacket(idx: u32, ct: usize, p: usize, dir: u32, bad: bool): i32 {
   // sctp_error: "short packet" (under the 12-byte common header, PKT_L4_BYTES), "bad CRC"
-  if (load<u8>(p, PKT_L4_BYTES) != 0 || <u32>load<u16>(p, PKT_LEN) < 20 + 12 || bad) return NF_INVALID;
+  if (load<u8>(p, PKT_L4_BYTES) != 0 || <u32>load<u16>(p, PKT_LEN) < ipHdrLen(p) + 12 || bad) return NF_INVALID;
   const map = basicChecks(p);
   if ((map & (1 << 31)) != 0) return NF_INVALID;
   const confirmed = (ctStatus(ct) & IPS_CONFIRMED) != 0;

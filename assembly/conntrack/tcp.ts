@@ -5,6 +5,7 @@
  * timeout choice. Semantics follow the kernel function by function; the
  * comments name them.
  */
+import { ipHdrLen } from "../util/ip";
 import {
   PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_WIN, PKT_LEN, PKT_TCP_DOFF, PKT_TCP_WSCALE, PKT_TCP_OPTS, PKT_TCP_SACK,
   TO_SACK_PERM, TO_SACK, IPS_SEEN_REPLY, IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_CONFIRMED,
@@ -99,7 +100,7 @@ function conntrackIndex(flags: u32): u32 {
 
 /** segment_seq_plus_len: seq + payload length + SYN + FIN. */
 function segmentEnd(p: usize, seq: u32, flags: u32): u32 {
-  const payload = <u32>load<u16>(p, PKT_LEN) - 20 - (doffOf(p) << 2);
+  const payload = <u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) - (doffOf(p) << 2);
   return seq + payload + ((flags >> 1) & 1) + (flags & 1);
 }
 
@@ -116,7 +117,7 @@ export function tcpError(p: usize): bool {
   if (load<u8>(p, PKT_L4_BYTES) != 0) return true;
   const doff = doffOf(p);
   const len = <u32>load<u16>(p, PKT_LEN);
-  if (doff < 5 || len < 20 + (doff << 2)) return true;
+  if (doff < 5 || len < ipHdrLen(p) + (doff << 2)) return true;
   if (nfChecksumBad(p)) return true; // "bad checksum" (nf_checksum: the packet is CHECKSUM_COMPLETE after it)
   const f = <u32>load<u8>(p, PKT_TCPFLAGS) & ~(ECE | CWR | PSH);
   // tcp_valid_flags[]

@@ -8,6 +8,7 @@
  * The reply is written as a full descriptor into the reply ring and routed
  * and transmitted like any locally generated packet (output.ts).
  */
+import { CTR_ICMP_OUT_PARM_PROBS } from "../abi";
 import {
   PKT_SRC, PKT_DST, PKT_PROTO, PKT_TOS, PKT_LEN, PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_ICMP_CODE,
   PKT_ICMP_ID, PKT_ICMP_SEQ, PKT_SPORT, PKT_DPORT, PKT_IPID, PKT_INNER_SRC, PKT_INNER_DST,
@@ -117,6 +118,7 @@ export function icmpOutCount(type: u32): void {
   else if (type == ICMP_TIME_EXCEEDED) count(CTR_ICMP_OUT_TIME_EXCDS);
   else if (type == ICMP_REDIRECT) count(CTR_ICMP_OUT_REDIRECTS);
   else if (type == ICMP_ECHOREPLY) count(CTR_ICMP_OUT_ECHO_REPS);
+  else if (type == 12) count(CTR_ICMP_OUT_PARM_PROBS); // ICMP_PARAMETERPROB
 }
 
 /**

@@ -10,6 +10,7 @@
  * SYN-ACK or data reply is generated) and every other port is closed. Without
  * one (sockets unknown), no transport-level answer is generated at all.
  */
+import { ipHdrLen } from "../util/ip";
 import {
   PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TOS,
   PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_TTL, PKT_IIF, PKT_TCP_DOFF, PKT_OUT_FLAGS, PF_L2_OTHER, PKT_CT_ID,
@@ -148,7 +149,7 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   } else {
     let doff = <u32>load<u8>(p, PKT_TCP_DOFF);
     if (doff == 0) doff = 5;
-    const segLen = <u32>load<u16>(p, PKT_LEN) - 20 - (doff << 2);
+    const segLen = <u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) - (doff << 2);
     const ack = load<u32>(p, PKT_SEQ) + ((flags >> 1) & 1) + (flags & 1) + segLen;
     store<u32>(q, ack, PKT_ACK);
     store<u8>(q, 4 | 16, PKT_TCPFLAGS); // RST|ACK
@@ -174,7 +175,7 @@ function udpRcv(p: usize, rtFlagsIn: u32, lite: bool): void {
   }
   if (lite) {
     // `if (ulen > skb->len) goto short_packet` comes first, for UDP-Lite too (its coverage field)
-    if (<u32>load<u16>(p, PKT_CSCOV) > <u32>load<u16>(p, PKT_LEN) - 20) {
+    if (<u32>load<u16>(p, PKT_CSCOV) > <u32>load<u16>(p, PKT_LEN) - ipHdrLen(p)) {
       count(CTR_UDPLITE_IN_ERRORS);
       drop(p, DROP_PKT_TOO_SMALL);
       return;
@@ -234,7 +235,7 @@ function udpPortUnreachable(p: usize, rtFlagsIn: u32): void {
   // a datagram with bytes after its UDP length was trimmed to it (pskb_trim_rcsum): icmp_send
   // quotes what is left, the IP header and ulen bytes (the quoted total length is unchanged)
   const len = load<u16>(p, PKT_LEN);
-  if (load<u16>(p, PKT_FLAGS) & PF_UDP_LEN) store<u16>(p, <u16>(20 + <u32>load<u16>(p, PKT_CSCOV)), PKT_LEN);
+  if (load<u16>(p, PKT_FLAGS) & PF_UDP_LEN) store<u16>(p, <u16>(ipHdrLen(p) + <u32>load<u16>(p, PKT_CSCOV)), PKT_LEN);
   icmpSend(p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, rtFlagsIn, !(load<u16>(p, PKT_FLAGS) & PF_LOCAL));
   store<u16>(p, len, PKT_LEN);
   store<u32>(p, ct, PKT_CT_ID);

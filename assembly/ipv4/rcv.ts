@@ -17,11 +17,12 @@
  * comes first).
  */
 import {
-  IPERR_CSUM, IPERR_TRUNCATED, DROP_IP_INHDR, DROP_IP_CSUM, DROP_PKT_TOO_SMALL,
+  IPERR_CSUM, IPERR_TRUNCATED, IPERR_SRR, IPERR_OPTIONS, DROP_IP_OPTIONS, DROP_IP_SRR, DROP_IP_INHDR, DROP_IP_CSUM, DROP_PKT_TOO_SMALL,
   CTR_IP_IN_HDR_ERRORS, CTR_IP_IN_CSUM_ERRORS, CTR_IP_IN_TRUNCATED_PKTS,
 } from "../abi";
 import { count } from "./stats";
 import { drop } from "./output";
+import { icmpSend } from "./icmp";
 
 /** Drops packet `p`, whose header ip_rcv_core rejects for `err` (IPERR_*, not 0). */
 export function ipRcvHeaderError(p: usize, err: u32): void {
@@ -34,3 +35,23 @@ export function ipRcvHeaderError(p: usize, err: u32): void {
   count(CTR_IP_IN_HDR_ERRORS);
   drop(p, err == IPERR_CSUM ? DROP_IP_CSUM : DROP_IP_INHDR);
 }
+
+/**
+ * ip_rcv_options (net/ipv4/ip_input.c), for a packet with IPv4 options whose
+ * options the capture decoder found wrong (PKT_IP_ERROR is IPERR_SRR or
+ * IPERR_OPTIONS + pp_ptr; host/packet/ipopts.ts runs ip_options_compile's
+ * checks). It runs after input routing (ip_rcv_finish_core), so the route
+ * decides first and `rtFlags` are its RTCF_* flags. Valid options without a
+ * source route never come here: the packet goes on unchanged.
+ *
+ *  - ip_options_compile fails: IpInHdrErrors, and icmp_send(ICMP_PARAMETERPROB,
+ *    0, pp_ptr << 24) with icmp_send's own checks and rate limits;
+ *  - a source route with accept_source_route off: dropped, counting nothing.
+ */
+export function ipRcvOptions(p: usize, err: u32, rtFlags: u32): void {
+  if (err == <u32>IPERR_SRR) { drop(p, DROP_IP_SRR); return; }
+  count(CTR_IP_IN_HDR_ERRORS);
+  icmpSend(p, ICMP_PARAMETERPROB, 0, (err - <u32>IPERR_OPTIONS) << 24, rtFlags, true);
+  drop(p, DROP_IP_OPTIONS);
+}
+const ICMP_PARAMETERPROB: u32 = 12;

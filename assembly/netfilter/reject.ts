@@ -5,6 +5,7 @@
  * ip_route_me_harder, attached to the packet's connection in the other
  * direction (nf_ct_attach) and sent through OUTPUT and POSTROUTING.
  */
+import { ipHdrLen } from "../util/ip";
 import {
   PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TCP_DOFF, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT,
   PKT_OUT_DPORT, PKT_OUT_MARK, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_TTL, PKT_LEN as LEN, PKT_MARK, PKT_FLAGS,
@@ -96,7 +97,7 @@ function sendReset(p: usize): void {
   } else {
     let doff = <u32>load<u8>(p, PKT_TCP_DOFF);
     if (doff == 0 && l4 == 0) doff = 5; // a malformed header's data offset is raw (nf_reject_ip_tcphdr_put uses oth->doff)
-    const payload = <u32>load<u16>(p, PKT_LEN) - 20 - (doff << 2);
+    const payload = <u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) - (doff << 2);
     store<u32>(q, load<u32>(p, PKT_SEQ) + ((oflags >> 1) & 1) + (oflags & 1) + payload, PKT_ACK);
     store<u8>(q, 4 | 16, PKT_TCPFLAGS);
   }

@@ -22,3 +22,8 @@
 /** Netmask for a prefix length 0..32. */
 // @ts-ignore: decorator
 @inline export function maskOf(plen: u32): u32 { return plen == 0 ? 0 : (0xffffffff << (32 - plen)); }
+
+import { PKT_FLAGS, PF_IP_OPTS_SHIFT } from "../abi";
+/** The IPv4 header length of descriptor `p`: 20 bytes plus its option words (PF_IP_OPTS_MASK). */
+// @ts-ignore: decorator
+@inline export function ipHdrLen(p: usize): u32 { return 20 + ((<u32>load<u16>(p, PKT_FLAGS) >> PF_IP_OPTS_SHIFT) << 2); }

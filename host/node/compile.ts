@@ -270,11 +270,37 @@ export function loadNode(core: CoreExports, snap: NodeSnapshot, opts: { hz?: num
     core.ct_config_set(ctc, n);
   }
   core.state_reset();
+  refuseSourceRouting(snap);
   noteUnmodelledSysctls(snap);
 
   const devBySlot: (Link | undefined)[] = [undefined, ...links];
   // Route.index is the route's position in snap.routes
   return { snapshot: snap, devBySlot, slotByName, loopbackSlot, tableIds, routes, rules, fibBytes };
+}
+
+/**
+ * accept_source_route (IN_DEV_SOURCE_ROUTE: conf/all && conf/<dev>): when it
+ * is on for a device, ip_rcv_options hands a packet with a source route
+ * option to ip_options_rcv_srr, which re-routes it to the option's next
+ * address. That is not modelled, so such a node is refused rather than
+ * answered wrongly; with it off (the kernel's conf/all default) a source
+ * routed packet is dropped (assembly/ipv4/rcv.ts ipRcvOptions).
+ */
+function refuseSourceRouting(snap: NodeSnapshot): void {
+  const get = (d: string): number | undefined => {
+    const v = snap.sysctl.get(`net.ipv4.conf.${d}.accept_source_route`);
+    return v === undefined ? undefined : Number(v.trim());
+  };
+  const all = get("all") ?? 0;
+  if (all === 0) return;
+  for (const l of snap.links) {
+    // a device without its own line has conf/default's value, 1 unless set (ipv4_devconf_dflt)
+    const own = get(l.name) ?? get("default") ?? 1;
+    if (own !== 0) {
+      throw new InputError("sysctl.txt", 0, `net.ipv4.conf.${l.name}.accept_source_route = ${own}`,
+        "source routing enabled (with net.ipv4.conf.all.accept_source_route = 1) is not modelled: set it to 0 on the node or in the snapshot");
+    }
+  }
 }
 
 /**
@@ -290,7 +316,7 @@ function noteUnmodelledSysctls(snap: NodeSnapshot): void {
     if (key === "net.nf_conntrack_max") continue;
     const m = /^net\.ipv4\.conf\.(.+)\.([^.]+)$/.exec(key);
     const name = m ? `net.ipv4.conf.*.${m[2]}` : key;
-    if (m && modelled.has(m[2])) continue;
+    if (m && (modelled.has(m[2]) || m[2] === "accept_source_route")) continue; // the latter: refuseSourceRouting
     unused.set(name, (unused.get(name) ?? 0) + 1);
   }
   if (unused.size === 0) return;

@@ -54,6 +54,8 @@ export const DROP_TEXT: Record<string, string> = {
   OTHERHOST: "frame addressed to another host's MAC (ip_rcv: PACKET_OTHERHOST)",
   NF_HOTDROP: "an iptables match could not read the transport header it needs (hotdrop)",
   L4_SHORT: "delivered locally with a transport header too short for its protocol",
+  IP_OPTIONS: "IPv4 options malformed (ip_options_compile): parameter problem sent",
+  IP_SRR: "IPv4 source route option (LSRR/SSRR) with accept_source_route off",
 };
 
 /** Netfilter context for decoding: the loaded ruleset and the trace ring. */

@@ -14,6 +14,7 @@
  * from the bytes (CSUM_OK / CSUM_BAD / CSUM_NONE).
  */
 import * as abi from "../core/abi.js";
+import { ipOptionsCompile } from "./ipopts.js";
 import { formatIPv4 } from "../util/ipv4.js";
 import { tcpFlagsToLetters, writeDccpOptions, type PacketInput } from "./input.js";
 
@@ -70,6 +71,8 @@ export class WireFields {
    * clears it; the reassembler sets it after parsing the datagram.
    */
   fragMax = 0;
+  /** The header's option words, IHL - 5 (PF_IP_OPTS_MASK); the options' verdict is `ipError` (IPERR_SRR, IPERR_OPTIONS + pp_ptr). */
+  ipOptWords = 0;
   /**
    * PKT_L4_BYTES: 0 when the transport header is sound; else 1 + the
    * transport bytes the whole datagram carries (at most 255): a header the
@@ -213,6 +216,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   // are damage to the capture (WIRE_ERROR)
   w.ipError = abi.IPERR_NONE;
   w.fragMax = 0;
+  w.ipOptWords = 0;
   if (wire < 20) return ipError(b, o, cap, wire, w, abi.IPERR_HDR); // pskb_may_pull(skb, sizeof(struct iphdr)) fails
   if (cap < 20) return fail(w, 0, `${cap} bytes captured, too short for an IPv4 header (20)`);
   const vihl = b[o]!;
@@ -224,6 +228,14 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   const len = u16(b, o + 2);
   if (len > wire) return ipError(b, o, cap, wire, w, abi.IPERR_TRUNCATED);
   if (len < ihl) return ipError(b, o, cap, wire, w, abi.IPERR_HDR);
+  if (ihl > 20) {
+    // ip_rcv_options runs after PREROUTING and input routing: the packet is
+    // decoded in full, and the core drops it there (ipopts.ts, assembly/ipv4/rcv.ts)
+    w.ipOptWords = (ihl - 20) >> 2;
+    const v = ipOptionsCompile(b, o, ihl);
+    if (v.ppPtr !== 0) w.ipError = abi.IPERR_OPTIONS + v.ppPtr;
+    else if (v.srr) w.ipError = abi.IPERR_SRR;
+  }
   const frag = u16(b, o + 6);
   w.df = (frag & 0x4000) !== 0;
   if (frag & 0x3fff) return WIRE_FRAGMENT;
@@ -604,7 +616,7 @@ function descriptorFlags(w: WireFields, flags: number): number {
   let fl = flags | abi.PF_SRC_SET;
   if (w.df) fl |= abi.PF_DF;
   if (w.hasInner) fl |= abi.PF_INNER;
-  return fl | w.udpLen;
+  return fl | w.udpLen | (w.ipOptWords << abi.PF_IP_OPTS_SHIFT);
 }
 
 /** Word indices of the descriptor fields writeWords writes (module constants: no namespace load per packet). */
@@ -750,7 +762,7 @@ const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
   "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "chunkFlags", "tflags", "zerolen", "sctpFlags",
   "dccpType", "dccpFlags", "dccpOpts", "hasDccpOpts", "csum", "ipError",
-  "fragMax", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
+  "fragMax", "ipOptWords", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
 
 export const FAST_WORDS: boolean = (() => {
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) return false;
@@ -867,6 +879,8 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
     if (w.proto === 1 && isIcmpError(w.icmpType) && w.len - w.l4 >= 28) p.quote_ihl = w.doff;
   }
   p.csum = CSUM_WORD[w.csum];
+  // IPv4 options have no JSONL form (ipopts.ts): a capture's packets with options replay from the capture only
+  if (w.ipOptWords !== 0) throw new Error(`an IPv4 header with options (IHL ${5 + w.ipOptWords}) has no JSONL form`);
   if (w.ipError !== abi.IPERR_NONE) p.ip_error = IPERR_WORD[w.ipError];
   if (w.fragMax !== 0) p.frag_max = w.fragMax;
   if (pktType !== "host") p.pkt_type = pktType;
