@@ -51,7 +51,7 @@ export interface CaptureInterface {
 export interface ReaderOptions {
   /** Read buffer size in bytes (default 4 MiB; at least 512 KiB). */
   bufferSize?: number;
-  /** Bytes asked of one read (default READ_CHUNK, 1 MiB). */
+  /** Bytes asked of one read (default READ_CHUNK, 128 KiB). */
   readChunk?: number;
 }
 

@@ -4,6 +4,15 @@
  * byte offsets into the buffer (frames of a batch not yet processed) pin
  * them; a refill never discards pinned bytes and reports "blocked" instead
  * when it would have to.
+ *
+ * Reads go to the front of the buffer whenever they can: once the bytes
+ * still needed start half a read or more into the buffer and are no more
+ * than half a read, they slide to the front before the next read. The kernel's copy from the page cache
+ * then writes the same few hundred kilobytes over and over, which stay in
+ * the CPU's cache for the copy and for the decoding after it; cycling
+ * through the whole buffer instead made reading a 1 GB capture ~1.7x
+ * slower (~215 against ~125 ms, measured with 1 MiB and 128 KiB reads).
+ * The buffer's size only bounds a record and what is pinned.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 
@@ -13,7 +22,7 @@ export const DEFAULT_BUFFER = 4 << 20;
  * decoded soon after the kernel copied them, while they are still in the
  * CPU cache, and the copy writes a cache-sized region at a time.
  */
-export const READ_CHUNK = 1 << 20;
+export const READ_CHUNK = 128 << 10;
 
 export class ByteSource {
   readonly buf: Uint8Array;
@@ -53,8 +62,9 @@ export class ByteSource {
       if (keep < this.pos) return -1;
       throw new RangeError(`record of ${n} bytes exceeds the read buffer (${this.buf.length})`);
     }
-    if (this.pos + n > this.buf.length) {
-      // slide the kept bytes to the front
+    const half = this.chunk >> 1;
+    if ((keep >= half && this.end - keep <= half) || this.pos + n > this.buf.length) {
+      // slide the kept bytes to the front (when nothing is pinned, less than the record asked for)
       this.buf.copyWithin(0, keep, this.end);
       this.base += keep;
       this.pos -= keep;
