@@ -213,11 +213,11 @@ export interface KernelRun {
  * peer's python program `sender(nodeMac)`, `waitMs` for the kernel to
  * finish, counters and the ruleset after, the captures stopped, and the
  * node's snapshot written to `snapDir`. `conntrack`: read `conntrack -S`
- * around the frames too.
+ * around the frames too. `filter`: a capture filter for the node's capture.
  */
-export async function recordKernelRun(pair: NetnsPair, opts: { capture: string; far?: { ns: string; capture: string }; sender: (nodeMac: string) => string; waitMs: number; snapDir: string; conntrack?: boolean }): Promise<KernelRun> {
+export async function recordKernelRun(pair: NetnsPair, opts: { capture: string; filter?: string; far?: { ns: string; capture: string }; sender: (nodeMac: string) => string; waitMs: number; snapDir: string; conntrack?: boolean }): Promise<KernelRun> {
   const nodeMac = pair.inNs(pair.node, ["cat", "/sys/class/net/vn/address"]).trim();
-  const cap = await startCapture(pair.node, ["dumpcap", "-q", "-i", "vn", "-w", opts.capture]);
+  const cap = await startCapture(pair.node, ["dumpcap", "-q", "-i", "vn", ...(opts.filter ? ["-f", opts.filter] : []), "-w", opts.capture]);
   const farCap = opts.far ? await startCapture(opts.far.ns, ["dumpcap", "-q", "-i", "vx", "-w", opts.far.capture]) : undefined;
   const before = pair.nstat();
   const ctBefore = opts.conntrack ? conntrackStats(pair) : {};

@@ -40,12 +40,10 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, iptablesCounterLines, legacyRestore, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
+import { createNetnsPair, iptablesCounterLines, legacyRestore, rawSenderPrelude, recordKernelRun, type NetnsPair } from "./netns-pair.js";
 import { scratchDir, haveTool, replayKernelCapture } from "./helpers.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 
@@ -134,29 +132,27 @@ describeKernel("-m rpfilter, kernel vs emulator", () => {
     node("sysctl", "-qw", "net.ipv4.conf.d0.ignore_routes_with_linkdown=1");
     node("ip", "link", "set", "d1", "down");
     legacyRestore(n, RULES);
-    const nodeMac = node("cat", "/sys/class/net/vn/address").trim();
-    const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-f", "udp", "-w", CAPTURE]);
-    n.inNs(n.peer, ["python3", "-c", [
-      ...rawSenderPrelude(nodeMac),
-      "ident = 0",
-      "def udp(s_, d_, sp, dp, tos):",
-      "    global ident",
-      "    ident += 1",
-      "    seg = struct.pack('!HHHH', sp, dp, 12, 0) + b'rpf!'",
-      "    ps = socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, 17, len(seg))",
-      "    seg = seg[:6] + struct.pack('!H', csum(ps + seg) or 0xffff) + seg[8:]",
-      "    h = struct.pack('!BBHHHBBH4s4s', 0x45, tos, 20 + len(seg), ident, 0, 64, 17, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
-      "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + seg",
-      "for f in [",
-      ...FRAMES.map(([s, d, dp, tos], k) => `    udp('${s}', '${d}', ${sport(k)}, ${dp}, ${tos}),`),
-      "]:",
-      "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.02)",
-    ].join("\n")]);
-    await new Promise((res) => setTimeout(res, 400));
-    kernelSave = node("iptables-legacy-save", "-c");
-    await stopCapture(cap);
     snapDir = join(dir, "snap");
-    node("sh", SNAPSHOT, snapDir);
+    const run = await recordKernelRun(n, {
+      capture: CAPTURE, filter: "udp", waitMs: 400, snapDir,
+      sender: (nodeMac) => [
+        ...rawSenderPrelude(nodeMac),
+        "ident = 0",
+        "def udp(s_, d_, sp, dp, tos):",
+        "    global ident",
+        "    ident += 1",
+        "    seg = struct.pack('!HHHH', sp, dp, 12, 0) + b'rpf!'",
+        "    ps = socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, 17, len(seg))",
+        "    seg = seg[:6] + struct.pack('!H', csum(ps + seg) or 0xffff) + seg[8:]",
+        "    h = struct.pack('!BBHHHBBH4s4s', 0x45, tos, 20 + len(seg), ident, 0, 64, 17, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
+        "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + seg",
+        "for f in [",
+        ...FRAMES.map(([s, d, dp, tos], k) => `    udp('${s}', '${d}', ${sport(k)}, ${dp}, ${tos}),`),
+        "]:",
+        "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.02)",
+      ].join("\n"),
+    });
+    kernelSave = run.kernelSave;
   }, 60000);
 
   afterAll(() => {

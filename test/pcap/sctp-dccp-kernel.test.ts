@@ -24,14 +24,12 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { legacyRestore, counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
+import { legacyRestore, counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, recordKernelRun, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import * as abi from "../../host/core/abi.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 
@@ -156,49 +154,45 @@ describeKernel("-m sctp and -m dccp: kernel vs emulator", () => {
     ns = createNetnsPair("sctpdccp");
     const n = ns;
     legacyRestore(n, RULES);
-    const nodeMac = n.inNs(n.node, ["cat", "/sys/class/net/vn/address"]).trim();
-    const cap = await startCapture(n.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
-    before = n.nstat();
-    n.inNs(n.peer, ["python3", "-c", [
-      ...rawSenderPrelude(nodeMac),
-      `A, L = '${A}', '${L}'`,
-      CH,
-      ...RAW_IP_HELPERS,
-      "T = []",
-      "for i in range(256):",
-      "    c = i",
-      "    for _ in range(8): c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1",
-      "    T.append(c)",
-      "def crc32c(b):",
-      "    c = 0xffffffff",
-      "    for x in b: c = T[(c ^ x) & 0xff] ^ (c >> 8)",
-      "    return c ^ 0xffffffff",
-      // a chunk: type, flags, value; its length field n (default: header + value), padded to 4
-      "def ch(t, f=0, v=b'', n=None):",
-      "    c = struct.pack('!BBH', t, f, 4 + len(v) if n is None else n) + v",
-      "    return c + b'\\0' * (-len(c) % 4)",
-      "def sctp(sp, dp, chunks, tail=b''):",
-      "    p = struct.pack('!HHII', sp, dp, 0x01020304, 0) + chunks + tail",
-      "    return ip(A, L, 132, p[:8] + struct.pack('<I', crc32c(p)) + p[12:])",
-      // the generic header (X: 16 bytes), the type's subheader (dccp_packet_hdr_len), options; doff in words
-      "def dccp(sp, dp, t, x=1, opts=b'', doff=None):",
-      "    sub = 0 if t == 2 else 8 if t in (3, 4, 5, 6, 8, 9) else 4 if t == 0 else 12",
-      "    h = struct.pack('!HHBBHBBH', sp, dp, 0, 0, 0, (t << 1) | x, 0, 1) + (b'\\0\\0\\0\\1' if x else b'') + b'\\0' * sub",
-      "    body = h + opts",
-      "    d = len(body) // 4 if doff is None else doff",
-      "    return ip(A, L, 33, body[:4] + bytes([d]) + body[5:])",
-      "ident = 0",
-      "frames = []",
-      ...CASES.map(([py]) => `frames.append(${py})`),
-      "for f in frames:",
-      "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.01)",
-    ].join("\n")]);
-    await new Promise((res) => setTimeout(res, 500));
-    after = n.nstat();
-    kernelSave = n.inNs(n.node, ["iptables-legacy-save", "-c"]);
-    await stopCapture(cap);
     snapDir = join(dir, "snap");
-    n.inNs(n.node, ["sh", SNAPSHOT, snapDir]);
+    const run = await recordKernelRun(n, {
+      capture: CAPTURE, waitMs: 500, snapDir,
+      sender: (nodeMac) => [
+        ...rawSenderPrelude(nodeMac),
+        `A, L = '${A}', '${L}'`,
+        CH,
+        ...RAW_IP_HELPERS,
+        "T = []",
+        "for i in range(256):",
+        "    c = i",
+        "    for _ in range(8): c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1",
+        "    T.append(c)",
+        "def crc32c(b):",
+        "    c = 0xffffffff",
+        "    for x in b: c = T[(c ^ x) & 0xff] ^ (c >> 8)",
+        "    return c ^ 0xffffffff",
+        // a chunk: type, flags, value; its length field n (default: header + value), padded to 4
+        "def ch(t, f=0, v=b'', n=None):",
+        "    c = struct.pack('!BBH', t, f, 4 + len(v) if n is None else n) + v",
+        "    return c + b'\\0' * (-len(c) % 4)",
+        "def sctp(sp, dp, chunks, tail=b''):",
+        "    p = struct.pack('!HHII', sp, dp, 0x01020304, 0) + chunks + tail",
+        "    return ip(A, L, 132, p[:8] + struct.pack('<I', crc32c(p)) + p[12:])",
+        // the generic header (X: 16 bytes), the type's subheader (dccp_packet_hdr_len), options; doff in words
+        "def dccp(sp, dp, t, x=1, opts=b'', doff=None):",
+        "    sub = 0 if t == 2 else 8 if t in (3, 4, 5, 6, 8, 9) else 4 if t == 0 else 12",
+        "    h = struct.pack('!HHBBHBBH', sp, dp, 0, 0, 0, (t << 1) | x, 0, 1) + (b'\\0\\0\\0\\1' if x else b'') + b'\\0' * sub",
+        "    body = h + opts",
+        "    d = len(body) // 4 if doff is None else doff",
+        "    return ip(A, L, 33, body[:4] + bytes([d]) + body[5:])",
+        "ident = 0",
+        "frames = []",
+        ...CASES.map(([py]) => `frames.append(${py})`),
+        "for f in frames:",
+        "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.01)",
+      ].join("\n"),
+    });
+    ({ before, after, kernelSave } = run);
   }, 60000);
 
   afterAll(() => {
