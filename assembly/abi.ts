@@ -507,6 +507,12 @@ export const PF_NF_CSUM_OK = 512;
  */
 export const PF_IP_OPTS_SHIFT = 12;
 export const PF_IP_OPTS_MASK = 0xf000;
+/**
+ * With PF_L2_OTHER (and not PF_OTHERHOST): the frame went to a multicast
+ * link-layer address (skb->pkt_type PACKET_MULTICAST); without it a
+ * PF_L2_OTHER frame is PACKET_BROADCAST. Only -m pkttype tells them apart.
+ */
+export const PF_L2_MCAST = 1024;
 
 // ---- output flags (PKT_OUT_FLAGS) --------------------------------------------
 /** The forwarding path decided to send an ICMP redirect (RTCF_DOREDIRECT). */
@@ -1250,6 +1256,27 @@ export const XT_RPFILTER_LOOSE = 1;
 export const XT_RPFILTER_VALID_MARK = 2;
 export const XT_RPFILTER_ACCEPT_LOCAL = 4;
 export const XT_RPFILTER_INVERT = 8;
+/**
+ * -m pkttype (xt_pkttype_info): u8 packet type @4 (PACKET_HOST 0,
+ * BROADCAST 1, MULTICAST 2, OTHERHOST 3), inverted by M_INV.
+ */
+export const M_PKTTYPE = 26;
+/**
+ * -m iprange (xt_iprange_mtinfo): u8 flags @4 (IPRANGE_SRC 1, IPRANGE_DST
+ * 2, IPRANGE_SRC_INV 16, IPRANGE_DST_INV 32), u32 src min, max @8, dst min,
+ * max @16 (host order).
+ */
+export const M_IPRANGE = 27;
+/** -m ttl (ipt_ttl_info): u8 mode @4 (IPT_TTL_EQ 0, NE 1, LT 2, GT 3), u8 ttl @5. */
+export const M_TTL = 28;
+/**
+ * -m tos / -m dscp / -m ecn on the TOS byte: u8 kind @4 (0 tos: (tos & mask)
+ * == value, 1 dscp: tos >> 2 == value, both inverted by M_INV; 2 ecn), u8
+ * value @5, u8 mask @6. For ecn: @5 the ECT codepoint, @6 the TCP flag
+ * values wanted (64 ECE, 128 CWR: set unless that option is inverted), u8
+ * operations @7 (1 ECT: (tos & 3) == @5, 16 it inverted; 2 ECE; 4 CWR).
+ */
+export const M_TOSBYTE = 29;
 
 /*
  * IP set image (host/ipset/image.ts writes one per set a ruleset uses, in the

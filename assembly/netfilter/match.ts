@@ -12,6 +12,7 @@ import {
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
   M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP, M_SET, M_RPFILTER,
+  M_PKTTYPE, M_IPRANGE, M_TTL, M_TOSBYTE, PKT_TOS, PKT_FLAGS, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_L2_MCAST,
   SCTP_CHUNK_MATCH_ANY, SCTP_CHUNK_MATCH_ALL, SCTP_CHUNK_MATCH_ONLY, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS,
   PKT_SCTP_CHUNK_FLAGS, PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_TAIL, PKT_DCCP_TYPE, PKT_DCCP_FLAGS, DCCPF_SHORT,
   DCCPF_OPT_HOTDROP, PKT_DCCP_OPTS_LO, PKT_DCCP_OPTS_MID, PKT_DCCP_OPTS_HI,
@@ -448,6 +449,69 @@ function ownerMatch(p: usize, m: usize): bool {
   return true;
 }
 
+/**
+ * pkttype_mt (xt_pkttype.c): skb->pkt_type, or for PACKET_LOOPBACK the
+ * destination's kind. A packet the node sends is PACKET_HOST at every hook
+ * we run (looped back through lo it is too: eth_type_trans on lo's zero
+ * address); PACKET_LOOPBACK copies (dev_loopback_xmit) never reach a hook
+ * here.
+ */
+function pktType(p: usize): u32 {
+  const f = <u32>load<u16>(p, PKT_FLAGS);
+  if ((f & PF_LOCAL) != 0 || (f & PF_L2_OTHER) == 0) return 0;
+  if (f & PF_OTHERHOST) return 3;
+  return (f & PF_L2_MCAST) != 0 ? 2 : 1;
+}
+
+/** iprange_mt4 (xt_iprange.c): host-order comparisons, each side with its own inversion. */
+function iprangeMatch(p: usize, m: usize): bool {
+  const flags = <u32>load<u8>(m, 4);
+  if (flags & 1) {
+    const a = load<u32>(p, PKT_OUT_SRC);
+    const out = a < load<u32>(m, 8) || a > load<u32>(m, 12);
+    if (out != ((flags & 16) != 0)) return false;
+  }
+  if (flags & 2) {
+    const a = load<u32>(p, PKT_OUT_DST);
+    const out = a < load<u32>(m, 16) || a > load<u32>(m, 20);
+    if (out != ((flags & 32) != 0)) return false;
+  }
+  return true;
+}
+
+/** ttl_mt (ipt_ttl.c) on the header's TTL as it is at this hook (after ip_forward's decrement). */
+function ttlMatch(p: usize, m: usize): bool {
+  const ttl = <u32>load<u8>(p, PKT_OUT_TTL);
+  const v = <u32>load<u8>(m, 5);
+  switch (<u32>load<u8>(m, 4)) {
+    case 0: return ttl == v;
+    case 1: return ttl != v;
+    case 2: return ttl < v;
+    default: return ttl > v;
+  }
+}
+
+/** tos_mt (xt_dscp.c), dscp_mt, ecn_mt4 (xt_ecn.c) on the TOS byte. */
+function tosByteMatch(p: usize, m: usize): bool {
+  const tos = <u32>load<u8>(p, PKT_TOS);
+  const kind = <u32>load<u8>(m, 4);
+  const inv = load<u8>(m, M_INV) != 0;
+  if (kind == 0) return ((tos & <u32>load<u8>(m, 6)) == <u32>load<u8>(m, 5)) != inv;
+  if (kind == 1) return ((tos >> 2) == <u32>load<u8>(m, 5)) != inv;
+  const ops = <u32>load<u8>(m, 7);
+  // match_ip: (tos & XT_ECN_IP_MASK) == ip_ect, inverted
+  if ((ops & 1) != 0 && (((tos & 3) == <u32>load<u8>(m, 5)) == ((ops & 16) != 0))) return false;
+  if (ops & 6) {
+    // match_tcp: no TCP header to read (skb_header_pointer fails) is no match, not a hotdrop
+    if (l4Bytes(p) < 20) return false;
+    const f = <u32>load<u8>(p, PKT_TCPFLAGS);
+    const want = <u32>load<u8>(m, 6);
+    if ((ops & 2) != 0 && (f & 64) != (want & 64)) return false;
+    if ((ops & 4) != 0 && (f & 128) != (want & 128)) return false;
+  }
+  return true;
+}
+
 /** recent: the TTL as seen before forwarding (+1 when the packet has an output device and no socket). */
 function recentRule(p: usize, m: usize): bool {
   const flags = <u32>load<u8>(m, 5);
@@ -496,6 +560,10 @@ export function extMatches(p: usize, e: usize): bool {
         ok = (len >= <u32>load<u16>(m, 4) && len <= <u32>load<u16>(m, 6)) != (load<u8>(m, M_INV) != 0);
         break;
       }
+      case M_PKTTYPE: ok = (pktType(p) == <u32>load<u8>(m, 4)) != (load<u8>(m, M_INV) != 0); break;
+      case M_IPRANGE: ok = iprangeMatch(p, m); break;
+      case M_TTL: ok = ttlMatch(p, m); break;
+      case M_TOSBYTE: ok = tosByteMatch(p, m); break;
       case M_RPFILTER: ok = rpfilterMatch(p, hsIn, <u32>load<u8>(m, 4)); break;
       case M_SET: {
         // match_set (xt_set.c): ip_set_test, inverted by `!`

@@ -117,7 +117,19 @@ export type IptMatch =
    * -m rpfilter (ipt_rpfilter.c): the reverse-path check of the packet's
    * source; --loose, --validmark, --accept-local, --invert.
    */
-  | { kind: "rpfilter"; loose: boolean; validmark: boolean; acceptLocal: boolean; invert: boolean };
+  | { kind: "rpfilter"; loose: boolean; validmark: boolean; acceptLocal: boolean; invert: boolean }
+  /** -m pkttype --pkt-type: PACKET_HOST 0 (unicast, host), BROADCAST 1, MULTICAST 2, OTHERHOST 3. */
+  | { kind: "pkttype"; type: number; inv: boolean }
+  /** -m iprange --src-range / --dst-range min-max (host-order addresses, inclusive). */
+  | { kind: "iprange"; src?: { min: number; max: number; inv: boolean }; dst?: { min: number; max: number; inv: boolean } }
+  /** -m ttl: --ttl-eq (! = ne), --ttl-lt, --ttl-gt. */
+  | { kind: "ttl"; mode: "eq" | "ne" | "lt" | "gt"; ttl: number }
+  /** -m tos --tos value[/mask] (symbolic names have mask 0x3f): (tos & mask) == value. */
+  | { kind: "tos"; value: number; mask: number; inv: boolean }
+  /** -m dscp --dscp / --dscp-class: tos >> 2 == dscp. */
+  | { kind: "dscp"; dscp: number; inv: boolean }
+  /** -m ecn: --ecn-tcp-cwr, --ecn-tcp-ece (TCP header bits), --ecn-ip-ect 0..3 (tos & 3), each maybe inverted. */
+  | { kind: "ecn"; cwr?: { inv: boolean }; ece?: { inv: boolean }; ect?: { value: number; inv: boolean } };
 
 export type IptTarget =
   /** No -j: a rule that only counts (and traces). */

@@ -463,6 +463,50 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
           (m.acceptLocal ? abi.XT_RPFILTER_ACCEPT_LOCAL : 0) | (m.invert ? abi.XT_RPFILTER_INVERT : 0));
         return;
       }
+      case "pkttype": {
+        const at = hdr(abi.M_PKTTYPE, 8, m.inv ? 1 : 0);
+        b.u8At(at + 4, m.type);
+        return;
+      }
+      case "iprange": {
+        const at = hdr(abi.M_IPRANGE, 24, 0);
+        let flags = 0;
+        if (m.src) { flags |= 1 | (m.src.inv ? 16 : 0); b.u32(at + 8, m.src.min); b.u32(at + 12, m.src.max); }
+        if (m.dst) { flags |= 2 | (m.dst.inv ? 32 : 0); b.u32(at + 16, m.dst.min); b.u32(at + 20, m.dst.max); }
+        b.u8At(at + 4, flags);
+        return;
+      }
+      case "ttl": {
+        const at = hdr(abi.M_TTL, 8, 0);
+        b.u8At(at + 4, m.mode === "eq" ? 0 : m.mode === "ne" ? 1 : m.mode === "lt" ? 2 : 3);
+        b.u8At(at + 5, m.ttl);
+        return;
+      }
+      case "tos": {
+        const at = hdr(abi.M_TOSBYTE, 8, m.inv ? 1 : 0);
+        b.u8At(at + 4, 0);
+        b.u8At(at + 5, m.value);
+        b.u8At(at + 6, m.mask);
+        return;
+      }
+      case "dscp": {
+        const at = hdr(abi.M_TOSBYTE, 8, m.inv ? 1 : 0);
+        b.u8At(at + 4, 1);
+        b.u8At(at + 5, m.dscp);
+        return;
+      }
+      case "ecn": {
+        const at = hdr(abi.M_TOSBYTE, 8, 0);
+        let ops = 0;
+        let tcpWant = 0;
+        if (m.ect) { ops |= 1 | (m.ect.inv ? 16 : 0); b.u8At(at + 5, m.ect.value); }
+        if (m.ece) { ops |= 2; if (!m.ece.inv) tcpWant |= 64; }
+        if (m.cwr) { ops |= 4; if (!m.cwr.inv) tcpWant |= 128; }
+        b.u8At(at + 4, 2);
+        b.u8At(at + 6, tcpWant);
+        b.u8At(at + 7, ops);
+        return;
+      }
       case "nfacct": {
         let id = opts.registry.nfacct.get(m.name);
         if (id === undefined) { id = opts.registry.nfacct.size; opts.registry.nfacct.set(m.name, id); }

@@ -1535,6 +1535,160 @@ class RpfilterExt extends Ext {
   }
 }
 
+/** -m pkttype names (libxt_pkttype): PACKET_HOST 0 (printed "unicast"), BROADCAST 1, MULTICAST 2, OTHERHOST 3. */
+const PKT_TYPES: ReadonlyMap<string, number> = new Map([
+  ["unicast", 0], ["broadcast", 1], ["multicast", 2], ["otherhost", 3], ["host", 0],
+]);
+
+/** -m pkttype [!] --pkt-type TYPE (names case-insensitive, as libxt_pkttype's strcasecmp). */
+class PkttypeExt extends Ext {
+  static readonly O = specs([[["--pkt-type"], 0, 1, true]]);
+  get opts() { return PkttypeExt.O; }
+  type = -1;
+  inv = false;
+  opt(p: RuleCtx, _id: number, inv: boolean, i: number): void {
+    const s = p.arg(i + 1, i);
+    const t = PKT_TYPES.get(s.toLowerCase());
+    if (t === undefined) throw p.err(i + 1, `bad packet type "${s}" (unicast, broadcast, multicast, host or otherhost)`);
+    this.type = t;
+    this.inv = inv;
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (this.type < 0) throw p.err(this.nameIdx, "pkttype: --pkt-type is required");
+    return { kind: "pkttype", type: this.type, inv: this.inv };
+  }
+}
+
+/** -m iprange [!] --src-range A[-B] [!] --dst-range A[-B] (libxt_iprange; a lone A is A-A). */
+class IprangeExt extends Ext {
+  static readonly O = specs([[["--src-range"], 0, 1, true], [["--dst-range"], 1, 1, true]]);
+  get opts() { return IprangeExt.O; }
+  src: { min: number; max: number; inv: boolean } | undefined;
+  dst: { min: number; max: number; inv: boolean } | undefined;
+  opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
+    const s = p.arg(i + 1, i);
+    const dash = s.indexOf("-");
+    const min = quadAt(s, 0, dash < 0 ? s.length : dash);
+    const max = dash < 0 ? min : quadAt(s, dash + 1, s.length);
+    if (min < 0 || max < 0) throw p.err(i + 1, `invalid address range "${s}" (A.B.C.D or A.B.C.D-E.F.G.H)`);
+    // a reversed range is accepted (iprange_mt_check only warns) and never matches
+    const r = { min, max, inv };
+    if (id === 0) this.src = r;
+    else this.dst = r;
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (!this.src && !this.dst) throw p.err(this.nameIdx, "iprange: --src-range or --dst-range is required");
+    const m: IptMatch = { kind: "iprange" };
+    if (this.src) m.src = this.src;
+    if (this.dst) m.dst = this.dst;
+    return m;
+  }
+}
+
+/** -m ttl: one of --ttl-eq (invertible: IPT_TTL_NE), --ttl-lt, --ttl-gt (libxt_ttl). */
+class TtlExt extends Ext {
+  static readonly O = specs([[["--ttl-eq"], 0, 1, true], [["--ttl-lt"], 1, 1, false], [["--ttl-gt"], 2, 1, false]]);
+  get opts() { return TtlExt.O; }
+  mode: "eq" | "ne" | "lt" | "gt" | undefined;
+  ttl = 0;
+  opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
+    if (this.seen) throw p.err(i, "ttl: only one of --ttl-eq, --ttl-lt and --ttl-gt may be given");
+    this.ttl = parseU32(p, p.arg(i + 1, i), i + 1, "TTL", 0, 255);
+    this.mode = id === 0 ? (inv ? "ne" : "eq") : id === 1 ? "lt" : "gt";
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (!this.mode) throw p.err(this.nameIdx, "ttl: --ttl-eq, --ttl-lt or --ttl-gt is required");
+    return { kind: "ttl", mode: this.mode, ttl: this.ttl };
+  }
+}
+
+/** The TOS names of libxt_tos (tos_parse_symbolic); a name's mask is 0x3f. */
+const TOS_NAMES: ReadonlyMap<string, number> = new Map([
+  ["minimize-delay", 0x10], ["maximize-throughput", 0x08], ["maximize-reliability", 0x04],
+  ["minimize-cost", 0x02], ["normal-service", 0x00],
+]);
+
+/** "value[/mask]" of 8-bit numbers (strtoul base 0), mask 0xff when absent; or a TOS name (mask 0x3f). */
+function parseTosValue(p: RuleCtx, s: string, idx: number): { value: number; mask: number } {
+  const named = TOS_NAMES.get(s.toLowerCase());
+  if (named !== undefined) return { value: named, mask: 0x3f };
+  const slash = s.indexOf("/");
+  const v = uint0(slash < 0 ? s : s.slice(0, slash));
+  const m = slash < 0 ? 0xff : uint0(s.slice(slash + 1));
+  if (v < 0 || v > 0xff || m < 0 || m > 0xff) throw p.err(idx, `invalid TOS "${s}" (value[/mask], 0..255, or a name: ${[...TOS_NAMES.keys()].join(", ")})`);
+  return { value: v, mask: m };
+}
+
+/** -m tos [!] --tos value[/mask] | NAME (xt_tos revision 1). */
+class TosExt extends Ext {
+  static readonly O = specs([[["--tos"], 0, 1, true]]);
+  get opts() { return TosExt.O; }
+  v: { value: number; mask: number; inv: boolean } | undefined;
+  opt(p: RuleCtx, _id: number, inv: boolean, i: number): void {
+    this.v = { ...parseTosValue(p, p.arg(i + 1, i), i + 1), inv };
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (!this.v) throw p.err(this.nameIdx, "tos: --tos is required");
+    return { kind: "tos", value: this.v.value, mask: this.v.mask, inv: this.v.inv };
+  }
+}
+
+/** DiffServ class names of libxt_dscp (class_to_dscp; case-insensitive). */
+export const DSCP_CLASSES: ReadonlyMap<string, number> = new Map([
+  ["CS0", 0x00], ["CS1", 0x08], ["CS2", 0x10], ["CS3", 0x18], ["CS4", 0x20], ["CS5", 0x28], ["CS6", 0x30], ["CS7", 0x38],
+  ["BE", 0x00], ["AF11", 0x0a], ["AF12", 0x0c], ["AF13", 0x0e], ["AF21", 0x12], ["AF22", 0x14], ["AF23", 0x16],
+  ["AF31", 0x1a], ["AF32", 0x1c], ["AF33", 0x1e], ["AF41", 0x22], ["AF42", 0x24], ["AF43", 0x26], ["EF", 0x2e],
+]);
+
+/** -m dscp [!] --dscp N | [!] --dscp-class CLASS (one of them). */
+class DscpExt extends Ext {
+  static readonly O = specs([[["--dscp"], 0, 1, true], [["--dscp-class"], 1, 1, true]]);
+  get opts() { return DscpExt.O; }
+  dscp = -1;
+  inv = false;
+  opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
+    if (this.seen) throw p.err(i, "dscp: --dscp and --dscp-class cannot be used together");
+    const s = p.arg(i + 1, i);
+    if (id === 0) this.dscp = parseU32(p, s, i + 1, "DSCP", 0, 63);
+    else {
+      const c = DSCP_CLASSES.get(s.toUpperCase());
+      if (c === undefined) throw p.err(i + 1, `unknown DSCP class "${s}" (${[...DSCP_CLASSES.keys()].join(", ")})`);
+      this.dscp = c;
+    }
+    this.inv = inv;
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (this.dscp < 0) throw p.err(this.nameIdx, "dscp: --dscp or --dscp-class is required");
+    return { kind: "dscp", dscp: this.dscp, inv: this.inv };
+  }
+}
+
+/** -m ecn [!] --ecn-tcp-cwr [!] --ecn-tcp-ece [!] --ecn-ip-ect 0..3 (libxt_ecn). */
+class EcnExt extends Ext {
+  static readonly O = specs([[["--ecn-tcp-cwr"], 0, 0, true], [["--ecn-tcp-ece"], 1, 0, true], [["--ecn-ip-ect"], 2, 1, true]]);
+  get opts() { return EcnExt.O; }
+  cwr: { inv: boolean } | undefined;
+  ece: { inv: boolean } | undefined;
+  ect: { value: number; inv: boolean } | undefined;
+  opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
+    if (id === 0) this.cwr = { inv };
+    else if (id === 1) this.ece = { inv };
+    else this.ect = { value: parseU32(p, p.arg(i + 1, i), i + 1, "ECT codepoint", 0, 3), inv };
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (!this.seen) throw p.err(this.nameIdx, "ecn: --ecn-tcp-cwr, --ecn-tcp-ece or --ecn-ip-ect is required");
+    // ecn_mt_check4: the TCP bits need -p tcp (not inverted)
+    if ((this.cwr || this.ece) && (!p.proto || p.proto.num !== P_TCP || p.proto.inv)) {
+      throw p.err(this.nameIdx, "ecn: --ecn-tcp-cwr and --ecn-tcp-ece need -p tcp");
+    }
+    const m: IptMatch = { kind: "ecn" };
+    if (this.cwr) m.cwr = this.cwr;
+    if (this.ece) m.ece = this.ece;
+    if (this.ect) m.ect = this.ect;
+    return m;
+  }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Targets                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -1844,6 +1998,12 @@ function loadMatch(p: RuleCtx, name: string, idx: number, implicit: boolean): Ex
       // rpfilter_check: "only valid in 'raw' or 'mangle' table" (its hook, PREROUTING, is checked at COMMIT)
       if (p.table !== "raw" && p.table !== "mangle") throw p.err(idx, `match rpfilter is only valid in the raw or mangle table (not ${p.table})`);
       return new RpfilterExt(idx, false);
+    case "pkttype": return new PkttypeExt(idx, false);
+    case "iprange": return new IprangeExt(idx, false);
+    case "ttl": return new TtlExt(idx, false);
+    case "tos": return new TosExt(idx, false);
+    case "dscp": return new DscpExt(idx, false);
+    case "ecn": return new EcnExt(idx, false);
   }
   throw p.err(idx, `match ${name} is not supported`);
 }
@@ -2308,7 +2468,8 @@ const OPTS = canonTable([
   "!", "-A", "--append", ...BASE_CODES.keys(),
   ...[
     CommentExt.O, TcpUdpExt.OT, TcpUdpExt.OU, IcmpExt.O, MultiportExt.O, SctpExt.O, DccpExt.O, AddrtypeExt.O, MarkMatchExt.O, ConntrackExt.O,
-    StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RpfilterExt.O, RejectExt.O, NatExt.OD,
+    StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RpfilterExt.O,
+    PkttypeExt.O, IprangeExt.O, TtlExt.O, TosExt.O, DscpExt.O, EcnExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
   ].flatMap((m) => [...m.keys()]),
 ]);
@@ -2316,7 +2477,7 @@ const OPTS = canonTable([
 /** Match names loadMatch knows (others are "not supported"). */
 const MATCH_TABLE = canonTable([
   "comment", "tcp", "udp", "icmp", "multiport", "sctp", "dccp", "addrtype", "mark", "connmark", "conntrack", "state", "statistic",
-  "recent", "nfacct", "limit", "owner", "length", "set",
+  "recent", "nfacct", "limit", "owner", "length", "set", "pkttype", "iprange", "ttl", "tos", "dscp", "ecn",
 ]);
 
 /** Target names iptables knows. */

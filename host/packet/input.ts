@@ -359,8 +359,8 @@ export function encodePacket(
     dv.setUint8(p + abi.PKT_IP_ERROR, c!);
   }
   if (o.pkt_type !== undefined) {
-    // skb->pkt_type as eth_type_trans sets it (PF_L2_OTHER, PF_OTHERHOST)
-    const f = ({ host: 0, broadcast: abi.PF_L2_OTHER, multicast: abi.PF_L2_OTHER, otherhost: abi.PF_L2_OTHER | abi.PF_OTHERHOST } as Record<string, number>)[String(o.pkt_type)];
+    // skb->pkt_type as eth_type_trans sets it (PF_L2_OTHER, PF_L2_MCAST, PF_OTHERHOST)
+    const f = ({ host: 0, broadcast: abi.PF_L2_OTHER, multicast: abi.PF_L2_OTHER | abi.PF_L2_MCAST, otherhost: abi.PF_L2_OTHER | abi.PF_OTHERHOST } as Record<string, number>)[String(o.pkt_type)];
     if (f === undefined) err(pos, "pkt_type", `must be "host", "broadcast", "multicast" or "otherhost", got ${JSON.stringify(o.pkt_type)}`);
     if (local && f !== 0) err(pos, "pkt_type", `only applies to packets arriving on an interface`);
     flags |= f!;

@@ -889,7 +889,8 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
 
 /** The PF_* bits of a link-layer packet type (what JSONL `pkt_type` sets). */
 export function pktTypeFlags(pktType: NonNullable<PacketInput["pkt_type"]>): number {
-  return pktType === "host" ? 0 : pktType === "otherhost" ? abi.PF_L2_OTHER | abi.PF_OTHERHOST : abi.PF_L2_OTHER;
+  return pktType === "host" ? 0 : pktType === "otherhost" ? abi.PF_L2_OTHER | abi.PF_OTHERHOST
+    : pktType === "multicast" ? abi.PF_L2_OTHER | abi.PF_L2_MCAST : abi.PF_L2_OTHER;
 }
 
 /**

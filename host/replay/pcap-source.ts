@@ -60,6 +60,8 @@ export interface PcapSourceOptions {
 }
 
 const TWO40 = 1099511627776;
+/** ff:ff:ff:ff:ff:ff as a number (eth_type_trans: PACKET_BROADCAST; other group addresses are PACKET_MULTICAST). */
+const ETH_BCAST = 281474976710655;
 
 /** PacketSource.notes() of a capture: the non-zero counts, named for the summary. */
 export function inputNotes(csumUnverified: number, clamped: number): Record<string, number> {
@@ -269,8 +271,12 @@ export class PcapSource implements PacketSource {
         // skb->pkt_type: as the SLL/SLL2 header records it; for Ethernet, a group destination address
         // is broadcast/multicast (eth_type_trans). A unicast Ethernet frame is taken as addressed to the
         // node (the snapshot's MACs need not be the capture's), so only SLL/SLL2 frames can be PACKET_OTHERHOST.
+        // (multicast unless the address is ff:ff:ff:ff:ff:ff, which is broadcast)
         const pflags = pt === f.PACKET_OTHERHOST ? abi.PF_L2_OTHER | abi.PF_OTHERHOST
-          : pt === f.PACKET_BROADCAST || pt === f.PACKET_MULTICAST || (dmac >= 0 && (Math.floor(dmac / TWO40) & 1) === 1) ? abi.PF_L2_OTHER : 0;
+          : pt === f.PACKET_BROADCAST ? abi.PF_L2_OTHER
+          : pt === f.PACKET_MULTICAST ? abi.PF_L2_OTHER | abi.PF_L2_MCAST
+          : dmac >= 0 && (Math.floor(dmac / TWO40) & 1) === 1 ? (dmac === ETH_BCAST ? abi.PF_L2_OTHER : abi.PF_L2_OTHER | abi.PF_L2_MCAST)
+          : 0;
         if (w.csumUnverified) this.csumUnverified++;
         writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, pflags, ts);
         if (keep) {
