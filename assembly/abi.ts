@@ -107,6 +107,11 @@ export const PKT_INNER_PROTO = 56;
 export const PKT_TCP_DOFF = 57;
 /** u16 ICMP echo sequence number. */
 export const PKT_ICMP_SEQ = 58;
+/**
+ * u16 TCP (PKT_PROTO 6; overlays PKT_ICMP_SEQ): the value of the MSS option
+ * xt_tcpmss's walk finds, when PKT_TCP_OPTS has TO_MSS.
+ */
+export const PKT_TCP_MSS = 58;
 /** u32 uid of the sending socket (local packets; forwarded packets use 0 as the kernel does). */
 export const PKT_UID = 60;
 /** u64 virtual time of the packet in nanoseconds. */
@@ -422,6 +427,8 @@ export const PKT_DEFER_FLAGS = 252;
 /** TCP option flags (PKT_TCP_OPTS). */
 export const TO_SACK_PERM = 1;
 export const TO_SACK = 2;
+/** An MSS option (kind 2, length 4) as tcpmss_mt's walk finds it; its value in PKT_TCP_MSS. */
+export const TO_MSS = 4;
 
 /** ctinfo (enum ip_conntrack_info) and our "no entry" marker. */
 export const CTINFO_ESTABLISHED = 0;
@@ -1277,6 +1284,8 @@ export const M_TTL = 28;
  * operations @7 (1 ECT: (tos & 3) == @5, 16 it inverted; 2 ECE; 4 CWR).
  */
 export const M_TOSBYTE = 29;
+/** -m tcpmss (xt_tcpmss_match_info): u16 mss min @4, max @6, inverted by M_INV. */
+export const M_TCPMSS = 30;
 
 /*
  * IP set image (host/ipset/image.ts writes one per set a ruleset uses, in the

@@ -12,7 +12,7 @@ import {
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
   M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP, M_SET, M_RPFILTER,
-  M_PKTTYPE, M_IPRANGE, M_TTL, M_TOSBYTE, PKT_TOS, PKT_FLAGS, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_L2_MCAST,
+  M_PKTTYPE, M_IPRANGE, M_TTL, M_TOSBYTE, M_TCPMSS, PKT_TCP_MSS, TO_MSS, PKT_TOS, PKT_FLAGS, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_L2_MCAST,
   SCTP_CHUNK_MATCH_ANY, SCTP_CHUNK_MATCH_ALL, SCTP_CHUNK_MATCH_ONLY, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS,
   PKT_SCTP_CHUNK_FLAGS, PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_TAIL, PKT_DCCP_TYPE, PKT_DCCP_FLAGS, DCCPF_SHORT,
   DCCPF_OPT_HOTDROP, PKT_DCCP_OPTS_LO, PKT_DCCP_OPTS_MID, PKT_DCCP_OPTS_HI,
@@ -512,6 +512,23 @@ function tosByteMatch(p: usize, m: usize): bool {
   return true;
 }
 
+/**
+ * tcpmss_mt (xt_tcpmss.c): the first MSS option's value in range, inverted;
+ * no options or no MSS option: only the inverted match. A header or its
+ * options it cannot read: hotdrop (the same cases as tcp_mt's option walk).
+ */
+function tcpmssMatch(p: usize, m: usize): bool {
+  if (<u32>load<u8>(p, PKT_PROTO) != 6) return false;
+  const n = l4Bytes(p);
+  if (n < 20) { hotdrop = true; return false; }
+  const doff = <u32>load<u8>(p, PKT_TCP_DOFF);
+  if (n != 0xffff && (doff < 5 || (doff << 2) > n)) { hotdrop = true; return false; }
+  const inv = load<u8>(m, M_INV) != 0;
+  if ((load<u8>(p, PKT_TCP_OPTS) & TO_MSS) == 0) return inv;
+  const mss = <u32>load<u16>(p, PKT_TCP_MSS);
+  return (mss >= <u32>load<u16>(m, 4) && mss <= <u32>load<u16>(m, 6)) != inv;
+}
+
 /** recent: the TTL as seen before forwarding (+1 when the packet has an output device and no socket). */
 function recentRule(p: usize, m: usize): bool {
   const flags = <u32>load<u8>(m, 5);
@@ -564,6 +581,7 @@ export function extMatches(p: usize, e: usize): bool {
       case M_IPRANGE: ok = iprangeMatch(p, m); break;
       case M_TTL: ok = ttlMatch(p, m); break;
       case M_TOSBYTE: ok = tosByteMatch(p, m); break;
+      case M_TCPMSS: ok = tcpmssMatch(p, m); break;
       case M_RPFILTER: ok = rpfilterMatch(p, hsIn, <u32>load<u8>(m, 4)); break;
       case M_SET: {
         // match_set (xt_set.c): ip_set_test, inverted by `!`

@@ -129,6 +129,8 @@ export type IptMatch =
   /** -m dscp --dscp / --dscp-class: tos >> 2 == dscp. */
   | { kind: "dscp"; dscp: number; inv: boolean }
   /** -m ecn: --ecn-tcp-cwr, --ecn-tcp-ece (TCP header bits), --ecn-ip-ect 0..3 (tos & 3), each maybe inverted. */
+  /** -m tcpmss --mss min[:max]: the MSS option's value (packets without one match only inverted). */
+  | { kind: "tcpmss"; range: IptRange }
   | { kind: "ecn"; cwr?: { inv: boolean }; ece?: { inv: boolean }; ect?: { value: number; inv: boolean } };
 
 export type IptTarget =

@@ -507,6 +507,12 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         b.u8At(at + 7, ops);
         return;
       }
+      case "tcpmss": {
+        const at = hdr(abi.M_TCPMSS, 8, m.range.inv ? 1 : 0);
+        b.u16(at + 4, m.range.lo);
+        b.u16(at + 6, m.range.hi);
+        return;
+      }
       case "nfacct": {
         let id = opts.registry.nfacct.get(m.name);
         if (id === undefined) { id = opts.registry.nfacct.size; opts.registry.nfacct.set(m.name, id); }

@@ -1663,6 +1663,24 @@ class DscpExt extends Ext {
   }
 }
 
+/** -m tcpmss [!] --mss min[:max] (libxt_tcpmss; "a:" is a..65535, ":b" 0..b). */
+class TcpmssExt extends Ext {
+  static readonly O = specs([[["--mss"], 0, 1, true]]);
+  get opts() { return TcpmssExt.O; }
+  range: IptRange | undefined;
+  opt(p: RuleCtx, _id: number, inv: boolean, i: number): void {
+    const r = parseNumRange(p, p.arg(i + 1, i), i + 1, inv, 65535, "MSS range");
+    if (r.lo > r.hi) throw p.err(i + 1, `invalid MSS range "${word(i + 1)}" (min > max)`);
+    this.range = r;
+  }
+  finish(p: RuleCtx): IptMatch {
+    if (!this.range) throw p.err(this.nameIdx, "tcpmss: --mss is required");
+    // xt_check_match: the match is registered for IPPROTO_TCP only
+    if (!p.proto || p.proto.num !== P_TCP || p.proto.inv) throw p.err(this.nameIdx, "match tcpmss is only valid with -p tcp");
+    return { kind: "tcpmss", range: this.range };
+  }
+}
+
 /** -m ecn [!] --ecn-tcp-cwr [!] --ecn-tcp-ece [!] --ecn-ip-ect 0..3 (libxt_ecn). */
 class EcnExt extends Ext {
   static readonly O = specs([[["--ecn-tcp-cwr"], 0, 0, true], [["--ecn-tcp-ece"], 1, 0, true], [["--ecn-ip-ect"], 2, 1, true]]);
@@ -2004,6 +2022,7 @@ function loadMatch(p: RuleCtx, name: string, idx: number, implicit: boolean): Ex
     case "tos": return new TosExt(idx, false);
     case "dscp": return new DscpExt(idx, false);
     case "ecn": return new EcnExt(idx, false);
+    case "tcpmss": return new TcpmssExt(idx, false);
   }
   throw p.err(idx, `match ${name} is not supported`);
 }
@@ -2469,7 +2488,7 @@ const OPTS = canonTable([
   ...[
     CommentExt.O, TcpUdpExt.OT, TcpUdpExt.OU, IcmpExt.O, MultiportExt.O, SctpExt.O, DccpExt.O, AddrtypeExt.O, MarkMatchExt.O, ConntrackExt.O,
     StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RpfilterExt.O,
-    PkttypeExt.O, IprangeExt.O, TtlExt.O, TosExt.O, DscpExt.O, EcnExt.O, RejectExt.O, NatExt.OD,
+    PkttypeExt.O, IprangeExt.O, TtlExt.O, TosExt.O, DscpExt.O, EcnExt.O, TcpmssExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
   ].flatMap((m) => [...m.keys()]),
 ]);
@@ -2477,7 +2496,7 @@ const OPTS = canonTable([
 /** Match names loadMatch knows (others are "not supported"). */
 const MATCH_TABLE = canonTable([
   "comment", "tcp", "udp", "icmp", "multiport", "sctp", "dccp", "addrtype", "mark", "connmark", "conntrack", "state", "statistic",
-  "recent", "nfacct", "limit", "owner", "length", "set", "pkttype", "iprange", "ttl", "tos", "dscp", "ecn",
+  "recent", "nfacct", "limit", "owner", "length", "set", "pkttype", "iprange", "ttl", "tos", "dscp", "ecn", "tcpmss",
 ]);
 
 /** Target names iptables knows. */

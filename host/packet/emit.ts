@@ -241,6 +241,7 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
       const oend = t + doff * 4;
       const ws = dv.getUint8(q + abi.PKT_TCP_WSCALE);
       const topts = dv.getUint8(q + abi.PKT_TCP_OPTS);
+      if ((topts & abi.TO_MSS) && k + 4 <= oend) { out[k] = 2; out[k + 1] = 4; put16(out, k + 2, dv.getUint16(q + abi.PKT_TCP_MSS, true)); k += 4; }
       if (ws && k + 3 <= oend) { out[k] = 3; out[k + 1] = 3; out[k + 2] = ws - 1; k += 3; }
       if ((topts & abi.TO_SACK_PERM) && k + 2 <= oend) { out[k] = 4; out[k + 1] = 2; k += 2; }
       if ((topts & abi.TO_SACK) && k + 10 <= oend) {

@@ -49,6 +49,8 @@ export interface PacketInput {
   sackok?: boolean;
   /** Highest right edge of the TCP SACK blocks (a SACK option). */
   sack?: number;
+  /** TCP MSS option value (what -m tcpmss reads). */
+  mss?: number;
   /**
    * CPU that handles the packet (0-based), when the engine models several
    * (EngineOptions.cpus); default: chosen by a hash of the flow.
@@ -158,7 +160,7 @@ export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
   "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
-  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp",
+  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp", "mss",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -281,9 +283,9 @@ export function encodePacket(
     tcpFlags = b;
   }
   // TCP options: window scale, SACK-permitted, SACK (the ones conntrack reads)
-  const hasOpts = proto === 6 && (o.wscale !== undefined || o.sackok !== undefined || o.sack !== undefined);
+  const hasOpts = proto === 6 && (o.wscale !== undefined || o.sackok !== undefined || o.sack !== undefined || o.mss !== undefined);
   if (proto !== 6) {
-    for (const k of ["doff", "wscale", "sackok", "sack"]) {
+    for (const k of ["doff", "wscale", "sackok", "sack", "mss"]) {
       if (o[k] !== undefined) warn(`input field "${k}" only applies to tcp packets and is ignored`);
     }
   }
@@ -291,7 +293,7 @@ export function encodePacket(
   const l4b = o.l4_bytes === undefined ? -1 : u(pos, o, "l4_bytes", 65535, 0);
   const doff = proto === 6 ? u(pos, o, "doff", 15, l4b >= 0 ? (l4b >= 13 ? 5 : 0) : hasOpts ? 8 : 5) : 0;
   if (proto === 6 && doff < 5 && l4b < 0) err(pos, "doff", "must be 5..15 (32-bit words of TCP header)");
-  if (hasOpts && doff === 5) err(pos, "doff", "must be more than 5 when TCP options (wscale, sackok, sack) are given");
+  if (hasOpts && doff === 5) err(pos, "doff", "must be more than 5 when TCP options (wscale, sackok, sack, mss) are given");
   const sctp = proto === 132 && !l4Given ? sctpInput(pos, o.sctp) : undefined;
   const defLen = l4b >= 0 ? 20 + l4b : proto === 6 ? 20 + doff * 4 : proto === 17 || proto === 1 ? 28 : proto === 132 ? 20 + sctp!.bytes : proto === 33 ? 32 : 20;
   const len = u(pos, o, "len", 65535, defLen);
@@ -414,6 +416,10 @@ export function encodePacket(
     if (o.sack !== undefined) {
       dv.setUint32(p + abi.PKT_TCP_SACK, u(pos, o, "sack", 0xffffffff, 0), true);
       topts |= abi.TO_SACK;
+    }
+    if (o.mss !== undefined) {
+      dv.setUint16(p + abi.PKT_TCP_MSS, u(pos, o, "mss", 65535, 0), true);
+      topts |= abi.TO_MSS;
     }
     dv.setUint8(p + abi.PKT_TCP_OPTS, topts);
   }

@@ -296,6 +296,7 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
       }
       if (ihl + doff * 4 > cap) return fail(w, ihl + 12, `TCP data offset ${doff} (${doff * 4} bytes) overruns the captured bytes`);
       tcpOptions(b, t + 20, doff * 4 - 20, w);
+      tcpMssOption(b, t + 20, doff * 4 - 20, w);
       if (whole) w.csum = csumFold(csumAdd(b, t, l4len, pseudo)) === 0xffff ? abi.CSUM_OK : abi.CSUM_BAD;
       break;
     }
@@ -587,6 +588,26 @@ function tcpOptions(b: Uint8Array, o: number, n: number, w: WireFields): void {
 }
 
 /**
+ * The MSS option as tcpmss_mt (xt_tcpmss.c) walks the options, which is not
+ * tcp_options' walk: EOL and NOP both step one byte (the walk goes on past
+ * EOL), a zero length steps one byte, and the first kind-2 option of length
+ * 4 that fits is taken. Its value goes where PKT_TCP_MSS lies (icmpSeq), TO_MSS.
+ */
+function tcpMssOption(b: Uint8Array, o: number, n: number, w: WireFields): void {
+  let i = 0;
+  while (i < n) {
+    const kind = b[o + i]!;
+    if (kind === 2 && n - i >= 4 && b[o + i + 1] === 4) {
+      w.icmpSeq = u16(b, o + i + 2);
+      w.topts |= abi.TO_MSS;
+      return;
+    }
+    if (kind < 2) i++;
+    else i += (i + 1 < n ? b[o + i + 1]! : 0) || 1;
+  }
+}
+
+/**
  * Writes descriptor `p`'s input fields from `w` (as encodePacket writes
  * the same packet from JSONL). `flags` adds PF_* bits (PF_L2_OTHER);
  * `timeNs` is split into the two u32 halves of PKT_TIME.
@@ -828,6 +849,7 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
     if (w.wscale) p.wscale = w.wscale - 1;
     if (w.topts & abi.TO_SACK_PERM) p.sackok = true;
     if (w.topts & abi.TO_SACK) p.sack = w.sack;
+    if (w.topts & abi.TO_MSS) p.mss = w.icmpSeq;
   }
   if (w.proto === 136) p.cscov = w.cscov;
   if (w.udpLen !== 0) {

@@ -14,6 +14,8 @@ import type { PacketInput } from "../../host/packet/input.js";
 import { parseSnapshotFiles } from "../../host/snapshot/read.js";
 import { eksFixtureFiles } from "../fixtures/eks-fixture.js";
 import { expectInputError, table } from "./helpers.js";
+import { packetInputFromBytes } from "../../host/packet/wire.js";
+import { ipv4Bytes } from "../pcap/helpers.js";
 
 const F = "iptables-save.txt";
 const BUILTINS: Record<string, number> = { raw: 2, mangle: 5, nat: 4, filter: 3 };
@@ -42,6 +44,8 @@ const SAVED = [
   "INPUT -m tos --tos 0x10/0x3f -m tos ! --tos 0x10/0xff -m dscp --dscp 0x22 -m dscp ! --dscp 0x03",
   "INPUT -p tcp -m ecn ! --ecn-tcp-ece --ecn-tcp-cwr --ecn-ip-ect 2",
   "INPUT -m ecn ! --ecn-ip-ect 1",
+  "INPUT -p tcp -m tcpmss --mss 1460",
+  "INPUT -p tcp -m tcpmss ! --mss 1000:1500",
 ];
 
 describe("pkttype, iprange, ttl, tos, dscp, ecn: parser", () => {
@@ -62,6 +66,8 @@ describe("pkttype, iprange, ttl, tos, dscp, ecn: parser", () => {
     ]);
     expect(m[7]).toEqual([{ kind: "ecn", ece: { inv: true }, cwr: { inv: false }, ect: { value: 2, inv: false } }]);
     expect(m[8]).toEqual([{ kind: "ecn", ect: { value: 1, inv: true } }]);
+    expect(m[9]).toEqual([{ kind: "tcpmss", range: { lo: 1460, hi: 1460, inv: false } }]);
+    expect(m[10]).toEqual([{ kind: "tcpmss", range: { lo: 1000, hi: 1500, inv: true } }]);
   });
 
   it("restore-input spellings take the values iptables stores", () => {
@@ -73,6 +79,8 @@ describe("pkttype, iprange, ttl, tos, dscp, ecn: parser", () => {
     expect(one("filter", "INPUT -m tos --tos 0x10").matches).toEqual([{ kind: "tos", value: 0x10, mask: 0xff, inv: false }]);
     expect(one("filter", "INPUT -m dscp --dscp-class af41").matches).toEqual([{ kind: "dscp", dscp: 0x22, inv: false }]);
     expect(one("filter", "INPUT -m dscp ! --dscp-class EF").matches).toEqual([{ kind: "dscp", dscp: 0x2e, inv: true }]);
+    expect(one("filter", "INPUT -p tcp -m tcpmss --mss :1000").matches).toEqual([{ kind: "tcpmss", range: { lo: 0, hi: 1000, inv: false } }]);
+    expect(one("filter", "INPUT -p tcp -m tcpmss --mss 1000:").matches).toEqual([{ kind: "tcpmss", range: { lo: 1000, hi: 65535, inv: false } }]);
     expect(one("filter", "INPUT -m ttl --ttl-eq 0x10").matches).toEqual([{ kind: "ttl", mode: "eq", ttl: 16 }]);
   });
 
@@ -99,6 +107,11 @@ describe("pkttype, iprange, ttl, tos, dscp, ecn: parser", () => {
     bad("filter", "INPUT -m ecn --ecn-tcp-cwr", "ecn", /need -p tcp/);
     bad("filter", "INPUT -p udp -m ecn --ecn-tcp-ece", "ecn", /need -p tcp/);
     bad("filter", "INPUT ! -p tcp -m ecn --ecn-tcp-ece", "ecn", /need -p tcp/);
+    bad("filter", "INPUT -m tcpmss --mss 5", "tcpmss", /only valid with -p tcp/);
+    bad("filter", "INPUT ! -p tcp -m tcpmss --mss 5", "tcpmss", /only valid with -p tcp/);
+    bad("filter", "INPUT -p tcp -m tcpmss", "tcpmss", /--mss is required/);
+    bad("filter", "INPUT -p tcp -m tcpmss --mss 1500:1000", "1500:1000", /min > max/);
+    bad("filter", "INPUT -p tcp -m tcpmss --mss 70000", "70000", /invalid MSS range/);
   });
 });
 
@@ -167,5 +180,34 @@ describe("pkttype, iprange, ttl, tos, dscp, ecn: the rule VM", () => {
       tcp("SE", 1), // ECE only
       tcp("S", 0),
     ])).toEqual(["10010000", "11010000", "01011100", "01100000", "01100100", "01010010", "01010111", "01010000"]);
+  });
+});
+
+/** A TCP segment (the IPv4 header checksum right; the TCP one is not verified here) with options `opts`. */
+function tcpBytes(flags: number, opts: number[]): Uint8Array {
+  const doff = 5 + opts.length / 4;
+  return ipv4Bytes("8.8.8.8", "10.0.0.10", 6, [0x13, 0x88, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, doff << 4, flags, 0x20, 0, 0, 0, 0, 0, ...opts]);
+}
+
+describe("-m tcpmss", () => {
+  it("the decoder walks the options as tcpmss_mt does (past EOL, zero lengths step one byte, first fitting MSS)", () => {
+    const mss = (opts: number[]) => packetInputFromBytes(tcpBytes(2, opts), 0, 20 + 20 + opts.length, "eth0", 0, 20 + 20 + opts.length, false).mss;
+    expect(mss([2, 4, 5, 0xb4])).toBe(1460);
+    expect(mss([0, 0, 0, 0, 2, 4, 4, 0])).toBe(1024); // after EOL
+    expect(mss([1, 1, 2, 4, 5, 0xdc, 0, 0])).toBe(1500);
+    expect(mss([2, 5, 5, 0xb4, 0, 0, 0, 0])).toBeUndefined(); // wrong length: skipped by it
+    expect(mss([3, 3, 7, 1, 2, 4, 1, 0])).toBe(256);
+    expect(mss([3, 0, 2, 4, 1, 0, 0, 0])).toBe(256); // a zero length steps one byte
+    expect(mss([1, 1, 1, 2])).toBeUndefined(); // does not fit
+    expect(mss([])).toBeUndefined();
+  });
+
+  it("the rule VM: the value in range, inversion, no MSS option, other protocols", async () => {
+    const rules = ["-p tcp -m tcpmss --mss 1460", "-p tcp -m tcpmss ! --mss 1000:1500", "-p tcp -m tcpmss --mss 0:600", "-p tcp -m tcpmss ! --mss 0:65535"];
+    const tcp = (o: Partial<PacketInput>): PacketInput =>
+      ({ iif: "eth0", src: "8.8.8.8", dst: "10.0.0.10", proto: "tcp", sport: 1000, dport: 2000, flags: "S", ...o });
+    expect(await matched(rules, [
+      tcp({ mss: 1460 }), tcp({ mss: 536 }), tcp({ mss: 1500, flags: "A" }), tcp({}), tcp({ wscale: 7 }), udp(),
+    ])).toEqual(["1000", "0110", "0000", "0101", "0101", "0000"]);
   });
 });

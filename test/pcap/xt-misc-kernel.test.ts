@@ -52,6 +52,11 @@ const PRE = [
   "-p tcp -m ecn ! --ecn-tcp-cwr --ecn-tcp-ece",
   "-p tcp -m ecn --ecn-tcp-ece --ecn-tcp-cwr --ecn-ip-ect 2",
   "-m pkttype --pkt-type broadcast -m iprange --dst-range 255.255.255.255",
+  "-p tcp -m tcpmss --mss 1460",
+  "-p tcp -m tcpmss ! --mss 1000:1500",
+  "-p tcp -m tcpmss --mss :600",
+  "-p tcp -m tcpmss ! --mss 0:65535",
+  "-p tcp -m tcpmss --mss 1000:",
 ];
 const INPUT = [
   "-m pkttype --pkt-type unicast",
@@ -91,6 +96,13 @@ const FRAMES = [
   "send(dst, tcp('192.0.2.6', 0x10 | 0x80, tos=1))",
   "send(dst, tcp('192.0.2.7', 0x10 | 0x40 | 0x80, tos=2))",
   "send(dst, tcp('192.0.2.8', 0x10, tos=3))",
+  // MSS options: plain, small, after EOL (xt_tcpmss walks on past it), on an ACK, a wrong length, after window scale
+  "send(dst, tcp('192.0.2.12', 0x02, opts=b'\\x02\\x04\\x05\\xb4'))",
+  "send(dst, tcp('192.0.2.12', 0x02, opts=b'\\x02\\x04\\x02\\x18'))",
+  "send(dst, tcp('192.0.2.12', 0x02, opts=b'\\x00\\x00\\x00\\x00\\x02\\x04\\x04\\x00'))",
+  "send(dst, tcp('192.0.2.12', 0x10, opts=b'\\x01\\x01\\x02\\x04\\x05\\xdc\\x00\\x00'))",
+  "send(dst, tcp('192.0.2.12', 0x02, opts=b'\\x02\\x05\\x05\\xb4\\x00\\x00\\x00\\x00'))",
+  "send(dst, tcp('192.0.2.12', 0x02, opts=b'\\x03\\x03\\x07\\x01\\x02\\x04\\x01\\x00'))",
   // broadcast frames: the subnet's and the limited broadcast, and a unicast IP in one
   "send(BC, udp('192.0.2.1', '192.0.2.255', ttl=1, tos=0x10))",
   "send(BC, udp('192.0.2.50', '255.255.255.255', ttl=3))",
@@ -135,9 +147,9 @@ describeKernel("-m pkttype/iprange/ttl/tos/dscp/ecn, kernel vs emulator", () => 
       "def udp(s_, d_, ttl=64, tos=0):",
       "    seg = struct.pack('!HHHH', 4000, 4001, 12, 0) + b'data'",
       "    return ip4(s_, d_, 17, seg[:6] + struct.pack('!H', l4sum(s_, d_, 17, seg) or 0xffff) + seg[8:], ttl, tos)",
-      "def tcp(s_, flags, ttl=64, tos=0):",
+      "def tcp(s_, flags, ttl=64, tos=0, opts=b''):",
       "    d_ = '192.0.2.2'",
-      "    seg = struct.pack('!HHIIBBHHH', 5000 + ident, 80, 1, 0, 0x50, flags, 8192, 0, 0)",
+      "    seg = struct.pack('!HHIIBBHHH', 5000 + ident, 80, 1, 0, (5 + len(opts) // 4) << 4, flags, 8192, 0, 0) + opts",
       "    return ip4(s_, d_, 6, seg[:16] + struct.pack('!H', l4sum(s_, d_, 6, seg)) + seg[18:], ttl, tos)",
       "def send(m, f):",
       "    s.send(m + src + b'\\x08\\x00' + f); time.sleep(0.02)",
@@ -164,6 +176,8 @@ describeKernel("-m pkttype/iprange/ttl/tos/dscp/ecn, kernel vs emulator", () => 
     // not vacuous: every PREROUTING rule but the otherhost one and the reversed range matched something
     const counts = lines.filter((l) => l.includes("-A PREROUTING")).map((l) => Number(/\[(\d+):/.exec(l)![1]));
     expect(counts.filter((c) => c === 0).length).toBe(2);
+    // the MSS after EOL (1024) counts: xt_tcpmss's walk is not conntrack's
+    expect(lines.find((l) => l.includes("--mss 1000:65535"))).toMatch(/ \[3:/);
     const input = lines.filter((l) => l.includes("-A INPUT")).map((l) => Number(/\[(\d+):/.exec(l)![1]));
     expect(input.filter((c) => c > 0).length).toBeGreaterThanOrEqual(4);
   });
