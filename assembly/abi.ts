@@ -515,6 +515,25 @@ export const PF_NF_CSUM_OK = 512;
 export const PF_IP_OPTS_SHIFT = 12;
 export const PF_IP_OPTS_MASK = 0xf000;
 /**
+ * u8 over PKT_UID's low byte (a uid only local packets have), for a packet
+ * arriving with options (PF_IP_OPTS_MASK): the length of the options
+ * __ip_options_echo puts into the header of the node's answers to it (ICMP
+ * errors, echo replies, TCP resets), 0..40; IP_OPT_ECHO_FAILS when the echo
+ * fails (-EINVAL) and the kernel sends no answer. The capture decoder
+ * computes it (host/packet/ipopts.ts ipOptionsEcho).
+ */
+export const PKT_IP_OPT_ECHO = 60;
+export const IP_OPT_ECHO_FAILS = 0xff;
+/**
+ * Set in PKT_IP_OPT_ECHO (with the length in its low 6 bits) when the echo
+ * holds a reversed source route: the answer goes to the route's first hop
+ * (dopt->faddr: icmp_route_lookup routes to it and it is the answer's
+ * destination), which PKT_IP_OPT_FADDR holds.
+ */
+export const IP_OPT_ECHO_SRR = 0x80;
+/** u32 over PKT_GID (a gid only local packets have): dopt->faddr, with IP_OPT_ECHO_SRR. */
+export const PKT_IP_OPT_FADDR = 136;
+/**
  * With PF_L2_OTHER (and not PF_OTHERHOST): the frame went to a multicast
  * link-layer address (skb->pkt_type PACKET_MULTICAST); without it a
  * PF_L2_OTHER frame is PACKET_BROADCAST. Only -m pkttype tells them apart.

@@ -8,7 +8,8 @@
  * The reply is written as a full descriptor into the reply ring and routed
  * and transmitted like any locally generated packet (output.ts).
  */
-import { CTR_ICMP_OUT_PARM_PROBS } from "../abi";
+import { CTR_ICMP_OUT_PARM_PROBS, PF_IP_OPTS_SHIFT, PKT_IP_OPT_FADDR } from "../abi";
+import { ipOptEchoLen, ipOptEchoSrr, ipHdrLen } from "../util/ip";
 import {
   PKT_SRC, PKT_DST, PKT_PROTO, PKT_TOS, PKT_LEN, PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_ICMP_CODE,
   PKT_ICMP_ID, PKT_ICMP_SEQ, PKT_SPORT, PKT_DPORT, PKT_IPID, PKT_INNER_SRC, PKT_INNER_DST,
@@ -142,6 +143,9 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
   const inLoop = iif != 0 && (load<u32>(devPtr(iif), DEV_FLAGS) & IFF_LOOPBACK) != 0;
   const gate = globalGate(type, code, inLoop);
   if (gate < 0) return false;
+  // __ip_options_echo: the answer's header carries the packet's RR, TS, reversed source route, CIPSO
+  const echo = ipOptEchoLen(p);
+  if (echo < 0) return false;
 
   // the offending packet as it is now (after any DNAT it has been through)
   const origSrc = load<u32>(p, PKT_OUT_SRC);
@@ -154,21 +158,22 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
   const origTos = <u32>load<u8>(p, PKT_TOS);
   const tos = icmpIsError(type) ? ((origTos & 0x1e) | 0xc0) : origTos;
   const mark = fwmarkReflect ? load<u32>(p, PKT_OUT_MARK) : 0;
-  // icmp_route_lookup
-  const err = ipRouteOutput(origSrc, saddr, tos, 0, mark, 1, 0, 0, 0, 0);
+  // icmp_route_lookup: to the sender, or to the first hop of the source route the answer echoes
+  const dst = ipOptEchoSrr(p) ? load<u32>(p, PKT_IP_OPT_FADDR) : origSrc;
+  const err = ipRouteOutput(dst, saddr, tos, 0, mark, 1, 0, 0, 0, 0);
   if (err != 0) return false;
-  if (!xrlim(gate > 0, origSrc, rtDev)) return false;
+  if (!xrlim(gate > 0, dst, rtDev)) return false;
 
   const q = replyAlloc(p);
   if (q == 0) return false;
   const quoted = <u32>load<u16>(p, PKT_LEN);
-  const room: u32 = 576 - 20 - 8;
+  const room: u32 = 576 - 20 - <u32>echo - 8;
   store<u32>(q, rtSaddrNow(), PKT_SRC);
-  store<u32>(q, origSrc, PKT_DST);
+  store<u32>(q, dst, PKT_DST);
   store<u8>(q, 1, PKT_PROTO);
   store<u8>(q, <u8>ipDefaultTtl, PKT_TTL);
   store<u8>(q, <u8>tos, PKT_TOS);
-  store<u16>(q, <u16>(20 + 8 + min(quoted, room)), PKT_LEN);
+  store<u16>(q, <u16>(20 + <u32>echo + 8 + min(quoted, room)), PKT_LEN);
   store<u8>(q, <u8>type, PKT_ICMP_TYPE);
   store<u8>(q, <u8>code, PKT_ICMP_CODE);
   store<u32>(q, info, PKT_ICMP_INFO);
@@ -185,7 +190,7 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
     store<u8>(q, load<u8>(p, PKT_ICMP_TYPE), PKT_INNER_ICMP_TYPE);
     store<u8>(q, load<u8>(p, PKT_ICMP_CODE), PKT_INNER_ICMP_CODE);
   }
-  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | PF_INNER, PKT_FLAGS);
+  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | PF_INNER | <u16>((<u32>echo >> 2) << PF_IP_OPTS_SHIFT), PKT_FLAGS);
   // icmp_glue_bits: an error carries the offender's connection (nf_ct_attach),
   // confirmed or not, the other way round
   const id = pktCt(p);
@@ -218,6 +223,9 @@ export function icmpXmitRelock(was: bool): void { icmpXmitLock = was; }
 
 /** icmp_reply for an echo request delivered locally; `specDst` is fib_compute_spec_dst. */
 export function icmpEchoReply(p: usize, specDst: u32): bool {
+  // icmp_reply: ip_options_echo first; when it fails nothing is sent
+  const echo = ipOptEchoLen(p);
+  if (echo < 0) return false;
   if (icmpXmitLock) return false;
   const gate = globalGate(ICMP_ECHOREPLY, 0, false);
   if (gate < 0) return false;
@@ -234,12 +242,12 @@ export function icmpEchoReply(p: usize, specDst: u32): bool {
   store<u8>(q, 1, PKT_PROTO);
   store<u8>(q, <u8>ipDefaultTtl, PKT_TTL);
   store<u8>(q, <u8>tos, PKT_TOS);
-  store<u16>(q, load<u16>(p, PKT_LEN), PKT_LEN);
+  store<u16>(q, <u16>(<u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) + 20 + <u32>echo), PKT_LEN);
   store<u8>(q, <u8>ICMP_ECHOREPLY, PKT_ICMP_TYPE);
   store<u16>(q, load<u16>(p, PKT_OUT_ICMP_ID), PKT_ICMP_ID);
   store<u16>(q, load<u16>(p, PKT_ICMP_SEQ), PKT_ICMP_SEQ);
   store<u32>(q, mark, PKT_MARK);
-  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET, PKT_FLAGS);
+  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | <u16>((<u32>echo >> 2) << PF_IP_OPTS_SHIFT), PKT_FLAGS);
   xmitLocked(q);
   return true;
 }

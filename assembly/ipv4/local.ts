@@ -10,7 +10,8 @@
  * SYN-ACK or data reply is generated) and every other port is closed. Without
  * one (sockets unknown), no transport-level answer is generated at all.
  */
-import { ipHdrLen } from "../util/ip";
+import { ipHdrLen, ipOptEchoLen } from "../util/ip";
+import { PF_IP_OPTS_SHIFT } from "../abi";
 import {
   PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TOS,
   PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_TTL, PKT_IIF, PKT_TCP_DOFF, PKT_OUT_FLAGS, PF_L2_OTHER, PKT_CT_ID,
@@ -131,6 +132,9 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   // tcp_v4_send_reset counts the reset whether or not it can be routed
   count(CTR_TCP_OUT_RSTS);
   // ip_send_unicast_reply: ports swapped, no bound device
+  // ip_send_unicast_reply: __ip_options_echo first (a failure sends nothing)
+  const echo = ipOptEchoLen(p);
+  if (echo < 0) return;
   if (ipRouteOutput(daddr, saddr, tos, 0, mark, 6, load<u16>(p, PKT_OUT_DPORT), load<u16>(p, PKT_OUT_SPORT), 0, 0) != 0) return;
   const q = replyAlloc(p);
   if (q == 0) return;
@@ -141,7 +145,7 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   store<u8>(q, 6, PKT_PROTO);
   store<u8>(q, <u8>ipDefaultTtl, PKT_TTL);
   store<u8>(q, load<u8>(p, PKT_TOS), PKT_TOS);
-  store<u16>(q, 40, PKT_LEN);
+  store<u16>(q, <u16>(40 + echo), PKT_LEN);
   store<u32>(q, mark, PKT_MARK);
   if (flags & 16) {
     store<u32>(q, load<u32>(p, PKT_ACK), PKT_SEQ);
@@ -154,7 +158,7 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
     store<u32>(q, ack, PKT_ACK);
     store<u8>(q, 4 | 16, PKT_TCPFLAGS); // RST|ACK
   }
-  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET, PKT_FLAGS);
+  store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | <u16>((<u32>echo >> 2) << PF_IP_OPTS_SHIFT), PKT_FLAGS);
   ipLocalOutRouted(q);
 }
 

@@ -165,8 +165,10 @@ export function nfLocalOut(p: usize, outDev: u32, rtFlags: u32): bool {
   const saddr = load<u32>(p, PKT_OUT_SRC);
   const daddr = load<u32>(p, PKT_OUT_DST);
   const mark = load<u32>(p, PKT_OUT_MARK);
+  const tos = load<u8>(p, PKT_TOS);
   if (!table(p, NFT_MANGLE, NF_INET_LOCAL_OUT)) return false;
-  if (load<u32>(p, PKT_OUT_SRC) != saddr || load<u32>(p, PKT_OUT_DST) != daddr || load<u32>(p, PKT_OUT_MARK) != mark) {
+  if (load<u32>(p, PKT_OUT_SRC) != saddr || load<u32>(p, PKT_OUT_DST) != daddr || load<u32>(p, PKT_OUT_MARK) != mark ||
+    load<u8>(p, PKT_TOS) != tos) {
     if (!routeMeHarder(p)) return dropBy(p, NF_INET_LOCAL_OUT, DROP_NF_REROUTE, false);
   }
   hookState(NF_INET_LOCAL_OUT, 0, outDev);

@@ -7,7 +7,7 @@ import {
   PKT_OUT_MARK, PKT_PX, PX_NFTRACE, PKT_CT_INFO, CTINFO_NONE, CTINFO_UNTRACKED,
   E_T0, E_T1, E_T2, E_T3,
   T_REJECT, T_DNAT, T_SNAT, T_MASQUERADE, T_REDIRECT, T_MARK, T_CONNMARK_SET, T_CONNMARK_SAVE, T_CONNMARK_RESTORE,
-  T_LOG, T_NFLOG, T_TRACE, T_NOTRACK, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
+  T_LOG, T_NFLOG, T_TRACE, T_NOTRACK, T_TTL, T_TOS, T_CLASSIFY, PKT_TTL, PKT_OUT_TTL, PKT_TOS, PX_TOS_SET, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
   NF_NAT_RANGE_MAP_IPS, NF_INET_LOCAL_OUT, RT_SCOPE_UNIVERSE, DROP_NAT_NO_ADDR, DROP_NETFILTER,
 } from "../abi";
 import { prog } from "./program";
@@ -51,7 +51,32 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
     }
     case T_LOG:
     case T_NFLOG:
+    case T_CLASSIFY: // skb->priority: read by qdiscs, nothing modelled here
       return TGT_CONTINUE;
+    case T_TTL: {
+      // ttl_tg (xt_HL.c): set, or inc/dec saturating at 255/0. The header's TTL is
+      // PKT_OUT_TTL; PKT_TTL follows it so ip_forward (which reads it after
+      // PREROUTING) and the readers that fall back to it see the new value
+      const ttl = <i32>load<u8>(p, PKT_OUT_TTL);
+      const v = <i32>load<u32>(e, E_T1);
+      const mode = load<u32>(e, E_T0);
+      let n = mode == 0 ? v : mode == 1 ? ttl + v : ttl - v;
+      if (n > 255) n = 255;
+      if (n < 0) n = 0;
+      store<u8>(p, <u8>n, PKT_OUT_TTL);
+      store<u8>(p, <u8>n, PKT_TTL);
+      return TGT_CONTINUE;
+    }
+    case T_TOS: {
+      // tos_tg / dscp_tg (xt_DSCP.c): ipv4_change_dsfield when the value changes
+      const tos = <u32>load<u8>(p, PKT_TOS);
+      const n = ((tos & ~load<u32>(e, E_T1)) ^ load<u32>(e, E_T0)) & 0xff;
+      if (n != tos) {
+        store<u8>(p, <u8>n, PKT_TOS);
+        store<u8>(p, load<u8>(p, PKT_PX) | <u8>PX_TOS_SET, PKT_PX);
+      }
+      return TGT_CONTINUE;
+    }
     case T_TRACE:
       store<u8>(p, load<u8>(p, PKT_PX) | <u8>PX_NFTRACE, PKT_PX);
       return TGT_CONTINUE;

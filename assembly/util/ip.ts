@@ -23,7 +23,26 @@
 // @ts-ignore: decorator
 @inline export function maskOf(plen: u32): u32 { return plen == 0 ? 0 : (0xffffffff << (32 - plen)); }
 
-import { PKT_FLAGS, PF_IP_OPTS_SHIFT } from "../abi";
+import { PKT_FLAGS, PF_IP_OPTS_SHIFT, PF_IP_OPTS_MASK, PF_LOCAL, PKT_IP_OPT_ECHO, IP_OPT_ECHO_FAILS, IP_OPT_ECHO_SRR } from "../abi";
 /** The IPv4 header length of descriptor `p`: 20 bytes plus its option words (PF_IP_OPTS_MASK). */
 // @ts-ignore: decorator
 @inline export function ipHdrLen(p: usize): u32 { return 20 + ((<u32>load<u16>(p, PKT_FLAGS) >> PF_IP_OPTS_SHIFT) << 2); }
+/**
+ * The length of the options the node's answer to `p` echoes (__ip_options_echo:
+ * abi.ts PKT_IP_OPT_ECHO), or -1 when the echo fails and no answer is sent.
+ */
+// @ts-ignore: decorator
+@inline export function ipOptEchoLen(p: usize): i32 {
+  const f = <u32>load<u16>(p, PKT_FLAGS);
+  if ((f & PF_IP_OPTS_MASK) == 0 || (f & PF_LOCAL) != 0) return 0;
+  const e = <u32>load<u8>(p, PKT_IP_OPT_ECHO);
+  return e == IP_OPT_ECHO_FAILS ? -1 : <i32>(e & ~IP_OPT_ECHO_SRR);
+}
+/** Whether the options echoed to `p` hold a source route (its first hop, PKT_IP_OPT_FADDR, is where the answer goes). */
+// @ts-ignore: decorator
+@inline export function ipOptEchoSrr(p: usize): bool {
+  const f = <u32>load<u16>(p, PKT_FLAGS);
+  if ((f & PF_IP_OPTS_MASK) == 0 || (f & PF_LOCAL) != 0) return false;
+  const e = <u32>load<u8>(p, PKT_IP_OPT_ECHO);
+  return e != IP_OPT_ECHO_FAILS && (e & IP_OPT_ECHO_SRR) != 0;
+}

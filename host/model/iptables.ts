@@ -156,6 +156,13 @@ export type IptTarget =
   | { kind: "LOG"; prefix?: string; text: string }
   | { kind: "NFLOG"; group?: number; prefix?: string; text: string }
   | { kind: "TRACE" }
+  /** -j TTL --ttl-set/--ttl-inc/--ttl-dec N (mangle). */
+  | { kind: "TTL"; mode: "set" | "inc" | "dec"; value: number }
+  /** -j TOS (all forms: tos = (tos & ~mask) ^ value) and -j DSCP (value = dscp << 2, mask 0xfc), mangle. */
+  | { kind: "TOS"; value: number; mask: number }
+  | { kind: "DSCP"; dscp: number }
+  /** -j CLASSIFY --set-class MAJOR:MINOR (skb->priority; accepted, changes nothing modelled). */
+  | { kind: "CLASSIFY"; priority: number }
   /** -j NOTRACK or -j CT --notrack. */
   | { kind: "NOTRACK" };
 

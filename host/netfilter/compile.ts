@@ -627,6 +627,10 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
       case "NFLOG": set(abi.T_NFLOG); return;
       case "TRACE": set(abi.T_TRACE); return;
       case "NOTRACK": set(abi.T_NOTRACK); return;
+      case "TTL": set(abi.T_TTL, t.mode === "set" ? 0 : t.mode === "inc" ? 1 : 2, t.value); return;
+      case "TOS": set(abi.T_TOS, t.value, t.mask); return;
+      case "DSCP": set(abi.T_TOS, t.dscp << 2, 0xfc); return;
+      case "CLASSIFY": set(abi.T_CLASSIFY, t.priority); return;
       default: {
         const k: never = t;
         throw ruleErr(r, (k as { kind: string }).kind, "target not supported by the compiler");

@@ -70,9 +70,9 @@ const MAX_CHAIN_NAME = 28;
  * undeclared chain.
  */
 const OTHER_TARGETS = new Set([
-  "QUEUE", "NFQUEUE", "AUDIT", "CHECKSUM", "CLASSIFY", "CLUSTERIP", "CONNSECMARK", "DSCP", "ECN",
+  "QUEUE", "NFQUEUE", "AUDIT", "CHECKSUM", "CLUSTERIP", "CONNSECMARK", "ECN",
   "HMARK", "IDLETIMER", "LED", "NETMAP", "RATEEST", "SECMARK", "SET", "SYNPROXY", "TCPMSS",
-  "TCPOPTSTRIP", "TEE", "TOS", "TPROXY", "TTL", "ULOG", "MIRROR", "SAME", "STANDARD", "ERROR",
+  "TCPOPTSTRIP", "TEE", "TPROXY", "ULOG", "MIRROR", "SAME", "STANDARD", "ERROR",
 ]);
 
 /** Standard verdict names (cannot be chain names). */
@@ -1711,6 +1711,82 @@ class EcnExt extends Ext {
 /* Targets                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/** -j TTL: exactly one of --ttl-set 0..255, --ttl-dec 1..255, --ttl-inc 1..255 (libxt_TTL). */
+class TtlTargetExt extends Ext {
+  static readonly O = specs([[["--ttl-set"], 0, 1, false], [["--ttl-dec"], 1, 1, false], [["--ttl-inc"], 2, 1, false]]);
+  get opts() { return TtlTargetExt.O; }
+  mode: "set" | "inc" | "dec" | undefined;
+  value = 0;
+  opt(p: RuleCtx, id: number, _inv: boolean, i: number): void {
+    if (this.seen) throw p.err(i, "TTL: only one of --ttl-set, --ttl-dec and --ttl-inc may be given");
+    this.value = parseU32(p, p.arg(i + 1, i), i + 1, "TTL value", id === 0 ? 0 : 1, 255);
+    this.mode = id === 0 ? "set" : id === 1 ? "dec" : "inc";
+  }
+  finish(p: RuleCtx): IptTarget {
+    if (!this.mode) throw p.err(this.nameIdx, "TTL: --ttl-set, --ttl-dec or --ttl-inc is required");
+    return { kind: "TTL", mode: this.mode, value: this.value };
+  }
+}
+
+/** -j DSCP: --set-dscp 0..63 or --set-dscp-class CLASS (libxt_DSCP). */
+class DscpTargetExt extends Ext {
+  static readonly O = specs([[["--set-dscp"], 0, 1, false], [["--set-dscp-class"], 1, 1, false]]);
+  get opts() { return DscpTargetExt.O; }
+  dscp = -1;
+  opt(p: RuleCtx, id: number, _inv: boolean, i: number): void {
+    if (this.seen) throw p.err(i, "DSCP: --set-dscp and --set-dscp-class cannot be used together");
+    const s = p.arg(i + 1, i);
+    if (id === 0) this.dscp = parseU32(p, s, i + 1, "DSCP", 0, 63);
+    else {
+      const c = DSCP_CLASSES.get(s.toUpperCase());
+      if (c === undefined) throw p.err(i + 1, `unknown DSCP class "${s}" (${[...DSCP_CLASSES.keys()].join(", ")})`);
+      this.dscp = c;
+    }
+  }
+  finish(p: RuleCtx): IptTarget {
+    if (this.dscp < 0) throw p.err(this.nameIdx, "DSCP: --set-dscp or --set-dscp-class is required");
+    return { kind: "DSCP", dscp: this.dscp };
+  }
+}
+
+/**
+ * -j TOS (libxt_TOS revision 1): --set-tos value[/mask] or a name (mask
+ * 0x3f), --and-tos B (0/~B), --or-tos B (B/B), --xor-tos B (B/0).
+ */
+class TosTargetExt extends Ext {
+  static readonly O = specs([[["--set-tos"], 0, 1, false], [["--and-tos"], 1, 1, false], [["--or-tos"], 2, 1, false], [["--xor-tos"], 3, 1, false]]);
+  get opts() { return TosTargetExt.O; }
+  v: { value: number; mask: number } | undefined;
+  opt(p: RuleCtx, id: number, _inv: boolean, i: number): void {
+    if (this.seen) throw p.err(i, "TOS: only one of --set-tos, --and-tos, --or-tos and --xor-tos may be given");
+    const s = p.arg(i + 1, i);
+    if (id === 0) { this.v = parseTosValue(p, s, i + 1); return; }
+    const b = parseU32(p, s, i + 1, "TOS bits", 0, 255);
+    this.v = id === 1 ? { value: 0, mask: ~b & 0xff } : id === 2 ? { value: b, mask: b } : { value: b, mask: 0 };
+  }
+  finish(p: RuleCtx): IptTarget {
+    if (!this.v) throw p.err(this.nameIdx, "TOS: --set-tos, --and-tos, --or-tos or --xor-tos is required");
+    return { kind: "TOS", value: this.v.value, mask: this.v.mask };
+  }
+}
+
+/** -j CLASSIFY --set-class MAJOR:MINOR (hex, as sscanf "%x:%x"; TC_H_MAKE keeps 16 bits of each). */
+class ClassifyExt extends Ext {
+  static readonly O = specs([[["--set-class"], 0, 1, false]]);
+  get opts() { return ClassifyExt.O; }
+  priority = -1;
+  opt(p: RuleCtx, _id: number, _inv: boolean, i: number): void {
+    const s = p.arg(i + 1, i);
+    const m = /^([0-9a-fA-F]{1,8}):([0-9a-fA-F]{1,8})$/.exec(s);
+    if (!m) throw p.err(i + 1, `invalid class "${s}" (MAJOR:MINOR in hex)`);
+    this.priority = ((((parseInt(m[1]!, 16) << 16) >>> 0) & 0xffff0000) | (parseInt(m[2]!, 16) & 0xffff)) >>> 0;
+  }
+  finish(p: RuleCtx): IptTarget {
+    if (this.priority < 0) throw p.err(this.nameIdx, "CLASSIFY: --set-class is required");
+    return { kind: "CLASSIFY", priority: this.priority };
+  }
+}
+
 class NoOptTarget extends Ext {
   static readonly O: ReadonlyMap<string, OptSpec> = new Map();
   get opts() { return NoOptTarget.O; }
@@ -2038,6 +2114,11 @@ const TARGET_PLACE: ReadonlyMap<string, TargetPlace> = new Map([
   ["TRACE", { table: "raw", hooks: 0 }],
   ["NOTRACK", { table: "raw", hooks: 0 }],
   ["CT", { table: "raw", hooks: 0 }],
+  // xt_HL / xt_DSCP: .table = "mangle"; xt_CLASSIFY: any table, .hooks OUTPUT, FORWARD, POSTROUTING
+  ["TTL", { table: "mangle", hooks: 0 }],
+  ["TOS", { table: "mangle", hooks: 0 }],
+  ["DSCP", { table: "mangle", hooks: 0 }],
+  ["CLASSIFY", { hooks: H_OUT | H_FWD | H_POST }],
 ]);
 
 /** Targets restricted to some hooks: the allowed hook bits. */
@@ -2068,6 +2149,10 @@ function loadTarget(p: RuleCtx, name: string, idx: number): Ext {
     case "TRACE": return new NoOptTarget(idx, { kind: "TRACE" });
     case "NOTRACK": return new NoOptTarget(idx, { kind: "NOTRACK" });
     case "CT": return new CtExt(idx, true);
+    case "TTL": return new TtlTargetExt(idx, true);
+    case "DSCP": return new DscpTargetExt(idx, true);
+    case "TOS": return new TosTargetExt(idx, true);
+    case "CLASSIFY": return new ClassifyExt(idx, true);
   }
   throw p.err(idx, `target ${name} is not supported`);
 }
@@ -2076,6 +2161,7 @@ function loadTarget(p: RuleCtx, name: string, idx: number): Ext {
 const TARGET_NAMES = new Set<string>([
   ...STANDARD_TARGETS, ...OTHER_TARGETS,
   "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK", "CONNMARK", "LOG", "NFLOG", "TRACE", "NOTRACK", "CT",
+  "TTL", "DSCP", "TOS", "CLASSIFY",
 ]);
 
 function isTargetName(name: string): boolean {
@@ -2490,6 +2576,7 @@ const OPTS = canonTable([
     StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RpfilterExt.O,
     PkttypeExt.O, IprangeExt.O, TtlExt.O, TosExt.O, DscpExt.O, EcnExt.O, TcpmssExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
+    TtlTargetExt.O, DscpTargetExt.O, TosTargetExt.O, ClassifyExt.O,
   ].flatMap((m) => [...m.keys()]),
 ]);
 

@@ -16,6 +16,7 @@
  */
 import * as abi from "../core/abi.js";
 import { csumAdd, csumFold, isIcmpError, hasPorts, sctpCrc } from "./wire.js";
+import { ipOptionsCompile, ipOptionsEcho, ipOptionsForward } from "./ipopts.js";
 
 /** Size of the quote of an ICMP error: icmp_send's room (576 - IPv4 header - ICMP header). */
 export const ICMP_QUOTE_ROOM = 576 - 20 - 8;
@@ -102,6 +103,7 @@ export function emitPacket(b: Uint8Array, o: number, cap: number, dv: DataView, 
   put32(out, oo + 12, ns);
   put32(out, oo + 16, nd);
   out[oo + 8] = ttl;
+  if (ihl > 20 && len >= ihl) ipOptionsForward(out, oo, ihl); // as ip_options_compile and ip_forward_options leave them
   ipHeaderChecksum(out, oo);
   const proto = out[oo + 9]!;
   const t = oo + ihl;
@@ -150,8 +152,9 @@ export function emitPacket(b: Uint8Array, o: number, cap: number, dv: DataView, 
 /** Where a synthesised packet may copy bytes from: the packet that caused it (the quote of an ICMP error, an echo's payload). */
 export interface QuoteSource { bytes: Uint8Array; offset: number; length: number }
 
-function writeIpHeader(out: Uint8Array, oo: number, len: number, dv: DataView, q: number, id: number): void {
-  out[oo] = 0x45;
+function writeIpHeader(out: Uint8Array, oo: number, len: number, dv: DataView, q: number, id: number, opts?: number[]): void {
+  out[oo] = 0x45 + (opts ? opts.length >> 2 : 0);
+  if (opts) out.set(opts, oo + 20);
   out[oo + 1] = dv.getUint8(q + abi.PKT_TOS);
   put16(out, oo + 2, len);
   put16(out, oo + 4, id);
@@ -173,8 +176,11 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
   const flags = dv.getUint16(q + abi.PKT_FLAGS, true);
   const isReply = (flags & abi.PF_REPLY) !== 0;
   let len = dv.getUint16(q + abi.PKT_LEN, true);
-  if (len < 20) len = 20;
-  const t = oo + 20;
+  // the node's answer to a packet with options carries what __ip_options_echo made of them (ipopts.ts)
+  const opts = isReply && (flags & abi.PF_IP_OPTS_MASK) ? echoedOptions(flags, cause) : undefined;
+  const hl = 20 + (opts ? opts.length : 0);
+  if (len < hl) len = hl;
+  const t = oo + hl;
   const csumBad = dv.getUint8(q + abi.PKT_CSUM) === abi.CSUM_BAD;
   const csumNone = dv.getUint8(q + abi.PKT_CSUM) === abi.CSUM_NONE;
   const sport = dv.getUint16(q + abi.PKT_OUT_SPORT, true) || dv.getUint16(q + abi.PKT_SPORT, true);
@@ -191,7 +197,7 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
     const qs = t + 8;
     let qlen: number;
     if (cause && cause.length >= 28) {
-      qlen = Math.min(cause.length, len - 28, ICMP_QUOTE_ROOM, get16(cause.bytes, cause.offset + 2));
+      qlen = Math.min(cause.length, len - hl - 8, ICMP_QUOTE_ROOM - (hl - 20), get16(cause.bytes, cause.offset + 2));
       out.set(cause.bytes.subarray(cause.offset, cause.offset + qlen), qs);
       patchQuote(out, qs, qlen, qsrc, qdst, qsp, qdp);
     } else {
@@ -217,14 +223,14 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
         if (iproto === 17 || iproto === 136) put16(out, qs + 24, 8);
       }
     }
-    len = 28 + qlen;
+    len = hl + 8 + qlen;
     ipId = 0;
     out[t] = type;
     out[t + 1] = dv.getUint8(q + abi.PKT_ICMP_CODE);
     out[t + 2] = 0; out[t + 3] = 0;
     put32(out, t + 4, dv.getUint32(q + abi.PKT_ICMP_INFO, true));
   } else {
-    const l4 = len - 20;
+    const l4 = len - hl;
     out.fill(0, t, t + l4);
     if (proto === 6 && l4 >= 20) {
       put16(out, t, sport);
@@ -298,8 +304,8 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
       }
     }
   }
-  writeIpHeader(out, oo, len, dv, q, ipId);
-  const l4 = len - 20;
+  writeIpHeader(out, oo, len, dv, q, ipId, opts);
+  const l4 = len - hl;
   // transport checksums over the whole segment
   if (proto === 6 && l4 >= 20) {
     const s = csumAdd(out, oo + 12, 8, 6 + l4);
@@ -325,4 +331,21 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
     out[t + l4 - 1] = 1;
   }
   return len;
+}
+
+/**
+ * The options of the node's answer whose descriptor flags say it has some
+ * (PF_IP_OPTS_MASK): __ip_options_echo of the options of the packet that
+ * caused it; EOL bytes when those are not at hand.
+ */
+function echoedOptions(flags: number, cause?: QuoteSource): number[] {
+  const n = ((flags & abi.PF_IP_OPTS_MASK) >>> abi.PF_IP_OPTS_SHIFT) * 4;
+  if (cause && cause.length >= 20) {
+    const ihl = (cause.bytes[cause.offset]! & 15) * 4;
+    if (ihl > 20 && cause.length >= ihl) {
+      const e = ipOptionsEcho(cause.bytes, cause.offset, ipOptionsCompile(cause.bytes, cause.offset, ihl));
+      if (e && e.length === n) return e;
+    }
+  }
+  return new Array<number>(n).fill(0);
 }

@@ -257,6 +257,8 @@ export interface PacketResult {
   /** ICMP errors: the quoted header as the packet leaves (NAT rewrites it too). */
   inner?: InnerHeader;
   ttl: number;
+  /** The TOS byte as the packet leaves, when a TOS or DSCP target rewrote it. */
+  tos?: number;
   frags?: number;
   redirect?: boolean;
   /** The `ip rule` that decided (as the snapshot prints it). */
@@ -328,6 +330,7 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   }
   const outTtl = dv.getUint8(p + abi.PKT_OUT_TTL);
   r.ttl = outTtl || dv.getUint8(p + abi.PKT_TTL);
+  if (dv.getUint8(p + abi.PKT_PX) & abi.PX_TOS_SET) r.tos = dv.getUint8(p + abi.PKT_TOS);
   const frags = dv.getUint8(p + abi.PKT_FRAGS);
   if (frags > 1) r.frags = frags;
   if (outFlags & abi.OF_REDIRECT) r.redirect = true;

@@ -14,7 +14,7 @@
  * from the bytes (CSUM_OK / CSUM_BAD / CSUM_NONE).
  */
 import * as abi from "../core/abi.js";
-import { ipOptionsCompile } from "./ipopts.js";
+import { ipOptionsCompile, ipOptionsEcho } from "./ipopts.js";
 import { formatIPv4 } from "../util/ipv4.js";
 import { tcpFlagsToLetters, writeDccpOptions, type PacketInput } from "./input.js";
 
@@ -73,6 +73,10 @@ export class WireFields {
   fragMax = 0;
   /** The header's option words, IHL - 5 (PF_IP_OPTS_MASK); the options' verdict is `ipError` (IPERR_SRR, IPERR_OPTIONS + pp_ptr). */
   ipOptWords = 0;
+  /** PKT_IP_OPT_ECHO: the length of the options the node's answers echo (IP_OPT_ECHO_FAILS: none sent); with ipOptWords only. */
+  ipOptEcho = 0;
+  /** PKT_IP_OPT_FADDR: the first hop of an echoed source route (with IP_OPT_ECHO_SRR). */
+  ipOptFaddr = 0;
   /**
    * PKT_L4_BYTES: 0 when the transport header is sound; else 1 + the
    * transport bytes the whole datagram carries (at most 255): a header the
@@ -217,6 +221,8 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   w.ipError = abi.IPERR_NONE;
   w.fragMax = 0;
   w.ipOptWords = 0;
+  w.ipOptEcho = 0;
+  w.ipOptFaddr = 0;
   if (wire < 20) return ipError(b, o, cap, wire, w, abi.IPERR_HDR); // pskb_may_pull(skb, sizeof(struct iphdr)) fails
   if (cap < 20) return fail(w, 0, `${cap} bytes captured, too short for an IPv4 header (20)`);
   const vihl = b[o]!;
@@ -235,6 +241,9 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
     const v = ipOptionsCompile(b, o, ihl);
     if (v.ppPtr !== 0) w.ipError = abi.IPERR_OPTIONS + v.ppPtr;
     else if (v.srr) w.ipError = abi.IPERR_SRR;
+    const echo = ipOptionsEcho(b, o, v);
+    w.ipOptEcho = echo === null ? abi.IP_OPT_ECHO_FAILS : echo.length | (echo.faddr ? abi.IP_OPT_ECHO_SRR : 0);
+    w.ipOptFaddr = echo?.faddr ?? 0;
   }
   const frag = u16(b, o + 6);
   w.df = (frag & 0x4000) !== 0;
@@ -688,7 +697,7 @@ function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, ii
   a[q + W_INNER_DST] = inner ? w.innerDst : 0;
   a[q + W_INNER_SPORT] = inner ? w.innerSport | (w.innerDport << 16) : 0;
   a[q + W_INNER_PROTO] = (inner ? w.innerProto : 0) | (tcp || w.l4Bytes !== 0 ? w.doff << 8 : 0) | (w.icmpSeq << 16);
-  a[q + W_UID] = 0;
+  a[q + W_UID] = w.ipOptEcho; // PKT_IP_OPT_ECHO, the low byte
   // the two u32 halves without a floating-point remainder (a C call): exact below 2^53
   const hi = Math.floor(timeNs / 4294967296);
   a[q + W_TIME] = timeNs - hi * 4294967296;
@@ -696,7 +705,7 @@ function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, ii
   for (let k = q + W_VERDICT, end = q + W_TCP_WSCALE; k < end; k++) a[k] = 0;
   a[q + W_TCP_WSCALE] = (tcp ? w.wscale | (w.topts << 8) : 0) | (w.cscov << 16);
   a[q + W_TCP_SACK] = tcp ? w.sack : 0;
-  a[q + W_GID] = 0;
+  a[q + W_GID] = w.ipOptFaddr; // PKT_IP_OPT_FADDR
   a[q + W_CSUM] = w.csum | (w.ipError << 8) | (w.fragMax << 16);
   a[q + W_INNER_ICMP_TYPE] = (inner ? w.innerIcmpType | (w.innerIcmpCode << 8) : 0) | (w.l4Bytes << 24); // + PKT_CPU 0
 }
@@ -744,6 +753,8 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
   dv.setUint16(p + abi.PKT_IPID, w.id, true);
   u8[p + abi.PKT_CSUM] = w.csum;
   u8[p + abi.PKT_IP_ERROR] = w.ipError;
+  u8[p + abi.PKT_IP_OPT_ECHO] = w.ipOptEcho;
+  dv.setUint32(p + abi.PKT_IP_OPT_FADDR, w.ipOptFaddr, true);
   dv.setUint16(p + abi.PKT_FRAG_MAX, w.fragMax, true);
   dv.setUint16(p + abi.PKT_CSCOV, w.cscov, true);
   u8[p + abi.PKT_L4_BYTES] = w.l4Bytes;
@@ -783,7 +794,7 @@ const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
   "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "chunkFlags", "tflags", "zerolen", "sctpFlags",
   "dccpType", "dccpFlags", "dccpOpts", "hasDccpOpts", "csum", "ipError",
-  "fragMax", "ipOptWords", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
+  "fragMax", "ipOptWords", "ipOptEcho", "ipOptFaddr", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
 
 export const FAST_WORDS: boolean = (() => {
   if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) return false;

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import * as abi from "../../host/core/abi.js";
 import type { Engine } from "../../host/engine.js";
 import { WireFields, parseIPv4, writeDescriptor, WIRE_OK } from "../../host/packet/wire.js";
-import { ipOptionsCompile } from "../../host/packet/ipopts.js";
+import { ipOptionsCompile, ipOptionsEcho } from "../../host/packet/ipopts.js";
 import type { PacketResult } from "../../host/packet/result.js";
 import { eksFixtureEngine, eksFixtureSnapshot } from "../fixtures/eks-fixture.js";
 import { Engine as EngineClass } from "../../host/engine.js";
@@ -176,5 +176,34 @@ describe("accept_source_route on is refused at load", () => {
     // conf/all off: the devices' values do not matter
     snap.sysctl.set("net.ipv4.conf.all.accept_source_route", "0");
     expect(() => e.load(snap)).not.toThrow();
+  });
+});
+
+describe("__ip_options_echo: the options of the node's answers", () => {
+  const echo = (opts: number[], src = S) => {
+    const b = ipv4WithOptions(src, POD, 17, udp(), opts);
+    const e = ipOptionsEcho(b, 0, ipOptionsCompile(b, 0, (b[0]! & 15) * 4));
+    return e && { bytes: [...e], faddr: e.faddr };
+  };
+  it("RR and TS copied with their pointers past the receive's and the answer's stamps; NOOP, RA, unknown not echoed", () => {
+    expect(echo([1, 1, 148, 4, 0, 0, 200, 2])).toEqual({ bytes: [], faddr: 0 });
+    expect(echo([7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0])!.bytes.slice(0, 3)).toEqual([7, 11, 12]);
+    expect(echo([68, 20, 5, 1, ...new Array(16).fill(0)])!.bytes.slice(0, 4)).toEqual([68, 20, 21, 1]);
+    expect(echo([68, 8, 9, 0x20, 0, 0, 0, 0])!.bytes.slice(0, 4)).toEqual([68, 8, 9, 0x30]); // full: the receive counted the overflow
+    expect(echo([7, 10, 4, 0, 0, 0, 0, 0, 0, 0])).toBeNull(); // room for less than an address after the receive's: no answer
+  });
+  it("a source route reversed, its first hop the answer's destination; CIPSO copied even when it failed", () => {
+    expect(echo([131, 11, 12, 10, 9, 8, 7, 6, 5, 4, 3, 7, 1])).toEqual({ bytes: [131, 11, 4, 10, 9, 8, 7, ...a4(S), 0], faddr: 0x06050403 });
+    expect(echo([131, 11, 12, ...a4(S), 6, 5, 4, 3, 7, 1])).toEqual({ bytes: [131, 7, 4, ...a4(S), 0], faddr: 0x06050403 });
+    expect(echo([134, 8, 0, 0, 0, 1, 0, 0])).toEqual({ bytes: [134, 8, 0, 0, 0, 1, 0, 0], faddr: 0 });
+  });
+  it("the engine: the answers' lengths carry the echo; a failing echo sends nothing", async () => {
+    const e = await eksFixtureEngine();
+    const r = runFrames(e, [
+      ipv4WithOptions(S, POD, 17, udp(), [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0], 1),
+      ipv4WithOptions(S, POD, 17, udp(), [7, 10, 4, 0, 0, 0, 0, 0, 0, 0], 1),
+      ipv4WithOptions(S, POD, 17, udp(), [1, 1, 1, 1], 1),
+    ]);
+    expect(r.map((x) => x.replies.map((q) => [q.icmp_type, q.len]))).toEqual([[[11, 20 + 12 + 8 + 32 + 12]], [], [[11, 20 + 8 + 24 + 12]]]);
   });
 });

@@ -211,3 +211,98 @@ describe("-m tcpmss", () => {
     ])).toEqual(["1000", "0110", "0000", "0101", "0101", "0000"]);
   });
 });
+
+describe("-j TTL, TOS, DSCP, CLASSIFY", () => {
+  const SAVED_T = [
+    "PREROUTING -j TTL --ttl-set 5",
+    "PREROUTING -j DSCP --set-dscp 0x2e",
+    "PREROUTING -j TOS --set-tos 0x10/0xff",
+    "PREROUTING -j TOS --set-tos 0x00/0xf0",
+    "PREROUTING -j TOS --set-tos 0x04/0x04",
+    "PREROUTING -j TOS --set-tos 0x08/0x00",
+    "FORWARD -j TTL --ttl-dec 1",
+    "POSTROUTING -j TTL --ttl-inc 3",
+    "POSTROUTING -j CLASSIFY --set-class 0001:0010",
+  ];
+
+  it("the saved forms (iptables-legacy-save 1.8.9) parse and print back; restore spellings take the stored values", () => {
+    const text = table("mangle", [], SAVED_T);
+    const rs = parseIptablesSave(text, F);
+    expect(printIptablesSave(rs, undefined, undefined, { withCounters: false })).toBe(text);
+    const t = rs.tables[0]!.chains.flatMap((c) => c.rules).map((r) => r.target);
+    expect(t).toEqual([
+      { kind: "TTL", mode: "set", value: 5 }, { kind: "DSCP", dscp: 0x2e },
+      { kind: "TOS", value: 0x10, mask: 0xff }, { kind: "TOS", value: 0, mask: 0xf0 }, { kind: "TOS", value: 4, mask: 4 },
+      { kind: "TOS", value: 8, mask: 0 }, { kind: "TTL", mode: "dec", value: 1 }, { kind: "TTL", mode: "inc", value: 3 },
+      { kind: "CLASSIFY", priority: 0x10010 },
+    ]);
+    const tgt = (r: string) => one("mangle", r).target;
+    expect(tgt("PREROUTING -j TTL --ttl-set 5")).toEqual({ kind: "TTL", mode: "set", value: 5 });
+    expect(tgt("FORWARD -j TTL --ttl-dec 1")).toEqual({ kind: "TTL", mode: "dec", value: 1 });
+    expect(tgt("PREROUTING -j DSCP --set-dscp-class af41")).toEqual({ kind: "DSCP", dscp: 0x22 });
+    expect(tgt("PREROUTING -j TOS --set-tos Minimize-Delay")).toEqual({ kind: "TOS", value: 0x10, mask: 0x3f });
+    expect(tgt("PREROUTING -j TOS --and-tos 0x0f")).toEqual({ kind: "TOS", value: 0, mask: 0xf0 });
+    expect(tgt("PREROUTING -j TOS --or-tos 0x04")).toEqual({ kind: "TOS", value: 4, mask: 4 });
+    expect(tgt("PREROUTING -j TOS --xor-tos 0x08")).toEqual({ kind: "TOS", value: 8, mask: 0 });
+    expect(tgt("OUTPUT -j CLASSIFY --set-class ffff:ffff")).toEqual({ kind: "CLASSIFY", priority: 0xffffffff });
+    // TC_H_MAKE keeps 16 bits of the major: 10000:1 is 0000:0001, as iptables-save prints it
+    expect(tgt("FORWARD -j CLASSIFY --set-class 10000:1")).toEqual({ kind: "CLASSIFY", priority: 1 });
+    expect(one("filter", "OUTPUT -j CLASSIFY --set-class 1:10").target).toEqual({ kind: "CLASSIFY", priority: 0x10010 });
+  });
+
+  it("refused as iptables and the kernel refuse them, naming line and token", () => {
+    bad("filter", "INPUT -j TTL --ttl-set 5", "TTL", /only valid in the mangle table/);
+    bad("filter", "INPUT -j DSCP --set-dscp 1", "DSCP", /only valid in the mangle table/);
+    bad("nat", "PREROUTING -j TOS --set-tos 1", "TOS", /only valid in the mangle table/);
+    bad("mangle", "PREROUTING -j CLASSIFY --set-class 1:10", "CLASSIFY", /not allowed in PREROUTING/);
+    bad("mangle", "PREROUTING -j TTL --ttl-dec 0", "0", /invalid TTL value "0" \(a number 1\.\.255\)/);
+    bad("mangle", "PREROUTING -j TTL --ttl-set 256", "256", /invalid TTL value/);
+    bad("mangle", "PREROUTING -j TTL", "TTL", /is required/);
+    bad("mangle", "PREROUTING -j TTL --ttl-set 1 --ttl-inc 1", "--ttl-inc", /only one of/);
+    bad("mangle", "PREROUTING -j DSCP --set-dscp 64", "64", /invalid DSCP/);
+    bad("mangle", "PREROUTING -j DSCP", "DSCP", /is required/);
+    bad("mangle", "PREROUTING -j DSCP --set-dscp-class XX", "XX", /unknown DSCP class/);
+    bad("mangle", "PREROUTING -j TOS --set-tos 0x10/0x1ff", "0x10/0x1ff", /invalid TOS/);
+    bad("mangle", "PREROUTING -j TOS --and-tos 256", "256", /invalid TOS bits/);
+    bad("mangle", "PREROUTING -j TOS", "TOS", /is required/);
+    bad("mangle", "POSTROUTING -j CLASSIFY --set-class 10", "10", /invalid class/);
+    bad("mangle", "POSTROUTING -j CLASSIFY", "CLASSIFY", /is required/);
+    bad("mangle", "POSTROUTING -j TCPMSS --clamp-mss-to-pmtu", "TCPMSS", /not supported/);
+  });
+
+  /** The results of `pkts` through mangle rules `rules` (chain -> rule texts). */
+  async function run(rules: Record<string, string[]>, pkts: PacketInput[]) {
+    const text = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+      ":POSTROUTING ACCEPT [0:0]", ...Object.entries(rules).flatMap(([c, rs]) => rs.map((r) => `-A ${c} ${r}`)), "COMMIT", ""].join("\n");
+    const e = await engine(text);
+    return { results: e.process(pkts), save: e.iptablesSave() };
+  }
+  // the fixture forwards 10.0.0.0/24 -> the pod 10.0.1.33 (eth0 -> eth1)
+  const fwd = (o: Partial<PacketInput> = {}): PacketInput =>
+    ({ iif: "eth0", src: "10.0.0.77", dst: "10.0.1.33", proto: "udp", sport: 1000, dport: 2000, ...o });
+
+  it("TTL: set before ip_forward's check and decrement, saturating inc/dec, later rules see the new value", async () => {
+    const { results, save } = await run({
+      PREROUTING: ["-s 10.0.0.77 -j TTL --ttl-set 1", "-s 10.0.0.78 -j TTL --ttl-inc 250", "-s 10.0.0.79 -j TTL --ttl-dec 100", "-m ttl --ttl-eq 255"],
+      FORWARD: ["-m ttl --ttl-eq 254"],
+      POSTROUTING: ["-s 10.0.0.78 -j TTL --ttl-dec 4"],
+    }, [fwd(), fwd({ src: "10.0.0.78" }), fwd({ src: "10.0.0.79" }), fwd({ src: "10.0.0.80", ttl: 1 })]);
+    expect(results.map((r) => r.verdict)).toEqual(["drop", "forward", "drop", "drop"]);
+    expect(results[1]!.ttl).toBe(250);
+    expect(results[0]!.replies.map((q) => q.icmp_type)).toEqual([11]); // time exceeded, as for an arriving TTL 1
+    expect(save).toMatch(/\[1:\d+\] -A PREROUTING -m ttl --ttl-eq 255/);
+    expect(save).toMatch(/\[1:\d+\] -A FORWARD -m ttl --ttl-eq 254/);
+  });
+
+  it("TOS and DSCP: the ECN bits kept by DSCP, results report the rewritten byte, matches after see it", async () => {
+    const { results, save } = await run({
+      PREROUTING: ["-s 10.0.0.77 -j DSCP --set-dscp 0x2e", "-s 10.0.0.78 -j TOS --set-tos 0x10/0x3f", "-s 10.0.0.79 -j TOS --xor-tos 0x00", "-m dscp --dscp 0x2e"],
+      POSTROUTING: ["-s 10.0.0.80 -j CLASSIFY --set-class 1:10", "-m tos --tos 0xd0"],
+    }, [fwd({ tos: 0x03 }), fwd({ src: "10.0.0.78", tos: 0xff }), fwd({ src: "10.0.0.79", tos: 0x10 }), fwd({ src: "10.0.0.80" })]);
+    expect(results.map((r) => r.verdict)).toEqual(["forward", "forward", "forward", "forward"]);
+    expect(results.map((r) => r.tos)).toEqual([0xbb, 0xd0, undefined, undefined]);
+    expect(save).toMatch(/\[1:\d+\] -A PREROUTING -m dscp --dscp 0x2e/);
+    expect(save).toMatch(/\[1:\d+\] -A POSTROUTING -m tos --tos 0xd0/);
+    expect(save).toMatch(/\[1:\d+\] -A POSTROUTING -s 10.0.0.80 -j CLASSIFY/);
+  });
+});
