@@ -461,6 +461,8 @@ export const PX_REROUTED = 4;
 export const PX_HAS_SOCK = 8;
 /** The packet carries a kernel control socket (TCP reset, ICMP reply): -m owner sees a socket without a file. */
 export const PX_KSOCK = 16;
+/** A TOS or DSCP target rewrote PKT_TOS: results report `tos`, the egress bytes carry it. */
+export const PX_TOS_SET = 32;
 
 // ---- packet flags (PKT_FLAGS) ----------------------------------------------
 /** IP Don't Fragment. */
@@ -1158,6 +1160,12 @@ export const T_NFLOG = 18;
 export const T_TRACE = 19;
 /** -j NOTRACK / -j CT --notrack (raw table). */
 export const T_NOTRACK = 20;
+/** -j TTL (mangle): T0 = mode (IPT_TTL_SET 0, INC 1, DEC 2), T1 = value. */
+export const T_TTL = 21;
+/** -j TOS / -j DSCP (mangle): the TOS byte becomes (tos & ~T1) ^ T0 (DSCP: T1 = 0xfc, keeping the ECN bits). */
+export const T_TOS = 22;
+/** -j CLASSIFY: skb->priority = T0 (nothing modelled reads it). */
+export const T_CLASSIFY = 23;
 
 /** REJECT kinds (--reject-with). */
 export const REJECT_ICMP_NET_UNREACH = 0;

@@ -103,6 +103,7 @@ export function emitPacket(b: Uint8Array, o: number, cap: number, dv: DataView, 
   put32(out, oo + 12, ns);
   put32(out, oo + 16, nd);
   out[oo + 8] = ttl;
+  if (dv.getUint8(p + abi.PKT_PX) & abi.PX_TOS_SET) out[oo + 1] = dv.getUint8(p + abi.PKT_TOS); // a TOS/DSCP target's
   if (ihl > 20 && len >= ihl) ipOptionsForward(out, oo, ihl); // as ip_options_compile and ip_forward_options leave them
   ipHeaderChecksum(out, oo);
   const proto = out[oo + 9]!;
