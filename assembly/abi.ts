@@ -463,6 +463,14 @@ export const PX_HAS_SOCK = 8;
 export const PX_KSOCK = 16;
 /** A TOS or DSCP target rewrote PKT_TOS: results report `tos`, the egress bytes carry it. */
 export const PX_TOS_SET = 32;
+/** TCPMSS lowered the MSS option (PKT_TCP_MSS): results report `mss`, the egress bytes carry it (TCP checksum updated). */
+export const PX_MSS_SET = 64;
+/**
+ * TCPMSS would have inserted an MSS option (a segment without one and
+ * without data): not modelled, the packet goes on unchanged and its result
+ * says so (`unmodelled`).
+ */
+export const PX_MSS_INSERT = 128;
 
 // ---- packet flags (PKT_FLAGS) ----------------------------------------------
 /** IP Don't Fragment. */
@@ -1166,6 +1174,8 @@ export const T_TTL = 21;
 export const T_TOS = 22;
 /** -j CLASSIFY: skb->priority = T0 (nothing modelled reads it). */
 export const T_CLASSIFY = 23;
+/** -j TCPMSS --set-mss: T0 = the MSS (--clamp-mss-to-pmtu is refused at load). */
+export const T_TCPMSS = 24;
 
 /** REJECT kinds (--reject-with). */
 export const REJECT_ICMP_NET_UNREACH = 0;

@@ -7,7 +7,8 @@ import {
   PKT_OUT_MARK, PKT_PX, PX_NFTRACE, PKT_CT_INFO, CTINFO_NONE, CTINFO_UNTRACKED,
   E_T0, E_T1, E_T2, E_T3,
   T_REJECT, T_DNAT, T_SNAT, T_MASQUERADE, T_REDIRECT, T_MARK, T_CONNMARK_SET, T_CONNMARK_SAVE, T_CONNMARK_RESTORE,
-  T_LOG, T_NFLOG, T_TRACE, T_NOTRACK, T_TTL, T_TOS, T_CLASSIFY, PKT_TTL, PKT_OUT_TTL, PKT_TOS, PX_TOS_SET, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
+  T_LOG, T_NFLOG, T_TRACE, T_NOTRACK, T_TTL, T_TOS, T_CLASSIFY, PKT_TTL, PKT_OUT_TTL, PKT_TOS, PX_TOS_SET,
+  T_TCPMSS, PKT_PROTO, PKT_LEN, PKT_L4_BYTES, PKT_TCP_DOFF, PKT_TCP_OPTS, PKT_TCP_MSS, TO_MSS, PX_MSS_SET, PX_MSS_INSERT, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
   NF_NAT_RANGE_MAP_IPS, NF_INET_LOCAL_OUT, RT_SCOPE_UNIVERSE, DROP_NAT_NO_ADDR, DROP_NETFILTER,
 } from "../abi";
 import { prog } from "./program";
@@ -18,6 +19,7 @@ import { natSetMasq } from "../nat/ext";
 import { setRange, natSetupInfo, MANIP_SRC, MANIP_DST } from "../nat/core";
 import { inetSelectAddr, devFirstAddr } from "../dev";
 import { nfReject } from "./reject";
+import { ipHdrLen } from "../util/ip";
 
 export const TGT_DROP: u32 = 0;
 export const TGT_ACCEPT: u32 = 1;
@@ -65,6 +67,28 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
       if (n < 0) n = 0;
       store<u8>(p, <u8>n, PKT_OUT_TTL);
       store<u8>(p, <u8>n, PKT_TTL);
+      return TGT_CONTINUE;
+    }
+    case T_TCPMSS: {
+      // tcpmss_mangle_packet (xt_TCPMSS.c), --set-mss: a header it cannot read is dropped
+      if (<u32>load<u8>(p, PKT_PROTO) != 6) return TGT_CONTINUE;
+      const b = <u32>load<u8>(p, PKT_L4_BYTES);
+      const doff = <u32>load<u8>(p, PKT_TCP_DOFF);
+      if (b != 0 && (b - 1 < 20 || doff < 5 || (doff << 2) > b - 1)) return TGT_DROP;
+      const hdr: u32 = (doff == 0 ? 5 : doff) << 2;
+      const newmss = load<u32>(e, E_T0);
+      if (load<u8>(p, PKT_TCP_OPTS) & TO_MSS) {
+        // the option's walk is tcpmss_mt's (the decoder's TO_MSS); never raise the MSS
+        if (<u32>load<u16>(p, PKT_TCP_MSS) > newmss) {
+          store<u16>(p, <u16>newmss, PKT_TCP_MSS);
+          store<u8>(p, load<u8>(p, PKT_PX) | <u8>PX_MSS_SET, PKT_PX);
+        }
+        return TGT_CONTINUE;
+      }
+      // no MSS option: data after the header, or no room (doff 15): unchanged
+      if (<u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) > hdr || hdr >= 60) return TGT_CONTINUE;
+      // the kernel would insert an MSS option (min(newmss, 536)): not modelled, said in the result
+      store<u8>(p, load<u8>(p, PKT_PX) | <u8>PX_MSS_INSERT, PKT_PX);
       return TGT_CONTINUE;
     }
     case T_TOS: {

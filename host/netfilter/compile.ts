@@ -631,6 +631,7 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
       case "TOS": set(abi.T_TOS, t.value, t.mask); return;
       case "DSCP": set(abi.T_TOS, t.dscp << 2, 0xfc); return;
       case "CLASSIFY": set(abi.T_CLASSIFY, t.priority); return;
+      case "TCPMSS": set(abi.T_TCPMSS, t.mss); return;
       default: {
         const k: never = t;
         throw ruleErr(r, (k as { kind: string }).kind, "target not supported by the compiler");

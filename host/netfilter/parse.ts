@@ -71,7 +71,7 @@ const MAX_CHAIN_NAME = 28;
  */
 const OTHER_TARGETS = new Set([
   "QUEUE", "NFQUEUE", "AUDIT", "CHECKSUM", "CLUSTERIP", "CONNSECMARK", "ECN",
-  "HMARK", "IDLETIMER", "LED", "NETMAP", "RATEEST", "SECMARK", "SET", "SYNPROXY", "TCPMSS",
+  "HMARK", "IDLETIMER", "LED", "NETMAP", "RATEEST", "SECMARK", "SET", "SYNPROXY",
   "TCPOPTSTRIP", "TEE", "TPROXY", "ULOG", "MIRROR", "SAME", "STANDARD", "ERROR",
 ]);
 
@@ -837,6 +837,10 @@ class TcpUdpExt extends Ext {
   dport?: IptRange;
   flags?: { mask: number; cmp: number; inv: boolean };
   option?: { option: number; inv: boolean };
+  /** find_syn_match (xt_TCPMSS.c): a tcp match comparing SYN as set, not inverted. */
+  synFlagsMatch(): boolean {
+    return !this.udp && this.flags !== undefined && (this.flags.cmp & 0x02) !== 0 && !this.flags.inv;
+  }
   opt(p: RuleCtx, id: number, inv: boolean, i: number): void {
     switch (id) {
       case 0: this.sport = parsePortRangeAt(p, i + 1, inv); break;
@@ -1770,6 +1774,30 @@ class TosTargetExt extends Ext {
   }
 }
 
+/**
+ * -j TCPMSS --set-mss 0..65515 | --clamp-mss-to-pmtu (libxt_TCPMSS). The
+ * clamp needs the reverse route's MTU (tcpmss_reverse_mtu), which is not
+ * modelled: refused. tcpmss_tg4_check: -p tcp, and a tcp match whose
+ * --tcp-flags compare values include SYN (find_syn_match), not inverted.
+ */
+class TcpmssTargetExt extends Ext {
+  static readonly O = specs([[["--set-mss"], 0, 1, false], [["--clamp-mss-to-pmtu"], 1, 0, false]]);
+  get opts() { return TcpmssTargetExt.O; }
+  mss = -1;
+  opt(p: RuleCtx, id: number, _inv: boolean, i: number): void {
+    if (this.seen) throw p.err(i, "TCPMSS: only one of --set-mss and --clamp-mss-to-pmtu may be given");
+    if (id === 1) throw p.err(i, "TCPMSS --clamp-mss-to-pmtu is not modelled (it needs the reverse route's MTU, tcpmss_reverse_mtu)");
+    this.mss = parseU32(p, p.arg(i + 1, i), i + 1, "MSS", 0, 65515);
+  }
+  finish(p: RuleCtx): IptTarget {
+    if (this.mss < 0) throw p.err(this.nameIdx, "TCPMSS: --set-mss or --clamp-mss-to-pmtu is required");
+    if (!p.proto || p.proto.num !== P_TCP || p.proto.inv) throw p.err(this.nameIdx, "target TCPMSS is only valid with -p tcp");
+    const syn = p.exts.some((e) => e instanceof TcpUdpExt && e.synFlagsMatch());
+    if (!syn) throw p.err(this.nameIdx, "target TCPMSS only works on TCP SYN packets: the rule needs --tcp-flags with SYN among the flags compared set (e.g. --tcp-flags SYN,RST SYN), not inverted");
+    return { kind: "TCPMSS", mss: this.mss };
+  }
+}
+
 /** -j CLASSIFY --set-class MAJOR:MINOR (hex, as sscanf "%x:%x"; TC_H_MAKE keeps 16 bits of each). */
 class ClassifyExt extends Ext {
   static readonly O = specs([[["--set-class"], 0, 1, false]]);
@@ -2153,6 +2181,7 @@ function loadTarget(p: RuleCtx, name: string, idx: number): Ext {
     case "DSCP": return new DscpTargetExt(idx, true);
     case "TOS": return new TosTargetExt(idx, true);
     case "CLASSIFY": return new ClassifyExt(idx, true);
+    case "TCPMSS": return new TcpmssTargetExt(idx, true);
   }
   throw p.err(idx, `target ${name} is not supported`);
 }
@@ -2161,7 +2190,7 @@ function loadTarget(p: RuleCtx, name: string, idx: number): Ext {
 const TARGET_NAMES = new Set<string>([
   ...STANDARD_TARGETS, ...OTHER_TARGETS,
   "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK", "CONNMARK", "LOG", "NFLOG", "TRACE", "NOTRACK", "CT",
-  "TTL", "DSCP", "TOS", "CLASSIFY",
+  "TTL", "DSCP", "TOS", "CLASSIFY", "TCPMSS",
 ]);
 
 function isTargetName(name: string): boolean {
@@ -2576,7 +2605,7 @@ const OPTS = canonTable([
     StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RpfilterExt.O,
     PkttypeExt.O, IprangeExt.O, TtlExt.O, TosExt.O, DscpExt.O, EcnExt.O, TcpmssExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
-    TtlTargetExt.O, DscpTargetExt.O, TosTargetExt.O, ClassifyExt.O,
+    TtlTargetExt.O, DscpTargetExt.O, TosTargetExt.O, ClassifyExt.O, TcpmssTargetExt.O,
   ].flatMap((m) => [...m.keys()]),
 ]);
 

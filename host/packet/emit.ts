@@ -89,6 +89,25 @@ function patchQuote(b: Uint8Array, q: number, qcap: number, src: number, dst: nu
 }
 
 /**
+ * TCPMSS's rewrite of the segment at b[t..t+have): the MSS option its walk
+ * finds (tcpmss_mangle_packet: EOL/NOP and zero lengths step one byte) gets
+ * `mss`, the TCP checksum updated as inet_proto_csum_replace2 does.
+ */
+function tcpMssRewrite(b: Uint8Array, t: number, have: number, mss: number): void {
+  const hdr = Math.min((b[t + 12]! >> 4) * 4, have);
+  for (let i = 20; i <= hdr - 4;) {
+    const kind = b[t + i]!;
+    if (kind === 2 && b[t + i + 1] === 4) {
+      const old = get16(b, t + i + 2);
+      put16(b, t + i + 2, mss);
+      put16(b, t + 16, csumAdjust(get16(b, t + 16), old, mss));
+      return;
+    }
+    i += kind <= 1 || b[t + i + 1] === 0 ? 1 : b[t + i + 1]!;
+  }
+}
+
+/**
  * The captured IPv4 packet b[o..o+cap) rewritten as descriptor `p` says it
  * leaves, written to out[oo..]. Returns its length (min(cap, total length)).
  */
@@ -111,6 +130,7 @@ export function emitPacket(b: Uint8Array, o: number, cap: number, dv: DataView, 
   const frag = get16(out, oo + 6) & 0x3fff;
   if (frag) return len;
   const have = len - ihl;
+  if (proto === 6 && (dv.getUint8(p + abi.PKT_PX) & abi.PX_MSS_SET) && have >= 20) tcpMssRewrite(out, t, have, dv.getUint16(p + abi.PKT_TCP_MSS, true));
   if ((proto === 6 || proto === 17 || proto === 136) && have >= 8) {
     const osp = get16(out, t), odp = get16(out, t + 2);
     const nsp = dv.getUint16(p + abi.PKT_OUT_SPORT, true) || dv.getUint16(p + abi.PKT_SPORT, true);

@@ -42,7 +42,7 @@ function num(n: number): string {
 
 /** Keys every serializer below writes, in decodePacket's insertion order (checked against the types). */
 export const PACKET_KEYS = [
-  "i", "verdict", "reason", "oif", "nexthop", "src", "dst", "sport", "dport", "icmp_id", "inner", "ttl", "tos", "frags", "redirect",
+  "i", "verdict", "reason", "oif", "nexthop", "src", "dst", "sport", "dport", "icmp_id", "inner", "ttl", "tos", "mss", "unmodelled", "frags", "redirect",
   "ip_rule", "ip_route", "rules", "rules_traversed", "trace", "trace_truncated", "nf_verdict", "nf_hook", "nat", "ct", "ct_dir",
   "ct_entry", "replies",
 ] as const;
@@ -139,6 +139,8 @@ export function resultJson(r: PacketResult): string {
   if (r.inner !== undefined) s += `,"inner":${inner(r.inner)}`;
   s += `,"ttl":${num(r.ttl)}`;
   if (r.tos !== undefined) s += `,"tos":${r.tos}`;
+  if (r.mss !== undefined) s += `,"mss":${r.mss}`;
+  if (r.unmodelled !== undefined) s += `,"unmodelled":${JSON.stringify(r.unmodelled)}`;
   if (r.frags !== undefined) s += `,"frags":${r.frags}`;
   if (r.redirect !== undefined) s += `,"redirect":${r.redirect}`;
   if (r.ip_rule !== undefined) s += `,"ip_rule":${str(r.ip_rule)}`;

@@ -259,6 +259,10 @@ export interface PacketResult {
   ttl: number;
   /** The TOS byte as the packet leaves, when a TOS or DSCP target rewrote it. */
   tos?: number;
+  /** The TCP MSS option as the packet leaves, when -j TCPMSS lowered it. */
+  mss?: number;
+  /** What the kernel would have done here that is not modelled (the packet went on without it). */
+  unmodelled?: string;
   frags?: number;
   redirect?: boolean;
   /** The `ip rule` that decided (as the snapshot prints it). */
@@ -330,7 +334,10 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   }
   const outTtl = dv.getUint8(p + abi.PKT_OUT_TTL);
   r.ttl = outTtl || dv.getUint8(p + abi.PKT_TTL);
-  if (dv.getUint8(p + abi.PKT_PX) & abi.PX_TOS_SET) r.tos = dv.getUint8(p + abi.PKT_TOS);
+  const px = dv.getUint8(p + abi.PKT_PX);
+  if (px & abi.PX_TOS_SET) r.tos = dv.getUint8(p + abi.PKT_TOS);
+  if (px & abi.PX_MSS_SET) r.mss = dv.getUint16(p + abi.PKT_TCP_MSS, true);
+  if (px & abi.PX_MSS_INSERT) r.unmodelled = "TCPMSS would insert an MSS option (a SYN without one): not modelled, the segment left unchanged";
   const frags = dv.getUint8(p + abi.PKT_FRAGS);
   if (frags > 1) r.frags = frags;
   if (outFlags & abi.OF_REDIRECT) r.redirect = true;

@@ -248,6 +248,11 @@ describe("-j TTL, TOS, DSCP, CLASSIFY", () => {
     // TC_H_MAKE keeps 16 bits of the major: 10000:1 is 0000:0001, as iptables-save prints it
     expect(tgt("FORWARD -j CLASSIFY --set-class 10000:1")).toEqual({ kind: "CLASSIFY", priority: 1 });
     expect(one("filter", "OUTPUT -j CLASSIFY --set-class 1:10").target).toEqual({ kind: "CLASSIFY", priority: 0x10010 });
+    // TCPMSS, as iptables-legacy-save prints it, and restore spellings (--syn, SYN SYN), any table
+    expect(tgt("FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1400")).toEqual({ kind: "TCPMSS", mss: 1400 });
+    expect(tgt("PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j TCPMSS --set-mss 1400")).toEqual({ kind: "TCPMSS", mss: 1400 });
+    expect(one("filter", "INPUT -p tcp --syn -j TCPMSS --set-mss 1000").target).toEqual({ kind: "TCPMSS", mss: 1000 });
+    expect(tgt("FORWARD -p tcp --tcp-flags SYN SYN -j TCPMSS --set-mss 0")).toEqual({ kind: "TCPMSS", mss: 0 });
   });
 
   it("refused as iptables and the kernel refuse them, naming line and token", () => {
@@ -267,7 +272,14 @@ describe("-j TTL, TOS, DSCP, CLASSIFY", () => {
     bad("mangle", "PREROUTING -j TOS", "TOS", /is required/);
     bad("mangle", "POSTROUTING -j CLASSIFY --set-class 10", "10", /invalid class/);
     bad("mangle", "POSTROUTING -j CLASSIFY", "CLASSIFY", /is required/);
-    bad("mangle", "POSTROUTING -j TCPMSS --clamp-mss-to-pmtu", "TCPMSS", /not supported/);
+    const syn = "-p tcp -m tcp --tcp-flags SYN,RST SYN";
+    bad("mangle", `FORWARD ${syn} -j TCPMSS --clamp-mss-to-pmtu`, "--clamp-mss-to-pmtu", /not modelled/);
+    bad("mangle", `FORWARD ${syn} -j TCPMSS --set-mss 65516`, "65516", /invalid MSS "65516" \(a number 0\.\.65515\)/);
+    bad("mangle", `FORWARD ${syn} -j TCPMSS`, "TCPMSS", /is required/);
+    bad("mangle", "FORWARD -j TCPMSS --set-mss 1400", "TCPMSS", /only valid with -p tcp/);
+    bad("mangle", "FORWARD -p tcp -j TCPMSS --set-mss 1400", "TCPMSS", /only works on TCP SYN packets/);
+    bad("mangle", "FORWARD -p tcp -m tcp ! --tcp-flags SYN SYN -j TCPMSS --set-mss 1400", "TCPMSS", /only works on TCP SYN/);
+    bad("mangle", "FORWARD -p tcp -m tcp --tcp-flags ALL NONE -j TCPMSS --set-mss 1400", "TCPMSS", /only works on TCP SYN/);
   });
 
   /** The results of `pkts` through mangle rules `rules` (chain -> rule texts). */
@@ -304,5 +316,25 @@ describe("-j TTL, TOS, DSCP, CLASSIFY", () => {
     expect(save).toMatch(/\[1:\d+\] -A PREROUTING -m dscp --dscp 0x2e/);
     expect(save).toMatch(/\[1:\d+\] -A POSTROUTING -m tos --tos 0xd0/);
     expect(save).toMatch(/\[1:\d+\] -A POSTROUTING -s 10.0.0.80 -j CLASSIFY/);
+  });
+});
+
+describe("-j TCPMSS --set-mss: the rule VM", () => {
+  it("lowers an MSS option (never raises it), leaves segments with data alone, names the insert case it does not model", async () => {
+    const text = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+      ":POSTROUTING ACCEPT [0:0]", "-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200",
+      "-A POSTROUTING -p tcp -m tcpmss --mss 1200", "COMMIT", ""].join("\n");
+    const e = await engine(text);
+    const syn = (o: Partial<PacketInput>): PacketInput =>
+      ({ iif: "eth0", src: "10.0.0.77", dst: "10.0.1.33", proto: "tcp", sport: 1000, dport: 80, flags: "S", ...o });
+    const r = e.process([
+      syn({ mss: 1460 }), syn({ mss: 1000 }), syn({ mss: 9001, wscale: 7, sackok: true, doff: 10 }),
+      syn({ flags: "A", mss: 1460 }), syn({}), syn({ len: 60 }),
+    ]);
+    expect(r.map((x) => x.verdict)).toEqual(["forward", "forward", "forward", "forward", "forward", "forward"]);
+    expect(r.map((x) => x.mss)).toEqual([1200, undefined, 1200, undefined, undefined, undefined]);
+    expect(r.map((x) => x.unmodelled === undefined)).toEqual([true, true, true, true, false, true]);
+    expect(r[4]!.unmodelled).toMatch(/TCPMSS would insert an MSS option/);
+    expect(e.iptablesSave()).toMatch(/\[2:\d+\] -A POSTROUTING -p tcp -m tcpmss --mss 1200/);
   });
 });

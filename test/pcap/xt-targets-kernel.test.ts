@@ -48,6 +48,9 @@ const RULES = [
   "-A FORWARD -m ttl --ttl-eq 19",
   "-A FORWARD -m ttl --ttl-eq 7",
   "-A FORWARD -m dscp --dscp 0x2e",
+  "-A FORWARD -s 192.0.2.60/32 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200",
+  "-A FORWARD -p tcp -m tcpmss --mss 1200",
+  "-A FORWARD -p tcp -m tcpmss --mss 1201:65535",
   "-A POSTROUTING -s 192.0.2.43/32 -j TTL --ttl-inc 1",
   "-A POSTROUTING -s 192.0.2.44/32 -j DSCP --set-dscp 0x00",
   "-A POSTROUTING -s 192.0.2.45/32 -j CLASSIFY --set-class 0001:0010",
@@ -62,6 +65,17 @@ const FRAMES: [number, number, number][] = [
   [21, 0, 64], [22, 0, 64], [23, 0, 64], [24, 0, 64], [25, 0, 64], [26, 0, 64], [27, 0, 64],
   [31, 0x03, 64], [31, 0xb8, 64], [32, 0x01, 64], [33, 0xff, 64], [34, 0xb9, 64], [35, 0x10, 64], [36, 0x0b, 64], [37, 0xe3, 64],
   [41, 0, 64], [42, 0, 9], [43, 0, 64], [44, 0xbb, 64], [45, 0x20, 64], [50, 0x2e << 2, 3],
+];
+
+/** TCP segments from 192.0.2.60 to the far end: [TCP flags, options, payload]. */
+const SEGMENTS: [number, string, string][] = [
+  [0x02, "\\x02\\x04\\x05\\xb4", ""], // SYN, MSS 1460: lowered to 1200
+  [0x02, "\\x02\\x04\\x03\\xe8", ""], // MSS 1000: never raised
+  [0x02, "\\x01\\x01\\x04\\x02\\x03\\x03\\x07\\x00\\x02\\x04\\x23\\x28", ""], // MSS 9000 after SACK-perm, window scale, EOL
+  [0x12, "\\x02\\x04\\x05\\xb4", ""], // SYN-ACK: the rule's --tcp-flags SYN,RST SYN takes it too
+  [0x10, "\\x02\\x04\\x05\\xb4", ""], // ACK: not a SYN, the rule does not match
+  [0x02, "", "data"], // no MSS, data after the header: left alone
+  [0x02, "", ""], // no MSS, no data: the kernel inserts one (not modelled)
 ];
 
 const TOOLS = haveTool("dumpcap") && haveTool("python3") && haveTool("tcpdump");
@@ -111,6 +125,15 @@ describeKernel("-j TTL/TOS/DSCP/CLASSIFY, kernel vs emulator", () => {
         "    h = struct.pack('!BBHHHBBH4s4s', 0x45, tos, 20 + len(seg), ident, 0, ttl, 17, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
         "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + seg",
         ...FRAMES.map(([o, tos, ttl]) => `s.send(dst + src + b'\\x08\\x00' + udp('192.0.2.${o}', ${tos}, ${ttl})); time.sleep(0.02)`),
+        "def tcp(flags, opts, data):",
+        "    global ident",
+        "    ident += 1",
+        "    s_, d_ = '192.0.2.60', '198.51.100.2'",
+        "    seg = struct.pack('!HHIIBBHHH', 5000 + ident, 80, 1, 0, (5 + len(opts) // 4) << 4, flags, 8192, 0, 0) + opts + data",
+        "    seg = seg[:16] + struct.pack('!H', csum(socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, 6, len(seg)) + seg)) + seg[18:]",
+        "    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(seg), ident, 0, 64, 6, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
+        "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + seg",
+        ...SEGMENTS.map(([f, o, d]) => `s.send(dst + src + b'\\x08\\x00' + tcp(${f}, b'${o}', b'${d}')); time.sleep(0.02)`),
       ].join("\n"),
     }));
   }, 60000);
@@ -130,6 +153,7 @@ describeKernel("-j TTL/TOS/DSCP/CLASSIFY, kernel vs emulator", () => {
     const src = PcapSource.open(CAPTURE, engine, {});
     const emitted = new Map<number, string>();
     const tos = new Map<number, number | undefined>();
+    const results = new Map<number, { mss?: number; unmodelled?: string }>();
     const out = new Uint8Array(65536);
     try {
       replayEach(engine, src, 1, (dv, p, k, index) => {
@@ -138,16 +162,46 @@ describeKernel("-j TTL/TOS/DSCP/CLASSIFY, kernel vs emulator", () => {
         const n = emitPacket(fr.bytes, fr.offset, fr.length, dv, p, out, 0);
         const id = (out[4]! << 8) | out[5]!;
         emitted.set(id, Buffer.from(out.subarray(0, n)).toString("hex"));
-        tos.set(id, engine.decodeRaw(k, index).tos);
+        const r = engine.decodeRaw(k, index);
+        tos.set(id, r.tos);
+        results.set(id, r);
       });
     } finally {
       src.close();
     }
-    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
+    // every counter the kernel's, except the bytes of what counted the SYN after the kernel
+    // inserted its 4-byte MSS option (not modelled): the FORWARD and POSTROUTING policies and
+    // the POSTROUTING rule matching it, each exactly 4 bytes short
+    const kLines = iptablesCounterLines(kernelSave);
+    const eLines = iptablesCounterLines(engine.iptablesSave());
+    expect(eLines.length).toBe(kLines.length);
+    const short: string[] = [];
+    const counters = (l: string) => /\[(\d+):(\d+)\]/.exec(l)!.slice(1).map(Number);
+    kLines.forEach((kl, i) => {
+      const el = eLines[i]!;
+      if (el === kl) return;
+      const [kp, kb] = counters(kl);
+      const [ep, eb] = counters(el);
+      expect(el.replace(/\[\d+:\d+\]/, "")).toBe(kl.replace(/\[\d+:\d+\]/, ""));
+      expect([ep, eb! + 4]).toEqual([kp, kb]);
+      short.push(kl.replace(/ ?\[\d+:\d+\]/, ""));
+    });
+    expect(short).toEqual(["mangle :FORWARD ACCEPT", "mangle :POSTROUTING ACCEPT", "mangle -A POSTROUTING -m tos --tos 0x00/0xfc"]);
     const kernel = ipPacketsById(FAR_CAPTURE);
     // what reached the far side: all but the two whose TTL the targets left at 1 or below (ip_forward drops them)
-    expect(kernel.size).toBe(FRAMES.length - 2);
+    expect(kernel.size).toBe(FRAMES.length - 2 + SEGMENTS.length);
+    // the SYN without options or data: the kernel inserted an MSS option of min(1200, 536); the
+    // emulator forwards it unchanged and says so in its result
+    const insertId = 0x101 + FRAMES.length + SEGMENTS.length - 1;
+    expect(kernel.get(insertId)!.slice(40 * 2, 44 * 2 + 2 * 4 - 8)).toBe("02040218");
+    expect(kernel.get(insertId)!.length).toBe(emitted.get(insertId)!.length + 8);
+    expect(results.get(insertId)!.unmodelled).toMatch(/TCPMSS would insert an MSS option/);
+    kernel.delete(insertId);
+    emitted.delete(insertId);
     expect(new Map([...emitted].sort((a, b) => a[0] - b[0]))).toEqual(new Map([...kernel].sort((a, b) => a[0] - b[0])));
+    // TCPMSS lowered the 1460, 9000 and SYN-ACK options, and the results say so
+    const first = 0x101 + FRAMES.length;
+    expect([0, 1, 2, 3, 4, 5].map((k) => results.get(first + k)!.mss)).toEqual([1200, undefined, 1200, 1200, undefined, undefined]);
     // the results report the rewritten TOS (a DSCP target keeping the ECN bits: 0x03 -> 0xbb)
     expect(tos.get(0x101 + 7)).toBe(0xbb);
     expect(tos.get(0x101)).toBeUndefined();
