@@ -1176,6 +1176,8 @@ export const T_TOS = 22;
 export const T_CLASSIFY = 23;
 /** -j TCPMSS --set-mss: T0 = the MSS (--clamp-mss-to-pmtu is refused at load). */
 export const T_TCPMSS = 24;
+/** -j NETMAP --to A/N (nat): T0 = the prefix A, T1 = its netmask. */
+export const T_NETMAP = 25;
 
 /** REJECT kinds (--reject-with). */
 export const REJECT_ICMP_NET_UNREACH = 0;

@@ -8,7 +8,7 @@ import {
   E_T0, E_T1, E_T2, E_T3,
   T_REJECT, T_DNAT, T_SNAT, T_MASQUERADE, T_REDIRECT, T_MARK, T_CONNMARK_SET, T_CONNMARK_SAVE, T_CONNMARK_RESTORE,
   T_LOG, T_NFLOG, T_TRACE, T_NOTRACK, T_TTL, T_TOS, T_CLASSIFY, PKT_TTL, PKT_OUT_TTL, PKT_TOS, PX_TOS_SET,
-  T_TCPMSS, PKT_PROTO, PKT_LEN, PKT_L4_BYTES, PKT_TCP_DOFF, PKT_TCP_OPTS, PKT_TCP_MSS, TO_MSS, PX_MSS_SET, PX_MSS_INSERT, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
+  T_TCPMSS, T_NETMAP, NF_INET_PRE_ROUTING, PKT_OUT_SRC, PKT_OUT_DST, PKT_PROTO, PKT_LEN, PKT_L4_BYTES, PKT_TCP_DOFF, PKT_TCP_OPTS, PKT_TCP_MSS, TO_MSS, PX_MSS_SET, PX_MSS_INSERT, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
   NF_NAT_RANGE_MAP_IPS, NF_INET_LOCAL_OUT, RT_SCOPE_UNIVERSE, DROP_NAT_NO_ADDR, DROP_NETFILTER,
 } from "../abi";
 import { prog } from "./program";
@@ -68,6 +68,17 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
       store<u8>(p, <u8>n, PKT_OUT_TTL);
       store<u8>(p, <u8>n, PKT_TTL);
       return TGT_CONTINUE;
+    }
+    case T_NETMAP: {
+      // netmap_tg4 (xt_NETMAP.c): the header's address with the prefix's network bits, one address
+      const id = pktCt(p);
+      if (id == 0) return TGT_ACCEPT;
+      const mask = load<u32>(e, E_T1);
+      const dst = hsHook == NF_INET_PRE_ROUTING || hsHook == NF_INET_LOCAL_OUT;
+      const a = dst ? load<u32>(p, PKT_OUT_DST) : load<u32>(p, PKT_OUT_SRC);
+      const n = (a & ~mask) | (load<u32>(e, E_T0) & mask);
+      setRange(NF_NAT_RANGE_MAP_IPS, n, n, 0, 0, 0);
+      return natSetupInfo(id - 1, dst ? MANIP_DST : MANIP_SRC) ? TGT_ACCEPT : TGT_DROP;
     }
     case T_TCPMSS: {
       // tcpmss_mangle_packet (xt_TCPMSS.c), --set-mss: a header it cannot read is dropped

@@ -163,6 +163,8 @@ export type IptTarget =
   | { kind: "DSCP"; dscp: number }
   /** -j CLASSIFY --set-class MAJOR:MINOR (skb->priority; accepted, changes nothing modelled). */
   | { kind: "CLASSIFY"; priority: number }
+  /** -j NETMAP --to A/N (nat): the prefix mapped 1:1 (host bits kept). */
+  | { kind: "NETMAP"; addr: number; plen: number }
   /** -j TCPMSS --set-mss N (0..65515). */
   | { kind: "TCPMSS"; mss: number }
   /** -j NOTRACK or -j CT --notrack. */

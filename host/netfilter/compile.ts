@@ -632,6 +632,12 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
       case "DSCP": set(abi.T_TOS, t.dscp << 2, 0xfc); return;
       case "CLASSIFY": set(abi.T_CLASSIFY, t.priority); return;
       case "TCPMSS": set(abi.T_TCPMSS, t.mss); return;
+      case "NETMAP": {
+        conntrack = true;
+        const mask = t.plen === 0 ? 0 : (0xffffffff << (32 - t.plen)) >>> 0;
+        set(abi.T_NETMAP, t.addr, mask);
+        return;
+      }
       default: {
         const k: never = t;
         throw ruleErr(r, (k as { kind: string }).kind, "target not supported by the compiler");

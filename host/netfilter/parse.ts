@@ -71,7 +71,7 @@ const MAX_CHAIN_NAME = 28;
  */
 const OTHER_TARGETS = new Set([
   "QUEUE", "NFQUEUE", "AUDIT", "CHECKSUM", "CLUSTERIP", "CONNSECMARK", "ECN",
-  "HMARK", "IDLETIMER", "LED", "NETMAP", "RATEEST", "SECMARK", "SET", "SYNPROXY",
+  "HMARK", "IDLETIMER", "LED", "RATEEST", "SECMARK", "SET", "SYNPROXY",
   "TCPOPTSTRIP", "TEE", "TPROXY", "ULOG", "MIRROR", "SAME", "STANDARD", "ERROR",
 ]);
 
@@ -1798,6 +1798,21 @@ class TcpmssTargetExt extends Ext {
   }
 }
 
+/** -j NETMAP --to A[/N|/MASK] (libxt_NETMAP; host bits of A dropped, as iptables-save shows). */
+class NetmapExt extends Ext {
+  static readonly O = specs([[["--to"], 0, 1, false]]);
+  get opts() { return NetmapExt.O; }
+  to: IptAddr | undefined;
+  opt(p: RuleCtx, _id: number, _inv: boolean, i: number): void {
+    p.need(i + 1, i);
+    this.to = parseAddrAt(p, i + 1, false);
+  }
+  finish(p: RuleCtx): IptTarget {
+    if (!this.to) throw p.err(this.nameIdx, "NETMAP: --to is required");
+    return { kind: "NETMAP", addr: this.to.addr, plen: this.to.plen };
+  }
+}
+
 /** -j CLASSIFY --set-class MAJOR:MINOR (hex, as sscanf "%x:%x"; TC_H_MAKE keeps 16 bits of each). */
 class ClassifyExt extends Ext {
   static readonly O = specs([[["--set-class"], 0, 1, false]]);
@@ -2147,6 +2162,8 @@ const TARGET_PLACE: ReadonlyMap<string, TargetPlace> = new Map([
   ["TOS", { table: "mangle", hooks: 0 }],
   ["DSCP", { table: "mangle", hooks: 0 }],
   ["CLASSIFY", { hooks: H_OUT | H_FWD | H_POST }],
+  // xt_NETMAP: nat, PREROUTING/OUTPUT map the destination, POSTROUTING/INPUT the source
+  ["NETMAP", { table: "nat", hooks: 0 }],
 ]);
 
 /** Targets restricted to some hooks: the allowed hook bits. */
@@ -2182,6 +2199,7 @@ function loadTarget(p: RuleCtx, name: string, idx: number): Ext {
     case "TOS": return new TosTargetExt(idx, true);
     case "CLASSIFY": return new ClassifyExt(idx, true);
     case "TCPMSS": return new TcpmssTargetExt(idx, true);
+    case "NETMAP": return new NetmapExt(idx, true);
   }
   throw p.err(idx, `target ${name} is not supported`);
 }
@@ -2190,7 +2208,7 @@ function loadTarget(p: RuleCtx, name: string, idx: number): Ext {
 const TARGET_NAMES = new Set<string>([
   ...STANDARD_TARGETS, ...OTHER_TARGETS,
   "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "MARK", "CONNMARK", "LOG", "NFLOG", "TRACE", "NOTRACK", "CT",
-  "TTL", "DSCP", "TOS", "CLASSIFY", "TCPMSS",
+  "TTL", "DSCP", "TOS", "CLASSIFY", "TCPMSS", "NETMAP",
 ]);
 
 function isTargetName(name: string): boolean {
@@ -2605,7 +2623,7 @@ const OPTS = canonTable([
     StateExt.O, StatisticExt.O, RecentExt.O, NfacctExt.O, LimitExt.O, OwnerExt.O, LengthExt.O, SetExt.O, RpfilterExt.O,
     PkttypeExt.O, IprangeExt.O, TtlExt.O, TosExt.O, DscpExt.O, EcnExt.O, TcpmssExt.O, RejectExt.O, NatExt.OD,
     NatExt.OS, MasqRedirExt.OM, MasqRedirExt.OR, MarkTargetExt.OM, MarkTargetExt.OC, LogExt.O, NflogExt.O, CtExt.O,
-    TtlTargetExt.O, DscpTargetExt.O, TosTargetExt.O, ClassifyExt.O, TcpmssTargetExt.O,
+    TtlTargetExt.O, DscpTargetExt.O, TosTargetExt.O, ClassifyExt.O, TcpmssTargetExt.O, NetmapExt.O,
   ].flatMap((m) => [...m.keys()]),
 ]);
 

@@ -338,3 +338,32 @@ describe("-j TCPMSS --set-mss: the rule VM", () => {
     expect(e.iptablesSave()).toMatch(/\[2:\d+\] -A POSTROUTING -p tcp -m tcpmss --mss 1200/);
   });
 });
+
+describe("-j NETMAP", () => {
+  it("parses --to as iptables-save prints it (host bits dropped, masks as prefixes); nat only; --to required", () => {
+    const tgt = (r: string) => one("nat", r).target;
+    expect(tgt("PREROUTING -d 198.51.200.0/24 -j NETMAP --to 198.51.100.0/24")).toEqual({ kind: "NETMAP", addr: 0xc6336400, plen: 24 });
+    expect(tgt("POSTROUTING -j NETMAP --to 10.9.9.0/255.255.255.0")).toEqual({ kind: "NETMAP", addr: 0x0a090900, plen: 24 });
+    expect(tgt("OUTPUT -j NETMAP --to 10.9.9.7")).toEqual({ kind: "NETMAP", addr: 0x0a090907, plen: 32 });
+    expect(tgt("INPUT -j NETMAP --to 10.9.9.9/16")).toEqual({ kind: "NETMAP", addr: 0x0a090000, plen: 16 });
+    bad("mangle", "PREROUTING -j NETMAP --to 10.9.0.0/16", "NETMAP", /only valid in the nat table/);
+    bad("nat", "PREROUTING -j NETMAP", "NETMAP", /--to is required/);
+    bad("nat", "PREROUTING -j NETMAP --to 10.9.0.0/33", "10.9.0.0/33", /invalid prefix length/);
+    bad("nat", "PREROUTING -j NETMAP --to 10.9.0.0/16 --to 10.8.0.0/16", "--to", /given twice/);
+  });
+
+  it("maps the destination in PREROUTING and the source in POSTROUTING, keeping host bits; later packets by conntrack", async () => {
+    const text = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+      "-A PREROUTING -d 10.0.9.0/24 -j NETMAP --to 10.0.1.0/24", "-A POSTROUTING -s 10.0.0.64/26 -j NETMAP --to 172.16.5.0/26",
+      "COMMIT", ""].join("\n");
+    const e = await engine(text);
+    const u = (src: string, dst: string): PacketInput => ({ iif: "eth0", src, dst, proto: "udp", sport: 1000, dport: 2000 });
+    const r = e.process([u("10.0.0.77", "10.0.9.33"), u("10.0.0.77", "10.0.9.33"), u("10.0.0.5", "10.0.9.33"), u("10.0.0.70", "10.0.1.33")]);
+    expect(r.map((x) => [x.verdict, x.src, x.dst])).toEqual([
+      ["forward", "172.16.5.13", "10.0.1.33"], ["forward", "172.16.5.13", "10.0.1.33"],
+      ["forward", "10.0.0.5", "10.0.1.33"], ["forward", "172.16.5.6", "10.0.1.33"],
+    ]);
+    const save = e.iptablesSave();
+    expect(save).toMatch(/\[2:\d+\] -A PREROUTING -d 10.0.9.0\/24 -j NETMAP/); // the second datagram: conntrack, not the rule
+  });
+});
