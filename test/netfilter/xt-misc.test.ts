@@ -367,3 +367,24 @@ describe("-j NETMAP", () => {
     expect(save).toMatch(/\[2:\d+\] -A PREROUTING -d 10.0.9.0\/24 -j NETMAP/); // the second datagram: conntrack, not the rule
   });
 });
+
+describe("-j TOS in mangle OUTPUT reroutes (ipt_mangle_out)", () => {
+  it("a TOS a policy rule selects: the packet the node sends leaves by that rule's table", async () => {
+    const files = eksFixtureFiles();
+    files["ip-rule.txt"] = files["ip-rule.txt"]!.replace("512:", "200:\tfrom all tos 0x10 lookup 2\n512:");
+    const snap = parseSnapshotFiles(files, "eks-node-tos-reroute");
+    const run = async (rules: string[]) => {
+      const e = await Engine.create({ seed: 1 });
+      e.load(snap, { hz: snap.hz });
+      e.loadRuleset(["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]", ...rules, "COMMIT", ""].join("\n"), "rules");
+      return e.process([{ iif: "local", src: "10.0.0.10", dst: "8.8.8.8", proto: "udp", sport: 1000, dport: 53 }])[0]!;
+    };
+    expect((await run([])).oif).toBe("eth0");
+    const r = await run(["-A OUTPUT -j TOS --set-tos 0x10"]);
+    expect(r.oif).toBe("eth1");
+    expect(r.tos).toBe(0x10);
+    // the same TOS already set: no change, no reroute
+    expect((await run(["-A OUTPUT -j TOS --set-tos 0x00"])).oif).toBe("eth0");
+  });
+});
