@@ -182,8 +182,6 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
       "def icmp(t, c, rest, ok=True):",
       "    b = struct.pack('!BBH', t, c, 0) + rest",
       "    return b[:2] + struct.pack('!H', csum(b) ^ (0 if ok else 0x0101)) + b[4:]",
-      "def echo(seq):",
-      "    return icmp(8, 0, struct.pack('!HH', 0x4242, seq) + b'p' * 56)",
       "def quoted(proto, s_, d_, ihl=5):",
       "    h = struct.pack('!BBHHHBBH4s4s', 0x40 | ihl, 0, 60, 1, 0, 64, proto, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
       "    return h + b'\\x01' * max(0, ihl * 4 - 20)",

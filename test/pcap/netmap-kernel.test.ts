@@ -18,7 +18,7 @@ import * as abi from "../../host/core/abi.js";
 import { emitPacket } from "../../host/packet/emit.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { recordKernelRun, createNetnsPair, addFarNamespace, iptablesCounterLines, legacyRestore, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
+import { recordKernelRun, createNetnsPair, addFarNamespace, iptablesCounterLines, ipPacketsById, legacyRestore, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
 const { dir, cleanup } = scratchDir();
@@ -47,18 +47,6 @@ const TOOLS = haveTool("dumpcap") && haveTool("python3") && haveTool("tcpdump");
 let ns: NetnsPair | undefined;
 let far = "";
 
-/** The IPv4 packets to the far end in a capture, by IP id (tcpdump -xx, the Ethernet header dropped), as hex. */
-function ipPacketsById(file: string): Map<number, string> {
-  const out = new Map<number, string>();
-  const text = sh(["tcpdump", "-r", file, "-nn", "-xx", "ip and dst host 198.51.100.2"]);
-  for (const block of text.split(/\n(?=\S)/)) {
-    const hex = [...block.matchAll(/^\s+0x[0-9a-f]+:\s+((?:[0-9a-f]{2,4}\s?)+)/gm)].map((m) => m[1]!.replace(/\s+/g, "")).join("");
-    if (hex.length < 68) continue;
-    const ip = hex.slice(28);
-    out.set(parseInt(ip.slice(8, 12), 16), ip.slice(0, parseInt(ip.slice(4, 8), 16) * 2));
-  }
-  return out;
-}
 
 describeKernel("-j NETMAP, kernel vs emulator", () => {
   let kernelSave = "";
@@ -121,7 +109,7 @@ describeKernel("-j NETMAP, kernel vs emulator", () => {
       src.close();
     }
     expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
-    const kernel = ipPacketsById(FAR_CAPTURE);
+    const kernel = ipPacketsById(FAR_CAPTURE, "ip and dst host 198.51.100.2");
     expect(kernel.size).toBe(FLOWS.length * 2);
     expect(new Map([...emitted].sort((a, b) => a[0] - b[0]))).toEqual(new Map([...kernel].sort((a, b) => a[0] - b[0])));
     // not vacuous: the kernel mapped the addresses (10.77.0.21 = 0a4d0015 as the first datagram's source)

@@ -172,7 +172,8 @@ export function iptablesCounterLines(save: string): string[] {
  * dst, proto, payload, ttl=64)` with the next IP id (from `ident`, which the
  * program sets first) and a right header checksum; `l4sum(src, dst, proto,
  * segment, n=None)`, the transport checksum over the pseudo-header (with
- * length `n` in it when given).
+ * length `n` in it when given); `icmp(t, c, rest)`, an ICMP message with
+ * its checksum; `echo(seq)`, an echo request (id 0x4242, 56 bytes of data).
  */
 export const RAW_IP_HELPERS: string[] = [
   "def ip(s_, d_, proto, payload, ttl=64):",
@@ -182,7 +183,25 @@ export const RAW_IP_HELPERS: string[] = [
   "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload",
   "def l4sum(s_, d_, proto, seg, n=None):",
   "    return csum(socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, proto, len(seg) if n is None else n) + seg)",
+  "def icmp(t, c, rest):",
+  "    b = struct.pack('!BBH', t, c, 0) + rest",
+  "    return b[:2] + struct.pack('!H', csum(b)) + b[4:]",
+  "def echo(seq):",
+  "    return icmp(8, 0, struct.pack('!HH', 0x4242, seq) + b'p' * 56)",
 ];
+
+/** The IPv4 packets matching the tcpdump `filter` in a capture, by IP id, as hex (tcpdump -xx, the Ethernet header dropped). */
+export function ipPacketsById(file: string, filter: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const text = sh(["tcpdump", "-r", file, "-nn", "-xx", filter]);
+  for (const block of text.split(/\n(?=\S)/)) {
+    const hex = [...block.matchAll(/^\s+0x[0-9a-f]+:\s+((?:[0-9a-f]{2,4}\s?)+)/gm)].map((m) => m[1]!.replace(/\s+/g, "")).join("");
+    if (hex.length < 68) continue;
+    const ip = hex.slice(28);
+    out.set(parseInt(ip.slice(8, 12), 16), ip.slice(0, parseInt(ip.slice(4, 8), 16) * 2));
+  }
+  return out;
+}
 
 /** Loads an iptables-save ruleset into the node namespace with iptables-legacy-restore (throws what it says on failure). */
 export function legacyRestore(pair: NetnsPair, rules: string): void {

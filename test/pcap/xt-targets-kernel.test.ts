@@ -17,7 +17,7 @@ import * as abi from "../../host/core/abi.js";
 import { emitPacket } from "../../host/packet/emit.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { recordKernelRun, createNetnsPair, addFarNamespace, iptablesCounterLines, legacyRestore, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
+import { recordKernelRun, createNetnsPair, addFarNamespace, iptablesCounterLines, ipPacketsById, legacyRestore, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
 const { dir, cleanup } = scratchDir();
@@ -83,19 +83,6 @@ const TOOLS = haveTool("dumpcap") && haveTool("python3") && haveTool("tcpdump");
 let ns: NetnsPair | undefined;
 let far = "";
 
-/** The IPv4 packets from the peer's subnet in a capture, by IP id (tcpdump -xx: the Ethernet header dropped). */
-function ipPacketsById(file: string): Map<number, string> {
-  const out = new Map<number, string>();
-  const text = sh(["tcpdump", "-r", file, "-nn", "-xx", "ip and src net 192.0.2.0/24"]);
-  for (const block of text.split(/\n(?=\S)/)) {
-    const hex = [...block.matchAll(/^\s+0x[0-9a-f]+:\s+((?:[0-9a-f]{2,4}\s?)+)/gm)].map((m) => m[1]!.replace(/\s+/g, "")).join("");
-    if (hex.length < 68) continue;
-    const ip = hex.slice(28);
-    const len = parseInt(ip.slice(4, 8), 16);
-    out.set(parseInt(ip.slice(8, 12), 16), ip.slice(0, len * 2));
-  }
-  return out;
-}
 
 describeKernel("-j TTL/TOS/DSCP/CLASSIFY, kernel vs emulator", () => {
   let kernelSave = "";
@@ -187,7 +174,7 @@ describeKernel("-j TTL/TOS/DSCP/CLASSIFY, kernel vs emulator", () => {
       short.push(kl.replace(/ ?\[\d+:\d+\]/, ""));
     });
     expect(short).toEqual(["mangle :FORWARD ACCEPT", "mangle :POSTROUTING ACCEPT", "mangle -A POSTROUTING -m tos --tos 0x00/0xfc"]);
-    const kernel = ipPacketsById(FAR_CAPTURE);
+    const kernel = ipPacketsById(FAR_CAPTURE, "ip and src net 192.0.2.0/24");
     // what reached the far side: all but the two whose TTL the targets left at 1 or below (ip_forward drops them)
     expect(kernel.size).toBe(FRAMES.length - 2 + SEGMENTS.length);
     // the SYN without options or data: the kernel inserted an MSS option of min(1200, 536); the
