@@ -549,6 +549,13 @@ export const PKT_IP_OPT_FADDR = 136;
  * PF_L2_OTHER frame is PACKET_BROADCAST. Only -m pkttype tells them apart.
  */
 export const PF_L2_MCAST = 1024;
+/**
+ * Internal (never an input): the copy of a broadcast or joined multicast the
+ * node sends that ip_mc_output loops back (dev_loopback_xmit: skb->pkt_type
+ * PACKET_LOOPBACK) is in its receive hooks; -m pkttype derives its type from
+ * the destination (pkttype_mt).
+ */
+export const PF_LOOPBACK = 2048;
 
 // ---- output flags (PKT_OUT_FLAGS) --------------------------------------------
 /** The forwarding path decided to send an ICMP redirect (RTCF_DOREDIRECT). */
@@ -561,6 +568,10 @@ export const OF_LOCAL = 4;
 export const OF_GATEWAY = 8;
 /** The egress device has no carrier. */
 export const OF_NO_CARRIER = 16;
+/** A local broadcast/multicast send: ip_mc_output's looped-back copy was delivered to the node. */
+export const OF_LOOP_LOCAL = 32;
+/** A local broadcast/multicast send: ip_mc_output's looped-back copy was dropped (by a hook). */
+export const OF_LOOP_DROP = 64;
 
 // ---- verdicts --------------------------------------------------------------
 export const VERDICT_NONE = 0;

@@ -12,7 +12,8 @@ import {
   PF_DF, VERDICT_FORWARD, VERDICT_LOCAL, VERDICT_DROP, DROP_MSGSIZE, DROP_NO_CARRIER,
   OF_BROADCAST, OF_LOCAL, OF_GATEWAY, OF_NO_CARRIER, DEV_MTU, DEV_FLAGS, IFF_LOWER_UP, IFF_LOOPBACK,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, CTR_IP_OUT_REQUESTS, CTR_IP_OUT_TRANSMITS, CTR_IP_FRAG_OKS, CTR_IP_FRAG_CREATES,
-  CTR_IP_FRAG_FAILS, CTR_IP_IN_RECEIVES,
+  CTR_IP_FRAG_FAILS, CTR_IP_IN_RECEIVES, PKT_SIZE, PKT_IIF, PKT_TOS, PKT_PX, PKT_NF_VERDICT_RULE, PF_LOOPBACK,
+  OF_LOOP_LOCAL, OF_LOOP_DROP,
 } from "../abi";
 import { devPtr } from "../dev";
 import { count, countN, countDrop } from "./stats";
@@ -171,6 +172,9 @@ export function ipLocalOutRouted(p: usize): void {
     return;
   }
   const nexthop = gw != 0 ? gw : daddr;
+  // ip_mc_output (the route's output for RTCF_LOCAL broadcast/multicast,
+  // __mkroute_output): the copy for the node itself goes first
+  if ((flags & RTCF_LOCAL) != 0 && (flags & (RTCF_BROADCAST | RTCF_MULTICAST)) != 0) mcLoopback(p, dev, flags);
   if (nfActive() && !nfPostRouting(p, 0, dev, nexthop, flags, false)) {
     store<u16>(p, <u16>dev, PKT_OIF);
     return;
@@ -179,12 +183,53 @@ export function ipLocalOutRouted(p: usize): void {
   if (flags & RTCF_BROADCAST) outFlags |= OF_BROADCAST;
   if (gw != 0) outFlags |= OF_GATEWAY;
   transmit(p, dev, nexthop, mtuMetric, outFlags);
-  if ((flags & RTCF_LOCAL) != 0 && (flags & (RTCF_BROADCAST | RTCF_MULTICAST)) != 0) {
-    // ip_mc_output: a broadcast (or joined multicast) the node sends is also
-    // looped back to the node itself (dev_loopback_xmit -> ip_rcv)
+}
+
+/** The original's fields mcLoopback keeps while the copy runs on the descriptor. */
+const mcSaved = memory.data(PKT_SIZE);
+
+/**
+ * ip_mc_output's copy of a broadcast, or of a multicast to a group the node
+ * joined (the socket's IP_MULTICAST_LOOP, on by default), for the node
+ * itself: skb_clone, NF_HOOK(POST_ROUTING, in none, out `dev`) ->
+ * ip_mc_finish_output -> dev_loopback_xmit -> netif_rx as PACKET_LOOPBACK
+ * -> ip_rcv on `dev` (IpInReceives): PREROUTING with in `dev` (the clone
+ * carries the sender's conntrack entry, which nf_conntrack_in leaves alone:
+ * "previously seen"), no input routing (ip_rcv_finish_core: it keeps its
+ * dst), ip_local_deliver: INPUT with in `dev`, the transport. netif_rx
+ * runs the receive at its local_bh_enable, before the original reaches its
+ * own POSTROUTING. The clone's header is its own (NAT or mangle on it leave
+ * the original's alone): the original's fields are put back afterwards, and
+ * the copy's fate is OF_LOOP_LOCAL or OF_LOOP_DROP (its drop is counted).
+ */
+function mcLoopback(p: usize, dev: u32, flags: u32): void {
+  const type: u32 = (flags & RTCF_BROADCAST) != 0 ? RTN_BROADCAST : RTN_MULTICAST;
+  memory.copy(mcSaved, p, PKT_SIZE);
+  const daddr = load<u32>(p, PKT_OUT_DST);
+  let ok = !nfActive() || nfPostRouting(p, 0, dev, daddr, flags, false);
+  if (ok) {
     count(CTR_IP_IN_RECEIVES);
+    store<u16>(p, <u16>dev, PKT_IIF);
+    store<u16>(p, load<u16>(p, PKT_FLAGS) | <u16>PF_LOOPBACK, PKT_FLAGS);
+    // the receive side runs from softirq, after the sender released its locks
     const locked = icmpXmitUnlock();
-    ipLocalDeliver(p, (flags & RTCF_BROADCAST) != 0 ? RTN_BROADCAST : RTN_MULTICAST, flags);
+    if (nfActive()) ok = nfPreRouting(p, dev) && nfLocalIn(p, dev, flags, true);
+    if (ok) {
+      store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
+      ipLocalDeliver(p, type, flags);
+      ok = load<u8>(p, PKT_VERDICT) != VERDICT_DROP;
+    }
     icmpXmitRelock(locked);
   }
+  // the original's header, route, verdict and flags; the rules, NAT
+  // operations and connection the copy added stay
+  memory.copy(p + 72, mcSaved + 72, 24); // PKT_VERDICT .. PKT_OUT_DPORT
+  memory.copy(p + 120, mcSaved + 120, 8); // PKT_OUT_FLAGS, PKT_OUT_MARK
+  memory.copy(p + 144, mcSaved + 144, 14); // PKT_OUT_INNER_*, PKT_OUT_ICMP_ID
+  store<u8>(p, load<u8>(mcSaved, PKT_TOS), PKT_TOS);
+  store<u32>(p, load<u32>(mcSaved, PKT_FLAGS), PKT_FLAGS); // PKT_FLAGS, PKT_IIF
+  store<u16>(p, load<u16>(mcSaved, PKT_PX), PKT_PX); // PKT_PX, PKT_NF_DROP_HOOK
+  store<u32>(p, load<u32>(mcSaved, PKT_NF_VERDICT_RULE), PKT_NF_VERDICT_RULE);
+  memory.copy(p + PKT_RT_FLAGS, mcSaved + PKT_RT_FLAGS, 12); // PKT_RT_FLAGS, PKT_RT_MTU, PKT_RT_GW
+  store<u32>(p, load<u32>(p, PKT_OUT_FLAGS) | (ok ? OF_LOOP_LOCAL : OF_LOOP_DROP), PKT_OUT_FLAGS);
 }

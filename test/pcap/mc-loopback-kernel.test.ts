@@ -1,0 +1,155 @@
+/**
+ * The node's own multicast and broadcast sends against the kernel: the copy
+ * ip_mc_output loops back to the node. A process in the node namespace
+ * (python UDP sockets) sends to the all-hosts group 224.0.0.1, which every
+ * interface joins (ip_mc_up), so its output route is RTCF_LOCAL and the
+ * socket's IP_MULTICAST_LOOP (on by default) makes ip_mc_output clone the
+ * packet: the clone walks POSTROUTING (in none, out vn) to
+ * ip_mc_finish_output -> dev_loopback_xmit -> netif_rx as PACKET_LOOPBACK,
+ * then ip_rcv on vn: PREROUTING (in vn; nf_conntrack_in ignores it, it
+ * carries the sender's entry), no input routing (it keeps its dst), INPUT
+ * (in vn), delivery (UdpIgnoredMulti: no socket on the port) — all before
+ * the original reaches its own POSTROUTING and vn. Also: a group the node
+ * has not joined (no clone: ip_output), an INPUT DROP that drops only the
+ * clone, and broadcasts without SO_BROADCAST (EACCES or, for
+ * 255.255.255.255 without a route or bound device, ENETUNREACH; nothing sent).
+ *
+ * The emulator replays the same sends as `iif: "local"` packets on the
+ * namespace's snapshot with the kernel's own `iptables-legacy-save -c`
+ * ruleset (zeroed): every rule's and policy's counters, the SNMP counters
+ * and each send's outcome must be the kernel's.
+ */
+import { it, expect, beforeAll, afterAll } from "vitest";
+import { join } from "node:path";
+import { describeKernel } from "../kernel/kernel-gate.js";
+import { createNetnsPair, iptablesCounterLines, legacyRestore, counterDeltas, type NetnsPair } from "./netns-pair.js";
+import { scratchDir, haveTool, snapshotEngine } from "./helpers.js";
+
+const { dir, cleanup } = scratchDir();
+const SNAPSHOT_SCRIPT = new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url).pathname;
+
+const RULES = [
+  "*raw",
+  ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+  "-A PREROUTING -i vn -p udp",
+  "-A PREROUTING -m pkttype --pkt-type multicast",
+  "-A PREROUTING -m pkttype --pkt-type broadcast",
+  "-A PREROUTING -m pkttype --pkt-type unicast",
+  "-A OUTPUT -o vn -p udp",
+  "-A OUTPUT -m pkttype --pkt-type unicast",
+  "COMMIT",
+  "*mangle",
+  ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+  "-A PREROUTING -i vn",
+  "-A PREROUTING -m addrtype --dst-type MULTICAST",
+  "-A PREROUTING -m conntrack --ctstate NEW",
+  "-A INPUT -i vn -m pkttype --pkt-type multicast",
+  "-A INPUT -m pkttype --pkt-type broadcast",
+  "-A INPUT -m addrtype --dst-type MULTICAST --limit-iface-in",
+  "-A INPUT -i lo",
+  "-A OUTPUT -p udp",
+  "-A POSTROUTING -o vn -m pkttype --pkt-type unicast",
+  "-A POSTROUTING -o vn -p udp",
+  "-A POSTROUTING -m conntrack --ctstate NEW",
+  "COMMIT",
+  "*nat",
+  ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+  "-A PREROUTING -p udp",
+  "-A INPUT -p udp",
+  "-A OUTPUT -p udp",
+  "-A POSTROUTING -o vn -p udp",
+  "COMMIT",
+  "*filter",
+  ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+  "-A INPUT -i vn -m conntrack --ctstate NEW",
+  "-A INPUT -m conntrack --ctstate ESTABLISHED",
+  "-A INPUT -p udp -m udp --dport 5556 -j DROP",
+  "-A INPUT -p udp",
+  "-A OUTPUT -o vn -m conntrack --ctstate NEW",
+  "-A OUTPUT -p udp",
+  "COMMIT",
+  "",
+].join("\n");
+
+/** The sends: destination, port, source port, SO_BROADCAST; the emulator's outcome the kernel's sendto result must mean. */
+const SENDS: { dst: string; dport: number; sport: number; bcast?: boolean }[] = [
+  { dst: "224.0.0.1", dport: 5555, sport: 40001 }, // joined (all-hosts), loop on: looped back
+  { dst: "224.0.0.1", dport: 5555, sport: 40001 }, // the same flow again
+  { dst: "224.0.0.1", dport: 5556, sport: 40002 }, // the clone dropped by INPUT, the original sent
+  { dst: "239.1.2.3", dport: 5555, sport: 40003 }, // not joined: no clone
+  { dst: "255.255.255.255", dport: 5555, sport: 40004 }, // no route to it here (no default route, no bound device): ENETUNREACH
+  { dst: "192.0.2.255", dport: 5555, sport: 40005 }, // the subnet's broadcast, no SO_BROADCAST: EACCES
+];
+const PAYLOAD = 8;
+
+const COUNTERS = [
+  "IpInReceives", "IpInDelivers", "IpOutRequests", "IpOutNoRoutes", "IpInDiscards",
+  "UdpInDatagrams", "UdpNoPorts", "UdpIgnoredMulti", "UdpInErrors",
+];
+
+const TOOLS = haveTool("python3");
+
+let ns: NetnsPair | undefined;
+
+describeKernel("the node's multicast and broadcast sends looped back (ip_mc_output), kernel vs emulator", () => {
+  let snapDir = "";
+  let kernelSave = "";
+  let before: Record<string, number> = {};
+  let after: Record<string, number> = {};
+  let outcomes: string[] = [];
+
+  beforeAll(() => {
+    if (!TOOLS) return;
+    const n = (ns = createNetnsPair("mcloop"));
+    // pinned: no forwarding, default TTL 64, a route for the multicast groups (no default route here)
+    n.inNs(n.node, ["sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv4.ip_default_ttl=64", "net.ipv4.conf.vn.rp_filter=0"]);
+    n.inNs(n.node, ["ip", "route", "add", "224.0.0.0/4", "dev", "vn"]);
+    snapDir = join(dir, "snap");
+    n.inNs(n.node, ["sh", SNAPSHOT_SCRIPT, snapDir]);
+    legacyRestore(n, RULES);
+    before = n.nstat();
+    const prog = [
+      "import socket, time, errno",
+      "def snd(dst, port, sport, bcast):",
+      "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
+      "    s.bind(('0.0.0.0', sport))",
+      "    if bcast: s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)",
+      "    try:",
+      `        s.sendto(b'x' * ${PAYLOAD}, (dst, port)); print('ok')`,
+      "    except OSError as e:",
+      "        print(errno.errorcode[e.errno])",
+      "    s.close(); time.sleep(0.02)",
+      ...SENDS.map((s) => `snd('${s.dst}', ${s.dport}, ${s.sport}, ${s.bcast ? "True" : "False"})`),
+    ].join("\n");
+    outcomes = n.inNs(n.node, ["python3", "-c", prog]).trim().split("\n");
+    spawnWait(300);
+    after = n.nstat();
+    kernelSave = n.inNs(n.node, ["iptables-legacy-save", "-c"]);
+  }, 60000);
+
+  afterAll(() => {
+    ns?.remove();
+    cleanup();
+  });
+
+  it.skipIf(!TOOLS)("the same rule counters, SNMP counters and send outcomes", async () => {
+    expect(outcomes).toEqual(["ok", "ok", "ok", "ok", "ENETUNREACH", "EACCES"]);
+    const engine = await snapshotEngine(snapDir);
+    engine.loadRuleset(kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]"), "iptables-legacy-save");
+    const results = engine.process(SENDS.map((s, k) => ({
+      iif: "local", dst: s.dst, proto: "udp", sport: s.sport, dport: s.dport, len: 28 + PAYLOAD, t: k * 0.02,
+    })));
+    expect(results.map((r) => r.verdict === "drop" ? `drop:${r.reason}` : r.verdict))
+      .toEqual(outcomes.map((o) => ({ ok: "forward", EACCES: "drop:SOCK_BROADCAST", ENETUNREACH: "drop:IP_INNOROUTES" })[o]));
+    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
+    const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
+    expect(emulated).toEqual(kernel);
+    // not vacuous: the looped copies reached PREROUTING, INPUT and delivery in the kernel
+    expect(kernelSave).toMatch(/\[3:\d+\] -A PREROUTING -i vn -p udp/);
+    expect(kernel.UdpIgnoredMulti).toBe(2);
+  });
+});
+
+function spawnWait(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
