@@ -265,6 +265,13 @@ export interface PacketResult {
   unmodelled?: string;
   frags?: number;
   redirect?: boolean;
+  /**
+   * A broadcast or joined-multicast packet the node sends: what became of
+   * the copy ip_mc_output loops back to the node (through POSTROUTING,
+   * PREROUTING and INPUT on the output device): delivered locally, or
+   * dropped (its rules and its drop reason's count are the engine's too).
+   */
+  loopback?: "local" | "drop";
   /** The `ip rule` that decided (as the snapshot prints it). */
   ip_rule?: string;
   /** The `ip route` that decided (as the snapshot prints it). */
@@ -341,6 +348,7 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   const frags = dv.getUint8(p + abi.PKT_FRAGS);
   if (frags > 1) r.frags = frags;
   if (outFlags & abi.OF_REDIRECT) r.redirect = true;
+  if (outFlags & (abi.OF_LOOP_LOCAL | abi.OF_LOOP_DROP)) r.loopback = outFlags & abi.OF_LOOP_LOCAL ? "local" : "drop";
   if (withProvenance) {
     const ruleIdx = dv.getUint32(p + abi.PKT_RULE_INDEX, true);
     const routeIdx = dv.getUint32(p + abi.PKT_RT_INDEX, true);

@@ -77,6 +77,9 @@ const FIXTURE_PACKETS: PacketInput[] = [
   { iif: "eth0", src: C, dst: "10.0.0.55", proto: "tcp", sport: 40010, dport: 81, flags: "S", seq: 1, doff: 6, mss: 1460, t: 1.9 },
   { iif: "eth0", src: C, dst: "10.0.0.55", proto: "tcp", sport: 40011, dport: 81, flags: "S", seq: 1, t: 2.0 },
   { iif: "eth0", src: C, dst: "10.0.0.55", proto: "udp", sport: 40012, dport: 82, t: 2.1 },
+  // the node's own multicast to the all-hosts group: ip_mc_output's looped copy delivered, and dropped by INPUT (loopback)
+  { iif: "local", dst: "224.0.0.1", proto: "udp", sport: 40013, dport: 5555, t: 2.2 },
+  { iif: "local", dst: "224.0.0.1", proto: "udp", sport: 40014, dport: 69, t: 2.3 },
 ];
 
 /** Every key seen in the results (per type), for the coverage check. */
