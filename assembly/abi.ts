@@ -550,12 +550,11 @@ export const PKT_IP_OPT_FADDR = 136;
  */
 export const PF_L2_MCAST = 1024;
 /**
- * Internal (never an input): the copy of a broadcast or joined multicast the
- * node sends that ip_mc_output loops back (dev_loopback_xmit: skb->pkt_type
- * PACKET_LOOPBACK) is in its receive hooks; -m pkttype derives its type from
- * the destination (pkttype_mt).
+ * Local packets: the sending socket has SO_BROADCAST (JSON `so_broadcast`),
+ * without which udp_sendmsg and raw_sendmsg refuse a broadcast route
+ * (EACCES).
  */
-export const PF_LOOPBACK = 2048;
+export const PF_SO_BROADCAST = 2048;
 
 // ---- output flags (PKT_OUT_FLAGS) --------------------------------------------
 /** The forwarding path decided to send an ICMP redirect (RTCF_DOREDIRECT). */

@@ -31,7 +31,7 @@ import {
   PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PKT_CT_INFO, CTINFO_NONE,
   PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT, PKT_REPLY_FIRST, PKT_DEFERRED, PKT_DEFER_OIF,
   PKT_DEFER_NEXTHOP, PKT_DEFER_MTU, PKT_DEFER_FLAGS,
-  PKT_OUT_FLAGS, PKT_NEXTHOP, PKT_RT_INDEX, PKT_RULE_INDEX, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_SRC_SET, VERDICT_LOCAL,
+  PKT_OUT_FLAGS, PKT_NEXTHOP, PKT_RT_INDEX, PKT_RULE_INDEX, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_SRC_SET, PF_SO_BROADCAST, VERDICT_LOCAL,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, RTN_UNREACHABLE, RTN_UNICAST,
   DROP_DEV_DOWN, DROP_IP_RPFILTER, DROP_IP_INHDR, DROP_PKT_TOO_BIG, DROP_IP_INADDRERRORS,
   DROP_IP_INNOROUTES, DROP_BLACKHOLE, DROP_PROHIBIT, DROP_L2_NOT_HOST, DROP_OTHERHOST, DROP_BAD_SOURCE, DROP_NO_DEVICE,
@@ -392,9 +392,13 @@ function ipLocalOut(p: usize): void {
     drop(p, outputErrorReason(err, saddr, oif));
     return;
   }
-  // udp_sendmsg/raw_sendmsg: a broadcast needs SO_BROADCAST (not modelled:
-  // sockets are plain); tcp_v4_connect refuses broadcast and multicast
-  if (rtFlags & RTCF_BROADCAST) { recordRoute(p); drop(p, proto == 6 ? DROP_IP_INNOROUTES : DROP_SOCK_BROADCAST); return; }
+  // udp_sendmsg/raw_sendmsg: a broadcast needs SO_BROADCAST (`so_broadcast`,
+  // else EACCES); tcp_v4_connect refuses broadcast and multicast
+  if ((rtFlags & RTCF_BROADCAST) != 0 && (proto == 6 || (flags & PF_SO_BROADCAST) == 0)) {
+    recordRoute(p);
+    drop(p, proto == 6 ? DROP_IP_INNOROUTES : DROP_SOCK_BROADCAST);
+    return;
+  }
   if (proto == 6 && (rtFlags & RTCF_MULTICAST)) { recordRoute(p); drop(p, DROP_IP_INNOROUTES); return; }
   // a socket sends to a multicast group with IP_MULTICAST_TTL, default 1
   if (isMulticast(load<u32>(p, PKT_DST))) store<u8>(p, 1, PKT_TTL);

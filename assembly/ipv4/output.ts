@@ -12,7 +12,7 @@ import {
   PF_DF, VERDICT_FORWARD, VERDICT_LOCAL, VERDICT_DROP, DROP_MSGSIZE, DROP_NO_CARRIER,
   OF_BROADCAST, OF_LOCAL, OF_GATEWAY, OF_NO_CARRIER, DEV_MTU, DEV_FLAGS, IFF_LOWER_UP, IFF_LOOPBACK,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, CTR_IP_OUT_REQUESTS, CTR_IP_OUT_TRANSMITS, CTR_IP_FRAG_OKS, CTR_IP_FRAG_CREATES,
-  CTR_IP_FRAG_FAILS, CTR_IP_IN_RECEIVES, PKT_SIZE, PKT_IIF, PKT_TOS, PKT_PX, PKT_NF_VERDICT_RULE, PF_LOOPBACK,
+  CTR_IP_FRAG_FAILS, CTR_IP_IN_RECEIVES, PKT_SIZE, PKT_IIF, PKT_TOS, PKT_PX, PKT_NF_VERDICT_RULE,
   OF_LOOP_LOCAL, OF_LOOP_DROP,
 } from "../abi";
 import { devPtr } from "../dev";
@@ -24,6 +24,7 @@ import {
 import { ipLocalDeliver } from "./local";
 import { icmpOutCount, icmpXmitUnlock, icmpXmitRelock } from "./icmp";
 import { nfActive, nfLocalOut, nfPostRouting, nfPreRouting, nfLocalIn } from "../netfilter/hooks";
+import { hookLoopback } from "../netfilter/state";
 
 /** Marks a packet dropped with `reason` and counts it. */
 export function drop(p: usize, reason: i32): void {
@@ -210,10 +211,11 @@ function mcLoopback(p: usize, dev: u32, flags: u32): void {
   if (ok) {
     count(CTR_IP_IN_RECEIVES);
     store<u16>(p, <u16>dev, PKT_IIF);
-    store<u16>(p, load<u16>(p, PKT_FLAGS) | <u16>PF_LOOPBACK, PKT_FLAGS);
+    hookLoopback(p);
     // the receive side runs from softirq, after the sender released its locks
     const locked = icmpXmitUnlock();
     if (nfActive()) ok = nfPreRouting(p, dev) && nfLocalIn(p, dev, flags, true);
+    hookLoopback(0);
     if (ok) {
       store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);
       ipLocalDeliver(p, type, flags);

@@ -12,7 +12,7 @@ import {
   EI_SRC, EI_DST, EI_IN, EI_OUT, EI_PROTO, EI_FRAG, EF_FRAG,
   M_KIND, M_INV, M_LEN, M_TCP, M_UDP, M_ICMP, M_MULTIPORT, M_ADDRTYPE, M_MARK, M_CONNMARK, M_CONNTRACK,
   M_STATISTIC, M_RECENT, M_NFACCT, M_LIMIT, M_OWNER, M_LENGTH, M_SCTP, M_DCCP, M_SET, M_RPFILTER,
-  M_PKTTYPE, M_IPRANGE, M_TTL, M_TOSBYTE, M_TCPMSS, PKT_TCP_MSS, TO_MSS, PKT_TOS, PKT_FLAGS, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_L2_MCAST, PF_LOOPBACK,
+  M_PKTTYPE, M_IPRANGE, M_TTL, M_TOSBYTE, M_TCPMSS, PKT_TCP_MSS, TO_MSS, PKT_TOS, PKT_FLAGS, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_L2_MCAST,
   SCTP_CHUNK_MATCH_ANY, SCTP_CHUNK_MATCH_ALL, SCTP_CHUNK_MATCH_ONLY, PKT_SCTP_NCHUNKS, PKT_SCTP_CHUNKS,
   PKT_SCTP_CHUNK_FLAGS, PKT_SCTP_ZEROLEN, PKT_SCTP_FLAGS, SCTPF_TAIL, PKT_DCCP_TYPE, PKT_DCCP_FLAGS, DCCPF_SHORT,
   DCCPF_OPT_HOTDROP, PKT_DCCP_OPTS_LO, PKT_DCCP_OPTS_MID, PKT_DCCP_OPTS_HI,
@@ -23,7 +23,7 @@ import {
 } from "../abi";
 import { ifaceMatch, nfacct, prog } from "./program";
 import { ipsetTest } from "./ipset";
-import { hsIn, hsOut, hsHook } from "./state";
+import { hsIn, hsOut, hsHook, hsLoopbackPkt } from "./state";
 import { recentMatch } from "./recent";
 import { rpfilterMatch } from "./rpfilter";
 import { pktCt, pktCtInfo } from "../conntrack/core";
@@ -453,12 +453,12 @@ function ownerMatch(p: usize, m: usize): bool {
  * pkttype_mt (xt_pkttype.c): skb->pkt_type, or for PACKET_LOOPBACK the
  * destination's kind. A packet the node sends is PACKET_HOST at every hook
  * we run (looped back through lo it is too: eth_type_trans on lo's zero
- * address); ip_mc_output's PACKET_LOOPBACK copy (PF_LOOPBACK, in its
+ * address); ip_mc_output's PACKET_LOOPBACK copy (hsLoopbackPkt, in its
  * receive hooks) is multicast for a multicast destination, else broadcast.
  */
 function pktType(p: usize): u32 {
   const f = <u32>load<u16>(p, PKT_FLAGS);
-  if (f & PF_LOOPBACK) return (load<u32>(p, PKT_OUT_DST) & 0xf0000000) == 0xe0000000 ? 2 : 1;
+  if (p == hsLoopbackPkt) return (load<u32>(p, PKT_OUT_DST) & 0xf0000000) == 0xe0000000 ? 2 : 1;
   if ((f & PF_LOCAL) != 0 || (f & PF_L2_OTHER) == 0) return 0;
   if (f & PF_OTHERHOST) return 3;
   return (f & PF_L2_MCAST) != 0 ? 2 : 1;

@@ -14,6 +14,13 @@ export let hsNexthop: u32 = 0;
 export let hsRtFlags: u32 = 0;
 /** True when the packet's route was an input route (REJECT's icmp_send). */
 export let hsInputRoute = false;
+/**
+ * The descriptor of ip_mc_output's looped-back copy while it is in its
+ * receive hooks (dev_loopback_xmit: skb->pkt_type PACKET_LOOPBACK), 0
+ * otherwise: -m pkttype derives its type from the destination (pkttype_mt).
+ */
+export let hsLoopbackPkt: usize = 0;
+export function hookLoopback(p: usize): void { hsLoopbackPkt = p; }
 
 export function hookState(hook: u32, inDev: u32, outDev: u32): void {
   hsHook = hook;

@@ -28,6 +28,8 @@ export interface PacketInput {
   ttl?: number;
   tos?: number;
   df?: boolean;
+  /** Local packets: the sending socket has SO_BROADCAST (a broadcast is refused with EACCES without it). */
+  so_broadcast?: boolean;
   /** IPv4 total length. */
   len?: number;
   mark?: number;
@@ -160,7 +162,7 @@ export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
   "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
-  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp", "mss",
+  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp", "mss", "so_broadcast",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -306,6 +308,11 @@ export function encodePacket(
     df = o.df;
   }
   if (df) flags |= abi.PF_DF;
+  if (o.so_broadcast !== undefined) {
+    if (!local) err(pos, "so_broadcast", `only applies to local packets (iif "local")`);
+    if (typeof o.so_broadcast !== "boolean") err(pos, "so_broadcast", "must be true or false");
+    if (o.so_broadcast) flags |= abi.PF_SO_BROADCAST;
+  }
   let bound = 0;
   if (o.oif !== undefined) {
     if (!local) err(pos, "oif", `only applies to local packets (iif "local")`);

@@ -11,8 +11,11 @@
  * (in vn), delivery (UdpIgnoredMulti: no socket on the port) — all before
  * the original reaches its own POSTROUTING and vn. Also: a group the node
  * has not joined (no clone: ip_output), an INPUT DROP that drops only the
- * clone, and broadcasts without SO_BROADCAST (EACCES or, for
- * 255.255.255.255 without a route or bound device, ENETUNREACH; nothing sent).
+ * clone, broadcasts without SO_BROADCAST (EACCES or, for 255.255.255.255
+ * without a route or bound device, ENETUNREACH; nothing sent), and with it
+ * (`so_broadcast`): the subnet's broadcast and 255.255.255.255 out of a
+ * bound device (`oif`) are looped back too (ip_mc_output clones every
+ * RTCF_BROADCAST packet; -m pkttype sees broadcast)..
  *
  * The emulator replays the same sends as `iif: "local"` packets on the
  * namespace's snapshot with the kernel's own `iptables-legacy-save -c`
@@ -71,14 +74,17 @@ const RULES = [
   "",
 ].join("\n");
 
-/** The sends: destination, port, source port, SO_BROADCAST; the emulator's outcome the kernel's sendto result must mean. */
-const SENDS: { dst: string; dport: number; sport: number; bcast?: boolean }[] = [
+/** The sends: destination, port, source port, SO_BROADCAST, SO_BINDTODEVICE vn. */
+const SENDS: { dst: string; dport: number; sport: number; bcast?: boolean; bind?: boolean }[] = [
   { dst: "224.0.0.1", dport: 5555, sport: 40001 }, // joined (all-hosts), loop on: looped back
   { dst: "224.0.0.1", dport: 5555, sport: 40001 }, // the same flow again
   { dst: "224.0.0.1", dport: 5556, sport: 40002 }, // the clone dropped by INPUT, the original sent
   { dst: "239.1.2.3", dport: 5555, sport: 40003 }, // not joined: no clone
   { dst: "255.255.255.255", dport: 5555, sport: 40004 }, // no route to it here (no default route, no bound device): ENETUNREACH
   { dst: "192.0.2.255", dport: 5555, sport: 40005 }, // the subnet's broadcast, no SO_BROADCAST: EACCES
+  { dst: "192.0.2.255", dport: 5555, sport: 40006, bcast: true }, // with SO_BROADCAST: sent, and looped back
+  { dst: "192.0.2.255", dport: 5556, sport: 40007, bcast: true }, // its clone dropped by INPUT
+  { dst: "255.255.255.255", dport: 5555, sport: 40008, bcast: true, bind: true }, // limited broadcast out of the bound device
 ];
 const PAYLOAD = 8;
 
@@ -110,8 +116,9 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
     before = n.nstat();
     const prog = [
       "import socket, time, errno",
-      "def snd(dst, port, sport, bcast):",
+      "def snd(dst, port, sport, bcast, bind):",
       "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
+      "    if bind: s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'vn')",
       "    s.bind(('0.0.0.0', sport))",
       "    if bcast: s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)",
       "    try:",
@@ -119,7 +126,7 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
       "    except OSError as e:",
       "        print(errno.errorcode[e.errno])",
       "    s.close(); time.sleep(0.02)",
-      ...SENDS.map((s) => `snd('${s.dst}', ${s.dport}, ${s.sport}, ${s.bcast ? "True" : "False"})`),
+      ...SENDS.map((s) => `snd('${s.dst}', ${s.dport}, ${s.sport}, ${s.bcast ? "True" : "False"}, ${s.bind ? "True" : "False"})`),
     ].join("\n");
     outcomes = n.inNs(n.node, ["python3", "-c", prog]).trim().split("\n");
     spawnWait(300);
@@ -133,11 +140,12 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
   });
 
   it.skipIf(!TOOLS)("the same rule counters, SNMP counters and send outcomes", async () => {
-    expect(outcomes).toEqual(["ok", "ok", "ok", "ok", "ENETUNREACH", "EACCES"]);
+    expect(outcomes).toEqual(["ok", "ok", "ok", "ok", "ENETUNREACH", "EACCES", "ok", "ok", "ok"]);
     const engine = await snapshotEngine(snapDir);
     engine.loadRuleset(kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]"), "iptables-legacy-save");
     const results = engine.process(SENDS.map((s, k) => ({
       iif: "local", dst: s.dst, proto: "udp", sport: s.sport, dport: s.dport, len: 28 + PAYLOAD, t: k * 0.02,
+      ...(s.bcast ? { so_broadcast: true } : {}), ...(s.bind ? { oif: "vn" } : {}),
     })));
     expect(results.map((r) => r.verdict === "drop" ? `drop:${r.reason}` : r.verdict))
       .toEqual(outcomes.map((o) => ({ ok: "forward", EACCES: "drop:SOCK_BROADCAST", ENETUNREACH: "drop:IP_INNOROUTES" })[o]));
@@ -145,8 +153,11 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
     const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
     // not vacuous: the looped copies reached PREROUTING, INPUT and delivery in the kernel
-    expect(kernelSave).toMatch(/\[3:\d+\] -A PREROUTING -i vn -p udp/);
-    expect(kernel.UdpIgnoredMulti).toBe(2);
+    expect(kernelSave).toMatch(/\[6:\d+\] -A PREROUTING -i vn -p udp/);
+    expect(kernelSave).toMatch(/\[3:\d+\] -A INPUT -m pkttype --pkt-type broadcast/);
+    expect(kernel.UdpIgnoredMulti).toBe(4);
+    // each result says what became of its looped copy
+    expect(results.map((r) => r.loopback ?? "-")).toEqual(["local", "local", "drop", "-", "-", "-", "local", "drop", "local"]);
   });
 });
 
