@@ -94,6 +94,13 @@ const COUNTERS = [
 ];
 
 const TOOLS = haveTool("python3");
+const CONNTRACK = haveTool("conntrack");
+
+/** conntrack -L lines without the timeout and use count, sorted. */
+function conns(text: string): string[] {
+  return text.split("\n").filter((l) => l.includes("src=192.0.2.2"))
+    .map((l) => l.replace(/^(\S+\s+\d+)\s+\d+/, "$1").replace(/\s+use=\d+/, "").replace(/\s+/g, " ").trim()).sort();
+}
 
 let ns: NetnsPair | undefined;
 
@@ -103,6 +110,7 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
   let before: Record<string, number> = {};
   let after: Record<string, number> = {};
   let outcomes: string[] = [];
+  let kernelConns: string[] = [];
 
   beforeAll(() => {
     if (!TOOLS) return;
@@ -132,6 +140,7 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
     spawnWait(300);
     after = n.nstat();
     kernelSave = n.inNs(n.node, ["iptables-legacy-save", "-c"]);
+    if (CONNTRACK) kernelConns = conns(n.inNs(n.node, ["conntrack", "-L"], false));
   }, 60000);
 
   afterAll(() => {
@@ -152,6 +161,11 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
     expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
     const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
+    // one entry per flow, confirmed by the clone's POSTROUTING (the original's finds it confirmed)
+    if (CONNTRACK) {
+      expect(conns(engine.conntrackList())).toEqual(kernelConns);
+      expect(kernelConns.length).toBe(6);
+    }
     // not vacuous: the looped copies reached PREROUTING, INPUT and delivery in the kernel
     expect(kernelSave).toMatch(/\[6:\d+\] -A PREROUTING -i vn -p udp/);
     expect(kernelSave).toMatch(/\[3:\d+\] -A INPUT -m pkttype --pkt-type broadcast/);
