@@ -225,13 +225,13 @@ function mcLoopback(p: usize, dev: u32, flags: u32): void {
   }
   // the original's header, route, verdict and flags; the rules, NAT
   // operations and connection the copy added stay
-  memory.copy(p + 72, mcSaved + 72, 24); // PKT_VERDICT .. PKT_OUT_DPORT
-  memory.copy(p + 120, mcSaved + 120, 8); // PKT_OUT_FLAGS, PKT_OUT_MARK
-  memory.copy(p + 144, mcSaved + 144, 14); // PKT_OUT_INNER_*, PKT_OUT_ICMP_ID
+  memory.copy(p + PKT_VERDICT, mcSaved + PKT_VERDICT, PKT_OUT_DPORT + 2 - PKT_VERDICT);
+  memory.copy(p + PKT_OUT_FLAGS, mcSaved + PKT_OUT_FLAGS, PKT_OUT_MARK + 4 - PKT_OUT_FLAGS);
+  memory.copy(p + PKT_OUT_INNER_SRC, mcSaved + PKT_OUT_INNER_SRC, PKT_OUT_ICMP_ID + 2 - PKT_OUT_INNER_SRC);
   store<u8>(p, load<u8>(mcSaved, PKT_TOS), PKT_TOS);
   store<u32>(p, load<u32>(mcSaved, PKT_FLAGS), PKT_FLAGS); // PKT_FLAGS, PKT_IIF
   store<u16>(p, load<u16>(mcSaved, PKT_PX), PKT_PX); // PKT_PX, PKT_NF_DROP_HOOK
   store<u32>(p, load<u32>(mcSaved, PKT_NF_VERDICT_RULE), PKT_NF_VERDICT_RULE);
-  memory.copy(p + PKT_RT_FLAGS, mcSaved + PKT_RT_FLAGS, 12); // PKT_RT_FLAGS, PKT_RT_MTU, PKT_RT_GW
+  memory.copy(p + PKT_RT_FLAGS, mcSaved + PKT_RT_FLAGS, PKT_RT_GW + 4 - PKT_RT_FLAGS);
   store<u32>(p, load<u32>(p, PKT_OUT_FLAGS) | (ok ? OF_LOOP_LOCAL : OF_LOOP_DROP), PKT_OUT_FLAGS);
 }
