@@ -185,7 +185,8 @@ function decodeNf(dv: DataView, p: number, nf: NfDecode, r: PacketResult | Reply
   r.ct_entry = e;
 }
 
-const VERDICTS = ["none", "forward", "local", "drop"];
+/** VERDICT_* -> the name results use. */
+export const VERDICT_NAMES = ["none", "forward", "local", "drop"];
 
 export interface ReplyResult {
   kind: "icmp" | "tcp";
@@ -320,7 +321,7 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   const oif = dv.getUint16(p + abi.PKT_OIF, true);
   const proto = dv.getUint8(p + abi.PKT_PROTO);
   const outFlags = dv.getUint32(p + abi.PKT_OUT_FLAGS, true);
-  const r: PacketResult = { i, verdict: VERDICTS[verdict] ?? "none" } as PacketResult;
+  const r: PacketResult = { i, verdict: VERDICT_NAMES[verdict] ?? "none" } as PacketResult;
   if (verdict === abi.VERDICT_DROP) r.reason = DROP_NAMES[reason] ?? String(reason);
   const o = devName(node, oif);
   if (o !== undefined) r.oif = o;
@@ -369,7 +370,7 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
 export function decodeReply(dv: DataView, q: number, node: LoadedNode, nf?: NfDecode): ReplyResult {
   const proto = dv.getUint8(q + abi.PKT_PROTO);
   const verdict = dv.getUint8(q + abi.PKT_VERDICT);
-  const r: ReplyResult = { kind: proto === 6 ? "tcp" : "icmp", verdict: VERDICTS[verdict] ?? "none" } as ReplyResult;
+  const r: ReplyResult = { kind: proto === 6 ? "tcp" : "icmp", verdict: VERDICT_NAMES[verdict] ?? "none" } as ReplyResult;
   if (verdict === abi.VERDICT_DROP) r.reason = DROP_NAMES[dv.getUint16(q + abi.PKT_REASON, true)];
   const o = devName(node, dv.getUint16(q + abi.PKT_OIF, true));
   if (o !== undefined) r.oif = o;

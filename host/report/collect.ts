@@ -7,7 +7,7 @@
  */
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
-import { CT_STATE_NAMES, DROP_NAMES } from "../packet/result.js";
+import { CT_STATE_NAMES, DROP_NAMES, VERDICT_NAMES } from "../packet/result.js";
 import type { ReplayStats } from "../replay/jsonl.js";
 
 export interface CollectorData {
@@ -121,7 +121,6 @@ export function mergeCollector(a: CollectorData, b: CollectorData): void {
   a.localOut += b.localOut;
 }
 
-const VERDICT_NAMES = ["none", "forward", "local", "drop"];
 /** NAT_OP_* bit -> the name JSONL results use (PacketResult.nat). */
 const NAT_NAMES: [number, string][] = [[abi.NAT_OP_DNAT, "DNAT"], [abi.NAT_OP_SNAT, "SNAT"], [abi.NAT_OP_ICMP_INNER, "ICMP_INNER"], [abi.NAT_OP_SETUP_DST, "BIND_DST"], [abi.NAT_OP_SETUP_SRC, "BIND_SRC"]];
 

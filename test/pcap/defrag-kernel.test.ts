@@ -12,7 +12,6 @@
  * namespace (captured there) vs PKT_FRAGS / IpFragCreates.
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
@@ -133,7 +132,6 @@ describeKernel("conntrack reassembly and refragmentation, kernel vs emulator", (
 
   afterAll(() => {
     ns?.remove();
-    if (far) spawnSync("ip", ["netns", "del", far]);
     cleanup();
   });
 

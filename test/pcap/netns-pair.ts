@@ -21,7 +21,9 @@ export interface NetnsPair {
   inNs(ns: string, args: string[], ok?: boolean): string;
   /** The node namespace's SNMP counters as nstat names them (absolute values). */
   nstat(): Record<string, number>;
-  /** Deletes both namespaces. */
+  /** Namespaces added behind the node (addFarNamespace), deleted with the pair. */
+  extra: string[];
+  /** Deletes both namespaces and those added behind the node. */
   remove(): void;
 }
 
@@ -55,8 +57,9 @@ export function createNetnsPair(tag: string, opts: { txChecksumOffload?: boolean
     inNs(ns, ["ip", "link", "set", dev, "up"]);
     if (opts.txChecksumOffload === false) inNs(ns, ["ethtool", "-K", dev, "tx", "off"], false);
   }
+  const extra: string[] = [];
   return {
-    peer, node, inNs,
+    peer, node, inNs, extra,
     nstat() {
       const out: Record<string, number> = {};
       for (const line of inNs(node, ["nstat", "-az", "--json"]).split("\n")) {
@@ -67,8 +70,7 @@ export function createNetnsPair(tag: string, opts: { txChecksumOffload?: boolean
       return out;
     },
     remove() {
-      spawnSync("ip", ["netns", "del", peer]);
-      spawnSync("ip", ["netns", "del", node]);
+      for (const ns of [peer, node, ...extra]) spawnSync("ip", ["netns", "del", ns]);
     },
   };
 }
@@ -124,12 +126,15 @@ export function stopCapture(child: ChildProcess): Promise<void> {
 /**
  * A third namespace behind the node: a veth pair vo (198.51.100.1/24, in the
  * node, rp_filter off) - vx (`farAddr`/24, in the far namespace), forwarding
- * on in the node. Returns the far namespace's name (delete it with `ip netns
- * del`). `mtu` sets both ends' MTU.
+ * on in the node. Returns the far namespace's name (pair.remove() deletes
+ * it). `mtu` sets both ends' MTU; `silent`: the far side drops everything
+ * it receives (iptables-legacy INPUT DROP), so it answers nothing the node
+ * would forward back.
  */
-export function addFarNamespace(pair: NetnsPair, tag: string, farAddr: string, opts: { mtu?: number } = {}): string {
+export function addFarNamespace(pair: NetnsPair, tag: string, farAddr: string, opts: { mtu?: number; silent?: boolean } = {}): string {
   const far = `np-${process.pid}-${tag}-far`;
   sh(["ip", "netns", "add", far]);
+  pair.extra.push(far);
   sh(["ip", "link", "add", "vo", "netns", pair.node, "type", "veth", "peer", "name", "vx", "netns", far]);
   if (opts.mtu) pair.inNs(pair.node, ["ip", "link", "set", "vo", "mtu", String(opts.mtu)]);
   pair.inNs(pair.node, ["ip", "addr", "add", "198.51.100.1/24", "dev", "vo"]);
@@ -140,6 +145,7 @@ export function addFarNamespace(pair: NetnsPair, tag: string, farAddr: string, o
   if (opts.mtu) pair.inNs(far, ["ip", "link", "set", "vx", "mtu", String(opts.mtu)]);
   pair.inNs(far, ["ip", "addr", "add", `${farAddr}/24`, "dev", "vx"]);
   pair.inNs(far, ["ip", "link", "set", "vx", "up"]);
+  if (opts.silent) pair.inNs(far, ["iptables-legacy", "-A", "INPUT", "-j", "DROP"]);
   return far;
 }
 
