@@ -451,6 +451,33 @@ function clientNext(g: usize, r: usize): void {
   serial += 1;
 }
 
+/** dataSegment's outcomes: the exchange's last segment, more to send, or a full window (wait for an ACK). */
+const DATA_LAST: u32 = 0, DATA_MORE: u32 = 1, DATA_WINDOW_FULL: u32 = 2;
+
+/**
+ * A data segment from one side of a TCP flow: the next bytes of the
+ * exchange's F_REM, at most an MSS and what the window has left (`winField`
+ * counts the bytes this side sent since the other acknowledged; the other
+ * side's count starts again). `seq`/`ack` are the sender's sequence and the
+ * other side's; `seqField` is the sender's.
+ */
+// @ts-ignore: decorator
+@inline function dataSegment(
+  g: usize, r: usize, p: usize, src: u32, dst: u32, sport: u32, dport: u32, iif: u32,
+  seq: u32, ack: u32, seqField: usize, winField: usize, peerWinField: usize, t: f64,
+): u32 {
+  const rem = load<u32>(r, F_REM);
+  const win: u32 = load<u16>(r + winField);
+  const pay = min(min(load<u32>(g, G_MSS), rem), WINDOW - win);
+  const last = pay == rem;
+  put(p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, seq, ack, DATA_WIN, 0, 0, 0, 5, 0, 0, t);
+  store<u32>(r + seqField, seq + pay);
+  store<u32>(r, rem - pay, F_REM);
+  store<u16>(r + winField, <u16>(win + pay));
+  store<u16>(r + peerWinField, 0);
+  return last ? DATA_LAST : win + pay < WINDOW ? DATA_MORE : DATA_WINDOW_FULL;
+}
+
 /**
  * Writes flow f's next packet at descriptor p, time t (ns), and moves the
  * flow on. Returns the delay (ns) to its next packet, -1 at its end.
@@ -517,17 +544,9 @@ function clientNext(g: usize, r: usize): void {
       return gap;
     }
     case S_DATA_C: {
-      const rem = load<u32>(r, F_REM);
-      const cwin: u32 = load<u16>(r, F_C_WIN);
-      const pay = min(min(load<u32>(g, G_MSS), rem), WINDOW - cwin);
-      const last = pay == rem;
-      put(p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, cseq, sseq, DATA_WIN, 0, 0, 0, 5, 0, 0, t);
-      store<u32>(r, cseq + pay, F_C_SEQ);
-      store<u32>(r, rem - pay, F_REM);
-      store<u16>(r, <u16>(cwin + pay), F_C_WIN);
-      store<u16>(r, 0, F_S_WIN);
-      if (!last) {
-        if (cwin + pay < WINDOW) return gap;
+      const more = dataSegment(g, r, p, src, dst, sport, dport, iif, cseq, sseq, F_C_SEQ, F_C_WIN, F_S_WIN, t);
+      if (more != DATA_LAST) {
+        if (more == DATA_MORE) return gap;
         store<u8>(r, <u8>S_ACK_S, F_STEP);
         return rtt;
       }
@@ -544,17 +563,9 @@ function clientNext(g: usize, r: usize): void {
       return rtt;
     }
     case S_DATA_S: {
-      const rem = load<u32>(r, F_REM);
-      const swin: u32 = load<u16>(r, F_S_WIN);
-      const pay = min(min(load<u32>(g, G_MSS), rem), WINDOW - swin);
-      const last = pay == rem;
-      put(p, src, dst, sport, dport, 6, last ? TH_PSH | TH_ACK : TH_ACK, 40 + pay, iif, sseq, cseq, DATA_WIN, 0, 0, 0, 5, 0, 0, t);
-      store<u32>(r, sseq + pay, F_S_SEQ);
-      store<u32>(r, rem - pay, F_REM);
-      store<u16>(r, <u16>(swin + pay), F_S_WIN);
-      store<u16>(r, 0, F_C_WIN);
-      if (!last) {
-        if (swin + pay < WINDOW) return gap;
+      const more = dataSegment(g, r, p, src, dst, sport, dport, iif, sseq, cseq, F_S_SEQ, F_S_WIN, F_C_WIN, t);
+      if (more != DATA_LAST) {
+        if (more == DATA_MORE) return gap;
         store<u8>(r, <u8>S_ACK_C, F_STEP);
         return rtt;
       }
