@@ -1090,6 +1090,32 @@ export const NFX_PROTO_DPORT = 2;
 /** Index map slot: u32 key, u32 offset of the first entry with that key (0 = empty slot). */
 export const NFX_SLOT = 8;
 
+/**
+ * State shared by the core and a compiled chain walk (assembly/netfilter/
+ * jit.ts, host/netfilter/jit/): JIT_STATE_SIZE bytes at a fixed address
+ * (nf_jit_state_ptr). The core writes the hook's devices and the packet's
+ * conntrack state bits before the call; the compiled code writes the entry
+ * whose verdict ended the walk, and a target's drop reason (through
+ * nf_jit_target, which also refreshes the state bits).
+ */
+export const JIT_STATE_SIZE = 32;
+/** u32 entry id of the rule or policy whose verdict ended the walk. */
+export const JS_VERDICT_ENTRY = 0;
+/** i32 drop reason of a DROP verdict (DROP_NETFILTER unless a target gave one). */
+export const JS_DROP_REASON = 4;
+/** u32 input device slot of the hook (nf_hook_state.in; 0 = none). */
+export const JS_IN_DEV = 8;
+/** u32 output device slot of the hook (nf_hook_state.out; 0 = none). */
+export const JS_OUT_DEV = 12;
+/**
+ * u32 the packet's XT_CONNTRACK_STATE bits (conntrack_mt's state test), as
+ * of the walk's start and again after every target the core ran (a target
+ * can change them: NAT status bits, NOTRACK).
+ */
+export const JS_CT_STATE = 16;
+/** u32 1 when the matched entries are recorded in the rule trace (TRACE_MATCHED), else 0. */
+export const JS_TRACE = 20;
+
 /** Entry (variable size). */
 export const E_SIZE = 0;
 /** u8 target kind, T_* below. */

@@ -30,7 +30,8 @@ import {
 import { EINVAL } from "./util/errno";
 import { setFlow, resRoute } from "./fib/flow";
 import { fibLookup } from "./fib/rules";
-import { nfProgramLoad, nfProgramReset, counters as nfCounters, nfCountersReset, entryCount, nfacct, ctEnabled } from "./netfilter/program";
+import { jitState, jitSet, jitMatch, jitTarget, jitTrace } from "./netfilter/jit";
+import { nfProgramLoad, nfProgramReset, prog as nfProg, counters as nfCounters, nfCountersReset, entryCount, nfacct, ctEnabled } from "./netfilter/program";
 import { traceInit, traceRingPtr, traceRingUsed, TRACE_MATCHED } from "./netfilter/trace";
 import { recentReset } from "./netfilter/recent";
 import { ctConfigSet, ctConfigDefaults } from "./conntrack/config";
@@ -74,6 +75,18 @@ export function nf_program_load(ptr: usize, len: usize): i32 {
 }
 /** Unloads the ruleset: no hooks run (connections are kept). */
 export function nf_program_reset(): void { nfProgramReset(); }
+/** Where the loaded program is (compiled walks address its entries), 0 if none. */
+export function nf_program_ptr(): usize { return nfProg; }
+/** The state shared with compiled walks (JIT_STATE in abi.ts). */
+export function nf_jit_state_ptr(): usize { return jitState; }
+/** Installs compiled walk `index` (a function-table index; 0 removes it) for table `t` at hook `h`. */
+export function nf_jit_set(t: u32, h: u32, index: u32): void { jitSet(t, h, index); }
+/** Called by compiled walks: entry `e`'s match at `m` (one the compiled code does not inline). */
+export function nf_jit_match(p: usize, e: usize, m: usize): u32 { return jitMatch(p, e, m); }
+/** Called by compiled walks: entry `e`'s non-standard target (a verdict, or 0xFFFFFFFF to continue). */
+export function nf_jit_target(p: usize, e: usize): u32 { return jitTarget(p, e); }
+/** Called by compiled walks: records entry `id` as matched in the packet's rule trace. */
+export function nf_jit_trace(p: usize, id: u32): void { jitTrace(p, id); }
 /** Per-entry counters: u64 packets, u64 bytes per entry id. */
 export function nf_counters_ptr(): usize { return nfCounters; }
 export function nf_entry_count(): u32 { return entryCount; }

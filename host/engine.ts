@@ -38,6 +38,11 @@ export interface EngineOptions {
   cpus?: number;
   /** How close in time (ns) packets on different CPUs must be to race (default 5000). */
   raceWindowNs?: number;
+  /**
+   * Compile the rule walks into WebAssembly (default true; host/netfilter/jit/).
+   * The results are the same either way; false interprets every table.
+   */
+  jit?: boolean;
 }
 
 /** SNMP counters, named as `nstat` names the kernel's. */
@@ -105,6 +110,7 @@ export class Engine {
   private node_?: LoadedNode;
   private readonly seed: number;
   private readonly hz: number;
+  private readonly jit: boolean;
   private lastTime = 0n;
   private warned = new Set<string>();
   private nf_?: NetfilterHost;
@@ -122,6 +128,7 @@ export class Engine {
     this.batchSize = Math.max(abi.BATCH_MIN, opts.batchSize ?? 1024);
     this.seed = opts.seed ?? 0;
     this.hz = opts.hz ?? 250;
+    this.jit = opts.jit ?? true;
     const cpus = opts.cpus ?? 1;
     if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new RangeError(`cpus must be an integer from 1 to 64 (got ${cpus})`);
     const win = opts.raceWindowNs ?? 5000;
@@ -161,7 +168,7 @@ export class Engine {
   private get nfHost(): NetfilterHost {
     if (!this.nf_) {
       const node = this.node;
-      this.nf_ = new NetfilterHost(this.core, this.mem, () => node.devBySlot.map((l) => l?.name), () => this.hzOf());
+      this.nf_ = new NetfilterHost(this.core, this.mem, () => node.devBySlot.map((l) => l?.name), () => this.hzOf(), this.jit);
     }
     return this.nf_;
   }

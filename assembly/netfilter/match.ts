@@ -301,25 +301,32 @@ function addrtypeMatch(p: usize, m: usize): bool {
   return true;
 }
 
+/**
+ * The packet's XT_CONNTRACK_STATE bits as conntrack_mt computes them: the
+ * ctinfo's state bit plus SNAT / DNAT from the entry's status; UNTRACKED
+ * or INVALID without an entry.
+ */
+export function ctStateBit(p: usize): u32 {
+  const id = pktCt(p);
+  const ctinfo = pktCtInfo(p);
+  if (id != 0) {
+    let statebit = <u32>1 << ((ctinfo % 3) + 1); // XT_CONNTRACK_STATE_BIT(ctinfo)
+    const st = ctStatus(ctPtr(id - 1));
+    if (st & IPS_SRC_NAT) statebit |= XT_STATE_SNAT;
+    if (st & IPS_DST_NAT) statebit |= XT_STATE_DNAT;
+    return statebit;
+  }
+  return ctinfo == CTINFO_UNTRACKED ? XT_STATE_UNTRACKED : XT_STATE_INVALID;
+}
+
 /** conntrack_mt (revisions 1-3): with no entry, only --ctstate can match. */
 function conntrackMatch(p: usize, m: usize): bool {
   const present = <u32>load<u16>(m, 4);
   const inv = <u32>load<u16>(m, 6);
   const id = pktCt(p);
   const ctinfo = pktCtInfo(p);
-  let statebit: u32;
-  let ct: usize = 0;
-  if (id != 0) {
-    ct = ctPtr(id - 1);
-    statebit = <u32>1 << ((ctinfo % 3) + 1); // XT_CONNTRACK_STATE_BIT(ctinfo)
-    const st = ctStatus(ct);
-    if (st & IPS_SRC_NAT) statebit |= XT_STATE_SNAT;
-    if (st & IPS_DST_NAT) statebit |= XT_STATE_DNAT;
-  } else if (ctinfo == CTINFO_UNTRACKED) {
-    statebit = XT_STATE_UNTRACKED;
-  } else {
-    statebit = XT_STATE_INVALID;
-  }
+  const ct: usize = id != 0 ? ctPtr(id - 1) : 0;
+  const statebit = ctStateBit(p);
   if (present & CTM_STATE) {
     if (((statebit & <u32>load<u16>(m, 8)) != 0) == ((inv & CTM_STATE) != 0)) return false;
   }
@@ -545,57 +552,63 @@ export function extMatches(p: usize, e: usize): bool {
   let m = e + E_MATCHES;
   const end = m + <usize>load<u16>(e, E_MATCH_BYTES);
   while (m < end) {
-    const kind = <u32>load<u8>(m, M_KIND);
-    let ok = true;
-    switch (kind) {
-      case M_TCP: ok = tcpUdpMatch(p, m, true); break;
-      case M_UDP: ok = tcpUdpMatch(p, m, false); break;
-      case M_ICMP: ok = icmpMatch(p, m); break;
-      case M_MULTIPORT: ok = multiportMatch(p, m); break;
-      case M_SCTP: ok = sctpMatch(p, m); break;
-      case M_DCCP: ok = dccpMatch(p, m); break;
-      case M_ADDRTYPE: ok = addrtypeMatch(p, m); break;
-      case M_MARK: ok = ((load<u32>(p, PKT_OUT_MARK) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0); break;
-      case M_CONNMARK: {
-        const id = pktCt(p);
-        // no entry: false, even inverted
-        ok = id != 0 && ((ctMark(ctPtr(id - 1)) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0);
-        break;
-      }
-      case M_CONNTRACK: ok = conntrackMatch(p, m); break;
-      case M_STATISTIC: ok = statisticMatch(e, m); break;
-      case M_RECENT: ok = recentRule(p, m); break;
-      case M_NFACCT: {
-        const c = nfacct + (<usize>load<u32>(m, 4) << 4);
-        store<u64>(c, load<u64>(c) + 1);
-        store<u64>(c, load<u64>(c, 8) + <u64>load<u16>(p, PKT_LEN), 8);
-        break;
-      }
-      case M_LIMIT: ok = limitMatch(m); break;
-      case M_OWNER: ok = ownerMatch(p, m); break;
-      case M_LENGTH: {
-        const len = <u32>load<u16>(p, PKT_LEN);
-        ok = (len >= <u32>load<u16>(m, 4) && len <= <u32>load<u16>(m, 6)) != (load<u8>(m, M_INV) != 0);
-        break;
-      }
-      case M_PKTTYPE: ok = (pktType(p) == <u32>load<u8>(m, 4)) != (load<u8>(m, M_INV) != 0); break;
-      case M_IPRANGE: ok = iprangeMatch(p, m); break;
-      case M_TTL: ok = ttlMatch(p, m); break;
-      case M_TOSBYTE: ok = tosByteMatch(p, m); break;
-      case M_TCPMSS: ok = tcpmssMatch(p, m); break;
-      case M_RPFILTER: ok = rpfilterMatch(p, hsIn, <u32>load<u8>(m, 4)); break;
-      case M_SET: {
-        // match_set (xt_set.c): ip_set_test, inverted by `!`
-        const hit = ipsetTest(prog, prog + <usize>load<u32>(m, 4), p, <u32>load<u8>(m, 8), <u32>load<u8>(m, 9), <u32>load<u8>(m, 10)) != 0;
-        ok = hit != (load<u8>(m, M_INV) != 0);
-        break;
-      }
-      default: break;
-    }
-    if (!ok) return false;
+    if (!matchOne(p, e, m)) return false;
     m += <usize>load<u16>(m, M_LEN);
   }
   return true;
+}
+
+/** Entry `e`'s extension match at `m`, for packet `p` (its side effects included: statistic, recent, limit, nfacct). */
+// @ts-ignore: decorator
+@inline export function matchOne(p: usize, e: usize, m: usize): bool {
+  const kind = <u32>load<u8>(m, M_KIND);
+  let ok = true;
+  switch (kind) {
+    case M_TCP: ok = tcpUdpMatch(p, m, true); break;
+    case M_UDP: ok = tcpUdpMatch(p, m, false); break;
+    case M_ICMP: ok = icmpMatch(p, m); break;
+    case M_MULTIPORT: ok = multiportMatch(p, m); break;
+    case M_SCTP: ok = sctpMatch(p, m); break;
+    case M_DCCP: ok = dccpMatch(p, m); break;
+    case M_ADDRTYPE: ok = addrtypeMatch(p, m); break;
+    case M_MARK: ok = ((load<u32>(p, PKT_OUT_MARK) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0); break;
+    case M_CONNMARK: {
+      const id = pktCt(p);
+      // no entry: false, even inverted
+      ok = id != 0 && ((ctMark(ctPtr(id - 1)) & load<u32>(m, 8)) == load<u32>(m, 4)) != (load<u8>(m, M_INV) != 0);
+      break;
+    }
+    case M_CONNTRACK: ok = conntrackMatch(p, m); break;
+    case M_STATISTIC: ok = statisticMatch(e, m); break;
+    case M_RECENT: ok = recentRule(p, m); break;
+    case M_NFACCT: {
+      const c = nfacct + (<usize>load<u32>(m, 4) << 4);
+      store<u64>(c, load<u64>(c) + 1);
+      store<u64>(c, load<u64>(c, 8) + <u64>load<u16>(p, PKT_LEN), 8);
+      break;
+    }
+    case M_LIMIT: ok = limitMatch(m); break;
+    case M_OWNER: ok = ownerMatch(p, m); break;
+    case M_LENGTH: {
+      const len = <u32>load<u16>(p, PKT_LEN);
+      ok = (len >= <u32>load<u16>(m, 4) && len <= <u32>load<u16>(m, 6)) != (load<u8>(m, M_INV) != 0);
+      break;
+    }
+    case M_PKTTYPE: ok = (pktType(p) == <u32>load<u8>(m, 4)) != (load<u8>(m, M_INV) != 0); break;
+    case M_IPRANGE: ok = iprangeMatch(p, m); break;
+    case M_TTL: ok = ttlMatch(p, m); break;
+    case M_TOSBYTE: ok = tosByteMatch(p, m); break;
+    case M_TCPMSS: ok = tcpmssMatch(p, m); break;
+    case M_RPFILTER: ok = rpfilterMatch(p, hsIn, <u32>load<u8>(m, 4)); break;
+    case M_SET: {
+      // match_set (xt_set.c): ip_set_test, inverted by `!`
+      const hit = ipsetTest(prog, prog + <usize>load<u32>(m, 4), p, <u32>load<u8>(m, 8), <u32>load<u8>(m, 9), <u32>load<u8>(m, 10)) != 0;
+      ok = hit != (load<u8>(m, M_INV) != 0);
+      break;
+    }
+    default: break;
+  }
+  return ok;
 }
 
 export { hsHook };

@@ -11,10 +11,12 @@ import {
 import { zalloc, release } from "../util/mem";
 import { recentEnsureTables } from "./recent";
 import { jiffies } from "../ipv4/clock";
+import { jitClear } from "./jit";
 
 /** The program (0 = no ruleset loaded). */
 export let prog: usize = 0;
-let progLen: usize = 0;
+/** Its length in bytes. */
+export let progLen: usize = 0;
 /** u64 packets + u64 bytes per entry id. */
 export let counters: usize = 0;
 export let entryCount: u32 = 0;
@@ -43,6 +45,7 @@ export function nfProgramReset(): void {
   ctEnabled = false;
   natEnabled = false;
   for (let i = 0; i < hookChain.length; i++) hookChain[i] = 0xffffffff;
+  jitClear();
 }
 
 /**
@@ -52,6 +55,7 @@ export function nfProgramReset(): void {
  */
 export function nfProgramLoad(src: usize, len: usize): i32 {
   if (len < 128 || load<u32>(src, NFP_H_MAGIC) != NFP_MAGIC) return -1;
+  jitClear(); // compiled for the previous program
   release(prog);
   release(counters);
   release(stack);

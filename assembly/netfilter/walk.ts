@@ -15,6 +15,10 @@
  * side effect, so they are counted as examined ("rules traversed") without
  * being evaluated. In trace-all mode the walk examines every rule, so the
  * trace lists them.
+ *
+ * A table the host compiled (jit.ts) runs its compiled walk instead, with
+ * the same semantics, unless every rule is traced (trace-all) or the
+ * transport header is malformed.
  */
 import {
   PKT_LEN, PKT_PROTO, PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_DPORT, PKT_NF_RULES, PKT_PX, PX_NFTRACE,
@@ -28,6 +32,7 @@ import { prog, stack, stackDepth, chainAt, chainPtr, countEntry } from "./progra
 import { ipPacketMatch, extMatches, hotdropTake, hotdropPending } from "./match";
 import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
 import { traceAll, traceOn, traceRecord } from "./trace";
+import { jitSlot, jitRun, jitState, JS_VERDICT_ENTRY, JS_DROP_REASON } from "./jit";
 
 export const NF_DROP: u32 = 0;
 export const NF_ACCEPT: u32 = 1;
@@ -62,6 +67,15 @@ function indexLookup(c: usize, key: u32): u32 {
 export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   const start = chainAt(table, hook);
   if (start == 0xffffffff) return NF_ACCEPT;
+  // a compiled walk (jit.ts), for the packets it is exact for: not every
+  // rule traced, a sound transport header
+  const jit = jitSlot(table, hook);
+  if (jit != 0 && !traceAll && load<u8>(p, PKT_L4_BYTES) == 0) {
+    const v = jitRun(jit, p);
+    verdictEntry = load<u32>(jitState, JS_VERDICT_ENTRY);
+    walkDropReason = load<i32>(jitState, JS_DROP_REASON);
+    return v;
+  }
   walkDropReason = DROP_NETFILTER;
   const all = traceAll;
   // a malformed transport header: a tcp/udp/icmp/multiport match of any rule

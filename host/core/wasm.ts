@@ -26,6 +26,14 @@ export interface CoreExports {
   sysctl_set(key: number, value: number): number;
   batch_alloc(capacity: number): number;
   process_batch(base: number, count: number): void;
+  /** The core's function table (compiled chain walks are installed in it). */
+  table: WebAssembly.Table;
+  nf_program_ptr(): number;
+  nf_jit_state_ptr(): number;
+  nf_jit_set(table: number, hook: number, index: number): void;
+  nf_jit_match(p: number, e: number, m: number): number;
+  nf_jit_target(p: number, e: number): number;
+  nf_jit_trace(p: number, id: number): void;
   seed_keys_set(base: number, keys: number, count: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;

@@ -8,8 +8,9 @@ import type { CoreExports, CoreMemory } from "../core/wasm.js";
 import type { IptRuleset, IptCounters, IptRule, IptTableName } from "../model/iptables.js";
 import { parseIptablesSave } from "./parse.js";
 import { printIptablesSave } from "./print.js";
-import { compileRuleset, newRegistry, HOOK_NAMES, type CompiledRuleset, type EntryInfo, type NameRegistry } from "./compile.js";
+import { compileRuleset, newRegistry, HOOK_NAMES, TABLE_NAMES, type CompiledRuleset, type EntryInfo, type NameRegistry } from "./compile.js";
 import type { IpSets } from "../ipset/parse.js";
+import { compileWalks } from "./jit/codegen.js";
 
 export interface RulesetLoadStats {
   rules: number;
@@ -19,6 +20,8 @@ export interface RulesetLoadStats {
   parseMs: number;
   compileMs: number;
   loadMs: number;
+  /** The compiled chain walks (host/netfilter/jit/): tables x hooks, chains, entries, milliseconds; or why there are none. */
+  jit: { walks: string[]; chains: number; entries: number; ms: number } | { off: string };
 }
 
 export class LoadedRuleset {
@@ -74,6 +77,9 @@ export function traceText(rs: LoadedRuleset, rec: number): string | undefined {
   return rec & abi.TR_MATCHED ? s : `${s}:nomatch`;
 }
 
+/** Per core: the function-table slots holding compiled walks (reused by the next program). */
+const jitSlots = new WeakMap<CoreExports, number[]>();
+
 /** Compiles and loads rulesets into one core, keeping kernel objects' names stable across reloads. */
 export class NetfilterHost {
   readonly registry: NameRegistry = newRegistry();
@@ -81,7 +87,8 @@ export class NetfilterHost {
   /** The IP sets rules may test (compiled into the program with the rules that use them). */
   ipsets?: IpSets;
 
-  constructor(private readonly core: CoreExports, private readonly mem: CoreMemory, private readonly devices: () => (string | undefined)[], private readonly hz: () => number) {}
+  /** `jit`: compile chain walks into WebAssembly (host/netfilter/jit/); false interprets every table. */
+  constructor(private readonly core: CoreExports, private readonly mem: CoreMemory, private readonly devices: () => (string | undefined)[], private readonly hz: () => number, private readonly jit = true) {}
 
   /** Parses (text) or takes (model) a ruleset, compiles it and loads it (a resync: connections stay). */
   load(input: string | IptRuleset, file = "iptables-save.txt", indexMin?: number): LoadedRuleset {
@@ -104,13 +111,49 @@ export class NetfilterHost {
     this.core.free(ptr);
     if (r !== 0) throw new Error(`the core refused the compiled rule program (code ${r})`);
     const t3 = performance.now();
+    const jit = this.installWalks(compiled.blob);
     let rules = 0;
     for (const t of rs.tables) for (const c of t.chains) rules += c.rules.length;
     this.current = new LoadedRuleset(rs, compiled, {
       rules, chains: compiled.chains.length, indexedChains: compiled.indexedChains,
-      parseMs: typeof input === "string" ? t1 - t0 : 0, compileMs: t2 - t1, loadMs: t3 - t2,
+      parseMs: typeof input === "string" ? t1 - t0 : 0, compileMs: t2 - t1, loadMs: t3 - t2, jit,
     });
     return this.current;
+  }
+
+  /**
+   * Compiles the loaded program's chain walks into a module on the core's
+   * memory and installs them in the core's function table (reusing the
+   * slots of the previous program's). Without WebAssembly compilation at
+   * run time (a browser's main thread refuses to compile large modules
+   * synchronously), the tables stay interpreted: the results are the same.
+   */
+  private installWalks(blob: Uint8Array): RulesetLoadStats["jit"] {
+    if (!this.jit) return { off: "turned off (jit: false)" };
+    const t0 = performance.now();
+    const core = this.core;
+    const m = compileWalks(blob, { prog: core.nf_program_ptr(), counters: core.nf_counters_ptr(), state: core.nf_jit_state_ptr() });
+    if (!m) return { off: "no table has rules the compiled walk takes" };
+    let inst: WebAssembly.Instance;
+    try {
+      inst = new WebAssembly.Instance(new WebAssembly.Module(m.bytes as Uint8Array<ArrayBuffer>), {
+        core: { memory: core.memory, nf_jit_match: core.nf_jit_match, nf_jit_target: core.nf_jit_target, nf_jit_trace: core.nf_jit_trace },
+      });
+    } catch (e) {
+      return { off: `not compiled here (${(e as Error).message})` };
+    }
+    const table = core.table;
+    let slots = jitSlots.get(core);
+    if (!slots) jitSlots.set(core, slots = []);
+    while (slots.length < m.walks.length) slots.push(table.grow(1));
+    const names: string[] = [];
+    m.walks.forEach((w, i) => {
+      const slot = slots[i]!;
+      table.set(slot, inst.exports[w.export] as (p: number) => number);
+      core.nf_jit_set(w.table, w.hook, slot);
+      names.push(`${TABLE_NAMES[w.table]}/${HOOK_NAMES[w.hook]}`);
+    });
+    return { walks: names, chains: m.chains, entries: m.entries, ms: performance.now() - t0 };
   }
 
   unload(): void {

@@ -1,0 +1,87 @@
+/**
+ * Compiled chain walks: the core's side of host/netfilter/jit/.
+ *
+ * For a table's built-in chain at a hook, the host may compile the rules it
+ * can reach into WebAssembly (one function per chain, the rules' constants
+ * folded into the code) and put the built-in chain's function into the
+ * core's function table; iptDoTable (walk.ts) then calls it instead of
+ * interpreting the program, for the packets the compiled walk is exact for:
+ *
+ *   - rule tracing off or of the matched entries only (TRACE_OFF,
+ *     TRACE_MATCHED: the compiled code records them through jitTrace), and
+ *   - a sound transport header (PKT_L4_BYTES 0): the matches that hotdrop a
+ *     malformed one (tcp, udp, icmp, multiport, tcpmss) cannot hotdrop it,
+ *     and the host compiles no table that can reach an sctp or dccp match,
+ *     the two that hotdrop sound packets too.
+ *
+ * Everything else takes the interpreter. The compiled walk keeps
+ * ipt_do_table's semantics exactly: rules in order, the same counters
+ * (rules, policies, implicit returns), jumps, gotos, returns, policies, the
+ * same rules-examined count (PKT_NF_RULES) and verdict entry. Matches and
+ * targets the host does not inline call back into the core (jitMatch,
+ * jitTarget), which run the interpreter's own code for them.
+ *
+ * The compiled code and the core share JIT_STATE (abi.ts): the core writes
+ * the hook's devices and the packet's conntrack state bits before the call
+ * (and the bits again after each target it runs); the compiled code writes
+ * the verdict entry, and a target's drop reason through jitTarget.
+ */
+import { JIT_STATE_SIZE, JS_VERDICT_ENTRY, JS_DROP_REASON, JS_IN_DEV, JS_OUT_DEV, JS_CT_STATE, JS_TRACE, E_TARGET, DROP_NETFILTER, TR_MATCHED } from "../abi";
+import { hsIn, hsOut } from "./state";
+import { matchOne, ctStateBit } from "./match";
+import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
+import { traceOn, traceRecord } from "./trace";
+
+/** The state shared with the compiled walks (JIT_STATE layout in abi.ts). */
+export const jitState: usize = memory.data(JIT_STATE_SIZE);
+
+/** Function-table index of the compiled walk of table T at hook H (T * 5 + H), 0 = interpret. */
+const jitSlots = new StaticArray<u32>(20);
+
+/** Installs (index != 0) or removes (0) the compiled walk of table `t` at hook `h`. */
+export function jitSet(t: u32, h: u32, index: u32): void {
+  if (t < 4 && h < 5) unchecked(jitSlots[t * 5 + h] = index);
+}
+
+/** Removes every compiled walk (a new program, or none). */
+export function jitClear(): void {
+  for (let i = 0; i < jitSlots.length; i++) unchecked(jitSlots[i] = 0);
+}
+
+/** The compiled walk of table `t` at hook `h`, 0 if none. */
+// @ts-ignore: decorator
+@inline export function jitSlot(t: u32, h: u32): u32 { return unchecked(jitSlots[t * 5 + h]); }
+
+/**
+ * Runs compiled walk `index` for packet `p`: NF_ACCEPT or NF_DROP; the
+ * verdict entry and drop reason are in JIT_STATE afterwards.
+ */
+// @ts-ignore: decorator
+@inline export function jitRun(index: u32, p: usize): u32 {
+  store<u32>(jitState, hsIn, JS_IN_DEV);
+  store<u32>(jitState, hsOut, JS_OUT_DEV);
+  store<i32>(jitState, DROP_NETFILTER, JS_DROP_REASON);
+  store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  store<u32>(jitState, traceOn ? 1 : 0, JS_TRACE);
+  return call_indirect<u32>(index, p);
+}
+
+/** Entry `e`'s match at `m` for packet `p` (a match the compiled code does not inline): 1 or 0. */
+export function jitMatch(p: usize, e: usize, m: usize): u32 {
+  return matchOne(p, e, m) ? 1 : 0;
+}
+
+/** Records entry `id` as matched in packet `p`'s rule trace (TRACE_MATCHED). */
+export function jitTrace(p: usize, id: u32): void {
+  traceRecord(p, id | TR_MATCHED);
+}
+
+/** Entry `e`'s (non-standard) target for packet `p`: a verdict (its drop reason in JIT_STATE), or TGT_CONTINUE. */
+export function jitTarget(p: usize, e: usize): u32 {
+  const r = runTarget(p, e, <u32>load<u8>(e, E_TARGET));
+  if (r != TGT_CONTINUE) store<i32>(jitState, targetDropReason, JS_DROP_REASON);
+  else store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  return r;
+}
+
+export { JS_VERDICT_ENTRY, JS_DROP_REASON };
