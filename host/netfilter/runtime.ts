@@ -111,7 +111,7 @@ export class NetfilterHost {
     this.core.free(ptr);
     if (r !== 0) throw new Error(`the core refused the compiled rule program (code ${r})`);
     const t3 = performance.now();
-    const jit = this.installWalks(compiled.blob);
+    const jit = this.installWalks(compiled);
     let rules = 0;
     for (const t of rs.tables) for (const c of t.chains) rules += c.rules.length;
     this.current = new LoadedRuleset(rs, compiled, {
@@ -128,11 +128,12 @@ export class NetfilterHost {
    * run time (a browser's main thread refuses to compile large modules
    * synchronously), the tables stay interpreted: the results are the same.
    */
-  private installWalks(blob: Uint8Array): RulesetLoadStats["jit"] {
+  private installWalks(compiled: CompiledRuleset): RulesetLoadStats["jit"] {
     if (!this.jit) return { off: "turned off (jit: false)" };
     const t0 = performance.now();
     const core = this.core;
-    const m = compileWalks(blob, { prog: core.nf_program_ptr(), counters: core.nf_counters_ptr(), state: core.nf_jit_state_ptr() });
+    const m = compileWalks(compiled.blob, { prog: core.nf_program_ptr(), counters: core.nf_counters_ptr(), state: core.nf_jit_state_ptr() },
+      (i) => `${compiled.chains[i]?.table ?? "?"}/${compiled.chains[i]?.name ?? i}`);
     if (!m) return { off: "no table has rules the compiled walk takes" };
     let inst: WebAssembly.Instance;
     try {

@@ -141,7 +141,7 @@ function reachable(pg: Program, c: number): Chain[] | undefined {
  * Compiles the walks of `blob` worth compiling; undefined when there is
  * none (every table at every hook interpreted).
  */
-export function compileWalks(blob: Uint8Array, at: JitAddresses): JitModule | undefined {
+export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (index: number) => string): JitModule | undefined {
   const pg = new Program(blob);
   const fnOf = new Map<number, number>(); // chain index -> function index
   const chains: Chain[] = [];
@@ -189,6 +189,7 @@ export function compileWalks(blob: Uint8Array, at: JitAddresses): JitModule | un
     funcs,
     globals: 1,
     exports,
+    names: chainNames ? new Map(chains.map((ch) => [fnOf.get(ch.index)!, chainNames(ch.index)])) : undefined,
   });
   return { bytes, walks, chains: chains.length, entries };
 }

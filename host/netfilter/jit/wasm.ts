@@ -122,6 +122,8 @@ export function assemble(m: {
   funcs: Func[];
   globals: number;
   exports: { name: string; func: number }[];
+  /** Function names for the "name" custom section (stack traces, profilers), by function index. */
+  names?: Map<number, string>;
 }): Uint8Array {
   const out = new Bytes();
   out.bytes(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
@@ -172,5 +174,12 @@ export function assemble(m: {
     code.u32(c.length).bytes(c);
   }
   section(10, code);
+  // 0 custom "name": subsection 1, the function names
+  if (m.names && m.names.size > 0) {
+    const fn = new Bytes().u32(m.names.size);
+    for (const [i, n] of [...m.names].sort((a, b) => a[0] - b[0])) fn.u32(i).name(n);
+    const sub = fn.done();
+    section(0, new Bytes().name("name").byte(1).u32(sub.length).bytes(sub));
+  }
   return out.done();
 }
