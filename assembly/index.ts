@@ -30,7 +30,7 @@ import {
 import { EINVAL } from "./util/errno";
 import { setFlow, resRoute } from "./fib/flow";
 import { fibLookup } from "./fib/rules";
-import { jitState, jitSet, jitMatch, jitTarget, jitTrace } from "./netfilter/jit";
+import { jitState, jitSet, jitMatch, jitTarget, jitTrace, jitWalkChain } from "./netfilter/jit";
 import { nfProgramLoad, nfProgramReset, prog as nfProg, counters as nfCounters, nfCountersReset, entryCount, nfacct, ctEnabled } from "./netfilter/program";
 import { traceInit, traceRingPtr, traceRingUsed, TRACE_MATCHED } from "./netfilter/trace";
 import { recentReset } from "./netfilter/recent";
@@ -85,6 +85,8 @@ export function nf_jit_set(t: u32, h: u32, index: u32): void { jitSet(t, h, inde
 export function nf_jit_match(p: usize, e: usize, m: usize): u32 { return jitMatch(p, e, m); }
 /** Called by compiled walks: entry `e`'s non-standard target (a verdict, or 0xFFFFFFFF to continue). */
 export function nf_jit_target(p: usize, e: usize): u32 { return jitTarget(p, e); }
+/** Called by compiled walks: user chain `chain` walked by the interpreter (2 when it returns, else a verdict). */
+export function nf_jit_walk_chain(p: usize, chain: u32): u32 { return jitWalkChain(p, chain); }
 /** Called by compiled walks: records entry `id` as matched in the packet's rule trace. */
 export function nf_jit_trace(p: usize, id: u32): void { jitTrace(p, id); }
 /** Per-entry counters: u64 packets, u64 bytes per entry id. */

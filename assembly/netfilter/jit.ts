@@ -14,7 +14,8 @@
  *     and the host compiles no table that can reach an sctp or dccp match,
  *     the two that hotdrop sound packets too.
  *
- * Everything else takes the interpreter. The compiled walk keeps
+ * Everything else takes the interpreter, and so do the chains too long to
+ * compile: the compiled code calls jitWalkChain for them. The compiled walk keeps
  * ipt_do_table's semantics exactly: rules in order, the same counters
  * (rules, policies, implicit returns), jumps, gotos, returns, policies, the
  * same rules-examined count (PKT_NF_RULES) and verdict entry. Matches and
@@ -31,6 +32,7 @@ import { hsIn, hsOut } from "./state";
 import { matchOne, ctStateBit } from "./match";
 import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
 import { traceOn, traceRecord } from "./trace";
+import { walkChain, NF_CONTINUE, verdictEntry, walkDropReason } from "./walk";
 
 /** The state shared with the compiled walks (JIT_STATE layout in abi.ts). */
 export const jitState: usize = memory.data(JIT_STATE_SIZE);
@@ -69,6 +71,22 @@ export function jitClear(): void {
 /** Entry `e`'s match at `m` for packet `p` (a match the compiled code does not inline): 1 or 0. */
 export function jitMatch(p: usize, e: usize, m: usize): u32 {
   return matchOne(p, e, m) ? 1 : 0;
+}
+
+/**
+ * User chain `chain` walked by the interpreter for a compiled walk (a chain
+ * too long to compile, walked with its index): NF_CONTINUE when it returns,
+ * else its verdict, whose entry and drop reason go to JIT_STATE.
+ */
+export function jitWalkChain(p: usize, chain: u32): u32 {
+  const r = walkChain(p, chain, true);
+  if (r != NF_CONTINUE) {
+    store<u32>(jitState, verdictEntry, JS_VERDICT_ENTRY);
+    store<i32>(jitState, walkDropReason, JS_DROP_REASON);
+  } else {
+    store<u32>(jitState, ctStateBit(p), JS_CT_STATE); // its targets may have changed them
+  }
+  return r;
 }
 
 /** Records entry `id` as matched in packet `p`'s rule trace (TRACE_MATCHED). */

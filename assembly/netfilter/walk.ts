@@ -76,21 +76,14 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     walkDropReason = load<i32>(jitState, JS_DROP_REASON);
     return v;
   }
-  walkDropReason = DROP_NETFILTER;
   const all = traceAll;
-  // a malformed transport header: a tcp/udp/icmp/multiport match of any rule
-  // the kernel examines may hotdrop it, so no rule is skipped by an index
-  const malformed = load<u8>(p, PKT_L4_BYTES) != 0;
-  const seq = all || malformed;
   if (all) traceRecord(p, TR_HOOK | (table << 4) | hook);
-  const len = <u32>load<u16>(p, PKT_LEN);
   // a built-in chain without rules: its policy entry counts the packet and
-  // gives the verdict (what the loop below would do, without its set-up;
-  // most of an established packet's table walks are these)
-  let c = chainPtr(start);
-  const first = load<u32>(c, NFC_FIRST);
+  // gives the verdict (what walkChain would do, without its set-up; most of
+  // an established packet's table walks are these)
   if (!all) {
-    const e0 = prog + first;
+    const e0 = prog + load<u32>(chainPtr(start), NFC_FIRST);
+    const len = <u32>load<u16>(p, PKT_LEN);
     if (load<u8>(e0, E_TARGET) == T_POLICY) {
       const id = load<u32>(e0, E_ID);
       countEntry(id, len);
@@ -99,6 +92,29 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
       return load<u32>(e0, E_T0) == T_DROP ? NF_DROP : NF_ACCEPT;
     }
   }
+  return walkChain(p, start, false);
+}
+
+/** What walkChain returns for a user chain (`sub`) that returned. */
+export const NF_CONTINUE: u32 = 2;
+
+/**
+ * The interpreter's walk from chain `start`: a table's built-in chain
+ * (ending with its policy), or, `sub`, a user chain a compiled walk jumps
+ * or goes to (a long one it leaves to the interpreter, with its index):
+ * NF_CONTINUE when that chain returns. Rules examined are added to
+ * PKT_NF_RULES; verdictEntry and walkDropReason say what decided.
+ */
+export function walkChain(p: usize, start: u32, sub: bool): u32 {
+  walkDropReason = DROP_NETFILTER;
+  const all = traceAll;
+  // a malformed transport header: a tcp/udp/icmp/multiport match of any rule
+  // the kernel examines may hotdrop it, so no rule is skipped by an index
+  const malformed = load<u8>(p, PKT_L4_BYTES) != 0;
+  const seq = all || malformed;
+  const len = <u32>load<u16>(p, PKT_LEN);
+  let c = chainPtr(start);
+  const first = load<u32>(c, NFC_FIRST);
   // index keys of the packet (the header does not change during a walk)
   const keyDst = load<u32>(p, PKT_OUT_DST);
   const proto = <u32>load<u8>(p, PKT_PROTO);
@@ -199,6 +215,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
       continue;
     }
     if (tk == T_RETURN || tk == T_IMPLICIT_RETURN) {
+      if (sp == 0 && sub) { verdict = NF_CONTINUE; break; } // back to the compiled walk that called it
       if (sp == 0) {
         // underflow: the built-in chain's policy entry
         chain = start;

@@ -34,6 +34,7 @@ export interface CoreExports {
   nf_jit_match(p: number, e: number, m: number): number;
   nf_jit_target(p: number, e: number): number;
   nf_jit_trace(p: number, id: number): void;
+  nf_jit_walk_chain(p: number, chain: number): number;
   seed_keys_set(base: number, keys: number, count: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;

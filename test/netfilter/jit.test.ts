@@ -15,7 +15,9 @@
  * (internet, LAN, pods, local processes) to the addresses and ports the
  * ruleset names, answered and continued from the replies the node sent, so
  * walks see NEW, ESTABLISHED and RELATED packets, in both trace modes the
- * compiled walk runs in (off and matched).
+ * compiled walk runs in (off and matched). The kube-proxy rulesets have
+ * chains too long to compile (KUBE-SERVICES), which compiled walks hand to
+ * the interpreter.
  *
  * The kernel itself is the referee of the interpreter (differential.test.ts,
  * which runs with compiled walks on, as every engine does by default).
@@ -92,10 +94,10 @@ function targets(ruleset: string): { addrs: string[]; ports: number[] } {
  * followed (when the node passed it) by the answer to what left the node and
  * one more packet of the opener's side, in the order a real exchange has.
  */
-function* traffic(ruleset: string, seed: number, n: number): Generator<PacketInput, void, PacketResult | undefined> {
+function* traffic(ruleset: string, seed: number, n: number, to?: { addrs: string[]; ports: number[] }): Generator<PacketInput, void, PacketResult | undefined> {
   const rnd = mulberry32(seed);
   const pick = <T>(a: T[]) => a[Math.floor(rnd() * a.length)]!;
-  const { addrs, ports } = targets(ruleset);
+  const { addrs, ports } = to ?? targets(ruleset);
   const sides = [
     () => ({ iif: "eth0", src: `203.0.113.${1 + Math.floor(rnd() * 200)}` }),
     () => ({ iif: "eth1", src: `192.168.1.${10 + Math.floor(rnd() * 80)}` }),
@@ -129,8 +131,8 @@ function* traffic(ruleset: string, seed: number, n: number): Generator<PacketInp
 }
 
 /** Runs the traffic through both engines, comparing as it goes; returns the packets compared. */
-function compare(a: Engine, b: Engine, ruleset: string, seed: number, n: number, where: string): number {
-  const gen = traffic(ruleset, seed, n);
+function compare(a: Engine, b: Engine, ruleset: string, seed: number, n: number, where: string, to?: { addrs: string[]; ports: number[] }): number {
+  const gen = traffic(ruleset, seed, n, to);
   let last: PacketResult | undefined;
   let count = 0;
   for (;;) {
@@ -148,7 +150,56 @@ function compare(a: Engine, b: Engine, ruleset: string, seed: number, n: number,
   return count;
 }
 
+/**
+ * Chains too long to compile, walked by the interpreter for a compiled walk,
+ * with what can happen inside them: a REJECT, whose ICMP error takes the
+ * OUTPUT walk (compiled) while the outer walk is under way; a NOTRACK that
+ * changes the state a later compiled `--ctstate` match sees.
+ */
+const long = (k: number) => `10.98.${k >> 4}.${1 + (k & 15)}`;
+
+function longChainRuleset(): string {
+  const raw = ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":LONGRAW - [0:0]",
+    "-A PREROUTING -p tcp -j LONGRAW",
+    "-A PREROUTING -m conntrack --ctstate UNTRACKED -j ACCEPT",
+    "-A PREROUTING -m conntrack --ctstate INVALID -j ACCEPT"];
+  for (let k = 0; k < 80; k++) raw.push(`-A LONGRAW -d ${long(k)}/32 -p tcp -m tcp --dport 80 -j ${k % 3 === 0 ? "NOTRACK" : "RETURN"}`);
+  raw.push("COMMIT");
+  const filter = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]", ":LONG - [0:0]", ":OUT - [0:0]",
+    "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-A FORWARD -j LONG",
+    "-A FORWARD -i eni+ -j ACCEPT",
+    "-A INPUT -j LONG",
+    "-A OUTPUT -j OUT",
+    "-A OUT -p icmp -j ACCEPT",
+    "-A OUT -m mark --mark 0x10/0x10 -j DROP"];
+  for (let k = 0; k < 80; k++) {
+    const how = k % 4 === 0 ? "REJECT --reject-with icmp-port-unreachable" : k % 4 === 1 ? "REJECT --reject-with tcp-reset" : k % 4 === 2 ? "RETURN" : "ACCEPT";
+    filter.push(`-A LONG -d ${k < 40 ? long(k) : "10.0.0.2"}/32 -p tcp -m tcp --dport ${k < 40 ? 80 : 8000 + k} -j ${how}`);
+  }
+  filter.push("COMMIT");
+  const nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+    "-A POSTROUTING -o eth0 -j MASQUERADE", "COMMIT"];
+  return [...raw, ...nat, ...filter, ""].join("\n");
+}
+
 describe("compiled chain walks = the interpreter", () => {
+  it("chains too long to compile, walked by the interpreter inside compiled walks", async () => {
+    const ruleset = longChainRuleset();
+    for (const trace of ["off", "matched"] as const) {
+      const on = await engine(ruleset, true, trace, {});
+      const off = await engine(ruleset, false, trace, {});
+      const jit = on.ruleset!.stats.jit;
+      expect("walks" in jit && jit.walks).toEqual(expect.arrayContaining(["raw/PREROUTING", "filter/FORWARD", "filter/INPUT", "filter/OUTPUT"]));
+      const to = { addrs: [...Array.from({ length: 48 }, (_, k) => long(k)), "10.0.0.2", "192.168.1.1"], ports: [80, 80, 80, 8041, 8042, 8043, 8044, 22] };
+      compare(on, off, ruleset, 77, 400, `long chains, trace ${trace}`, to);
+      // the traffic met the REJECT and NOTRACK rules of the long chains
+      const save = on.iptablesSave();
+      expect(save).toMatch(/\[[1-9]\d*:\d+\] -A LONG -d \S+ -p tcp -m tcp --dport 80 -j REJECT/);
+      expect(save).toMatch(/\[[1-9]\d*:\d+\] -A PREROUTING -m conntrack --ctstate UNTRACKED -j ACCEPT/);
+    }
+  }, 120_000);
+
   it("50 randomized edge-case rulesets, trace off and matched", async () => {
     let compiled = 0, packets = 0;
     for (let i = 0; i < 50; i++) {
@@ -175,7 +226,8 @@ describe("compiled chain walks = the interpreter", () => {
       const on = await engine(ruleset, true, "off", {});
       const off = await engine(ruleset, false, "off", {});
       const jit = on.ruleset!.stats.jit;
-      expect("walks" in jit && jit.walks).toEqual(expect.arrayContaining(["filter/FORWARD", "filter/INPUT"]));
+      // nat PREROUTING too: its KUBE-SERVICES (longer than a compiled chain may be) is walked by the interpreter
+      expect("walks" in jit && jit.walks).toEqual(expect.arrayContaining(["filter/FORWARD", "filter/INPUT", "nat/PREROUTING", "nat/OUTPUT"]));
       compare(on, off, ruleset, seed, 300, `${services} services`);
     }
   }, 120_000);

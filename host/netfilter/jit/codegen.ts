@@ -27,12 +27,12 @@
  * descriptor's PKT_NF_RULES when the walk ends; the deciding entry is
  * written to JIT_STATE.
  *
- * A table is compiled at a hook only when the walk from it is exact and
- * worth it: its built-in chain has rules, no chain it reaches has an sctp
- * or dccp match (they hotdrop sound packets, which the compiled code does
- * not model), and every chain it reaches has at most MAX_CHAIN_RULES rules
- * (long chains stay with the interpreter, whose indexes skip the rules
- * that cannot match).
+ * A table is compiled at a hook when its built-in chain has rules (at most
+ * MAX_CHAIN_RULES) and no chain the compiled code reaches has an sctp or
+ * dccp match (they hotdrop sound packets, which the compiled code does not
+ * model). A longer user chain stays with the interpreter, whose index skips
+ * the rules that cannot match: the compiled code calls the core's walk for
+ * it (nf_jit_walk_chain), with everything that chain reaches.
  */
 import * as abi from "../../core/abi.js";
 import { Code, Op, I32, VOID, assemble, type Func } from "./wasm.js";
@@ -71,11 +71,13 @@ const T_CHAIN = 1; // (p, len, in, out) -> verdict
 const T_MATCH = 2; // core: (p, e, m) -> 0 | 1
 const T_TARGET = 3; // core: (p, e) -> verdict | TGT_CONTINUE
 const T_TRACE = 4; // core: (p, id) -> ()
+const T_WALK = 3; // core: (p, chain) -> verdict | CONTINUE, the same shape as T_TARGET
 // imported functions
 const F_MATCH = 0;
 const F_TARGET = 1;
 const F_TRACE = 2;
-const IMPORTED = 3;
+const F_WALK = 3;
+const IMPORTED = 4;
 // the global: rules examined in this walk
 const G_EXAMINED = 0;
 // locals of every chain function (the entry's are locals, the others' parameters)
@@ -118,15 +120,24 @@ class Program {
   }
 }
 
-/** The chains reachable from chain `c` (itself first), or undefined when the walk is not compiled. */
-function reachable(pg: Program, c: number): Chain[] | undefined {
+/**
+ * The chains to compile for the walk from built-in chain `c` (itself
+ * first): those it reaches through chains it compiles; a chain longer than
+ * MAX_CHAIN_RULES is left to the interpreter (`interpreted`), with what it
+ * reaches. Undefined when the walk is not compiled.
+ */
+function reachable(pg: Program, c: number, interpreted: Set<number>): Chain[] | undefined {
   const seen = new Map<number, Chain>();
   const todo = [c];
   while (todo.length) {
     const ci = todo.pop()!;
-    if (seen.has(ci)) continue;
+    if (seen.has(ci) || interpreted.has(ci)) continue;
     const ch = pg.chain(ci);
-    if (ch.entries.length - 1 > MAX_CHAIN_RULES) return undefined;
+    if (ch.entries.length - 1 > MAX_CHAIN_RULES) {
+      if (ci === c) return undefined;
+      interpreted.add(ci);
+      continue;
+    }
     seen.set(ci, ch);
     for (const e of ch.entries) {
       for (const m of pg.matches(e)) if (m.kind === abi.M_SCTP || m.kind === abi.M_DCCP) return undefined;
@@ -144,6 +155,7 @@ function reachable(pg: Program, c: number): Chain[] | undefined {
 export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (index: number) => string): JitModule | undefined {
   const pg = new Program(blob);
   const fnOf = new Map<number, number>(); // chain index -> function index
+  const interpreted = new Set<number>(); // chains left to the interpreter
   const chains: Chain[] = [];
   const walks: JitWalk[] = [];
   for (let t = 0; t < abi.NFT_COUNT; t++) {
@@ -152,7 +164,7 @@ export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (i
       if (c === 0xffffffff) continue;
       const first = pg.u32(pg.chainRec(c) + abi.NFC_FIRST);
       if (pg.u8(first + abi.E_TARGET) === abi.T_POLICY) continue; // no rules: the core answers from the policy
-      const rs = reachable(pg, c);
+      const rs = reachable(pg, c, interpreted);
       if (!rs) continue;
       for (const ch of rs) {
         if (fnOf.has(ch.index)) continue;
@@ -185,6 +197,7 @@ export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (i
       { module: "core", name: "nf_jit_match", kind: "func", type: T_MATCH },
       { module: "core", name: "nf_jit_target", kind: "func", type: T_TARGET },
       { module: "core", name: "nf_jit_trace", kind: "func", type: T_TRACE },
+      { module: "core", name: "nf_jit_walk_chain", kind: "func", type: T_WALK },
     ],
     funcs,
     globals: 1,
@@ -217,8 +230,14 @@ function chainFunction(pg: Program, ch: Chain, fnOf: Map<number, number>, at: Ji
     c.i32(a).i32(a).mem(Op.i64_load, 3, 8).get(L_LEN).op(Op.i64_extend_i32_u).op(Op.i64_add).mem(Op.i64_store, 3, 8);
     c.i32(at.state).mem(Op.i32_load, 2, abi.JS_TRACE).if().get(L_P).i32(id).call(F_TRACE).end();
   };
+  /** Calls chain `target`: its function, or the interpreter for a chain too long to compile. */
   const callChain = (target: number) => {
-    c.get(L_P).get(L_LEN).get(L_IN).get(L_OUT).call(fnOf.get(target)!);
+    const f = fnOf.get(target);
+    if (f !== undefined) { c.get(L_P).get(L_LEN).get(L_IN).get(L_OUT).call(f); return; }
+    // the interpreter's walk can run targets with walks of their own: keep this walk's count
+    c.gget(G_EXAMINED).set(L_SAVED);
+    c.get(L_P).i32(target).call(F_WALK);
+    c.get(L_SAVED).gset(G_EXAMINED);
   };
 
   for (const e of ch.entries) {
