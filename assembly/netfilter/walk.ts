@@ -76,6 +76,7 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     walkDropReason = load<i32>(jitState, JS_DROP_REASON);
     return v;
   }
+  walkDropReason = DROP_NETFILTER;
   const all = traceAll;
   if (all) traceRecord(p, TR_HOOK | (table << 4) | hook);
   // a built-in chain without rules: its policy entry counts the packet and

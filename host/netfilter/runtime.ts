@@ -141,7 +141,9 @@ export class NetfilterHost {
         core: { memory: core.memory, nf_jit_match: core.nf_jit_match, nf_jit_target: core.nf_jit_target, nf_jit_trace: core.nf_jit_trace, nf_jit_walk_chain: core.nf_jit_walk_chain },
       });
     } catch (e) {
-      return { off: `not compiled here (${(e as Error).message})` };
+      // a browser's main thread refusing a synchronous compile (RangeError); anything else is our bug
+      if (e instanceof RangeError) return { off: `not compiled here (${e.message})` };
+      throw new Error(`compiled rule walks: the generated module was refused (${(e as Error).message})`);
     }
     const table = core.table;
     let slots = jitSlots.get(core);
