@@ -70,7 +70,8 @@ try {
     e.load(snap, { hz: snap.hz });
     e.loadRuleset(rules, "rules");
     const results = e.process(packets);
-    runs.push(JSON.stringify({ results, counters: e.counters(), conntrack: e.conntrackList() }));
+    const jit = e.ruleset.stats.jit;
+    runs.push(JSON.stringify({ results, counters: e.counters(), conntrack: e.conntrackList(), walks: jit.walks ?? jit.off }));
   }
   out("data-run-0", runs[0]);
   out("data-run-1", runs[1]);
@@ -123,7 +124,10 @@ describeKernel("the library in a browser (headless Chromium), same results as No
     e.load(snap, { hz: snap.hz });
     e.loadRuleset(RULES, "rules");
     const results = e.process(packets());
-    const node = JSON.stringify({ results, counters: e.counters(), conntrack: e.conntrackList() });
+    // the page compiled the same rule walks (host/netfilter/jit/) as Node
+    const jit = e.ruleset!.stats.jit;
+    expect("walks" in jit).toBe(true);
+    const node = JSON.stringify({ results, counters: e.counters(), conntrack: e.conntrackList(), walks: "walks" in jit ? jit.walks : jit.off });
     expect(browser[0]).toBe(node);
     expect(browser[1]).toBe(node);
     // and the PRNG was in play: both pods got NodePort connections, masquerading chose ports
