@@ -79,8 +79,11 @@ export function nf_program_reset(): void { nfProgramReset(); }
 export function nf_program_ptr(): usize { return nfProg; }
 /** The state shared with compiled walks (JIT_STATE in abi.ts). */
 export function nf_jit_state_ptr(): usize { return jitState; }
-/** Installs compiled walk `index` (a function-table index; 0 removes it) for table `t` at hook `h`. */
-export function nf_jit_set(t: u32, h: u32, index: u32): void { jitSet(t, h, index); }
+/**
+ * Installs compiled walk `index` (a function-table index; 0 removes it) for
+ * table `t` at hook `h`; `needsCt` 1 when its code tests the conntrack state.
+ */
+export function nf_jit_set(t: u32, h: u32, index: u32, needsCt: u32): void { jitSet(t, h, index, needsCt != 0); }
 /** Called by compiled walks: entry `e`'s match at `m` (one the compiled code does not inline). */
 export function nf_jit_match(p: usize, e: usize, m: usize): u32 { return jitMatch(p, e, m); }
 /** Called by compiled walks: entry `e`'s non-standard target (a verdict, or 0xFFFFFFFF to continue). */

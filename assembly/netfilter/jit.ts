@@ -37,12 +37,19 @@ import { walkChain, NF_CONTINUE, verdictEntry, walkDropReason } from "./walk";
 /** The state shared with the compiled walks (JIT_STATE layout in abi.ts). */
 export const jitState: usize = memory.data(JIT_STATE_SIZE);
 
-/** Function-table index of the compiled walk of table T at hook H (T * 5 + H), 0 = interpret. */
+/**
+ * Function-table index of the compiled walk of table T at hook H (T * 5 +
+ * H), 0 = interpret; JIT_NEEDS_CT set when its code reads JS_CT_STATE.
+ */
 const jitSlots = new StaticArray<u32>(20);
+const JIT_NEEDS_CT: u32 = 0x80000000;
 
-/** Installs (index != 0) or removes (0) the compiled walk of table `t` at hook `h`. */
-export function jitSet(t: u32, h: u32, index: u32): void {
-  if (t < 4 && h < 5) unchecked(jitSlots[t * 5 + h] = index);
+/**
+ * Installs (index != 0) or removes (0) the compiled walk of table `t` at
+ * hook `h`; `needsCt`: its code tests the conntrack state bits.
+ */
+export function jitSet(t: u32, h: u32, index: u32, needsCt: bool): void {
+  if (t < 4 && h < 5 && index < JIT_NEEDS_CT) unchecked(jitSlots[t * 5 + h] = index | (needsCt ? JIT_NEEDS_CT : 0));
 }
 
 /** Removes every compiled walk (a new program, or none). */
@@ -55,17 +62,17 @@ export function jitClear(): void {
 @inline export function jitSlot(t: u32, h: u32): u32 { return unchecked(jitSlots[t * 5 + h]); }
 
 /**
- * Runs compiled walk `index` for packet `p`: NF_ACCEPT or NF_DROP; the
- * verdict entry and drop reason are in JIT_STATE afterwards.
+ * Runs compiled walk `slot` (a jitSlot value) for packet `p`: NF_ACCEPT or
+ * NF_DROP; the verdict entry and drop reason are in JIT_STATE afterwards.
  */
 // @ts-ignore: decorator
-@inline export function jitRun(index: u32, p: usize): u32 {
+@inline export function jitRun(slot: u32, p: usize): u32 {
   store<u32>(jitState, hsIn, JS_IN_DEV);
   store<u32>(jitState, hsOut, JS_OUT_DEV);
   store<i32>(jitState, DROP_NETFILTER, JS_DROP_REASON);
-  store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  if (slot & JIT_NEEDS_CT) store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
   store<u32>(jitState, traceOn ? 1 : 0, JS_TRACE);
-  return call_indirect<u32>(index, p);
+  return call_indirect<u32>(slot & ~JIT_NEEDS_CT, p);
 }
 
 /** Entry `e`'s match at `m` for packet `p` (a match the compiled code does not inline): 1 or 0. */

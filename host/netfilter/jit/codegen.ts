@@ -41,7 +41,13 @@ import { Code, Op, I32, VOID, assemble, type Func } from "./wasm.js";
 export const MAX_CHAIN_RULES = 64;
 
 /** What the compiled module exports for each compiled table x hook. */
-export interface JitWalk { table: number; hook: number; export: string }
+export interface JitWalk {
+  table: number;
+  hook: number;
+  export: string;
+  /** Its code tests the conntrack state bits (the core then writes them to JIT_STATE before the call). */
+  needsCt: boolean;
+}
 
 export interface JitModule {
   bytes: Uint8Array;
@@ -171,7 +177,7 @@ export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (i
         fnOf.set(ch.index, IMPORTED + chains.length);
         chains.push(ch);
       }
-      walks.push({ table: t, hook: h, export: `walk_${t}_${h}` });
+      walks.push({ table: t, hook: h, export: `walk_${t}_${h}`, needsCt: rs.some((ch) => ch.entries.some((e) => pg.matches(e).some((m) => inlineCtState(pg, m.kind, m.at)))) });
     }
   }
   if (walks.length === 0) return undefined;
@@ -350,6 +356,11 @@ function ipMatch(c: Code, pg: Program, e: number, ifaceTable: number, ifaceCols:
   if ((pg.u8(e + abi.E_FLAGS) & abi.EF_FRAG) !== 0 && (inv & abi.EI_FRAG) === 0) c.br("rule");
 }
 
+/** A conntrack match the compiled code tests itself: --ctstate alone, against JIT_STATE's state bits. */
+function inlineCtState(pg: Program, kind: number, m: number): boolean {
+  return kind === abi.M_CONNTRACK && pg.u16(m + 4) === abi.CTM_STATE;
+}
+
 /** One extension match: inlined when simple, else the core's. */
 function extMatch(c: Code, pg: Program, e: number, kind: number, m: number, prog: number, stateAddr: number): void {
   const inv = pg.u8(m + abi.M_INV);
@@ -362,7 +373,7 @@ function extMatch(c: Code, pg: Program, e: number, kind: number, m: number, prog
     }
     case abi.M_CONNTRACK: {
       // conntrack_mt with only --ctstate: the state bits the core keeps in JIT_STATE
-      if (pg.u16(m + 4) !== abi.CTM_STATE) break;
+      if (!inlineCtState(pg, kind, m)) break;
       c.i32(stateAddr).mem(Op.i32_load, 2, abi.JS_CT_STATE).i32(pg.u16(m + 8)).op(Op.i32_and);
       failIf(c, (pg.u16(m + 6) & abi.CTM_STATE) !== 0);
       return;
