@@ -38,7 +38,9 @@
  * packet being processed before that packet's first draw (NAT port offsets,
  * `statistic`, early drop, ICMP credits), so a packet draws the same
  * whatever other packets the engine processed. `seed_keys_set(0, 0, 0)`
- * returns to one stream seeded by SYS_SEED.
+ * returns to one stream seeded by SYS_SEED. For packets with consecutive
+ * input indexes, `seed_keys_fill(keys, count, seed, firstLo, firstHi)`
+ * writes the replay's keys (host/replay/runner.ts packetSeed) itself.
  */
 
 /** Size of one packet descriptor in bytes. */

@@ -14,7 +14,7 @@ import { rulesSet } from "./fib/rules";
 import { sysctlSet } from "./config";
 import { counters, dropCounters, resetCounters } from "./ipv4/stats";
 import { processBatch } from "./pipeline";
-import { seedKeysSet } from "./util/random";
+import { seedKeysSet, seedKeysFill } from "./util/random";
 import { smpSet } from "./smp";
 import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from "./ipv4/reply";
 import { socketsSet } from "./ipv4/local";
@@ -156,6 +156,12 @@ export function process_batch(base: usize, count: u32): void { processBatch(base
  * count 0 turns per-packet seeding off (one stream, seeded by SYS_SEED).
  */
 export function seed_keys_set(base: usize, keys: usize, count: u32): void { seedKeysSet(base, keys, count); }
+/**
+ * Writes the per-packet keys (for seed_keys_set) of `count` packets with
+ * consecutive input indexes from firstHi * 2^32 + firstLo, seeded by `seed`,
+ * at `keys` (util/random.ts seedKeysFill).
+ */
+export function seed_keys_fill(keys: usize, count: u32, seed: u32, firstLo: u32, firstHi: u32): void { seedKeysFill(keys, count, seed, firstLo, firstHi); }
 /**
  * As process_batch, but with several CPUs modelled the batch's last round of
  * concurrent packets is left for the next call (unless `final`): returns how

@@ -4,6 +4,7 @@
  * kernel draws get_random_u32() we draw from here.
  */
 import { PKT_SHIFT } from "../abi";
+import { fmix32 } from "./hash";
 
 let s0: u64 = 0x9e3779b97f4a7c15;
 let s1: u64 = 0xbf58476d1ce4e5b9;
@@ -41,6 +42,23 @@ export function seedKeysSet(base: usize, keys: usize, count: u32): void {
   keysPtr = keys;
   keysCount = count;
   armed = false;
+}
+
+/**
+ * Writes the keys of `count` packets with consecutive input indexes
+ * (first + k, first = firstHi * 2^32 + firstLo) at `keys`: the key of
+ * index i is fmix32(fmix32(seed ^ 0x6a09e667) ^ fmix32(lo ^ 0xbb67ae85) ^
+ * hi * 0x3c6ef372) (lo, hi: i's low and high 32 bits), host/replay/runner.ts
+ * packetSeed.
+ */
+export function seedKeysFill(keys: usize, count: u32, seed: u32, firstLo: u32, firstHi: u32): void {
+  const s = fmix32(seed ^ 0x6a09e667);
+  const first = (<u64>firstHi << 32) | <u64>firstLo;
+  for (let k: u32 = 0; k < count; k++) {
+    const index = first + <u64>k;
+    const lo = <u32>index, hi = <u32>(index >> 32);
+    store<u32>(keys + (<usize>k << 2), fmix32(s ^ fmix32(lo ^ 0xbb67ae85) ^ (hi * 0x3c6ef372)));
+  }
 }
 
 /** Packet `p` starts: with per-packet seeds, its key seeds the PRNG at the first draw. */

@@ -36,6 +36,7 @@ export interface CoreExports {
   nf_jit_trace(p: number, id: number): void;
   nf_jit_walk_chain(p: number, chain: number): number;
   seed_keys_set(base: number, keys: number, count: number): void;
+  seed_keys_fill(keys: number, count: number, seed: number, firstLo: number, firstHi: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;
   clock_advance(ns: bigint): void;

@@ -138,7 +138,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
     if (n === 0) break;
     talk(bySource, byDestination, engine.mem.dv, ptr, n);
     first = next;
-    runner.run(n, (k) => first + k, sink);
+    runner.run(n, first, sink);
     next += n;
     source.processed?.(engine.mem.dv, ptr, n);
     if (lines) await write(o.jsonl!, lines.take().bytes);

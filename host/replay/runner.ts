@@ -45,10 +45,11 @@ export class EngineRunner {
   }
 
   /**
-   * Processes the `n` descriptors at the start of the batch buffer;
-   * `indexOf(k)` is descriptor k's input index.
+   * Processes the `n` descriptors at the start of the batch buffer, whose
+   * input indexes are `first`, first + 1, ... (the keys are derived in the
+   * core), or `indexOf(k)` for descriptor k.
    */
-  run(n: number, indexOf: (k: number) => number, sink: SegmentSink): void {
+  run(n: number, first: number | ((k: number) => number), sink: SegmentSink): void {
     if (n === 0) return;
     const e = this.engine;
     const core = e.core;
@@ -58,14 +59,18 @@ export class EngineRunner {
       this.keysCap = Math.max(n, e.batchBuffer.capacity);
       this.keysPtr = core.alloc(this.keysCap * 4);
     }
-    e.mem.refresh();
-    const keys = new Uint32Array(e.mem.dv.buffer, this.keysPtr, n);
-    const hi = this.seedHi;
-    for (let k = 0; k < n; k++) {
-      const index = indexOf(k);
-      const lo = index >>> 0;
-      // packetSeed, with the seed's part computed once
-      keys[k] = index < 4294967296 ? fmix32(hi ^ fmix32(lo ^ 0xbb67ae85)) : packetSeed(this.seed, index);
+    if (typeof first === "number") {
+      core.seed_keys_fill(this.keysPtr, n, this.seed >>> 0, first >>> 0, Math.floor(first / 4294967296) >>> 0);
+    } else {
+      e.mem.refresh();
+      const keys = new Uint32Array(e.mem.dv.buffer, this.keysPtr, n);
+      const hi = this.seedHi;
+      for (let k = 0; k < n; k++) {
+        const index = first(k);
+        const lo = index >>> 0;
+        // packetSeed, with the seed's part computed once
+        keys[k] = index < 4294967296 ? fmix32(hi ^ fmix32(lo ^ 0xbb67ae85)) : packetSeed(this.seed, index);
+      }
     }
     core.seed_keys_set(base, this.keysPtr, n);
     try {

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import * as abi from "../../host/core/abi.js";
 import { Engine } from "../../host/engine.js";
 import { encodePacket, type PacketInput } from "../../host/packet/input.js";
-import { EngineRunner } from "../../host/replay/runner.js";
+import { EngineRunner, packetSeed } from "../../host/replay/runner.js";
 import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
 
 const RULES = [
@@ -30,15 +30,20 @@ function packets(n: number): PacketInput[] {
   } as PacketInput));
 }
 
-/** Runs the packets with input indices `indices` through a runner; the verdicts, in that order. */
-function run(e: Engine, seed: number, all: PacketInput[], indices: number[]): number[] {
+/**
+ * Runs the packets with input indices `indices` through a runner; the
+ * verdicts, in that order. Descriptor k's key is from its index, or from
+ * `keys`: an index function (keys made by the host) or the first of
+ * consecutive indexes (keys made by the core).
+ */
+function run(e: Engine, seed: number, all: PacketInput[], indices: number[], keys: number | ((k: number) => number) = (k) => indices[k]!): number[] {
   const runner = new EngineRunner(e, seed);
   const { ptr } = e.batchBuffer;
   e.mem.refresh();
   let t = 0n;
   indices.forEach((i, k) => { t = encodePacket(e.mem.dv, ptr + k * abi.PKT_SIZE, all[i] as unknown as Record<string, unknown>, { file: "t", line: i + 1 }, e.devices, t, () => {}); });
   const out: number[] = [];
-  runner.run(indices.length, (k) => indices[k]!, {
+  runner.run(indices.length, keys, {
     segment(dv, base, k0, k1) { for (let k = k0; k < k1; k++) out.push(dv.getUint8(base + k * abi.PKT_SIZE + abi.PKT_VERDICT)); },
   });
   return out;
@@ -58,6 +63,26 @@ describe("per-packet PRNG seeds", () => {
     // reversed order, same keys: same draws
     const rev = [...idx].reverse();
     expect(run(await engine(7), 7, all, rev)).toEqual(rev.map((i) => whole[i]));
+  });
+
+  it("consecutive indexes: the core derives the keys packetSeed gives, across 2^32 too", async () => {
+    const e = await engine(7);
+    const n = 300;
+    const ptr = e.core.alloc(n * 4);
+    for (const seed of [0, 7, 0x9e3779b9, 0xffffffff]) {
+      for (const first of [0, 1, 1000, 2 ** 32 - 150, 2 ** 32, 2 ** 40 + 3, 2 ** 53 - 1000]) {
+        e.core.seed_keys_fill(ptr, n, seed, first >>> 0, Math.floor(first / 2 ** 32) >>> 0);
+        e.mem.refresh();
+        expect(Array.from(new Uint32Array(e.mem.dv.buffer, ptr, n)), `seed ${seed}, first ${first}`)
+          .toEqual(Array.from({ length: n }, (_, k) => packetSeed(seed, first + k)));
+      }
+    }
+    // and the runner's two ways draw the same: keys from the core, keys from an index function
+    const all = packets(64);
+    const idx = all.map((_, i) => i);
+    for (const first of [0, 2 ** 32 - 30, 2 ** 40 + 5]) {
+      expect(run(await engine(7), 7, all, idx, first)).toEqual(run(await engine(7), 7, all, idx, (k) => first + k));
+    }
   });
 
   it("the keys come from the seed: another seed draws differently", async () => {
