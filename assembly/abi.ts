@@ -1641,3 +1641,98 @@ export const GS_DROPPED = 24;
 export const GS_SHORT_FILLS = 25;
 export const GS_ACTIVE = 26;
 export const GS_COUNT = 27;
+
+/**
+ * ----------------------------------------------------------------------------
+ * 10. Replay summary (assembly/replay/summary.ts): what a replay's packets
+ *     became, counted by the core from the processed descriptors
+ *     (host/report/collect.ts reads it into a CollectorData).
+ * ----------------------------------------------------------------------------
+ * `summary_create()` returns a zeroed SUM_SIZE-byte record (it allocates:
+ * refresh memory views); after each `process_batch`,
+ * `summary_collect(sum, base, k0, k1, replyBase)` counts descriptors
+ * [k0, k1) of the batch at `base` and their replies (in the reply ring at
+ * `replyBase`); `summary_reset(sum)` zeroes it, `free(sum)` releases it.
+ * Every count is a u64.
+ */
+/** Packets counted. */
+export const SUM_PACKETS = 0;
+/** Sum of their PKT_LEN. */
+export const SUM_BYTES = 8;
+/** Sum of their PKT_NF_RULES. */
+export const SUM_RULES_TRAVERSED = 16;
+/** Replies (reply-ring descriptors the packets point at). */
+export const SUM_REPLIES = 24;
+/** Packets with PF_LOCAL (sent by local processes). */
+export const SUM_LOCAL_OUT = 32;
+/** u64 x SUM_VERDICT_SLOTS: packets by PKT_VERDICT. */
+export const SUM_VERDICTS = 64;
+/** u64 x SUM_VERDICT_SLOTS: replies by their PKT_VERDICT. */
+export const SUM_REPLY_VERDICTS = 96;
+export const SUM_VERDICT_SLOTS = 4;
+/** u64 x 5: packets by NAT_OP_* bit (bit index 0..4). */
+export const SUM_NAT_OPS = 128;
+/** u64 x SUM_DROP_SLOTS: dropped packets by PKT_REASON (DROP_MAX <= SUM_DROP_SLOTS). */
+export const SUM_DROPS = 192;
+export const SUM_DROP_SLOTS = 64;
+/** u64 x 256: packets by PKT_CT_INFO (CTINFO_*, 255 = no entry). */
+export const SUM_CTINFO = 704;
+/**
+ * Replies by kind: SUM_KIND_SLOTS records of SUM_KIND_SIZE bytes {u32 key,
+ * u32 0, u64 replies}, key 0 = free. The key is (6 << 16) | (tcp flags << 8)
+ * for a TCP reply, (1 << 16) | (icmp type << 8) | icmp code for any other;
+ * open addressing from SUM_KIND_HASH * key >>> 22, probed linearly. (The
+ * core's replies have a few hundred kinds at most: the 256 TCP flag
+ * combinations and some ICMP types and codes.)
+ */
+export const SUM_KINDS = 2752;
+export const SUM_KIND_SLOTS = 1024;
+export const SUM_KIND_SIZE = 16;
+export const SUM_KIND_HASH = 0x9e3779b1;
+/** u64 x 65536: forwarded (VERDICT_FORWARD) packets by PKT_OIF. */
+export const SUM_OIF_PACKETS = 19136;
+/** u64 x 65536: their bytes (PKT_LEN) by PKT_OIF. */
+export const SUM_OIF_BYTES = 543424;
+export const SUM_OIF_SLOTS = 65536;
+export const SUM_SIZE = 1067712;
+
+/**
+ * ----------------------------------------------------------------------------
+ * 11. Top talkers (assembly/replay/talkers.ts): a Misra-Gries summary of
+ *     IPv4 addresses (host/report/talkers.ts reads it).
+ * ----------------------------------------------------------------------------
+ * `talkers_create(counters)` returns a zeroed record for `counters` (a power
+ * of two) counters (it allocates: refresh memory views);
+ * `talkers_add(t, addr, bytes)` counts one packet;
+ * `talkers_add_batch(bySrc, byDst, base, n)` counts descriptors [0, n) at
+ * `base` by their input fields: PKT_DST and PKT_LEN into `byDst`, PKT_SRC
+ * into `bySrc` unless the packet is local (PF_LOCAL) without a source the
+ * socket chose (PF_SRC_SET).
+ *
+ * The record: this header, then the table at the addresses it holds, of
+ * 2 x counters slots (open addressing from fmix32(addr) & (slots - 1),
+ * probed linearly): u32 addresses, f64 packet counts (0 = free slot), f64
+ * byte counts; then the decrement's scratch space. When an address finds
+ * the table full, every count drops by the median count (the bytes scaled
+ * with it: round(bytes * (count - m) / count)), the entries left at 0 go,
+ * and the survivors are re-inserted in slot order.
+ */
+/** u32 counters. */
+export const TT_COUNTERS = 0;
+/** u32 slots (2 x counters). */
+export const TT_SLOTS = 4;
+/** u32 entries in use. */
+export const TT_SIZE = 8;
+/** u32 address of the u32 addresses. */
+export const TT_KEYS = 12;
+/** f64 packets counted. */
+export const TT_TOTAL = 16;
+/** f64 sum of the medians subtracted: the most a count is below the truth. */
+export const TT_ERROR_BOUND = 24;
+/** u32 address of the f64 packet counts. */
+export const TT_COUNTS = 32;
+/** u32 address of the f64 byte counts. */
+export const TT_BYTES = 36;
+/** u32 address of the scratch space (counters x 28 bytes). */
+export const TT_SCRATCH = 40;
+export const TT_HEADER = 48;

@@ -15,6 +15,8 @@ import { sysctlSet } from "./config";
 import { counters, dropCounters, resetCounters } from "./ipv4/stats";
 import { processBatch } from "./pipeline";
 import { seedKeysSet, seedKeysFill } from "./util/random";
+import { summaryCreate, summaryReset, summaryCollect } from "./replay/summary";
+import { talkersCreate, talkersAdd, talkersAddBatch } from "./replay/talkers";
 import { smpSet } from "./smp";
 import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from "./ipv4/reply";
 import { socketsSet } from "./ipv4/local";
@@ -176,6 +178,19 @@ export function reply_ring_overflow(): u32 { return replyRingOverflow(); }
 export function counters_ptr(): usize { return counters; }
 export function drop_counters_ptr(): usize { return dropCounters; }
 export function counters_reset(): void { resetCounters(); }
+
+// ---- replay bookkeeping (abi.ts sections 10 and 11) ----
+/** A zeroed replay summary record (SUM_SIZE bytes). */
+export function summary_create(): usize { return summaryCreate(); }
+export function summary_reset(sum: usize): void { summaryReset(sum); }
+/** Counts descriptors [k0, k1) of the processed batch at `base` and their replies (reply ring at `replyBase`) into `sum`. */
+export function summary_collect(sum: usize, base: usize, k0: u32, k1: u32, replyBase: usize): void { summaryCollect(sum, base, k0, k1, replyBase); }
+/** A Misra-Gries top-talkers summary of `counters` (a power of two) counters. */
+export function talkers_create(counters: u32): usize { return talkersCreate(counters); }
+/** One packet of `bytes` bytes from (or to) `addr`. */
+export function talkers_add(t: usize, addr: u32, bytes: u32): void { talkersAdd(t, addr, <f64>bytes); }
+/** Descriptors [0, n) at `base` by source into `bySrc` and by destination into `byDst` (their input fields). */
+export function talkers_add_batch(bySrc: usize, byDst: usize, base: usize, n: u32): void { talkersAddBatch(bySrc, byDst, base, n); }
 
 // ---- route queries (ip route get) ----
 let qReason: i32 = 0;

@@ -37,6 +37,12 @@ export interface CoreExports {
   nf_jit_walk_chain(p: number, chain: number): number;
   seed_keys_set(base: number, keys: number, count: number): void;
   seed_keys_fill(keys: number, count: number, seed: number, firstLo: number, firstHi: number): void;
+  summary_create(): number;
+  summary_reset(sum: number): void;
+  summary_collect(sum: number, base: number, k0: number, k1: number, replyBase: number): void;
+  talkers_create(counters: number): number;
+  talkers_add(t: number, addr: number, bytes: number): void;
+  talkers_add_batch(bySrc: number, byDst: number, base: number, n: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;
   clock_advance(ns: bigint): void;

@@ -17,7 +17,7 @@ import type { Engine } from "../engine.js";
 import { newStats, type ReplayStats } from "../replay/jsonl.js";
 import { InputError } from "../snapshot/errors.js";
 import { PcapSource } from "../replay/pcap-source.js";
-import { collect, emptyCollector, collectorStats } from "../report/collect.js";
+import { Collector, collectorStats } from "../report/collect.js";
 import { CaptureReader, type CaptureInterface } from "./read.js";
 import type { IngressMap } from "./ingress.js";
 
@@ -104,6 +104,16 @@ export interface CaptureStats extends ReplayStats {
  * through `engine`, with one worker. Returns the summary; see `error`.
  */
 export async function replayCapture(engine: Engine, reader: CaptureReader | string, sink?: CaptureSink, opts: CaptureReplayOptions = {}): Promise<CaptureStats> {
+  // the summary record first (it allocates in the core)
+  const col = new Collector(engine);
+  try {
+    return await replayWith(col, engine, reader, sink, opts);
+  } finally {
+    col.free();
+  }
+}
+
+async function replayWith(col: Collector, engine: Engine, reader: CaptureReader | string, sink: CaptureSink | undefined, opts: CaptureReplayOptions): Promise<CaptureStats> {
   const t0 = performance.now();
   const stats: CaptureStats = { ...newStats(), frames: 0, notReplayed: {}, csumUnverified: 0, timeBeforeStart: 0, interfaces: [] };
   let src: PcapSource;
@@ -122,7 +132,6 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
   const r = src.reader;
   const { ptr, capacity } = engine.batchBuffer;
   const frame = new CapturedFrame();
-  const col = emptyCollector();
   let packets = 0;
   let n = 0;
 
@@ -141,8 +150,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
   const flush = async (final: boolean): Promise<void> => {
     if (n === 0) return;
     const done = engine.processRaw(n, final);
-    const dv = engine.mem.dv;
-    collect(col, dv, ptr, 0, done, engine.core.reply_ring_ptr());
+    col.collect(ptr, 0, done, engine.core.reply_ring_ptr());
     if (sink) {
       const base = r.src.base;
       for (let k = 0; k < done; k++) {
@@ -182,7 +190,7 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
   src.close();
 
   stats.frames = r.frame;
-  Object.assign(stats, collectorStats(col, engine), { packets });
+  Object.assign(stats, collectorStats(col.read(), engine), { packets });
   stats.notReplayed = src.skipped();
   stats.csumUnverified = src.csumUnverified;
   stats.timeBeforeStart = src.clamped;

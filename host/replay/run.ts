@@ -11,7 +11,7 @@ import type { Writable } from "node:stream";
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
 import { InputError } from "../snapshot/errors.js";
-import { collect, emptyCollector, mergeCollector, type CollectorData } from "../report/collect.js";
+import { Collector, emptyCollector, mergeCollector, type CollectorData } from "../report/collect.js";
 import { mergeTotals, type EngineTotals } from "../report/model.js";
 import { TopTalkers } from "../report/talkers.js";
 import { EngineRunner, type SegmentSink } from "./runner.js";
@@ -87,38 +87,34 @@ async function write(out: Writable, s: string | Uint8Array): Promise<void> {
   if (!out.write(s)) await new Promise<void>((res) => out.once("drain", () => res()));
 }
 
-function talk(src: TopTalkers, dst: TopTalkers, dv: DataView, base: number, n: number): void {
-  for (let k = 0; k < n; k++) {
-    const p = base + k * abi.PKT_SIZE;
-    const len = dv.getUint16(p + abi.PKT_LEN, true);
-    if (!(dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_LOCAL) || dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_SRC_SET) src.add(dv.getUint32(p + abi.PKT_SRC, true) >>> 0, len);
-    dst.add(dv.getUint32(p + abi.PKT_DST, true) >>> 0, len);
-  }
-}
-
 export async function runReplay(o: ReplayRunOptions): Promise<ReplayOutcome> {
   const { engine } = await loadEngine(o.spec, { seed: o.seed, batch: o.batch, warn: o.warn });
   // per-packet rule lists are only recorded for per-packet output
   engine.setTrace(o.trace ? "all" : o.jsonl ? "matched" : "off");
+  // the core's summaries first: they allocate, and a source may keep its own state in the core's memory
+  const talkers = { bySource: new TopTalkers(engine), byDestination: new TopTalkers(engine) };
+  const col = o.workers <= 1 ? new Collector(engine) : undefined;
   const source = await o.source(engine);
   try {
-    return o.workers <= 1 ? await runSingle(o, engine, source) : await runParallel(o, engine, source);
+    return col ? await runSingle(o, engine, source, col, talkers) : await runParallel(o, engine, source, talkers);
   } finally {
     source.close();
   }
 }
 
-async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSource): Promise<ReplayOutcome> {
+/** The top talkers of a replay's input (in the main engine's core). */
+interface Talkers { bySource: TopTalkers; byDestination: TopTalkers }
+
+async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSource, col: Collector, talkers: Talkers): Promise<ReplayOutcome> {
   const runner = new EngineRunner(engine, o.seed);
-  const col = emptyCollector();
-  const bySource = new TopTalkers(), byDestination = new TopTalkers();
+  const { bySource, byDestination } = talkers;
   let next = 0;
   const lines = o.jsonl ? new LineBuffer(o.batch * 1536) : undefined;
   let first = 0;
   const egress = o.egress ? new EgressWriter(o.egress, (slot) => engine.node.devBySlot[slot]?.name ?? `slot${slot}`) : undefined;
   const sink: SegmentSink = {
     segment(dv, base, k0, k1, replyBase) {
-      collect(col, dv, base, k0, k1, replyBase);
+      col.collect(base, k0, k1, replyBase);
       if (lines) for (let k = k0; k < k1; k++) lines.add(resultJson(engine.decodeRaw(k, first + k)));
       // frames are built straight into the egress file's buffer
       if (egress) for (let k = k0; k < k1; k++) egress.add(dv, base + k * abi.PKT_SIZE, replyBase, first + k, source.frame?.(k));
@@ -136,7 +132,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
       throw e;
     }
     if (n === 0) break;
-    talk(bySource, byDestination, engine.mem.dv, ptr, n);
+    TopTalkers.addBatch(bySource, byDestination, ptr, n);
     first = next;
     runner.run(n, first, sink);
     next += n;
@@ -150,7 +146,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
   const totals = engineTotals(engine);
   sourceTotals(totals, source, false);
   return {
-    engine, source, collector: col, totals, bySource, byDestination, error, seconds, barriers: 0,
+    engine, source, collector: col.read(), totals, bySource, byDestination, error, seconds, barriers: 0,
     conntrackText: o.conntrackDump ? engine.conntrackList() : undefined, egressFile: o.egress,
   };
 }
@@ -256,7 +252,7 @@ function workerError(m: FromWorker & { type: "error" }): Error {
   return new Error(`replay worker: ${m.message}`);
 }
 
-async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSource): Promise<ReplayOutcome> {
+async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSource, talkers: Talkers): Promise<ReplayOutcome> {
   const N = o.workers;
   // measured on the 2-core machines this runs on (bench/replay.ts): small rounds, deep pipeline
   const ROUND = Math.max(256, o.round ?? 2048);
@@ -271,7 +267,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
       const m = await h.next();
       if (m.type === "error") throw workerError(m);
     }
-    const bySource = new TopTalkers(), byDestination = new TopTalkers();
+    const { bySource, byDestination } = talkers;
     // the round being built: per worker a descriptor buffer and the input indices
     let bufs: Uint8Array[] = [], bufs32: Int32Array[] = [], idxs: Float64Array[] = [], counts: number[] = [];
     // captured bytes of the round's packets (for egress.pcapng), per worker: bytes and [offset, length] per packet
@@ -369,7 +365,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
       // taken after the fill: a source may grow the core's memory (the generator keeps its flows there)
       const dv = engine.mem.dv;
       fillFirst = total;
-      talk(bySource, byDestination, dv, staging.ptr, n);
+      TopTalkers.addBatch(bySource, byDestination, staging.ptr, n);
       const mem32 = new Int32Array(dv.buffer);
       for (let k = 0; k < n; k++) {
         const p = staging.ptr + k * abi.PKT_SIZE;

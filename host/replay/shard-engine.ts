@@ -9,7 +9,7 @@
  */
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
-import { collect, emptyCollector } from "../report/collect.js";
+import { Collector } from "../report/collect.js";
 import { EngineRunner, type SegmentSink } from "./runner.js";
 import { loadEngine } from "./setup.js";
 import { NatSets, learnedTuple } from "./shard.js";
@@ -31,12 +31,13 @@ export class ShardEngine {
   private lines: LineBuffer | undefined;
   private frames: FrameList | undefined;
   private closedLoop = false;
-  private readonly col = emptyCollector();
+  private col!: Collector;
 
   async init(m: Init, warn: (message: string) => void): Promise<void> {
     ({ engine: this.engine } = await loadEngine(m.spec, { seed: m.seed, batch: m.batch, warn }));
     this.engine.setTrace(m.trace ? "all" : m.jsonl ? "matched" : "off");
     this.runner = new EngineRunner(this.engine, m.seed);
+    this.col = new Collector(this.engine);
     this.sets = new NatSets(m.topo);
     this.jsonl = m.jsonl;
     if (m.egress) this.frames = new FrameList();
@@ -61,7 +62,7 @@ export class ShardEngine {
     };
     const sink: SegmentSink = {
       segment(dv, base, k0, k1, replyBase) {
-        collect(col, dv, base, k0, k1, replyBase);
+        col.collect(base, k0, k1, replyBase);
         for (let k = k0; k < k1; k++) learnedTuple(dv, base + k * abi.PKT_SIZE, sets, learned);
         if (lines) for (let k = k0; k < k1; k++) lines.add(resultJson(engine.decodeRaw(k, idx[off + k]!)));
         if (frames) for (let k = k0; k < k1; k++) frames.add(dv, base + k * abi.PKT_SIZE, replyBase, idx[off + k]!, origOf(off + k));
@@ -87,6 +88,6 @@ export class ShardEngine {
 
   finish(conntrack: boolean, clockNs: number): Final {
     if (clockNs > 0) this.engine.advanceClock(clockNs / 1e9);
-    return { type: "final", collector: this.col, totals: engineTotals(this.engine), conntrack: conntrack ? this.engine.conntrack() : undefined };
+    return { type: "final", collector: this.col.read(), totals: engineTotals(this.engine), conntrack: conntrack ? this.engine.conntrack() : undefined };
   }
 }

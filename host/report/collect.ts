@@ -1,7 +1,8 @@
 /**
- * What a replay did, accumulated from the packet descriptors' numeric fields
- * (assembly/abi.ts) with no object per packet, and mergeable: each worker
- * keeps one, the main thread adds them up (plain arrays cross postMessage).
+ * What a replay did, counted in the core from the packet descriptors'
+ * numeric fields (assembly/replay/summary.ts, one call per batch) and read
+ * out as plain arrays, mergeable: each worker keeps one, the main thread
+ * adds them up (plain arrays cross postMessage).
  * Sums do not depend on the order packets were counted in, so the merged
  * totals are the same whatever the number of workers.
  */
@@ -43,61 +44,69 @@ export function emptyCollector(): CollectorData {
 }
 
 const TCP_LETTERS = "FSRPAUEC";
-const kindCache = new Map<number, string>();
-function replyKind(proto: number, a: number, b: number): string {
-  const key = (proto << 16) | (a << 8) | b;
-  let s = kindCache.get(key);
-  if (s === undefined) {
-    if (proto === 6) {
-      s = "tcp ";
-      for (let i = 0; i < 8; i++) if (a & (1 << i)) s += TCP_LETTERS[i];
-    } else s = `icmp ${a}/${b}`;
-    kindCache.set(key, s);
-  }
+/** The name of a reply kind key (abi.ts SUM_KINDS): "tcp RA", "icmp 3/3". */
+export function replyKindName(key: number): string {
+  const proto = key >>> 16, a = (key >>> 8) & 255, b = key & 255;
+  if (proto !== 6) return `icmp ${a}/${b}`;
+  let s = "tcp ";
+  for (let i = 0; i < 8; i++) if (a & (1 << i)) s += TCP_LETTERS[i];
   return s;
 }
 
 /**
- * Counts descriptors [k0, k1) at `base` (the batch just processed) and
- * their replies (in the reply ring at `replyBase`).
+ * The collector of one engine: a replay summary record in its core
+ * (abi.ts section 10), counting each processed batch in one core call.
  */
-export function collect(c: CollectorData, dv: DataView, base: number, k0: number, k1: number, replyBase: number): void {
-  const verdicts = c.verdicts, drops = c.drops, oifP = c.oifPackets, oifB = c.oifBytes, nat = c.natOps, ctinfo = c.ctinfo;
-  let bytes = 0, traversed = 0, local = 0;
-  for (let k = k0; k < k1; k++) {
-    const p = base + k * abi.PKT_SIZE;
-    const v = dv.getUint8(p + abi.PKT_VERDICT);
-    const len = dv.getUint16(p + abi.PKT_LEN, true);
-    bytes += len;
-    verdicts[v]!++;
-    if (v === abi.VERDICT_DROP) drops[dv.getUint16(p + abi.PKT_REASON, true)]!++;
-    else if (v === abi.VERDICT_FORWARD) {
-      const o = dv.getUint16(p + abi.PKT_OIF, true);
-      oifP[o] = (oifP[o] ?? 0) + 1;
-      oifB[o] = (oifB[o] ?? 0) + len;
-    }
-    const ops = dv.getUint8(p + abi.PKT_NAT_OPS);
-    if (ops) for (let b = 0; b < 5; b++) if (ops & (1 << b)) nat[b]!++;
-    ctinfo[dv.getUint8(p + abi.PKT_CT_INFO)]!++;
-    traversed += dv.getUint32(p + abi.PKT_NF_RULES, true);
-    if (dv.getUint16(p + abi.PKT_FLAGS, true) & abi.PF_LOCAL) local++;
-    const nr = dv.getUint16(p + abi.PKT_REPLY_COUNT, true);
-    if (nr) {
-      const first = dv.getUint32(p + abi.PKT_REPLY_FIRST, true);
-      for (let j = 0; j < nr; j++) {
-        const q = replyBase + (first + j) * abi.PKT_SIZE;
-        const proto = dv.getUint8(q + abi.PKT_PROTO);
-        const kind = proto === 6 ? replyKind(6, dv.getUint8(q + abi.PKT_TCPFLAGS), 0) : replyKind(1, dv.getUint8(q + abi.PKT_ICMP_TYPE), dv.getUint8(q + abi.PKT_ICMP_CODE));
-        c.replyKinds[kind] = (c.replyKinds[kind] ?? 0) + 1;
-        c.replyVerdicts[dv.getUint8(q + abi.PKT_VERDICT)]!++;
-        c.replies++;
-      }
-    }
+export class Collector {
+  /** The record's address in the core's memory. */
+  readonly ptr: number;
+
+  constructor(private readonly engine: Engine) {
+    this.ptr = engine.core.summary_create();
+    engine.mem.refresh();
   }
-  c.packets += k1 - k0;
-  c.bytes += bytes;
-  c.rulesTraversed += traversed;
-  c.localOut += local;
+
+  /**
+   * Counts descriptors [k0, k1) of the batch at `base` (just processed)
+   * and their replies (in the reply ring at `replyBase`).
+   */
+  collect(base: number, k0: number, k1: number, replyBase: number): void {
+    this.engine.core.summary_collect(this.ptr, base, k0, k1, replyBase);
+  }
+
+  /** What was counted so far. */
+  read(): CollectorData {
+    const mem = this.engine.mem;
+    mem.refresh();
+    const u64 = mem.u64, at = this.ptr / 8;
+    const n = (off: number, i = 0) => Number(u64[at + off / 8 + i]!);
+    const list = (off: number, len: number) => Array.from({ length: len }, (_, i) => n(off, i));
+    const c: CollectorData = {
+      packets: n(abi.SUM_PACKETS), bytes: n(abi.SUM_BYTES), verdicts: list(abi.SUM_VERDICTS, abi.SUM_VERDICT_SLOTS),
+      drops: list(abi.SUM_DROPS, abi.DROP_MAX), oifPackets: [], oifBytes: [], natOps: list(abi.SUM_NAT_OPS, 5),
+      ctinfo: list(abi.SUM_CTINFO, 256), rulesTraversed: n(abi.SUM_RULES_TRAVERSED), replies: n(abi.SUM_REPLIES),
+      replyVerdicts: list(abi.SUM_REPLY_VERDICTS, abi.SUM_VERDICT_SLOTS), replyKinds: {}, localOut: n(abi.SUM_LOCAL_OUT),
+    };
+    // devices that forwarded nothing stay holes, as in arrays built by counting
+    for (let o = 0; o < abi.SUM_OIF_SLOTS; o++) {
+      const p = n(abi.SUM_OIF_PACKETS, o);
+      if (p) { c.oifPackets[o] = p; c.oifBytes[o] = n(abi.SUM_OIF_BYTES, o); }
+    }
+    const kinds: [number, number][] = [];
+    for (let i = 0; i < abi.SUM_KIND_SLOTS; i++) {
+      const r = this.ptr + abi.SUM_KINDS + i * abi.SUM_KIND_SIZE;
+      const key = mem.u32[r / 4]!;
+      if (key) kinds.push([key, Number(u64[r / 8 + 1]!)]);
+    }
+    for (const [key, k] of kinds.sort((x, y) => x[0] - y[0])) c.replyKinds[replyKindName(key)] = k;
+    return c;
+  }
+
+  /** Counts from zero again. */
+  reset(): void { this.engine.core.summary_reset(this.ptr); }
+
+  /** Releases the record. */
+  free(): void { this.engine.core.free(this.ptr); }
 }
 
 function addArr(a: number[], b: number[]): void {

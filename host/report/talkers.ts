@@ -2,93 +2,66 @@
  * Top talkers in bounded memory: a Misra-Gries frequent-items summary
  * (Misra and Gries 1982) over IPv4 addresses, with the decrement done in
  * batches (subtract the median count from every counter when the table is
- * full), so an update is O(1) amortised.
+ * full), so an update is O(1) amortised. It lives in the core
+ * (assembly/replay/talkers.ts, abi.ts section 11): a batch's sources and
+ * destinations are counted in one core call; this class reads the table.
  *
  * With C = 2048 counters, every address that sent (or received) more than
  * N / 1024 of the N packets is in the table, and a reported count is a
  * lower bound, below the true count by at most `errorBound` (the sum of the
  * medians subtracted, itself at most 2N / C). When fewer than C distinct
- * addresses are seen, counts are exact (errorBound 0). Memory: 48 KiB per
- * summary, whatever the input.
+ * addresses are seen, counts are exact (errorBound 0). Memory: 80 KiB per
+ * summary (4,096 slots) and 56 KiB of scratch, whatever the input.
  *
  * Fed in input order by the main thread, it gives the same answer whatever
  * the number of workers.
  */
-import { fmix32 } from "../replay/flow.js";
+import * as abi from "../core/abi.js";
+import type { Engine } from "../engine.js";
+
+export interface Talker { addr: number; packets: number; bytes: number }
 
 export class TopTalkers {
-  private readonly slots: number;
-  private readonly cap: number;
-  private keys: Uint32Array;
-  private counts: Float64Array;
-  private bytesOf: Float64Array;
-  private used: Uint8Array;
-  private size = 0;
+  /** The summary's address in the core's memory. */
+  readonly ptr: number;
+
+  constructor(private readonly engine: Engine, counters = 2048) {
+    this.ptr = engine.core.talkers_create(counters);
+    engine.mem.refresh();
+  }
+
+  /**
+   * Counts descriptors [0, n) of the batch at `base` (their input fields):
+   * sources into `bySource` (not a local packet's unless its socket chose
+   * the source), destinations into `byDestination`. Both in `engine`'s core.
+   */
+  static addBatch(bySource: TopTalkers, byDestination: TopTalkers, base: number, n: number): void {
+    bySource.engine.core.talkers_add_batch(bySource.ptr, byDestination.ptr, base, n);
+  }
+
+  /** One packet of `bytes` bytes from (or to) `addr`. */
+  add(addr: number, bytes: number): void { this.engine.core.talkers_add(this.ptr, addr, bytes); }
+
+  private f64(off: number): number {
+    this.engine.mem.refresh();
+    return this.engine.mem.f64[(this.ptr + off) / 8]!;
+  }
+
   /** Total packets counted. */
-  total = 0;
+  get total(): number { return this.f64(abi.TT_TOTAL); }
+
   /** Largest amount a reported count can be below the true one. */
-  errorBound = 0;
-
-  constructor(counters = 2048) {
-    this.cap = counters;
-    this.slots = counters * 2;
-    this.keys = new Uint32Array(this.slots);
-    this.counts = new Float64Array(this.slots);
-    this.bytesOf = new Float64Array(this.slots);
-    this.used = new Uint8Array(this.slots);
-  }
-
-  add(addr: number, bytes: number): void {
-    this.total++;
-    const mask = this.slots - 1;
-    let i = fmix32(addr) & mask;
-    for (;;) {
-      if (!this.used[i]) break;
-      if (this.keys[i] === addr) { this.counts[i]!++; this.bytesOf[i]! += bytes; return; }
-      i = (i + 1) & mask;
-    }
-    if (this.size < this.cap) {
-      this.used[i] = 1;
-      this.keys[i] = addr;
-      this.counts[i] = 1;
-      this.bytesOf[i] = bytes;
-      this.size++;
-      return;
-    }
-    this.decrement(); // the new address's single count is absorbed by the decrement
-  }
-
-  /** Subtracts the median count from every counter and drops those that reach zero. */
-  private decrement(): void {
-    const live: number[] = [];
-    for (let i = 0; i < this.slots; i++) if (this.used[i]) live.push(this.counts[i]!);
-    live.sort((a, b) => a - b);
-    const m = Math.max(1, live[live.length >> 1]!);
-    this.errorBound += m;
-    const keys = this.keys, counts = this.counts, bytes = this.bytesOf, used = this.used;
-    this.keys = new Uint32Array(this.slots);
-    this.counts = new Float64Array(this.slots);
-    this.bytesOf = new Float64Array(this.slots);
-    this.used = new Uint8Array(this.slots);
-    this.size = 0;
-    const mask = this.slots - 1;
-    for (let i = 0; i < used.length; i++) {
-      if (!used[i] || counts[i]! <= m) continue;
-      let j = fmix32(keys[i]!) & mask;
-      while (this.used[j]) j = (j + 1) & mask;
-      this.used[j] = 1;
-      this.keys[j] = keys[i]!;
-      this.counts[j] = counts[i]! - m;
-      // bytes are scaled down with the count (an estimate once decremented)
-      this.bytesOf[j] = Math.round(bytes[i]! * (counts[i]! - m) / counts[i]!);
-      this.size++;
-    }
-  }
+  get errorBound(): number { return this.f64(abi.TT_ERROR_BOUND); }
 
   /** The `n` largest, by count then address (deterministic). */
-  top(n: number): { addr: number; packets: number; bytes: number }[] {
-    const out: { addr: number; packets: number; bytes: number }[] = [];
-    for (let i = 0; i < this.slots; i++) if (this.used[i]) out.push({ addr: this.keys[i]!, packets: this.counts[i]!, bytes: this.bytesOf[i]! });
+  top(n: number): Talker[] {
+    const mem = this.engine.mem;
+    mem.refresh();
+    const u32 = mem.u32, f64 = mem.f64, h = this.ptr / 4;
+    const slots = u32[h + abi.TT_SLOTS / 4]!;
+    const keys = u32[h + abi.TT_KEYS / 4]! / 4, counts = u32[h + abi.TT_COUNTS / 4]! / 8, bytes = u32[h + abi.TT_BYTES / 4]! / 8;
+    const out: Talker[] = [];
+    for (let i = 0; i < slots; i++) if (f64[counts + i]) out.push({ addr: u32[keys + i]!, packets: f64[counts + i]!, bytes: f64[bytes + i]! });
     out.sort((a, b) => b.packets - a.packets || a.addr - b.addr);
     return out.slice(0, n);
   }
