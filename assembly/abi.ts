@@ -1709,13 +1709,13 @@ export const SUM_SIZE = 1067712;
  * into `bySrc` unless the packet is local (PF_LOCAL) without a source the
  * socket chose (PF_SRC_SET).
  *
- * The record: this header, then the table at the addresses it holds, of
- * 2 x counters slots (open addressing from fmix32(addr) & (slots - 1),
- * probed linearly): u32 addresses, f64 packet counts (0 = free slot), f64
- * byte counts; then the decrement's scratch space. When an address finds
- * the table full, every count drops by the median count (the bytes scaled
- * with it: round(bytes * (count - m) / count)), the entries left at 0 go,
- * and the survivors are re-inserted in slot order.
+ * The record: this header, then the table at TT_TABLE: 2 x counters slots
+ * of TT_SLOT_SIZE bytes (open addressing from fmix32(addr) & (slots - 1),
+ * probed linearly; one slot is half a cache line), then the decrement's
+ * scratch space. When an address finds the table full, every count drops
+ * by the median count (the bytes scaled with it: round(bytes * (count - m)
+ * / count)), the entries left at 0 go, and the survivors are re-inserted in
+ * slot order.
  */
 /** u32 counters. */
 export const TT_COUNTERS = 0;
@@ -1723,16 +1723,17 @@ export const TT_COUNTERS = 0;
 export const TT_SLOTS = 4;
 /** u32 entries in use. */
 export const TT_SIZE = 8;
-/** u32 address of the u32 addresses. */
-export const TT_KEYS = 12;
+/** u32 address of the table (TT_SLOT_SIZE-byte slots). */
+export const TT_TABLE = 12;
 /** f64 packets counted. */
 export const TT_TOTAL = 16;
 /** f64 sum of the medians subtracted: the most a count is below the truth. */
 export const TT_ERROR_BOUND = 24;
-/** u32 address of the f64 packet counts. */
-export const TT_COUNTS = 32;
-/** u32 address of the f64 byte counts. */
-export const TT_BYTES = 36;
 /** u32 address of the scratch space (counters x 28 bytes). */
-export const TT_SCRATCH = 40;
+export const TT_SCRATCH = 32;
 export const TT_HEADER = 48;
+/** A slot: f64 packets (0 = free), f64 bytes, u32 IPv4 address. */
+export const TT_SLOT_SIZE = 32;
+export const TT_SLOT_PACKETS = 0;
+export const TT_SLOT_BYTES = 8;
+export const TT_SLOT_ADDR = 16;

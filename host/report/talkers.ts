@@ -10,8 +10,8 @@
  * N / 1024 of the N packets is in the table, and a reported count is a
  * lower bound, below the true count by at most `errorBound` (the sum of the
  * medians subtracted, itself at most 2N / C). When fewer than C distinct
- * addresses are seen, counts are exact (errorBound 0). Memory: 80 KiB per
- * summary (4,096 slots) and 56 KiB of scratch, whatever the input.
+ * addresses are seen, counts are exact (errorBound 0). Memory: 128 KiB per
+ * summary (4,096 slots of 32 bytes) and 56 KiB of scratch, whatever the input.
  *
  * Fed in input order by the main thread, it gives the same answer whatever
  * the number of workers.
@@ -58,10 +58,12 @@ export class TopTalkers {
     const mem = this.engine.mem;
     mem.refresh();
     const u32 = mem.u32, f64 = mem.f64, h = this.ptr / 4;
-    const slots = u32[h + abi.TT_SLOTS / 4]!;
-    const keys = u32[h + abi.TT_KEYS / 4]! / 4, counts = u32[h + abi.TT_COUNTS / 4]! / 8, bytes = u32[h + abi.TT_BYTES / 4]! / 8;
+    const slots = u32[h + abi.TT_SLOTS / 4]!, table = u32[h + abi.TT_TABLE / 4]!;
     const out: Talker[] = [];
-    for (let i = 0; i < slots; i++) if (f64[counts + i]) out.push({ addr: u32[keys + i]!, packets: f64[counts + i]!, bytes: f64[bytes + i]! });
+    for (let i = 0; i < slots; i++) {
+      const s = table + i * abi.TT_SLOT_SIZE, packets = f64[(s + abi.TT_SLOT_PACKETS) / 8]!;
+      if (packets) out.push({ addr: u32[(s + abi.TT_SLOT_ADDR) / 4]!, packets, bytes: f64[(s + abi.TT_SLOT_BYTES) / 8]! });
+    }
     out.sort((a, b) => b.packets - a.packets || a.addr - b.addr);
     return out.slice(0, n);
   }
