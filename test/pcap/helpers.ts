@@ -129,7 +129,7 @@ export function replayEach(engine: Engine, src: PacketSource, seed: number, onPa
     const n = src.fill(engine.mem.dv, ptr, capacity);
     if (n === 0) break;
     const first = index;
-    runner.run(n, (k) => first + k, {
+    runner.run(n, first, {
       segment(dv, base, k0, k1) {
         for (let k = k0; k < k1; k++) onPacket(dv, base + k * abi.PKT_SIZE, k, first + k);
       },
