@@ -1665,6 +1665,8 @@ export const SUM_RULES_TRAVERSED = 16;
 export const SUM_REPLIES = 24;
 /** Packets with PF_LOCAL (sent by local processes). */
 export const SUM_LOCAL_OUT = 32;
+/** 1 + the largest PKT_OIF of a forwarded packet counted (0: none): the per-device counts end there. */
+export const SUM_OIF_END = 40;
 /** u64 x SUM_VERDICT_SLOTS: packets by PKT_VERDICT. */
 export const SUM_VERDICTS = 64;
 /** u64 x SUM_VERDICT_SLOTS: replies by their PKT_VERDICT. */

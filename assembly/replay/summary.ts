@@ -9,7 +9,7 @@ import {
   PKT_REPLY_FIRST, PKT_PROTO, PKT_TCPFLAGS, PKT_ICMP_TYPE, PKT_ICMP_CODE, PF_LOCAL, VERDICT_DROP, VERDICT_FORWARD,
   SUM_PACKETS, SUM_BYTES, SUM_RULES_TRAVERSED, SUM_REPLIES, SUM_LOCAL_OUT, SUM_VERDICTS, SUM_REPLY_VERDICTS, SUM_VERDICT_SLOTS,
   SUM_NAT_OPS, SUM_DROPS, SUM_DROP_SLOTS, SUM_CTINFO, SUM_KINDS, SUM_KIND_SLOTS, SUM_KIND_SIZE, SUM_KIND_HASH,
-  SUM_OIF_PACKETS, SUM_OIF_BYTES, SUM_SIZE,
+  SUM_OIF_PACKETS, SUM_OIF_BYTES, SUM_OIF_END, SUM_SIZE,
 } from "../abi";
 import { zalloc } from "../util/mem";
 
@@ -39,7 +39,7 @@ function countKind(sum: usize, key: u32): void {
 
 /** Counts descriptors [k0, k1) of the batch at `base` and their replies (reply ring at `replyBase`). */
 export function summaryCollect(sum: usize, base: usize, k0: u32, k1: u32, replyBase: usize): void {
-  let bytes: u64 = 0, traversed: u64 = 0, local: u64 = 0, replies: u64 = 0;
+  let bytes: u64 = 0, traversed: u64 = 0, local: u64 = 0, replies: u64 = 0, oifEnd = load<u64>(sum, SUM_OIF_END);
   for (let k = k0; k < k1; k++) {
     const p = base + (<usize>k << PKT_SHIFT);
     const v = <u32>load<u8>(p, PKT_VERDICT);
@@ -50,9 +50,10 @@ export function summaryCollect(sum: usize, base: usize, k0: u32, k1: u32, replyB
       const reason = <u32>load<u16>(p, PKT_REASON);
       if (reason < <u32>SUM_DROP_SLOTS) bump(sum + SUM_DROPS + (<usize>reason << 3), 1);
     } else if (v == VERDICT_FORWARD) {
-      const o = <usize>load<u16>(p, PKT_OIF) << 3;
+      const oif = load<u16>(p, PKT_OIF), o = <usize>oif << 3;
       bump(sum + SUM_OIF_PACKETS + o, 1);
       bump(sum + SUM_OIF_BYTES + o, len);
+      if (<u64>oif >= oifEnd) oifEnd = <u64>oif + 1;
     }
     const ops = <u32>load<u8>(p, PKT_NAT_OPS);
     if (ops != 0) for (let b: u32 = 0; b < 5; b++) if (ops & (1 << b)) bump(sum + SUM_NAT_OPS + (<usize>b << 3), 1);
@@ -80,4 +81,5 @@ export function summaryCollect(sum: usize, base: usize, k0: u32, k1: u32, replyB
   bump(sum + SUM_RULES_TRAVERSED, traversed);
   bump(sum + SUM_LOCAL_OUT, local);
   bump(sum + SUM_REPLIES, replies);
+  store<u64>(sum, oifEnd, SUM_OIF_END);
 }

@@ -88,9 +88,9 @@ export class Collector {
       replyVerdicts: list(abi.SUM_REPLY_VERDICTS, abi.SUM_VERDICT_SLOTS), replyKinds: {}, localOut: n(abi.SUM_LOCAL_OUT),
     };
     // devices that forwarded nothing stay holes, as in arrays built by counting
-    const u32 = mem.u32, oifs = (this.ptr + abi.SUM_OIF_PACKETS) / 4;
-    for (let o = 0; o < abi.SUM_OIF_SLOTS; o++) {
-      if (u32[oifs + 2 * o] || u32[oifs + 2 * o + 1]) { c.oifPackets[o] = n(abi.SUM_OIF_PACKETS, o); c.oifBytes[o] = n(abi.SUM_OIF_BYTES, o); }
+    for (let o = 0, end = n(abi.SUM_OIF_END); o < end; o++) {
+      const p = n(abi.SUM_OIF_PACKETS, o);
+      if (p) { c.oifPackets[o] = p; c.oifBytes[o] = n(abi.SUM_OIF_BYTES, o); }
     }
     const kinds: [number, number][] = [];
     for (let i = 0; i < abi.SUM_KIND_SLOTS; i++) {
