@@ -39,8 +39,9 @@
  * `statistic`, early drop, ICMP credits), so a packet draws the same
  * whatever other packets the engine processed. `seed_keys_set(0, 0, 0)`
  * returns to one stream seeded by SYS_SEED. For packets with consecutive
- * input indexes, `seed_keys_fill(keys, count, seed, firstLo, firstHi)`
- * writes the replay's keys (host/replay/runner.ts packetSeed) itself.
+ * input indexes, `seed_keys_derive(base, count, seed, firstLo, firstHi)`
+ * has the core derive the replay's keys (host/replay/runner.ts packetSeed)
+ * itself, no key array, when a packet first draws.
  */
 
 /** Size of one packet descriptor in bytes. */

@@ -14,7 +14,7 @@ import { rulesSet } from "./fib/rules";
 import { sysctlSet } from "./config";
 import { counters, dropCounters, resetCounters } from "./ipv4/stats";
 import { processBatch } from "./pipeline";
-import { seedKeysSet, seedKeysFill } from "./util/random";
+import { seedKeysSet, seedKeysDerive, seedKeysFill } from "./util/random";
 import { summaryCreate, summaryReset, summaryCollect } from "./replay/summary";
 import { talkersCreate, talkersAdd, talkersAddBatch } from "./replay/talkers";
 import { smpSet } from "./smp";
@@ -159,11 +159,12 @@ export function process_batch(base: usize, count: u32): void { processBatch(base
  */
 export function seed_keys_set(base: usize, keys: usize, count: u32): void { seedKeysSet(base, keys, count); }
 /**
- * Writes the per-packet keys (for seed_keys_set) of `count` packets with
- * consecutive input indexes from firstHi * 2^32 + firstLo, seeded by `seed`,
- * at `keys` (util/random.ts seedKeysFill).
+ * Per-packet PRNG seeds as seed_keys_set, for descriptors with consecutive
+ * input indexes from firstHi * 2^32 + firstLo: the core derives each key
+ * from `seed` and the index (host/replay/runner.ts packetSeed) when the
+ * packet first draws. seed_keys_set(0, 0, 0) turns it off.
  */
-export function seed_keys_fill(keys: usize, count: u32, seed: u32, firstLo: u32, firstHi: u32): void { seedKeysFill(keys, count, seed, firstLo, firstHi); }
+export function seed_keys_derive(base: usize, count: u32, seed: u32, firstLo: u32, firstHi: u32): void { seedKeysDerive(base, count, seed, firstLo, firstHi); }
 /**
  * As process_batch, but with several CPUs modelled the batch's last round of
  * concurrent packets is left for the next call (unless `final`): returns how
@@ -271,6 +272,8 @@ export function statistic_oracle(enabled: u32, ids: usize, n: u32): void {
   memory.copy(oracleBuf, ids, <usize>n << 2);
   statisticOracle(enabled != 0, oracleBuf, n);
 }
+/** The keys seed_keys_derive derives for `count` consecutive indexes, written at `keys` (test/engine/seed-keys.test.ts compares them with packetSeed). */
+export function seed_keys_fill(keys: usize, count: u32, seed: u32, firstLo: u32, firstHi: u32): void { seedKeysFill(keys, count, seed, firstLo, firstHi); }
 /** The generator's timing wheel alone (test/traffic/queue.test.ts checks its order against a sort). */
 export function tw_create(): usize { return wheelCreate(); }
 export function tw_reserve(w: usize, cap: u32): void { wheelReserve(w, cap); }

@@ -33,32 +33,52 @@ export function seedRandom(seed: u32): void {
 let keysBase: usize = 0;
 let keysPtr: usize = 0;
 let keysCount: u32 = 0;
+/** seedKeysDerive: the keys are derived from these instead of read at keysPtr. */
+let keysDerived = false;
+let keysSeedPart: u32 = 0;
+let keysFirst: u64 = 0;
 let armed = false;
-let armedKey: u32 = 0;
+/** The armed packet's key, or (keysDerived) its input index, derived at the first draw. */
+let armedKey: u64 = 0;
 
 /** Descriptors at `base + k * PKT_SIZE` (k < count) take their seed from the u32 at `keys + 4k`; count 0 turns it off. */
 export function seedKeysSet(base: usize, keys: usize, count: u32): void {
   keysBase = base;
   keysPtr = keys;
   keysCount = count;
+  keysDerived = false;
   armed = false;
 }
 
 /**
- * Writes the keys of `count` packets with consecutive input indexes
- * (first + k, first = firstHi * 2^32 + firstLo) at `keys`: the key of
- * index i is fmix32(fmix32(seed ^ 0x6a09e667) ^ fmix32(lo ^ 0xbb67ae85) ^
- * hi * 0x3c6ef372) (lo, hi: i's low and high 32 bits), host/replay/runner.ts
- * packetSeed.
+ * Descriptors at `base + k * PKT_SIZE` (k < count) have the input indexes
+ * first + k (first = firstHi * 2^32 + firstLo): each takes the key
+ * packetKey gives for its index, derived when it first draws (most packets
+ * never do).
  */
+export function seedKeysDerive(base: usize, count: u32, seed: u32, firstLo: u32, firstHi: u32): void {
+  seedKeysSet(base, 0, count);
+  keysDerived = true;
+  keysSeedPart = fmix32(seed ^ 0x6a09e667);
+  keysFirst = (<u64>firstHi << 32) | <u64>firstLo;
+}
+
+/**
+ * The key of input index `index` under a seed whose part is
+ * fmix32(seed ^ 0x6a09e667): fmix32(seedPart ^ fmix32(lo ^ 0xbb67ae85) ^
+ * hi * 0x3c6ef372) (lo, hi: the index's low and high 32 bits), as
+ * host/replay/runner.ts packetSeed.
+ */
+// @ts-ignore: decorator
+@inline function packetKey(seedPart: u32, index: u64): u32 {
+  return fmix32(seedPart ^ fmix32(<u32>index ^ 0xbb67ae85) ^ (<u32>(index >> 32) * 0x3c6ef372));
+}
+
+/** Writes the keys seedKeysDerive derives for `count` consecutive indexes at `keys` (for the tests). */
 export function seedKeysFill(keys: usize, count: u32, seed: u32, firstLo: u32, firstHi: u32): void {
   const s = fmix32(seed ^ 0x6a09e667);
   const first = (<u64>firstHi << 32) | <u64>firstLo;
-  for (let k: u32 = 0; k < count; k++) {
-    const index = first + <u64>k;
-    const lo = <u32>index, hi = <u32>(index >> 32);
-    store<u32>(keys + (<usize>k << 2), fmix32(s ^ fmix32(lo ^ 0xbb67ae85) ^ (hi * 0x3c6ef372)));
-  }
+  for (let k: u32 = 0; k < count; k++) store<u32>(keys + (<usize>k << 2), packetKey(s, first + <u64>k));
 }
 
 /** Packet `p` starts: with per-packet seeds, its key seeds the PRNG at the first draw. */
@@ -70,12 +90,12 @@ export function seedKeysFill(keys: usize, count: u32, seed: u32, firstLo: u32, f
 function armPacket(p: usize): void {
   const k = (p - keysBase) >> PKT_SHIFT;
   if (p < keysBase || k >= <usize>keysCount) return;
-  armedKey = load<u32>(keysPtr + (k << 2));
+  armedKey = keysDerived ? keysFirst + <u64>k : <u64>load<u32>(keysPtr + (k << 2));
   armed = true;
 }
 
 export function randomU32(): u32 {
-  if (armed) seedRandom(armedKey);
+  if (armed) seedRandom(keysDerived ? packetKey(keysSeedPart, armedKey) : <u32>armedKey);
   let x = s0;
   const y = s1;
   s0 = y;

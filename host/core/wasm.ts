@@ -36,6 +36,7 @@ export interface CoreExports {
   nf_jit_trace(p: number, id: number): void;
   nf_jit_walk_chain(p: number, chain: number): number;
   seed_keys_set(base: number, keys: number, count: number): void;
+  seed_keys_derive(base: number, count: number, seed: number, firstLo: number, firstHi: number): void;
   seed_keys_fill(keys: number, count: number, seed: number, firstLo: number, firstHi: number): void;
   summary_create(): number;
   summary_reset(sum: number): void;

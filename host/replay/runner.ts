@@ -4,10 +4,11 @@
  * engine's batch buffer and hands the processed batch to a sink.
  *
  * Randomness keyed by packet: every descriptor gets a PRNG key derived from
- * (seed, the packet's input index) in a key array beside the batch
- * (`seed_keys_set`, assembly/util/random.ts), and the core re-seeds its PRNG
- * from the key of the packet being processed before that packet's first
- * draw. A packet's NAT port choice (--random, --random-fully), its
+ * (seed, the packet's input index), by the core for consecutive indexes
+ * (`seed_keys_derive`: when the packet first draws) or in a key array
+ * beside the batch (`seed_keys_set`; assembly/util/random.ts), and the
+ * core re-seeds its PRNG from the key of the packet being processed before
+ * that packet's first draw. A packet's NAT port choice (--random, --random-fully), its
  * `statistic` endpoint choice and its confirm-time draws then depend on the
  * packet alone, not on which other packets the same engine saw before: the
  * draws are the same whether one engine sees every packet or a worker sees
@@ -35,7 +36,7 @@ export function packetSeed(seed: number, index: number): number {
 export class EngineRunner {
   /** Core calls made. */
   calls = 0;
-  /** The key array in the core's memory (one u32 per batch descriptor). */
+  /** The key array in the core's memory (one u32 per batch descriptor), for index functions. */
   private keysPtr = 0;
   private keysCap = 0;
   private readonly seedHi: number;
@@ -46,22 +47,22 @@ export class EngineRunner {
 
   /**
    * Processes the `n` descriptors at the start of the batch buffer, whose
-   * input indexes are `first`, first + 1, ... (the keys are derived in the
-   * core), or `indexOf(k)` for descriptor k.
+   * input indexes are `first`, first + 1, ... (the core derives their keys),
+   * or `first(k)` for descriptor k (the keys are written here).
    */
   run(n: number, first: number | ((k: number) => number), sink: SegmentSink): void {
     if (n === 0) return;
     const e = this.engine;
     const core = e.core;
     const base = e.batchBuffer.ptr;
-    if (this.keysCap < n) {
-      if (this.keysPtr) core.free(this.keysPtr);
-      this.keysCap = Math.max(n, e.batchBuffer.capacity);
-      this.keysPtr = core.alloc(this.keysCap * 4);
-    }
     if (typeof first === "number") {
-      core.seed_keys_fill(this.keysPtr, n, this.seed >>> 0, first >>> 0, Math.floor(first / 4294967296) >>> 0);
+      core.seed_keys_derive(base, n, this.seed >>> 0, first >>> 0, Math.floor(first / 4294967296) >>> 0);
     } else {
+      if (this.keysCap < n) {
+        if (this.keysPtr) core.free(this.keysPtr);
+        this.keysCap = Math.max(n, e.batchBuffer.capacity);
+        this.keysPtr = core.alloc(this.keysCap * 4);
+      }
       e.mem.refresh();
       const keys = new Uint32Array(e.mem.dv.buffer, this.keysPtr, n);
       const hi = this.seedHi;
@@ -71,8 +72,8 @@ export class EngineRunner {
         // packetSeed, with the seed's part computed once
         keys[k] = index < 4294967296 ? fmix32(hi ^ fmix32(lo ^ 0xbb67ae85)) : packetSeed(this.seed, index);
       }
+      core.seed_keys_set(base, this.keysPtr, n);
     }
-    core.seed_keys_set(base, this.keysPtr, n);
     try {
       core.process_batch(base, n);
     } finally {
