@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as abi from "../../host/core/abi.js";
 import { Engine } from "../../host/engine.js";
 import { Collector, type CollectorData } from "../../host/report/collect.js";
 import { TopTalkers } from "../../host/report/talkers.js";
@@ -143,6 +144,24 @@ function expectSameTalkers(b: Both): void {
 }
 
 const sum = (a: number[]) => a.reduce((x, y) => x + (y ?? 0), 0);
+
+describe("the summary record's layout (abi.ts section 10)", () => {
+  it("its parts follow each other without overlapping, and hold every drop reason", () => {
+    const parts: [number, number][] = [
+      [abi.SUM_PACKETS, 8], [abi.SUM_BYTES, 8], [abi.SUM_RULES_TRAVERSED, 8], [abi.SUM_REPLIES, 8], [abi.SUM_LOCAL_OUT, 8], [abi.SUM_OIF_END, 8],
+      [abi.SUM_VERDICTS, 8 * abi.SUM_VERDICT_SLOTS], [abi.SUM_REPLY_VERDICTS, 8 * abi.SUM_VERDICT_SLOTS], [abi.SUM_NAT_OPS, 8 * 5],
+      [abi.SUM_DROPS, 8 * abi.SUM_DROP_SLOTS], [abi.SUM_CTINFO, 8 * 256], [abi.SUM_KINDS, abi.SUM_KIND_SLOTS * abi.SUM_KIND_SIZE],
+      [abi.SUM_OIF_PACKETS, 8 * abi.SUM_OIF_SLOTS], [abi.SUM_OIF_BYTES, 8 * abi.SUM_OIF_SLOTS],
+    ];
+    for (let i = 1; i < parts.length; i++) expect(parts[i]![0], `part ${i}`).toBeGreaterThanOrEqual(parts[i - 1]![0] + parts[i - 1]![1]);
+    const last = parts[parts.length - 1]!;
+    expect(last[0] + last[1]).toBe(abi.SUM_SIZE);
+    for (const [at] of parts) expect(at % 8).toBe(0);
+    expect(abi.DROP_MAX).toBeLessThanOrEqual(abi.SUM_DROP_SLOTS);
+    expect(abi.VERDICT_DROP).toBeLessThan(abi.SUM_VERDICT_SLOTS);
+    expect(abi.SUM_KIND_SLOTS).toBe(1 << 10); // the kind hash keeps 10 bits (>>> 22)
+  });
+});
 
 describe("the core's replay summary = the JavaScript collector and top talkers", () => {
   it("JSONL: drops, node replies (TCP resets, ICMP errors, echo replies), NAT, local delivery and local traffic", async () => {
