@@ -5,7 +5,7 @@
  * left alone (someone else's).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -48,12 +48,38 @@ export function removeStaleNamespaces(): string[] {
  */
 const EXCLUSIVE_DIR = "/tmp/nodeplane-kernel-exclusive";
 
-/** Live processes other than this one with a marker. */
+/**
+ * The host's values of global sysctls a process changed while alone
+ * (EXCLUSIVE_DIR/<pid>.sysctl, JSON [name, value] pairs), so that a process
+ * killed before it could restore them (a test timeout kills the worker)
+ * does not leave them changed for every later test: the next process to
+ * look at the markers restores them.
+ */
+export function recordGlobalSysctls(saved: [string, string][]): void {
+  mkdirSync(EXCLUSIVE_DIR, { recursive: true });
+  writeFileSync(`${EXCLUSIVE_DIR}/${process.pid}.sysctl`, JSON.stringify(saved));
+}
+export function forgetGlobalSysctls(): void {
+  rmSync(`${EXCLUSIVE_DIR}/${process.pid}.sysctl`, { force: true });
+}
+
+/** Live processes other than this one with a marker (a dead one's marker is removed, its sysctls restored). */
 function otherMarkers(): number[] {
   let names: string[] = [];
   try { names = readdirSync(EXCLUSIVE_DIR); } catch { return []; }
   const out: number[] = [];
   for (const n of names) {
+    const m = /^(\d+)\.sysctl$/.exec(n);
+    if (m) {
+      if (Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) {
+        try {
+          for (const [k, v] of JSON.parse(readFileSync(`${EXCLUSIVE_DIR}/${n}`, "utf8")) as [string, string][]) if (v) spawnSync("sysctl", ["-qw", `${k}=${v}`]);
+        } finally {
+          rmSync(`${EXCLUSIVE_DIR}/${n}`, { force: true });
+        }
+      }
+      continue;
+    }
     const pid = Number(n);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     if (pidAlive(pid)) out.push(pid);

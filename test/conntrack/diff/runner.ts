@@ -30,7 +30,7 @@
  */
 import { spawnSync } from "node:child_process";
 import type { InjectPacket, KernelNode, Observation, Seen } from "../../kernel/netns.js";
-import { withKernelAlone } from "../../kernel/cleanup.js";
+import { withKernelAlone, recordGlobalSysctls, forgetGlobalSysctls } from "../../kernel/cleanup.js";
 import { COMPARED_COUNTERS, REASON_ERRNO } from "../../kernel/compare.js";
 import { protoNum } from "../../kernel/frames.js";
 import type { Engine } from "../../../host/engine.js";
@@ -178,6 +178,7 @@ export class GlobalMax {
     for (const [k, v] of Object.entries(values)) {
       const r = spawnSync("sysctl", ["-n", k], { encoding: "utf8" });
       this.saved.unshift([k, r.stdout.trim()]);
+      recordGlobalSysctls(this.saved);
       const w = spawnSync("sysctl", ["-qw", `${k}=${v}`], { encoding: "utf8" });
       if (w.status !== 0) throw new Error(`sysctl ${k}=${v}: ${w.stderr}`);
       effective[k] = spawnSync("sysctl", ["-n", k], { encoding: "utf8" }).stdout.trim();
@@ -186,6 +187,7 @@ export class GlobalMax {
   }
   private restoreSync = () => {
     for (const [k, v] of this.saved) if (v) spawnSync("sysctl", ["-qw", `${k}=${v}`]);
+    forgetGlobalSysctls();
   };
   restore(): void {
     this.restoreSync();
