@@ -1,0 +1,128 @@
+/**
+ * Capture file constants shared by the host's reader (host/pcap/format.ts
+ * re-exports them) and the core's capture decoder (decode.ts): classic pcap
+ * (libpcap's savefile format), pcapng (draft-ietf-opsawg-pcapng), the
+ * link-layer header types (https://www.tcpdump.org/linktypes.html) and the
+ * Linux packet types nodeplane reads; then the layout of the decoder's
+ * state block and interface table (capture_decode, assembly/index.ts).
+ */
+
+/** Classic pcap magic, microsecond timestamps (as written, either byte order). */
+export const PCAP_MAGIC_US= 0xa1b2c3d4;
+/** Classic pcap magic, nanosecond timestamps. */
+export const PCAP_MAGIC_NS= 0xa1b23c4d;
+export const PCAP_HEADER = 24;
+export const PCAP_RECORD = 16;
+
+/** pcapng block types. */
+export const BT_SHB= 0x0a0d0d0a;
+export const BT_IDB= 0x00000001;
+/** Obsolete Packet Block (pcapng draft before EPB). */
+export const BT_OPB= 0x00000002;
+export const BT_SPB= 0x00000003;
+export const BT_EPB= 0x00000006;
+/** Byte-order magic of the section header block. */
+export const BYTE_ORDER_MAGIC= 0x1a2b3c4d;
+
+/** pcapng option codes. */
+export const OPT_ENDOFOPT = 0;
+export const IF_NAME = 2;
+export const IF_TSRESOL = 9;
+export const EPB_FLAGS = 2;
+
+/** Link-layer header types. */
+export const LINKTYPE_ETHERNET = 1;
+/** LINKTYPE_RAW: raw IPv4 or IPv6, version from the first nibble. */
+export const LINKTYPE_RAW = 101;
+export const LINKTYPE_LINUX_SLL = 113;
+export const LINKTYPE_IPV4 = 228;
+export const LINKTYPE_LINUX_SLL2 = 276;
+
+/** Largest captured length nodeplane accepts for one frame (Wireshark's limit for Ethernet). */
+export const MAX_CAPLEN = 262144;
+
+/** Frame direction as the capture records it (SLL packet type, pcapng epb_flags). */
+export const DIR_UNKNOWN = 0;
+export const DIR_IN = 1;
+export const DIR_OUT = 2;
+
+/** Linux packet types (include/uapi/linux/if_packet.h), as SLL/SLL2 carry them. */
+export const PACKET_HOST = 0;
+export const PACKET_BROADCAST = 1;
+export const PACKET_MULTICAST = 2;
+export const PACKET_OTHERHOST = 3;
+export const PACKET_OUTGOING = 4;
+
+/** Ethertypes. */
+export const ETH_P_IP = 0x0800;
+export const ETH_P_ARP = 0x0806;
+export const ETH_P_IPV6 = 0x86dd;
+export const ETH_P_8021Q = 0x8100;
+export const ETH_P_8021AD = 0x88a8;
+export const ETH_P_QINQ1 = 0x9100;
+
+// ---- capture_decode's state block (CD_*, byte offsets; u32 unless said) ----
+/** In: address of the read buffer's byte 0. */
+export const CD_BUF = 0;
+/** In/out: offset in the buffer of the next record (out: of the first record not decoded). */
+export const CD_POS = 4;
+/** In: offset just past the buffer's valid bytes. */
+export const CD_END = 8;
+/** In: address of descriptor 0 (descriptor k at CD_OUT + k * PKT_SIZE). */
+export const CD_OUT = 12;
+/** In: descriptors to write at most. */
+export const CD_MAX = 16;
+/** In: CDF_* bits. */
+export const CD_FLAGS = 20;
+/** In: interfaces of the current pcapng section (entries of the interface table). */
+export const CD_NIF = 24;
+/** In: address of the interface table (CD_NIF entries of CDI_SIZE bytes). */
+export const CD_IFS = 28;
+/** In: address of the node-MAC hash table (u64 slots, MAC + 1, 0 empty), 0 for none. */
+export const CD_MACS = 32;
+/** In: its slot count - 1 (a power of two - 1). */
+export const CD_MAC_MASK = 36;
+/** Out: records (pcapng blocks) consumed. */
+export const CD_RECORDS = 40;
+/** Out: frames stamped before the first frame (replayed at time 0). */
+export const CD_CLAMPED = 44;
+/** Out: descriptors whose transport checksum was not checked (checking off). */
+export const CD_UNVERIFIED = 48;
+/** Out: frames skipped as the node's own transmissions ("outgoing"). */
+export const CD_OUTGOING = 52;
+/** Out: why it stopped (CDS_*). */
+export const CD_STOP = 56;
+/** Out: with CDS_NEED, the bytes needed from CD_POS. */
+export const CD_NEED = 60;
+/** Out: offset in the buffer of the last record consumed. */
+export const CD_LAST_REC = 64;
+/** Out (f64): replay time of the last frame consumed (tsNs before the clamp). */
+export const CD_LAST_TS = 72;
+export const CD_SIZE = 80;
+
+/** CD_FLAGS: check transport checksums. */
+export const CDF_VERIFY = 1;
+
+/** CD_STOP: CD_MAX descriptors written. */
+export const CDS_FULL = 0;
+/** CD_STOP: the next record is not all in the buffer (CD_NEED bytes from CD_POS are needed). */
+export const CDS_NEED = 1;
+/** CD_STOP: the next record is one the host decodes. */
+export const CDS_HOST = 2;
+
+// ---- an interface table entry (CDI_*) ----
+/** Link type. */
+export const CDI_LINKTYPE = 0;
+/** Ingress slot of every frame of the interface; 0: the host resolves it (frame by frame). */
+export const CDI_SLOT = 4;
+/** Snapshot length (0: unlimited). */
+export const CDI_SNAPLEN = 8;
+/** 1 when the time anchor below is set (the host's CaptureInterface.anchored). */
+export const CDI_ANCHORED = 12;
+/** In/out: the anchor: the last timestamp's units (hi, lo) and its replay time (f64 ns). */
+export const CDI_AHI = 16;
+export const CDI_ALO = 20;
+export const CDI_ANS = 24;
+/** f64: nanoseconds per timestamp unit (0: the host's exact path). */
+export const CDI_NS_PER_UNIT = 32;
+export const CDI_SIZE = 40;
