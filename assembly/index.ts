@@ -44,6 +44,7 @@ import { natExtReset, natExtBytes } from "./nat/ext";
 import { creditsPerJiffy, statisticOracle } from "./netfilter/match";
 import { CTS_COUNT } from "./abi";
 import { genCreate, genParamSet, genLawSet, genTableSet, genFill, genFeedback, genStat } from "./traffic/generator";
+import { captureDecode } from "./capture/decode";
 import { wheelCreate, wheelReserve, wheelPush, wheelPeek, wheelPeekedFlow, wheelPopPeeked, wheelSize } from "./traffic/wheel";
 
 // ---- memory for the host's staging buffers ----
@@ -282,3 +283,6 @@ export function tw_peek(w: usize): f64 { return wheelPeek(w); }
 export function tw_peeked_flow(w: usize): i32 { return wheelPeekedFlow(w); }
 export function tw_pop_peeked(w: usize): void { wheelPopPeeked(w); }
 export function tw_size(w: usize): u32 { return wheelSize(w); }
+
+// ---- capture decoding (capture/decode.ts: the replay's fast path over pcapng packet blocks) ----
+export function capture_decode(state: usize): u32 { return captureDecode(state); }

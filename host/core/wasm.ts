@@ -95,6 +95,8 @@ export interface CoreExports {
   tw_peeked_flow(w: number): number;
   tw_pop_peeked(w: number): void;
   tw_size(w: number): number;
+  /** Decodes capture records from the state block at `state` (assembly/capture/format.ts CD_*); returns the descriptors written. */
+  capture_decode(state: number): number;
 }
 
 const isNode = typeof process !== "undefined" && !!(process as { versions?: { node?: string } }).versions?.node;

@@ -14,6 +14,7 @@ import type { LoadedNode } from "../node/compile.js";
 import { parseCidr, maskOf } from "../util/ipv4.js";
 import { parseMac, formatMac, type LinkInfo } from "./link.js";
 import type { CaptureInterface } from "./read.js";
+import * as f from "./format.js";
 
 /** The user's ingress mapping; every value is a node link name. */
 export interface IngressMap {
@@ -122,6 +123,21 @@ export class IngressResolver {
     }
     return undefined;
   }
+
+  /**
+   * The slot resolve() gives every frame of capture interface `ifc` (link
+   * type `linkType`), whatever the frame; 0 when that depends on the frame
+   * (user MAC or ifindex mappings that apply to the link type, or no slot
+   * from the interface's id or name).
+   */
+  fixedSlot(ifc: CaptureInterface, linkType: number): number {
+    if (linkType === f.LINKTYPE_LINUX_SLL2 && this.userIfindex.size > 0) return 0;
+    if (linkType === f.LINKTYPE_ETHERNET && this.userMac.size > 0) return 0;
+    return this.interfaceSlot(ifc);
+  }
+
+  /** The node's link MACs (isNodeMac's), as 48-bit numbers. */
+  nodeMacList(): number[] { return [...this.nodeMacs]; }
 
   /** The frame is the node's own transmission (source MAC of a node link). */
   isNodeMac(mac: number): boolean { return mac >= 0 && this.nodeMacs.has(mac); }

@@ -18,7 +18,7 @@
  * link type) throws a CaptureError naming the byte offset; every frame
  * before it has been returned.
  */
-import { ByteSource, DEFAULT_BUFFER, READ_CHUNK } from "./source.js";
+import { ByteSource, DEFAULT_BUFFER, READ_CHUNK, type LinearBuffer } from "./source.js";
 import { CaptureError } from "./errors.js";
 import * as f from "./format.js";
 
@@ -53,6 +53,8 @@ export interface ReaderOptions {
   bufferSize?: number;
   /** Bytes asked of one read (default READ_CHUNK, 128 KiB). */
   readChunk?: number;
+  /** Puts the read buffer (of the size given) in a WASM core's linear memory (PcapSource's fast path). */
+  linear?: (size: number) => LinearBuffer;
 }
 
 const TWO32 = 4294967296;
@@ -95,7 +97,8 @@ export class CaptureReader {
   private secIfs: CaptureInterface[] = [];
 
   private constructor(readonly file: string, opts: ReaderOptions) {
-    this.src = new ByteSource(file, Math.max(512 << 10, opts.bufferSize ?? DEFAULT_BUFFER), Math.max(64 << 10, opts.readChunk ?? READ_CHUNK));
+    const size = Math.max(512 << 10, opts.bufferSize ?? DEFAULT_BUFFER);
+    this.src = new ByteSource(file, size, Math.max(64 << 10, opts.readChunk ?? READ_CHUNK), opts.linear?.(size));
     const s = this.src;
     if (s.ensure(4) !== 1) this.fail(0, 0, "", `not a pcap or pcapng file: ${s.end} bytes, too short for a file header`);
     const m = s.dv.getUint32(0, false);
@@ -116,6 +119,12 @@ export class CaptureReader {
   static open(file: string, opts: ReaderOptions = {}): CaptureReader {
     return new CaptureReader(file, opts);
   }
+
+  /** The current section is little-endian (pcapng; classic pcap: the file). */
+  get littleEndian(): boolean { return this.le; }
+
+  /** The interfaces of the current pcapng section, by interface id. */
+  get sectionInterfaces(): readonly CaptureInterface[] { return this.secIfs; }
 
   /** The read buffer (frame bytes are at data .. data + capLen). */
   get buf(): Uint8Array { return this.src.buf; }

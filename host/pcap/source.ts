@@ -24,9 +24,17 @@ export const DEFAULT_BUFFER = 4 << 20;
  */
 export const READ_CHUNK = 128 << 10;
 
+/**
+ * A read buffer in a WASM core's linear memory (the core's capture decoder
+ * parses it in place): `size` bytes at `ptr`. The memory may grow, which
+ * detaches the views: ByteSource.rebind() makes new ones.
+ */
+export interface LinearBuffer { memory: WebAssembly.Memory; ptr: number }
+
 export class ByteSource {
-  readonly buf: Uint8Array;
-  readonly dv: DataView;
+  /** The buffer (a view of a core's memory with `linear`: see rebind()). */
+  buf: Uint8Array;
+  dv: DataView;
   /** Offset in buf of the next unread byte. */
   pos = 0;
   /** Offset in buf just past the valid bytes. */
@@ -39,11 +47,27 @@ export class ByteSource {
   eof = false;
   private fd: number;
   private filePos = 0;
+  /** The buffer's size (a detached view's length is 0). */
+  private readonly size: number;
 
-  constructor(readonly file: string, size = DEFAULT_BUFFER, private readonly chunk = READ_CHUNK) {
+  constructor(readonly file: string, size = DEFAULT_BUFFER, private readonly chunk = READ_CHUNK, readonly linear?: LinearBuffer) {
     this.fd = openSync(file, "r");
-    this.buf = new Uint8Array(size);
-    this.dv = new DataView(this.buf.buffer);
+    this.size = size;
+    if (linear) {
+      this.buf = new Uint8Array(linear.memory.buffer, linear.ptr, size);
+      this.dv = new DataView(linear.memory.buffer, linear.ptr, size);
+    } else {
+      this.buf = new Uint8Array(size);
+      this.dv = new DataView(this.buf.buffer);
+    }
+  }
+
+  /** With a buffer in linear memory: new views if the memory grew since (call before reading buf or dv). */
+  rebind(): void {
+    const l = this.linear;
+    if (!l || this.buf.buffer === l.memory.buffer) return;
+    this.buf = new Uint8Array(l.memory.buffer, l.ptr, this.size);
+    this.dv = new DataView(l.memory.buffer, l.ptr, this.size);
   }
 
   /** File offset of buf[pos]. */

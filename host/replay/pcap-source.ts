@@ -31,6 +31,8 @@
  */
 import { fstatSync, openSync, closeSync } from "node:fs";
 import * as abi from "../core/abi.js";
+import * as cf from "../../assembly/capture/format.js";
+import type { CoreExports } from "../core/wasm.js";
 import type { Engine } from "../engine.js";
 import { InputError } from "../snapshot/errors.js";
 import { CaptureReader } from "../pcap/read.js";
@@ -57,6 +59,13 @@ export interface PcapSourceOptions {
    * frames already decoded (faster), and frame() cannot be used.
    */
   keepFrames?: boolean;
+  /**
+   * A WASM core whose capture decoder (assembly/capture/decode.ts) decodes
+   * the common records in place, the read buffer in its linear memory;
+   * the rest are decoded here as without it (the same descriptors, counts
+   * and errors). Used only without keepFrames and onSkip.
+   */
+  fastDecode?: CoreExports;
 }
 
 const TWO40 = 1099511627776;
@@ -134,8 +143,17 @@ export class PcapSource implements PacketSource {
   csumUnverified = 0;
   /** Called for each frame not replayed, with why; the reader and `link` describe the frame. */
   onSkip?: (kind: string) => void;
+  /** The core's capture decoder (PcapSourceOptions.fastDecode), undefined without. */
+  fast?: FastDecode;
+  /** JS-decoded records before the fast path is tried again (it found nothing to take last time). */
+  private fastWait = 0;
+  private fastBackoff = 1;
+  /** The most records decoded here before the fast path is tried again (0: after every record; tests). */
+  fastBackoffMax = 256;
+  /** Records the fast path decoded (descriptors and outgoing skips). */
+  fastRecords = 0;
 
-  private constructor(readonly label: string, readonly reader: CaptureReader, private readonly ingress: IngressResolver, private readonly verify: boolean, private readonly keepFrames: boolean, private readonly engine: PcapEngine) {
+  private constructor(readonly label: string, readonly reader: CaptureReader, readonly ingress: IngressResolver, readonly verifyChecksums: boolean, readonly keepFrames: boolean, private readonly engine: PcapEngine) {
     if (engine.ruleset?.compiled.conntrack) this.defrag = new Defragmenter(defragConfig(engine.node.snapshot.sysctl));
     const fd = openSync(label, "r");
     this.size = fstatSync(fd).size;
@@ -144,7 +162,9 @@ export class PcapSource implements PacketSource {
   }
 
   static open(file: string, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
-    const r = CaptureReader.open(file, { bufferSize: opts.bufferSize, readChunk: opts.readChunk });
+    const core = opts.keepFrames === false ? opts.fastDecode : undefined;
+    const linear = core ? (size: number) => ({ memory: core.memory, ptr: core.alloc(size) }) : undefined;
+    const r = CaptureReader.open(file, { bufferSize: opts.bufferSize, readChunk: opts.readChunk, linear });
     try {
       return PcapSource.fromReader(r, engine, opts);
     } catch (e) {
@@ -155,7 +175,10 @@ export class PcapSource implements PacketSource {
 
   /** A source over an open reader (closed by close()). */
   static fromReader(r: CaptureReader, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
-    return new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
+    const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
+    if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) src.fast = new FastDecode(opts.fastDecode, src.ingress);
+    r.src.rebind();
+    return src;
   }
 
   /** The input ended (end of file, or damage reported) and nothing is left to deliver, not even an error. */
@@ -174,6 +197,11 @@ export class PcapSource implements PacketSource {
     this.fNo = keep(this.fNo, new Float64Array(n));
     this.fTs = keep(this.fTs, new Float64Array(n));
     this.fRe.length = n;
+  }
+
+  /** Counts `count` frames not replayed for `kind` (the fast path's, which has no onSkip). */
+  countSkipped(kind: string, count: number): void {
+    this.skippedKinds.set(kind, (this.skippedKinds.get(kind) ?? 0) + count);
   }
 
   private skip(kind: string): void {
@@ -216,16 +244,28 @@ export class PcapSource implements PacketSource {
   fillAfter(dv: DataView, base: number, kept: number, max: number): number {
     if (this.error) { const e = this.error; this.error = undefined; this.ended_ = true; throw e; }
     if (this.ended_) return kept;
-    const r = this.reader, link = this.link, w = this.w, ingress = this.ingress, verify = this.verify, keep = this.keepFrames;
+    const r = this.reader, link = this.link, w = this.w, ingress = this.ingress, verify = this.verifyChecksums, keep = this.keepFrames;
     if (max > this.fStart.length) this.grow(max);
     if (kept === 0) r.pinAt(-1); // the last fill's frames are no longer needed
     const fStart = this.fStart, fLen = this.fLen, fIp = this.fIp, fIpLen = this.fIpLen, fOrig = this.fOrig;
     const fIface = this.fIface, fIif = this.fIif, fRec = this.fRec, fNo = this.fNo, fTs = this.fTs, fRe = this.fRe;
     const defrag = this.defrag;
     const u8 = new Uint8Array(dv.buffer);
+    const fast = this.onSkip ? undefined : this.fast;
+    r.src.rebind(); // a core's memory may have grown since the last fill
     let n = kept;
     try {
       while (n < max) {
+        if (fast && (defrag === undefined || defrag.pending === 0)) {
+          if (this.fastWait > 0) this.fastWait--;
+          else {
+            const before = r.frame;
+            n = fast.fill(this, dv, base, n, max);
+            if (r.frame !== before) this.fastBackoff = 1;
+            else { this.fastWait = Math.min(this.fastBackoff, this.fastBackoffMax); this.fastBackoff = Math.min(this.fastBackoff * 2, 256); }
+            if (n >= max) break;
+          }
+        }
         if (!r.next()) {
           if (r.blocked && n > 0) break; // the buffer is full of this batch's frames
           if (r.blocked) { r.pinAt(-1); continue; }
@@ -351,4 +391,141 @@ export class PcapSource implements PacketSource {
   notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
 
   close(): void { this.reader.close(); }
+}
+
+/** Capture interfaces of a section the fast path knows at most (frames of the others are decoded by the host). */
+const FAST_IFACES = 64;
+
+/**
+ * The host's side of the core's capture decoder (assembly/capture/decode.ts):
+ * its state block, the section's interface table (link type, the ingress
+ * slot every frame of the interface gets, the reader's time anchor) and the
+ * node's MACs (outgoing copies). fill() runs it from the reader's position
+ * and brings back what it did: the reader's position, frame count and time
+ * anchors, the source's counts; descriptors written to a buffer outside the
+ * core's memory are copied there, the input fields only (writeDescriptor's).
+ */
+export class FastDecode {
+  private readonly st: number;
+  private readonly ifs: number;
+  private scratch = 0;
+  private scratchCap = 0;
+
+  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver) {
+    const macs = ingress.nodeMacList();
+    let slots = 8;
+    while (slots < macs.length * 2) slots *= 2;
+    this.st = core.alloc(cf.CD_SIZE);
+    this.ifs = core.alloc(FAST_IFACES * cf.CDI_SIZE);
+    const tab = macs.length > 0 ? core.alloc(slots * 8) : 0;
+    const dv = new DataView(core.memory.buffer);
+    if (tab) {
+      const mask = BigInt(slots - 1);
+      for (const m of macs) {
+        const key = BigInt(m) + 1n;
+        let i = Number((((key * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn) >> 40n) & mask);
+        while (dv.getBigUint64(tab + i * 8, true) !== 0n) i = (i + 1) & (slots - 1);
+        dv.setBigUint64(tab + i * 8, key, true);
+      }
+    }
+    dv.setUint32(this.st + cf.CD_MACS, tab, true);
+    dv.setUint32(this.st + cf.CD_MAC_MASK, tab ? slots - 1 : 0, true);
+  }
+
+  /**
+   * Decodes from the reader's position into descriptors n.. of the batch at
+   * `base` (up to max) while the records are the fast path's; returns the
+   * batch's new count. The reader is left before the first record it did not take.
+   */
+  fill(src: PcapSource, dv: DataView, base: number, n: number, max: number): number {
+    const r = src.reader, s = r.src, core = this.core;
+    if (r.format !== "pcapng" || !r.littleEndian || r.firstTsNs === undefined) return n;
+    const direct = dv.buffer === core.memory.buffer;
+    if (!direct && this.scratchCap < max - n) {
+      if (this.scratch) core.free(this.scratch);
+      this.scratchCap = Math.max(max - n, 256);
+      this.scratch = core.alloc(this.scratchCap * abi.PKT_SIZE);
+      s.rebind();
+    }
+    const mem = core.memory.buffer;
+    const m = new DataView(mem);
+    const st = this.st, ifs = this.ifs;
+    // the section's interfaces, as the reader has them now
+    const sec = r.sectionInterfaces;
+    const nif = Math.min(sec.length, FAST_IFACES);
+    for (let i = 0; i < nif; i++) {
+      const ifc = sec[i]!, e = ifs + i * cf.CDI_SIZE;
+      m.setUint32(e + cf.CDI_LINKTYPE, ifc.linkType, true);
+      m.setUint32(e + cf.CDI_SLOT, this.ingress.fixedSlot(ifc, ifc.linkType), true);
+      m.setUint32(e + cf.CDI_SNAPLEN, ifc.snaplen, true);
+      m.setUint32(e + cf.CDI_ANCHORED, ifc.anchored ? 1 : 0, true);
+      m.setUint32(e + cf.CDI_AHI, ifc.aHi, true);
+      m.setUint32(e + cf.CDI_ALO, ifc.aLo, true);
+      m.setFloat64(e + cf.CDI_ANS, ifc.aNs, true);
+      m.setFloat64(e + cf.CDI_NS_PER_UNIT, ifc.nsPerUnit, true);
+    }
+    m.setUint32(st + cf.CD_BUF, s.buf.byteOffset, true);
+    m.setUint32(st + cf.CD_FLAGS, src.verifyChecksums ? cf.CDF_VERIFY : 0, true);
+    m.setUint32(st + cf.CD_NIF, nif, true);
+    m.setUint32(st + cf.CD_IFS, ifs, true);
+    let records = 0, outgoing = 0;
+    for (;;) {
+      m.setUint32(st + cf.CD_POS, s.pos, true);
+      m.setUint32(st + cf.CD_END, s.end, true);
+      m.setUint32(st + cf.CD_OUT, direct ? dv.byteOffset + base + n * abi.PKT_SIZE : this.scratch, true);
+      m.setUint32(st + cf.CD_MAX, max - n, true);
+      const k = core.capture_decode(st);
+      const got = m.getUint32(st + cf.CD_RECORDS, true);
+      s.pos = m.getUint32(st + cf.CD_POS, true);
+      if (got > 0) {
+        records += got;
+        r.frame += got;
+        r.recordOffset = s.base + m.getUint32(st + cf.CD_LAST_REC, true);
+        r.tsNs = m.getFloat64(st + cf.CD_LAST_TS, true);
+        src.clamped += m.getUint32(st + cf.CD_CLAMPED, true);
+        src.csumUnverified += m.getUint32(st + cf.CD_UNVERIFIED, true);
+        outgoing += m.getUint32(st + cf.CD_OUTGOING, true);
+      }
+      if (k > 0 && !direct) copyInputFields(mem, this.scratch, dv, base + n * abi.PKT_SIZE, k);
+      n += k;
+      if (n >= max || m.getUint32(st + cf.CD_STOP, true) !== cf.CDS_NEED) break;
+      // the next record is not all in the buffer: read on (the reader's own refill), unless it cannot
+      if (s.ensure(m.getUint32(st + cf.CD_NEED, true)) !== 1) break;
+    }
+    if (records > 0) {
+      for (let i = 0; i < nif; i++) {
+        const ifc = sec[i]!, e = ifs + i * cf.CDI_SIZE;
+        if (!ifc.anchored) continue;
+        ifc.aHi = m.getUint32(e + cf.CDI_AHI, true);
+        ifc.aLo = m.getUint32(e + cf.CDI_ALO, true);
+        ifc.aNs = m.getFloat64(e + cf.CDI_ANS, true);
+      }
+      if (outgoing > 0) src.countSkipped("outgoing", outgoing);
+      src.fastRecords += records;
+    }
+    return n;
+  }
+}
+
+/** Word indices of writeDescriptor's input fields: [0, PKT_OUT_INNER_SRC) and the word at PKT_INNER_ICMP_TYPE. */
+const IN_WORDS = abi.PKT_OUT_INNER_SRC >> 2, W_INNER_ICMP = abi.PKT_INNER_ICMP_TYPE >> 2, PKT_WORDS = abi.PKT_SIZE >> 2;
+
+/** Copies the input fields of `k` descriptors from `from` in `mem` to `to` in `dv` (the bytes writeDescriptor writes; the rest untouched). */
+function copyInputFields(mem: ArrayBufferLike, from: number, dv: DataView, to: number, k: number): void {
+  const abs = dv.byteOffset + to;
+  if ((abs & 3) === 0) {
+    const a = new Int32Array(mem, from, k * PKT_WORDS);
+    const b = new Int32Array(dv.buffer, abs, k * PKT_WORDS);
+    for (let d = 0, q = 0; d < k; d++, q += PKT_WORDS) {
+      for (let i = q, e = q + IN_WORDS; i < e; i++) b[i] = a[i]!;
+      b[q + W_INNER_ICMP] = a[q + W_INNER_ICMP]!;
+    }
+    return;
+  }
+  const a = new Uint8Array(mem, from, k * abi.PKT_SIZE);
+  const b = new Uint8Array(dv.buffer, abs, k * abi.PKT_SIZE);
+  for (let d = 0, q = 0; d < k; d++, q += abi.PKT_SIZE) {
+    b.set(a.subarray(q, q + abi.PKT_OUT_INNER_SRC), q);
+    b.set(a.subarray(q + abi.PKT_INNER_ICMP_TYPE, q + abi.PKT_INNER_ICMP_TYPE + 4), q + abi.PKT_INNER_ICMP_TYPE);
+  }
 }

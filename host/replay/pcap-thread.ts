@@ -55,6 +55,8 @@ export interface PcapThreadOptions {
   verifyChecksums?: boolean;
   /** Keep every descriptor's IPv4 bytes for frame(k) (default true). */
   keepFrames?: boolean;
+  /** Decode the common records with the thread's core (PcapSourceOptions.fastDecode; default true, used without keepFrames). */
+  fastDecode?: boolean;
   /** Descriptors per slot (the engine's batch). */
   capacity: number;
   /** Slots in the ring (default 6). */
@@ -69,6 +71,7 @@ export interface PcapThreadData {
   spelling?: { module: string; name: string };
   verifyChecksums: boolean;
   keepFrames: boolean;
+  fastDecode: boolean;
   capacity: number;
   slots: number;
   ctl: SharedArrayBuffer;
@@ -200,7 +203,7 @@ export class ThreadedPcapSource implements PacketSource {
     this.port = port1;
     const data: PcapThreadData & { module: string } = {
       file: label, spec: opts.spec, ingress: opts.ingress, spelling: opts.spelling,
-      verifyChecksums: opts.verifyChecksums ?? true, keepFrames: opts.keepFrames ?? true,
+      verifyChecksums: opts.verifyChecksums ?? true, keepFrames: opts.keepFrames ?? true, fastDecode: opts.fastDecode ?? true,
       capacity: opts.capacity, slots: this.slots, ctl: this.ctl.buffer as SharedArrayBuffer, ring, frameRing, frameSlotBytes: this.frameSlotBytes, atRing, port: port2,
       module: new URL("./pcap-thread-worker.js", import.meta.url).href,
     };

@@ -1,0 +1,357 @@
+/**
+ * The capture decoder's fast path: pcapng Enhanced Packet Blocks in the
+ * host's read buffer (host/pcap/source.ts, in this linear memory) straight
+ * to packet descriptors (abi.ts PKT_*), byte for byte what the host's
+ * decoder writes for the same frames (host/replay/pcap-source.ts fillAfter:
+ * CaptureReader.next, decodeLink, parseIPv4, writeDescriptor).
+ *
+ * It walks records while every one is the common case, and stops before
+ * the first that is not, which the host then decodes as always (same
+ * descriptor, skips, counters, errors and their byte offsets); the host
+ * calls again after it. The common case:
+ *  - the block: an EPB of a little-endian section, all in the buffer, its
+ *    lengths sound (the reader's checks), options well formed (epb_flags
+ *    outbound: an "outgoing" copy, counted), of an interface the host
+ *    described (CD_IFS): a known ingress slot for all its frames (no
+ *    per-frame MAC, ifindex or source-subnet resolution) and a time anchor
+ *    with integer nanoseconds per unit (the reader's `stamp`, the same
+ *    double arithmetic; times before the first frame are clamped, counted);
+ *  - the link layer (decodeLink): Ethernet (802.1Q / 802.1ad tags
+ *    stripped; a node MAC as the source is an outgoing copy), Linux cooked
+ *    SLL / SLL2 (PACKET_OUTGOING skipped; the packet type gives skb->pkt_type
+ *    as the host's flags), raw IPv4; the frame must carry IPv4;
+ *  - the IPv4 header as ip_rcv_core accepts it (parseIPv4): version 4, no
+ *    options (IHL 5), header checksum right, total length within the frame,
+ *    not a fragment, the whole datagram captured;
+ *  - TCP with a sound data offset (window scale, SACK-permitted, SACK
+ *    blocks and MSS options as tcp_options / tcp_sack / tcpmss_mt read
+ *    them), UDP whose length field is the transport length, ICMP that is
+ *    not an error; the transport checksum checked when CDF_VERIFY says so
+ *    (RFC 1071 one's-complement sum with the pseudo-header), else counted
+ *    as not verified.
+ * Anything else (other blocks, big-endian sections, classic pcap, IPv4
+ * options, fragments, header errors, truncated datagrams, ICMP errors,
+ * other protocols, non-IPv4 frames, damage) is the host's.
+ */
+import {
+  PKT_SIZE, PKT_SRC, PKT_DST, PKT_SPORT, PKT_PROTO, PKT_LEN, PKT_IIF, PKT_MARK, PKT_SEQ, PKT_ACK, PKT_WIN,
+  PKT_ICMP_ID, PKT_INNER_SRC, PKT_INNER_DST, PKT_INNER_SPORT, PKT_INNER_PROTO, PKT_UID, PKT_TIME, PKT_VERDICT,
+  PKT_TCP_WSCALE, PKT_TCP_SACK, PKT_GID, PKT_CSUM, PKT_INNER_ICMP_TYPE,
+  PF_DF, PF_SRC_SET, PF_L2_OTHER, PF_L2_MCAST, PF_OTHERHOST, CSUM_OK, CSUM_BAD, CSUM_NONE,
+  TO_SACK_PERM, TO_SACK, TO_MSS,
+} from "../abi";
+import {
+  BT_EPB, OPT_ENDOFOPT, EPB_FLAGS, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_LINUX_SLL2,
+  MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
+  CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_MACS, CD_MAC_MASK, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
+  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CDF_VERIFY, CDS_FULL, CDS_NEED, CDS_HOST,
+  CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
+} from "./format";
+
+const TWO32: f64 = 4294967296.0;
+/** Replay times at or beyond 2^53 ns are the host's (its word split). */
+const TWO53: f64 = 9007199254740992.0;
+
+// @ts-ignore: decorator
+@inline function be16(a: usize): u32 { return <u32>bswap<u16>(load<u16>(a)); }
+// @ts-ignore: decorator
+@inline function be32(a: usize): u32 { return bswap<u32>(load<u32>(a)); }
+// @ts-ignore: decorator
+@inline function pad4(n: u32): u32 { return (n + 3) & ~3; }
+
+function isVlan(et: u32): bool { return et == ETH_P_8021Q || et == ETH_P_8021AD || et == ETH_P_QINQ1; }
+
+/** A 48-bit MAC at `a` (network order) as a number. */
+// @ts-ignore: decorator
+@inline function mac48(a: usize): u64 { return (<u64>be16(a) << 32) | <u64>be32(a + 2); }
+
+/** The MAC is in the node-MAC hash table (open addressing, MAC + 1 keys). */
+function nodeMac(tab: usize, mask: u32, mac: u64): bool {
+  if (tab == 0) return false;
+  const key = mac + 1;
+  let i = <u32>((key * 0x9e3779b97f4a7c15) >> 40) & mask;
+  let k = load<u64>(tab + (<usize>i << 3));
+  while (k != 0 && k != key) {
+    i = (i + 1) & mask;
+    k = load<u64>(tab + (<usize>i << 3));
+  }
+  return k == key;
+}
+
+/** Ones'-complement sum (unfolded, in a u64) of n bytes at a as big-endian 16-bit words, the odd last byte as a high byte. */
+function csumBytes(a: usize, n: u32): u64 {
+  // little-endian 32-bit words sum to the byte-swapped word sum modulo 0xffff (RFC 1071)
+  let le: u64 = 0;
+  let i: u32 = 0;
+  for (const n16 = n & ~15; i < n16; i += 16) {
+    le += <u64>load<u32>(a + i) + <u64>load<u32>(a + i + 4) + <u64>load<u32>(a + i + 8) + <u64>load<u32>(a + i + 12);
+  }
+  for (const n4 = n & ~3; i < n4; i += 4) le += <u64>load<u32>(a + i);
+  while (le > 0xffff) le = (le & 0xffff) + (le >> 16);
+  let s: u64 = ((le & 0xff) << 8) | (le >> 8);
+  if (i + 2 <= n) { s += <u64>be16(a + i); i += 2; }
+  if (i < n) s += <u64>load<u8>(a + i) << 8;
+  return s;
+}
+
+// @ts-ignore: decorator
+@inline function foldOk(s: u64): bool {
+  while (s > 0xffff) s = (s & 0xffff) + (s >> 16);
+  return s == 0xffff;
+}
+
+/**
+ * Decodes records from the state block `st` (CD_*); returns the descriptors
+ * written. See the module comment for what it takes and what it leaves.
+ */
+export function captureDecode(st: usize): u32 {
+  const buf = <usize>load<u32>(st + CD_BUF);
+  let pos = load<u32>(st + CD_POS);
+  const end = load<u32>(st + CD_END);
+  const out = <usize>load<u32>(st + CD_OUT);
+  const max = load<u32>(st + CD_MAX);
+  const verify = (load<u32>(st + CD_FLAGS) & CDF_VERIFY) != 0;
+  const nif = load<u32>(st + CD_NIF);
+  const ifs = <usize>load<u32>(st + CD_IFS);
+  const macs = <usize>load<u32>(st + CD_MACS);
+  const macMask = load<u32>(st + CD_MAC_MASK);
+  let records: u32 = 0, clamped: u32 = 0, unverified: u32 = 0, outgoing: u32 = 0;
+  let lastRec: u32 = 0;
+  let lastTs: f64 = 0;
+  let n: u32 = 0;
+  let stop = CDS_FULL;
+  let need: u32 = 0;
+  while (n < max) {
+    if (end - pos < 8) { stop = CDS_NEED; need = 8; break; }
+    const o = buf + pos;
+    const len = load<u32>(o + 4);
+    if (load<u32>(o) != BT_EPB || (len & 3) != 0 || len < 32 || len > <u32>MAX_CAPLEN + 65536) { stop = CDS_HOST; break; }
+    if (end - pos < len) { stop = CDS_NEED; need = len; break; }
+    if (load<u32>(o + len - 4) != len) { stop = CDS_HOST; break; }
+    const id = load<u32>(o + 8);
+    if (id >= nif) { stop = CDS_HOST; break; }
+    const ifc = ifs + <usize>id * CDI_SIZE;
+    const cap = load<u32>(o + 20);
+    const snap = load<u32>(ifc + CDI_SNAPLEN);
+    if (cap > <u32>MAX_CAPLEN || (snap != 0 && cap > snap) || <u32>28 + pad4(cap) + 4 > len) { stop = CDS_HOST; break; }
+    const slot = load<u32>(ifc + CDI_SLOT);
+    if (slot == 0 || load<u32>(ifc + CDI_ANCHORED) == 0) { stop = CDS_HOST; break; }
+    // options: epb_flags' direction (bits 0-1); a malformed option is the host's error
+    let outbound = false;
+    let p = o + 28 + pad4(cap);
+    const oend = o + len - 4;
+    let optBad = false;
+    while (p + 4 <= oend) {
+      const code = <u32>load<u16>(p);
+      const olen = <u32>load<u16>(p + 2);
+      if (code == OPT_ENDOFOPT) break;
+      if (p + 4 + olen > oend) { optBad = true; break; }
+      if (code == EPB_FLAGS && olen == 4) outbound = (load<u32>(p + 4) & 3) == 2;
+      p += 4 + pad4(olen);
+    }
+    if (optBad) { stop = CDS_HOST; break; }
+    const origLen = load<u32>(o + 24);
+    // the link layer (decodeLink)
+    const d = o + 28;
+    const dEnd = d + cap;
+    const lt = load<u32>(ifc + CDI_LINKTYPE);
+    let l3: usize = 0;
+    let pt: i32 = -1;
+    let pflags: u32 = 0;
+    let own = false;
+    if (lt == LINKTYPE_ETHERNET) {
+      if (cap < 14) { stop = CDS_HOST; break; }
+      let et = d + 12;
+      let e = be16(et);
+      while (isVlan(e) && et + 6 <= dEnd) { et += 4; e = be16(et); }
+      if (e != ETH_P_IP) { stop = CDS_HOST; break; }
+      l3 = et + 2;
+      own = nodeMac(macs, macMask, mac48(d + 6));
+      if (load<u8>(d) & 1) {
+        // a group address: broadcast (ff:ff:ff:ff:ff:ff) or multicast (eth_type_trans)
+        pflags = load<u32>(d) == 0xffffffff && load<u16>(d + 4) == 0xffff ? PF_L2_OTHER : PF_L2_OTHER | PF_L2_MCAST;
+      }
+    } else if (lt == LINKTYPE_LINUX_SLL) {
+      if (cap < 16) { stop = CDS_HOST; break; }
+      pt = <i32>be16(d);
+      let et = d + 14;
+      let e = be16(et);
+      while (isVlan(e) && et + 6 <= dEnd) { et += 4; e = be16(et); }
+      if (e != ETH_P_IP) { stop = CDS_HOST; break; }
+      l3 = et + 2;
+    } else if (lt == LINKTYPE_LINUX_SLL2) {
+      if (cap < 20) { stop = CDS_HOST; break; }
+      pt = <i32>load<u8>(d + 10);
+      let e = be16(d);
+      l3 = d + 20;
+      if (isVlan(e)) {
+        while (isVlan(e) && l3 + 4 <= dEnd) { e = be16(l3 + 2); l3 += 4; }
+      }
+      if (e != ETH_P_IP) { stop = CDS_HOST; break; }
+    } else if (lt == LINKTYPE_RAW || lt == LINKTYPE_IPV4) {
+      if (cap < 1 || (load<u8>(d) >> 4) != 4) { stop = CDS_HOST; break; }
+      l3 = d;
+    } else { stop = CDS_HOST; break; }
+    if (l3 > dEnd) { stop = CDS_HOST; break; }
+    const l3Cap = <u32>(dEnd - l3);
+    const l3Wire = <i64>origLen - <i64>(l3 - d);
+    // the reader's stamp (anchored): the anchor moves with every frame the reader returns
+    const hi = load<u32>(o + 12), lo = load<u32>(o + 16);
+    const ts0 = load<f64>(ifc + CDI_ANS)
+      + (<f64>(<f64>hi - <f64>load<u32>(ifc + CDI_AHI)) * TWO32 + (<f64>lo - <f64>load<u32>(ifc + CDI_ALO))) * load<f64>(ifc + CDI_NS_PER_UNIT);
+    if (outbound || pt == PACKET_OUTGOING || own) {
+      // the node's own transmission: counted ("outgoing"), not replayed
+      store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0);
+      outgoing++;
+      records++;
+      lastRec = pos;
+      lastTs = ts0;
+      pos += len;
+      continue;
+    }
+    // the IPv4 header (parseIPv4's common case)
+    if (l3Wire < 20 || l3Cap < 20) { stop = CDS_HOST; break; }
+    const vihl = load<u8>(l3);
+    if (vihl != 0x45) { stop = CDS_HOST; break; }
+    // header checksum: 10 words
+    let hs: u32 = <u32>load<u16>(l3) + <u32>load<u16>(l3 + 2) + <u32>load<u16>(l3 + 4) + <u32>load<u16>(l3 + 6) + <u32>load<u16>(l3 + 8)
+      + <u32>load<u16>(l3 + 10) + <u32>load<u16>(l3 + 12) + <u32>load<u16>(l3 + 14) + <u32>load<u16>(l3 + 16) + <u32>load<u16>(l3 + 18);
+    hs = (hs & 0xffff) + (hs >> 16);
+    hs = (hs & 0xffff) + (hs >> 16);
+    if (hs != 0xffff) { stop = CDS_HOST; break; }
+    const ipLen = be16(l3 + 2);
+    if (<i64>ipLen > l3Wire || ipLen < 20 || ipLen > l3Cap) { stop = CDS_HOST; break; }
+    const frag = be16(l3 + 6);
+    if (frag & 0x3fff) { stop = CDS_HOST; break; }
+    const proto = <u32>load<u8>(l3 + 9);
+    const t = l3 + 20;
+    const l4len = ipLen - 20;
+    let sport: u32 = 0, dport: u32 = 0, tcpFlags: u32 = 0, seq: u32 = 0, ack: u32 = 0, win: u32 = 0, doff: u32 = 0;
+    let wscale: u32 = 0, topts: u32 = 0, sack: u32 = 0, icmpType: u32 = 0, icmpCode: u32 = 0, icmpId: u32 = 0, icmpSeq: u32 = 0;
+    let csum = CSUM_OK;
+    let unver = !verify;
+    if (proto == 6) {
+      if (l4len < 20) { stop = CDS_HOST; break; }
+      doff = <u32>load<u8>(t + 12) >> 4;
+      if (doff < 5 || doff * 4 > l4len) { stop = CDS_HOST; break; }
+      sport = be16(t); dport = be16(t + 2);
+      seq = be32(t + 4); ack = be32(t + 8);
+      tcpFlags = <u32>load<u8>(t + 13);
+      win = be16(t + 14);
+      const on = doff * 4 - 20;
+      if (on != 0) {
+        // tcp_options / tcp_sack
+        const ob = t + 20, oe = ob + on;
+        let i = ob;
+        while (i < oe) {
+          const kind = <u32>load<u8>(i);
+          if (kind == 0) break;
+          if (kind == 1) { i++; continue; }
+          if (i + 1 >= oe) break;
+          const size = <u32>load<u8>(i + 1);
+          if (size < 2 || i + size > oe) break;
+          if (kind == 3 && size == 3) {
+            const v = <u32>load<u8>(i + 2);
+            wscale = (v < 14 ? v : 14) + 1;
+          } else if (kind == 4 && size == 2) {
+            topts |= TO_SACK_PERM;
+          } else if (kind == 5 && size >= 10 && (size - 2) % 8 == 0) {
+            for (let k = i + 2; k < i + size; k += 8) {
+              const right = be32(k + 4);
+              if (!(topts & TO_SACK) || <i32>(right - sack) > 0) sack = right;
+              topts |= TO_SACK;
+            }
+          }
+          i += size;
+        }
+        // tcpmss_mt's walk
+        let j: u32 = 0;
+        while (j < on) {
+          const kind = <u32>load<u8>(ob + j);
+          if (kind == 2 && on - j >= 4 && load<u8>(ob + j + 1) == 4) {
+            icmpSeq = be16(ob + j + 2);
+            topts |= TO_MSS;
+            break;
+          }
+          if (kind < 2) j++;
+          else {
+            const s = j + 1 < on ? <u32>load<u8>(ob + j + 1) : 0;
+            j += s != 0 ? s : 1;
+          }
+        }
+      }
+      if (verify) {
+        const s = csumBytes(l3 + 12, 8) + <u64>(proto + l4len) + csumBytes(t, l4len);
+        csum = foldOk(s) ? CSUM_OK : CSUM_BAD;
+      }
+    } else if (proto == 17) {
+      if (l4len < 8) { stop = CDS_HOST; break; }
+      if (be16(t + 4) != l4len) { stop = CDS_HOST; break; }
+      sport = be16(t); dport = be16(t + 2);
+      if (load<u16>(t + 6) == 0) { csum = CSUM_NONE; unver = false; }
+      else if (verify) {
+        const s = csumBytes(l3 + 12, 8) + <u64>(proto + l4len) + csumBytes(t, l4len);
+        csum = foldOk(s) ? CSUM_OK : CSUM_BAD;
+      }
+    } else if (proto == 1) {
+      if (l4len < 8) { stop = CDS_HOST; break; }
+      icmpType = <u32>load<u8>(t);
+      if (icmpType == 3 || icmpType == 4 || icmpType == 5 || icmpType == 11 || icmpType == 12) { stop = CDS_HOST; break; }
+      icmpCode = <u32>load<u8>(t + 1);
+      icmpId = be16(t + 4);
+      icmpSeq = be16(t + 6);
+      if (verify) csum = foldOk(csumBytes(t, l4len)) ? CSUM_OK : CSUM_BAD;
+    } else { stop = CDS_HOST; break; }
+    let ts = ts0;
+    if (!(ts < TWO53)) { stop = CDS_HOST; break; }
+    // consumed: the anchor moves, the descriptor is written
+    store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0);
+    if (ts < 0) { ts = 0; clamped++; }
+    if (unver) unverified++;
+    if (pt == PACKET_OTHERHOST) pflags = PF_L2_OTHER | PF_OTHERHOST;
+    else if (pt == PACKET_BROADCAST) pflags = PF_L2_OTHER;
+    else if (pt == PACKET_MULTICAST) pflags = PF_L2_OTHER | PF_L2_MCAST;
+    // writeWords' words
+    const q = out + <usize>n * PKT_SIZE;
+    store<u32>(q + PKT_SRC, be32(l3 + 12));
+    store<u32>(q + PKT_DST, be32(l3 + 16));
+    store<u32>(q + PKT_SPORT, sport | (dport << 16));
+    const tos = <u32>load<u8>(l3 + 1), ttl = <u32>load<u8>(l3 + 8);
+    store<u32>(q + PKT_PROTO, proto | (tcpFlags << 8) | (ttl << 16) | (tos << 24));
+    const fl = pflags | PF_SRC_SET | ((frag & 0x4000) != 0 ? PF_DF : 0);
+    store<u32>(q + PKT_LEN, ipLen | (fl << 16));
+    store<u32>(q + PKT_IIF, slot);
+    store<u32>(q + PKT_MARK, 0);
+    store<u32>(q + PKT_SEQ, seq);
+    store<u32>(q + PKT_ACK, ack);
+    store<u32>(q + PKT_WIN, win | (icmpType << 16) | (icmpCode << 24));
+    store<u32>(q + PKT_ICMP_ID, icmpId | (be16(l3 + 4) << 16));
+    store<u32>(q + PKT_INNER_SRC, 0);
+    store<u32>(q + PKT_INNER_DST, 0);
+    store<u32>(q + PKT_INNER_SPORT, 0);
+    store<u32>(q + PKT_INNER_PROTO, (proto == 6 ? doff << 8 : 0) | (icmpSeq << 16));
+    store<u32>(q + PKT_UID, 0);
+    store<u64>(q + PKT_TIME, <u64>ts);
+    memory.fill(q + PKT_VERDICT, 0, PKT_TCP_WSCALE - PKT_VERDICT);
+    store<u32>(q + PKT_TCP_WSCALE, proto == 6 ? wscale | (topts << 8) : 0);
+    store<u32>(q + PKT_TCP_SACK, proto == 6 ? sack : 0);
+    store<u32>(q + PKT_GID, 0);
+    store<u32>(q + PKT_CSUM, csum);
+    store<u32>(q + PKT_INNER_ICMP_TYPE, 0);
+    n++;
+    records++;
+    lastRec = pos;
+    lastTs = ts0;
+    pos += len;
+  }
+  store<u32>(st + CD_POS, pos);
+  store<u32>(st + CD_RECORDS, records);
+  store<u32>(st + CD_CLAMPED, clamped);
+  store<u32>(st + CD_UNVERIFIED, unverified);
+  store<u32>(st + CD_OUTGOING, outgoing);
+  store<u32>(st + CD_STOP, stop);
+  store<u32>(st + CD_NEED, need);
+  store<u32>(st + CD_LAST_REC, lastRec);
+  store<f64>(st + CD_LAST_TS, lastTs);
+  return n;
+}

@@ -1,0 +1,334 @@
+/**
+ * The core's capture decoder (assembly/capture/decode.ts, PcapSource's
+ * fastDecode) against the host's decoder: every capture is decoded with
+ * the fast path on and off, and everything a PcapSource reports must be the
+ * same: every batch's descriptor bytes (bytes the decoders do not write
+ * included), counts, skipped kinds, notes, reassembly counters and
+ * fragments, the reader's frame count and position, the thrown error
+ * (class, message, offset, frame). Captures: the writer's (raw IPv4,
+ * several interfaces, thousands of frames across read-buffer refills) and
+ * hand-built ones: Ethernet (node, broadcast, multicast, VLAN tags, the
+ * node's own MAC as source), SLL, SLL2 (packet types, ifindex), raw links,
+ * epb_flags, IPv4 options, fragments (with and without conntrack), bad
+ * header and transport checksums (checking on and off), ICMP errors,
+ * non-IPv4 frames, truncated frames, times before the first frame, new
+ * interfaces and sections midway, damaged tails.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import * as abi from "../../host/core/abi.js";
+import { demoEngine, demoPackets, packetBytes, scratchDir, writeCapture, VARIETY } from "./helpers.js";
+import { Engine } from "../../host/engine.js";
+import { PcapSource, type PcapEngine, type PcapSourceOptions } from "../../host/replay/pcap-source.js";
+import { CaptureError } from "../../host/pcap/errors.js";
+import type { CoreExports } from "../../host/core/wasm.js";
+import type { PacketInput } from "../../host/packet/input.js";
+
+const { dir, cleanup } = scratchDir();
+afterAll(cleanup);
+let engine: Engine;
+/** The decoder's core: another instance, as the decode thread's. */
+let core: CoreExports;
+
+beforeAll(async () => {
+  engine = await demoEngine();
+  core = (await Engine.create({ seed: 1 })).core;
+});
+
+// ---- capture bytes, built here (little- or big-endian pcapng) ----
+class Bytes {
+  parts: number[] = [];
+  constructor(readonly le = true) {}
+  u8(v: number) { this.parts.push(v & 255); return this; }
+  u16(v: number) { const a = [v & 255, (v >>> 8) & 255]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
+  u32(v: number) { const a = [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
+  raw(b: ArrayLike<number>) { for (let i = 0; i < b.length; i++) this.parts.push(b[i]!); return this; }
+  pad4() { while (this.parts.length % 4) this.parts.push(0); return this; }
+  get length() { return this.parts.length; }
+}
+function block(le: boolean, type: number, body: (b: Bytes) => void): number[] {
+  const inner = new Bytes(le);
+  body(inner);
+  inner.pad4();
+  const len = inner.length + 12;
+  return new Bytes(le).u32(type).u32(len).raw(inner.parts).u32(len).parts;
+}
+const shb = (le = true) => block(le, 0x0a0d0d0a, (b) => b.u32(0x1a2b3c4d).u16(1).u16(0).u32(0xffffffff).u32(0xffffffff));
+function idb(linkType: number, name: string | undefined, opts: { tsresol?: number; snaplen?: number; le?: boolean } = {}): number[] {
+  return block(opts.le ?? true, 1, (b) => {
+    b.u16(linkType).u16(0).u32(opts.snaplen ?? 0);
+    if (name !== undefined) { const nb = Buffer.from(name); b.u16(2).u16(nb.length).raw(nb).pad4(); }
+    if (opts.tsresol !== undefined) b.u16(9).u16(1).u8(opts.tsresol).pad4();
+    b.u16(0).u16(0);
+  });
+}
+function epb(ifid: number, ts: bigint, data: Uint8Array, opts: { flags?: number; orig?: number; cap?: number; le?: boolean; junkOpt?: boolean } = {}): number[] {
+  const cap = opts.cap ?? data.length;
+  return block(opts.le ?? true, 6, (b) => {
+    b.u32(ifid).u32(Number(ts >> 32n)).u32(Number(ts & 0xffffffffn)).u32(cap).u32(opts.orig ?? data.length).raw(data.subarray(0, cap)).pad4();
+    if (opts.junkOpt) b.u16(1).u16(3).raw([1, 2, 3]).pad4(); // opt_comment
+    if (opts.flags !== undefined) b.u16(2).u16(4).u32(opts.flags);
+    if (opts.flags !== undefined || opts.junkOpt) b.u16(0).u16(0);
+  });
+}
+const mac = (s: string) => s.split(":").map((x) => parseInt(x, 16));
+function eth(dst: string, src: string, tags: number[], type: number, payload: Uint8Array): Uint8Array {
+  const out = [...mac(dst), ...mac(src)];
+  for (const tpid of tags) out.push(tpid >> 8, tpid & 255, 0, 42);
+  out.push(type >> 8, type & 255, ...payload);
+  return Uint8Array.from(out);
+}
+const sll = (pktType: number, type: number, payload: Uint8Array) => Uint8Array.from([0, pktType, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, type >> 8, type & 255, ...payload]);
+function sll2(ifindex: number, pktType: number, type: number, payload: Uint8Array, vlan = false): Uint8Array {
+  const head = [type >> 8, type & 255, 0, 0, ifindex >>> 24, (ifindex >> 16) & 255, (ifindex >> 8) & 255, ifindex & 255, 0, 1, pktType, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+  if (vlan) { head[0] = 0x81; head[1] = 0; return Uint8Array.from([...head, 0, 42, type >> 8, type & 255, ...payload]); }
+  return Uint8Array.from([...head, ...payload]);
+}
+
+/** The IPv4 header checksum of b (IHL from its first byte), rewritten. */
+function fixHeaderSum(b: Uint8Array): Uint8Array {
+  const ihl = (b[0]! & 15) * 4;
+  b[10] = 0; b[11] = 0;
+  let s = 0;
+  for (let i = 0; i < ihl; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  s = ~s & 0xffff;
+  b[10] = s >> 8; b[11] = s & 255;
+  return b;
+}
+/** The packet with IPv4 options (a NOP-padded record route of `words` words) inserted. */
+function withOptions(p: Uint8Array, opt: number[]): Uint8Array {
+  const o = [...opt];
+  while (o.length % 4) o.push(1);
+  const out = new Uint8Array(p.length + o.length);
+  out.set(p.subarray(0, 20));
+  out.set(o, 20);
+  out.set(p.subarray(20), 20 + o.length);
+  out[0] = 0x40 | ((20 + o.length) >> 2);
+  const len = out.length;
+  out[2] = len >> 8; out[3] = len & 255;
+  return fixHeaderSum(out);
+}
+/** A fragment of packet p: payload bytes [a, e) (multiples of 8), MF as given. */
+function fragment(p: Uint8Array, a: number, e: number, mf: boolean): Uint8Array {
+  const out = new Uint8Array(20 + e - a);
+  out.set(p.subarray(0, 20));
+  out.set(p.subarray(20 + a, 20 + e), 20);
+  const off = (a >> 3) | (mf ? 0x2000 : 0);
+  out[6] = off >> 8; out[7] = off & 255;
+  out[2] = out.length >> 8; out[3] = out.length & 255;
+  return fixHeaderSum(out);
+}
+const flip = (p: Uint8Array, at: number) => { const c = p.slice(); c[at]! ^= 0x5a; return c; };
+
+// ---- the comparison ----
+interface Outcome {
+  batches: Buffer[];
+  counts: number[];
+  skipped: Record<string, number>;
+  notes: Record<string, number>;
+  hostCounters: Record<string, number>;
+  fragments?: Record<string, number>;
+  counters: number[];
+  clamped: number;
+  csumUnverified: number;
+  frames: number;
+  done: number;
+  error?: { cls: string; message: string; offset?: number; frame?: number };
+}
+
+function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?: number; base?: number; conntrack?: boolean; eager?: boolean } = {}): { out: Outcome; fastRecords: number } {
+  const counters: number[] = [];
+  const view: PcapEngine = { node: engine.node, ruleset: opts.conntrack ? { compiled: { conntrack: true } } : undefined, addCounter: (i, n) => { counters.push(i, n); } };
+  const batch = opts.batch ?? 1024, base = opts.base ?? 0;
+  const target = new ArrayBuffer(base + batch * abi.PKT_SIZE);
+  new Uint8Array(target).fill(0xa5);
+  const dv = new DataView(target);
+  const out: Outcome = { batches: [], counts: [], skipped: {}, notes: {}, hostCounters: {}, counters, clamped: 0, csumUnverified: 0, frames: 0, done: 0 };
+  let src: PcapSource;
+  try {
+    src = PcapSource.open(file, view, { ...opts, keepFrames: false, fastDecode: fast ? core : undefined });
+  } catch (e) {
+    out.error = { cls: (e as Error).constructor.name, message: (e as Error).message };
+    return { out, fastRecords: 0 };
+  }
+  if (opts.eager) src.fastBackoffMax = 0; // the fast path tried again after every record the host decodes
+  for (;;) {
+    let n: number;
+    try {
+      n = src.fill(dv, base, batch);
+    } catch (e) {
+      const ce = e as CaptureError;
+      out.error = { cls: ce.constructor.name, message: ce.message, offset: ce.offset, frame: ce.frame };
+      break;
+    }
+    out.counts.push(n);
+    out.batches.push(Buffer.from(new Uint8Array(target, 0, base + n * abi.PKT_SIZE)));
+    if (n === 0) break;
+  }
+  out.skipped = src.skipped();
+  out.notes = src.notes();
+  out.hostCounters = src.hostCounters();
+  out.fragments = src.fragments();
+  out.clamped = src.clamped;
+  out.csumUnverified = src.csumUnverified;
+  out.frames = src.reader.frame;
+  out.done = src.progress().done;
+  const fastRecords = src.fastRecords;
+  src.close();
+  return { out, fastRecords };
+}
+
+/** Decodes `file` both ways and compares; returns the records the fast path took. */
+function same(file: string, opts: Parameters<typeof decode>[2] = {}): number {
+  const slow = decode(file, false, opts).out;
+  const { out: fast, fastRecords } = decode(file, true, opts);
+  // the first differing descriptor, for a readable failure
+  for (let b = 0; b < Math.min(slow.batches.length, fast.batches.length); b++) {
+    const x = slow.batches[b]!, y = fast.batches[b]!;
+    if (x.equals(y)) continue;
+    const base = opts.base ?? 0;
+    let i = 0;
+    while (i < Math.min(x.length, y.length) && x[i] === y[i]) i++;
+    const k = Math.floor((i - base) / abi.PKT_SIZE), at = (i - base) % abi.PKT_SIZE;
+    expect.fail(`${file}: batch ${b}, descriptor ${k}, byte ${at}: host ${x[i]}, fast path ${y[i]}`);
+  }
+  expect(fast.batches.length).toBe(slow.batches.length);
+  expect({ ...fast, batches: [] }).toEqual({ ...slow, batches: [] });
+  return fastRecords;
+}
+
+function writeFile(name: string, parts: number[][]): string {
+  const f = join(dir, name);
+  writeFileSync(f, Buffer.from(parts.flat()));
+  return f;
+}
+
+let tcpOpts: PacketInput[];
+describe("the core's capture decoder decodes as the host does", () => {
+  let ip: Uint8Array[];
+  let demo: Uint8Array[];
+  let demoPk: PacketInput[];
+  beforeAll(() => {
+    tcpOpts = [
+      { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "S", seq: 5, win: 64240, doff: 10, wscale: 14, sackok: true, mss: 1460, len: 60, t: 0 },
+      { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "A", seq: 5, ack: 9, win: 501, doff: 8, sack: 0x80000001, len: 1000, t: 0 },
+      { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "A", seq: 5, ack: 9, win: 501, doff: 6, mss: 9001, len: 44, t: 0 },
+    ];
+    ip = packetBytes(engine, [...VARIETY, ...tcpOpts]);
+    demoPk = demoPackets(3000, 11);
+    demo = packetBytes(engine, demoPk);
+  });
+
+  it("the writer's captures (raw IPv4, an interface per device), checksums checked and not, batches of every size", async () => {
+    const f = join(dir, "demo.pcapng");
+    // frames up to 1500 bytes: several refills of a 512 KiB buffer read 64 KiB at a time
+    const big = demo.map((b, i) => (i % 3 === 0 ? b : b));
+    await writeCapture(f, demoPk.map((p, i) => ({ ...p, t: i * 1e-5 })), big);
+    for (const [verifyChecksums, batch, base, conntrack] of [[true, 1024, 0, true], [false, 1024, 0, false], [true, 7, 0, false], [false, 33, 2, true]] as const) {
+      const took = same(f, { verifyChecksums, batch, base, conntrack, bufferSize: 512 << 10, readChunk: 64 << 10 });
+      expect(took).toBeGreaterThan(demo.length * 0.9);
+    }
+  });
+
+  it("every decoded field: TCP options, UDP, ICMP echo and errors, SCTP, DCCP, other protocols, bad checksums", async () => {
+    const f = join(dir, "variety.pcapng");
+    const pk = [...VARIETY, ...tcpOpts].map((p, i) => ({ ...p, iif: "eth0", t: i * 0.001 }));
+    await writeCapture(f, pk, ip);
+    for (const verifyChecksums of [true, false]) {
+      expect(same(f, { verifyChecksums, eager: true })).toBe(9); // all but the first frame of TCP, UDP and ICMP echo
+      same(f, { verifyChecksums });
+    }
+  });
+
+  it("link layers, directions, ingress mappings, IPv4 options, fragments, header errors, truncated frames", () => {
+    const [tcp, , badTcp, udp, udpNone, udpBad, , echo, unreach] = ip;
+    const big = demo.find((b) => b.length > 600 && b[9] === 17) ?? demo.find((b) => b.length > 600)!;
+    const frames: number[][] = [shb(), idb(1, "eth0"), idb(113, "eth1"), idb(276, undefined), idb(101, "eth0"), idb(228, "nosuchlink"), idb(1, undefined, { tsresol: 3 })];
+    const T = 1_700_000_000_000_000_000n;
+    let t = T;
+    const add = (ifid: number, data: Uint8Array, o: Parameters<typeof epb>[3] = {}) => { frames.push(epb(ifid, t, data, o)); t += 1000n; };
+    const nodeMac = "02:00:00:00:02:01", other = "0a:00:00:00:00:09";
+    for (const p of [tcp!, udp!, echo!]) {
+      add(0, eth(nodeMac, other, [], 0x800, p));
+      add(0, eth("ff:ff:ff:ff:ff:ff", other, [], 0x800, p));
+      add(0, eth("01:00:5e:00:00:01", other, [], 0x800, p));
+      add(0, eth(nodeMac, other, [0x8100], 0x800, p));
+      add(0, eth(nodeMac, other, [0x88a8, 0x8100], 0x800, p));
+      add(0, eth(other, nodeMac, [], 0x800, p)); // the node's own transmission
+      add(0, eth(nodeMac, other, [], 0x806, p)); // ARP
+      add(0, eth(nodeMac, other, [], 0x86dd, p)); // IPv6
+      for (const pt of [0, 1, 2, 3, 4, 7]) add(1, sll(pt, 0x800, p));
+      add(1, sll(0, 0x8100, Uint8Array.from([0, 42, 8, 0, ...p])));
+      add(2, sll2(2, 0, 0x800, p));
+      add(2, sll2(3, 3, 0x800, p, true));
+      add(2, sll2(999, 0, 0x800, p)); // ifindex not in the node: the host says which
+      add(3, p);
+      add(3, p, { flags: 1 });
+      add(3, p, { flags: 2 }); // outbound
+      add(3, p, { junkOpt: true });
+      add(4, p);
+      add(5, p); // no slot: the host's error at the end, after the rest
+    }
+    // IPv4 options, header errors, truncation, fragments
+    add(3, withOptions(tcp!, [7, 7, 4, 0, 0, 0, 0])); // record route
+    add(3, withOptions(udp!, [0x44, 4, 5, 0])); // a timestamp option too short
+    add(3, flip(tcp!, 10)); // header checksum
+    add(3, flip(udp!, 8)); // the TTL: header checksum
+    add(3, badTcp!);
+    add(3, udpBad!);
+    add(3, udpNone!);
+    add(3, unreach!);
+    add(3, flip(echo!, 20 + 2)); // ICMP checksum
+    add(3, big, { cap: 100, orig: big.length }); // cut by a snaplen
+    add(3, fragment(big, 0, 200, true));
+    add(3, fragment(big, 200, big.length - 20, false));
+    add(3, fragment(big, 0, 96, true)); // never completed
+    add(3, Uint8Array.from([0x45, 0, 0, 20])); // too short for its header
+    add(3, tcp!);
+    // a frame before the first (clamped), a new interface midway, a new section
+    frames.push(epb(3, T - 5000n, tcp!));
+    frames.push(idb(101, "eth1"));
+    frames.push(epb(7, t, udp!)); t += 10n;
+    frames.push(epb(7, t, udp!)); t += 10n;
+    frames.push(epb(6, 123456789n, tcp!)); frames.push(epb(6, 123456790n, tcp!)); // a millisecond resolution
+    frames.push(shb(), idb(101, "eth0"));
+    frames.push(epb(0, t, tcp!)); frames.push(epb(0, t + 1n, udp!));
+    frames.push(shb(false), idb(101, "eth0", { le: false }), epb(0, t, tcp!, { le: false }), epb(0, t + 2n, tcp!, { le: false }));
+    frames.push(shb(), idb(101, "eth0"), epb(0, t + 3n, tcp!));
+    const f = writeFile("links.pcapng", frames);
+    let took = 0;
+    for (const verifyChecksums of [true, false]) {
+      for (const conntrack of [false, true]) {
+        for (const batch of [1024, 5]) {
+          took += same(f, { verifyChecksums, conntrack, batch, eager: true });
+          took += same(f, { verifyChecksums, conntrack, batch, eager: batch === 5, ingress: { bySource: [{ cidr: "0.0.0.0/0", link: "eth0" }] } });
+          took += same(f, { verifyChecksums, conntrack, batch, eager: true, ingress: { byMac: { [other]: "eth1" }, byIfindex: { 999: "eth1" }, bySource: [{ cidr: "52.0.0.0/8", link: "eth0" }] } });
+        }
+      }
+    }
+    expect(took).toBeGreaterThan(100);
+  });
+
+  it("damaged tails: a truncated block, a trailing length that does not match, an option overrunning its block, a caplen past the block", () => {
+    const [tcp, , , udp] = ip;
+    const head = [shb(), idb(101, "eth0")];
+    const good: number[][] = [];
+    for (let i = 0; i < 50; i++) good.push(epb(0, 1000n + BigInt(i), i % 2 ? tcp! : udp!));
+    const cut = epb(0, 2000n, tcp!).slice(0, 40);
+    const badTrail = epb(0, 2000n, tcp!); badTrail[badTrail.length - 4]! ^= 4;
+    const badOpt = epb(0, 2000n, tcp!, { flags: 1 }); // the option's length: past the block
+    badOpt[28 + ((tcp!.length + 3) & ~3) + 2] = 200;
+    const badCap = epb(0, 2000n, tcp!); badCap[20] = 255;
+    const badIf = epb(5, 2000n, tcp!);
+    for (const [name, tail] of [["cut", cut], ["trail", badTrail], ["opt", badOpt], ["cap", badCap], ["iface", badIf]] as const) {
+      const f = writeFile(`damaged-${name}.pcapng`, [...head, ...good, tail, ...good]);
+      for (const batch of [1024, 16]) {
+        expect(same(f, { batch, eager: true })).toBeGreaterThan(40);
+      }
+      const r = decode(f, true).out;
+      expect(r.error?.cls).toBe("CaptureError");
+    }
+  });
+});
