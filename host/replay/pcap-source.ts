@@ -66,6 +66,13 @@ export interface PcapSourceOptions {
    * and errors). Used only without keepFrames and onSkip.
    */
   fastDecode?: CoreExports;
+  /**
+   * The batch buffers given to fill() hold zeros outside the descriptors'
+   * input fields (a ring only descriptors are written to: the decode
+   * thread's): the fast path then copies whole descriptors from the core's
+   * memory, where those bytes are zero too, instead of the input fields one by one.
+   */
+  zeroedTargets?: boolean;
 }
 
 const TWO40 = 1099511627776;
@@ -176,7 +183,7 @@ export class PcapSource implements PacketSource {
   /** A source over an open reader (closed by close()). */
   static fromReader(r: CaptureReader, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
     const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
-    if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) src.fast = new FastDecode(opts.fastDecode, src.ingress);
+    if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false);
     r.src.rebind();
     return src;
   }
@@ -411,7 +418,16 @@ export class FastDecode {
   private scratch = 0;
   private scratchCap = 0;
 
-  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver) {
+  /** Views of the core's memory (new ones when it grows) and of the last batch buffer. */
+  private mem: ArrayBufferLike | undefined;
+  private m = new DataView(new ArrayBuffer(0));
+  private memU8: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+  private memI32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private to: ArrayBufferLike | undefined;
+  private toU8: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+  private toI32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly zeroedTargets: boolean) {
     const macs = ingress.nodeMacList();
     let slots = 8;
     while (slots < macs.length * 2) slots *= 2;
@@ -447,8 +463,18 @@ export class FastDecode {
       this.scratch = core.alloc(this.scratchCap * abi.PKT_SIZE);
       s.rebind();
     }
-    const mem = core.memory.buffer;
-    const m = new DataView(mem);
+    if (this.mem !== core.memory.buffer) {
+      const mem = this.mem = core.memory.buffer;
+      this.m = new DataView(mem);
+      this.memU8 = new Uint8Array(mem);
+      this.memI32 = new Int32Array(mem, 0, mem.byteLength >>> 2);
+    }
+    if (!direct && this.to !== dv.buffer) {
+      const to = this.to = dv.buffer;
+      this.toU8 = new Uint8Array(to);
+      this.toI32 = new Int32Array(to, 0, to.byteLength >>> 2);
+    }
+    const m = this.m;
     const st = this.st, ifs = this.ifs;
     // the section's interfaces, as the reader has them now
     const sec = r.sectionInterfaces;
@@ -486,7 +512,11 @@ export class FastDecode {
         src.csumUnverified += m.getUint32(st + cf.CD_UNVERIFIED, true);
         outgoing += m.getUint32(st + cf.CD_OUTGOING, true);
       }
-      if (k > 0 && !direct) copyInputFields(mem, this.scratch, dv, base + n * abi.PKT_SIZE, k);
+      if (k > 0 && !direct) {
+        const to = dv.byteOffset + base + n * abi.PKT_SIZE;
+        if (this.zeroedTargets) this.toU8.set(this.memU8.subarray(this.scratch, this.scratch + k * abi.PKT_SIZE), to);
+        else copyInputFields(this.memU8, this.memI32, this.scratch, this.toU8, this.toI32, to, k);
+      }
       n += k;
       if (n >= max || m.getUint32(st + cf.CD_STOP, true) !== cf.CDS_NEED) break;
       // the next record is not all in the buffer: read on (the reader's own refill), unless it cannot
@@ -510,22 +540,17 @@ export class FastDecode {
 /** Word indices of writeDescriptor's input fields: [0, PKT_OUT_INNER_SRC) and the word at PKT_INNER_ICMP_TYPE. */
 const IN_WORDS = abi.PKT_OUT_INNER_SRC >> 2, W_INNER_ICMP = abi.PKT_INNER_ICMP_TYPE >> 2, PKT_WORDS = abi.PKT_SIZE >> 2;
 
-/** Copies the input fields of `k` descriptors from `from` in `mem` to `to` in `dv` (the bytes writeDescriptor writes; the rest untouched). */
-function copyInputFields(mem: ArrayBufferLike, from: number, dv: DataView, to: number, k: number): void {
-  const abs = dv.byteOffset + to;
-  if ((abs & 3) === 0) {
-    const a = new Int32Array(mem, from, k * PKT_WORDS);
-    const b = new Int32Array(dv.buffer, abs, k * PKT_WORDS);
-    for (let d = 0, q = 0; d < k; d++, q += PKT_WORDS) {
-      for (let i = q, e = q + IN_WORDS; i < e; i++) b[i] = a[i]!;
-      b[q + W_INNER_ICMP] = a[q + W_INNER_ICMP]!;
+/** Copies the input fields of `k` descriptors at `from` in the core's memory to `to` in a batch buffer (the bytes writeDescriptor writes; the rest untouched). */
+function copyInputFields(a8: Uint8Array, a32: Int32Array, from: number, b8: Uint8Array, b32: Int32Array, to: number, k: number): void {
+  if ((to & 3) === 0) {
+    for (let d = 0, p = from >> 2, q = to >> 2; d < k; d++, p += PKT_WORDS, q += PKT_WORDS) {
+      for (let i = 0; i < IN_WORDS; i++) b32[q + i] = a32[p + i]!;
+      b32[q + W_INNER_ICMP] = a32[p + W_INNER_ICMP]!;
     }
     return;
   }
-  const a = new Uint8Array(mem, from, k * abi.PKT_SIZE);
-  const b = new Uint8Array(dv.buffer, abs, k * abi.PKT_SIZE);
-  for (let d = 0, q = 0; d < k; d++, q += abi.PKT_SIZE) {
-    b.set(a.subarray(q, q + abi.PKT_OUT_INNER_SRC), q);
-    b.set(a.subarray(q + abi.PKT_INNER_ICMP_TYPE, q + abi.PKT_INNER_ICMP_TYPE + 4), q + abi.PKT_INNER_ICMP_TYPE);
+  for (let d = 0, p = from, q = to; d < k; d++, p += abi.PKT_SIZE, q += abi.PKT_SIZE) {
+    b8.set(a8.subarray(p, p + abi.PKT_OUT_INNER_SRC), q);
+    b8.set(a8.subarray(p + abi.PKT_INNER_ICMP_TYPE, p + abi.PKT_INNER_ICMP_TYPE + 4), q + abi.PKT_INNER_ICMP_TYPE);
   }
 }

@@ -41,7 +41,7 @@ export async function runThread(d: PcapThreadData): Promise<void> {
     const ruleset = Atomics.load(ctl, W_CONNTRACK) === 2 ? { compiled: { conntrack: true } } : undefined;
     const view = { node: engine.node, ruleset, addCounter: (i: number, n: number) => { counters.push(i, n); } };
     // the core's capture decoder decodes the common records (without keepFrames)
-    src = PcapSource.open(d.file, view, { ingress, verifyChecksums: d.verifyChecksums, keepFrames: d.keepFrames, fastDecode: d.fastDecode === false ? undefined : engine.core });
+    src = PcapSource.open(d.file, view, { ingress, verifyChecksums: d.verifyChecksums, keepFrames: d.keepFrames, fastDecode: d.fastDecode === false ? undefined : engine.core, zeroedTargets: true });
   } catch (e) {
     post({ t: "failed", error: errorData(e) });
     return;
