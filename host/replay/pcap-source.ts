@@ -257,7 +257,7 @@ export class PcapSource implements PacketSource {
     const fStart = this.fStart, fLen = this.fLen, fIp = this.fIp, fIpLen = this.fIpLen, fOrig = this.fOrig;
     const fIface = this.fIface, fIif = this.fIif, fRec = this.fRec, fNo = this.fNo, fTs = this.fTs, fRe = this.fRe;
     const defrag = this.defrag;
-    const u8 = new Uint8Array(dv.buffer);
+    const u8 = new Uint8Array(dv.buffer, dv.byteOffset); // indexed as dv is (writeDescriptor)
     const fast = this.onSkip ? undefined : this.fast;
     r.src.rebind(); // a core's memory may have grown since the last fill
     let n = kept;
