@@ -138,14 +138,10 @@ interface Outcome {
   error?: { cls: string; message: string; offset?: number; frame?: number };
 }
 
-function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?: number; base?: number; conntrack?: boolean; eager?: boolean } = {}): { out: Outcome; fastRecords: number } {
+function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?: number; base?: number; conntrack?: boolean; eager?: boolean; inCore?: boolean } = {}): { out: Outcome; fastRecords: number } {
   const counters: number[] = [];
   const view: PcapEngine = { node: engine.node, ruleset: opts.conntrack ? { compiled: { conntrack: true } } : undefined, addCounter: (i, n) => { counters.push(i, n); } };
   const batch = opts.batch ?? 1024, base = opts.base ?? 0;
-  const target = new ArrayBuffer(base + batch * abi.PKT_SIZE);
-  // bytes no decoder writes: a sentinel, or zeros (a ring only descriptors are written to: zeroedTargets)
-  if (!opts.zeroedTargets) new Uint8Array(target).fill(0xa5);
-  const dv = new DataView(target);
   const out: Outcome = { batches: [], counts: [], skipped: {}, notes: {}, hostCounters: {}, counters, clamped: 0, csumUnverified: 0, frames: 0, done: 0 };
   let src: PcapSource;
   try {
@@ -154,6 +150,13 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
     out.error = { cls: (e as Error).constructor.name, message: (e as Error).message };
     return { out, fastRecords: 0 };
   }
+  // the batch buffer: its own, or in the decoder's core (the fast path writes the descriptors in place)
+  const size = base + batch * abi.PKT_SIZE;
+  const at = opts.inCore ? core.alloc(size) : 0;
+  const target = opts.inCore ? core.memory.buffer : new ArrayBuffer(size);
+  // bytes no decoder writes: a sentinel, or zeros (a ring only descriptors are written to: zeroedTargets)
+  new Uint8Array(target, at, size).fill(opts.zeroedTargets ? 0 : 0xa5);
+  const dv = new DataView(target, at, size);
   if (opts.eager) src.fastBackoffMax = 0; // the fast path tried again after every record the host decodes
   for (;;) {
     let n: number;
@@ -165,7 +168,7 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
       break;
     }
     out.counts.push(n);
-    out.batches.push(Buffer.from(new Uint8Array(target, 0, base + n * abi.PKT_SIZE)));
+    out.batches.push(Buffer.from(new Uint8Array(target, at, base + n * abi.PKT_SIZE)));
     if (n === 0) break;
   }
   out.skipped = src.skipped();
@@ -178,6 +181,7 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
   out.done = src.progress().done;
   const fastRecords = src.fastRecords;
   src.close();
+  if (opts.inCore) core.free(at);
   return { out, fastRecords };
 }
 
@@ -217,6 +221,13 @@ describe("the core's capture decoder decodes as the host does", () => {
       { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "A", seq: 5, ack: 9, win: 501, doff: 8, sack: 0x80000001, len: 1000, t: 0 },
       { iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 40000, dport: 443, flags: "A", seq: 5, ack: 9, win: 501, doff: 6, mss: 9001, len: 44, t: 0 },
     ];
+    // odd lengths and every remainder of the checksum's 16-byte steps, right and wrong sums
+    for (let len = 28; len < 64; len++) {
+      const csum = len % 3 === 0 ? "bad" as const : "ok" as const;
+      tcpOpts.push({ iif: "eth0", src: "52.1.2.4", dst: "10.0.0.10", proto: "udp", sport: 5353, dport: 53, len, csum, t: 0 });
+      tcpOpts.push({ iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 0, icmp_id: len, icmp_seq: 1, len, csum, t: 0 });
+      if (len >= 40) tcpOpts.push({ iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 1000 + len, dport: 80, flags: "A", len, csum, t: 0 });
+    }
     ip = packetBytes(engine, [...VARIETY, ...tcpOpts]);
     demoPk = demoPackets(3000, 11);
     demo = packetBytes(engine, demoPk);
@@ -227,8 +238,8 @@ describe("the core's capture decoder decodes as the host does", () => {
     // frames up to 1500 bytes: several refills of a 512 KiB buffer read 64 KiB at a time
     const big = demo.map((b, i) => (i % 3 === 0 ? b : b));
     await writeCapture(f, demoPk.map((p, i) => ({ ...p, t: i * 1e-5 })), big);
-    for (const [verifyChecksums, batch, base, conntrack, zeroedTargets] of [[true, 1024, 0, true, false], [false, 1024, 0, false, true], [true, 7, 0, false, false], [false, 33, 2, true, true]] as const) {
-      const took = same(f, { verifyChecksums, batch, base, conntrack, zeroedTargets, bufferSize: 512 << 10, readChunk: 64 << 10 });
+    for (const [verifyChecksums, batch, base, conntrack, zeroedTargets, inCore] of  [[true, 1024, 0, true, false, false], [false, 1024, 0, false, true, false], [true, 7, 0, false, false, true], [false, 33, 2, true, true, false], [false, 100, 2, false, false, true]] as const) {
+      const took = same(f, { verifyChecksums, batch, base, conntrack, zeroedTargets, inCore, bufferSize: 512 << 10, readChunk: 64 << 10 });
       expect(took).toBeGreaterThan(demo.length * 0.9);
     }
   });
@@ -238,7 +249,7 @@ describe("the core's capture decoder decodes as the host does", () => {
     const pk = [...VARIETY, ...tcpOpts].map((p, i) => ({ ...p, iif: "eth0", t: i * 0.001 }));
     await writeCapture(f, pk, ip);
     for (const verifyChecksums of [true, false]) {
-      expect(same(f, { verifyChecksums, eager: true })).toBe(9); // all but the first frame of TCP, UDP and ICMP echo
+      expect(same(f, { verifyChecksums, eager: true })).toBe(9 + 36 * 2 + 24); // all but the first frame of TCP, UDP and ICMP echo
       same(f, { verifyChecksums });
     }
   });
