@@ -1,7 +1,8 @@
 /**
- * The capture decoder's fast path: pcapng Enhanced Packet Blocks in the
- * host's read buffer (host/pcap/source.ts, in this linear memory) straight
- * to packet descriptors (abi.ts PKT_*), byte for byte what the host's
+ * The capture decoder's fast path: pcapng Enhanced Packet Blocks (and
+ * classic pcap records) in the host's read buffer (host/pcap/source.ts,
+ * in this linear memory) straight to packet descriptors (abi.ts PKT_*),
+ * byte for byte what the host's
  * decoder writes for the same frames (host/replay/pcap-source.ts fillAfter:
  * CaptureReader.next, decodeLink, parseIPv4, writeDescriptor).
  *
@@ -16,6 +17,8 @@
  *    per-frame MAC, ifindex or source-subnet resolution) and a time anchor
  *    with integer nanoseconds per unit (the reader's `stamp`, the same
  *    double arithmetic; times before the first frame are clamped, counted);
+ *    or (CDF_PCAP) a record of a little-endian classic pcap file, its time
+ *    from the first frame's as the reader's nextPcap computes it;
  *  - the link layer (decodeLink): Ethernet (802.1Q / 802.1ad tags
  *    stripped; a node MAC as the source is an outgoing copy), Linux cooked
  *    SLL / SLL2 (PACKET_OUTGOING skipped; the packet type gives skb->pkt_type
@@ -29,7 +32,7 @@
  *    not an error; the transport checksum checked when CDF_VERIFY says so
  *    (RFC 1071 one's-complement sum with the pseudo-header), else counted
  *    as not verified.
- * Anything else (other blocks, big-endian sections, classic pcap, IPv4
+ * Anything else (other blocks, big-endian sections and files, IPv4
  * options, fragments, header errors, truncated datagrams, ICMP errors,
  * other protocols, non-IPv4 frames, damage) is the host's.
  */
@@ -44,7 +47,7 @@ import {
   BT_EPB, OPT_ENDOFOPT, EPB_FLAGS, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_LINUX_SLL2,
   MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
   CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_MACS, CD_MAC_MASK, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
-  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CDF_VERIFY, CDS_FULL, CDS_NEED, CDS_HOST,
+  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
   CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
 } from "./format";
 
@@ -115,6 +118,8 @@ export function captureDecode(st: usize): u32 {
   const ifs = <usize>load<u32>(st + CD_IFS);
   const macs = <usize>load<u32>(st + CD_MACS);
   const macMask = load<u32>(st + CD_MAC_MASK);
+  const pcap = (load<u32>(st + CD_FLAGS) & CDF_PCAP) != 0;
+  const sec0 = <f64>load<u32>(st + CD_SEC0), frac0 = load<f64>(st + CD_FRAC0), fracMult = <f64>load<u32>(st + CD_FRAC_MULT);
   let records: u32 = 0, clamped: u32 = 0, unverified: u32 = 0, outgoing: u32 = 0;
   let lastRec: u32 = 0;
   let lastTs: f64 = 0;
@@ -122,37 +127,59 @@ export function captureDecode(st: usize): u32 {
   let stop = CDS_FULL;
   let need: u32 = 0;
   while (n < max) {
-    if (end - pos < 8) { stop = CDS_NEED; need = 8; break; }
     const o = buf + pos;
-    const len = load<u32>(o + 4);
-    if (load<u32>(o) != BT_EPB || (len & 3) != 0 || len < 32 || len > <u32>MAX_CAPLEN + 65536) { stop = CDS_HOST; break; }
-    if (end - pos < len) { stop = CDS_NEED; need = len; break; }
-    if (load<u32>(o + len - 4) != len) { stop = CDS_HOST; break; }
-    const id = load<u32>(o + 8);
-    if (id >= nif) { stop = CDS_HOST; break; }
-    const ifc = ifs + <usize>id * CDI_SIZE;
-    const cap = load<u32>(o + 20);
-    const snap = load<u32>(ifc + CDI_SNAPLEN);
-    if (cap > <u32>MAX_CAPLEN || (snap != 0 && cap > snap) || <u32>28 + pad4(cap) + 4 > len) { stop = CDS_HOST; break; }
-    const slot = load<u32>(ifc + CDI_SLOT);
-    if (slot == 0 || load<u32>(ifc + CDI_ANCHORED) == 0) { stop = CDS_HOST; break; }
-    // options: epb_flags' direction (bits 0-1); a malformed option is the host's error
+    let len: u32, cap: u32, origLen: u32, d: usize, ifc: usize;
     let outbound = false;
-    let p = o + 28 + pad4(cap);
-    const oend = o + len - 4;
-    let optBad = false;
-    while (p + 4 <= oend) {
-      const code = <u32>load<u16>(p);
-      const olen = <u32>load<u16>(p + 2);
-      if (code == OPT_ENDOFOPT) break;
-      if (p + 4 + olen > oend) { optBad = true; break; }
-      if (code == EPB_FLAGS && olen == 4) outbound = (load<u32>(p + 4) & 3) == 2;
-      p += 4 + pad4(olen);
+    let hi: u32 = 0, lo: u32 = 0;
+    let ts0: f64;
+    if (pcap) {
+      // a classic pcap record (the reader's nextPcap): 16-byte header, the frame
+      if (end - pos < <u32>PCAP_RECORD) { stop = CDS_NEED; need = PCAP_RECORD; break; }
+      cap = load<u32>(o + 8);
+      ifc = ifs;
+      const snap = load<u32>(ifc + CDI_SNAPLEN);
+      if (nif == 0 || cap > <u32>MAX_CAPLEN || (snap != 0 && cap > snap)) { stop = CDS_HOST; break; }
+      len = <u32>PCAP_RECORD + cap;
+      if (end - pos < len) { stop = CDS_NEED; need = len; break; }
+      ts0 = (<f64>load<u32>(o) - sec0) * 1e9 + (<f64>load<u32>(o + 4) * fracMult - frac0);
+      origLen = load<u32>(o + 12);
+      d = o + PCAP_RECORD;
+    } else {
+      if (end - pos < 8) { stop = CDS_NEED; need = 8; break; }
+      len = load<u32>(o + 4);
+      if (load<u32>(o) != BT_EPB || (len & 3) != 0 || len < 32 || len > <u32>MAX_CAPLEN + 65536) { stop = CDS_HOST; break; }
+      if (end - pos < len) { stop = CDS_NEED; need = len; break; }
+      if (load<u32>(o + len - 4) != len) { stop = CDS_HOST; break; }
+      const id = load<u32>(o + 8);
+      if (id >= nif) { stop = CDS_HOST; break; }
+      ifc = ifs + <usize>id * CDI_SIZE;
+      cap = load<u32>(o + 20);
+      const snap = load<u32>(ifc + CDI_SNAPLEN);
+      if (cap > <u32>MAX_CAPLEN || (snap != 0 && cap > snap) || <u32>28 + pad4(cap) + 4 > len) { stop = CDS_HOST; break; }
+      if (load<u32>(ifc + CDI_ANCHORED) == 0) { stop = CDS_HOST; break; }
+      // options: epb_flags' direction (bits 0-1); a malformed option is the host's error
+      let p = o + 28 + pad4(cap);
+      const oend = o + len - 4;
+      let optBad = false;
+      while (p + 4 <= oend) {
+        const code = <u32>load<u16>(p);
+        const olen = <u32>load<u16>(p + 2);
+        if (code == OPT_ENDOFOPT) break;
+        if (p + 4 + olen > oend) { optBad = true; break; }
+        if (code == EPB_FLAGS && olen == 4) outbound = (load<u32>(p + 4) & 3) == 2;
+        p += 4 + pad4(olen);
+      }
+      if (optBad) { stop = CDS_HOST; break; }
+      origLen = load<u32>(o + 24);
+      d = o + 28;
+      // the reader's stamp (anchored): the anchor moves with every frame the reader returns
+      hi = load<u32>(o + 12); lo = load<u32>(o + 16);
+      ts0 = load<f64>(ifc + CDI_ANS)
+        + (<f64>(<f64>hi - <f64>load<u32>(ifc + CDI_AHI)) * TWO32 + (<f64>lo - <f64>load<u32>(ifc + CDI_ALO))) * load<f64>(ifc + CDI_NS_PER_UNIT);
     }
-    if (optBad) { stop = CDS_HOST; break; }
-    const origLen = load<u32>(o + 24);
+    const slot = load<u32>(ifc + CDI_SLOT);
+    if (slot == 0) { stop = CDS_HOST; break; }
     // the link layer (decodeLink)
-    const d = o + 28;
     const dEnd = d + cap;
     const lt = load<u32>(ifc + CDI_LINKTYPE);
     let l3: usize = 0;
@@ -195,13 +222,9 @@ export function captureDecode(st: usize): u32 {
     if (l3 > dEnd) { stop = CDS_HOST; break; }
     const l3Cap = <u32>(dEnd - l3);
     const l3Wire = <i64>origLen - <i64>(l3 - d);
-    // the reader's stamp (anchored): the anchor moves with every frame the reader returns
-    const hi = load<u32>(o + 12), lo = load<u32>(o + 16);
-    const ts0 = load<f64>(ifc + CDI_ANS)
-      + (<f64>(<f64>hi - <f64>load<u32>(ifc + CDI_AHI)) * TWO32 + (<f64>lo - <f64>load<u32>(ifc + CDI_ALO))) * load<f64>(ifc + CDI_NS_PER_UNIT);
     if (outbound || pt == PACKET_OUTGOING || own) {
       // the node's own transmission: counted ("outgoing"), not replayed
-      store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0);
+      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); }
       outgoing++;
       records++;
       lastRec = pos;
@@ -305,7 +328,7 @@ export function captureDecode(st: usize): u32 {
     let ts = ts0;
     if (!(ts < TWO53)) { stop = CDS_HOST; break; }
     // consumed: the anchor moves, the descriptor is written
-    store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0);
+    if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); }
     if (ts < 0) { ts = 0; clamped++; }
     if (unver) unverified++;
     if (pt == PACKET_OTHERHOST) pflags = PF_L2_OTHER | PF_OTHERHOST;

@@ -98,10 +98,16 @@ export const CD_NEED = 60;
 export const CD_LAST_REC = 64;
 /** Out (f64): replay time of the last frame consumed (tsNs before the clamp). */
 export const CD_LAST_TS = 72;
-export const CD_SIZE = 80;
+/** In (classic pcap): the first frame's seconds (u32), fraction (f64, ns) and the fraction's ns per unit (u32: 1000 or 1). */
+export const CD_SEC0 = 80;
+export const CD_FRAC0 = 88;
+export const CD_FRAC_MULT = 96;
+export const CD_SIZE = 104;
 
 /** CD_FLAGS: check transport checksums. */
 export const CDF_VERIFY = 1;
+/** CD_FLAGS: the records are classic pcap records of a little-endian file (interface table entry 0 describes the file). */
+export const CDF_PCAP = 2;
 
 /** CD_STOP: CD_MAX descriptors written. */
 export const CDS_FULL = 0;

@@ -123,6 +123,9 @@ export class CaptureReader {
   /** The current section is little-endian (pcapng; classic pcap: the file). */
   get littleEndian(): boolean { return this.le; }
 
+  /** Classic pcap: the first frame's seconds and fraction (ns), the fraction's ns per unit (the clock tsNs counts from). */
+  get pcapClock(): { sec0: number; frac0: number; fracMult: number } { return { sec0: this.sec0, frac0: this.frac0, fracMult: this.fracMult }; }
+
   /** The interfaces of the current pcapng section, by interface id. */
   get sectionInterfaces(): readonly CaptureInterface[] { return this.secIfs; }
 

@@ -455,7 +455,8 @@ export class FastDecode {
    */
   fill(src: PcapSource, dv: DataView, base: number, n: number, max: number): number {
     const r = src.reader, s = r.src, core = this.core;
-    if (r.format !== "pcapng" || !r.littleEndian || r.firstTsNs === undefined) return n;
+    if (!r.littleEndian || r.firstTsNs === undefined) return n;
+    const pcap = r.format === "pcap";
     const direct = dv.buffer === core.memory.buffer;
     if (!direct && this.scratchCap < max - n) {
       if (this.scratch) core.free(this.scratch);
@@ -477,7 +478,7 @@ export class FastDecode {
     const m = this.m;
     const st = this.st, ifs = this.ifs;
     // the section's interfaces, as the reader has them now
-    const sec = r.sectionInterfaces;
+    const sec = pcap ? r.interfaces : r.sectionInterfaces;
     const nif = Math.min(sec.length, FAST_IFACES);
     for (let i = 0; i < nif; i++) {
       const ifc = sec[i]!, e = ifs + i * cf.CDI_SIZE;
@@ -491,7 +492,13 @@ export class FastDecode {
       m.setFloat64(e + cf.CDI_NS_PER_UNIT, ifc.nsPerUnit, true);
     }
     m.setUint32(st + cf.CD_BUF, s.buf.byteOffset, true);
-    m.setUint32(st + cf.CD_FLAGS, src.verifyChecksums ? cf.CDF_VERIFY : 0, true);
+    m.setUint32(st + cf.CD_FLAGS, (src.verifyChecksums ? cf.CDF_VERIFY : 0) | (pcap ? cf.CDF_PCAP : 0), true);
+    if (pcap) {
+      const c = r.pcapClock;
+      m.setUint32(st + cf.CD_SEC0, c.sec0, true);
+      m.setFloat64(st + cf.CD_FRAC0, c.frac0, true);
+      m.setUint32(st + cf.CD_FRAC_MULT, c.fracMult, true);
+    }
     m.setUint32(st + cf.CD_NIF, nif, true);
     m.setUint32(st + cf.CD_IFS, ifs, true);
     let records = 0, outgoing = 0;

@@ -324,6 +324,33 @@ describe("the core's capture decoder decodes as the host does", () => {
     expect(took).toBeGreaterThan(100);
   });
 
+  it("classic pcap: both magics, both byte orders, Ethernet, SLL and raw links, a frame before the first, damaged tails", async () => {
+    const f = join(dir, "demo.pcap");
+    await writeCapture(f, demoPk.map((p, i) => ({ ...p, t: 1 + i * 1e-5 })), demo, { format: "pcap" });
+    expect(same(f, { verifyChecksums: false, batch: 100, bufferSize: 512 << 10, readChunk: 64 << 10, ingress: { byInterfaceId: { 0: "eth0" } } })).toBeGreaterThan(demo.length * 0.9);
+    expect(same(f, { verifyChecksums: true, ingress: { bySource: [{ cidr: "0.0.0.0/0", link: "eth1" }] } })).toBe(0); // no interface name: per frame
+    const [tcp, , , udp, , , , echo] = ip;
+    const nodeMac = "02:00:00:00:02:01", other = "0a:00:00:00:00:09";
+    for (const le of [true, false]) {
+      for (const ns of [false, true]) {
+        for (const [lt, wrap] of [[1, (p: Uint8Array) => eth(nodeMac, other, [0x8100], 0x800, p)], [113, (p: Uint8Array) => sll(0, 0x800, p)], [101, (p: Uint8Array) => p]] as const) {
+          const b = new Bytes(le).u32(ns ? 0xa1b23c4d : 0xa1b2c3d4).u16(2).u16(4).u32(0).u32(0).u32(65535).u32(lt);
+          const rec = (sec: number, frac: number, data: Uint8Array, cap = data.length) => b.u32(sec).u32(frac).u32(cap).u32(data.length).raw(data.subarray(0, cap));
+          for (let i = 0; i < 300; i++) rec(1_700_000_000 + (i >> 4), (i * 7919) % (ns ? 1e9 : 1e6), wrap([tcp!, udp!, echo!][i % 3]!));
+          rec(1_600_000_000, 5, wrap(tcp!)); // before the first frame
+          rec(1_700_000_100, 1, wrap(eth(other, nodeMac, [], 0x800, tcp!)));
+          rec(1_700_000_100, 2, wrap(tcp!), 30); // cut by a snaplen
+          for (const [name, tail] of [["ok", []], ["cut", [1, 2, 3, 4, 5]], ["snap", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0]]] as const) {
+            const file = join(dir, `c-${le}-${ns}-${lt}-${name}.pcap`);
+            writeFileSync(file, Buffer.from([...b.parts, ...tail]));
+            const took = same(file, { ingress: { byInterfaceId: { 0: "eth0" } }, eager: true });
+            if (le) expect(took).toBeGreaterThanOrEqual(299); else expect(took).toBe(0);
+          }
+        }
+      }
+    }
+  });
+
   it("damaged tails: a truncated block, a trailing length that does not match, an option overrunning its block, a caplen past the block", () => {
     const [tcp, , , udp] = ip;
     const head = [shb(), idb(101, "eth0")];
