@@ -28,19 +28,20 @@
  *    not a fragment, the whole datagram captured;
  *  - TCP with a sound data offset (window scale, SACK-permitted, SACK
  *    blocks and MSS options as tcp_options / tcp_sack / tcpmss_mt read
- *    them), UDP whose length field is the transport length, ICMP that is
- *    not an error; the transport checksum checked when CDF_VERIFY says so
+ *    them), UDP whose length field is the transport length, ICMP (an
+ *    error's quoted header and ports or ICMP header as conntrack reads
+ *    them, a quote too short marked malformed); the transport checksum checked when CDF_VERIFY says so
  *    (RFC 1071 one's-complement sum with the pseudo-header), else counted
  *    as not verified.
  * Anything else (other blocks, big-endian sections and files, IPv4
- * options, fragments, header errors, truncated datagrams, ICMP errors,
+ * options, fragments, header errors, truncated datagrams,
  * other protocols, non-IPv4 frames, damage) is the host's.
  */
 import {
   PKT_SIZE, PKT_SRC, PKT_DST, PKT_SPORT, PKT_PROTO, PKT_LEN, PKT_IIF, PKT_MARK, PKT_SEQ, PKT_ACK, PKT_WIN,
   PKT_ICMP_ID, PKT_INNER_SRC, PKT_INNER_DST, PKT_INNER_SPORT, PKT_INNER_PROTO, PKT_UID, PKT_TIME, PKT_VERDICT,
   PKT_TCP_WSCALE, PKT_TCP_SACK, PKT_GID, PKT_CSUM, PKT_INNER_ICMP_TYPE,
-  PF_DF, PF_SRC_SET, PF_L2_OTHER, PF_L2_MCAST, PF_OTHERHOST, CSUM_OK, CSUM_BAD, CSUM_NONE,
+  PF_DF, PF_SRC_SET, PF_INNER, PF_L2_OTHER, PF_L2_MCAST, PF_OTHERHOST, CSUM_OK, CSUM_BAD, CSUM_NONE,
   TO_SACK_PERM, TO_SACK, TO_MSS,
 } from "../abi";
 import {
@@ -61,6 +62,9 @@ const TWO53: f64 = 9007199254740992.0;
 @inline function be32(a: usize): u32 { return bswap<u32>(load<u32>(a)); }
 // @ts-ignore: decorator
 @inline function pad4(n: u32): u32 { return (n + 3) & ~3; }
+
+/** Protocols whose first four transport bytes are the ports (wire.ts hasPorts). */
+function hasPorts(p: u32): bool { return p == 6 || p == 17 || p == 136 || p == 132 || p == 33; }
 
 function isVlan(et: u32): bool { return et == ETH_P_8021Q || et == ETH_P_8021AD || et == ETH_P_QINQ1; }
 
@@ -253,6 +257,7 @@ export function captureDecode(st: usize): u32 {
     let wscale: u32 = 0, topts: u32 = 0, sack: u32 = 0, icmpType: u32 = 0, icmpCode: u32 = 0, icmpId: u32 = 0, icmpSeq: u32 = 0;
     let csum = CSUM_OK;
     let unver = !verify;
+    let inner = false, innerSrc: u32 = 0, innerDst: u32 = 0, innerProto: u32 = 0, innerPorts: u32 = 0, innerIcmp: u32 = 0, l4Bytes: u32 = 0;
     if (proto == 6) {
       if (l4len < 20) { stop = CDS_HOST; break; }
       doff = <u32>load<u8>(t + 12) >> 4;
@@ -319,10 +324,36 @@ export function captureDecode(st: usize): u32 {
     } else if (proto == 1) {
       if (l4len < 8) { stop = CDS_HOST; break; }
       icmpType = <u32>load<u8>(t);
-      if (icmpType == 3 || icmpType == 4 || icmpType == 5 || icmpType == 11 || icmpType == 12) { stop = CDS_HOST; break; }
       icmpCode = <u32>load<u8>(t + 1);
-      icmpId = be16(t + 4);
-      icmpSeq = be16(t + 6);
+      if (icmpType == 3 || icmpType == 4 || icmpType == 5 || icmpType == 11 || icmpType == 12) {
+        // an error quoting the offending header (all of it captured): parseIPv4's reading of the quote
+        const qh = t + 8;
+        const qlen = l4len - 8;
+        const qihl: u32 = qlen >= 20 ? (<u32>load<u8>(qh) & 15) * 4 : 0;
+        if (qlen < 20 || qihl < 20 || qlen < qihl + 8) {
+          // a quote too short: the transport header is malformed (PKT_L4_BYTES), the quoted IHL kept
+          l4Bytes = 1 + (l4len < 254 ? l4len : 254);
+          doff = qihl >> 2;
+        }
+        const ip: u32 = qlen >= 20 ? <u32>load<u8>(qh + 9) : 0;
+        const needQ: u32 = ip == 1 ? 8 : hasPorts(ip) ? 4 : 0;
+        if (qlen >= 20 && qlen >= qihl + needQ) {
+          inner = true;
+          innerSrc = be32(qh + 12);
+          innerDst = be32(qh + 16);
+          innerProto = ip;
+          const qt = qh + qihl;
+          if (ip == 1) {
+            innerIcmp = <u32>load<u8>(qt) | (<u32>load<u8>(qt + 1) << 8);
+            innerPorts = be16(qt + 4) | (be16(qt + 6) << 16);
+          } else if (hasPorts(ip)) {
+            innerPorts = be16(qt) | (be16(qt + 2) << 16);
+          }
+        }
+      } else {
+        icmpId = be16(t + 4);
+        icmpSeq = be16(t + 6);
+      }
       if (verify) csum = foldOk(csumBytes(t, l4len)) ? CSUM_OK : CSUM_BAD;
     } else { stop = CDS_HOST; break; }
     let ts = ts0;
@@ -341,7 +372,7 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_SPORT, sport | (dport << 16));
     const tos = <u32>load<u8>(l3 + 1), ttl = <u32>load<u8>(l3 + 8);
     store<u32>(q + PKT_PROTO, proto | (tcpFlags << 8) | (ttl << 16) | (tos << 24));
-    const fl = pflags | PF_SRC_SET | ((frag & 0x4000) != 0 ? PF_DF : 0);
+    const fl = pflags | PF_SRC_SET | ((frag & 0x4000) != 0 ? PF_DF : 0) | (inner ? PF_INNER : 0);
     store<u32>(q + PKT_LEN, ipLen | (fl << 16));
     store<u32>(q + PKT_IIF, slot);
     store<u32>(q + PKT_MARK, 0);
@@ -349,10 +380,10 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_ACK, ack);
     store<u32>(q + PKT_WIN, win | (icmpType << 16) | (icmpCode << 24));
     store<u32>(q + PKT_ICMP_ID, icmpId | (be16(l3 + 4) << 16));
-    store<u32>(q + PKT_INNER_SRC, 0);
-    store<u32>(q + PKT_INNER_DST, 0);
-    store<u32>(q + PKT_INNER_SPORT, 0);
-    store<u32>(q + PKT_INNER_PROTO, (proto == 6 ? doff << 8 : 0) | (icmpSeq << 16));
+    store<u32>(q + PKT_INNER_SRC, innerSrc);
+    store<u32>(q + PKT_INNER_DST, innerDst);
+    store<u32>(q + PKT_INNER_SPORT, innerPorts);
+    store<u32>(q + PKT_INNER_PROTO, innerProto | (proto == 6 || l4Bytes != 0 ? doff << 8 : 0) | (icmpSeq << 16));
     store<u32>(q + PKT_UID, 0);
     store<u64>(q + PKT_TIME, <u64>ts);
     memory.fill(q + PKT_VERDICT, 0, PKT_TCP_WSCALE - PKT_VERDICT);
@@ -360,7 +391,7 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_TCP_SACK, proto == 6 ? sack : 0);
     store<u32>(q + PKT_GID, 0);
     store<u32>(q + PKT_CSUM, csum);
-    store<u32>(q + PKT_INNER_ICMP_TYPE, 0);
+    store<u32>(q + PKT_INNER_ICMP_TYPE, innerIcmp | (l4Bytes << 24));
     n++;
     records++;
     lastRec = pos;

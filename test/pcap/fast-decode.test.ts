@@ -249,7 +249,7 @@ describe("the core's capture decoder decodes as the host does", () => {
     const pk = [...VARIETY, ...tcpOpts].map((p, i) => ({ ...p, iif: "eth0", t: i * 0.001 }));
     await writeCapture(f, pk, ip);
     for (const verifyChecksums of [true, false]) {
-      expect(same(f, { verifyChecksums, eager: true })).toBe(9 + 36 * 2 + 24); // all but the first frame of TCP, UDP and ICMP echo
+      expect(same(f, { verifyChecksums, eager: true })).toBe(12 + 36 * 2 + 24); // all but the first frame of TCP, UDP and ICMP echo
       same(f, { verifyChecksums });
     }
   });
@@ -293,6 +293,11 @@ describe("the core's capture decoder decodes as the host does", () => {
     add(3, udpNone!);
     add(3, unreach!);
     add(3, flip(echo!, 20 + 2)); // ICMP checksum
+    // ICMP errors whose quotes are short, odd or of other protocols
+    const cutTo = (b: Uint8Array, n: number) => { const c = b.slice(0, n); c[2] = n >> 8; c[3] = n & 255; return fixHeaderSum(c); };
+    const poke = (b: Uint8Array, at: number, v: number) => { const c = b.slice(); c[at] = v; return c; };
+    for (const n of [28 + 4, 28 + 10, 28 + 20, 28 + 22, 28 + 24, 28 + 27]) add(3, cutTo(unreach!, n));
+    for (const [at, v] of [[28, 0x44], [28, 0x46], [28, 0x4f], [28 + 9, 47], [28 + 9, 1], [28 + 9, 132], [28 + 9, 0]]) add(3, poke(unreach!, at!, v!));
     add(3, big, { cap: 100, orig: big.length }); // cut by a snaplen
     add(3, fragment(big, 0, 200, true));
     add(3, fragment(big, 200, big.length - 20, false));
