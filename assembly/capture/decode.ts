@@ -13,8 +13,9 @@
  *  - the block: an EPB of a little-endian section, all in the buffer, its
  *    lengths sound (the reader's checks), options well formed (epb_flags
  *    outbound: an "outgoing" copy, counted), of an interface the host
- *    described (CD_IFS): a known ingress slot for all its frames (no
- *    per-frame MAC, ifindex or source-subnet resolution) and a time anchor
+ *    described (CD_IFS), whose frames' ingress slot the interface's id or
+ *    name, an SLL2 ifindex or an Ethernet destination MAC tells (CD_TAB:
+ *    IngressResolver.resolve's maps; source subnets are the host's), and a time anchor
  *    with integer nanoseconds per unit (the reader's `stamp`, the same
  *    double arithmetic; times before the first frame are clamped, counted);
  *    or (CDF_PCAP) a record of a little-endian classic pcap file, its time
@@ -47,7 +48,7 @@ import {
 import {
   BT_EPB, OPT_ENDOFOPT, EPB_FLAGS, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_LINUX_SLL2,
   MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
-  CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_MACS, CD_MAC_MASK, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
+  CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_TAB, CD_TAB_MASK, CDT_SIZE, CDK_NODE_MAC, CDK_USER_MAC, CDK_AUTO_MAC, CDK_USER_IFINDEX, CDK_AUTO_IFINDEX, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
   CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
   CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
 } from "./format";
@@ -72,17 +73,20 @@ function isVlan(et: u32): bool { return et == ETH_P_8021Q || et == ETH_P_8021AD 
 // @ts-ignore: decorator
 @inline function mac48(a: usize): u64 { return (<u64>be16(a) << 32) | <u64>be32(a + 2); }
 
-/** The MAC is in the node-MAC hash table (open addressing, MAC + 1 keys). */
-function nodeMac(tab: usize, mask: u32, mac: u64): bool {
-  if (tab == 0) return false;
-  const key = mac + 1;
+/**
+ * The value of `key` (CDK_* kind << 48 | MAC or ifindex) in the ingress
+ * table (open addressing, CDT_SIZE-byte entries: u64 key, 0 empty; u32
+ * value), -1 when absent.
+ */
+function tabGet(tab: usize, mask: u32, key: u64): i32 {
+  if (tab == 0) return -1;
   let i = <u32>((key * 0x9e3779b97f4a7c15) >> 40) & mask;
-  let k = load<u64>(tab + (<usize>i << 3));
+  let k = load<u64>(tab + <usize>i * CDT_SIZE);
   while (k != 0 && k != key) {
     i = (i + 1) & mask;
-    k = load<u64>(tab + (<usize>i << 3));
+    k = load<u64>(tab + <usize>i * CDT_SIZE);
   }
-  return k == key;
+  return k == key ? <i32>load<u32>(tab + <usize>i * CDT_SIZE, 8) : -1;
 }
 
 /** Ones'-complement sum (unfolded, in a u64) of n bytes at a as big-endian 16-bit words, the odd last byte as a high byte. */
@@ -120,8 +124,8 @@ export function captureDecode(st: usize): u32 {
   const verify = (load<u32>(st + CD_FLAGS) & CDF_VERIFY) != 0;
   const nif = load<u32>(st + CD_NIF);
   const ifs = <usize>load<u32>(st + CD_IFS);
-  const macs = <usize>load<u32>(st + CD_MACS);
-  const macMask = load<u32>(st + CD_MAC_MASK);
+  const tab = <usize>load<u32>(st + CD_TAB);
+  const tabMask = load<u32>(st + CD_TAB_MASK);
   const pcap = (load<u32>(st + CD_FLAGS) & CDF_PCAP) != 0;
   const sec0 = <f64>load<u32>(st + CD_SEC0), frac0 = load<f64>(st + CD_FRAC0), fracMult = <f64>load<u32>(st + CD_FRAC_MULT);
   let records: u32 = 0, clamped: u32 = 0, unverified: u32 = 0, outgoing: u32 = 0;
@@ -181,8 +185,9 @@ export function captureDecode(st: usize): u32 {
       ts0 = load<f64>(ifc + CDI_ANS)
         + (<f64>(<f64>hi - <f64>load<u32>(ifc + CDI_AHI)) * TWO32 + (<f64>lo - <f64>load<u32>(ifc + CDI_ALO))) * load<f64>(ifc + CDI_NS_PER_UNIT);
     }
-    const slot = load<u32>(ifc + CDI_SLOT);
-    if (slot == 0) { stop = CDS_HOST; break; }
+    // the ingress slot from the interface's id or name (0: none)
+    const islot = load<u32>(ifc + CDI_SLOT);
+    let slot = islot;
     // the link layer (decodeLink)
     const dEnd = d + cap;
     const lt = load<u32>(ifc + CDI_LINKTYPE);
@@ -197,7 +202,12 @@ export function captureDecode(st: usize): u32 {
       while (isVlan(e) && et + 6 <= dEnd) { et += 4; e = be16(et); }
       if (e != ETH_P_IP) { stop = CDS_HOST; break; }
       l3 = et + 2;
-      own = nodeMac(macs, macMask, mac48(d + 6));
+      own = tabGet(tab, tabMask, (<u64>CDK_NODE_MAC << 48) | mac48(d + 6)) >= 0;
+      // IngressResolver.resolve: a mapping of the destination MAC, the interface's slot, a node link's MAC
+      const dst = mac48(d);
+      const v = tabGet(tab, tabMask, (<u64>CDK_USER_MAC << 48) | dst);
+      if (v >= 0) slot = v;
+      else if (islot == 0) { const a = tabGet(tab, tabMask, (<u64>CDK_AUTO_MAC << 48) | dst); slot = a >= 0 ? a : 0; }
       if (load<u8>(d) & 1) {
         // a group address: broadcast (ff:ff:ff:ff:ff:ff) or multicast (eth_type_trans)
         pflags = load<u32>(d) == 0xffffffff && load<u16>(d + 4) == 0xffff ? PF_L2_OTHER : PF_L2_OTHER | PF_L2_MCAST;
@@ -213,6 +223,13 @@ export function captureDecode(st: usize): u32 {
     } else if (lt == LINKTYPE_LINUX_SLL2) {
       if (cap < 20) { stop = CDS_HOST; break; }
       pt = <i32>load<u8>(d + 10);
+      // IngressResolver.resolve: a mapping of the ifindex, the interface's slot, a node link's ifindex
+      const ifindex = <u64>be32(d + 4);
+      if (ifindex != 0) {
+        const v = tabGet(tab, tabMask, (<u64>CDK_USER_IFINDEX << 48) | ifindex);
+        if (v >= 0) slot = v;
+        else if (islot == 0) { const a = tabGet(tab, tabMask, (<u64>CDK_AUTO_IFINDEX << 48) | ifindex); slot = a >= 0 ? a : 0; }
+      }
       let e = be16(d);
       l3 = d + 20;
       if (isVlan(e)) {
@@ -224,6 +241,8 @@ export function captureDecode(st: usize): u32 {
       l3 = d;
     } else { stop = CDS_HOST; break; }
     if (l3 > dEnd) { stop = CDS_HOST; break; }
+    // no slot: the frame's source address (a source-subnet mapping) or the host's error
+    if (slot == 0) { stop = CDS_HOST; break; }
     const l3Cap = <u32>(dEnd - l3);
     const l3Wire = <i64>origLen - <i64>(l3 - d);
     if (outbound || pt == PACKET_OUTGOING || own) {

@@ -78,10 +78,10 @@ export const CD_FLAGS = 20;
 export const CD_NIF = 24;
 /** In: address of the interface table (CD_NIF entries of CDI_SIZE bytes). */
 export const CD_IFS = 28;
-/** In: address of the node-MAC hash table (u64 slots, MAC + 1, 0 empty), 0 for none. */
-export const CD_MACS = 32;
-/** In: its slot count - 1 (a power of two - 1). */
-export const CD_MAC_MASK = 36;
+/** In: address of the ingress table (CDT_SIZE-byte entries, open addressing; CDK_*), 0 for none. */
+export const CD_TAB = 32;
+/** In: its entry count - 1 (a power of two - 1). */
+export const CD_TAB_MASK = 36;
 /** Out: records (pcapng blocks) consumed. */
 export const CD_RECORDS = 40;
 /** Out: frames stamped before the first frame (replayed at time 0). */
@@ -116,10 +116,23 @@ export const CDS_NEED = 1;
 /** CD_STOP: the next record is one the host decodes. */
 export const CDS_HOST = 2;
 
+// ---- the ingress table: u64 key (CDK_* << 48 | MAC or ifindex; 0: empty), u32 value (a slot) ----
+export const CDT_SIZE = 16;
+/** A node link's MAC (the value unused): a frame from it is an outgoing copy. */
+export const CDK_NODE_MAC = 1;
+/** The user's destination-MAC mapping. */
+export const CDK_USER_MAC = 2;
+/** A node link's MAC as a destination. */
+export const CDK_AUTO_MAC = 3;
+/** The user's SLL2 ifindex mapping. */
+export const CDK_USER_IFINDEX = 4;
+/** A node link's ifindex. */
+export const CDK_AUTO_IFINDEX = 5;
+
 // ---- an interface table entry (CDI_*) ----
 /** Link type. */
 export const CDI_LINKTYPE = 0;
-/** Ingress slot of every frame of the interface; 0: the host resolves it (frame by frame). */
+/** Ingress slot from the interface's id or name (IngressResolver.interfaceSlot), 0 for none. */
 export const CDI_SLOT = 4;
 /** Snapshot length (0: unlimited). */
 export const CDI_SNAPLEN = 8;

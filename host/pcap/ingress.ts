@@ -14,7 +14,6 @@ import type { LoadedNode } from "../node/compile.js";
 import { parseCidr, maskOf } from "../util/ipv4.js";
 import { parseMac, formatMac, type LinkInfo } from "./link.js";
 import type { CaptureInterface } from "./read.js";
-import * as f from "./format.js";
 
 /** The user's ingress mapping; every value is a node link name. */
 export interface IngressMap {
@@ -125,19 +124,12 @@ export class IngressResolver {
   }
 
   /**
-   * The slot resolve() gives every frame of capture interface `ifc` (link
-   * type `linkType`), whatever the frame; 0 when that depends on the frame
-   * (user MAC or ifindex mappings that apply to the link type, or no slot
-   * from the interface's id or name).
+   * The maps resolve() and isNodeMac() look frames up in (for the core's
+   * capture decoder, which resolves as resolve() does but for source subnets).
    */
-  fixedSlot(ifc: CaptureInterface, linkType: number): number {
-    if (linkType === f.LINKTYPE_LINUX_SLL2 && this.userIfindex.size > 0) return 0;
-    if (linkType === f.LINKTYPE_ETHERNET && this.userMac.size > 0) return 0;
-    return this.interfaceSlot(ifc);
+  maps(): { nodeMacs: ReadonlySet<number>; userMac: ReadonlyMap<number, number>; macSlot: ReadonlyMap<number, number>; userIfindex: ReadonlyMap<number, number>; ifindexSlot: ReadonlyMap<number, number> } {
+    return { nodeMacs: this.nodeMacs, userMac: this.userMac, macSlot: this.macSlot, userIfindex: this.userIfindex, ifindexSlot: this.ifindexSlot };
   }
-
-  /** The node's link MACs (isNodeMac's), as 48-bit numbers. */
-  nodeMacList(): number[] { return [...this.nodeMacs]; }
 
   /** The frame is the node's own transmission (source MAC of a node link). */
   isNodeMac(mac: number): boolean { return mac >= 0 && this.nodeMacs.has(mac); }

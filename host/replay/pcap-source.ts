@@ -428,24 +428,31 @@ export class FastDecode {
   private toI32: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly zeroedTargets: boolean) {
-    const macs = ingress.nodeMacList();
+    // the ingress table: IngressResolver's maps under their CDK_* kinds
+    const mp = ingress.maps();
+    const entries: [number, number, number][] = [];
+    for (const m of mp.nodeMacs) entries.push([cf.CDK_NODE_MAC, m, 0]);
+    for (const [k, v] of mp.userMac) entries.push([cf.CDK_USER_MAC, k, v]);
+    for (const [k, v] of mp.macSlot) entries.push([cf.CDK_AUTO_MAC, k, v]);
+    for (const [k, v] of mp.userIfindex) entries.push([cf.CDK_USER_IFINDEX, k, v]);
+    for (const [k, v] of mp.ifindexSlot) entries.push([cf.CDK_AUTO_IFINDEX, k, v]);
     let slots = 8;
-    while (slots < macs.length * 2) slots *= 2;
+    while (slots < entries.length * 2) slots *= 2;
     this.st = core.alloc(cf.CD_SIZE);
     this.ifs = core.alloc(FAST_IFACES * cf.CDI_SIZE);
-    const tab = macs.length > 0 ? core.alloc(slots * 8) : 0;
+    const tab = core.alloc(slots * cf.CDT_SIZE);
     const dv = new DataView(core.memory.buffer);
-    if (tab) {
-      const mask = BigInt(slots - 1);
-      for (const m of macs) {
-        const key = BigInt(m) + 1n;
-        let i = Number((((key * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn) >> 40n) & mask);
-        while (dv.getBigUint64(tab + i * 8, true) !== 0n) i = (i + 1) & (slots - 1);
-        dv.setBigUint64(tab + i * 8, key, true);
-      }
+    const mask = slots - 1;
+    for (const [kind, k, v] of entries) {
+      // kind << 48 | value, hashed as the core hashes it (tabGet)
+      const key = (BigInt(kind) << 48n) | BigInt(k);
+      let i = Number((((key * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn) >> 40n) & BigInt(mask));
+      while (dv.getBigUint64(tab + i * cf.CDT_SIZE, true) !== 0n) i = (i + 1) & mask;
+      dv.setBigUint64(tab + i * cf.CDT_SIZE, key, true);
+      dv.setUint32(tab + i * cf.CDT_SIZE + 8, v, true);
     }
-    dv.setUint32(this.st + cf.CD_MACS, tab, true);
-    dv.setUint32(this.st + cf.CD_MAC_MASK, tab ? slots - 1 : 0, true);
+    dv.setUint32(this.st + cf.CD_TAB, tab, true);
+    dv.setUint32(this.st + cf.CD_TAB_MASK, mask, true);
   }
 
   /**
@@ -483,7 +490,7 @@ export class FastDecode {
     for (let i = 0; i < nif; i++) {
       const ifc = sec[i]!, e = ifs + i * cf.CDI_SIZE;
       m.setUint32(e + cf.CDI_LINKTYPE, ifc.linkType, true);
-      m.setUint32(e + cf.CDI_SLOT, this.ingress.fixedSlot(ifc, ifc.linkType), true);
+      m.setUint32(e + cf.CDI_SLOT, this.ingress.interfaceSlot(ifc), true);
       m.setUint32(e + cf.CDI_SNAPLEN, ifc.snaplen, true);
       m.setUint32(e + cf.CDI_ANCHORED, ifc.anchored ? 1 : 0, true);
       m.setUint32(e + cf.CDI_AHI, ifc.aHi, true);
