@@ -405,7 +405,8 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_INNER_PROTO, innerProto | (proto == 6 || l4Bytes != 0 ? doff << 8 : 0) | (icmpSeq << 16));
     store<u32>(q + PKT_UID, 0);
     store<u64>(q + PKT_TIME, <u64>ts);
-    memory.fill(q + PKT_VERDICT, 0, PKT_TCP_WSCALE - PKT_VERDICT);
+    // the output fields [PKT_VERDICT, PKT_TCP_WSCALE) zeroed as writeWords does (inline stores, no bulk-memory call)
+    for (let z = q + PKT_VERDICT, ze = q + PKT_TCP_WSCALE; z < ze; z += 8) store<u64>(z, 0);
     store<u32>(q + PKT_TCP_WSCALE, proto == 6 ? wscale | (topts << 8) : 0);
     store<u32>(q + PKT_TCP_SACK, proto == 6 ? sack : 0);
     store<u32>(q + PKT_GID, 0);

@@ -400,6 +400,9 @@ export class PcapSource implements PacketSource {
   close(): void { this.reader.close(); }
 }
 
+/** Descriptors the fast path writes into its scratch area before they are copied out (a batch buffer outside the core's memory). */
+const SCRATCH_CHUNK = 128;
+
 /** Capture interfaces of a section the fast path knows at most (frames of the others are decoded by the host). */
 const FAST_IFACES = 64;
 
@@ -416,7 +419,6 @@ export class FastDecode {
   private readonly st: number;
   private readonly ifs: number;
   private scratch = 0;
-  private scratchCap = 0;
 
   /** Views of the core's memory (new ones when it grows) and of the last batch buffer. */
   private mem: ArrayBufferLike | undefined;
@@ -465,10 +467,8 @@ export class FastDecode {
     if (!r.littleEndian || r.firstTsNs === undefined) return n;
     const pcap = r.format === "pcap";
     const direct = dv.buffer === core.memory.buffer;
-    if (!direct && this.scratchCap < max - n) {
-      if (this.scratch) core.free(this.scratch);
-      this.scratchCap = Math.max(max - n, 256);
-      this.scratch = core.alloc(this.scratchCap * abi.PKT_SIZE);
+    if (!direct && this.scratch === 0) {
+      this.scratch = core.alloc(SCRATCH_CHUNK * abi.PKT_SIZE);
       s.rebind();
     }
     if (this.mem !== core.memory.buffer) {
@@ -513,7 +513,8 @@ export class FastDecode {
       m.setUint32(st + cf.CD_POS, s.pos, true);
       m.setUint32(st + cf.CD_END, s.end, true);
       m.setUint32(st + cf.CD_OUT, direct ? dv.byteOffset + base + n * abi.PKT_SIZE : this.scratch, true);
-      m.setUint32(st + cf.CD_MAX, max - n, true);
+      // into the scratch area a few descriptors at a time: it stays in the CPU cache for the copy
+      m.setUint32(st + cf.CD_MAX, direct ? max - n : Math.min(max - n, SCRATCH_CHUNK), true);
       const k = core.capture_decode(st);
       const got = m.getUint32(st + cf.CD_RECORDS, true);
       s.pos = m.getUint32(st + cf.CD_POS, true);
@@ -532,7 +533,10 @@ export class FastDecode {
         else copyInputFields(this.memU8, this.memI32, this.scratch, this.toU8, this.toI32, to, k);
       }
       n += k;
-      if (n >= max || m.getUint32(st + cf.CD_STOP, true) !== cf.CDS_NEED) break;
+      const stop = m.getUint32(st + cf.CD_STOP, true);
+      if (n >= max) break;
+      if (stop === cf.CDS_FULL) continue;
+      if (stop !== cf.CDS_NEED) break;
       // the next record is not all in the buffer: read on (the reader's own refill), unless it cannot
       if (s.ensure(m.getUint32(st + cf.CD_NEED, true)) !== 1) break;
     }
