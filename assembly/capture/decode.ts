@@ -15,7 +15,7 @@
  *    outbound: an "outgoing" copy, counted), of an interface the host
  *    described (CD_IFS), whose frames' ingress slot the interface's id or
  *    name, an SLL2 ifindex or an Ethernet destination MAC tells (CD_TAB:
- *    IngressResolver.resolve's maps; source subnets are the host's), and a time anchor
+ *    IngressResolver.resolve's maps) or a source subnet (CD_SRC), and a time anchor
  *    with integer nanoseconds per unit (the reader's `stamp`, the same
  *    double arithmetic; times before the first frame are clamped, counted);
  *    or (CDF_PCAP) a record of a little-endian classic pcap file, its time
@@ -49,7 +49,7 @@ import {
   BT_EPB, OPT_ENDOFOPT, EPB_FLAGS, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_LINUX_SLL2,
   MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
   CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_TAB, CD_TAB_MASK, CDT_SIZE, CDK_NODE_MAC, CDK_USER_MAC, CDK_AUTO_MAC, CDK_USER_IFINDEX, CDK_AUTO_IFINDEX, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
-  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
+  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CD_SRC, CD_NSRC, CDS_SIZE, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
   CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
 } from "./format";
 
@@ -241,8 +241,6 @@ export function captureDecode(st: usize): u32 {
       l3 = d;
     } else { stop = CDS_HOST; break; }
     if (l3 > dEnd) { stop = CDS_HOST; break; }
-    // no slot: the frame's source address (a source-subnet mapping) or the host's error
-    if (slot == 0) { stop = CDS_HOST; break; }
     const l3Cap = <u32>(dEnd - l3);
     const l3Wire = <i64>origLen - <i64>(l3 - d);
     if (outbound || pt == PACKET_OUTGOING || own) {
@@ -269,6 +267,16 @@ export function captureDecode(st: usize): u32 {
     if (<i64>ipLen > l3Wire || ipLen < 20 || ipLen > l3Cap) { stop = CDS_HOST; break; }
     const frag = be16(l3 + 6);
     if (frag & 0x3fff) { stop = CDS_HOST; break; }
+    if (slot == 0) {
+      // the user's source subnets, first match (IngressResolver.resolve's last resort); none: the host's error
+      const src = be32(l3 + 12);
+      const subnets = <usize>load<u32>(st + CD_SRC), ns = load<u32>(st + CD_NSRC);
+      for (let i: u32 = 0; i < ns; i++) {
+        const e = subnets + <usize>i * CDS_SIZE;
+        if ((src & load<u32>(e, 4)) == load<u32>(e)) { slot = load<u32>(e, 8); break; }
+      }
+      if (slot == 0) { stop = CDS_HOST; break; }
+    }
     const proto = <u32>load<u8>(l3 + 9);
     const t = l3 + 20;
     const l4len = ipLen - 20;

@@ -102,7 +102,11 @@ export const CD_LAST_TS = 72;
 export const CD_SEC0 = 80;
 export const CD_FRAC0 = 88;
 export const CD_FRAC_MULT = 96;
-export const CD_SIZE = 104;
+/** In: address of the user's source subnets (CD_NSRC entries of CDS_SIZE bytes: u32 address, mask, slot; first match wins). */
+export const CD_SRC = 100;
+export const CD_NSRC = 104;
+export const CD_SIZE = 112;
+export const CDS_SIZE = 12;
 
 /** CD_FLAGS: check transport checksums. */
 export const CDF_VERIFY = 1;

@@ -124,11 +124,14 @@ export class IngressResolver {
   }
 
   /**
-   * The maps resolve() and isNodeMac() look frames up in (for the core's
-   * capture decoder, which resolves as resolve() does but for source subnets).
+   * The maps resolve() and isNodeMac() look frames up in, and the source
+   * subnets (for the core's capture decoder, which resolves as resolve() does).
    */
-  maps(): { nodeMacs: ReadonlySet<number>; userMac: ReadonlyMap<number, number>; macSlot: ReadonlyMap<number, number>; userIfindex: ReadonlyMap<number, number>; ifindexSlot: ReadonlyMap<number, number> } {
-    return { nodeMacs: this.nodeMacs, userMac: this.userMac, macSlot: this.macSlot, userIfindex: this.userIfindex, ifindexSlot: this.ifindexSlot };
+  maps(): {
+    nodeMacs: ReadonlySet<number>; userMac: ReadonlyMap<number, number>; macSlot: ReadonlyMap<number, number>;
+    userIfindex: ReadonlyMap<number, number>; ifindexSlot: ReadonlyMap<number, number>; src: readonly { addr: number; mask: number; slot: number }[];
+  } {
+    return { nodeMacs: this.nodeMacs, userMac: this.userMac, macSlot: this.macSlot, userIfindex: this.userIfindex, ifindexSlot: this.ifindexSlot, src: this.src };
   }
 
   /** The frame is the node's own transmission (source MAC of a node link). */

@@ -455,6 +455,16 @@ export class FastDecode {
     }
     dv.setUint32(this.st + cf.CD_TAB, tab, true);
     dv.setUint32(this.st + cf.CD_TAB_MASK, mask, true);
+    // the source subnets, in order
+    const subnets = core.alloc(Math.max(1, mp.src.length) * cf.CDS_SIZE);
+    const m2 = new DataView(core.memory.buffer);
+    mp.src.forEach((r, i) => {
+      m2.setUint32(subnets + i * cf.CDS_SIZE, r.addr, true);
+      m2.setUint32(subnets + i * cf.CDS_SIZE + 4, r.mask, true);
+      m2.setUint32(subnets + i * cf.CDS_SIZE + 8, r.slot, true);
+    });
+    m2.setUint32(this.st + cf.CD_SRC, subnets, true);
+    m2.setUint32(this.st + cf.CD_NSRC, mp.src.length, true);
   }
 
   /**
