@@ -24,6 +24,13 @@
  * LinkInfo and WireFields, per-descriptor facts in typed arrays, capture
  * interface -> ingress slot in an Int32Array.
  *
+ * With a WASM core (PcapSourceOptions.fastDecode; the decode thread's),
+ * the read buffer lives in the core's memory and the core decodes the
+ * common records in place (assembly/capture/decode.ts, FastDecode below):
+ * it stops before the first record it does not take, which the loop here
+ * decodes as always, then it goes on; the descriptors, counts, notes and
+ * errors are the same either way (test/pcap/fast-decode.test.ts).
+ *
  * The frames of the last fill stay in the reader's buffer (pinned) until
  * the next fill, so egress.ts can rewrite their bytes as they leave; a
  * caller that processes only part of a batch (several CPUs modelled) keeps
@@ -409,8 +416,9 @@ const FAST_IFACES = 64;
 /**
  * The host's side of the core's capture decoder (assembly/capture/decode.ts):
  * its state block, the section's interface table (link type, the ingress
- * slot every frame of the interface gets, the reader's time anchor) and the
- * node's MACs (outgoing copies). fill() runs it from the reader's position
+ * slot of the interface's id or name, the reader's time anchor), the
+ * ingress table (IngressResolver's maps: the node's MACs and ifindexes, the
+ * user's MAC and ifindex mappings) and the user's source subnets. fill() runs it from the reader's position
  * and brings back what it did: the reader's position, frame count and time
  * anchors, the source's counts; descriptors written to a buffer outside the
  * core's memory are copied there, the input fields only (writeDescriptor's).
