@@ -23,7 +23,8 @@
  *  - the link layer (decodeLink): Ethernet (802.1Q / 802.1ad tags
  *    stripped; a node MAC as the source is an outgoing copy), Linux cooked
  *    SLL / SLL2 (PACKET_OUTGOING skipped; the packet type gives skb->pkt_type
- *    as the host's flags), raw IPv4; the frame must carry IPv4;
+ *    as the host's flags), raw IP; ARP and IPv6 frames are counted (once
+ *    the host has counted one of the kind: the order it reports them in);
  *  - the IPv4 header as ip_rcv_core accepts it (parseIPv4): version 4, no
  *    options (IHL 5), header checksum right, total length within the frame,
  *    not a fragment, the whole datagram captured;
@@ -36,7 +37,7 @@
  *    as not verified.
  * Anything else (other blocks, big-endian sections and files, IPv4
  * options, fragments, header errors, truncated datagrams,
- * other protocols, non-IPv4 frames, damage) is the host's.
+ * other protocols, other ethertypes, damage) is the host's.
  */
 import {
   PKT_SIZE, PKT_SRC, PKT_DST, PKT_SPORT, PKT_PROTO, PKT_LEN, PKT_IIF, PKT_MARK, PKT_SEQ, PKT_ACK, PKT_WIN,
@@ -47,9 +48,9 @@ import {
 } from "../abi";
 import {
   BT_EPB, OPT_ENDOFOPT, EPB_FLAGS, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_LINUX_SLL2,
-  MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
+  MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_ARP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
   CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_TAB, CD_TAB_MASK, CDT_SIZE, CDK_NODE_MAC, CDK_USER_MAC, CDK_AUTO_MAC, CDK_USER_IFINDEX, CDK_AUTO_IFINDEX, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
-  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CD_SRC, CD_NSRC, CDS_SIZE, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
+  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CD_SRC, CD_NSRC, CDS_SIZE, CD_PRESENT, CD_ARP, CD_IPV6, CDP_ARP, CDP_IPV6, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
   CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
 } from "./format";
 
@@ -66,6 +67,9 @@ const TWO53: f64 = 9007199254740992.0;
 
 /** Protocols whose first four transport bytes are the ports (wire.ts hasPorts). */
 function hasPorts(p: u32): bool { return p == 6 || p == 17 || p == 136 || p == 132 || p == 33; }
+
+/** The frame kind of an ethertype: 0 IPv4, CDP_ARP, CDP_IPV6, -1 another (the host's). */
+function kindOf(et: u32): i32 { return et == ETH_P_IP ? 0 : et == ETH_P_ARP ? CDP_ARP : et == ETH_P_IPV6 ? CDP_IPV6 : -1; }
 
 function isVlan(et: u32): bool { return et == ETH_P_8021Q || et == ETH_P_8021AD || et == ETH_P_QINQ1; }
 
@@ -128,7 +132,8 @@ export function captureDecode(st: usize): u32 {
   const tabMask = load<u32>(st + CD_TAB_MASK);
   const pcap = (load<u32>(st + CD_FLAGS) & CDF_PCAP) != 0;
   const sec0 = <f64>load<u32>(st + CD_SEC0), frac0 = load<f64>(st + CD_FRAC0), fracMult = <f64>load<u32>(st + CD_FRAC_MULT);
-  let records: u32 = 0, clamped: u32 = 0, unverified: u32 = 0, outgoing: u32 = 0;
+  let records: u32 = 0, clamped: u32 = 0, unverified: u32 = 0, outgoing: u32 = 0, arp: u32 = 0, ipv6: u32 = 0;
+  const present = load<u32>(st + CD_PRESENT);
   let lastRec: u32 = 0;
   let lastTs: f64 = 0;
   let n: u32 = 0;
@@ -195,12 +200,14 @@ export function captureDecode(st: usize): u32 {
     let pt: i32 = -1;
     let pflags: u32 = 0;
     let own = false;
+    let kind: i32 = 0;
     if (lt == LINKTYPE_ETHERNET) {
       if (cap < 14) { stop = CDS_HOST; break; }
       let et = d + 12;
       let e = be16(et);
       while (isVlan(e) && et + 6 <= dEnd) { et += 4; e = be16(et); }
-      if (e != ETH_P_IP) { stop = CDS_HOST; break; }
+      kind = kindOf(e);
+      if (kind < 0) { stop = CDS_HOST; break; }
       l3 = et + 2;
       own = tabGet(tab, tabMask, (<u64>CDK_NODE_MAC << 48) | mac48(d + 6)) >= 0;
       // IngressResolver.resolve: a mapping of the destination MAC, the interface's slot, a node link's MAC
@@ -218,7 +225,8 @@ export function captureDecode(st: usize): u32 {
       let et = d + 14;
       let e = be16(et);
       while (isVlan(e) && et + 6 <= dEnd) { et += 4; e = be16(et); }
-      if (e != ETH_P_IP) { stop = CDS_HOST; break; }
+      kind = kindOf(e);
+      if (kind < 0) { stop = CDS_HOST; break; }
       l3 = et + 2;
     } else if (lt == LINKTYPE_LINUX_SLL2) {
       if (cap < 20) { stop = CDS_HOST; break; }
@@ -235,14 +243,29 @@ export function captureDecode(st: usize): u32 {
       if (isVlan(e)) {
         while (isVlan(e) && l3 + 4 <= dEnd) { e = be16(l3 + 2); l3 += 4; }
       }
-      if (e != ETH_P_IP) { stop = CDS_HOST; break; }
+      kind = kindOf(e);
+      if (kind < 0) { stop = CDS_HOST; break; }
     } else if (lt == LINKTYPE_RAW || lt == LINKTYPE_IPV4) {
-      if (cap < 1 || (load<u8>(d) >> 4) != 4) { stop = CDS_HOST; break; }
+      if (cap < 1) { stop = CDS_HOST; break; }
+      const v = load<u8>(d) >> 4;
+      kind = v == 4 ? 0 : v == 6 && lt == LINKTYPE_RAW ? CDP_IPV6 : -1;
+      if (kind < 0) { stop = CDS_HOST; break; }
       l3 = d;
     } else { stop = CDS_HOST; break; }
     if (l3 > dEnd) { stop = CDS_HOST; break; }
     const l3Cap = <u32>(dEnd - l3);
     const l3Wire = <i64>origLen - <i64>(l3 - d);
+    if (kind != 0) {
+      // ARP or IPv6: counted, not replayed, when the host has counted its kind already (the order it reports them in)
+      if ((present & <u32>kind) == 0) { stop = CDS_HOST; break; }
+      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); }
+      if (kind == CDP_ARP) arp++; else ipv6++;
+      records++;
+      lastRec = pos;
+      lastTs = ts0;
+      pos += len;
+      continue;
+    }
     if (outbound || pt == PACKET_OUTGOING || own) {
       // the node's own transmission: counted ("outgoing"), not replayed
       if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); }
@@ -431,6 +454,8 @@ export function captureDecode(st: usize): u32 {
   store<u32>(st + CD_CLAMPED, clamped);
   store<u32>(st + CD_UNVERIFIED, unverified);
   store<u32>(st + CD_OUTGOING, outgoing);
+  store<u32>(st + CD_ARP, arp);
+  store<u32>(st + CD_IPV6, ipv6);
   store<u32>(st + CD_STOP, stop);
   store<u32>(st + CD_NEED, need);
   store<u32>(st + CD_LAST_REC, lastRec);

@@ -105,7 +105,15 @@ export const CD_FRAC_MULT = 96;
 /** In: address of the user's source subnets (CD_NSRC entries of CDS_SIZE bytes: u32 address, mask, slot; first match wins). */
 export const CD_SRC = 100;
 export const CD_NSRC = 104;
-export const CD_SIZE = 112;
+/** In: CDP_* bits, the kinds of skipped frames the host has counted already (the decoder counts only those). */
+export const CD_PRESENT = 108;
+/** Out: ARP and IPv6 frames skipped (counted). */
+export const CD_ARP = 112;
+export const CD_IPV6 = 116;
+export const CD_SIZE = 120;
+/** CD_PRESENT bits (and the decoder's frame kinds). */
+export const CDP_ARP = 1;
+export const CDP_IPV6 = 2;
 export const CDS_SIZE = 12;
 
 /** CD_FLAGS: check transport checksums. */

@@ -44,7 +44,7 @@ import type { Engine } from "../engine.js";
 import { InputError } from "../snapshot/errors.js";
 import { CaptureReader } from "../pcap/read.js";
 import { CaptureError } from "../pcap/errors.js";
-import { decodeLink, kindName, LinkInfo, K_IPV4 } from "../pcap/link.js";
+import { decodeLink, kindName, LinkInfo, K_IPV4, K_ARP, K_IPV6 } from "../pcap/link.js";
 import { IngressResolver, type IngressMap } from "../pcap/ingress.js";
 import * as f from "../pcap/format.js";
 import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_ERROR, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
@@ -212,6 +212,9 @@ export class PcapSource implements PacketSource {
     this.fTs = keep(this.fTs, new Float64Array(n));
     this.fRe.length = n;
   }
+
+  /** Frames not replayed for `kind` have been counted. */
+  hasSkipped(kind: string): boolean { return this.skippedKinds.has(kind); }
 
   /** Counts `count` frames not replayed for `kind` (the fast path's, which has no onSkip). */
   countSkipped(kind: string, count: number): void {
@@ -407,6 +410,9 @@ export class PcapSource implements PacketSource {
   close(): void { this.reader.close(); }
 }
 
+/** The skip kinds of ARP and IPv6 frames (link.ts kindName). */
+const ARP = kindName(K_ARP, 0), IPV6 = kindName(K_IPV6, 0);
+
 /** Descriptors the fast path writes into its scratch area before they are copied out (a batch buffer outside the core's memory). */
 const SCRATCH_CHUNK = 128;
 
@@ -526,7 +532,9 @@ export class FastDecode {
     }
     m.setUint32(st + cf.CD_NIF, nif, true);
     m.setUint32(st + cf.CD_IFS, ifs, true);
-    let records = 0, outgoing = 0;
+    // the skip kinds already counted: the decoder counts those (the summary lists kinds in the order they came)
+    m.setUint32(st + cf.CD_PRESENT, (src.hasSkipped(ARP) ? cf.CDP_ARP : 0) | (src.hasSkipped(IPV6) ? cf.CDP_IPV6 : 0), true);
+    let records = 0, outgoing = 0, arp = 0, ipv6 = 0;
     for (;;) {
       m.setUint32(st + cf.CD_POS, s.pos, true);
       m.setUint32(st + cf.CD_END, s.end, true);
@@ -544,6 +552,8 @@ export class FastDecode {
         src.clamped += m.getUint32(st + cf.CD_CLAMPED, true);
         src.csumUnverified += m.getUint32(st + cf.CD_UNVERIFIED, true);
         outgoing += m.getUint32(st + cf.CD_OUTGOING, true);
+        arp += m.getUint32(st + cf.CD_ARP, true);
+        ipv6 += m.getUint32(st + cf.CD_IPV6, true);
       }
       if (k > 0 && !direct) {
         const to = dv.byteOffset + base + n * abi.PKT_SIZE;
@@ -566,6 +576,9 @@ export class FastDecode {
         ifc.aLo = m.getUint32(e + cf.CDI_ALO, true);
         ifc.aNs = m.getFloat64(e + cf.CDI_ANS, true);
       }
+      if (arp > 0) src.countSkipped(ARP, arp);
+      if (ipv6 > 0) src.countSkipped(IPV6, ipv6);
+      // (the one kind the decoder may count first: nothing else is counted while it runs)
       if (outgoing > 0) src.countSkipped("outgoing", outgoing);
       src.fastRecords += records;
     }

@@ -126,7 +126,8 @@ const flip = (p: Uint8Array, at: number) => { const c = p.slice(); c[at]! ^= 0x5
 interface Outcome {
   batches: Buffer[];
   counts: number[];
-  skipped: Record<string, number>;
+  /** skipped() as entries: the order is the summary's. */
+  skipped: [string, number][];
   notes: Record<string, number>;
   hostCounters: Record<string, number>;
   fragments?: Record<string, number>;
@@ -142,7 +143,7 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
   const counters: number[] = [];
   const view: PcapEngine = { node: engine.node, ruleset: opts.conntrack ? { compiled: { conntrack: true } } : undefined, addCounter: (i, n) => { counters.push(i, n); } };
   const batch = opts.batch ?? 1024, base = opts.base ?? 0;
-  const out: Outcome = { batches: [], counts: [], skipped: {}, notes: {}, hostCounters: {}, counters, clamped: 0, csumUnverified: 0, frames: 0, done: 0 };
+  const out: Outcome = { batches: [], counts: [], skipped: [], notes: {}, hostCounters: {}, counters, clamped: 0, csumUnverified: 0, frames: 0, done: 0 };
   let src: PcapSource;
   try {
     src = PcapSource.open(file, view, { ...opts, keepFrames: false, fastDecode: fast ? core : undefined });
@@ -171,7 +172,7 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
     out.batches.push(Buffer.from(new Uint8Array(target, at, base + n * abi.PKT_SIZE)));
     if (n === 0) break;
   }
-  out.skipped = src.skipped();
+  out.skipped = Object.entries(src.skipped());
   out.notes = src.notes();
   out.hostCounters = src.hostCounters();
   out.fragments = src.fragments();
@@ -263,6 +264,11 @@ describe("the core's capture decoder decodes as the host does", () => {
     let t = T;
     const add = (ifid: number, data: Uint8Array, o: Parameters<typeof epb>[3] = {}) => { frames.push(epb(ifid, t, data, o)); t += 1000n; };
     const nodeMac = "02:00:00:00:02:01", other = "0a:00:00:00:00:09";
+    const v6 = Uint8Array.from([0x60, 0, 0, 0, 0, 8, 17, 64, ...new Array(32).fill(1), 0, 1, 0, 2, 0, 8, 0, 0]);
+    // the skipped kinds in the order they first came: an outgoing copy, then an IPv6 frame
+    add(0, eth(nodeMac, other, [], 0x800, tcp!));
+    add(0, eth(other, nodeMac, [], 0x800, tcp!));
+    add(0, eth(nodeMac, other, [], 0x86dd, v6));
     for (const p of [tcp!, udp!, echo!]) {
       add(0, eth(nodeMac, other, [], 0x800, p));
       add(0, eth("ff:ff:ff:ff:ff:ff", other, [], 0x800, p));
@@ -282,6 +288,10 @@ describe("the core's capture decoder decodes as the host does", () => {
       add(3, p, { flags: 1 });
       add(3, p, { flags: 2 }); // outbound
       add(3, p, { junkOpt: true });
+      add(3, v6); // raw IPv6: counted
+      add(1, sll(0, 0x86dd, v6));
+      add(1, sll(0, 0x806, p));
+      add(2, sll2(2, 0, 0x86dd, v6, true));
       add(5, eth(nodeMac, other, [], 0x800, p)); // an unnamed interface: the node link of the destination MAC
       add(5, eth("0a:00:00:00:00:07", other, [], 0x800, p)); // ... a MAC not the node's: source subnets, or the host's error
     }
