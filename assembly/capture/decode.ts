@@ -32,12 +32,13 @@
  *    blocks and MSS options as tcp_options / tcp_sack / tcpmss_mt read
  *    them), UDP whose length field is the transport length, ICMP (an
  *    error's quoted header and ports or ICMP header as conntrack reads
- *    them, a quote too short marked malformed); the transport checksum checked when CDF_VERIFY says so
+ *    them, a quote too short marked malformed), protocols without a
+ *    transport parser (REJECT's checksum verdict); the transport checksum checked when CDF_VERIFY says so
  *    (RFC 1071 one's-complement sum with the pseudo-header), else counted
  *    as not verified.
  * Anything else (other blocks, big-endian sections and files, IPv4
  * options, fragments, header errors, truncated datagrams,
- * other protocols, other ethertypes, damage) is the host's.
+ * SCTP, UDP-Lite, DCCP, other ethertypes, damage) is the host's.
  */
 import {
   PKT_SIZE, PKT_SRC, PKT_DST, PKT_SPORT, PKT_PROTO, PKT_LEN, PKT_IIF, PKT_MARK, PKT_SEQ, PKT_ACK, PKT_WIN,
@@ -405,6 +406,16 @@ export function captureDecode(st: usize): u32 {
         icmpSeq = be16(t + 6);
       }
       if (verify) csum = foldOk(csumBytes(t, l4len)) ? CSUM_OK : CSUM_BAD;
+    } else if (proto != 132 && proto != 136 && proto != 33) {
+      // a protocol without a transport parser (parseIPv4's default): REJECT's nf_ip_checksum verdict,
+      // the bytes summing to zero either way, for all but GRE, ESP and AH (nf_reject_verify_csum)
+      const sums = proto != 47 && proto != 50 && proto != 51;
+      unver = !verify && sums;
+      if (verify && sums) {
+        let f = csumBytes(t, l4len);
+        while (f > 0xffff) f = (f & 0xffff) + (f >> 16);
+        csum = f == 0xffff || f == 0 ? CSUM_OK : CSUM_BAD;
+      }
     } else { stop = CDS_HOST; break; }
     let ts = ts0;
     if (!(ts < TWO53)) { stop = CDS_HOST; break; }

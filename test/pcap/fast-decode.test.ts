@@ -229,6 +229,9 @@ describe("the core's capture decoder decodes as the host does", () => {
       tcpOpts.push({ iif: "eth0", src: "52.1.2.5", dst: "10.0.0.10", proto: "icmp", icmp_type: 0, icmp_id: len, icmp_seq: 1, len, csum, t: 0 });
       if (len >= 40) tcpOpts.push({ iif: "eth0", src: "52.1.2.3", dst: "10.0.0.10", proto: "tcp", sport: 1000 + len, dport: 80, flags: "A", len, csum, t: 0 });
     }
+    // protocols without a transport parser: no payload, odd lengths
+    tcpOpts.push({ iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 253, len: 20, t: 0 }, { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 4, len: 41, t: 0 },
+      { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 47, len: 21, t: 0 }, { iif: "eth0", src: "52.1.2.6", dst: "10.0.0.10", proto: 89, len: 43, csum: "bad", t: 0 });
     ip = packetBytes(engine, [...VARIETY, ...tcpOpts]);
     demoPk = demoPackets(3000, 11);
     demo = packetBytes(engine, demoPk);
@@ -250,7 +253,7 @@ describe("the core's capture decoder decodes as the host does", () => {
     const pk = [...VARIETY, ...tcpOpts].map((p, i) => ({ ...p, iif: "eth0", t: i * 0.001 }));
     await writeCapture(f, pk, ip);
     for (const verifyChecksums of [true, false]) {
-      expect(same(f, { verifyChecksums, eager: true })).toBe(12 + 36 * 2 + 24); // all but the first frame of TCP, UDP and ICMP echo
+      expect(same(f, { verifyChecksums, eager: true })).toBe(16 + 36 * 2 + 24 + 4); // all but the first and the SCTP, UDP-Lite and DCCP ones
       same(f, { verifyChecksums });
     }
   });
