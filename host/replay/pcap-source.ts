@@ -166,6 +166,8 @@ export class PcapSource implements PacketSource {
   fastBackoffMax = 256;
   /** Records the fast path decoded (descriptors and outgoing skips). */
   fastRecords = 0;
+  /** The core the read buffer was allocated in (fast path). */
+  private fastDecodeCore?: CoreExports;
 
   private constructor(readonly label: string, readonly reader: CaptureReader, readonly ingress: IngressResolver, readonly verifyChecksums: boolean, readonly keepFrames: boolean, private readonly engine: PcapEngine) {
     if (engine.ruleset?.compiled.conntrack) this.defrag = new Defragmenter(defragConfig(engine.node.snapshot.sysctl));
@@ -190,7 +192,10 @@ export class PcapSource implements PacketSource {
   /** A source over an open reader (closed by close()). */
   static fromReader(r: CaptureReader, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
     const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
-    if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false);
+    if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) {
+      src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false);
+      src.fastDecodeCore = opts.fastDecode;
+    }
     r.src.rebind();
     return src;
   }
@@ -407,7 +412,16 @@ export class PcapSource implements PacketSource {
 
   notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
 
-  close(): void { this.reader.close(); }
+  close(): void {
+    this.reader.close();
+    if (this.fast) {
+      // the read buffer and the decoder's tables go back to the core
+      this.fast.close();
+      this.fast = undefined;
+      const l = this.reader.src.linear;
+      if (l) this.fastDecodeCore?.free(l.ptr);
+    }
+  }
 }
 
 /** The skip kinds of ARP and IPv6 frames (link.ts kindName). */
@@ -432,6 +446,8 @@ const FAST_IFACES = 64;
 export class FastDecode {
   private readonly st: number;
   private readonly ifs: number;
+  private readonly tab: number;
+  private readonly subnets: number;
   private scratch = 0;
 
   /** Views of the core's memory (new ones when it grows) and of the last batch buffer. */
@@ -456,7 +472,7 @@ export class FastDecode {
     while (slots < entries.length * 2) slots *= 2;
     this.st = core.alloc(cf.CD_SIZE);
     this.ifs = core.alloc(FAST_IFACES * cf.CDI_SIZE);
-    const tab = core.alloc(slots * cf.CDT_SIZE);
+    const tab = this.tab = core.alloc(slots * cf.CDT_SIZE);
     const dv = new DataView(core.memory.buffer);
     const mask = slots - 1;
     for (const [kind, k, v] of entries) {
@@ -470,7 +486,7 @@ export class FastDecode {
     dv.setUint32(this.st + cf.CD_TAB, tab, true);
     dv.setUint32(this.st + cf.CD_TAB_MASK, mask, true);
     // the source subnets, in order
-    const subnets = core.alloc(Math.max(1, mp.src.length) * cf.CDS_SIZE);
+    const subnets = this.subnets = core.alloc(Math.max(1, mp.src.length) * cf.CDS_SIZE);
     const m2 = new DataView(core.memory.buffer);
     mp.src.forEach((r, i) => {
       m2.setUint32(subnets + i * cf.CDS_SIZE, r.addr, true);
@@ -479,6 +495,12 @@ export class FastDecode {
     });
     m2.setUint32(this.st + cf.CD_SRC, subnets, true);
     m2.setUint32(this.st + cf.CD_NSRC, mp.src.length, true);
+  }
+
+  /** Gives the core its memory back (the tables, the scratch area). */
+  close(): void {
+    for (const p of [this.st, this.ifs, this.tab, this.subnets, this.scratch]) if (p) this.core.free(p);
+    this.scratch = 0;
   }
 
   /**
