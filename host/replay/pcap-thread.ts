@@ -7,6 +7,9 @@
  * into a slot of a ring of SharedArrayBuffer slots; the main thread's
  * fill() copies a slot into the engine's batch buffer while the thread
  * decodes the next ones, so reading and decoding overlap the engine.
+ * Without keepFrames the thread's core decodes the common records itself
+ * (PcapSourceOptions.fastDecode, assembly/capture/decode.ts; the
+ * `fastDecode` option, default on), the read buffer in its memory.
  *
  * Everything else the PcapSource reports comes across with each batch, in
  * a message on a MessagePort the main thread reads synchronously
