@@ -51,7 +51,7 @@ import {
   BT_EPB, OPT_ENDOFOPT, EPB_FLAGS, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_LINUX_SLL2,
   MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_ARP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
   CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_TAB, CD_TAB_MASK, CDT_SIZE, CDK_NODE_MAC, CDK_USER_MAC, CDK_AUTO_MAC, CDK_USER_IFINDEX, CDK_AUTO_IFINDEX, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
-  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CD_SRC, CD_NSRC, CDS_SIZE, CD_PRESENT, CD_ARP, CD_IPV6, CDP_ARP, CDP_IPV6, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
+  CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CD_SRC, CD_NSRC, CDS_SIZE, CD_PRESENT, CD_ARP, CD_IPV6, CD_MOVED, CDP_ARP, CDP_IPV6, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
   CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
 } from "./format";
 
@@ -135,6 +135,8 @@ export function captureDecode(st: usize): u32 {
   const sec0 = <f64>load<u32>(st + CD_SEC0), frac0 = load<f64>(st + CD_FRAC0), fracMult = <f64>load<u32>(st + CD_FRAC_MULT);
   let records: u32 = 0, clamped: u32 = 0, unverified: u32 = 0, outgoing: u32 = 0, arp: u32 = 0, ipv6: u32 = 0;
   const present = load<u32>(st + CD_PRESENT);
+  /** Interfaces whose time anchor moved (bit = interface id; at most 64 interfaces). */
+  let moved: u64 = 0;
   let lastRec: u32 = 0;
   let lastTs: f64 = 0;
   let n: u32 = 0;
@@ -142,7 +144,7 @@ export function captureDecode(st: usize): u32 {
   let need: u32 = 0;
   while (n < max) {
     const o = buf + pos;
-    let len: u32, cap: u32, origLen: u32, d: usize, ifc: usize;
+    let len: u32, cap: u32, origLen: u32, d: usize, ifc: usize, id: u32 = 0;
     let outbound = false;
     let hi: u32 = 0, lo: u32 = 0;
     let ts0: f64;
@@ -164,7 +166,7 @@ export function captureDecode(st: usize): u32 {
       if (load<u32>(o) != BT_EPB || (len & 3) != 0 || len < 32 || len > <u32>MAX_CAPLEN + 65536) { stop = CDS_HOST; break; }
       if (end - pos < len) { stop = CDS_NEED; need = len; break; }
       if (load<u32>(o + len - 4) != len) { stop = CDS_HOST; break; }
-      const id = load<u32>(o + 8);
+      id = load<u32>(o + 8);
       if (id >= nif) { stop = CDS_HOST; break; }
       ifc = ifs + <usize>id * CDI_SIZE;
       cap = load<u32>(o + 20);
@@ -259,7 +261,7 @@ export function captureDecode(st: usize): u32 {
     if (kind != 0) {
       // ARP or IPv6: counted, not replayed, when the host has counted its kind already (the order it reports them in)
       if ((present & <u32>kind) == 0) { stop = CDS_HOST; break; }
-      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); }
+      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
       if (kind == CDP_ARP) arp++; else ipv6++;
       records++;
       lastRec = pos;
@@ -269,7 +271,7 @@ export function captureDecode(st: usize): u32 {
     }
     if (outbound || pt == PACKET_OUTGOING || own) {
       // the node's own transmission: counted ("outgoing"), not replayed
-      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); }
+      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
       outgoing++;
       records++;
       lastRec = pos;
@@ -420,7 +422,7 @@ export function captureDecode(st: usize): u32 {
     let ts = ts0;
     if (!(ts < TWO53)) { stop = CDS_HOST; break; }
     // consumed: the anchor moves, the descriptor is written
-    if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); }
+    if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
     if (ts < 0) { ts = 0; clamped++; }
     if (unver) unverified++;
     if (pt == PACKET_OTHERHOST) pflags = PF_L2_OTHER | PF_OTHERHOST;
@@ -466,6 +468,7 @@ export function captureDecode(st: usize): u32 {
   store<u32>(st + CD_UNVERIFIED, unverified);
   store<u32>(st + CD_OUTGOING, outgoing);
   store<u32>(st + CD_ARP, arp);
+  store<u64>(st + CD_MOVED, moved);
   store<u32>(st + CD_IPV6, ipv6);
   store<u32>(st + CD_STOP, stop);
   store<u32>(st + CD_NEED, need);

@@ -110,7 +110,9 @@ export const CD_PRESENT = 108;
 /** Out: ARP and IPv6 frames skipped (counted). */
 export const CD_ARP = 112;
 export const CD_IPV6 = 116;
-export const CD_SIZE = 120;
+/** Out (u64): the interfaces whose time anchor the decoder moved (bit = interface id). */
+export const CD_MOVED = 120;
+export const CD_SIZE = 128;
 /** CD_PRESENT bits (and the decoder's frame kinds). */
 export const CDP_ARP = 1;
 export const CDP_IPV6 = 2;

@@ -42,7 +42,7 @@ import * as cf from "../../assembly/capture/format.js";
 import type { CoreExports } from "../core/wasm.js";
 import type { Engine } from "../engine.js";
 import { InputError } from "../snapshot/errors.js";
-import { CaptureReader } from "../pcap/read.js";
+import { CaptureReader, type CaptureInterface } from "../pcap/read.js";
 import { CaptureError } from "../pcap/errors.js";
 import { decodeLink, kindName, LinkInfo, K_IPV4, K_ARP, K_IPV6 } from "../pcap/link.js";
 import { IngressResolver, type IngressMap } from "../pcap/ingress.js";
@@ -296,6 +296,7 @@ export class PcapSource implements PacketSource {
           if (unused) throw new InputError(r.file, 0, unused.token, unused.problem);
           break;
         }
+        if (fast) fast.touch(r.iface);
         const buf = r.buf, data = r.data, capLen = r.capLen, ifc = r.iface;
         decodeLink(buf, data, capLen, r.origLen, ifc.linkType, link);
         if (link.kind !== K_IPV4) { this.skip(kindName(link.kind, link.ethertype)); continue; }
@@ -497,6 +498,18 @@ export class FastDecode {
     m2.setUint32(this.st + cf.CD_NSRC, mp.src.length, true);
   }
 
+  /** The interfaces last copied into the core's table, and those whose frames the host read since (their anchors moved). */
+  private synced: readonly CaptureInterface[] | undefined;
+  private syncedN = 0;
+  private touched: CaptureInterface | undefined;
+  private touchedMany = false;
+
+  /** The host read a frame of `ifc` (its time anchor may have moved). */
+  touch(ifc: CaptureInterface): void {
+    if (this.touched === undefined) this.touched = ifc;
+    else if (this.touched !== ifc) this.touchedMany = true;
+  }
+
   /** Gives the core its memory back (the tables, the scratch area). */
   close(): void {
     for (const p of [this.st, this.ifs, this.tab, this.subnets, this.scratch]) if (p) this.core.free(p);
@@ -533,7 +546,15 @@ export class FastDecode {
     // the section's interfaces, as the reader has them now
     const sec = pcap ? r.interfaces : r.sectionInterfaces;
     const nif = Math.min(sec.length, FAST_IFACES);
-    for (let i = 0; i < nif; i++) {
+    // all of them when the section or its interfaces changed, else those whose frames the host read since
+    let from = 0, to = nif;
+    if (sec === this.synced && nif === this.syncedN && !this.touchedMany) {
+      const t = this.touched;
+      if (t === undefined || t.index >= FAST_IFACES + sec[0]!.index) to = 0;
+      else { from = t.index - sec[0]!.index; to = from + 1; }
+    }
+    this.synced = sec; this.syncedN = nif; this.touched = undefined; this.touchedMany = false;
+    for (let i = from; i < to; i++) {
       const ifc = sec[i]!, e = ifs + i * cf.CDI_SIZE;
       m.setUint32(e + cf.CDI_LINKTYPE, ifc.linkType, true);
       m.setUint32(e + cf.CDI_SLOT, this.ingress.interfaceSlot(ifc), true);
@@ -591,9 +612,11 @@ export class FastDecode {
       if (s.ensure(m.getUint32(st + cf.CD_NEED, true)) !== 1) break;
     }
     if (records > 0) {
-      for (let i = 0; i < nif; i++) {
+      // the anchors the decoder moved back to the reader's interfaces
+      const moved = m.getBigUint64(st + cf.CD_MOVED, true);
+      for (let i = 0; i < nif && moved >> BigInt(i) !== 0n; i++) {
+        if (((moved >> BigInt(i)) & 1n) === 0n) continue;
         const ifc = sec[i]!, e = ifs + i * cf.CDI_SIZE;
-        if (!ifc.anchored) continue;
         ifc.aHi = m.getUint32(e + cf.CDI_AHI, true);
         ifc.aLo = m.getUint32(e + cf.CDI_ALO, true);
         ifc.aNs = m.getFloat64(e + cf.CDI_ANS, true);
