@@ -283,7 +283,8 @@ export class PcapSource implements PacketSource {
           else {
             const before = r.frame;
             n = fast.fill(this, dv, base, n, max);
-            if (r.frame !== before) this.fastBackoff = 1;
+            // a run too short to pay for the call (records the host decodes between a few it takes): back off
+            if (r.frame - before >= FAST_RUN || n >= max) this.fastBackoff = 1;
             else { this.fastWait = Math.min(this.fastBackoff, this.fastBackoffMax); this.fastBackoff = Math.min(this.fastBackoff * 2, 256); }
             if (n >= max) break;
           }
@@ -427,6 +428,9 @@ export class PcapSource implements PacketSource {
 
 /** The skip kinds of ARP and IPv6 frames (link.ts kindName). */
 const ARP = kindName(K_ARP, 0), IPV6 = kindName(K_IPV6, 0);
+
+/** Records a fast-path call must take to be worth its cost (~0.5 µs); fewer, and the host decodes the next ones before it tries again. */
+const FAST_RUN = 16;
 
 /** Descriptors the fast path writes into its scratch area before they are copied out (a batch buffer outside the core's memory). */
 const SCRATCH_CHUNK = 128;
@@ -613,9 +617,9 @@ export class FastDecode {
     }
     if (records > 0) {
       // the anchors the decoder moved back to the reader's interfaces
-      const moved = m.getBigUint64(st + cf.CD_MOVED, true);
-      for (let i = 0; i < nif && moved >> BigInt(i) !== 0n; i++) {
-        if (((moved >> BigInt(i)) & 1n) === 0n) continue;
+      const movedLo = m.getUint32(st + cf.CD_MOVED, true), movedHi = m.getUint32(st + cf.CD_MOVED + 4, true);
+      for (let i = 0; i < nif; i++) {
+        if (((i < 32 ? movedLo >>> i : movedHi >>> (i - 32)) & 1) === 0) continue;
         const ifc = sec[i]!, e = ifs + i * cf.CDI_SIZE;
         ifc.aHi = m.getUint32(e + cf.CDI_AHI, true);
         ifc.aLo = m.getUint32(e + cf.CDI_ALO, true);
