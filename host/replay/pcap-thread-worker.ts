@@ -20,6 +20,16 @@ export async function runThread(d: PcapThreadData): Promise<void> {
     Atomics.notify(ctl, W_POSTED);
   };
   let src: PcapSource;
+  /** The sums of the running totals last sent (skipped, host counters, fragments): -1 = never sent. */
+  const sent = [-1, -1, -1];
+  const changed = (i: number, totals: Record<string, number> | undefined): Record<string, number> | undefined => {
+    if (!totals) return undefined;
+    let sum = 0;
+    for (const k in totals) sum += totals[k]!;
+    if (sum === sent[i]) return undefined;
+    sent[i] = sum;
+    return totals;
+  };
   /** addCounter calls of the fill under way. */
   const counters: number[] = [];
   try {
@@ -86,13 +96,13 @@ export async function runThread(d: PcapThreadData): Promise<void> {
         if (total > d.frameSlotBytes) frames = bytes.buffer as ArrayBuffer;
       }
       const end = n === 0 || (src.ended && !error);
-      const fragments = src.fragments();
+      const skipped = changed(0, src.skipped());
+      const hostCounters = src.defrag ? changed(1, src.hostCounters()) : undefined;
+      const fragments = changed(2, src.fragments());
       post({
         t: "batch", n, end, error: error ? errorData(error) : undefined,
         done: src.progress().done, clamped: src.clamped, csumUnverified: src.csumUnverified,
-        skipped: src.skipped(), counters: counters.slice(),
-        hostCounters: src.defrag ? src.hostCounters() : undefined, fragments,
-        frames,
+        skipped, counters: counters.slice(), hostCounters, fragments, frames,
       }, frames ? [frames] : []);
       if (end) return;
     }

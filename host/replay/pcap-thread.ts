@@ -103,7 +103,12 @@ export type FromPcapThread =
   | {
       t: "batch"; n: number; end: boolean; error?: ErrorData;
       done: number; clamped: number; csumUnverified: number;
-      skipped: Record<string, number>;
+      /**
+       * The source's running totals below, sent only when they changed since
+       * the last batch (each only grows, so a changed sum means a change):
+       * most batches carry none of them, and nothing is cloned for them.
+       */
+      skipped?: Record<string, number>;
       /** addCounter calls of this batch: [counter, n, counter, n, ...]. */
       counters: number[];
       hostCounters?: Record<string, number>;
@@ -280,9 +285,9 @@ export class ThreadedPcapSource implements PacketSource {
       this.done = m.done;
       this.clamped = m.clamped;
       this.csumUnverified = m.csumUnverified;
-      this.skipped_ = m.skipped;
+      if (m.skipped) this.skipped_ = m.skipped;
       if (m.hostCounters) this.hostCounters_ = m.hostCounters;
-      this.fragments_ = m.fragments;
+      if (m.fragments) this.fragments_ = m.fragments;
       const slot = this.seq % this.slots;
       if (m.frames) { this.frameBytes = new Uint8Array(m.frames); this.frameBase = 0; } else { this.frameBytes = this.frameRing; this.frameBase = slot * this.frameSlotBytes; }
       this.atBase = slot * this.opts.capacity * 2;
