@@ -28,6 +28,7 @@ import { clusterForNode } from "../host/scenario/cluster.js";
 import { readNodeSpec, parseSpec } from "../host/replay/setup.js";
 import { recordGenerated } from "../host/replay/record.js";
 import { PcapSource } from "../host/replay/pcap-source.js";
+import { EngineRunner } from "../host/replay/runner.js";
 import { natTopology, ShardRouter } from "../host/replay/shard.js";
 import { createGenerator, parseTrafficSpec } from "../host/traffic/index.js";
 import { measure, mdTable, fmtRate } from "./util.js";
@@ -183,14 +184,23 @@ async function benchCompiledWalks(pcap: string, snap: ReturnType<typeof parseSpe
     packets += n;
   }
   src.close();
-  /** One pass over the pool; with `digest`, a hash of every packet's verdict, rules traversed and source after NAT. */
+  /**
+   * One pass over the pool as the replay makes it (EngineRunner: each packet's
+   * random choices keyed by its input index, as when the capture was
+   * recorded, so the replies in it find their connections); with `digest`,
+   * a hash of every packet's verdict, rules traversed and source after NAT.
+   */
   const pass = (e: Engine, digest = false): number => {
     let h = 0;
+    const runner = new EngineRunner(e, 0);
+    const sink = { segment() {} };
+    let first = 0;
     for (const img of pool) {
       const n = img.length / abi.PKT_SIZE;
       e.mem.refresh();
       e.mem.u8.set(img, e.batchBuffer.ptr);
-      e.core.process_batch(e.batchBuffer.ptr, n);
+      runner.run(n, first, sink);
+      first += n;
       if (!digest) continue;
       e.mem.refresh();
       for (let k = 0; k < n; k++) {

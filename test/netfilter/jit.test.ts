@@ -16,8 +16,8 @@
  * ruleset names, answered and continued from the replies the node sent, so
  * walks see NEW, ESTABLISHED and RELATED packets, in both trace modes the
  * compiled walk runs in (off and matched). The kube-proxy rulesets have
- * chains too long to compile (KUBE-SERVICES), which compiled walks hand to
- * the interpreter.
+ * chains left to the interpreter (long, with an index: KUBE-SERVICES),
+ * which compiled walks hand to it.
  *
  * The kernel itself is the referee of the interpreter (differential.test.ts,
  * which runs with compiled walks on, as every engine does by default).
@@ -226,7 +226,7 @@ describe("compiled chain walks = the interpreter", () => {
       const on = await engine(ruleset, true, "off", {});
       const off = await engine(ruleset, false, "off", {});
       const jit = on.ruleset!.stats.jit;
-      // nat PREROUTING too: its KUBE-SERVICES (longer than a compiled chain may be) is walked by the interpreter
+      // nat PREROUTING too: its KUBE-SERVICES (long, with an index) is walked by the interpreter
       expect("walks" in jit && jit.walks).toEqual(expect.arrayContaining(["filter/FORWARD", "filter/INPUT", "nat/PREROUTING", "nat/OUTPUT"]));
       compare(on, off, ruleset, seed, 300, `${services} services`);
     }

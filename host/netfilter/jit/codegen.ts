@@ -9,7 +9,8 @@
  *   - one function per chain reachable from a compiled built-in chain;
  *     the built-in chain's function is the walk's entry point;
  *   - per rule: count it as examined, test ip_packet_match's fields (only
- *     those the rule sets), then its matches in order (inlined: mark, tcp
+ *     those the rule sets), then its matches (in order, or the inlined ones
+ *     first when the order cannot matter: matchOrder) (inlined: mark, tcp
  *     and udp ports and flags, conntrack states; the others call the core's own match code,
  *     nf_jit_match, so stateful matches keep their state in one place),
  *     then count the rule (packets, bytes) and run its target: ACCEPT and
@@ -28,11 +29,15 @@
  * written to JIT_STATE.
  *
  * A table is compiled at a hook when its built-in chain has rules (at most
- * MAX_CHAIN_RULES) and no chain the compiled code reaches has an sctp or
- * dccp match (they hotdrop sound packets, which the compiled code does not
- * model). A longer user chain stays with the interpreter, whose index skips
- * the rules that cannot match: the compiled code calls the core's walk for
- * it (nf_jit_walk_chain), with everything that chain reaches.
+ * MAX_CHAIN_RULES, and no chain index) and no chain the compiled code
+ * reaches has an sctp or dccp match (they hotdrop sound packets, which the
+ * compiled code does not model). A user chain that is longer, or has an
+ * index (compile.ts gives one to chains of 8 rules or more keyed by
+ * destination or port, such as KUBE-SERVICES), stays with the interpreter,
+ * whose index skips the rules that cannot match (measured: evaluating such
+ * a chain rule by rule in compiled code was slower than the index at 1,000
+ * services); the compiled code calls the core's walk for it
+ * (nf_jit_walk_chain), with everything that chain reaches.
  */
 import * as abi from "../../core/abi.js";
 import { Code, Op, I32, VOID, assemble, type Func } from "./wasm.js";
@@ -129,8 +134,9 @@ class Program {
 /**
  * The chains to compile for the walk from built-in chain `c` (itself
  * first): those it reaches through chains it compiles; a chain longer than
- * MAX_CHAIN_RULES is left to the interpreter (`interpreted`), with what it
- * reaches. Undefined when the walk is not compiled.
+ * MAX_CHAIN_RULES or with an index is left to the interpreter
+ * (`interpreted`), with what it reaches. Undefined when the walk is not
+ * compiled.
  */
 function reachable(pg: Program, c: number, interpreted: Set<number>): Chain[] | undefined {
   const seen = new Map<number, Chain>();
@@ -139,7 +145,7 @@ function reachable(pg: Program, c: number, interpreted: Set<number>): Chain[] | 
     const ci = todo.pop()!;
     if (seen.has(ci) || interpreted.has(ci)) continue;
     const ch = pg.chain(ci);
-    if (ch.entries.length - 1 > MAX_CHAIN_RULES) {
+    if (ch.entries.length - 1 > MAX_CHAIN_RULES || pg.u32(pg.chainRec(ci) + abi.NFC_INDEX) !== abi.NFX_NONE) {
       if (ci === c) return undefined;
       interpreted.add(ci);
       continue;
@@ -265,7 +271,7 @@ function chainFunction(pg: Program, ch: Chain, fnOf: Map<number, number>, at: Ji
     c.block("rule");
     if (pg.u8(e + abi.E_FLAGS) & abi.EF_RULE) c.gget(G_EXAMINED).i32(1).op(Op.i32_add).gset(G_EXAMINED);
     ipMatch(c, pg, e, ifaceTable, ifaceCols);
-    for (const m of pg.matches(e)) extMatch(c, pg, e, m.kind, m.at, at.prog, at.state);
+    for (const m of matchOrder(pg, e)) extMatch(c, pg, e, m.kind, m.at, at.prog, at.state);
     count(id);
     switch (tk) {
       case abi.T_NONE: break;
@@ -354,6 +360,32 @@ function ipMatch(c: Code, pg: Program, e: number, ifaceTable: number, ifaceCols:
   }
   // -f: only non-first fragments match, and the core never sees those
   if ((pg.u8(e + abi.E_FLAGS) & abi.EF_FRAG) !== 0 && (inv & abi.EI_FRAG) === 0) c.br("rule");
+}
+
+/** Matches with a side effect when they are evaluated (a random draw, a list, a credit, a counter). */
+const STATEFUL = new Set<number>([abi.M_STATISTIC, abi.M_RECENT, abi.M_LIMIT, abi.M_NFACCT]);
+
+/**
+ * The order the compiled code tests entry `e`'s matches in. The kernel
+ * tests them in the order written and stops at the first that fails; when
+ * none has a side effect (STATEFUL) and none can hotdrop (on the sound
+ * packets the compiled walk runs for, none of those it compiles can), the
+ * rule's outcome does not depend on the order, so the tests compiled inline
+ * go first and a failing port or state test spares the calls into the core
+ * (`-m addrtype ... -m tcp --dport N` in KUBE-EXTERNAL-SERVICES: what the
+ * interpreter's chain index spares it). Otherwise the written order.
+ */
+function matchOrder(pg: Program, e: number): { kind: number; at: number }[] {
+  const ms = pg.matches(e);
+  if (ms.some((m) => STATEFUL.has(m.kind))) return ms;
+  return [...ms.filter((m) => inlined(pg, m.kind, m.at)), ...ms.filter((m) => !inlined(pg, m.kind, m.at))];
+}
+
+/** extMatch compiles this match inline (no call into the core). */
+function inlined(pg: Program, kind: number, m: number): boolean {
+  if (kind === abi.M_MARK) return true;
+  if (kind === abi.M_TCP || kind === abi.M_UDP) return (pg.u8(m + 15) & 8) === 0;
+  return inlineCtState(pg, kind, m);
 }
 
 /** A conntrack match the compiled code tests itself: --ctstate alone, against JIT_STATE's state bits. */
