@@ -254,7 +254,8 @@ function makeSourceSync(o: ReplayCliOptions, engine: Engine): PacketSource | Pro
   if (o.pcap !== undefined) {
     try {
       // frames are kept in the read buffer only when egress.pcapng is written (--out)
-      return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false, ingress: ingressMapOf(o), keepFrames: o.out !== undefined });
+      // the core decodes the common records (the read buffer in its memory; not with --out, which keeps the frames)
+      return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false, ingress: ingressMapOf(o), keepFrames: o.out !== undefined, fastDecode: engine.core });
     } catch (e) {
       // a device the node does not have: the option names it, with the node's devices
       if (e instanceof IngressMapError) throw new Error(e.message);
