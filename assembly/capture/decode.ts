@@ -74,6 +74,13 @@ function kindOf(et: u32): i32 { return et == ETH_P_IP ? 0 : et == ETH_P_ARP ? CD
 
 function isVlan(et: u32): bool { return et == ETH_P_8021Q || et == ETH_P_8021AD || et == ETH_P_QINQ1; }
 
+/** Where the ethertype after any 802.1Q/802.1ad tags is, from the first ethertype at `et` (decodeLink's tag loop). */
+// @ts-ignore: decorator
+@inline function pastVlanTags(et: usize, dEnd: usize): usize {
+  while (isVlan(be16(et)) && et + 6 <= dEnd) et += 4;
+  return et;
+}
+
 /** A 48-bit MAC at `a` (network order) as a number. */
 // @ts-ignore: decorator
 @inline function mac48(a: usize): u64 { return (<u64>be16(a) << 32) | <u64>be32(a + 2); }
@@ -206,10 +213,8 @@ export function captureDecode(st: usize): u32 {
     let kind: i32 = 0;
     if (lt == LINKTYPE_ETHERNET) {
       if (cap < 14) { stop = CDS_HOST; break; }
-      let et = d + 12;
-      let e = be16(et);
-      while (isVlan(e) && et + 6 <= dEnd) { et += 4; e = be16(et); }
-      kind = kindOf(e);
+      const et = pastVlanTags(d + 12, dEnd);
+      kind = kindOf(be16(et));
       if (kind < 0) { stop = CDS_HOST; break; }
       l3 = et + 2;
       own = tabGet(tab, tabMask, (<u64>CDK_NODE_MAC << 48) | mac48(d + 6)) >= 0;
@@ -225,10 +230,8 @@ export function captureDecode(st: usize): u32 {
     } else if (lt == LINKTYPE_LINUX_SLL) {
       if (cap < 16) { stop = CDS_HOST; break; }
       pt = <i32>be16(d);
-      let et = d + 14;
-      let e = be16(et);
-      while (isVlan(e) && et + 6 <= dEnd) { et += 4; e = be16(et); }
-      kind = kindOf(e);
+      const et = pastVlanTags(d + 14, dEnd);
+      kind = kindOf(be16(et));
       if (kind < 0) { stop = CDS_HOST; break; }
       l3 = et + 2;
     } else if (lt == LINKTYPE_LINUX_SLL2) {

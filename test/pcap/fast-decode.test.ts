@@ -18,7 +18,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
-import { demoEngine, demoPackets, packetBytes, scratchDir, writeCapture, VARIETY } from "./helpers.js";
+import { Bytes, pcapngBlock as block, demoEngine, demoPackets, packetBytes, scratchDir, writeCapture, VARIETY } from "./helpers.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource, type PcapEngine, type PcapSourceOptions } from "../../host/replay/pcap-source.js";
 import { CaptureError } from "../../host/pcap/errors.js";
@@ -37,23 +37,6 @@ beforeAll(async () => {
 });
 
 // ---- capture bytes, built here (little- or big-endian pcapng) ----
-class Bytes {
-  parts: number[] = [];
-  constructor(readonly le = true) {}
-  u8(v: number) { this.parts.push(v & 255); return this; }
-  u16(v: number) { const a = [v & 255, (v >>> 8) & 255]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
-  u32(v: number) { const a = [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
-  raw(b: ArrayLike<number>) { for (let i = 0; i < b.length; i++) this.parts.push(b[i]!); return this; }
-  pad4() { while (this.parts.length % 4) this.parts.push(0); return this; }
-  get length() { return this.parts.length; }
-}
-function block(le: boolean, type: number, body: (b: Bytes) => void): number[] {
-  const inner = new Bytes(le);
-  body(inner);
-  inner.pad4();
-  const len = inner.length + 12;
-  return new Bytes(le).u32(type).u32(len).raw(inner.parts).u32(len).parts;
-}
 const shb = (le = true) => block(le, 0x0a0d0d0a, (b) => b.u32(0x1a2b3c4d).u16(1).u16(0).u32(0xffffffff).u32(0xffffffff));
 function idb(linkType: number, name: string | undefined, opts: { tsresol?: number; snaplen?: number; le?: boolean } = {}): number[] {
   return block(opts.le ?? true, 1, (b) => {

@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
-import { demoEngine, packetBytes, scratchDir } from "./helpers.js";
+import { Bytes, pcapngBlock as block, demoEngine, packetBytes, scratchDir } from "./helpers.js";
 import { CaptureReader } from "../../host/pcap/read.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
 import { CaptureError } from "../../host/pcap/errors.js";
@@ -31,32 +31,12 @@ beforeAll(async () => {
   ip = packetBytes(engine, PKTS);
 });
 
-// ---- tiny builders of capture bytes (independent of host/pcap/write.ts) ----
-class Bytes {
-  parts: number[] = [];
-  constructor(readonly le: boolean) {}
-  u8(v: number) { this.parts.push(v & 255); return this; }
-  u16(v: number) { const a = [v & 255, (v >>> 8) & 255]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
-  u32(v: number) { const a = [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
-  raw(b: ArrayLike<number>) { for (let i = 0; i < b.length; i++) this.parts.push(b[i]!); return this; }
-  pad4() { while (this.parts.length % 4) this.parts.push(0); return this; }
-  get length() { return this.parts.length; }
-  buffer() { return Buffer.from(this.parts); }
-}
-
 function pcapFile(le: boolean, ns: boolean, linkType: number, frames: { sec: number; frac: number; bytes: Uint8Array }[], snaplen = 65535): Buffer {
   const b = new Bytes(le).u32(ns ? 0xa1b23c4d : 0xa1b2c3d4).u16(2).u16(4).u32(0).u32(0).u32(snaplen).u32(linkType);
   for (const f of frames) b.u32(f.sec).u32(f.frac).u32(f.bytes.length).u32(f.bytes.length).raw(f.bytes);
   return b.buffer();
 }
 
-function block(le: boolean, type: number, body: (b: Bytes) => void): number[] {
-  const inner = new Bytes(le);
-  body(inner);
-  inner.pad4();
-  const len = inner.length + 12;
-  return new Bytes(le).u32(type).u32(len).raw(inner.parts).u32(len).parts;
-}
 function shb(le: boolean): number[] { return block(le, 0x0a0d0d0a, (b) => b.u32(0x1a2b3c4d).u16(1).u16(0).u32(0xffffffff).u32(0xffffffff)); }
 function idb(le: boolean, linkType: number, name: string, tsresol?: number): number[] {
   return block(le, 1, (b) => {

@@ -260,3 +260,25 @@ export async function snapshotEngine(snapDir: string): Promise<Engine> {
   engine.load(snap, { hz: snap.hz });
   return engine;
 }
+
+/** Capture bytes built by hand, little- or big-endian (independent of host/pcap/write.ts). */
+export class Bytes {
+  parts: number[] = [];
+  constructor(readonly le = true) {}
+  u8(v: number) { this.parts.push(v & 255); return this; }
+  u16(v: number) { const a = [v & 255, (v >>> 8) & 255]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
+  u32(v: number) { const a = [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24]; this.parts.push(...(this.le ? a : a.reverse())); return this; }
+  raw(b: ArrayLike<number>) { for (let i = 0; i < b.length; i++) this.parts.push(b[i]!); return this; }
+  pad4() { while (this.parts.length % 4) this.parts.push(0); return this; }
+  get length() { return this.parts.length; }
+  buffer() { return Buffer.from(this.parts); }
+}
+
+/** A pcapng block: type, total length, the body `body` writes (padded to 4 bytes), total length again. */
+export function pcapngBlock(le: boolean, type: number, body: (b: Bytes) => void): number[] {
+  const inner = new Bytes(le);
+  body(inner);
+  inner.pad4();
+  const len = inner.length + 12;
+  return new Bytes(le).u32(type).u32(len).raw(inner.parts).u32(len).parts;
+}

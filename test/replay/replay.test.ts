@@ -7,18 +7,17 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../host/engine.js";
-import { buildDemoNode } from "../../host/scenario/eks-node.js";
-import { clusterForNode } from "../../host/scenario/cluster.js";
 import { generateWorkload } from "../../host/scenario/workload.js";
 import { readNodeSpec, parseSpec } from "../../host/replay/setup.js";
 import { recordGenerated } from "../../host/replay/record.js";
 import { createGenerator, parseTrafficSpec } from "../../host/traffic/index.js";
+import { writeDemoSnapshots } from "./demo-snapshots.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "dist/host/cli/main.js");
@@ -64,17 +63,11 @@ function summaryWithoutTiming(dir: string): Record<string, unknown> {
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "nodeplane-replay-"));
-  const node = buildDemoNode();
+  const snaps = writeDemoSnapshots(tmp);
+  ({ demo, hardened } = snaps);
+  const node = snaps.node;
+  const cl = snaps.cluster;
   nodeIp = node.nodeIp;
-  const cl = clusterForNode(node, { services: 200, seed: 1 });
-  demo = join(tmp, "demo");
-  hardened = join(tmp, "hardened");
-  for (const [d, sysctl] of [[demo, node.files["sysctl.txt"]!], [hardened, node.files["sysctl.txt"]!.replace(/send_redirects = 1/g, "send_redirects = 0")]] as const) {
-    mkdirSync(d);
-    for (const [k, v] of Object.entries(node.files)) writeFileSync(join(d, k), v);
-    writeFileSync(join(d, "sysctl.txt"), sysctl);
-    writeFileSync(join(d, "iptables-save.txt"), cl.iptables);
-  }
   jsonl = join(tmp, "w.jsonl");
   writeFileSync(jsonl, generateWorkload(node, 3000, 7, 50000, cl.frontends).map((p) => JSON.stringify(p)).join("\n") + "\n");
   spec = join(tmp, "t.yaml");

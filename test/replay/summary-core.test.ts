@@ -9,7 +9,7 @@
  * of many distinct addresses with ties, where the batch decrement runs
  * over and over. And `--workers 2` sums up to the one-engine summary.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,11 +24,11 @@ import { PcapSource } from "../../host/replay/pcap-source.js";
 import { readNodeSpec, parseSpec } from "../../host/replay/setup.js";
 import { recordGenerated } from "../../host/replay/record.js";
 import { createGenerator, parseTrafficSpec } from "../../host/traffic/index.js";
-import { buildDemoNode } from "../../host/scenario/eks-node.js";
-import { clusterForNode } from "../../host/scenario/cluster.js";
 import { generateWorkload } from "../../host/scenario/workload.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import { emptyCollector, referenceCollect, referenceTalk, ReferenceTopTalkers } from "./reference-summary.js";
+import { mulberry32 } from "../../host/util/prng.js";
+import { writeDemoSnapshots } from "./demo-snapshots.js";
 
 let tmp: string;
 let demo: string; // the demo EKS node (200 services), redirects on
@@ -47,16 +47,10 @@ const SPEC = (seed: number, packets: number, clients: number, tcp = "{request: 8
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "nodeplane-summary-"));
-  const node = buildDemoNode();
-  const cl = clusterForNode(node, { services: 200, seed: 1 });
-  demo = join(tmp, "demo");
-  hardened = join(tmp, "hardened");
-  for (const [d, sysctl] of [[demo, node.files["sysctl.txt"]!], [hardened, node.files["sysctl.txt"]!.replace(/send_redirects = 1/g, "send_redirects = 0")]] as const) {
-    mkdirSync(d);
-    for (const [k, v] of Object.entries(node.files)) writeFileSync(join(d, k), v);
-    writeFileSync(join(d, "sysctl.txt"), sysctl);
-    writeFileSync(join(d, "iptables-save.txt"), cl.iptables);
-  }
+  const snaps = writeDemoSnapshots(tmp);
+  ({ demo, hardened } = snaps);
+  const node = snaps.node;
+  const cl = snaps.cluster;
   // the workload (martians, TTL 1, pings, DF too big, NAT, kubelet's local traffic), then TCP and UDP to closed ports of the node
   const work: PacketInput[] = generateWorkload(node, 12000, 7, 50000, cl.frontends);
   let t = work[work.length - 1]!.t ?? 0;
@@ -205,17 +199,8 @@ describe("the core's replay summary = the JavaScript collector and top talkers",
 });
 
 describe("top talkers: the core's summary = the JavaScript one", () => {
-  /** A seeded PRNG (mulberry32) for the streams. */
-  function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  /** A seeded PRNG for the streams. */
+  const prng = mulberry32;
 
   /** Feeds `stream` ([address, bytes] pairs) to both; compares everything they report. */
   async function compare(counters: number, stream: Iterable<[number, number]>): Promise<{ errorBound: number; listed: number }> {
