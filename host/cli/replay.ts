@@ -92,6 +92,8 @@ export interface ReplayCliOptions {
   counters?: string; conntrackDump?: string; cpus: number; raceWindow: number;
   progress?: boolean;
   verifyChecksums?: boolean;
+  /** --no-jit: interpret every rule walk (the results are the same). */
+  jit?: boolean;
   /** --decode-thread: where a capture is read and decoded with one worker (auto: on a second thread when it is faster). */
   decodeThread: "auto" | "on" | "off";
   /** --ingress* options: [capture value, node device] pairs in the order given. */
@@ -151,7 +153,7 @@ async function nodeSpec(o: ReplayCliOptions): Promise<NodeSpec> {
 async function legacyReplay(o: ReplayCliOptions): Promise<void> {
   if (!existsSync(o.packets!)) throw new InputError(o.packets!, 0, "", "no such packets file");
   const spec = readNodeSpec(o.snapshot!, o.iptables);
-  const { engine, snap } = await loadEngine(spec, { seed: o.seed, batch: o.batch, warn, cpus: o.cpus, raceWindowNs: o.raceWindow });
+  const { engine, snap } = await loadEngine(spec, { seed: o.seed, batch: o.batch, warn, cpus: o.cpus, raceWindowNs: o.raceWindow, jit: o.jit });
   for (const n of snap.notices) note(n);
   if (o.trace) engine.setTrace(true);
   const out: Writable = !o.jsonl || o.jsonl === "-" ? process.stdout : outputStream("--jsonl", o.jsonl);
@@ -207,7 +209,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   let r: ReplayOutcome;
   try {
     r = await runReplay({
-      spec, seed: o.seed, batch: o.batch, workers: o.workers, trace: o.trace, jsonl: jsonlOut, progress, warn,
+      spec, seed: o.seed, batch: o.batch, workers: o.workers, trace: o.trace, jsonl: jsonlOut, progress, warn, jit: o.jit,
       conntrackDump: o.conntrackDump !== undefined,
       egress: o.out !== undefined ? join(o.out, "egress.pcapng") : undefined,
       source: (engine) => {
@@ -309,6 +311,7 @@ export function registerReplay(program: Command): void {
     .option("--ingress-ifindex <n=dev>", "frames with SLL2 interface index N arrived on DEV (repeatable; default: the node's ip-link.txt index)", ingressOption("byIfindex"))
     .option("--ingress-mac <mac=dev>", "Ethernet frames to destination MAC arrived on DEV (repeatable; default: the node's own link MACs)", ingressOption("byMac"))
     .option("--ingress-subnet <cidr=dev>", "frames no other mapping places, from source prefix CIDR, arrived on DEV (repeatable; first match wins)", ingressOption("bySource"))
+    .option("--no-jit", "interpret the iptables rule walks instead of compiling them to WebAssembly (the results are the same; for comparing)")
     .option("--no-verify-checksums", "take every captured transport checksum as correct (captures taken with checksum offload); faster")
     .addOption(new Option("--decode-thread <when>", "with --pcap and one worker, read and decode the capture on a second thread, beside the engine: on, off, or auto (when the machine has 2 or more CPUs and without --out); the results are the same").choices(["auto", "on", "off"]).default("auto"))
     .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal anyway)")

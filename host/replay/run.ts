@@ -43,6 +43,8 @@ export interface ReplayRunOptions {
   conntrackDump?: boolean;
   /** Write every packet as it leaves to this pcapng (egress.ts). */
   egress?: string;
+  /** Compile the rule walks (EngineOptions.jit; default true), in every engine. */
+  jit?: boolean;
 }
 
 export interface ReplayOutcome {
@@ -88,7 +90,7 @@ async function write(out: Writable, s: string | Uint8Array): Promise<void> {
 }
 
 export async function runReplay(o: ReplayRunOptions): Promise<ReplayOutcome> {
-  const { engine } = await loadEngine(o.spec, { seed: o.seed, batch: o.batch, warn: o.warn });
+  const { engine } = await loadEngine(o.spec, { seed: o.seed, batch: o.batch, warn: o.warn, jit: o.jit });
   // per-packet rule lists are only recorded for per-packet output
   engine.setTrace(o.trace ? "all" : o.jsonl ? "matched" : "off");
   // the core's summaries first: they allocate, and a source may keep its own state in the core's memory
@@ -155,7 +157,7 @@ async function runSingle(o: ReplayRunOptions, engine: Engine, source: PacketSour
 
 /** Messages to a worker. */
 export type ToWorker =
-  | { type: "init"; spec: NodeSpec; seed: number; batch: number; topo: NatTopology; jsonl: boolean; trace: boolean; egress: boolean; closedLoop: boolean; id: number }
+  | { type: "init"; spec: NodeSpec; seed: number; batch: number; topo: NatTopology; jsonl: boolean; trace: boolean; egress: boolean; closedLoop: boolean; id: number; jit: boolean }
   | { type: "round"; round: number; n: number; buf: ArrayBuffer; idx: ArrayBuffer; orig?: { bytes: ArrayBuffer; at: Float64Array } }
   | { type: "finish"; conntrack: boolean; clockNs: number };
 
@@ -262,7 +264,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
   const router = new ShardRouter(topo, N);
   const handles: Handle[] = Array.from({ length: N }, (_, i) => i === 0 ? new LocalHandle(0, o.warn) : new WorkerHandle(i, o.warn));
   try {
-    for (const h of handles) h.post({ type: "init", spec: o.spec, seed: o.seed, batch: o.batch, topo, jsonl: !!o.jsonl, trace: !!o.trace, egress: !!o.egress, closedLoop: source.closedLoop === true, id: h.id });
+    for (const h of handles) h.post({ type: "init", spec: o.spec, seed: o.seed, batch: o.batch, topo, jsonl: !!o.jsonl, trace: !!o.trace, egress: !!o.egress, closedLoop: source.closedLoop === true, id: h.id, jit: o.jit !== false });
     for (const h of handles) {
       const m = await h.next();
       if (m.type === "error") throw workerError(m);

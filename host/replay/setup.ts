@@ -57,12 +57,16 @@ export function parseSpec(spec: NodeSpec): NodeSnapshot {
   return snap;
 }
 
-export interface EngineSetup { seed: number; batch: number; warn?: (m: string) => void; cpus?: number; raceWindowNs?: number }
+export interface EngineSetup {
+  seed: number; batch: number; warn?: (m: string) => void; cpus?: number; raceWindowNs?: number;
+  /** Compile the rule walks (EngineOptions.jit; default true). */
+  jit?: boolean;
+}
 
 /** A fresh Engine with the spec's node loaded. */
 export async function loadEngine(spec: NodeSpec, o: EngineSetup): Promise<{ engine: Engine; snap: NodeSnapshot }> {
   const snap = parseSpec(spec);
-  const engine = await Engine.create({ seed: o.seed, batchSize: o.batch, cpus: o.cpus, raceWindowNs: o.raceWindowNs });
+  const engine = await Engine.create({ seed: o.seed, batchSize: o.batch, cpus: o.cpus, raceWindowNs: o.raceWindowNs, jit: o.jit });
   if (o.warn) engine.onWarning = o.warn;
   try {
     engine.load(snap, { hz: snap.hz });

@@ -34,7 +34,7 @@ export class ShardEngine {
   private col!: Collector;
 
   async init(m: Init, warn: (message: string) => void): Promise<void> {
-    ({ engine: this.engine } = await loadEngine(m.spec, { seed: m.seed, batch: m.batch, warn }));
+    ({ engine: this.engine } = await loadEngine(m.spec, { seed: m.seed, batch: m.batch, warn, jit: m.jit }));
     this.engine.setTrace(m.trace ? "all" : m.jsonl ? "matched" : "off");
     this.runner = new EngineRunner(this.engine, m.seed);
     this.col = new Collector(this.engine);

@@ -123,6 +123,20 @@ describe("replay --out DIR with each input kind", () => {
     expect(s.conntrack.states.INVALID ?? 0).toBe(0);
   });
 
+  it("--no-jit: the same summary and per-packet results with the rule walks interpreted", () => {
+    const strip = (t: string) => t.replace(/throughput: .*\n/, "");
+    for (const workers of ["1", "2"]) {
+      const args = ["replay", "--snapshot", hardened, "--pcap", pcap, "--workers", workers, "--no-progress", "--jsonl", "-"];
+      const a = run(args);
+      const b = run([...args, "--no-jit"]);
+      expect(a.status, a.stderr).toBe(0);
+      expect(b.status, b.stderr).toBe(0);
+      expect(a.stdout.length).toBeGreaterThan(100000);
+      expect(strip(b.stdout)).toBe(strip(a.stdout));
+      expect(strip(b.stderr)).toBe(strip(a.stderr));
+    }
+  });
+
   it("--generate SPEC: closed-loop generated traffic", () => {
     const out = join(tmp, "o-gen");
     const r = run(["replay", "--snapshot", demo, "--generate", spec, "--out", out]);
