@@ -961,8 +961,22 @@ export const CTR_UDPLITE_IN_CSUM_ERRORS = 50;
 export const CTR_UDPLITE_IGNORED_MULTI = 51;
 /** icmp_out_count for ICMP_PARAMETERPROB (IcmpOutParmProbs): ip_options_compile's answer. */
 export const CTR_ICMP_OUT_PARM_PROBS = 52;
+/**
+ * IpExt In/Out Mcast/Bcast Pkts and Octets: ip_rcv_finish_core counts a
+ * received packet whose route is multicast or broadcast (after the options
+ * check, before INPUT or forwarding), ip_finish_output2 a sent one (each
+ * fragment), packets and skb->len bytes (__IP_UPD_PO_STATS).
+ */
+export const CTR_IP_EXT_IN_MCAST_PKTS = 53;
+export const CTR_IP_EXT_IN_BCAST_PKTS = 54;
+export const CTR_IP_EXT_OUT_MCAST_PKTS = 55;
+export const CTR_IP_EXT_OUT_BCAST_PKTS = 56;
+export const CTR_IP_EXT_IN_MCAST_OCTETS = 57;
+export const CTR_IP_EXT_IN_BCAST_OCTETS = 58;
+export const CTR_IP_EXT_OUT_MCAST_OCTETS = 59;
+export const CTR_IP_EXT_OUT_BCAST_OCTETS = 60;
 /** Number of counters. */
-export const CTR_MAX = 53;
+export const CTR_MAX = 61;
 
 /*
  * ----------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import {
   CTR_IP_IN_ADDR_ERRORS, CTR_IP_EXT_IN_NO_ROUTES, CTR_IP_OUT_NO_ROUTES, CTR_TCP_EXT_IP_RPFILTER,
 } from "./abi";
 import { devPtr, devIsUp } from "./dev";
-import { count } from "./ipv4/stats";
+import { count, countCast } from "./ipv4/stats";
 import { clockAdvance, jiffies } from "./ipv4/clock";
 import { ipRouteInputCached } from "./route/cache";
 import { ipRouteOutput, ipDevFind } from "./route/output";
@@ -218,6 +218,7 @@ function ipRcv(p: usize): void {
   // ip_rcv_options (IHL > 5) after the route: only options it rejects come here (ipv4/rcv.ts)
   if (ipErr != 0) { ipRcvOptions(p, ipErr, rtFlags); return; }
   const type = rtType;
+  countCast(false, type, 1, <u64>load<u16>(p, PKT_LEN)); // ip_rcv_finish_core's InMcast/InBcast
   if (type == RTN_UNREACHABLE) { ipError(p, dev); return; }
   if (type == RTN_LOCAL || type == RTN_BROADCAST || type == RTN_MULTICAST) {
     // ip_local_deliver: INPUT, then the transport

@@ -100,6 +100,14 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_UDPLITE_IN_CSUM_ERRORS]: "UdpLiteInCsumErrors",
   [abi.CTR_UDPLITE_IGNORED_MULTI]: "UdpLiteIgnoredMulti",
   [abi.CTR_ICMP_OUT_PARM_PROBS]: "IcmpOutParmProbs",
+  [abi.CTR_IP_EXT_IN_MCAST_PKTS]: "IpExtInMcastPkts",
+  [abi.CTR_IP_EXT_IN_BCAST_PKTS]: "IpExtInBcastPkts",
+  [abi.CTR_IP_EXT_OUT_MCAST_PKTS]: "IpExtOutMcastPkts",
+  [abi.CTR_IP_EXT_OUT_BCAST_PKTS]: "IpExtOutBcastPkts",
+  [abi.CTR_IP_EXT_IN_MCAST_OCTETS]: "IpExtInMcastOctets",
+  [abi.CTR_IP_EXT_IN_BCAST_OCTETS]: "IpExtInBcastOctets",
+  [abi.CTR_IP_EXT_OUT_MCAST_OCTETS]: "IpExtOutMcastOctets",
+  [abi.CTR_IP_EXT_OUT_BCAST_OCTETS]: "IpExtOutBcastOctets",
 };
 
 export class Engine {

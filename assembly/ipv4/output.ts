@@ -16,7 +16,8 @@ import {
   OF_LOOP_LOCAL, OF_LOOP_DROP,
 } from "../abi";
 import { devPtr } from "../dev";
-import { count, countN, countDrop } from "./stats";
+import { count, countN, countDrop, countCast } from "./stats";
+import { ipHdrLen } from "../util/ip";
 import {
   rtType, rtFlags, rtDev, rtGw, rtMtu, rtSaddr, rtTableId, rtRouteIndex, rtRule,
   RTCF_LOCAL, RTCF_BROADCAST, RTCF_MULTICAST,
@@ -67,7 +68,7 @@ export function fragmentCount(len: u32, mtu: u32): u32 {
  */
 // @ts-ignore: decorator
 @inline
-export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFlags: u32): void {
+export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFlags: u32): u32 {
   const d = devPtr(dev);
   const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(d, DEV_MTU);
   const len = <u32>load<u16>(p, PKT_LEN);
@@ -86,9 +87,10 @@ export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFl
   if ((load<u32>(d, DEV_FLAGS) & (IFF_LOWER_UP | IFF_LOOPBACK)) == 0) {
     store<u32>(p, load<u32>(p, PKT_OUT_FLAGS) | OF_NO_CARRIER, PKT_OUT_FLAGS);
     drop(p, DROP_NO_CARRIER);
-    return;
+    return frags;
   }
   store<u8>(p, VERDICT_FORWARD, PKT_VERDICT);
+  return frags;
 }
 
 /**
@@ -183,7 +185,9 @@ export function ipLocalOutRouted(p: usize): void {
   let outFlags: u32 = 0;
   if (flags & RTCF_BROADCAST) outFlags |= OF_BROADCAST;
   if (gw != 0) outFlags |= OF_GATEWAY;
-  transmit(p, dev, nexthop, mtuMetric, outFlags);
+  const frags = <u64>transmit(p, dev, nexthop, mtuMetric, outFlags);
+  // ip_finish_output2's OutMcast/OutBcast, each fragment with its own header (a sender's has no options)
+  countCast(true, type, frags, <u64>load<u16>(p, PKT_LEN) + (frags - 1) * <u64>ipHdrLen(p));
 }
 
 /** The original's fields mcLoopback keeps while the copy runs on the descriptor. */
@@ -214,7 +218,10 @@ function mcLoopback(p: usize, dev: u32, flags: u32): void {
     hookLoopback(p);
     // the receive side runs from softirq, after the sender released its locks
     const locked = icmpXmitUnlock();
-    if (nfActive()) ok = nfPreRouting(p, dev) && nfLocalIn(p, dev, flags, true);
+    if (nfActive()) ok = nfPreRouting(p, dev);
+    // ip_rcv_finish_core, with the dst the copy kept: its InMcast/InBcast, before INPUT
+    if (ok) countCast(false, type, 1, <u64>load<u16>(p, PKT_LEN));
+    if (ok && nfActive()) ok = nfLocalIn(p, dev, flags, true);
     hookLoopback(0);
     if (ok) {
       store<u8>(p, VERDICT_LOCAL, PKT_VERDICT);

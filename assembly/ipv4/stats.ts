@@ -3,7 +3,11 @@
  * IpForwDatagrams, IcmpOutDestUnreachs, TcpExtIPReversePathFilter, ...).
  * Indices are the CTR_* constants of the ABI; the host names them.
  */
-import { CTR_MAX, DROP_MAX } from "../abi";
+import {
+  CTR_MAX, DROP_MAX, RTN_BROADCAST, RTN_MULTICAST, CTR_IP_EXT_IN_MCAST_PKTS, CTR_IP_EXT_IN_BCAST_PKTS,
+  CTR_IP_EXT_OUT_MCAST_PKTS, CTR_IP_EXT_OUT_BCAST_PKTS, CTR_IP_EXT_IN_MCAST_OCTETS, CTR_IP_EXT_IN_BCAST_OCTETS,
+  CTR_IP_EXT_OUT_MCAST_OCTETS, CTR_IP_EXT_OUT_BCAST_OCTETS,
+} from "../abi";
 import { zalloc } from "../util/mem";
 
 export const counters: usize = zalloc(<usize>CTR_MAX << 3);
@@ -20,6 +24,23 @@ export const dropCounters: usize = zalloc(<usize>DROP_MAX << 3);
 @inline export function countN(idx: i32, n: u64): void {
   const p = counters + (<usize>idx << 3);
   store<u64>(p, load<u64>(p) + n);
+}
+
+/**
+ * IpExt{In,Out}{Mcast,Bcast}{Pkts,Octets} (__IP_UPD_PO_STATS) for `pkts`
+ * packets of `octets` bytes in all whose route has type `type` (RTN_*):
+ * ip_rcv_finish_core for received ones (`out` false), ip_finish_output2 for
+ * sent ones, once per fragment. Other route types count nothing.
+ */
+// @ts-ignore: decorator
+@inline export function countCast(out: bool, type: u32, pkts: u64, octets: u64): void {
+  if (type == RTN_MULTICAST) {
+    countN(out ? CTR_IP_EXT_OUT_MCAST_PKTS : CTR_IP_EXT_IN_MCAST_PKTS, pkts);
+    countN(out ? CTR_IP_EXT_OUT_MCAST_OCTETS : CTR_IP_EXT_IN_MCAST_OCTETS, octets);
+  } else if (type == RTN_BROADCAST) {
+    countN(out ? CTR_IP_EXT_OUT_BCAST_PKTS : CTR_IP_EXT_IN_BCAST_PKTS, pkts);
+    countN(out ? CTR_IP_EXT_OUT_BCAST_OCTETS : CTR_IP_EXT_IN_BCAST_OCTETS, octets);
+  }
 }
 
 // @ts-ignore: decorator

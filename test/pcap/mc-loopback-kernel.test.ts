@@ -91,6 +91,8 @@ const PAYLOAD = 8;
 const COUNTERS = [
   "IpInReceives", "IpInDelivers", "IpOutRequests", "IpOutNoRoutes", "IpInDiscards",
   "UdpInDatagrams", "UdpNoPorts", "UdpIgnoredMulti", "UdpInErrors",
+  "IpExtInMcastPkts", "IpExtInBcastPkts", "IpExtOutMcastPkts", "IpExtOutBcastPkts",
+  "IpExtInMcastOctets", "IpExtInBcastOctets", "IpExtOutMcastOctets", "IpExtOutBcastOctets",
 ];
 
 const TOOLS = haveTool("python3");
@@ -170,6 +172,11 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
     expect(kernelSave).toMatch(/\[6:\d+\] -A PREROUTING -i vn -p udp/);
     expect(kernelSave).toMatch(/\[3:\d+\] -A INPUT -m pkttype --pkt-type broadcast/);
     expect(kernel.UdpIgnoredMulti).toBe(4);
+    // and the IpExt multicast/broadcast counters moved: the sends and their looped copies
+    console.log(`IpExt cast counters: ${JSON.stringify(Object.fromEntries(Object.entries(kernel).filter(([k]) => k.startsWith("IpExt"))))}`);
+    expect(kernel.IpExtOutBcastPkts).toBeGreaterThan(0);
+    expect(kernel.IpExtInBcastPkts).toBeGreaterThan(0);
+    expect(kernel.IpExtOutMcastPkts).toBeGreaterThan(0);
     // each result says what became of its looped copy
     expect(results.map((r) => r.loopback ?? "-")).toEqual(["local", "local", "drop", "-", "-", "-", "local", "drop", "local"]);
   });

@@ -15,7 +15,7 @@ import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { recordKernelRun, createNetnsPair, iptablesCounterLines, legacyRestore, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
+import { recordKernelRun, createNetnsPair, counterDeltas, iptablesCounterLines, legacyRestore, rawSenderPrelude, type NetnsPair } from "./netns-pair.js";
 import { scratchDir, haveTool, replayKernelCapture } from "./helpers.js";
 
 const { dir, cleanup } = scratchDir();
@@ -116,11 +116,15 @@ const FRAMES = [
 
 const TOOLS = haveTool("dumpcap") && haveTool("python3");
 
+const IN_COUNTERS = ["IpInReceives", "IpExtInMcastPkts", "IpExtInBcastPkts", "IpExtInMcastOctets", "IpExtInBcastOctets"];
+
 let ns: NetnsPair | undefined;
 
 describeKernel("-m pkttype/iprange/ttl/tos/dscp/ecn, kernel vs emulator", () => {
   let kernelSave = "";
   let snapDir = "";
+  let before: Record<string, number> = {};
+  let after: Record<string, number> = {};
 
   beforeAll(async () => {
     if (!TOOLS) return;
@@ -129,7 +133,7 @@ describeKernel("-m pkttype/iprange/ttl/tos/dscp/ecn, kernel vs emulator", () => 
     n.inNs(n.node, ["sysctl", "-qw", "net.ipv4.conf.vn.rp_filter=0"]);
     legacyRestore(n, RULES);
     snapDir = join(dir, "snap");
-    ({ kernelSave } = await recordKernelRun(n, {
+    ({ kernelSave, before, after } = await recordKernelRun(n, {
       capture: CAPTURE, snapDir, waitMs: 400, sender: (nodeMac) => [
       ...rawSenderPrelude(nodeMac),
       "ident = 0",
@@ -180,5 +184,10 @@ describeKernel("-m pkttype/iprange/ttl/tos/dscp/ecn, kernel vs emulator", () => 
     expect(lines.find((l) => l.includes("--mss 1000:65535"))).toMatch(/ \[3:/);
     const input = lines.filter((l) => l.includes("-A INPUT")).map((l) => Number(/\[(\d+):/.exec(l)![1]));
     expect(input.filter((c) => c > 0).length).toBeGreaterThanOrEqual(4);
+    // ip_rcv_finish_core's counts of the broadcast and multicast frames (the node's own sends are not compared)
+    const { kernel, emulated } = counterDeltas(IN_COUNTERS, before, after, engine.counters());
+    expect(emulated).toEqual(kernel);
+    expect(kernel.IpExtInBcastPkts).toBe(2);
+    expect(kernel.IpExtInMcastPkts).toBeGreaterThanOrEqual(2);
   });
 });
