@@ -99,7 +99,8 @@ export function renderHtmlReport(s: Summary): string {
   parts.push(`<h2>Drops</h2>` + htmlTable(["reason", "packets", "why"], Object.entries(s.drops).map(([k, v]) => [k, v.packets, v.why])));
   parts.push(`<h2>Packets the node sent back</h2>` + htmlTable(["kind", "packets"], Object.entries(s.node_replies.by_kind)));
   if (s.iptables) {
-    parts.push(`<h2>iptables</h2><p>${fmt(s.iptables.rules)} rules in ${fmt(s.iptables.chains)} chains; ${s.iptables.rules_traversed_per_packet} rules traversed per packet on average.</p>`);
+    parts.push(`<h2>iptables</h2><p>${fmt(s.iptables.rules)} rules in ${fmt(s.iptables.chains)} chains; ${s.iptables.rules_traversed_per_packet} rules traversed per packet on average. ` +
+      `Rule walks compiled: ${s.iptables.compiled_walks.length ? esc(s.iptables.compiled_walks.join(", ")) : "none (all interpreted)"}.</p>`);
     parts.push(htmlTable(["#", "packets", "bytes", "rule"], s.iptables.top_rules.map((r, i) => [`#${i + 1}`, r.packets, r.bytes, r.rule])));
   }
   if (s.conntrack) {

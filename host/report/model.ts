@@ -135,6 +135,8 @@ export function buildSummary(c: SummaryContext) {
       rules: rs.stats.rules,
       chains: rs.stats.chains,
       rules_traversed_per_packet: col.packets ? Math.round((col.rulesTraversed / col.packets) * 100) / 100 : 0,
+      // the tables x hooks whose walks ran compiled (host/netfilter/jit/; empty with --no-jit)
+      compiled_walks: "walks" in rs.stats.jit ? rs.stats.jit.walks : [],
       top_rules: topRules,
     } : null,
     conntrack: rs?.compiled.conntrack && ct ? {

@@ -41,6 +41,7 @@ export function formatSummaryTable(s: Summary): string {
   if (nat.length) out.push("NAT operations:\n" + table(nat.map(([k, n]) => [k, fmt(n)])));
   if (s.iptables) {
     out.push(`iptables: ${fmt(s.iptables.rules)} rules in ${fmt(s.iptables.chains)} chains; ${s.iptables.rules_traversed_per_packet} rules traversed per packet on average`);
+    out.push(`  rule walks compiled: ${s.iptables.compiled_walks.length ? s.iptables.compiled_walks.join(", ") : "none (all interpreted)"}`);
     if (s.iptables.top_rules.length) out.push("rules that matched most:\n" + table(s.iptables.top_rules.slice(0, 10).map((r) => [fmt(r.packets), r.rule])));
   }
   if (s.conntrack) {

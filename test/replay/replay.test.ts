@@ -124,7 +124,7 @@ describe("replay --out DIR with each input kind", () => {
   });
 
   it("--no-jit: the same summary and per-packet results with the rule walks interpreted", () => {
-    const strip = (t: string) => t.replace(/throughput: .*\n/, "");
+    const strip = (t: string) => t.replace(/throughput: .*\n/, "").replace(/ {2}rule walks compiled: .*\n/, "");
     for (const workers of ["1", "2"]) {
       const args = ["replay", "--snapshot", hardened, "--pcap", pcap, "--workers", workers, "--no-progress", "--jsonl", "-"];
       const a = run(args);
@@ -134,6 +134,9 @@ describe("replay --out DIR with each input kind", () => {
       expect(a.stdout.length).toBeGreaterThan(100000);
       expect(strip(b.stdout)).toBe(strip(a.stdout));
       expect(strip(b.stderr)).toBe(strip(a.stderr));
+      // the summary says which walks ran compiled
+      expect(a.stderr).toMatch(/ {2}rule walks compiled: .*filter\/FORWARD/);
+      expect(b.stderr).toContain("  rule walks compiled: none (all interpreted)");
     }
   });
 
