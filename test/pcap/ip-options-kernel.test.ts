@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
+import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { VERDICT_NAMES } from "../../host/packet/result.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
@@ -193,11 +193,7 @@ describeKernel("IPv4 header options, kernel vs emulator", () => {
       "    seg = struct.pack('!HHHH', sp, dp, 12, 0) + b'data'",
       "    return seg[:6] + struct.pack('!H', l4sum(s_, d_, 17, seg)) + seg[8:]",
       "ident = 0",
-      "frames = [",
-      ...CASES.map(([py]) => `    ${py},`),
-      "]",
-      "for f in frames:",
-      "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.02)",
+      ...sendFramesPy(CASES.map(([py]) => py)),
     ].join("\n"),
     });
     ({ before, after, ctBefore, ctAfter, kernelSave } = run);

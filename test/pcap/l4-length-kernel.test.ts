@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair } from "./netns-pair.js";
+import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { VERDICT_NAMES } from "../../host/packet/result.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
@@ -186,10 +186,7 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
       "    h = struct.pack('!BBHHHBBH4s4s', 0x40 | ihl, 0, 60, 1, 0, 64, proto, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
       "    return h + b'\\x01' * max(0, ihl * 4 - 20)",
       "ident = 0",
-      "frames = []",
-      ...CASES.map(([py]) => `frames.append(${py})`),
-      "for f in frames:",
-      "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.02)",
+      ...sendFramesPy(CASES.map(([py]) => py)),
     ].join("\n"),
     });
     ({ before, after, ctBefore, ctAfter, kernelSave } = run);

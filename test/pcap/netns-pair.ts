@@ -97,6 +97,15 @@ export function rawSenderPrelude(nodeMac: string): string[] {
 }
 
 /**
+ * The end of a rawSenderPrelude program: the Python expressions `frames`
+ * (IPv4 packets, built in order) each sent on vp in an Ethernet frame to
+ * the node, `gap` seconds apart.
+ */
+export function sendFramesPy(frames: string[], gap = 0.02): string[] {
+  return ["frames = [", ...frames.map((f) => `    ${f},`), "]", "for f in frames:", `    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(${gap})`];
+}
+
+/**
  * Starts a capture tool in namespace `ns` (`args`: tcpdump or dumpcap and
  * their options) and resolves once it says it is capturing.
  */
@@ -213,6 +222,20 @@ export function ipPacketsById(file: string, filter: string): Map<number, string>
 export function legacyRestore(pair: NetnsPair, rules: string): void {
   const r = spawnSync("ip", ["netns", "exec", pair.node, "iptables-legacy-restore"], { input: rules, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`iptables-legacy-restore: ${r.stderr}`);
+}
+
+/**
+ * The node forwarding from vn to a silent far namespace at `farAddr`
+ * (addFarNamespace), with no reverse-path filter on vn and no redirects,
+ * `rules` loaded, and the far end's MAC learnt (one ping) before the test's
+ * frames. Returns the far namespace's name.
+ */
+export function forwardToSilentFar(pair: NetnsPair, tag: string, farAddr: string, rules: string): string {
+  const far = addFarNamespace(pair, tag, farAddr, { silent: true });
+  pair.inNs(pair.node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.vn.rp_filter=0", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.vn.send_redirects=0"]);
+  legacyRestore(pair, rules);
+  pair.inNs(pair.node, ["ping", "-c", "1", "-W", "1", farAddr], false);
+  return far;
 }
 
 /** The snapshot script (run in the node namespace by recordKernelRun). */

@@ -25,7 +25,7 @@ import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { legacyRestore, counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, recordKernelRun, type NetnsPair } from "./netns-pair.js";
+import { legacyRestore, counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, recordKernelRun, type NetnsPair, sendFramesPy } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import * as abi from "../../host/core/abi.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
@@ -186,10 +186,7 @@ describeKernel("-m sctp and -m dccp: kernel vs emulator", () => {
         "    d = len(body) // 4 if doff is None else doff",
         "    return ip(A, L, 33, body[:4] + bytes([d]) + body[5:])",
         "ident = 0",
-        "frames = []",
-        ...CASES.map(([py]) => `frames.append(${py})`),
-        "for f in frames:",
-        "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.01)",
+        ...sendFramesPy(CASES.map(([py]) => py), 0.01),
       ].join("\n"),
     });
     ({ before, after, kernelSave } = run);

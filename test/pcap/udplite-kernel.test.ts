@@ -13,7 +13,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, sh, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
+import { counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, sh, startCapture, stopCapture, type NetnsPair, sendFramesPy } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 
@@ -71,11 +71,7 @@ describeKernel("UDP-Lite delivered to the node, kernel vs emulator", () => {
       "    seg = struct.pack('!HHHH', 6000, 7777, 8 + len(DATA), 0) + DATA",
       "    return ip(A, L, 17, seg[:6] + struct.pack('!H', l4sum(A, L, 17, seg) or 0xffff) + seg[8:])",
       "ident = 0",
-      "frames = [",
-      ...CASES.map(([py]) => `    ${py},`),
-      "]",
-      "for f in frames:",
-      "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.03)",
+      ...sendFramesPy(CASES.map(([py]) => py), 0.03),
     ].join("\n")]);
     await new Promise((r) => setTimeout(r, 400));
     after = ns.nstat();
