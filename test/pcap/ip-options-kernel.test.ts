@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy } from "./netns-pair.js";
+import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy, type KernelRun } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { VERDICT_NAMES } from "../../host/packet/result.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
@@ -155,11 +155,8 @@ function capturedPackets(capture: string, filter: string): Uint8Array[] {
 }
 
 describeKernel("IPv4 header options, kernel vs emulator", () => {
-  let before: Record<string, number> = {};
-  let after: Record<string, number> = {};
-  let ctBefore: Record<string, number> = {};
-  let ctAfter: Record<string, number> = {};
-  let kernelSave = "";
+  /** What the kernel run saw: nstat and conntrack -S before and after the frames, iptables-save -c. */
+  let kr: KernelRun = { nodeMac: "", before: {}, after: {}, ctBefore: {}, ctAfter: {}, kernelSave: "" };
   let farIds: number[] = [];
   let snapDir = "";
 
@@ -175,7 +172,7 @@ describeKernel("IPv4 header options, kernel vs emulator", () => {
       "net.ipv4.conf.vn.send_redirects=0", "net.ipv4.conf.all.log_martians=0"]);
     legacyRestore(n, RULES);
     snapDir = join(dir, "snap");
-    const run = await recordKernelRun(n, {
+    kr = await recordKernelRun(n, {
       capture: CAPTURE, far: { ns: far, capture: FAR_CAPTURE }, snapDir, waitMs: 700, conntrack: true, sender: (nodeMac) => [
       ...rawSenderPrelude(nodeMac),
       `A, L, F = '${A}', '${L}', '${F}'`,
@@ -196,7 +193,6 @@ describeKernel("IPv4 header options, kernel vs emulator", () => {
       ...sendFramesPy(CASES.map(([py]) => py)),
     ].join("\n"),
     });
-    ({ before, after, ctBefore, ctAfter, kernelSave } = run);
     farIds = peerIpIds(FAR_CAPTURE);
   }, 90000);
 
@@ -281,13 +277,13 @@ describeKernel("IPv4 header options, kernel vs emulator", () => {
       expect(sum, `frame ${id} header checksum`).toBe(0xffff);
     }
     // the SNMP counters
-    const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
+    const { kernel, emulated } = counterDeltas(COUNTERS, kr.before, kr.after, engine.counters());
     expect(emulated).toEqual(kernel);
     // every rule's and policy's counters (bytes with the options)
-    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
+    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kr.kernelSave));
     const ct = engine.conntrackStats();
     expect({ invalid: ct.invalid, error: ct.error }).toEqual({
-      invalid: (ctAfter.invalid ?? 0) - (ctBefore.invalid ?? 0), error: (ctAfter.error ?? 0) - (ctBefore.error ?? 0),
+      invalid: (kr.ctAfter.invalid ?? 0) - (kr.ctBefore.invalid ?? 0), error: (kr.ctAfter.error ?? 0) - (kr.ctBefore.error ?? 0),
     });
     // not vacuous
     expect(kernel.IcmpOutParmProbs).toBe(CASES.filter(([, , , pp]) => pp !== 0).length);

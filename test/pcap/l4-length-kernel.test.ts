@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy } from "./netns-pair.js";
+import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy, type KernelRun } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { VERDICT_NAMES } from "../../host/packet/result.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
@@ -143,11 +143,8 @@ const RULES = [
 const TOOLS = haveTool("dumpcap") && haveTool("nstat") && haveTool("tcpdump") && haveTool("conntrack") && haveTool("iptables-legacy-restore");
 
 describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects quoting IHL < 5: kernel vs emulator", () => {
-  let before: Record<string, number> = {};
-  let after: Record<string, number> = {};
-  let ctBefore: Record<string, number> = {};
-  let ctAfter: Record<string, number> = {};
-  let kernelSave = "";
+  /** What the kernel run saw: nstat and conntrack -S before and after the frames, iptables-save -c. */
+  let kr: KernelRun = { nodeMac: "", before: {}, after: {}, ctBefore: {}, ctAfter: {}, kernelSave: "" };
   let farIds: number[] = [];
   let sent: string[] = [];
   let snapDir = "";
@@ -162,7 +159,7 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     n.inNs(n.peer, ["ip", "addr", "add", `${C}/24`, "dev", "vp"]);
     legacyRestore(n, RULES);
     snapDir = join(dir, "snap");
-    const run = await recordKernelRun(n, {
+    kr = await recordKernelRun(n, {
       capture: CAPTURE, far: { ns: far, capture: FAR_CAPTURE }, snapDir, waitMs: 700, conntrack: true, sender: (nodeMac) => [
       ...rawSenderPrelude(nodeMac),
       `A, B, C, L, F = '${A}', '${B}', '${C}', '${L}', '${F}'`,
@@ -189,12 +186,11 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
       ...sendFramesPy(CASES.map(([py]) => py)),
     ].join("\n"),
     });
-    ({ before, after, ctBefore, ctAfter, kernelSave } = run);
     // the IP ids of the packets that reached the far side (from the peer's subnet)
     farIds = peerIpIds(FAR_CAPTURE);
     // what the node sent back: resets (to source port 40000 + id) and ICMP destination
     // unreachables (quoting the packet's IP id)
-    const out = sh(["tcpdump", "-r", CAPTURE, "-n", "-v", "-e", `ether src ${run.nodeMac} and ip and (tcp or icmp[0] = 3)`]);
+    const out = sh(["tcpdump", "-r", CAPTURE, "-n", "-v", "-e", `ether src ${kr.nodeMac} and ip and (tcp or icmp[0] = 3)`]);
     for (const m of out.matchAll(/> 192\.0\.2\.\d+\.(\d+): Flags \[R/g)) sent.push(`${Number(m[1]) - 40000} rst`);
     for (const m of out.matchAll(/unreachable[^\n]*\n\s*\([^)]*\bid (\d+),/g)) sent.push(`${Number(m[1])} unreach`);
     sent.sort();
@@ -230,12 +226,12 @@ describeKernel("UDP length, REJECT's checksum check, short SCTP/DCCP, redirects 
     expect(replies).toEqual(sent);
     expect(sent).toEqual(CASES.flatMap(([, , , a], i) => (a ? [`${i + 1} ${a}`] : [])).sort());
     expect(got.filter((g) => g.verdict === "forward").map((g) => g.id)).toEqual(farIds);
-    const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
+    const { kernel, emulated } = counterDeltas(COUNTERS, kr.before, kr.after, engine.counters());
     expect(emulated).toEqual(kernel);
-    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
+    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kr.kernelSave));
     const ct = engine.conntrackStats();
     expect({ invalid: ct.invalid, error: ct.error }).toEqual({
-      invalid: (ctAfter.invalid ?? 0) - (ctBefore.invalid ?? 0), error: (ctAfter.error ?? 0) - (ctBefore.error ?? 0),
+      invalid: (kr.ctAfter.invalid ?? 0) - (kr.ctBefore.invalid ?? 0), error: (kr.ctAfter.error ?? 0) - (kr.ctBefore.error ?? 0),
     });
     // the kernel did what the cases say (the comparisons are not vacuous)
     expect(kernel.UdpInErrors).toBe(4);

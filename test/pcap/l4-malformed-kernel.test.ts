@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy } from "./netns-pair.js";
+import { peerIpIds, recordKernelRun, legacyRestore, addFarNamespace, counterDeltas, createNetnsPair, iptablesCounterLines, RAW_IP_HELPERS, rawSenderPrelude, sh, type NetnsPair, sendFramesPy, type KernelRun } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { VERDICT_NAMES } from "../../host/packet/result.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
@@ -108,11 +108,8 @@ const RULES = [
 const TOOLS = haveTool("dumpcap") && haveTool("nstat") && haveTool("tcpdump") && haveTool("conntrack") && haveTool("iptables-legacy-restore");
 
 describeKernel("malformed transport headers, kernel vs emulator", () => {
-  let before: Record<string, number> = {};
-  let after: Record<string, number> = {};
-  let ctBefore: Record<string, number> = {};
-  let ctAfter: Record<string, number> = {};
-  let kernelSave = "";
+  /** What the kernel run saw: nstat and conntrack -S before and after the frames, iptables-save -c. */
+  let kr: KernelRun = { nodeMac: "", before: {}, after: {}, ctBefore: {}, ctAfter: {}, kernelSave: "" };
   let farIds: number[] = [];
   let snapDir = "";
 
@@ -125,7 +122,7 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
     n.inNs(n.peer, ["ip", "addr", "add", `${B}/24`, "dev", "vp"]);
     legacyRestore(n, RULES);
     snapDir = join(dir, "snap");
-    const run = await recordKernelRun(n, {
+    kr = await recordKernelRun(n, {
       capture: CAPTURE, far: { ns: far, capture: FAR_CAPTURE }, snapDir, waitMs: 700, conntrack: true, sender: (nodeMac) => [
       ...rawSenderPrelude(nodeMac),
       `A, B, L, F = '${A}', '${B}', '${L}', '${F}'`,
@@ -144,7 +141,6 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
       ...sendFramesPy(CASES.map(([py]) => py)),
     ].join("\n"),
     });
-    ({ before, after, ctBefore, ctAfter, kernelSave } = run);
     // the IP ids of the packets that reached the far side (from the peer's subnet)
     farIds = peerIpIds(FAR_CAPTURE);
   }, 90000);
@@ -171,14 +167,14 @@ describeKernel("malformed transport headers, kernel vs emulator", () => {
     // which packets reached the far side
     expect(got.filter((g) => g.verdict === "forward").map((g) => g.id)).toEqual(farIds);
     // the SNMP counters
-    const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
+    const { kernel, emulated } = counterDeltas(COUNTERS, kr.before, kr.after, engine.counters());
     expect(emulated).toEqual(kernel);
     // every rule's and policy's counters (hotdrops count nothing anywhere)
-    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
+    expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kr.kernelSave));
     // conntrack: packets it found invalid, ICMP it found in error
     const ct = engine.conntrackStats();
     expect({ invalid: ct.invalid, error: ct.error }).toEqual({
-      invalid: (ctAfter.invalid ?? 0) - (ctBefore.invalid ?? 0), error: (ctAfter.error ?? 0) - (ctBefore.error ?? 0),
+      invalid: (kr.ctAfter.invalid ?? 0) - (kr.ctBefore.invalid ?? 0), error: (kr.ctAfter.error ?? 0) - (kr.ctBefore.error ?? 0),
     });
     // and the kernel did what the cases say it does (the comparisons are not vacuous)
     expect(kernel.TcpInErrs).toBe(1);
