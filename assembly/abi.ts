@@ -1130,7 +1130,7 @@ export const JS_OUT_DEV = 12;
  * can change them: NAT status bits, NOTRACK).
  */
 export const JS_CT_STATE = 16;
-/** u32 1 when the matched entries are recorded in the rule trace (TRACE_MATCHED), else 0. */
+/** u32 1 when the matched entries are recorded in the rule trace (TRACE_MATCHED), else 0 (kept by trace.ts traceInit). */
 export const JS_TRACE = 20;
 
 /** Entry (variable size). */

@@ -31,11 +31,12 @@ import { JIT_STATE_SIZE, JS_VERDICT_ENTRY, JS_DROP_REASON, JS_IN_DEV, JS_OUT_DEV
 import { hsIn, hsOut } from "./state";
 import { matchOne, ctStateBit } from "./match";
 import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
-import { traceOn, traceRecord } from "./trace";
+import { traceRecord } from "./trace";
 import { walkChain, NF_CONTINUE, verdictEntry, walkDropReason } from "./walk";
 
 /** The state shared with the compiled walks (JIT_STATE layout in abi.ts). */
 export const jitState: usize = memory.data(JIT_STATE_SIZE);
+store<u32>(jitState, 1, JS_TRACE); // trace.ts's traceOn starts true; traceInit keeps the two in step
 
 /**
  * Function-table index of the compiled walk of table T at hook H (T * 5 +
@@ -71,7 +72,6 @@ export function jitClear(): void {
   store<u32>(jitState, hsOut, JS_OUT_DEV);
   store<i32>(jitState, DROP_NETFILTER, JS_DROP_REASON);
   if (slot & JIT_NEEDS_CT) store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
-  store<u32>(jitState, traceOn ? 1 : 0, JS_TRACE);
   return call_indirect<u32>(slot & ~JIT_NEEDS_CT, p);
 }
 

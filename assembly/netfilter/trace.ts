@@ -6,6 +6,8 @@
  */
 import { PKT_NF_TRACE_FIRST, PKT_NF_TRACE_COUNT, PKT_NF_TRACE_LAST, PKT_PX, PX_TRACE_TRUNC, TRACE_REC } from "../abi";
 import { zalloc, release } from "../util/mem";
+import { jitState } from "./jit";
+import { JS_TRACE } from "../abi";
 
 let ring: usize = 0;
 let cap: u32 = 0;
@@ -33,6 +35,7 @@ export function traceInit(capacity: u32, mode: u32): void {
   }
   traceAll = mode == TRACE_ALL;
   traceOn = mode != TRACE_OFF;
+  store<u32>(jitState, traceOn ? 1 : 0, JS_TRACE); // what compiled walks read
 }
 export function traceRingPtr(): usize { return ring; }
 export function traceRingUsed(): u32 { return used; }
