@@ -15,7 +15,7 @@
  *   u16  8 client sport, 10 client dport, 12 client ingress device,
  *        14 server sport, 16 server dport (ICMP: echo id), 18 server ingress device,
  *        20 client bytes unacknowledged, 22 server bytes unacknowledged,
- *        24 exchanges or echo requests left
+ *        24 exchanges or echo requests left, 26 the flow's draw key (flowDraw)
  *   u32  28 client src, 32 client dst, 36 server src, 40 server dst,
  *        44 client next seq (ICMP: echo sequence), 48 server next seq,
  *        52 rtt ns, 56 bytes left in the current burst (one side bursts at a time),
@@ -30,7 +30,7 @@ import { grow } from "../util/mem";
 export const FLOW_SHIFT: usize = 6;
 export const F_KIND: usize = 0, F_DIR: usize = 1, F_STEP: usize = 2, F_LAST_SIDE: usize = 3, F_DROPPED: usize = 4, F_FATE: usize = 5, F_RST: usize = 6;
 export const F_C_SPORT: usize = 8, F_C_DPORT: usize = 10, F_C_IIF: usize = 12, F_S_SPORT: usize = 14, F_S_DPORT: usize = 16, F_S_IIF: usize = 18;
-export const F_C_WIN: usize = 20, F_S_WIN: usize = 22, F_LEFT: usize = 24;
+export const F_C_WIN: usize = 20, F_S_WIN: usize = 22, F_LEFT: usize = 24, F_KEY: usize = 26;
 export const F_C_SRC: usize = 28, F_C_DST: usize = 32, F_S_SRC: usize = 36, F_S_DST: usize = 40, F_C_SEQ: usize = 44, F_S_SEQ: usize = 48;
 export const F_RTT: usize = 52, F_REM: usize = 56, F_LAST_FILL: usize = 60;
 

@@ -47,6 +47,15 @@
  *  - UDP: `exchanges` request/response pairs (sizes from `request`,
  *    `response`). ICMP: `count` echo requests `interval` apart, each answered.
  *
+ * Draws: the generator's stream gives the arrival times and, per flow, the
+ * same number of draws whatever its direction (kind, direction, source,
+ * target, port, laws); the sizes drawn while a flow runs are keyed by the
+ * flow and exchange (flowDraw). So every flow draws the same values however
+ * other flows went (dropped, cut short) and whichever direction it took:
+ * the same spec and seed with the NLB share moved from `nodeport` to
+ * `pod-ip` (`nodeplane paths`) sends the same clients, ports, times and
+ * sizes to the other target.
+ *
  * The order of events depends only on the spec, the seed and the fates the
  * feedback reports, never on batch sizes: a fill stops early rather than
  * write a packet that answers one it has not seen processed, so the same
@@ -77,7 +86,7 @@ import {
   FP_SIZE, flowRec, flowsReserve, flowAlloc, flowRelease, flowsRecycle, flowsActive,
   F_KIND, F_DIR, F_STEP, F_LAST_SIDE, F_DROPPED, F_FATE, F_RST, F_C_SPORT, F_C_DPORT, F_C_IIF, F_S_SPORT,
   F_S_DPORT, F_S_IIF, F_C_WIN, F_S_WIN, F_LEFT, F_C_SRC, F_C_DST, F_S_SRC, F_S_DST, F_C_SEQ, F_S_SEQ, F_RTT,
-  F_REM, F_LAST_FILL,
+  F_REM, F_LAST_FILL, F_KEY,
 } from "./flows";
 import { wheelCreate, wheelReserve, wheelPeek, wheelPeekedFlow, wheelPopPeeked, wheelPush } from "./wheel";
 
@@ -296,13 +305,30 @@ function ownerOf(g: usize, a: u32): u32 {
 
 // ---- flows ----------------------------------------------------------------
 
-/** A port from a list (a draw only when there is a choice). */
+/** A port from a list, by the uniform draw `u`. */
 // @ts-ignore: decorator
-@inline function pickPort(g: usize, t: i32): u32 {
+@inline function pickPort(g: usize, t: i32, u: f64): u32 {
   const n = tblN(g, t);
   const p = tbl(g, t);
-  return n == 1 ? <u32>load<u16>(p) : <u32>load<u16>(p + (<usize>(<u32>(rnd() * <f64>n)) << 1));
+  return n == 1 ? <u32>load<u16>(p) : <u32>load<u16>(p + (<usize>(<u32>(u * <f64>n)) << 1));
 }
+
+/**
+ * A draw made while a flow runs (the size of a request or response): a
+ * hash of the flow (its client address and port, round-trip time and draw
+ * key, all drawn when it started), of the exchange (exchanges left) and of
+ * what is drawn (`what`), uniform in [0, 1). Keyed, not taken from the
+ * generator's stream: a flow that ends early, or runs differently, changes
+ * no other flow's draws.
+ */
+function flowDraw(r: usize, what: u32): f64 {
+  let h = load<u32>(r, F_C_SRC) * 0x9E3779B1;
+  h ^= (load<u32>(r, F_RTT) + ((<u32>load<u16>(r, F_KEY) << 16) | <u32>load<u16>(r, F_C_SPORT))) * 0x85EBCA77;
+  h ^= ((<u32>load<u16>(r, F_LEFT) << 8) | what) * 0xC2B2AE3D;
+  h ^= h >>> 16; h *= 0x85EBCA6B; h ^= h >>> 13; h *= 0xC2B2AE35; h ^= h >>> 16;
+  return <f64>h * (1.0 / 4294967296.0);
+}
+const DRAW_TCP_REQUEST: u32 = 1, DRAW_TCP_RESPONSE: u32 = 2, DRAW_UDP_REQUEST: u32 = 3, DRAW_UDP_RESPONSE: u32 = 4;
 
 /** The next ephemeral port of a source (clients first, then pods). */
 // @ts-ignore: decorator
@@ -327,20 +353,23 @@ function startFlow(g: usize): u32 {
   let src: u32, dst: u32, sport: u32, dport: u32 = 0, iif: u32, sIif: u32, target: i32;
   const ports = GT_POD_PORTS + (k == K_TCP ? 0 : 1);
   const sk: i32 = k == K_TCP ? 0 : 1;
+  // the same three draws for every direction (source, target, port), used or not: a flow's
+  // later draws, and every later flow's, do not depend on which direction it took
+  const uSource = rnd(), uTarget = rnd(), uPort = rnd();
   if (d == D_NODEPORT || d == D_LB || d == D_PODIP) {
-    const c = zipfAt(tbl(g, GT_CLIENT_ZIPF), tblN(g, GT_CLIENT_ZIPF), rnd());
+    const c = zipfAt(tbl(g, GT_CLIENT_ZIPF), tblN(g, GT_CLIENT_ZIPF), uSource);
     src = load<u32>(tbl(g, GT_CLIENT_IP) + (<usize>c << 2));
     sport = nextEphemeral(g, c);
     if (d == D_PODIP) {
-      target = zipfAt(tbl(g, GT_POD_ZIPF), tblN(g, GT_POD_ZIPF), rnd());
+      target = zipfAt(tbl(g, GT_POD_ZIPF), tblN(g, GT_POD_ZIPF), uTarget);
       const pe = tbl(g, GT_POD) + <usize>target * GEN_POD_SIZE;
       dst = load<u32>(pe);
-      if (k != K_ICMP) dport = pickPort(g, ports);
+      if (k != K_ICMP) dport = pickPort(g, ports, uPort);
       iif = load<u16>(pe, 6);
       sIif = load<u16>(pe, 4);
     } else {
       const t = <i32>d * 2 + sk;
-      target = zipfAt(tbl(g, GT_SVC_ZIPF + t), tblN(g, GT_SVC_ZIPF + t), rnd());
+      target = zipfAt(tbl(g, GT_SVC_ZIPF + t), tblN(g, GT_SVC_ZIPF + t), uTarget);
       const se = tbl(g, GT_SVC + t) + <usize>target * GEN_SVC_SIZE;
       dst = load<u32>(se);
       dport = load<u16>(se, 4);
@@ -349,30 +378,30 @@ function startFlow(g: usize): u32 {
     }
   } else {
     const pods = tbl(g, GT_POD);
-    const a = zipfAt(tbl(g, GT_POD_ZIPF), tblN(g, GT_POD_ZIPF), rnd());
+    const a = zipfAt(tbl(g, GT_POD_ZIPF), tblN(g, GT_POD_ZIPF), uSource);
     const pa = pods + <usize>a * GEN_POD_SIZE;
     src = load<u32>(pa);
     iif = load<u16>(pa, 4);
     sport = nextEphemeral(g, load<u32>(g, G_CLIENTS) + <u32>a);
     sIif = load<u16>(pa, 6);
     if (d == D_POD2POD) {
-      let b = zipfAt(tbl(g, GT_POD_ZIPF), tblN(g, GT_POD_ZIPF), rnd());
+      let b = zipfAt(tbl(g, GT_POD_ZIPF), tblN(g, GT_POD_ZIPF), uTarget);
       if (b == a) b = (b + 1) % <i32>tblN(g, GT_POD);
       target = b;
       const pb = pods + <usize>b * GEN_POD_SIZE;
       dst = load<u32>(pb);
-      if (k != K_ICMP) dport = pickPort(g, ports);
+      if (k != K_ICMP) dport = pickPort(g, ports, uPort);
       sIif = load<u16>(pb, 4);
     } else if (d == D_POD2CIP) {
       const t = <i32>d * 2 + sk;
-      target = zipfAt(tbl(g, GT_SVC_ZIPF + t), tblN(g, GT_SVC_ZIPF + t), rnd());
+      target = zipfAt(tbl(g, GT_SVC_ZIPF + t), tblN(g, GT_SVC_ZIPF + t), uTarget);
       const se = tbl(g, GT_SVC + t) + <usize>target * GEN_SVC_SIZE;
       dst = load<u32>(se);
       dport = load<u16>(se, 4);
     } else {
-      target = zipfAt(tbl(g, GT_SERVER_ZIPF), tblN(g, GT_SERVER_ZIPF), rnd());
+      target = zipfAt(tbl(g, GT_SERVER_ZIPF), tblN(g, GT_SERVER_ZIPF), uTarget);
       dst = load<u32>(tbl(g, GT_SERVER_IP) + (<usize>target << 2));
-      if (k != K_ICMP) dport = pickPort(g, GT_SERVER_PORTS + sk);
+      if (k != K_ICMP) dport = pickPort(g, GT_SERVER_PORTS + sk, uPort);
     }
   }
   const tc = tbl(g, GT_TARGETS + <i32>d) + (<usize>target << 3);
@@ -385,6 +414,7 @@ function startFlow(g: usize): u32 {
   store<u32>(r, dst, F_S_SRC); store<u32>(r, src, F_S_DST); store<u16>(r, <u16>dport, F_S_SPORT); store<u16>(r, <u16>sport, F_S_DPORT); store<u16>(r, <u16>sIif, F_S_IIF);
   store<u8>(r, 1, F_FATE); store<u8>(r, 0, F_DROPPED); store<u8>(r, 0, F_LAST_SIDE);
   store<u32>(r, <u32>Math.min(MAX_RTT_NS, Math.max(1, Math.round(law(g, LAW_RTT, rnd()) * 1e9))), F_RTT);
+  store<u16>(r, <u16>(rnd() * 65536.0), F_KEY);
   if (k == K_TCP) {
     store<u8>(r, <u8>S_SYN, F_STEP);
     store<u32>(r, <u32>(rnd() * 4294967296.0), F_C_SEQ);
@@ -406,7 +436,7 @@ function startFlow(g: usize): u32 {
 /** Starts a TCP exchange: the size of the request (the response's is drawn when the request is sent). */
 // @ts-ignore: decorator
 @inline function newExchange(g: usize, r: usize): void {
-  store<u32>(r, <u32>Math.min(MAX_BYTES, Math.max(1, Math.round(law(g, LAW_TCP_REQUEST, rnd())))), F_REM);
+  store<u32>(r, <u32>Math.min(MAX_BYTES, Math.max(1, Math.round(law(g, LAW_TCP_REQUEST, flowDraw(r, DRAW_TCP_REQUEST))))), F_REM);
 }
 
 /** The client's move after an exchange: the next exchange, or the teardown. */
@@ -501,7 +531,7 @@ const DATA_LAST: u32 = 0, DATA_MORE: u32 = 1, DATA_WINDOW_FULL: u32 = 2;
   }
   if (k == K_UDP) {
     const req = step == S_UDP_REQ;
-    const len = 28 + <u32>Math.max(0, Math.round(law(g, req ? LAW_UDP_REQUEST : LAW_UDP_RESPONSE, rnd())));
+    const len = 28 + <u32>Math.max(0, Math.round(law(g, req ? LAW_UDP_REQUEST : LAW_UDP_RESPONSE, flowDraw(r, req ? DRAW_UDP_REQUEST : DRAW_UDP_RESPONSE))));
     put(p, src, dst, sport, dport, 17, 0, len, iif, 0, 0, 0, 0, 0, 0, 0, 0, 0, t);
     if (req) { store<u8>(r, <u8>S_UDP_RESP, F_STEP); return rtt; }
     const left = load<u16>(r, F_LEFT);
@@ -550,7 +580,7 @@ const DATA_LAST: u32 = 0, DATA_MORE: u32 = 1, DATA_WINDOW_FULL: u32 = 2;
         store<u8>(r, <u8>S_ACK_S, F_STEP);
         return rtt;
       }
-      const resp = <u32>Math.min(MAX_BYTES, Math.max(0, Math.round(law(g, LAW_TCP_RESPONSE, rnd()))));
+      const resp = <u32>Math.min(MAX_BYTES, Math.max(0, Math.round(law(g, LAW_TCP_RESPONSE, flowDraw(r, DRAW_TCP_RESPONSE)))));
       store<u32>(r, resp, F_REM);
       store<u8>(r, <u8>(resp > 0 ? S_DATA_S : S_ACK_S), F_STEP);
       return rtt;

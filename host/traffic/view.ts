@@ -18,6 +18,11 @@
  *    KUBE-EXT-/KUBE-FW- (load-balancer IP; "external IP" when kube-proxy's
  *    comment says so), and KUBE-NODEPORTS rules `-p --dport` (NodePorts,
  *    reached on the node IP);
+ *    Left out: the NodePorts, load-balancer and external IPs of a service
+ *    with externalTrafficPolicy Local and no endpoint on this node (the
+ *    filter table's KUBE-EXTERNAL-SERVICES drops them: "has no local
+ *    endpoints"). An NLB sends them no traffic: the service's health check
+ *    port fails on such a node, and the NLB sends to the nodes that pass.
  *  - VPC CIDRs: the `-d CIDR -j RETURN` rules of the CNI's AWS-SNAT-CHAIN-*
  *    (the traffic it does not SNAT), else the ENIs' connected subnets.
  */
@@ -80,9 +85,11 @@ export function nodeViewFromSnapshot(snapshot: NodeSnapshot, iptables?: string |
   const services: ViewService[] = [];
   const vpcCidrs: string[] = [];
   const nat = rs?.tables.find((t) => t.name === "nat");
+  const noLocal = noLocalEndpoints(rs);
   const seen = new Set<string>();
   const add = (s: ViewService) => {
     const k = `${s.kind} ${s.ip} ${s.port} ${s.proto}`;
+    if (s.kind !== "clusterip" && (noLocal.has(`${s.proto} ${s.kind === "nodeport" ? "LOCAL" : s.ip} ${s.port}`))) return;
     if (!seen.has(k)) { seen.add(k); services.push(s); }
   };
   for (const chain of nat?.chains ?? []) {
@@ -113,4 +120,25 @@ export function nodeViewFromSnapshot(snapshot: NodeSnapshot, iptables?: string |
     }
   }
   return { nodeIp, enis, pods, services, vpcCidrs };
+}
+
+/**
+ * Frontends kube-proxy drops for want of a local endpoint (externalTrafficPolicy
+ * Local): the filter table's KUBE-EXTERNAL-SERVICES `-j DROP` rules, as
+ * "proto LOCAL port" (NodePorts: `-m addrtype --dst-type LOCAL`) or
+ * "proto IP port" (`-d IP/32`: load-balancer and external IPs).
+ */
+function noLocalEndpoints(rs: IptRuleset | undefined): Set<string> {
+  const out = new Set<string>();
+  const chain = rs?.tables.find((t) => t.name === "filter")?.chains.find((c) => c.name === "KUBE-EXTERNAL-SERVICES");
+  for (const r of chain?.rules ?? []) {
+    if (r.target.kind !== "DROP") continue;
+    const proto = r.proto && !r.proto.inv ? (r.proto.num === 6 ? "tcp" : r.proto.num === 17 ? "udp" : undefined) : undefined;
+    const l4 = r.matches.find((m) => m.kind === "tcp" || m.kind === "udp") as { dport?: { lo: number; hi: number; inv: boolean } } | undefined;
+    if (!proto || !l4?.dport || l4.dport.inv || l4.dport.lo !== l4.dport.hi) continue;
+    const at = r.matches.find((m) => m.kind === "addrtype") as { dstType?: { mask: number; inv: boolean } } | undefined;
+    if (at?.dstType && !at.dstType.inv && !r.dst) out.add(`${proto} LOCAL ${l4.dport.lo}`);
+    else if (r.dst && !r.dst.inv && r.dst.plen === 32) out.add(`${proto} ${formatIPv4(r.dst.addr)} ${l4.dport.lo}`);
+  }
+  return out;
 }
