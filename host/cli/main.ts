@@ -8,6 +8,7 @@
  *                    [--trace] [--counters OUT] [--conntrack-dump OUT]
  *   nodeplane replay (--snapshot DIR | --cluster FILE [--node NAME]) (--pcap F | --packets F | --generate SPEC)
  *                    [--out DIR] [--workers N] ...         (host/cli/replay.ts)
+ *   nodeplane paths (--snapshot DIR | --cluster FILE [--node NAME]) [--generate SPEC]   (host/cli/paths.ts)
  *
  * Errors about input name the file, line and token and exit with status 2;
  * no stack traces unless NODEPLANE_DEBUG=1.
@@ -23,6 +24,7 @@ import { runDemo } from "../scenario/demo.js";
 import { registerReplay } from "./replay.js";
 import { registerRender } from "./render.js";
 import { registerDiff } from "./diff.js";
+import { registerPaths } from "./paths.js";
 
 function intOption(name: string) {
   return (v: string): number => {
@@ -104,6 +106,7 @@ route
   });
 
 registerReplay(program);
+registerPaths(program);
 
 registerDiff(program);
 

@@ -121,7 +121,7 @@ const note = (m: string) => process.stderr.write(`nodeplane: note: ${m}\n`);
 const warn = (m: string) => process.stderr.write(`nodeplane: warning: ${m}\n`);
 
 /** The node to replay on: a snapshot directory, or one node of a cluster file. */
-async function nodeSpec(o: ReplayCliOptions): Promise<NodeSpec> {
+export async function nodeSpec(o: Pick<ReplayCliOptions, "snapshot" | "cluster" | "node" | "iptables">): Promise<NodeSpec> {
   if (o.snapshot !== undefined && o.cluster !== undefined) throw new Error("give either --snapshot or --cluster, not both");
   if (o.snapshot !== undefined) {
     if (o.node !== undefined) throw new Error("--node goes with --cluster");
