@@ -30,6 +30,7 @@
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
 import { Collector, type CollectorData } from "../report/collect.js";
+import { NAT_NAMES } from "../report/model.js";
 import { DROP_NAMES } from "../packet/result.js";
 import { createGenerator, type TrafficSpec, type TrafficStats, type Direction } from "../traffic/index.js";
 import { EngineRunner, type SegmentSink } from "./runner.js";
@@ -42,7 +43,6 @@ export const PATH_TITLES: Record<PathName, string> = {
   ip: "IP target (pod IP)",
 };
 const PATH_DIRECTION: Record<PathName, Direction> = { instance: "nodeport", ip: "pod-ip" };
-const NAT_NAMES = ["DNAT", "SNAT", "BIND_DST", "BIND_SRC", "ICMP_INNER"];
 /** What each NAT operation (PKT_NAT_OPS bit) did to a packet, for the table. */
 const NAT_LABELS: Record<string, string> = {
   DNAT: "destination rewritten (DNAT, un-SNAT)",
@@ -143,13 +143,17 @@ export const TIMED_PACKETS_MAX = 1 << 20;
  * what left the node), keeping the first TIMED_PACKETS_MAX input
  * descriptors as the generator wrote them.
  */
-async function runClosedLoop(o: PathsOptions, spec: TrafficSpec): Promise<RoundResult> {
-  const batch = o.batch ?? 1024;
-  const { engine } = await loadEngine(o.node, { seed: o.seed, batch, warn: o.warn, jit: o.jit });
+/** A fresh engine with the node loaded, its summary collector and the loop that feeds it. */
+async function freshEngine(o: PathsOptions): Promise<{ engine: Engine; col: Collector; runner: EngineRunner; sink: SegmentSink }> {
+  const { engine } = await loadEngine(o.node, { seed: o.seed, batch: o.batch ?? 1024, warn: o.warn, jit: o.jit });
   const col = new Collector(engine);
-  const gen = createGenerator(spec, engine);
-  const runner = new EngineRunner(engine, o.seed);
   const sink: SegmentSink = { segment(_dv, base, k0, k1, replyBase) { col.collect(base, k0, k1, replyBase); } };
+  return { engine, col, runner: new EngineRunner(engine, o.seed), sink };
+}
+
+async function runClosedLoop(o: PathsOptions, spec: TrafficSpec): Promise<RoundResult> {
+  const { engine, col, runner, sink } = await freshEngine(o);
+  const gen = createGenerator(spec, engine);
   const kept: Uint8Array[] = [];
   let keptPackets = 0;
   let next = 0;
@@ -179,11 +183,7 @@ async function runClosedLoop(o: PathsOptions, spec: TrafficSpec): Promise<RoundR
  * timed. With every packet recorded, the results must be the closed loop's.
  */
 async function timeRecorded(o: PathsOptions, r: RoundResult, what: string): Promise<number> {
-  const batch = o.batch ?? 1024;
-  const { engine } = await loadEngine(o.node, { seed: o.seed, batch, warn: o.warn, jit: o.jit });
-  const col = new Collector(engine);
-  const runner = new EngineRunner(engine, o.seed);
-  const sink: SegmentSink = { segment(_dv, base, k0, k1, replyBase) { col.collect(base, k0, k1, replyBase); } };
+  const { engine, col, runner, sink } = await freshEngine(o);
   const total = r.inputs.length / abi.PKT_SIZE;
   let ns = 0n;
   for (let first = 0; first < total;) {

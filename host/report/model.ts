@@ -71,7 +71,8 @@ const CT_NAMES: [number[], string][] = [
   [[abi.CTINFO_NEW], "NEW"], [[abi.CTINFO_ESTABLISHED, abi.CTINFO_ESTABLISHED_REPLY], "ESTABLISHED"],
   [[abi.CTINFO_RELATED, abi.CTINFO_RELATED_REPLY], "RELATED"], [[abi.CTINFO_UNTRACKED], "UNTRACKED"], [[abi.CTINFO_NONE], "INVALID"],
 ];
-const NAT_NAMES = ["DNAT", "SNAT", "BIND_DST", "BIND_SRC", "ICMP_INNER"];
+/** Names of the NAT_OP_* bits (bit index 0..4), as the summary and `paths` print them. */
+export const NAT_NAMES = ["DNAT", "SNAT", "BIND_DST", "BIND_SRC", "ICMP_INNER"];
 
 function sortedCounts(m: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
