@@ -10,28 +10,8 @@ import { Option, type Command } from "commander";
 import { writeSync, closeSync } from "node:fs";
 import { openOutput } from "../util/fs.js";
 import { loadTrafficSpec, parseTrafficSpec } from "../traffic/index.js";
-import { comparePaths, formatPathsTable } from "../replay/paths.js";
+import { comparePaths, formatPathsTable, DEFAULT_NLB_SPEC } from "../replay/paths.js";
 import { nodeSpec } from "./replay.js";
-
-/**
- * The traffic when no spec is given: an NLB in front of the node, clients
- * that each open a few connections of request/response exchanges (as
- * examples/traffic/nlb.yaml, shorter).
- */
-export const DEFAULT_NLB_SPEC = `# built-in NLB traffic (nodeplane paths)
-seed: 3
-duration: 10
-rate: 500
-mix: {tcp: 1}
-directions: {nodeport: 1}
-clients: {count: 5000, cidrs: [198.51.100.0/24, 203.0.113.0/24, 52.94.0.0/16], zipf: 0.7}
-rtt: {dist: pareto, shape: 2.5, min: 0.001, max: 0.2}
-tcp:
-  request: {dist: exponential, mean: 600, max: 8000}
-  response: {dist: pareto, shape: 1.1, min: 2000, max: 500000}
-  exchanges: {dist: exponential, mean: 4, max: 50}
-  rst: 0.02
-`;
 
 interface PathsCliOptions {
   snapshot?: string; cluster?: string; node?: string; iptables?: string;

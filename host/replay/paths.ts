@@ -37,6 +37,27 @@ import { EngineRunner, type SegmentSink } from "./runner.js";
 import { loadEngine, type NodeSpec } from "./setup.js";
 import { formatIPv4 } from "../util/ipv4.js";
 
+/**
+ * The traffic when no spec is given: an NLB in front of the node, clients
+ * that each open a few connections of request/response exchanges (as
+ * examples/traffic/nlb.yaml, shorter): `nodeplane paths` without
+ * --generate, and `npm start`.
+ */
+export const DEFAULT_NLB_SPEC = `# built-in NLB traffic (nodeplane paths)
+seed: 3
+duration: 10
+rate: 500
+mix: {tcp: 1}
+directions: {nodeport: 1}
+clients: {count: 5000, cidrs: [198.51.100.0/24, 203.0.113.0/24, 52.94.0.0/16], zipf: 0.7}
+rtt: {dist: pareto, shape: 2.5, min: 0.001, max: 0.2}
+tcp:
+  request: {dist: exponential, mean: 600, max: 8000}
+  response: {dist: pareto, shape: 1.1, min: 2000, max: 500000}
+  exchanges: {dist: exponential, mean: 4, max: 50}
+  rst: 0.02
+`;
+
 export type PathName = "instance" | "ip";
 export const PATH_TITLES: Record<PathName, string> = {
   instance: "instance target (NodePort)",
@@ -292,7 +313,7 @@ function rate(n: number): string { return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M`
 function perPacket(n: number, packets: number): string { return packets ? (n / packets).toFixed(3) : "0"; }
 
 /** Side-by-side table of a PathsReport (the timing rows vary between runs; every other row is deterministic). */
-export function formatPathsTable(r: PathsReport): string {
+export function formatPathsTable(r: PathsReport, opts: { compact?: boolean } = {}): string {
   const [a, b] = r.paths as [PathResult, PathResult];
   const rows: [string, string, string][] = [];
   const row = (label: string, f: (p: PathResult) => string) => rows.push([label, f(a), f(b)]);
@@ -309,15 +330,18 @@ export function formatPathsTable(r: PathsReport): string {
   const natNames = NAT_NAMES.filter((k) => a.nat[k] || b.nat[k]);
   for (const k of natNames) row(`${NAT_LABELS[k]} (per packet)`, (p) => `${int(p.nat[k] ?? 0)} (${perPacket(p.nat[k] ?? 0, p.packets)})`);
   row("conntrack entries at the end", (p) => int(p.conntrack.entries));
-  row("conntrack insert / insert_failed", (p) => `${int(p.conntrack.insert)} / ${int(p.conntrack.insertFailed)}`);
-  row("conntrack drop / early_drop", (p) => `${int(p.conntrack.drop)} / ${int(p.conntrack.earlyDrop)}`);
+  if (!opts.compact) {
+    row("conntrack insert / insert_failed", (p) => `${int(p.conntrack.insert)} / ${int(p.conntrack.insertFailed)}`);
+    row("conntrack drop / early_drop", (p) => `${int(p.conntrack.drop)} / ${int(p.conntrack.earlyDrop)}`);
+  }
   row("SNATed connections at the end", (p) => int(p.conntrack.snatEntries));
   row("SNAT ports toward the busiest destination", (p) => int(p.conntrack.snatPortsMaxPerDestination));
   row("packets the node sent itself", (p) => int(p.nodeReplies));
   const ifs = [...new Set([...Object.keys(a.forwardedByInterface), ...Object.keys(b.forwardedByInterface)])];
   ifs.sort((x, y) => ((b.forwardedByInterface[y] ?? 0) + (a.forwardedByInterface[y] ?? 0)) - ((b.forwardedByInterface[x] ?? 0) + (a.forwardedByInterface[x] ?? 0)) || (x < y ? -1 : 1));
-  for (const k of ifs.slice(0, 8)) row(`  forwarded via ${k}`, (p) => int(p.forwardedByInterface[k] ?? 0));
-  if (ifs.length > 8) row(`  forwarded via ${ifs.length - 8} other devices`, (p) => int(ifs.slice(8).reduce((s, k) => s + (p.forwardedByInterface[k] ?? 0), 0)));
+  const shown = opts.compact ? 2 : 8;
+  for (const k of ifs.slice(0, shown)) row(`  forwarded via ${k}`, (p) => int(p.forwardedByInterface[k] ?? 0));
+  if (ifs.length > shown) row(`  forwarded via ${ifs.length - shown} other devices`, (p) => int(ifs.slice(shown).reduce((s, k) => s + (p.forwardedByInterface[k] ?? 0), 0)));
   const w0 = Math.max(...rows.map((x) => x[0].length), 6);
   const w1 = Math.max(...rows.map((x) => x[1].length), a.title.length);
   const w2 = Math.max(...rows.map((x) => x[2].length), b.title.length);

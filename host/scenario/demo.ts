@@ -13,6 +13,8 @@ import { resultJson } from "../packet/result-json.js";
 import { formatSummary } from "../report/summary.js";
 import type { PacketResult } from "../packet/result.js";
 import type { PacketInput } from "../packet/input.js";
+import { comparePaths, formatPathsTable, DEFAULT_NLB_SPEC } from "../replay/paths.js";
+import { parseTrafficSpec } from "../traffic/index.js";
 
 export interface DemoOptions { packets: number; seed: number; out?: Writable; services?: number }
 
@@ -73,5 +75,11 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
     `  workload: ${opts.packets} packets, seed ${opts.seed}`,
     "",
   ].join("\n");
-  return `${head}${formatSummary(stats, engine.counters(), engine)}\n\nwhat happens to each kind of traffic:\n${examples.join("\n")}`;
+  // the NLB's two paths with the same traffic (nodeplane paths)
+  const paths = await comparePaths({
+    node: { files: { ...node.files, "iptables-save.txt": cl.iptables }, origin: snap.origin, dir: false },
+    traffic: parseTrafficSpec(DEFAULT_NLB_SPEC, "built-in NLB traffic"), seed: opts.seed, rounds: 3,
+  });
+  return `${head}${formatSummary(stats, engine.counters(), engine)}\n\nwhat happens to each kind of traffic:\n${examples.join("\n")}` +
+    `\n\nthe same NLB traffic through instance targets and IP targets (nodeplane paths):\n${formatPathsTable(paths, { compact: true })}`;
 }

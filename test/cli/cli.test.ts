@@ -85,9 +85,14 @@ describe("nodeplane demo", () => {
   it("demo --packets 20000: exit 0 and a readable summary", () => {
     const r = run(["demo", "--packets", "20000"]);
     expect(r.status, r.stderr).toBe(0);
-    for (const s of ["packets: 20000", "verdicts:", "forward", "drops by reason:", "what happens to each kind of traffic"]) {
+    for (const s of ["packets: 20000", "verdicts:", "forward", "drops by reason:", "what happens to each kind of traffic",
+      "the same NLB traffic through instance targets and IP targets"]) {
       expect(r.stdout).toContain(s);
     }
+    // the two paths carried the same flows, and only the instance path translated them
+    const flows = /^NLB flows\s+([\d,]+)\s+([\d,]+)$/m.exec(r.stdout);
+    expect(flows?.[1]).toBe(flows?.[2]);
+    expect(r.stdout).toMatch(/^SNATed connections at the end\s+[1-9][\d,]*\s+0$/m);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
