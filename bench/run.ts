@@ -4,7 +4,7 @@
  * 2-core machines move from run to run.
  *
  *   npm run bench                 all
- *   npm run bench -- lpm fib      some (lpm, fib, load, crosscheck, nf, ct)
+ *   npm run bench -- lpm fib      some (lpm, fib, load, crosscheck, nf, ct, replay, pcap, gen, paths)
  */
 import os from "node:os";
 import { benchLpm } from "./lpm.js";
@@ -16,6 +16,7 @@ import { benchConntrack } from "./ct.js";
 import { benchReplay } from "./replay.js";
 import { benchPcap } from "./pcap.js";
 import { benchGenerator } from "./gen.js";
+import { benchPaths } from "./paths.js";
 
 const all: Record<string, () => Promise<string>> = {
   lpm: () => benchLpm([1000, 100000, 1000000]),
@@ -27,6 +28,7 @@ const all: Record<string, () => Promise<string>> = {
   replay: () => benchReplay(),
   pcap: () => benchPcap(),
   gen: () => benchGenerator(),
+  paths: () => benchPaths(),
 };
 
 const which = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -20,13 +20,14 @@ export interface Measured {
   samples: number;
 }
 
-export async function measure(tasks: { name: string; batch: number; fn: () => void; beforeEach?: () => void }[], opts: { time?: number; warmupTime?: number; iterations?: number; warmupIterations?: number } = {}): Promise<Measured[]> {
+export async function measure(tasks: { name: string; batch: number; fn: () => void; beforeEach?: () => unknown }[], opts: { time?: number; warmupTime?: number; iterations?: number; warmupIterations?: number } = {}): Promise<Measured[]> {
   const bench = new Bench({
     time: opts.time ?? 1500, warmupTime: opts.warmupTime ?? 400, warmupIterations: opts.warmupIterations ?? 32,
     iterations: opts.iterations ?? 64,
   });
-  // beforeEach runs outside the timed window (tinybench hooks)
-  for (const t of tasks) bench.add(t.name, t.fn, t.beforeEach ? { beforeEach: t.beforeEach } : {});
+  // beforeEach runs outside the timed window (tinybench hooks; awaited when it returns a promise)
+  // (Bench.run awaits what the hook returns: an async one finishes before the timed call)
+  for (const t of tasks) bench.add(t.name, t.fn, t.beforeEach ? { beforeEach: t.beforeEach as () => void } : {});
   await bench.run();
   return tasks.map((t) => {
     const task = bench.getTask(t.name)!;

@@ -154,25 +154,26 @@ export function specForPath(t: TrafficSpec, path: PathName): TrafficSpec {
   return { ...t, directions: w };
 }
 
-interface RoundResult { collector: CollectorData; stats: TrafficStats; engine: Engine; inputs: Uint8Array; packets: number }
+/** One path's closed-loop run: its counts, and the input descriptors kept for timing. */
+export interface RoundResult { collector: CollectorData; stats: TrafficStats; engine: Engine; inputs: Uint8Array; packets: number }
 
 /** Packets whose descriptors are kept for the timed runs (256 bytes each). */
 export const TIMED_PACKETS_MAX = 1 << 20;
 
-/**
- * The closed-loop run of a spec on a fresh engine (the generator answers
- * what left the node), keeping the first TIMED_PACKETS_MAX input
- * descriptors as the generator wrote them.
- */
 /** A fresh engine with the node loaded, its summary collector and the loop that feeds it. */
-async function freshEngine(o: PathsOptions): Promise<{ engine: Engine; col: Collector; runner: EngineRunner; sink: SegmentSink }> {
+export async function freshEngine(o: PathsOptions): Promise<{ engine: Engine; col: Collector; runner: EngineRunner; sink: SegmentSink }> {
   const { engine } = await loadEngine(o.node, { seed: o.seed, batch: o.batch ?? 1024, warn: o.warn, jit: o.jit });
   const col = new Collector(engine);
   const sink: SegmentSink = { segment(_dv, base, k0, k1, replyBase) { col.collect(base, k0, k1, replyBase); } };
   return { engine, col, runner: new EngineRunner(engine, o.seed), sink };
 }
 
-async function runClosedLoop(o: PathsOptions, spec: TrafficSpec): Promise<RoundResult> {
+/**
+ * The closed-loop run of a spec on a fresh engine (the generator answers
+ * what left the node), keeping the first TIMED_PACKETS_MAX input
+ * descriptors as the generator wrote them.
+ */
+export async function runClosedLoop(o: PathsOptions, spec: TrafficSpec): Promise<RoundResult> {
   const { engine, col, runner, sink } = await freshEngine(o);
   const gen = createGenerator(spec, engine);
   const kept: Uint8Array[] = [];
@@ -198,6 +199,28 @@ async function runClosedLoop(o: PathsOptions, spec: TrafficSpec): Promise<RoundR
 }
 
 /**
+ * Processes recorded input descriptors through an engine in full batches
+ * (input indexes from 0, as the closed loop numbered them); with `timed`,
+ * returns the nanoseconds spent in the engine's calls (0n otherwise).
+ */
+export function processRecorded(e: { engine: Engine; runner: EngineRunner; sink: SegmentSink }, inputs: Uint8Array, timed = false): bigint {
+  const { engine, runner, sink } = e;
+  const total = inputs.length / abi.PKT_SIZE;
+  let ns = 0n;
+  for (let first = 0; first < total;) {
+    const { ptr, capacity } = engine.batchBuffer;
+    const n = Math.min(capacity, total - first);
+    engine.mem.refresh();
+    engine.mem.u8.set(inputs.subarray(first * abi.PKT_SIZE, (first + n) * abi.PKT_SIZE), ptr);
+    const t0 = timed ? process.hrtime.bigint() : 0n;
+    runner.run(n, first, sink);
+    if (timed) ns += process.hrtime.bigint() - t0;
+    first += n;
+  }
+  return ns;
+}
+
+/**
  * The node's time for the recorded descriptors: a fresh engine processes
  * them in full batches (the closed loop's fills are short: a fill waits for
  * the answers to what the node just did), and only the engine's calls are
@@ -206,17 +229,7 @@ async function runClosedLoop(o: PathsOptions, spec: TrafficSpec): Promise<RoundR
 async function timeRecorded(o: PathsOptions, r: RoundResult, what: string): Promise<number> {
   const { engine, col, runner, sink } = await freshEngine(o);
   const total = r.inputs.length / abi.PKT_SIZE;
-  let ns = 0n;
-  for (let first = 0; first < total;) {
-    const { ptr, capacity } = engine.batchBuffer;
-    const n = Math.min(capacity, total - first);
-    engine.mem.refresh();
-    engine.mem.u8.set(r.inputs.subarray(first * abi.PKT_SIZE, (first + n) * abi.PKT_SIZE), ptr);
-    const t0 = process.hrtime.bigint();
-    runner.run(n, first, sink);
-    ns += process.hrtime.bigint() - t0;
-    first += n;
-  }
+  const ns = processRecorded({ engine, runner, sink }, r.inputs, true);
   if (total === r.packets && JSON.stringify(col.read()) !== JSON.stringify(r.collector)) {
     throw new Error(`internal error: the ${what} path's packets replayed in full batches gave other results than the closed loop (the engine must not depend on batch boundaries)`);
   }
