@@ -469,9 +469,13 @@ export const PX_TOS_SET = 32;
 /** TCPMSS lowered the MSS option (PKT_TCP_MSS): results report `mss`, the egress bytes carry it (TCP checksum updated). */
 export const PX_MSS_SET = 64;
 /**
- * TCPMSS would have inserted an MSS option (a segment without one and
- * without data): not modelled, the packet goes on unchanged and its result
- * says so (`unmodelled`).
+ * TCPMSS inserted an MSS option (a segment without one and without data,
+ * tcpmss_mangle_packet's tail): 4 bytes right after the 20-byte TCP header,
+ * the options that were there moved back. The core has already made the
+ * descriptor the longer packet (PKT_LEN + 4, PKT_TCP_DOFF + 1, TO_MSS,
+ * PKT_TCP_MSS its value, which a later TCPMSS may lower: PX_MSS_SET too);
+ * the egress bytes insert it (TCP and IP checksums updated), results report
+ * `mss` and `len`.
  */
 export const PX_MSS_INSERT = 128;
 
@@ -1227,8 +1231,14 @@ export const T_TTL = 21;
 export const T_TOS = 22;
 /** -j CLASSIFY: skb->priority = T0 (nothing modelled reads it). */
 export const T_CLASSIFY = 23;
-/** -j TCPMSS --set-mss: T0 = the MSS (--clamp-mss-to-pmtu is refused at load). */
+/** -j TCPMSS: T0 = the MSS of --set-mss, or TCPMSS_CLAMP_PMTU for --clamp-mss-to-pmtu. */
 export const T_TCPMSS = 24;
+/**
+ * T0 of -j TCPMSS --clamp-mss-to-pmtu (XT_TCPMSS_CLAMP_PMTU): the MSS is the
+ * smaller of the packet's route MTU and the MTU of the output route back to
+ * its source (tcpmss_reverse_mtu), less 40.
+ */
+export const TCPMSS_CLAMP_PMTU = 0xffff;
 /** -j NETMAP --to A/N (nat): T0 = the prefix A, T1 = its netmask. */
 export const T_NETMAP = 25;
 

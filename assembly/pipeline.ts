@@ -314,9 +314,9 @@ function ipForward(p: usize, inDev: u32): void {
   }
   const nexthop = gw != 0 ? gw : load<u32>(p, PKT_OUT_DST);
   if (nfActive()) {
-    if (!nfForward(p, inDev, oif, nexthop, flags)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
+    if (!nfForward(p, inDev, oif, nexthop, flags, mtuMetric)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
     // ip_output: POSTROUTING sees the ingress device too
-    if (!nfPostRouting(p, inDev, oif, nexthop, flags, true, false)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
+    if (!nfPostRouting(p, inDev, oif, nexthop, flags, true, false, mtuMetric)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
     if (smpDeferring) {
       // another CPU may confirm first: the rest waits for the round's second phase
       store<u8>(p, 1, PKT_DEFERRED);

@@ -140,12 +140,12 @@ export function nfLocalIn(p: usize, inDev: u32, rtFlags: u32, inputRoute: bool):
   return confirm(p, NF_INET_LOCAL_IN);
 }
 
-/** FORWARD: mangle, filter. */
+/** FORWARD: mangle, filter. `rtMtu`: the route's MTU metric (0: the device's). */
 // @ts-ignore: decorator
 @inline
-export function nfForward(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32): bool {
+export function nfForward(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32, rtMtu: u32): bool {
   hookState(NF_INET_FORWARD, inDev, outDev);
-  hookRoute(nexthop, rtFlags, true);
+  hookRoute(nexthop, rtFlags, true, rtMtu);
   if (!table(p, NFT_MANGLE, NF_INET_FORWARD)) return false;
   return table(p, NFT_FILTER, NF_INET_FORWARD);
 }
@@ -191,15 +191,16 @@ export function nfLocalOut(p: usize, outDev: u32, rtFlags: u32): bool {
  * POSTROUTING: mangle, nat (SNAT), confirm. `inDev` is the ingress device of
  * a forwarded packet. With `withConfirm` false the confirm is left to the
  * caller (nfPostRoutingConfirm): the CPU model (smp.ts) runs it later.
+ * `rtMtu`: a forwarded packet's route MTU metric (0: the device's).
  */
 // @ts-ignore: decorator
 @inline
-export function nfPostRouting(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32, inputRoute: bool, withConfirm: bool = true): bool {
+export function nfPostRouting(p: usize, inDev: u32, outDev: u32, nexthop: u32, rtFlags: u32, inputRoute: bool, withConfirm: bool = true, rtMtu: u32 = 0): bool {
   hookState(NF_INET_POST_ROUTING, inDev, outDev);
-  hookRoute(nexthop, rtFlags, inputRoute);
+  hookRoute(nexthop, rtFlags, inputRoute, rtMtu);
   if (!table(p, NFT_MANGLE, NF_INET_POST_ROUTING)) return false;
   hookState(NF_INET_POST_ROUTING, inDev, outDev);
-  hookRoute(nexthop, rtFlags, inputRoute);
+  hookRoute(nexthop, rtFlags, inputRoute, rtMtu);
   if (!natHook(p, NF_INET_POST_ROUTING, outDev)) return false;
   return withConfirm ? confirm(p, NF_INET_POST_ROUTING) : true;
 }

@@ -15,6 +15,12 @@ export let hsRtFlags: u32 = 0;
 /** True when the packet's route was an input route (REJECT's icmp_send). */
 export let hsInputRoute = false;
 /**
+ * The MTU metric of a forwarded packet's route (the input route; 0: its
+ * device's MTU), for TCPMSS --clamp-mss-to-pmtu's dst_mtu. A packet the
+ * node sends carries its output route's on the descriptor (PKT_RT_MTU).
+ */
+export let hsRtMtu: u32 = 0;
+/**
  * The descriptor of ip_mc_output's looped-back copy while it is in its
  * receive hooks (dev_loopback_xmit: skb->pkt_type PACKET_LOOPBACK), 0
  * otherwise: -m pkttype derives its type from the destination (pkttype_mt).
@@ -27,8 +33,9 @@ export function hookState(hook: u32, inDev: u32, outDev: u32): void {
   hsIn = inDev;
   hsOut = outDev;
 }
-export function hookRoute(nexthop: u32, rtFlags: u32, inputRoute: bool): void {
+export function hookRoute(nexthop: u32, rtFlags: u32, inputRoute: bool, rtMtu: u32 = 0): void {
   hsNexthop = nexthop;
   hsRtFlags = rtFlags;
   hsInputRoute = inputRoute;
+  hsRtMtu = rtMtu;
 }

@@ -8,16 +8,18 @@ import {
   E_T0, E_T1, E_T2, E_T3,
   T_REJECT, T_DNAT, T_SNAT, T_MASQUERADE, T_REDIRECT, T_MARK, T_CONNMARK_SET, T_CONNMARK_SAVE, T_CONNMARK_RESTORE,
   T_LOG, T_NFLOG, T_TRACE, T_NOTRACK, T_TTL, T_TOS, T_CLASSIFY, PKT_TTL, PKT_OUT_TTL, PKT_TOS, PX_TOS_SET,
-  T_TCPMSS, T_NETMAP, NF_INET_PRE_ROUTING, PKT_OUT_SRC, PKT_OUT_DST, PKT_PROTO, PKT_LEN, PKT_L4_BYTES, PKT_TCP_DOFF, PKT_TCP_OPTS, PKT_TCP_MSS, TO_MSS, PX_MSS_SET, PX_MSS_INSERT, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
+  T_TCPMSS, T_NETMAP, NF_INET_PRE_ROUTING, PKT_OUT_SRC, PKT_OUT_DST, PKT_PROTO, PKT_LEN, PKT_L4_BYTES, PKT_TCP_DOFF, PKT_TCP_OPTS, PKT_TCP_MSS, TO_MSS, PX_MSS_SET, PX_MSS_INSERT, TCPMSS_CLAMP_PMTU, PKT_RT_MTU, PKT_OIF, DEV_MTU, NR_MIN_IP, NR_MAX_IP, NR_MIN_PORT, NR_MAX_PORT, NR_BASE_PORT,
   NF_NAT_RANGE_MAP_IPS, NF_INET_LOCAL_OUT, RT_SCOPE_UNIVERSE, DROP_NAT_NO_ADDR, DROP_NETFILTER,
 } from "../abi";
 import { prog } from "./program";
-import { hsHook, hsIn, hsOut, hsNexthop } from "./state";
+import { hsHook, hsIn, hsOut, hsNexthop, hsInputRoute, hsRtMtu } from "./state";
 import { pktCt, ctPtr } from "../conntrack/core";
 import { T_SRC, ctTuple, ctMark, ctSetMark } from "../conntrack/entry";
 import { natSetMasq } from "../nat/ext";
 import { setRange, natSetupInfo, MANIP_SRC, MANIP_DST } from "../nat/core";
-import { inetSelectAddr, devFirstAddr } from "../dev";
+import { inetSelectAddr, devFirstAddr, devPtr } from "../dev";
+import { ipRouteOutput } from "../route/output";
+import { rtMtu, rtDev, rtSave, rtRestore } from "../route/rtable";
 import { nfReject } from "./reject";
 import { ipHdrLen } from "../util/ip";
 
@@ -81,13 +83,19 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
       return natSetupInfo(id - 1, dst ? MANIP_DST : MANIP_SRC) ? TGT_ACCEPT : TGT_DROP;
     }
     case T_TCPMSS: {
-      // tcpmss_mangle_packet (xt_TCPMSS.c), --set-mss: a header it cannot read is dropped
+      // tcpmss_tg4 -> tcpmss_mangle_packet (xt_TCPMSS.c): a header it cannot read is dropped
       if (<u32>load<u8>(p, PKT_PROTO) != 6) return TGT_CONTINUE;
       const b = <u32>load<u8>(p, PKT_L4_BYTES);
       const doff = <u32>load<u8>(p, PKT_TCP_DOFF);
       if (b != 0 && (b - 1 < 20 || doff < 5 || (doff << 2) > b - 1)) return TGT_DROP;
       const hdr: u32 = (doff == 0 ? 5 : doff) << 2;
-      const newmss = load<u32>(e, E_T0);
+      let newmss = load<u32>(e, E_T0);
+      if (newmss == TCPMSS_CLAMP_PMTU) {
+        // --clamp-mss-to-pmtu: min(dst_mtu(skb_dst(skb)), tcpmss_reverse_mtu) - 40; at most 40: NF_DROP
+        const minMtu = min<u32>(dstMtu(p), reverseMtu(load<u32>(p, PKT_OUT_SRC)));
+        if (minMtu <= 40) return TGT_DROP;
+        newmss = minMtu - 40;
+      }
       if (load<u8>(p, PKT_TCP_OPTS) & TO_MSS) {
         // the option's walk is tcpmss_mt's (the decoder's TO_MSS); never raise the MSS
         if (<u32>load<u16>(p, PKT_TCP_MSS) > newmss) {
@@ -97,8 +105,15 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
         return TGT_CONTINUE;
       }
       // no MSS option: data after the header, or no room (doff 15): unchanged
-      if (<u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) > hdr || hdr >= 60) return TGT_CONTINUE;
-      // the kernel would insert an MSS option (min(newmss, 536)): not modelled, said in the result
+      const len = <u32>load<u16>(p, PKT_LEN);
+      if (len - ipHdrLen(p) > hdr || hdr >= 60) return TGT_CONTINUE;
+      // the option inserted right after the 20-byte header, min(newmss, 536) (RFC 1122's default
+      // MSS), doff + 1 and tot_len + 4: the descriptor is the longer packet from here on (later
+      // rules' counters, the MTU, the egress bytes: host/packet/emit.ts inserts it)
+      store<u16>(p, <u16>min<u32>(newmss, 536), PKT_TCP_MSS);
+      store<u8>(p, load<u8>(p, PKT_TCP_OPTS) | <u8>TO_MSS, PKT_TCP_OPTS);
+      store<u8>(p, <u8>((hdr >> 2) + 1), PKT_TCP_DOFF);
+      store<u16>(p, <u16>(len + 4), PKT_LEN);
       store<u8>(p, load<u8>(p, PKT_PX) | <u8>PX_MSS_INSERT, PKT_PX);
       return TGT_CONTINUE;
     }
@@ -158,4 +173,38 @@ export function runTarget(p: usize, e: usize, tk: u32): u32 {
     default:
       return TGT_CONTINUE;
   }
+}
+
+/** IP_MAX_MTU: the most any route's MTU is taken to be. */
+const IP_MAX_MTU: u32 = 0xfff0;
+
+/** ipv4_mtu of a route: its MTU metric, else its device's MTU; at most IP_MAX_MTU. */
+function routeMtu(metric: u32, dev: u32): u32 {
+  const m = metric != 0 ? metric : load<u32>(devPtr(dev), DEV_MTU);
+  return min<u32>(m, IP_MAX_MTU);
+}
+
+/**
+ * dst_mtu(skb_dst(skb)) where TCPMSS runs (FORWARD, OUTPUT, POSTROUTING):
+ * a forwarded packet's input route (its output device and metric, from the
+ * hook), or a sent packet's output route as it is now (after a reroute in
+ * OUTPUT too: PKT_OIF, PKT_RT_MTU).
+ */
+function dstMtu(p: usize): u32 {
+  if (hsInputRoute) return routeMtu(hsRtMtu, hsOut);
+  return routeMtu(load<u32>(p, PKT_RT_MTU), <u32>load<u16>(p, PKT_OIF));
+}
+
+/**
+ * tcpmss_reverse_mtu: an output route lookup (nf_route -> ip_route_output_key)
+ * with a flow all zero but its destination, the packet's source address;
+ * that route's MTU, or ~0 when the lookup fails. The packet's own route
+ * (the rtable globals) is left as it was.
+ */
+function reverseMtu(saddr: u32): u32 {
+  rtSave();
+  let mtu: u32 = 0xffffffff;
+  if (ipRouteOutput(saddr, 0, 0, 0, 0, 0, 0, 0, 0, 0) == 0) mtu = routeMtu(rtMtu, rtDev);
+  rtRestore();
+  return mtu;
 }

@@ -113,7 +113,8 @@ export function walkChain(p: usize, start: u32, sub: bool): u32 {
   // the kernel examines may hotdrop it, so no rule is skipped by an index
   const malformed = load<u8>(p, PKT_L4_BYTES) != 0;
   const seq = all || malformed;
-  const len = <u32>load<u16>(p, PKT_LEN);
+  // skb->len as ADD_COUNTER reads it (a TCPMSS target that inserts an option makes it 4 more: read again after a target)
+  let len = <u32>load<u16>(p, PKT_LEN);
   let c = chainPtr(start);
   const first = load<u32>(c, NFC_FIRST);
   // index keys of the packet (the header does not change during a walk)
@@ -246,7 +247,7 @@ export function walkChain(p: usize, start: u32, sub: bool): u32 {
     if (tk == T_DROP) { verdict = NF_DROP; verdictEntry = id; break; }
     if (tk == T_NONE) continue;
     const r = runTarget(p, e, tk);
-    if (r == TGT_CONTINUE) continue;
+    if (r == TGT_CONTINUE) { len = <u32>load<u16>(p, PKT_LEN); continue; }
     verdict = r;
     verdictEntry = id;
     walkDropReason = targetDropReason;

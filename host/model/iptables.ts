@@ -165,8 +165,8 @@ export type IptTarget =
   | { kind: "CLASSIFY"; priority: number }
   /** -j NETMAP --to A/N (nat): the prefix mapped 1:1 (host bits kept). */
   | { kind: "NETMAP"; addr: number; plen: number }
-  /** -j TCPMSS --set-mss N (0..65515). */
-  | { kind: "TCPMSS"; mss: number }
+  /** -j TCPMSS --set-mss N (0..65515), or --clamp-mss-to-pmtu ("pmtu"). */
+  | { kind: "TCPMSS"; mss: number | "pmtu" }
   /** -j NOTRACK or -j CT --notrack. */
   | { kind: "NOTRACK" };
 

@@ -631,7 +631,7 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
       case "TOS": set(abi.T_TOS, t.value, t.mask); return;
       case "DSCP": set(abi.T_TOS, t.dscp << 2, 0xfc); return;
       case "CLASSIFY": set(abi.T_CLASSIFY, t.priority); return;
-      case "TCPMSS": set(abi.T_TCPMSS, t.mss); return;
+      case "TCPMSS": set(abi.T_TCPMSS, t.mss === "pmtu" ? abi.TCPMSS_CLAMP_PMTU : t.mss); return;
       case "NETMAP": {
         conntrack = true;
         const mask = t.plen === 0 ? 0 : (0xffffffff << (32 - t.plen)) >>> 0;

@@ -1775,22 +1775,22 @@ class TosTargetExt extends Ext {
 }
 
 /**
- * -j TCPMSS --set-mss 0..65515 | --clamp-mss-to-pmtu (libxt_TCPMSS). The
- * clamp needs the reverse route's MTU (tcpmss_reverse_mtu), which is not
- * modelled: refused. tcpmss_tg4_check: -p tcp, and a tcp match whose
- * --tcp-flags compare values include SYN (find_syn_match), not inverted.
+ * -j TCPMSS --set-mss 0..65515 | --clamp-mss-to-pmtu (libxt_TCPMSS).
+ * tcpmss_tg4_check: -p tcp, and a tcp match whose --tcp-flags compare
+ * values include SYN (find_syn_match), not inverted; the clamp only in
+ * chains reached from FORWARD, OUTPUT and POSTROUTING (checked at COMMIT,
+ * targetHooks).
  */
 class TcpmssTargetExt extends Ext {
   static readonly O = specs([[["--set-mss"], 0, 1, false], [["--clamp-mss-to-pmtu"], 1, 0, false]]);
   get opts() { return TcpmssTargetExt.O; }
-  mss = -1;
+  mss: number | "pmtu" = -1;
   opt(p: RuleCtx, id: number, _inv: boolean, i: number): void {
     if (this.seen) throw p.err(i, "TCPMSS: only one of --set-mss and --clamp-mss-to-pmtu may be given");
-    if (id === 1) throw p.err(i, "TCPMSS --clamp-mss-to-pmtu is not modelled (it needs the reverse route's MTU, tcpmss_reverse_mtu)");
-    this.mss = parseU32(p, p.arg(i + 1, i), i + 1, "MSS", 0, 65515);
+    this.mss = id === 1 ? "pmtu" : parseU32(p, p.arg(i + 1, i), i + 1, "MSS", 0, 65515);
   }
   finish(p: RuleCtx): IptTarget {
-    if (this.mss < 0) throw p.err(this.nameIdx, "TCPMSS: --set-mss or --clamp-mss-to-pmtu is required");
+    if (this.mss === -1) throw p.err(this.nameIdx, "TCPMSS: --set-mss or --clamp-mss-to-pmtu is required");
     if (!p.proto || p.proto.num !== P_TCP || p.proto.inv) throw p.err(this.nameIdx, "target TCPMSS is only valid with -p tcp");
     const syn = p.exts.some((e) => e instanceof TcpUdpExt && e.synFlagsMatch());
     if (!syn) throw p.err(this.nameIdx, "target TCPMSS only works on TCP SYN packets: the rule needs --tcp-flags with SYN among the flags compared set (e.g. --tcp-flags SYN,RST SYN), not inverted");
@@ -2171,6 +2171,16 @@ const TARGET_HOOKS: ReadonlyMap<string, number> = new Map(
   [...TARGET_PLACE].filter(([, pl]) => pl.hooks !== 0).map(([n, pl]) => [n, pl.hooks]),
 );
 
+/**
+ * The hooks target `t` is allowed in, undefined for any: TARGET_HOOKS, and
+ * TCPMSS --clamp-mss-to-pmtu (tcpmss_tg4_check: "path-MTU clamping only
+ * supported in FORWARD, OUTPUT and POSTROUTING hooks").
+ */
+function targetHooks(t: IptTarget): number | undefined {
+  if (t.kind === "TCPMSS") return t.mss === "pmtu" ? H_FWD | H_OUT | H_POST : undefined;
+  return TARGET_HOOKS.get(t.kind);
+}
+
 function loadTarget(p: RuleCtx, name: string, idx: number): Ext {
   const place = TARGET_PLACE.get(name);
   if (place?.table && place.table !== p.table) {
@@ -2538,7 +2548,7 @@ function parseRule(p: RuleCtx, t: TableState, line: string, lineNo: number, s: n
     }
   }
   if (jumpTo) tgt = jumpGoto ? { kind: "goto", chain: jumpTo.chain.name } : { kind: "jump", chain: jumpTo.chain.name };
-  else if (tgt) allowed &= TARGET_HOOKS.get(tgt.kind) ?? ALL_HOOKS;
+  else if (tgt) allowed &= targetHooks(tgt) ?? ALL_HOOKS;
 
   // every field present (undefined when absent): one object shape for all rules; matches in an
   // array of the exact size (a pushed-to [] reserves 17 slots)
@@ -2710,9 +2720,10 @@ function hookProblem(r: IptRule, hooks: number): InputError | undefined {
       `${what} is not allowed in ${hookList(bad)}${via}; it is valid in ${hookList(allowed)}`, line, columnOf(line, flags, token));
   };
   const tname = r.target.kind;
-  const allowed = TARGET_HOOKS.get(tname);
+  const allowed = targetHooks(r.target);
   if (allowed !== undefined) {
-    const e = fail(tname, ["-j", "--jump"], `target ${tname}`, allowed);
+    const clamp = r.target.kind === "TCPMSS";
+    const e = fail(tname, ["-j", "--jump"], clamp ? "target TCPMSS --clamp-mss-to-pmtu (path-MTU clamping)" : `target ${tname}`, allowed);
     if (e) return e;
   }
   for (const m of r.matches) {

@@ -108,12 +108,48 @@ function tcpMssRewrite(b: Uint8Array, t: number, have: number, mss: number): voi
 }
 
 /**
+ * TCPMSS's insertion (the tail of tcpmss_mangle_packet) into the segment at
+ * b[t..t+hdr), which is its header alone: the options move back 4 bytes,
+ * an MSS option of `mss` goes right after the 20-byte header, the data
+ * offset grows by one word, and the TCP checksum is updated as the kernel
+ * updates it (the pseudo-header's length, the option's 4 bytes, the data
+ * offset's word: inet_proto_csum_replace2/4). The caller makes room for
+ * the 4 bytes and updates the IPv4 total length.
+ */
+function tcpMssInsert(b: Uint8Array, t: number, hdr: number, mss: number): void {
+  b.copyWithin(t + 24, t + 20, t + hdr);
+  let c = csumAdjust(get16(b, t + 16), hdr, hdr + 4);
+  b[t + 20] = 2; b[t + 21] = 4; put16(b, t + 22, mss);
+  c = csumAdjust(c, 0, 0x0204 + mss);
+  const old = get16(b, t + 12);
+  b[t + 12] = b[t + 12]! + 0x10;
+  c = csumAdjust(c, old, get16(b, t + 12));
+  put16(b, t + 16, c);
+}
+
+/**
+ * Whether the egress bytes of descriptor `p` get TCPMSS's inserted option
+ * (PX_MSS_INSERT), given its captured bytes b[o..o+cap): they must hold the
+ * whole TCP header (the core inserts only into a segment without data).
+ */
+export function emitInsertsMss(b: Uint8Array, o: number, cap: number, dv: DataView, p: number): boolean {
+  if (!(dv.getUint8(p + abi.PKT_PX) & abi.PX_MSS_INSERT) || cap < 20 || b[o + 9] !== 6) return false;
+  const ihl = (b[o]! & 15) * 4;
+  if (get16(b, o + 6) & 0x3fff) return false;
+  const len = Math.min(cap, get16(b, o + 2));
+  return len >= ihl + 20 && len >= ihl + (b[o + ihl + 12]! >> 4) * 4;
+}
+
+/**
  * The captured IPv4 packet b[o..o+cap) rewritten as descriptor `p` says it
- * leaves, written to out[oo..]. Returns its length (min(cap, total length)).
+ * leaves, written to out[oo..]. Returns its length (min(cap, total
+ * length), 4 more with TCPMSS's inserted option: out needs that room).
  */
 export function emitPacket(b: Uint8Array, o: number, cap: number, dv: DataView, p: number, out: Uint8Array, oo: number): number {
-  const len = Math.min(cap, get16(b, o + 2));
+  let len = Math.min(cap, get16(b, o + 2));
   out.set(b.subarray(o, o + len), oo);
+  const insert = emitInsertsMss(b, o, cap, dv, p);
+  if (insert) put16(out, oo + 2, get16(b, o + 2) + 4);
   const ihl = (out[oo]! & 15) * 4;
   const os = get32(out, oo + 12), od = get32(out, oo + 16);
   const ns = dv.getUint32(p + abi.PKT_OUT_SRC, true) || dv.getUint32(p + abi.PKT_SRC, true);
@@ -129,8 +165,13 @@ export function emitPacket(b: Uint8Array, o: number, cap: number, dv: DataView, 
   const t = oo + ihl;
   const frag = get16(out, oo + 6) & 0x3fff;
   if (frag) return len;
+  if (insert) {
+    // the core's MSS value: the inserted one, or what a later TCPMSS lowered it to
+    tcpMssInsert(out, t, len - ihl, dv.getUint16(p + abi.PKT_TCP_MSS, true));
+    len += 4;
+  }
   const have = len - ihl;
-  if (proto === 6 && (dv.getUint8(p + abi.PKT_PX) & abi.PX_MSS_SET) && have >= 20) tcpMssRewrite(out, t, have, dv.getUint16(p + abi.PKT_TCP_MSS, true));
+  if (proto === 6 && !insert && (dv.getUint8(p + abi.PKT_PX) & abi.PX_MSS_SET) && have >= 20) tcpMssRewrite(out, t, have, dv.getUint16(p + abi.PKT_TCP_MSS, true));
   if ((proto === 6 || proto === 17 || proto === 136) && have >= 8) {
     const osp = get16(out, t), odp = get16(out, t + 2);
     const nsp = dv.getUint16(p + abi.PKT_OUT_SPORT, true) || dv.getUint16(p + abi.PKT_SPORT, true);

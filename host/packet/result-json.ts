@@ -42,7 +42,7 @@ function num(n: number): string {
 
 /** Keys every serializer below writes, in decodePacket's insertion order (checked against the types). */
 export const PACKET_KEYS = [
-  "i", "verdict", "reason", "oif", "nexthop", "src", "dst", "sport", "dport", "icmp_id", "inner", "ttl", "tos", "mss", "unmodelled", "frags", "redirect",
+  "i", "verdict", "reason", "oif", "nexthop", "src", "dst", "sport", "dport", "icmp_id", "inner", "ttl", "tos", "mss", "len", "frags", "redirect",
   "loopback", "ip_rule", "ip_route", "rules", "rules_traversed", "trace", "trace_truncated", "nf_verdict", "nf_hook", "nat", "ct", "ct_dir",
   "ct_entry", "replies",
 ] as const;
@@ -140,7 +140,7 @@ export function resultJson(r: PacketResult): string {
   s += `,"ttl":${num(r.ttl)}`;
   if (r.tos !== undefined) s += `,"tos":${r.tos}`;
   if (r.mss !== undefined) s += `,"mss":${r.mss}`;
-  if (r.unmodelled !== undefined) s += `,"unmodelled":${JSON.stringify(r.unmodelled)}`;
+  if (r.len !== undefined) s += `,"len":${r.len}`;
   if (r.frags !== undefined) s += `,"frags":${r.frags}`;
   if (r.redirect !== undefined) s += `,"redirect":${r.redirect}`;
   if (r.loopback !== undefined) s += `,"loopback":${str(r.loopback)}`;

@@ -260,10 +260,10 @@ export interface PacketResult {
   ttl: number;
   /** The TOS byte as the packet leaves, when a TOS or DSCP target rewrote it. */
   tos?: number;
-  /** The TCP MSS option as the packet leaves, when -j TCPMSS lowered it. */
+  /** The TCP MSS option as the packet leaves, when -j TCPMSS lowered or inserted it. */
   mss?: number;
-  /** What the kernel would have done here that is not modelled (the packet went on without it). */
-  unmodelled?: string;
+  /** The IP total length as the packet leaves, when a target changed it (-j TCPMSS inserted a 4-byte MSS option). */
+  len?: number;
   frags?: number;
   redirect?: boolean;
   /**
@@ -344,8 +344,8 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   r.ttl = outTtl || dv.getUint8(p + abi.PKT_TTL);
   const px = dv.getUint8(p + abi.PKT_PX);
   if (px & abi.PX_TOS_SET) r.tos = dv.getUint8(p + abi.PKT_TOS);
-  if (px & abi.PX_MSS_SET) r.mss = dv.getUint16(p + abi.PKT_TCP_MSS, true);
-  if (px & abi.PX_MSS_INSERT) r.unmodelled = "TCPMSS would insert an MSS option (a SYN without one): not modelled, the segment left unchanged";
+  if (px & (abi.PX_MSS_SET | abi.PX_MSS_INSERT)) r.mss = dv.getUint16(p + abi.PKT_TCP_MSS, true);
+  if (px & abi.PX_MSS_INSERT) r.len = dv.getUint16(p + abi.PKT_LEN, true);
   const frags = dv.getUint8(p + abi.PKT_FRAGS);
   if (frags > 1) r.frags = frags;
   if (outFlags & abi.OF_REDIRECT) r.redirect = true;

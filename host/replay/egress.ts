@@ -40,7 +40,8 @@ function addFrames(out: FrameOut, dv: DataView, p: number, replyBase: number, in
   // the time as a double, as Number(getBigUint64) rounds it (hi * 2^32 is exact; the sum is rounded once), without a BigInt
   const ts = dv.getUint32(p + abi.PKT_TIME + 4, true) * 4294967296 + dv.getUint32(p + abi.PKT_TIME, true);
   if (fwd) {
-    const at = out.reserve(dv.getUint16(p + abi.PKT_OIF, true), orig ? orig.length : Math.max(20, dv.getUint16(p + abi.PKT_LEN, true)));
+    // (TCPMSS's inserted option makes a captured packet 4 bytes longer)
+    const at = out.reserve(dv.getUint16(p + abi.PKT_OIF, true), orig ? orig.length + 4 : Math.max(20, dv.getUint16(p + abi.PKT_LEN, true)));
     const len = orig ? emitPacket(orig.bytes, orig.offset, orig.length, dv, p, out.buffer, at) : synthesizePacket(dv, p, out.buffer, at);
     out.commit(index, ts, len);
   }

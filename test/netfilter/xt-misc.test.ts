@@ -253,6 +253,12 @@ describe("-j TTL, TOS, DSCP, CLASSIFY", () => {
     expect(tgt("PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j TCPMSS --set-mss 1400")).toEqual({ kind: "TCPMSS", mss: 1400 });
     expect(one("filter", "INPUT -p tcp --syn -j TCPMSS --set-mss 1000").target).toEqual({ kind: "TCPMSS", mss: 1000 });
     expect(tgt("FORWARD -p tcp --tcp-flags SYN SYN -j TCPMSS --set-mss 0")).toEqual({ kind: "TCPMSS", mss: 0 });
+    // --clamp-mss-to-pmtu: in chains reached from FORWARD, OUTPUT and POSTROUTING only, any table
+    expect(tgt("FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu")).toEqual({ kind: "TCPMSS", mss: "pmtu" });
+    expect(tgt("POSTROUTING -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu")).toEqual({ kind: "TCPMSS", mss: "pmtu" });
+    expect(one("filter", "OUTPUT -p tcp --syn -j TCPMSS --clamp-mss-to-pmtu").target).toEqual({ kind: "TCPMSS", mss: "pmtu" });
+    const clamp = parseIptablesSave(table("mangle", ["CLAMP"], ["FORWARD -j CLAMP", "OUTPUT -j CLAMP", "CLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"]), F);
+    expect(clamp.tables[0]!.chains.find((c) => c.name === "CLAMP")!.rules[0]!.target).toEqual({ kind: "TCPMSS", mss: "pmtu" });
   });
 
   it("refused as iptables and the kernel refuse them, naming line and token", () => {
@@ -273,7 +279,13 @@ describe("-j TTL, TOS, DSCP, CLASSIFY", () => {
     bad("mangle", "POSTROUTING -j CLASSIFY --set-class 10", "10", /invalid class/);
     bad("mangle", "POSTROUTING -j CLASSIFY", "CLASSIFY", /is required/);
     const syn = "-p tcp -m tcp --tcp-flags SYN,RST SYN";
-    bad("mangle", `FORWARD ${syn} -j TCPMSS --clamp-mss-to-pmtu`, "--clamp-mss-to-pmtu", /not modelled/);
+    // tcpmss_tg4_check: "path-MTU clamping only supported in FORWARD, OUTPUT and POSTROUTING hooks"
+    bad("mangle", `PREROUTING ${syn} -j TCPMSS --clamp-mss-to-pmtu`, "TCPMSS", /--clamp-mss-to-pmtu \(path-MTU clamping\) is not allowed in PREROUTING; it is valid in FORWARD, OUTPUT, POSTROUTING/);
+    bad("filter", `INPUT ${syn} -j TCPMSS --clamp-mss-to-pmtu`, "TCPMSS", /--clamp-mss-to-pmtu \(path-MTU clamping\) is not allowed in INPUT/);
+    bad("mangle", `INPUT ${syn} -j TCPMSS --set-mss 1400 --clamp-mss-to-pmtu`, "--clamp-mss-to-pmtu", /only one of/);
+    const user = table("mangle", ["CLAMP"], ["FORWARD -j CLAMP", "PREROUTING -j CLAMP", `CLAMP ${syn} -j TCPMSS --clamp-mss-to-pmtu`]);
+    const err = expectInputError(() => parseIptablesSave(user, F), F, 10, "TCPMSS");
+    expect(err.problem).toMatch(/not allowed in PREROUTING \(chain CLAMP is reached from PREROUTING\)/);
     bad("mangle", `FORWARD ${syn} -j TCPMSS --set-mss 65516`, "65516", /invalid MSS "65516" \(a number 0\.\.65515\)/);
     bad("mangle", `FORWARD ${syn} -j TCPMSS`, "TCPMSS", /is required/);
     bad("mangle", "FORWARD -j TCPMSS --set-mss 1400", "TCPMSS", /only valid with -p tcp/);
@@ -319,11 +331,11 @@ describe("-j TTL, TOS, DSCP, CLASSIFY", () => {
   });
 });
 
-describe("-j TCPMSS --set-mss: the rule VM", () => {
-  it("lowers an MSS option (never raises it), leaves segments with data alone, names the insert case it does not model", async () => {
+describe("-j TCPMSS: the rule VM", () => {
+  it("lowers an MSS option (never raises it), leaves segments with data alone, inserts one into a SYN without options or data", async () => {
     const text = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
       ":POSTROUTING ACCEPT [0:0]", "-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200",
-      "-A POSTROUTING -p tcp -m tcpmss --mss 1200", "COMMIT", ""].join("\n");
+      "-A FORWARD -p tcp -m tcpmss --mss 536", "-A POSTROUTING -p tcp -m tcpmss --mss 1200", "-A POSTROUTING -p tcp -m tcpmss --mss 536", "COMMIT", ""].join("\n");
     const e = await engine(text);
     const syn = (o: Partial<PacketInput>): PacketInput =>
       ({ iif: "eth0", src: "10.0.0.77", dst: "10.0.1.33", proto: "tcp", sport: 1000, dport: 80, flags: "S", ...o });
@@ -332,10 +344,13 @@ describe("-j TCPMSS --set-mss: the rule VM", () => {
       syn({ flags: "A", mss: 1460 }), syn({}), syn({ len: 60 }),
     ]);
     expect(r.map((x) => x.verdict)).toEqual(["forward", "forward", "forward", "forward", "forward", "forward"]);
-    expect(r.map((x) => x.mss)).toEqual([1200, undefined, 1200, undefined, undefined, undefined]);
-    expect(r.map((x) => x.unmodelled === undefined)).toEqual([true, true, true, true, false, true]);
-    expect(r[4]!.unmodelled).toMatch(/TCPMSS would insert an MSS option/);
-    expect(e.iptablesSave()).toMatch(/\[2:\d+\] -A POSTROUTING -p tcp -m tcpmss --mss 1200/);
+    // the bare SYN (40 bytes) gets an MSS option of min(1200, 536): 44 bytes from the target on
+    expect(r.map((x) => x.mss)).toEqual([1200, undefined, 1200, undefined, 536, undefined]);
+    expect(r.map((x) => x.len)).toEqual([undefined, undefined, undefined, undefined, 44, undefined]);
+    const save = e.iptablesSave();
+    expect(save).toMatch(/\[2:\d+\] -A POSTROUTING -p tcp -m tcpmss --mss 1200/);
+    expect(save).toContain("[1:44] -A FORWARD -p tcp -m tcpmss --mss 536");
+    expect(save).toContain("[1:44] -A POSTROUTING -p tcp -m tcpmss --mss 536");
   });
 });
 

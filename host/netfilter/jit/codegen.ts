@@ -99,7 +99,18 @@ interface Chain { index: number; first: number; builtin: boolean; entries: numbe
 /** Reads the program's structure. */
 class Program {
   readonly dv: DataView;
-  constructor(readonly blob: Uint8Array) { this.dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength); }
+  /**
+   * Some entry is a TCPMSS target, which may make the packet longer (an
+   * inserted MSS option): the length the counters add is read again after
+   * it and after every chain call (ADD_COUNTER reads skb->len each time).
+   */
+  readonly lenMayChange: boolean;
+  constructor(readonly blob: Uint8Array) {
+    this.dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+    let tcpmss = false;
+    for (let c = 0, n = this.u32(abi.NFP_H_CHAINS); c < n && !tcpmss; c++) tcpmss = this.chain(c).entries.some((e) => this.u8(e + abi.E_TARGET) === abi.T_TCPMSS);
+    this.lenMayChange = tcpmss;
+  }
   u8(o: number): number { return this.dv.getUint8(o); }
   u16(o: number): number { return this.dv.getUint16(o, true); }
   u32(o: number): number { return this.dv.getUint32(o, true); }
@@ -245,12 +256,17 @@ function chainFunction(pg: Program, ch: Chain, fnOf: Map<number, number>, at: Ji
   /** Calls chain `target`: its function, or the interpreter for a chain too long to compile. */
   const callChain = (target: number) => {
     const f = fnOf.get(target);
-    if (f !== undefined) { c.get(L_P).get(L_LEN).get(L_IN).get(L_OUT).call(f); return; }
-    // the interpreter's walk can run targets with walks of their own: keep this walk's count
-    c.gget(G_EXAMINED).set(L_SAVED);
-    c.get(L_P).i32(target).call(F_WALK);
-    c.get(L_SAVED).gset(G_EXAMINED);
+    if (f !== undefined) c.get(L_P).get(L_LEN).get(L_IN).get(L_OUT).call(f);
+    else {
+      // the interpreter's walk can run targets with walks of their own: keep this walk's count
+      c.gget(G_EXAMINED).set(L_SAVED);
+      c.get(L_P).i32(target).call(F_WALK);
+      c.get(L_SAVED).gset(G_EXAMINED);
+    }
+    if (pg.lenMayChange) reloadLen();
   };
+  /** The packet's length again (after a TCPMSS target inserted an option). */
+  const reloadLen = () => { c.get(L_P).mem(Op.i32_load16_u, 1, abi.PKT_LEN).set(L_LEN); };
 
   for (const e of ch.entries) {
     const tk = pg.u8(e + abi.E_TARGET);
@@ -300,6 +316,7 @@ function chainFunction(pg: Program, ch: Chain, fnOf: Map<number, number>, at: Ji
         c.gget(G_EXAMINED).set(L_SAVED);
         c.get(L_P).i32(at.prog + e).call(F_TARGET);
         c.get(L_SAVED).gset(G_EXAMINED);
+        if (tk === abi.T_TCPMSS) reloadLen();
         c.tee(L_R).i32(TGT_CONTINUE).op(Op.i32_ne).if();
         setVerdictEntry(id);
         c.get(L_R);
