@@ -328,6 +328,30 @@ function ipForward(p: usize, inDev: u32): void {
     }
     if (!nfPostRoutingConfirm(p)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
   }
+  forwardOut(p, oif, nexthop, mtuMetric, outFlags, flags);
+}
+
+/**
+ * ip_finish_output for a forwarded packet: ip_forward checked its length
+ * against the MTU, but a target may have made it longer since (TCPMSS's
+ * inserted option): __ip_finish_output sends it to ip_fragment, which with
+ * DF set (and skb->ignore_df clear: not a datagram conntrack reassembled)
+ * counts FragFails, answers ICMP frag needed with the MTU and frees it.
+ * Otherwise transmit (which fragments what is too long without DF).
+ */
+// @ts-ignore: decorator
+@inline
+function forwardOut(p: usize, oif: u32, nexthop: u32, mtuMetric: u32, outFlags: u32, rtFlags: u32): void {
+  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && load<u16>(p, PKT_FRAG_MAX) == 0) {
+    const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(devPtr(oif), DEV_MTU);
+    if (<u32>load<u16>(p, PKT_LEN) > mtu) {
+      count(CTR_IP_FRAG_FAILS);
+      icmpSend(p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, rtFlags, true);
+      store<u16>(p, <u16>oif, PKT_OIF);
+      drop(p, DROP_PKT_TOO_BIG);
+      return;
+    }
+  }
   transmit(p, oif, nexthop, mtuMetric, outFlags);
 }
 
@@ -336,7 +360,8 @@ function forwardResume(p: usize): void {
   store<u8>(p, 0, PKT_DEFERRED);
   const oif = <u32>load<u16>(p, PKT_DEFER_OIF);
   if (!nfPostRoutingConfirm(p)) { store<u16>(p, <u16>oif, PKT_OIF); return; }
-  transmit(p, oif, load<u32>(p, PKT_DEFER_NEXTHOP), load<u32>(p, PKT_DEFER_MTU), load<u32>(p, PKT_DEFER_FLAGS));
+  // (the route's RTCF flags are not kept: a forwarded packet's unicast route has none icmp_send reads)
+  forwardOut(p, oif, load<u32>(p, PKT_DEFER_NEXTHOP), load<u32>(p, PKT_DEFER_MTU), load<u32>(p, PKT_DEFER_FLAGS), 0);
 }
 
 /**
