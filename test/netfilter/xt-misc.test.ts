@@ -354,6 +354,29 @@ describe("-j TCPMSS: the rule VM", () => {
   });
 });
 
+describe("-j TCPMSS --clamp-mss-to-pmtu: the rule VM", () => {
+  it("the smaller of the route's and the reverse route's MTU, less 40: sent (OUTPUT, POSTROUTING), looped back and forwarded", async () => {
+    const clamp = "-p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu";
+    const text = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+      ":POSTROUTING ACCEPT [0:0]", `-A OUTPUT -d 8.8.8.8 ${clamp}`, `-A OUTPUT -d 10.0.0.10 ${clamp}`, `-A POSTROUTING -d 8.8.4.4 ${clamp}`,
+      `-A FORWARD ${clamp}`, "-A POSTROUTING -p tcp -m tcpmss --mss 536", "COMMIT", ""].join("\n");
+    const e = await engine(text);
+    const syn = (o: Partial<PacketInput>): PacketInput => ({ iif: "local", src: "10.0.0.10", proto: "tcp", sport: 1000, dport: 80, flags: "S", ...o });
+    const r = e.process([
+      // out eth0 (mtu 9001); the route back to the node's own address is local (lo, 65536: at most 65520)
+      syn({ dst: "8.8.8.8", mss: 65535 }), syn({ dst: "8.8.4.4", mss: 65535 }), syn({ dst: "8.8.8.8" }),
+      // to the node itself: both routes through lo, 65520 - 40
+      syn({ dst: "10.0.0.10", mss: 65535 }),
+      // forwarded eth0 -> the pod's veth (9001), the route back by eth0 (9001)
+      { iif: "eth0", src: "10.0.0.77", dst: "10.0.1.33", proto: "tcp", sport: 1000, dport: 80, flags: "S", mss: 65535 },
+    ]);
+    expect(r.map((x) => x.verdict)).toEqual(["forward", "forward", "forward", "local", "forward"]);
+    expect(r.map((x) => x.mss)).toEqual([8961, 8961, 536, 65480, 8961]);
+    expect(r.map((x) => x.len)).toEqual([undefined, undefined, 44, undefined, undefined]);
+    expect(e.iptablesSave()).toContain("[1:44] -A POSTROUTING -p tcp -m tcpmss --mss 536");
+  });
+});
+
 describe("-j NETMAP", () => {
   it("parses --to as iptables-save prints it (host bits dropped, masks as prefixes); nat only; --to required", () => {
     const tgt = (r: string) => one("nat", r).target;
