@@ -478,6 +478,27 @@ export const PX_MSS_SET = 64;
  * `mss` and `len`.
  */
 export const PX_MSS_INSERT = 128;
+/**
+ * An ICMP error the node sends (PF_REPLY) quoting a TCP segment TCPMSS
+ * changed before the error was sent: u8 QF_* below, what the quote's bytes
+ * must show that the captured bytes do not (overlays PKT_TCP_OPTS, a TCP
+ * field: an ICMP error has none).
+ */
+export const PKT_QUOTE_FLAGS = 129;
+/** u16 the quoted segment's MSS option (overlays PKT_ICMP_SEQ, which an ICMP error does not carry). */
+export const PKT_QUOTE_MSS = 58;
+/** The quoted segment's MSS option has PKT_QUOTE_MSS (PX_MSS_SET). */
+export const QF_MSS_SET = 1;
+/** The quoted segment has an inserted MSS option of PKT_QUOTE_MSS (PX_MSS_INSERT): 4 bytes longer. */
+export const QF_MSS_INSERT = 2;
+/**
+ * PKT_QUOTE_TTL holds the quoted header's TTL as it was when the error was
+ * sent (after ip_forward's decrement, a TTL target), which the captured
+ * bytes may not show.
+ */
+export const QF_TTL = 4;
+/** u8 the quoted header's TTL (QF_TTL; overlays PKT_TCP_WSCALE, a TCP field: an ICMP error has none). */
+export const PKT_QUOTE_TTL = 128;
 
 // ---- packet flags (PKT_FLAGS) ----------------------------------------------
 /** IP Don't Fragment. */

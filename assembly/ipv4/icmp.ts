@@ -8,7 +8,7 @@
  * The reply is written as a full descriptor into the reply ring and routed
  * and transmitted like any locally generated packet (output.ts).
  */
-import { CTR_ICMP_OUT_PARM_PROBS, PF_IP_OPTS_SHIFT, PKT_IP_OPT_FADDR } from "../abi";
+import { CTR_ICMP_OUT_PARM_PROBS, PF_IP_OPTS_SHIFT, PKT_IP_OPT_FADDR, PKT_PX, PX_MSS_SET, PX_MSS_INSERT, PKT_TCP_MSS, PKT_QUOTE_FLAGS, PKT_QUOTE_MSS, QF_MSS_SET, QF_MSS_INSERT, QF_TTL, PKT_QUOTE_TTL, PKT_OUT_TTL } from "../abi";
 import { ipOptEchoLen, ipOptEchoSrr, ipHdrLen } from "../util/ip";
 import {
   PKT_SRC, PKT_DST, PKT_PROTO, PKT_TOS, PKT_LEN, PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_ICMP_CODE,
@@ -190,6 +190,16 @@ export function icmpSend(p: usize, type: u32, code: u32, info: u32, pktRtFlags: 
     store<u8>(q, load<u8>(p, PKT_ICMP_TYPE), PKT_INNER_ICMP_TYPE);
     store<u8>(q, load<u8>(p, PKT_ICMP_CODE), PKT_INNER_ICMP_CODE);
   }
+  // the quote is the packet as it is now: its TTL (decremented by ip_forward, or a TTL target's), and a
+  // segment as TCPMSS left it (its MSS option lowered or inserted): the egress bytes need to know
+  let qf: u32 = QF_TTL;
+  store<u8>(q, load<u8>(p, PKT_OUT_TTL), PKT_QUOTE_TTL);
+  const px = <u32>load<u8>(p, PKT_PX);
+  if (load<u8>(p, PKT_PROTO) == 6 && (px & (PX_MSS_SET | PX_MSS_INSERT)) != 0) {
+    qf |= ((px & PX_MSS_SET) != 0 ? QF_MSS_SET : 0) | ((px & PX_MSS_INSERT) != 0 ? QF_MSS_INSERT : 0);
+    store<u16>(q, load<u16>(p, PKT_TCP_MSS), PKT_QUOTE_MSS);
+  }
+  store<u8>(q, <u8>qf, PKT_QUOTE_FLAGS);
   store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | PF_INNER | <u16>((<u32>echo >> 2) << PF_IP_OPTS_SHIFT), PKT_FLAGS);
   // icmp_glue_bits: an error carries the offender's connection (nf_ct_attach),
   // confirmed or not, the other way round

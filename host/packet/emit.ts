@@ -128,16 +128,34 @@ function tcpMssInsert(b: Uint8Array, t: number, hdr: number, mss: number): void 
 }
 
 /**
- * Whether the egress bytes of descriptor `p` get TCPMSS's inserted option
- * (PX_MSS_INSERT), given its captured bytes b[o..o+cap): they must hold the
- * whole TCP header (the core inserts only into a segment without data).
+ * Whether the captured IPv4 packet b[o..o+cap) is a TCP segment (not a
+ * fragment) whose whole header is there, as TCPMSS's insertion needs (the
+ * core inserts only into a segment without data).
  */
-export function emitInsertsMss(b: Uint8Array, o: number, cap: number, dv: DataView, p: number): boolean {
-  if (!(dv.getUint8(p + abi.PKT_PX) & abi.PX_MSS_INSERT) || cap < 20 || b[o + 9] !== 6) return false;
+function tcpHeaderWhole(b: Uint8Array, o: number, cap: number): boolean {
+  if (cap < 20 || b[o + 9] !== 6 || (get16(b, o + 6) & 0x3fff)) return false;
   const ihl = (b[o]! & 15) * 4;
-  if (get16(b, o + 6) & 0x3fff) return false;
   const len = Math.min(cap, get16(b, o + 2));
   return len >= ihl + 20 && len >= ihl + (b[o + ihl + 12]! >> 4) * 4;
+}
+
+/** Whether the egress bytes of descriptor `p` (captured bytes b[o..o+cap)) get TCPMSS's inserted option (PX_MSS_INSERT). */
+export function emitInsertsMss(b: Uint8Array, o: number, cap: number, dv: DataView, p: number): boolean {
+  return (dv.getUint8(p + abi.PKT_PX) & abi.PX_MSS_INSERT) !== 0 && tcpHeaderWhole(b, o, cap);
+}
+
+/**
+ * TCPMSS's change in the quote b[q..q+qlen) of an ICMP error: the option
+ * inserted (`insert`: the quote's bytes hold the captured segment, 4 short
+ * of qlen; its total length grows by 4), or the option lowered; `mss` the
+ * value. The quoted IPv4 header checksum is left to patchQuote.
+ */
+function quoteMss(b: Uint8Array, q: number, qlen: number, insert: boolean, mss: number): void {
+  const qihl = (b[q]! & 15) * 4;
+  if (insert) {
+    tcpMssInsert(b, q + qihl, qlen - 4 - qihl, mss);
+    put16(b, q + 2, get16(b, q + 2) + 4);
+  } else if (qlen >= qihl + 20) tcpMssRewrite(b, q + qihl, qlen - qihl, mss);
 }
 
 /**
@@ -259,8 +277,14 @@ export function synthesizePacket(dv: DataView, q: number, out: Uint8Array, oo: n
     const qs = t + 8;
     let qlen: number;
     if (cause && cause.length >= 28) {
-      qlen = Math.min(cause.length, len - hl - 8, ICMP_QUOTE_ROOM - (hl - 20), get16(cause.bytes, cause.offset + 2));
-      out.set(cause.bytes.subarray(cause.offset, cause.offset + qlen), qs);
+      // the segment as TCPMSS left it when the error was sent: its MSS option lowered, or 4 bytes inserted
+      const qf = dv.getUint8(q + abi.PKT_QUOTE_FLAGS);
+      const ins = iproto === 6 && (qf & abi.QF_MSS_INSERT) !== 0 && tcpHeaderWhole(cause.bytes, cause.offset, cause.length) ? 4 : 0;
+      qlen = Math.min(cause.length + ins, len - hl - 8, ICMP_QUOTE_ROOM - (hl - 20), get16(cause.bytes, cause.offset + 2) + ins);
+      out.set(cause.bytes.subarray(cause.offset, cause.offset + qlen - ins), qs);
+      // the quoted TTL as it was when the error was sent (the quoted header's checksum: patchQuote)
+      if (qf & abi.QF_TTL) out[qs + 8] = dv.getUint8(q + abi.PKT_QUOTE_TTL);
+      if (iproto === 6 && (qf & (abi.QF_MSS_SET | abi.QF_MSS_INSERT))) quoteMss(out, qs, qlen, ins !== 0, dv.getUint16(q + abi.PKT_QUOTE_MSS, true));
       patchQuote(out, qs, qlen, qsrc, qdst, qsp, qdp);
     } else {
       // no bytes of the offending packet: its IPv4 header and the 8 bytes the kernel always quotes

@@ -27,14 +27,14 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import * as abi from "../../host/core/abi.js";
 import { Engine } from "../../host/engine.js";
-import { emitPacket } from "../../host/packet/emit.js";
+import { emitPacket, synthesizePacket } from "../../host/packet/emit.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { parseIptablesSave } from "../../host/netfilter/parse.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { expectInputError } from "../snapshot/helpers.js";
 import {
-  recordKernelRun, createNetnsPair, addFarNamespace, legacyRestore, iptablesCounterLines, ipPacketsById, peerIpIds,
+  recordKernelRun, startCapture, stopCapture, createNetnsPair, addFarNamespace, legacyRestore, iptablesCounterLines, ipPacketsById, peerIpIds,
   rawSenderPrelude, sendFramesPy, counterDeltas, type NetnsPair, type KernelRun,
 } from "./netns-pair.js";
 import { scratchDir, haveTool, replayEach } from "./helpers.js";
@@ -42,6 +42,7 @@ import { scratchDir, haveTool, replayEach } from "./helpers.js";
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 const FAR_CAPTURE = join(dir, "vx.pcapng");
+const PEER_CAPTURE = join(dir, "vp.pcapng");
 
 const RULES = [
   "*mangle",
@@ -55,6 +56,10 @@ const RULES = [
   "-A POSTROUTING -d 203.0.113.128/25 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu",
   "-A POSTROUTING -p tcp -m tcpmss --mss 536",
   "-A POSTROUTING -p tcp -m tcpmss ! --mss 536",
+  "COMMIT",
+  // after mangle FORWARD: the ICMP error quotes the segment as TCPMSS left it
+  "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+  "-A FORWARD -d 203.0.113.99/32 -p tcp -j REJECT --reject-with icmp-port-unreachable",
   "COMMIT", "",
 ].join("\n");
 
@@ -105,10 +110,17 @@ const CASES: Case[] = [
   { s: "192.0.2.10", d: "198.51.100.2", flags: 0x10, opts: MSS(1460), note: "ACK: the rule does not match" },
   { s: "192.0.2.10", d: "203.0.113.130", opts: MSS(1460), mss: 1360, note: "clamped in POSTROUTING" },
   { s: "192.0.2.10", d: "203.0.113.131", mss: 536, len: 44, note: "inserted in POSTROUTING" },
+  { s: "192.0.2.10", d: "203.0.113.99", mss: 536, len: 44, drop: true, note: "inserted, then REJECT: the quote has the option" },
+  { s: "192.0.2.10", d: "203.0.113.99", opts: "\\x01\\x01\\x04\\x02" + MSS(1460), mss: 1360, drop: true, note: "lowered, then REJECT: the quote has the new value" },
   { s: "192.0.2.10", d: "203.0.113.60", opts: NOP.repeat(20), df: true, mss: 20, len: 64, drop: true, note: "DF, 60 bytes at mtu 60: 64 after the insertion, frag needed" },
   { s: "192.0.2.10", d: "203.0.113.60", opts: NOP.repeat(20), mss: 20, len: 64, note: "60 bytes at mtu 60 without DF: 64, fragmented" },
 ];
 const FIRST_ID = 0x201;
+
+/** An IPv4 packet's hex without its IP id and header checksum (the node's own ICMP ids are not modelled): "header|rest". */
+function icmpView(hex: string): string {
+  return hex.slice(0, 8) + hex.slice(12, 20) + hex.slice(24, 40) + "|" + hex.slice(40);
+}
 const FRAG_ID = FIRST_ID + CASES.length - 1;
 
 const COUNTERS = ["IpForwDatagrams", "IpFragOKs", "IpFragFails", "IpFragCreates", "IcmpOutDestUnreachs", "IcmpOutMsgs"];
@@ -127,9 +139,14 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
     const far = addFarNamespace(n, "tcpmss", "198.51.100.2", { mtu: 1280, silent: true });
     n.inNs(n.node, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.vn.rp_filter=0", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.vn.send_redirects=0"]);
     for (const r of ROUTES) n.inNs(n.node, ["ip", "route", "add", ...r.split(" ")]);
+    // the senders' address the node's ICMP errors go to is the peer's (no one would answer its ARP)
+    const peerMac = n.inNs(n.peer, ["cat", "/sys/class/net/vp/address"]).trim();
+    n.inNs(n.node, ["ip", "neigh", "replace", "192.0.2.10", "lladdr", peerMac, "dev", "vn", "nud", "permanent"]);
     legacyRestore(n, RULES);
     n.inNs(n.node, ["ping", "-c", "1", "-W", "1", "198.51.100.2"], false);
     snapDir = join(dir, "snap");
+    // the node's ICMP errors, as the peer receives them
+    const peerCap = await startCapture(n.peer, ["dumpcap", "-q", "-i", "vp", "-f", "icmp", "-w", PEER_CAPTURE]);
     run = await recordKernelRun(n, {
       capture: CAPTURE, filter: "tcp", far: { ns: far, capture: FAR_CAPTURE }, snapDir, waitMs: 400, sender: (nodeMac) => [
         ...rawSenderPrelude(nodeMac),
@@ -144,6 +161,7 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
         ...sendFramesPy(CASES.map((c) => `tcp('${c.s}', '${c.d}', ${c.flags ?? 2}, b'${c.opts ?? ""}', b'${c.data ?? ""}', ${c.df ? "True" : "False"})`)),
       ].join("\n"),
     });
+    await stopCapture(peerCap);
   }, 60000);
 
   afterAll(() => {
@@ -159,26 +177,36 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
     engine.loadRuleset(run.kernelSave, "iptables-legacy-save");
     const src = PcapSource.open(CAPTURE, engine, {});
     const emitted = new Map<number, string>();
+    /** The node's ICMP errors, in order: the IPv4 header but its id and checksum, then the ICMP message (the quote). */
+    const icmp: string[] = [];
+    const ring = engine.core.reply_ring_ptr();
     const results = new Map<number, { verdict: string; mss?: number; len?: number; frags?: number; replies: { icmp_type?: number; icmp_code?: number; mtu?: number }[] }>();
     const out = new Uint8Array(65536);
     try {
       replayEach(engine, src, 1, (dv, p, k, index) => {
         const id = dv.getUint16(p + abi.PKT_IPID, true);
         results.set(id, engine.decodeRaw(k, index));
-        if (dv.getUint8(p + abi.PKT_VERDICT) !== abi.VERDICT_FORWARD) return;
         const fr = src.frame(k);
+        const first = dv.getUint32(p + abi.PKT_REPLY_FIRST, true);
+        for (let j = 0; j < dv.getUint16(p + abi.PKT_REPLY_COUNT, true); j++) {
+          const qp = ring + (first + j) * abi.PKT_SIZE;
+          if (dv.getUint8(qp + abi.PKT_VERDICT) !== abi.VERDICT_FORWARD) continue;
+          const n = synthesizePacket(dv, qp, out, 0, fr);
+          icmp.push(icmpView(Buffer.from(out.subarray(0, n)).toString("hex")));
+        }
+        if (dv.getUint8(p + abi.PKT_VERDICT) !== abi.VERDICT_FORWARD) return;
         const n = emitPacket(fr.bytes, fr.offset, fr.length, dv, p, out, 0);
         emitted.set((out[4]! << 8) | out[5]!, Buffer.from(out.subarray(0, n)).toString("hex"));
       });
     } finally {
       src.close();
     }
-    return { engine, emitted, results };
+    return { engine, emitted, results, icmp };
   }
 
   for (const jit of [true, false]) {
     it.skipIf(!TOOLS)(`the kernel's MSS values, drops, rule counters, SNMP counters and far-side bytes (${jit ? "compiled" : "interpreted"} rule walks)`, async () => {
-      const { engine, emitted, results } = await replay(jit);
+      const { engine, emitted, results, icmp } = await replay(jit);
       const walks = engine.ruleset!.stats.jit;
       expect("walks" in walks && walks.walks.length > 0).toBe(jit);
       // every rule counter the kernel's (the chains after an insertion count 4 more bytes)
@@ -211,6 +239,13 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
       expect([hex(14).slice(64, 68), hex(14).slice(80, 96)]).toEqual(["7002", "0204021804020101"]);
       // the DF packet too long after the insertion: ICMP frag needed with the route's MTU
       expect(results.get(FIRST_ID + CASES.length - 2)!.replies.map((q) => [q.icmp_type, q.icmp_code, q.mtu])).toEqual([[3, 4, 60]]);
+      // the node's ICMP errors as the peer received them (REJECT's two, the frag needed), quotes byte for byte:
+      // the inserted option (4 more bytes) and the lowered one, with the quoted checksums the kernel's
+      const peer = [...ipPacketsById(PEER_CAPTURE, "icmp").values()].map(icmpView);
+      expect(peer.length).toBe(3);
+      expect(icmp).toEqual(peer);
+      const opts = (h: string) => h.slice(h.indexOf("|") + 1 + 96, h.indexOf("|") + 1 + 112); // the quoted TCP header's first 8 option bytes
+      expect(peer.map(opts)).toEqual(["02040218", "0101040202040550", "0204001401010101"]);
     });
   }
 
