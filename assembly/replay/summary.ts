@@ -9,7 +9,7 @@ import {
   PKT_REPLY_FIRST, PKT_PROTO, PKT_TCPFLAGS, PKT_ICMP_TYPE, PKT_ICMP_CODE, PF_LOCAL, VERDICT_DROP, VERDICT_FORWARD,
   SUM_PACKETS, SUM_BYTES, SUM_RULES_TRAVERSED, SUM_REPLIES, SUM_LOCAL_OUT, SUM_VERDICTS, SUM_REPLY_VERDICTS, SUM_VERDICT_SLOTS,
   SUM_NAT_OPS, SUM_DROPS, SUM_DROP_SLOTS, SUM_CTINFO, SUM_KINDS, SUM_KIND_SLOTS, SUM_KIND_SIZE, SUM_KIND_HASH,
-  SUM_OIF_PACKETS, SUM_OIF_BYTES, SUM_OIF_END, SUM_SIZE,
+  SUM_OIF_PACKETS, SUM_OIF_BYTES, SUM_OIF_END, SUM_SIZE, PKT_PX, PX_MSS_INSERT,
 } from "../abi";
 import { zalloc } from "../util/mem";
 
@@ -43,8 +43,10 @@ export function summaryCollect(sum: usize, base: usize, k0: u32, k1: u32, replyB
   for (let k = k0; k < k1; k++) {
     const p = base + (<usize>k << PKT_SHIFT);
     const v = <u32>load<u8>(p, PKT_VERDICT);
+    // the length as it left (the egress bytes per device); the input's total is as it arrived:
+    // without the 4 bytes of an MSS option TCPMSS inserted
     const len = <u64>load<u16>(p, PKT_LEN);
-    bytes += len;
+    bytes += (load<u8>(p, PKT_PX) & <u8>PX_MSS_INSERT) != 0 ? len - 4 : len;
     if (v < <u32>SUM_VERDICT_SLOTS) bump(sum + SUM_VERDICTS + (<usize>v << 3), 1);
     if (v == VERDICT_DROP) {
       const reason = <u32>load<u16>(p, PKT_REASON);

@@ -36,7 +36,7 @@ export function referenceCollect(c: CollectorData, dv: DataView, base: number, k
     const p = base + k * abi.PKT_SIZE;
     const v = dv.getUint8(p + abi.PKT_VERDICT);
     const len = dv.getUint16(p + abi.PKT_LEN, true);
-    bytes += len;
+    bytes += dv.getUint8(p + abi.PKT_PX) & abi.PX_MSS_INSERT ? len - 4 : len;
     verdicts[v]!++;
     if (v === abi.VERDICT_DROP) drops[dv.getUint16(p + abi.PKT_REASON, true)]!++;
     else if (v === abi.VERDICT_FORWARD) {

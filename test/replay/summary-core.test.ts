@@ -273,3 +273,40 @@ describe("--workers 2: the same summary as one engine", () => {
     }
   }, 60_000);
 });
+
+describe("the input's bytes after a target changed a packet's length", () => {
+  it("an MSS option TCPMSS inserted counts in the egress device's bytes, not in the input's", async () => {
+    const { parseSnapshotFiles } = await import("../../host/snapshot/read.js");
+    const { eksFixtureFiles } = await import("../fixtures/eks-fixture.js");
+    const snap = parseSnapshotFiles(eksFixtureFiles(), "eks-node-summary");
+    const engine = await Engine.create({ seed: 1 });
+    engine.load(snap, { hz: snap.hz });
+    engine.loadRuleset(["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+      ":POSTROUTING ACCEPT [0:0]", "-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200", "COMMIT", ""].join("\n"), "rules");
+    const syn = (mss?: number) => JSON.stringify({ t: 0, iif: "eth0", src: "10.0.0.77", dst: "10.0.1.33", proto: "tcp", sport: 1000, dport: 80, flags: "S", ...(mss ? { mss, doff: 6, len: 44 } : { len: 40 }) });
+    const file = join(tmp, "mss.jsonl");
+    writeFileSync(file, [syn(), syn(1460)].join("\n") + "\n");
+    const col = new Collector(engine);
+    const reference = emptyCollector();
+    const source = new JsonlSource(file, engine.devices, () => {});
+    const runner = new EngineRunner(engine, 1);
+    try {
+      const { ptr, capacity } = engine.batchBuffer;
+      const n = source.fill(engine.mem.dv, ptr, capacity);
+      expect(n).toBe(2);
+      runner.run(n, 0, {
+        segment(dv, base, k0, k1, replyBase) {
+          referenceCollect(reference, dv, base, k0, k1, replyBase);
+          col.collect(base, k0, k1, replyBase);
+        },
+      });
+    } finally {
+      source.close();
+    }
+    const c = col.read();
+    // 40 + 44 bytes arrived; 44 + 44 left by the pod's device (the bare SYN got a 4-byte option)
+    expect(c.bytes).toBe(84);
+    expect(sum(c.oifBytes)).toBe(88);
+    expect(c).toStrictEqual(reference);
+  });
+});
