@@ -73,7 +73,7 @@ const FIXTURE_PACKETS: PacketInput[] = [
   // an ICMP error quoting an ICMP echo
   { iif: "eth0", src: "52.9.9.9", dst: "10.0.0.10", proto: "icmp", icmp_type: 11, icmp_code: 0, len: 56, t: 1.8,
     inner: { src: "10.0.0.10", dst: "52.9.9.8", proto: "icmp", icmp_type: 8, icmp_code: 0, icmp_id: 5, icmp_seq: 9 } },
-  // mangle targets: an MSS lowered (mss), a SYN without an MSS option (unmodelled), a TOS rewritten (tos)
+  // mangle targets: an MSS lowered (mss), a SYN without an MSS option (one inserted: mss, len), a TOS rewritten (tos)
   { iif: "eth0", src: C, dst: "10.0.0.55", proto: "tcp", sport: 40010, dport: 81, flags: "S", seq: 1, doff: 6, mss: 1460, t: 1.9 },
   { iif: "eth0", src: C, dst: "10.0.0.55", proto: "tcp", sport: 40011, dport: 81, flags: "S", seq: 1, t: 2.0 },
   { iif: "eth0", src: C, dst: "10.0.0.55", proto: "udp", sport: 40012, dport: 82, t: 2.1 },
