@@ -53,6 +53,7 @@ const RULES = [
   "-A FORWARD -p tcp -m tcpmss --mss 537:65535",
   "-A CLAMP -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu",
   "-A CLAMP -p tcp -m tcpmss --mss 536",
+  "-A OUTPUT -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu",
   "-A POSTROUTING -d 203.0.113.128/25 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu",
   "-A POSTROUTING -p tcp -m tcpmss --mss 536",
   "-A POSTROUTING -p tcp -m tcpmss ! --mss 536",
@@ -117,6 +118,37 @@ const CASES: Case[] = [
 ];
 const FIRST_ID = 0x201;
 
+/**
+ * SYNs the node itself sends (a raw socket in its namespace, from
+ * 198.51.100.1, IP ids from LOCAL_ID): OUTPUT's clamp, the route back to
+ * the node's own address going through lo (65536, taken as at most 65520).
+ */
+interface LocalCase { d: string; mss?: number; want: number; len?: number }
+const LOCAL: LocalCase[] = [
+  { d: "198.51.100.2", mss: 1460, want: 1240 },
+  { d: "203.0.113.5", mss: 1460, want: 1360 },
+  { d: "198.51.100.2", want: 536, len: 44 },
+  { d: "203.0.113.44", want: 4, len: 44 },
+];
+const LOCAL_ID = 0x301;
+/** The Python program the node runs to send LOCAL. */
+const LOCAL_SENDER = [
+  "import socket, struct, time",
+  "def csum(b):",
+  "    if len(b) % 2: b += b'\\x00'",
+  "    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))",
+  "    while s >> 16: s = (s & 0xffff) + (s >> 16)",
+  "    return ~s & 0xffff",
+  "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)",
+  "def syn(ident, d_, opts):",
+  "    s_ = '198.51.100.1'",
+  "    seg = struct.pack('!HHIIBBHHH', 6000 + ident - 0x300, 80, 1, 0, (5 + len(opts) // 4) << 4, 2, 8192, 0, 0) + opts",
+  "    seg = seg[:16] + struct.pack('!H', csum(socket.inet_aton(s_) + socket.inet_aton(d_) + struct.pack('!BBH', 0, 6, len(seg)) + seg)) + seg[18:]",
+  "    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(seg), ident, 0, 64, 6, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
+  "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + seg",
+  ...LOCAL.map((c, i) => `s.sendto(syn(${LOCAL_ID + i}, '${c.d}', b'${c.mss ? MSS(c.mss) : ""}'), ('${c.d}', 0)); time.sleep(0.02)`),
+].join("\n");
+
 /** An IPv4 packet's hex without its IP id and header checksum (the node's own ICMP ids are not modelled): "header|rest". */
 function icmpView(hex: string): string {
   return hex.slice(0, 8) + hex.slice(12, 20) + hex.slice(24, 40) + "|" + hex.slice(40);
@@ -148,7 +180,10 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
     // the node's ICMP errors, as the peer receives them
     const peerCap = await startCapture(n.peer, ["dumpcap", "-q", "-i", "vp", "-f", "icmp", "-w", PEER_CAPTURE]);
     run = await recordKernelRun(n, {
-      capture: CAPTURE, filter: "tcp", far: { ns: far, capture: FAR_CAPTURE }, snapDir, waitMs: 400, sender: (nodeMac) => [
+      capture: CAPTURE, filter: "tcp", far: { ns: far, capture: FAR_CAPTURE }, snapDir, waitMs: 400, sender: (nodeMac) => {
+        // first the node's own SYNs (inside the run: captured on the far side, in the counters)
+        n.inNs(n.node, ["python3", "-c", LOCAL_SENDER]);
+        return [
         ...rawSenderPrelude(nodeMac),
         "ident = 0x200",
         "def tcp(s_, d_, flags, opts, data, df):",
@@ -159,7 +194,8 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
         "    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(seg), ident, 0x4000 if df else 0, 64, 6, 0, socket.inet_aton(s_), socket.inet_aton(d_))",
         "    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + seg",
         ...sendFramesPy(CASES.map((c) => `tcp('${c.s}', '${c.d}', ${c.flags ?? 2}, b'${c.opts ?? ""}', b'${c.data ?? ""}', ${c.df ? "True" : "False"})`)),
-      ].join("\n"),
+        ].join("\n");
+      },
     });
     await stopCapture(peerCap);
   }, 60000);
@@ -201,12 +237,23 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
     } finally {
       src.close();
     }
-    return { engine, emitted, results, icmp };
+    // the node's own SYNs (JSONL: the same fields as the raw socket's), synthesised as they leave
+    const local = engine.process(LOCAL.map((c, i) => ({
+      iif: "local", src: "198.51.100.1", dst: c.d, proto: "tcp", sport: 6000 + LOCAL_ID + i - 0x300, dport: 80, flags: "S", seq: 1, win: 8192,
+      id: LOCAL_ID + i, ttl: 64, ...(c.mss ? { mss: c.mss, doff: 6, len: 44 } : { len: 40 }),
+    })));
+    const dv = engine.mem.dv;
+    local.forEach((r, i) => {
+      if (r.verdict !== "forward") return;
+      const n = synthesizePacket(dv, engine.batchBuffer.ptr + i * abi.PKT_SIZE, out, 0);
+      emitted.set(LOCAL_ID + i, Buffer.from(out.subarray(0, n)).toString("hex"));
+    });
+    return { engine, emitted, results, icmp, local };
   }
 
   for (const jit of [true, false]) {
     it.skipIf(!TOOLS)(`the kernel's MSS values, drops, rule counters, SNMP counters and far-side bytes (${jit ? "compiled" : "interpreted"} rule walks)`, async () => {
-      const { engine, emitted, results, icmp } = await replay(jit);
+      const { engine, emitted, results, icmp, local } = await replay(jit);
       const walks = engine.ruleset!.stats.jit;
       expect("walks" in walks && walks.walks.length > 0).toBe(jit);
       // every rule counter the kernel's (the chains after an insertion count 4 more bytes)
@@ -231,7 +278,10 @@ describeKernel("-j TCPMSS --clamp-mss-to-pmtu and the inserted MSS option, kerne
         return { drop: r.verdict === "drop", mss: r.mss, len: r.len };
       });
       expect(got).toEqual(CASES.map((c) => ({ drop: c.drop ?? false, mss: c.mss, len: c.len })));
-      expect(CASES.filter((c) => !c.drop).length).toBe(far.size + 1);
+      expect(CASES.filter((c) => !c.drop).length + LOCAL.length).toBe(far.size + 1);
+      // the node's own SYNs: clamped in OUTPUT (the far side has them, byte for byte, above)
+      expect(local.map((r) => ({ verdict: r.verdict, mss: r.mss, len: r.len }))).toEqual(LOCAL.map((c) => ({ verdict: "forward", mss: c.want, len: c.len })));
+      expect(LOCAL.map((_, i) => far.get(LOCAL_ID + i)!.slice(80, 88))).toEqual(LOCAL.map((c) => `0204${c.want.toString(16).padStart(4, "0")}`));
       // the inserted options, as the kernel wrote them: after the 20-byte header, the old options behind
       const hex = (i: number) => far.get(FIRST_ID + i)!;
       expect(hex(9).slice(80, 88)).toBe("02040218");
