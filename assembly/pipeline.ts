@@ -28,7 +28,7 @@
 import {
   PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
   PKT_FLAGS, PKT_IIF, PKT_IP_ERROR, PKT_FRAG_MAX, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
-  PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PKT_CT_INFO, CTINFO_NONE,
+  PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PX_MSS_INSERT, PKT_CT_INFO, CTINFO_NONE,
   PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT, PKT_REPLY_FIRST, PKT_DEFERRED, PKT_DEFER_OIF,
   PKT_DEFER_NEXTHOP, PKT_DEFER_MTU, PKT_DEFER_FLAGS,
   PKT_OUT_FLAGS, PKT_NEXTHOP, PKT_RT_INDEX, PKT_RULE_INDEX, PF_DF, PF_LOCAL, PF_L2_OTHER, PF_OTHERHOST, PF_SRC_SET, PF_SO_BROADCAST, VERDICT_LOCAL,
@@ -334,15 +334,16 @@ function ipForward(p: usize, inDev: u32): void {
 /**
  * ip_finish_output for a forwarded packet: ip_forward checked its length
  * against the MTU, but a target may have made it longer since (TCPMSS's
- * inserted option): __ip_finish_output sends it to ip_fragment, which with
- * DF set (and skb->ignore_df clear: not a datagram conntrack reassembled)
- * counts FragFails, answers ICMP frag needed with the MTU and frees it.
- * Otherwise transmit (which fragments what is too long without DF).
+ * inserted option, PX_MSS_INSERT: the only target that lengthens a packet):
+ * __ip_finish_output sends it to ip_fragment, which with DF set (and
+ * skb->ignore_df clear: not a datagram conntrack reassembled) counts
+ * FragFails, answers ICMP frag needed with the MTU and frees it. Otherwise
+ * transmit (which fragments what is too long without DF).
  */
 // @ts-ignore: decorator
 @inline
 function forwardOut(p: usize, oif: u32, nexthop: u32, mtuMetric: u32, outFlags: u32, rtFlags: u32): void {
-  if ((load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && load<u16>(p, PKT_FRAG_MAX) == 0) {
+  if ((load<u8>(p, PKT_PX) & PX_MSS_INSERT) != 0 && (load<u16>(p, PKT_FLAGS) & PF_DF) != 0 && load<u16>(p, PKT_FRAG_MAX) == 0) {
     const mtu = mtuMetric != 0 ? mtuMetric : load<u32>(devPtr(oif), DEV_MTU);
     if (<u32>load<u16>(p, PKT_LEN) > mtu) {
       count(CTR_IP_FRAG_FAILS);
