@@ -76,6 +76,19 @@ export const PKT_FLAGS = 18;
 export const PKT_IIF = 20;
 /** u16 for local packets: device the socket is bound to (SO_BINDTODEVICE), 0 = none. */
 export const PKT_BOUND_OIF = 22;
+/**
+ * u16 for packets arriving on a device (over PKT_BOUND_OIF, which only
+ * local packets have): the bytes the device delivered after the IPv4
+ * datagram (Ethernet padding of a frame under 60 bytes, a trailer), which
+ * skb->len still holds when ip_rcv_core counts IpExtInOctets (it trims
+ * them only later, pskb_trim_rcsum): the core counts PKT_LEN + this. The
+ * capture decoders set it from the frame's wire length (not the captured
+ * length: a snaplen cuts the capture, not what the kernel received),
+ * 65535 at most; 0 for a header ip_rcv_core rejects (PKT_LEN is then all
+ * the bytes) and for a reassembled datagram (PKT_FRAG_MAX: each fragment's
+ * bytes are counted where the reassembly runs).
+ */
+export const PKT_RCV_PAD = 22;
 /** u32 skb mark on arrival (for local packets: the socket's SO_MARK). */
 export const PKT_MARK = 24;
 /** u32 TCP sequence number. */
@@ -208,14 +221,28 @@ export const PKT_IP_ERROR = 141;
  * the kernel counts the completing fragment's.
  */
 export const PKT_FRAG_MAX = 142;
-/** The header is sound. */
+/**
+ * The header is sound. ip_rcv_core counts the ECN codepoint of every packet
+ * whose header passes the version and IHL check (IpExtIn{NoECT,ECT1,ECT0,CE}Pkts,
+ * before pskb_may_pull(ihl * 4), the checksum and the total length):
+ * the errors below say which side of it they are.
+ */
 export const IPERR_NONE = 0;
-/** Version not 4, header length below 20, or total length below the header length: IpInHdrErrors, IP_INHDR. */
+/**
+ * Fewer than 20 bytes (pskb_may_pull(sizeof(struct iphdr)) fails), version
+ * not 4 or IHL below 5: IpInHdrErrors, IP_INHDR; before the ECN count.
+ */
 export const IPERR_HDR = 1;
-/** Header checksum wrong: IpExtInCsumErrors and IpInHdrErrors, IP_CSUM. */
+/** Header checksum wrong: IpExtInCsumErrors and IpInHdrErrors, IP_CSUM; after the ECN count. */
 export const IPERR_CSUM = 2;
-/** Total length beyond the frame: IpExtInTruncatedPkts, PKT_TOO_SMALL. */
+/** Total length beyond the frame: IpExtInTruncatedPkts, PKT_TOO_SMALL; after the ECN count. */
 export const IPERR_TRUNCATED = 3;
+/**
+ * The frame is shorter than the header's IHL * 4 bytes (pskb_may_pull(ihl *
+ * 4) fails), or the total length is below them: IpInHdrErrors, IP_INHDR;
+ * after the ECN count.
+ */
+export const IPERR_HDR_LEN = 4;
 /**
  * The options are valid and hold a source route (LSRR or SSRR):
  * ip_rcv_options drops the packet after input routing when the device's
@@ -223,7 +250,7 @@ export const IPERR_TRUNCATED = 3;
  * (SKB_DROP_REASON_NOT_SPECIFIED); DROP_IP_SRR. Loading refuses a node where
  * it is on (ip_options_rcv_srr is not modelled).
  */
-export const IPERR_SRR = 4;
+export const IPERR_SRR = 5;
 /**
  * IPERR_OPTIONS + n: ip_options_compile rejects the options, n (20..59)
  * being the offset from the header's start of the byte at fault (pp_ptr):
@@ -1000,8 +1027,44 @@ export const CTR_IP_EXT_IN_MCAST_OCTETS = 57;
 export const CTR_IP_EXT_IN_BCAST_OCTETS = 58;
 export const CTR_IP_EXT_OUT_MCAST_OCTETS = 59;
 export const CTR_IP_EXT_OUT_BCAST_OCTETS = 60;
+/**
+ * IpExtInOctets (IPSTATS_MIB_INOCTETS): ip_rcv_core's
+ * __IP_UPD_PO_STATS(IPSTATS_MIB_IN, skb->len), with IpInReceives, before
+ * any header check: skb->len is what the device delivered, link-layer
+ * padding and trailers included (the datagram is trimmed to its total
+ * length only after the checks). The core counts PKT_LEN + PKT_RCV_PAD for
+ * a packet arriving on a device, PKT_LEN for the ip_rcv of a packet the
+ * node loops back to itself (lo, a multicast or broadcast send's copy).
+ * A datagram conntrack reassembled (PKT_FRAG_MAX) is counted where the
+ * reassembly runs (host/packet/defrag.ts, Engine.addCounter): each
+ * fragment's own bytes, the completing one's too, not the datagram's; the
+ * core counts only its IpInReceives. (A JSONL packet with `frag_max` stands
+ * for a datagram whose fragments are not given: nothing counts their bytes.)
+ */
+export const CTR_IP_EXT_IN_OCTETS = 61;
+/**
+ * IpExtOutOctets (IPSTATS_MIB_OUTOCTETS): ip_finish_output2's
+ * IP_UPD_PO_STATS(IPSTATS_MIB_OUT, skb->len) with IpExtOutTransmits, per
+ * fragment ("OUTOCTETS should be counted after fragment"): every fragment
+ * carries the datagram's header length (ip_options_fragment fills the
+ * options it does not copy with NOOPs), so n fragments of a PKT_LEN-byte
+ * datagram are PKT_LEN + (n - 1) * header length bytes.
+ */
+export const CTR_IP_EXT_OUT_OCTETS = 62;
+/**
+ * IpExtIn{NoECT,ECT1,ECT0,CE}Pkts: ip_rcv_core's IPSTATS_MIB_NOECTPKTS +
+ * (iph->tos & INET_ECN_MASK), after the version/IHL check (IPERR_HDR is
+ * not counted, the other header errors are), for every ip_rcv IpInReceives
+ * counts (the four are consecutive, in INET_ECN_* order: index
+ * CTR_IP_EXT_IN_NOECT_PKTS + (tos & 3)). Fragments conntrack reassembles
+ * are counted as IpExtInOctets is: each fragment's own ECN bits, by the host.
+ */
+export const CTR_IP_EXT_IN_NOECT_PKTS = 63;
+export const CTR_IP_EXT_IN_ECT1_PKTS = 64;
+export const CTR_IP_EXT_IN_ECT0_PKTS = 65;
+export const CTR_IP_EXT_IN_CE_PKTS = 66;
 /** Number of counters. */
-export const CTR_MAX = 61;
+export const CTR_MAX = 67;
 
 /*
  * ----------------------------------------------------------------------------

@@ -36,11 +36,11 @@ import {
   DROP_DEV_DOWN, DROP_IP_RPFILTER, DROP_IP_INHDR, DROP_PKT_TOO_BIG, DROP_IP_INADDRERRORS,
   DROP_IP_INNOROUTES, DROP_BLACKHOLE, DROP_PROHIBIT, DROP_L2_NOT_HOST, DROP_OTHERHOST, DROP_BAD_SOURCE, DROP_NO_DEVICE,
   DROP_OUTPUT_EINVAL, DROP_NOT_SPECIFIED, DROP_BAD_SOURCE, DROP_SOCK_BROADCAST, OF_REDIRECT, OF_GATEWAY, OF_LOCAL, OF_BROADCAST, DEV_MTU, DEV_FORWARDING,
-  CTR_IP_IN_RECEIVES, CTR_IP_IN_HDR_ERRORS, CTR_IP_FORW_DATAGRAMS, CTR_IP_FRAG_FAILS,
+  CTR_IP_IN_RECEIVES, CTR_IP_EXT_IN_OCTETS, CTR_IP_EXT_IN_NOECT_PKTS, PKT_RCV_PAD, CTR_IP_IN_HDR_ERRORS, CTR_IP_FORW_DATAGRAMS, CTR_IP_FRAG_FAILS,
   CTR_IP_IN_ADDR_ERRORS, CTR_IP_EXT_IN_NO_ROUTES, CTR_IP_OUT_NO_ROUTES, CTR_TCP_EXT_IP_RPFILTER,
 } from "./abi";
 import { devPtr, devIsUp } from "./dev";
-import { count, countCast } from "./ipv4/stats";
+import { count, countN, countCast } from "./ipv4/stats";
 import { clockAdvance, jiffies } from "./ipv4/clock";
 import { ipRouteInputCached } from "./route/cache";
 import { ipRouteOutput, ipDevFind } from "./route/output";
@@ -197,10 +197,15 @@ function ipRcv(p: usize): void {
   // ip_rcv_core: "drop all the crap" a promiscuous device receives, before any counter
   if (load<u16>(p, PKT_FLAGS) & PF_OTHERHOST) { drop(p, DROP_OTHERHOST); return; }
   count(CTR_IP_IN_RECEIVES);
+  // IpExtInOctets: skb->len, padding included; a reassembled datagram's fragments were counted by the reassembly
+  const whole = load<u16>(p, PKT_FRAG_MAX) == 0;
+  if (whole) countN(CTR_IP_EXT_IN_OCTETS, <u64>load<u16>(p, PKT_LEN) + <u64>load<u16>(p, PKT_RCV_PAD));
   setOutHeader(p, load<u32>(p, PKT_SRC), load<u8>(p, PKT_TTL));
-  // ip_rcv_core: a header the kernel rejects never reaches PREROUTING (ipv4/rcv.ts)
+  // ip_rcv_core: a header the kernel rejects never reaches PREROUTING (ipv4/rcv.ts, which counts the ECN codepoint)
   const ipErr = <u32>load<u8>(p, PKT_IP_ERROR);
   if (ipErr != 0 && ipErr < <u32>IPERR_SRR) { ipRcvHeaderError(p, ipErr); return; }
+  // its ECN codepoint (IpExtIn{NoECT,ECT1,ECT0,CE}Pkts), after the version/IHL check
+  if (whole) count(CTR_IP_EXT_IN_NOECT_PKTS + <i32>(load<u8>(p, PKT_TOS) & 3));
 
   if (nfActive() && !nfPreRouting(p, dev)) return;
 

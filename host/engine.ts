@@ -108,6 +108,12 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_IP_EXT_IN_BCAST_OCTETS]: "IpExtInBcastOctets",
   [abi.CTR_IP_EXT_OUT_MCAST_OCTETS]: "IpExtOutMcastOctets",
   [abi.CTR_IP_EXT_OUT_BCAST_OCTETS]: "IpExtOutBcastOctets",
+  [abi.CTR_IP_EXT_IN_OCTETS]: "IpExtInOctets",
+  [abi.CTR_IP_EXT_OUT_OCTETS]: "IpExtOutOctets",
+  [abi.CTR_IP_EXT_IN_NOECT_PKTS]: "IpExtInNoECTPkts",
+  [abi.CTR_IP_EXT_IN_ECT1_PKTS]: "IpExtInECT1Pkts",
+  [abi.CTR_IP_EXT_IN_ECT0_PKTS]: "IpExtInECT0Pkts",
+  [abi.CTR_IP_EXT_IN_CE_PKTS]: "IpExtInCEPkts",
 };
 
 export class Engine {

@@ -440,7 +440,9 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_PROTO, proto | (tcpFlags << 8) | (ttl << 16) | (tos << 24));
     const fl = pflags | PF_SRC_SET | ((frag & 0x4000) != 0 ? PF_DF : 0) | (inner ? PF_INNER : 0);
     store<u32>(q + PKT_LEN, ipLen | (fl << 16));
-    store<u32>(q + PKT_IIF, slot);
+    // PKT_RCV_PAD (over PKT_BOUND_OIF): the wire bytes after the datagram, which IpExtInOctets counts
+    const pad = <u64>l3Wire - <u64>ipLen;
+    store<u32>(q + PKT_IIF, slot | (<u32>(pad < 65535 ? pad : 65535) << 16));
     store<u32>(q + PKT_MARK, 0);
     store<u32>(q + PKT_SEQ, seq);
     store<u32>(q + PKT_ACK, ack);

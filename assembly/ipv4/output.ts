@@ -12,11 +12,11 @@ import {
   PF_DF, VERDICT_FORWARD, VERDICT_LOCAL, VERDICT_DROP, DROP_MSGSIZE, DROP_NO_CARRIER,
   OF_BROADCAST, OF_LOCAL, OF_GATEWAY, OF_NO_CARRIER, DEV_MTU, DEV_FLAGS, IFF_LOWER_UP, IFF_LOOPBACK,
   RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST, CTR_IP_OUT_REQUESTS, CTR_IP_OUT_TRANSMITS, CTR_IP_FRAG_OKS, CTR_IP_FRAG_CREATES,
-  CTR_IP_FRAG_FAILS, CTR_IP_IN_RECEIVES, PKT_SIZE, PKT_IIF, PKT_TOS, PKT_PX, PKT_NF_VERDICT_RULE,
-  OF_LOOP_LOCAL, OF_LOOP_DROP,
+  CTR_IP_FRAG_FAILS, PKT_SIZE, PKT_IIF, PKT_TOS, PKT_PX, PKT_NF_VERDICT_RULE,
+  OF_LOOP_LOCAL, OF_LOOP_DROP, CTR_IP_EXT_OUT_OCTETS,
 } from "../abi";
 import { devPtr } from "../dev";
-import { count, countN, countDrop, countCast } from "./stats";
+import { count, countN, countDrop, countCast, countRcv } from "./stats";
 import { ipHdrLen } from "../util/ip";
 import {
   rtType, rtFlags, rtDev, rtGw, rtMtu, rtSaddr, rtTableId, rtRouteIndex, rtRule,
@@ -74,13 +74,18 @@ export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFl
   const len = <u32>load<u16>(p, PKT_LEN);
   const fragMax = <u32>load<u16>(p, PKT_FRAG_MAX);
   let frags: u32 = 1;
+  let octets = <u64>len;
   if (len > mtu || fragMax != 0) {
     frags = fragmentCount(len, fragMax != 0 && fragMax < mtu ? fragMax : mtu);
     count(CTR_IP_FRAG_OKS);
     countN(CTR_IP_FRAG_CREATES, frags);
     store<u8>(p, <u8>min(frags, 255), PKT_FRAGS);
+    // every fragment but the first adds a header of the datagram's length
+    octets += <u64>(frags - 1) * <u64>ipHdrLen(p);
   }
+  // ip_finish_output2, once per fragment: IpExtOutTransmits and IpExtOutOctets
   countN(CTR_IP_OUT_TRANSMITS, frags);
+  countN(CTR_IP_EXT_OUT_OCTETS, octets);
   store<u16>(p, <u16>dev, PKT_OIF);
   store<u32>(p, nexthop, PKT_NEXTHOP);
   store<u32>(p, load<u32>(p, PKT_OUT_FLAGS) | outFlags, PKT_OUT_FLAGS);
@@ -160,8 +165,10 @@ export function ipLocalOutRouted(p: usize): void {
     // ip_output on lo: POSTROUTING, then loopback_xmit -> ip_rcv on lo; the
     // skb keeps its dst (no input routing) and its conntrack entry
     if (nfActive() && !nfPostRouting(p, 0, dev, daddr, flags, false)) return;
+    const len = <u64>load<u16>(p, PKT_LEN);
     countN(CTR_IP_OUT_TRANSMITS, 1);
-    count(CTR_IP_IN_RECEIVES);
+    countN(CTR_IP_EXT_OUT_OCTETS, len);
+    countRcv(len, load<u8>(p, PKT_TOS)); // ip_rcv on lo: IpInReceives, IpExtInOctets, the ECN codepoint
     store<u16>(p, <u16>dev, PKT_OIF);
     store<u32>(p, daddr, PKT_NEXTHOP);
     // the receive side runs from softirq, after the sender released its locks
@@ -213,7 +220,7 @@ function mcLoopback(p: usize, dev: u32, flags: u32): void {
   const daddr = load<u32>(p, PKT_OUT_DST);
   let ok = !nfActive() || nfPostRouting(p, 0, dev, daddr, flags, false);
   if (ok) {
-    count(CTR_IP_IN_RECEIVES);
+    countRcv(<u64>load<u16>(p, PKT_LEN), load<u8>(p, PKT_TOS)); // ip_rcv of the copy: IpInReceives, IpExtInOctets, ECN
     store<u16>(p, <u16>dev, PKT_IIF);
     hookLoopback(p);
     // the receive side runs from softirq, after the sender released its locks

@@ -6,19 +6,24 @@
  * kernel's order: version and header length, then the header checksum, then
  * the total length against the frame.
  *
- *  - IPERR_HDR: `iph->ihl < 5 || iph->version != 4`, or `len < ihl * 4`:
+ *  - IPERR_HDR: fewer than 20 bytes, or `iph->ihl < 5 || iph->version != 4`:
  *    IpInHdrErrors, SKB_DROP_REASON_IP_INHDR;
+ *  - then the ECN codepoint is counted (IpExtIn{NoECT,ECT1,ECT0,CE}Pkts)
+ *    for all the errors below;
+ *  - IPERR_HDR_LEN: fewer than `ihl * 4` bytes (pskb_may_pull), or
+ *    `len < ihl * 4` (after the checksum and the truncation test: a
+ *    capture decoder gives the first that applies): IpInHdrErrors, IP_INHDR;
  *  - IPERR_CSUM: `ip_fast_csum` fails: IpExtInCsumErrors and IpInHdrErrors
  *    (csum_error falls through to inhdr_error), SKB_DROP_REASON_IP_CSUM;
  *  - IPERR_TRUNCATED: `skb->len < tot_len`: IpExtInTruncatedPkts,
  *    SKB_DROP_REASON_PKT_TOO_SMALL.
  *
- * IpInReceives was counted before (`__IP_UPD_PO_STATS(net, IPSTATS_MIB_IN)`
- * comes first).
+ * IpInReceives and IpExtInOctets were counted before
+ * (`__IP_UPD_PO_STATS(net, IPSTATS_MIB_IN, skb->len)` comes first).
  */
 import {
   IPERR_CSUM, IPERR_TRUNCATED, IPERR_SRR, IPERR_OPTIONS, DROP_IP_OPTIONS, DROP_IP_SRR, DROP_IP_INHDR, DROP_IP_CSUM, DROP_PKT_TOO_SMALL,
-  CTR_IP_IN_HDR_ERRORS, CTR_IP_IN_CSUM_ERRORS, CTR_IP_IN_TRUNCATED_PKTS,
+  CTR_IP_IN_HDR_ERRORS, CTR_IP_IN_CSUM_ERRORS, CTR_IP_IN_TRUNCATED_PKTS, IPERR_HDR, CTR_IP_EXT_IN_NOECT_PKTS, PKT_TOS,
 } from "../abi";
 import { count } from "./stats";
 import { drop } from "./output";
@@ -26,6 +31,8 @@ import { icmpSend } from "./icmp";
 
 /** Drops packet `p`, whose header ip_rcv_core rejects for `err` (IPERR_*, not 0). */
 export function ipRcvHeaderError(p: usize, err: u32): void {
+  // the ECN count comes right after the version/IHL check
+  if (err != IPERR_HDR) count(CTR_IP_EXT_IN_NOECT_PKTS + <i32>(load<u8>(p, PKT_TOS) & 3));
   if (err == IPERR_TRUNCATED) {
     count(CTR_IP_IN_TRUNCATED_PKTS);
     drop(p, DROP_PKT_TOO_SMALL);

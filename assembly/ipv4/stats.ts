@@ -6,7 +6,7 @@
 import {
   CTR_MAX, DROP_MAX, RTN_BROADCAST, RTN_MULTICAST, CTR_IP_EXT_IN_MCAST_PKTS, CTR_IP_EXT_IN_BCAST_PKTS,
   CTR_IP_EXT_OUT_MCAST_PKTS, CTR_IP_EXT_OUT_BCAST_PKTS, CTR_IP_EXT_IN_MCAST_OCTETS, CTR_IP_EXT_IN_BCAST_OCTETS,
-  CTR_IP_EXT_OUT_MCAST_OCTETS, CTR_IP_EXT_OUT_BCAST_OCTETS,
+  CTR_IP_EXT_OUT_MCAST_OCTETS, CTR_IP_EXT_OUT_BCAST_OCTETS, CTR_IP_IN_RECEIVES, CTR_IP_EXT_IN_OCTETS, CTR_IP_EXT_IN_NOECT_PKTS,
 } from "../abi";
 import { zalloc } from "../util/mem";
 
@@ -41,6 +41,19 @@ export const dropCounters: usize = zalloc(<usize>DROP_MAX << 3);
     countN(out ? CTR_IP_EXT_OUT_BCAST_PKTS : CTR_IP_EXT_IN_BCAST_PKTS, pkts);
     countN(out ? CTR_IP_EXT_OUT_BCAST_OCTETS : CTR_IP_EXT_IN_BCAST_OCTETS, octets);
   }
+}
+
+/**
+ * ip_rcv_core's first counts for a packet of `len` bytes (skb->len) and TOS
+ * `tos` whose header is sound: IpInReceives, IpExtInOctets and its ECN
+ * codepoint (IpExtIn{NoECT,ECT1,ECT0,CE}Pkts). For the ip_rcv of packets
+ * the node loops back to itself; pipeline.ts ipRcv counts arriving ones.
+ */
+// @ts-ignore: decorator
+@inline export function countRcv(len: u64, tos: u32): void {
+  count(CTR_IP_IN_RECEIVES);
+  countN(CTR_IP_EXT_IN_OCTETS, len);
+  count(CTR_IP_EXT_IN_NOECT_PKTS + <i32>(tos & 3));
 }
 
 // @ts-ignore: decorator

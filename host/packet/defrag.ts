@@ -134,6 +134,28 @@ export interface DefragCounters {
   IpExtReasmOverlaps: number;
   /** ip_rcv of the fragments that did not become a datagram's descriptor (the completing one's is the core's). */
   IpInReceives: number;
+  /**
+   * ip_rcv_core's IpExtInOctets and ECN count of every fragment, the
+   * completing one's too (its own skb->len and ECN bits, not the
+   * datagram's): the core counts neither for a reassembled datagram's
+   * descriptor (PKT_FRAG_MAX).
+   */
+  IpExtInOctets: number;
+  IpExtInNoECTPkts: number;
+  IpExtInECT1Pkts: number;
+  IpExtInECT0Pkts: number;
+  IpExtInCEPkts: number;
+}
+
+/** The DefragCounters of an ECN codepoint (tos & 3: INET_ECN_NOT_ECT, ECT_1, ECT_0, CE). */
+const ECN_COUNTER = ["IpExtInNoECTPkts", "IpExtInECT1Pkts", "IpExtInECT0Pkts", "IpExtInCEPkts"] as const;
+
+/** DefragCounters all zero. */
+export function noDefragCounters(): DefragCounters {
+  return {
+    IpReasmReqds: 0, IpReasmOKs: 0, IpReasmFails: 0, IpReasmTimeout: 0, IpExtReasmOverlaps: 0, IpInReceives: 0,
+    IpExtInOctets: 0, IpExtInNoECTPkts: 0, IpExtInECT1Pkts: 0, IpExtInECT0Pkts: 0, IpExtInCEPkts: 0,
+  };
 }
 
 export class DefragError extends Error {}
@@ -144,7 +166,7 @@ export class Defragmenter {
   private readonly peerRid = new Map<number, number>();
   private nextDeadline = Infinity;
   private queued = 0;
-  readonly counters: DefragCounters = { IpReasmReqds: 0, IpReasmOKs: 0, IpReasmFails: 0, IpReasmTimeout: 0, IpExtReasmOverlaps: 0, IpInReceives: 0 };
+  readonly counters: DefragCounters = noDefragCounters();
   /** Fragments that became datagrams, and the datagrams. */
   reassembledFragments = 0;
   datagrams = 0;
@@ -183,16 +205,20 @@ export class Defragmenter {
 
   /**
    * One arriving fragment (its IPv4 header sound: parseIPv4 said
-   * WIRE_FRAGMENT) at b[o..): `cap` bytes captured, at capture time `nowNs`.
+   * WIRE_FRAGMENT) at b[o..): `cap` bytes captured of `wire` on the wire
+   * (its skb->len at ip_rcv, padding included), at capture time `nowNs`.
    * Returns the datagram it completes, or null (queued or dropped).
    */
-  add(b: Uint8Array, o: number, cap: number, nowNs: number): Datagram | null {
+  add(b: Uint8Array, o: number, cap: number, nowNs: number, wire = cap): Datagram | null {
     this.advance(nowNs);
     const c = this.counters;
+    const tos = b[o + 1]!;
+    // its own ip_rcv_core: IpExtInOctets and the ECN codepoint, whatever becomes of it
+    c.IpExtInOctets += wire;
+    c[ECN_COUNTER[tos & 3]!]++;
     c.IpReasmReqds++;
     c.IpInReceives++; // taken back below when this fragment becomes the datagram
     const ihl = (b[o]! & 15) * 4;
-    const tos = b[o + 1]!;
     const totLen = (b[o + 2]! << 8) | b[o + 3]!;
     const id = (b[o + 4]! << 8) | b[o + 5]!;
     const fo = (b[o + 6]! << 8) | b[o + 7]!;

@@ -68,12 +68,21 @@ export interface PacketInput {
   csum?: "ok" | "bad" | "none";
   /**
    * What ip_rcv_core finds wrong with the IPv4 header (captures with damaged
-   * headers decode to this): "hdr" (version, header length, or total length
-   * below the header), "csum" (header checksum), "truncated" (total length
-   * beyond the frame). The packet is dropped before PREROUTING with the
-   * kernel's counters.
+   * headers decode to this): "hdr" (fewer than 20 bytes, version, header
+   * length below 5 words), "hdr_len" (fewer bytes than the header length,
+   * or a total length below it), "csum" (header checksum), "truncated"
+   * (total length beyond the frame). The packet is dropped before
+   * PREROUTING with the kernel's counters; all but "hdr" have their ECN
+   * codepoint (`tos`) counted first. `len` is then all the bytes that arrived.
    */
-  ip_error?: "hdr" | "csum" | "truncated";
+  ip_error?: "hdr" | "hdr_len" | "csum" | "truncated";
+  /**
+   * Arriving packets: the bytes the link layer delivered after the datagram
+   * (`len`): the padding of an Ethernet frame under 60 bytes, a trailer.
+   * The kernel trims them, but only after ip_rcv_core counted them in
+   * IpExtInOctets. Default 0; a capture's packets decode to it.
+   */
+  pad?: number;
   /**
    * The link-layer packet type (skb->pkt_type, as an SLL/SLL2 capture header
    * records it): "host" (default: addressed to the interface), "broadcast"
@@ -162,7 +171,7 @@ export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
   "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
-  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp", "mss", "so_broadcast",
+  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp", "mss", "so_broadcast", "pad",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -314,6 +323,12 @@ export function encodePacket(
     if (o.so_broadcast) flags |= abi.PF_SO_BROADCAST;
   }
   let bound = 0;
+  if (o.pad !== undefined) {
+    // PKT_RCV_PAD, over PKT_BOUND_OIF (which only local packets have)
+    if (local) err(pos, "pad", `only applies to packets arriving on an interface`);
+    if (o.ip_error !== undefined || o.frag_max !== undefined) err(pos, "pad", `a header ip_rcv_core rejects (ip_error: len is all the bytes) or a reassembled datagram (frag_max) has none`);
+    bound = u(pos, o, "pad", 65535, 0);
+  }
   if (o.oif !== undefined) {
     if (!local) err(pos, "oif", `only applies to local packets (iif "local")`);
     if (typeof o.oif !== "string") err(pos, "oif", "must be an interface name");
@@ -363,8 +378,9 @@ export function encodePacket(
   }
   if (o.ip_error !== undefined) {
     // what ip_rcv_core finds wrong with the header (assembly/ipv4/rcv.ts)
-    const c = ({ hdr: abi.IPERR_HDR, csum: abi.IPERR_CSUM, truncated: abi.IPERR_TRUNCATED } as Record<string, number>)[String(o.ip_error)];
-    if (c === undefined) err(pos, "ip_error", `must be "hdr", "csum" or "truncated", got ${JSON.stringify(o.ip_error)}`);
+    const c = ({ hdr: abi.IPERR_HDR, hdr_len: abi.IPERR_HDR_LEN, csum: abi.IPERR_CSUM, truncated: abi.IPERR_TRUNCATED } as Record<string, number>)[String(o.ip_error)];
+    if (c === undefined) err(pos, "ip_error", `must be "hdr", "hdr_len", "csum" or "truncated", got ${JSON.stringify(o.ip_error)}`);
+    if (o.frag_max !== undefined) err(pos, "frag_max", `a header ip_rcv_core rejects (ip_error) is not a reassembled datagram`);
     dv.setUint8(p + abi.PKT_IP_ERROR, c!);
   }
   if (o.pkt_type !== undefined) {

@@ -66,6 +66,12 @@ export class WireFields {
   /** What ip_rcv_core finds wrong with the header (IPERR_*; WIRE_IP_ERROR). */
   ipError = abi.IPERR_NONE;
   /**
+   * PKT_RCV_PAD: the bytes on the wire after the datagram's total length
+   * (link-layer padding, a trailer), which ip_rcv_core's IpExtInOctets
+   * counts; 0 for a header it rejects (len is then all the bytes).
+   */
+  rcvPad = 0;
+  /**
    * IPCB(skb)->frag_max_size of a datagram conntrack reassembled (the total
    * length of its largest fragment; PKT_FRAG_MAX); 0 otherwise. parseIPv4
    * clears it; the reassembler sets it after parsing the datagram.
@@ -174,6 +180,7 @@ function headerSumOk(b: Uint8Array, o: number, ihl: number): boolean {
 function ipError(b: Uint8Array, o: number, cap: number, wire: number, w: WireFields, err: number): number {
   w.ipError = err;
   w.len = Math.min(wire, 65535);
+  w.rcvPad = 0;
   w.tos = cap > 1 ? b[o + 1]! : 0;
   w.id = cap >= 6 ? u16(b, o + 4) : 0;
   w.df = cap >= 8 && (b[o + 6]! & 0x40) !== 0;
@@ -228,12 +235,15 @@ export function parseIPv4(b: Uint8Array, o: number, cap: number, wire: number, w
   const vihl = b[o]!;
   const ihl = (vihl & 15) * 4;
   if (vihl >> 4 !== 4 || ihl < 20) return ipError(b, o, cap, wire, w, abi.IPERR_HDR);
-  if (wire < ihl) return ipError(b, o, cap, wire, w, abi.IPERR_HDR);
+  // past the version/IHL check ip_rcv_core counts the ECN codepoint: the errors below are after it
+  if (wire < ihl) return ipError(b, o, cap, wire, w, abi.IPERR_HDR_LEN); // pskb_may_pull(skb, iph->ihl*4) fails
   if (cap < ihl) return fail(w, 0, `${cap} bytes captured, too short for the IPv4 header of ${ihl} bytes`);
   if (!headerSumOk(b, o, ihl)) return ipError(b, o, cap, wire, w, abi.IPERR_CSUM);
   const len = u16(b, o + 2);
   if (len > wire) return ipError(b, o, cap, wire, w, abi.IPERR_TRUNCATED);
-  if (len < ihl) return ipError(b, o, cap, wire, w, abi.IPERR_HDR);
+  if (len < ihl) return ipError(b, o, cap, wire, w, abi.IPERR_HDR_LEN);
+  // the bytes after the datagram (padding, a trailer): skb->len at IpExtInOctets still holds them
+  w.rcvPad = Math.min(wire - len, 65535);
   if (ihl > 20) {
     // ip_rcv_options runs after PREROUTING and input routing: the packet is
     // decoded in full, and the core drops it there (ipopts.ts, assembly/ipv4/rcv.ts)
@@ -687,7 +697,7 @@ function writeWords(w: WireFields, a: Int32Array<ArrayBufferLike>, q: number, ii
   a[q + W_SPORT] = w.sport | (w.dport << 16);
   a[q + W_PROTO] = w.proto | (w.tcpFlags << 8) | (w.ttl << 16) | (w.tos << 24);
   a[q + W_LEN] = w.len | (descriptorFlags(w, flags) << 16);
-  a[q + W_IIF] = iif; // + PKT_BOUND_OIF 0
+  a[q + W_IIF] = iif | (w.rcvPad << 16); // + PKT_RCV_PAD (over PKT_BOUND_OIF)
   a[q + W_MARK] = 0;
   a[q + W_SEQ] = w.seq;
   a[q + W_ACK] = w.ack;
@@ -743,6 +753,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
   u8[p + abi.PKT_TOS] = w.tos;
   dv.setUint16(p + abi.PKT_LEN, w.len, true);
   dv.setUint16(p + abi.PKT_IIF, iif, true);
+  dv.setUint16(p + abi.PKT_RCV_PAD, w.rcvPad, true);
   dv.setUint32(p + abi.PKT_SEQ, w.seq, true);
   dv.setUint32(p + abi.PKT_ACK, w.ack, true);
   dv.setUint16(p + abi.PKT_WIN, w.win, true);
@@ -793,7 +804,7 @@ function writeFields(w: WireFields, u8: Uint8Array, dv: DataView, p: number, iif
 const WORD_FIELDS = new Set<string>(["src", "dst", "proto", "ttl", "tos", "len", "id", "df", "sport", "dport", "tcpFlags", "seq", "ack", "win", "doff",
   "wscale", "topts", "sack", "cscov", "icmpType", "icmpCode", "icmpId", "icmpSeq", "hasInner", "innerSrc", "innerDst", "innerProto", "innerSport",
   "innerDport", "innerIcmpType", "innerIcmpCode", "vtag", "initTag", "nchunks", "chunkTypes", "chunkFlags", "tflags", "zerolen", "sctpFlags",
-  "dccpType", "dccpFlags", "dccpOpts", "hasDccpOpts", "csum", "ipError",
+  "dccpType", "dccpFlags", "dccpOpts", "hasDccpOpts", "csum", "ipError", "rcvPad",
   "fragMax", "ipOptWords", "ipOptEcho", "ipOptFaddr", "l4Bytes", "csumUnverified", "l4", "problem", "problemAt", "udpLen"]);
 
 export const FAST_WORDS: boolean = (() => {
@@ -812,7 +823,7 @@ export const FAST_WORDS: boolean = (() => {
     w.icmpType = rnd(8); w.icmpCode = rnd(8); w.icmpId = rnd(16); w.icmpSeq = rnd(16); w.hasInner = rnd(1) === 1;
     w.innerSrc = rnd(32); w.innerDst = rnd(32); w.innerProto = rnd(8); w.innerSport = rnd(16); w.innerDport = rnd(16); w.innerIcmpType = rnd(8); w.innerIcmpCode = rnd(8);
     w.vtag = rnd(32); w.initTag = rnd(32); w.nchunks = rnd(3); for (let i = 0; i < w.nchunks; i++) { w.chunkTypes[i] = rnd(8); w.chunkFlags[i] = rnd(8); }
-    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.dccpType = rnd(4); w.dccpFlags = rnd(2); w.hasDccpOpts = rnd(1) === 1; for (let i = 0; i < 32; i++) w.dccpOpts[i] = rnd(8); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16);
+    w.tflags = rnd(8); w.zerolen = rnd(8); w.sctpFlags = rnd(8); w.dccpType = rnd(4); w.dccpFlags = rnd(2); w.hasDccpOpts = rnd(1) === 1; for (let i = 0; i < 32; i++) w.dccpOpts[i] = rnd(8); w.csum = rnd(2); w.ipError = rnd(2); w.fragMax = rnd(16); w.rcvPad = rnd(16);
     w.l4Bytes = rnd(2) ? 0 : rnd(8);
     w.udpLen = rnd(1) ? 0 : abi.PF_UDP_LEN | (rnd(1) ? abi.PF_UDP_LEN_BAD : 0) | (rnd(1) ? abi.PF_NF_CSUM_OK : 0);
     // a field added to WireFields (and to the field writer) after the word writer was written: set it,
@@ -841,7 +852,7 @@ function firstInit(w: WireFields): number {
 }
 
 const CSUM_WORD = ["ok", "bad", "none"] as const;
-const IPERR_WORD: Record<number, NonNullable<PacketInput["ip_error"]>> = { [abi.IPERR_HDR]: "hdr", [abi.IPERR_CSUM]: "csum", [abi.IPERR_TRUNCATED]: "truncated" };
+const IPERR_WORD: Record<number, NonNullable<PacketInput["ip_error"]>> = { [abi.IPERR_HDR]: "hdr", [abi.IPERR_HDR_LEN]: "hdr_len", [abi.IPERR_CSUM]: "csum", [abi.IPERR_TRUNCATED]: "truncated" };
 
 /**
  * The packet in `w` as a JSONL PacketInput arriving on `iif` at `tNs`
@@ -916,6 +927,7 @@ export function packetInputFrom(w: WireFields, iif: string, tNs: number, pktType
   if (w.ipOptWords !== 0) throw new Error(`an IPv4 header with options (IHL ${5 + w.ipOptWords}) has no JSONL form`);
   if (w.ipError !== abi.IPERR_NONE) p.ip_error = IPERR_WORD[w.ipError];
   if (w.fragMax !== 0) p.frag_max = w.fragMax;
+  if (w.rcvPad !== 0) p.pad = w.rcvPad;
   if (pktType !== "host") p.pkt_type = pktType;
   return p;
 }

@@ -48,7 +48,7 @@ import { decodeLink, kindName, LinkInfo, K_IPV4, K_ARP, K_IPV6 } from "../pcap/l
 import { IngressResolver, type IngressMap } from "../pcap/ingress.js";
 import * as f from "../pcap/format.js";
 import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_ERROR, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
-import { Defragmenter, DefragError, defragConfig, type DefragCounters } from "../packet/defrag.js";
+import { Defragmenter, DefragError, defragConfig, noDefragCounters, type DefragCounters } from "../packet/defrag.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
 
 export interface PcapSourceOptions {
@@ -114,6 +114,8 @@ export const FRAGMENT_NOT_REPLAYED = "IPv4 fragment (node without conntrack: the
 const DEFRAG_CTR: [keyof DefragCounters, number][] = [
   ["IpReasmReqds", abi.CTR_IP_REASM_REQDS], ["IpReasmOKs", abi.CTR_IP_REASM_OKS], ["IpReasmFails", abi.CTR_IP_REASM_FAILS],
   ["IpReasmTimeout", abi.CTR_IP_REASM_TIMEOUT], ["IpExtReasmOverlaps", abi.CTR_IP_REASM_OVERLAPS], ["IpInReceives", abi.CTR_IP_IN_RECEIVES],
+  ["IpExtInOctets", abi.CTR_IP_EXT_IN_OCTETS], ["IpExtInNoECTPkts", abi.CTR_IP_EXT_IN_NOECT_PKTS], ["IpExtInECT1Pkts", abi.CTR_IP_EXT_IN_ECT1_PKTS],
+  ["IpExtInECT0Pkts", abi.CTR_IP_EXT_IN_ECT0_PKTS], ["IpExtInCEPkts", abi.CTR_IP_EXT_IN_CE_PKTS],
 ];
 
 export class PcapSource implements PacketSource {
@@ -148,7 +150,7 @@ export class PcapSource implements PacketSource {
   /** conntrack's defragmentation (the node's ruleset turns conntrack on), else undefined. */
   readonly defrag?: Defragmenter;
   /** The defrag counters already added to the engine. */
-  private readonly pushed: DefragCounters = { IpReasmReqds: 0, IpReasmOKs: 0, IpReasmFails: 0, IpReasmTimeout: 0, IpExtReasmOverlaps: 0, IpInReceives: 0 };
+  private readonly pushed: DefragCounters = noDefragCounters();
   private readonly frameView: { bytes: Uint8Array; offset: number; length: number } = { bytes: new Uint8Array(0), offset: 0, length: 0 };
   readonly size: number;
   /** Frames stamped before the first frame (replayed at time 0). */
@@ -315,7 +317,7 @@ export class PcapSource implements PacketSource {
           // nf_defrag_ipv4 at PREROUTING: queued, dropped, or the datagram it completes
           let d;
           try {
-            d = defrag.add(buf, l3, link.l3Cap, ts);
+            d = defrag.add(buf, l3, link.l3Cap, ts, link.l3Wire);
           } catch (e) {
             if (e instanceof DefragError) throw new CaptureError(r.file, r.recordOffset, r.frame, "", e.message);
             throw e;

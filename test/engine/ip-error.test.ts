@@ -23,9 +23,27 @@ describe("ip_error: ip_rcv_core drops", () => {
     expect(e.ruleCounters().map((x) => Number(x.packets))[0]).toBe(1);
   });
 
-  it("an unknown value names the field", async () => {
+  it("the ECN codepoint is counted for all but \"hdr\" (after the version/IHL check); IpExtInOctets counts the padding too", async () => {
     const e = await engine();
-    expect(() => e.process([pkt("bogus")])).toThrow(/ip_error.*"hdr", "csum" or "truncated"/);
+    const r = e.process([
+      { ...pkt("hdr"), tos: 1 }, { ...pkt("hdr_len"), tos: 2 }, { ...pkt("csum"), tos: 3 }, { ...pkt("truncated"), tos: 1 },
+      { ...pkt(), tos: 0, pad: 26 }, { ...pkt(), tos: 0xfe },
+    ]);
+    expect(r.map((x) => x.reason)).toEqual(["IP_INHDR", "IP_INHDR", "IP_CSUM", "PKT_TOO_SMALL", undefined, undefined]);
+    const c = e.counters();
+    expect([c.IpInReceives, c.IpInHdrErrors]).toEqual([6, 3]);
+    expect([c.IpExtInNoECTPkts, c.IpExtInECT1Pkts, c.IpExtInECT0Pkts, c.IpExtInCEPkts]).toEqual([1, 1, 2, 1]); // 0xfe & 3 is ECT(0)
+    // skb->len: every packet's 80 bytes, and the padding after the fifth
+    expect(c.IpExtInOctets).toBe(6 * 80 + 26);
+    // the two forwarded, once each through ip_finish_output2
+    expect([c.IpExtOutTransmits, c.IpExtOutOctets]).toEqual([2, 160]);
+  });
+
+  it("an unknown value names the field; pad only where it means something", async () => {
+    const e = await engine();
+    expect(() => e.process([pkt("bogus")])).toThrow(/ip_error.*"hdr", "hdr_len", "csum" or "truncated"/);
+    expect(() => e.process([{ ...pkt("csum"), pad: 4 }])).toThrow(/pad/);
+    expect(() => e.process([{ ...pkt(), iif: "local", pad: 4 }])).toThrow(/pad.*arriving/);
   });
 });
 

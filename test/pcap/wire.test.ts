@@ -161,8 +161,27 @@ describe("bytes -> descriptor", () => {
     const ihl4 = b.slice(); ihl4[0] = 0x44;
     expect(parseIPv4(ihl4, 0, ihl4.length, ihl4.length, w)).toBe(WIRE_IP_ERROR);
     expect(w.ipError).toBe(abi.IPERR_HDR);
-    // ten bytes on the wire: not even a header (pskb_may_pull fails)
+    // ten bytes on the wire: not even a header (pskb_may_pull fails), before the ECN count
     expect(packetInputFromBytes(b, 0, 10, "eth0").ip_error).toBe("hdr");
+    // past the version/IHL check (the ECN count): a frame shorter than IHL * 4, a total length below it
+    const ihl15 = b.slice(); ihl15[0] = 0x4f;
+    expect(parseIPv4(ihl15, 0, 40, 40, w)).toBe(WIRE_IP_ERROR);
+    expect(w.ipError).toBe(abi.IPERR_HDR_LEN);
+    expect(packetInputFromBytes(ihl15, 0, 40, "eth0").ip_error).toBe("hdr_len");
+    const tot16 = b.slice(); tot16[2] = 0; tot16[3] = 16; tot16[10] = 0; tot16[11] = 0;
+    let s16 = 0;
+    for (let i = 0; i < 20; i += 2) s16 += (tot16[i]! << 8) | tot16[i + 1]!;
+    while (s16 > 0xffff) s16 = (s16 & 0xffff) + (s16 >>> 16);
+    tot16[10] = (~s16 >> 8) & 0xff; tot16[11] = ~s16 & 0xff;
+    expect(parseIPv4(tot16, 0, tot16.length, tot16.length, w)).toBe(WIRE_IP_ERROR);
+    expect([w.ipError, w.len, w.rcvPad]).toEqual([abi.IPERR_HDR_LEN, tot16.length, 0]);
+    // padding after the datagram (a short Ethernet frame): kept for IpExtInOctets, from the wire length (a snaplen does not cut it)
+    const padded = new Uint8Array(b.length + 12); padded.set(b);
+    expect(parseIPv4(padded, 0, padded.length, padded.length, w)).toBe(WIRE_OK);
+    expect([w.len, w.rcvPad]).toEqual([b.length, 12]);
+    expect(parseIPv4(padded, 0, b.length, padded.length + 100, w)).toBe(WIRE_OK);
+    expect(w.rcvPad).toBe(112);
+    expect(packetInputFromBytes(padded, 0, padded.length, "eth0").pad).toBe(12);
     // the snaplen cut what the packet has: damage to the capture, not the packet's fault
     expect(parseIPv4(b, 0, 24, b.length, w)).toBe(WIRE_ERROR);
     expect(w.problem).toContain("too short for a UDP header");
