@@ -1044,7 +1044,7 @@ export const CTR_IP_EXT_OUT_BCAST_OCTETS = 60;
 export const CTR_IP_EXT_IN_OCTETS = 61;
 /**
  * IpExtOutOctets (IPSTATS_MIB_OUTOCTETS): ip_finish_output2's
- * IP_UPD_PO_STATS(IPSTATS_MIB_OUT, skb->len) with IpExtOutTransmits, per
+ * IP_UPD_PO_STATS(IPSTATS_MIB_OUT, skb->len) with IpOutTransmits, per
  * fragment ("OUTOCTETS should be counted after fragment"): every fragment
  * carries the datagram's header length (ip_options_fragment fills the
  * options it does not copy with NOOPs), so n fragments of a PKT_LEN-byte

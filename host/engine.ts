@@ -61,7 +61,7 @@ export const COUNTER_NAMES: Record<number, string> = {
   [abi.CTR_IP_FRAG_FAILS]: "IpFragFails",
   [abi.CTR_IP_FRAG_CREATES]: "IpFragCreates",
   [abi.CTR_IP_EXT_IN_NO_ROUTES]: "IpExtInNoRoutes",
-  [abi.CTR_IP_OUT_TRANSMITS]: "IpExtOutTransmits",
+  [abi.CTR_IP_OUT_TRANSMITS]: "IpOutTransmits",
   [abi.CTR_ICMP_OUT_MSGS]: "IcmpOutMsgs",
   [abi.CTR_ICMP_OUT_DEST_UNREACHS]: "IcmpOutDestUnreachs",
   [abi.CTR_ICMP_OUT_TIME_EXCDS]: "IcmpOutTimeExcds",

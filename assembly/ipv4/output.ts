@@ -83,7 +83,7 @@ export function transmit(p: usize, dev: u32, nexthop: u32, mtuMetric: u32, outFl
     // every fragment but the first adds a header of the datagram's length
     octets += <u64>(frags - 1) * <u64>ipHdrLen(p);
   }
-  // ip_finish_output2, once per fragment: IpExtOutTransmits and IpExtOutOctets
+  // ip_finish_output2, once per fragment: IpOutTransmits and IpExtOutOctets
   countN(CTR_IP_OUT_TRANSMITS, frags);
   countN(CTR_IP_EXT_OUT_OCTETS, octets);
   store<u16>(p, <u16>dev, PKT_OIF);

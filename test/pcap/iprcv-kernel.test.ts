@@ -24,12 +24,18 @@ const CAPTURE = join(dir, "vn.pcapng");
 
 let ns: NetnsPair | undefined;
 
-const COUNTERS = ["IpInReceives", "IpInHdrErrors", "IpExtInCsumErrors", "IpExtInTruncatedPkts", "IpInDelivers", "IcmpInEchos", "IcmpOutEchoReps"];
+const COUNTERS = [
+  "IpInReceives", "IpInHdrErrors", "IpExtInCsumErrors", "IpExtInTruncatedPkts", "IpInDelivers", "IcmpInEchos", "IcmpOutEchoReps",
+  // ip_rcv_core's bytes (skb->len: padding and trailers included) and ECN codepoints; the echo replies' bytes
+  "IpExtInOctets", "IpExtInNoECTPkts", "IpExtInECT1Pkts", "IpExtInECT0Pkts", "IpExtInCEPkts", "IpOutTransmits", "IpExtOutOctets",
+];
 
 /**
  * The frames, in order: [what the IPv4 header has wrong, the drop reason
  * the kernel gives]. Each is an ICMP echo request from the peer to the node;
- * a sound one goes between every two damaged ones.
+ * a sound one goes between every two damaged ones. Each has its own ECN
+ * codepoint (the TOS field's low bits, in the comments of the sender), which
+ * ip_rcv_core counts for all but those the version/IHL check rejects.
  */
 const CASES: [string, string | undefined][] = [
   ["sound", undefined],
@@ -42,6 +48,11 @@ const CASES: [string, string | undefined][] = [
   ["checksum and tot_len beyond the frame (the checksum is checked first)", "IP_CSUM"],
   ["ihl 6 and a wrong checksum (ihl checked first, then the checksum)", "IP_CSUM"],
   ["sound", undefined],
+  ["sound, 28 bytes padded to a 60-byte Ethernet frame", undefined],
+  ["sound, 28 bytes in a 42-byte frame (no padding)", undefined],
+  ["sound, with a 7-byte trailer", undefined],
+  ["10 bytes: shorter than an IPv4 header", "IP_INHDR"],
+  ["ihl 15 in 40 bytes: shorter than its header", "IP_INHDR"],
 ];
 
 const TOOLS = haveTool("dumpcap") && haveTool("nstat");
@@ -60,25 +71,31 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     // raw frames from the peer (AF_PACKET: nothing in the peer's stack fixes the header)
     ns!.inNs(ns!.peer, ["python3", "-c", [
       ...rawSenderPrelude(nodeMac),
-      "def echo(seq):",
-      "    b = struct.pack('!BBHHH', 8, 0, 0, 0x4242, seq) + b'p' * 56",
+      "def echo(seq, n=56):",
+      "    b = struct.pack('!BBHHH', 8, 0, 0, 0x4242, seq) + b'p' * n",
       "    return b[:2] + struct.pack('!H', csum(b)) + b[4:]",
-      "def ip(payload, ident, vihl=0x45, tot=None, bad=False, opts=b''):",
+      "def ip(payload, ident, vihl=0x45, tot=None, bad=False, opts=b'', tos=0):",
       "    tot = 20 + len(opts) + len(payload) if tot is None else tot",
-      "    h = struct.pack('!BBHHHBBH4s4s', vihl, 0, tot, ident, 0, 64, 1, 0, socket.inet_aton('192.0.2.1'), socket.inet_aton('192.0.2.2')) + opts",
+      "    h = struct.pack('!BBHHHBBH4s4s', vihl, tos, tot, ident, 0, 64, 1, 0, socket.inet_aton('192.0.2.1'), socket.inet_aton('192.0.2.2')) + opts",
       "    c = csum(h) ^ (0x1111 if bad else 0)",
       "    return h[:10] + struct.pack('!H', c) + h[12:] + payload",
+      // ECN codepoints: 0 not-ECT, 1 ECT(1), 2 ECT(0), 3 CE (with DSCP bits above them, which do not count)
       "frames = [",
       "    ip(echo(1), 1),",
-      "    ip(echo(2), 2, bad=True),",
-      "    ip(echo(3), 3),",
-      "    ip(echo(4), 4, vihl=0x65),",
-      "    ip(echo(5), 5, vihl=0x44),",
-      "    ip(echo(6), 6, tot=16),",
-      "    ip(echo(7), 7, tot=1000),",
-      "    ip(echo(8), 8, tot=1000, bad=True),",
-      "    ip(echo(9), 9, vihl=0x46, opts=b'\\x01\\x01\\x01\\x00', bad=True),",
-      "    ip(echo(10), 10),",
+      "    ip(echo(2), 2, bad=True, tos=1),",
+      "    ip(echo(3), 3, tos=0xb8 | 2),",
+      "    ip(echo(4), 4, vihl=0x65, tos=3),",
+      "    ip(echo(5), 5, vihl=0x44, tos=3),",
+      "    ip(echo(6), 6, tot=16, tos=1),",
+      "    ip(echo(7), 7, tot=1000, tos=2),",
+      "    ip(echo(8), 8, tot=1000, bad=True, tos=3),",
+      "    ip(echo(9), 9, vihl=0x46, opts=b'\\x01\\x01\\x01\\x00', bad=True, tos=1),",
+      "    ip(echo(10), 10, tos=3),",
+      "    ip(echo(11, 0), 11, tos=2) + bytes(18),",
+      "    ip(echo(12, 0), 12),",
+      "    ip(echo(13), 13, tos=1) + b'trailer',",
+      "    ip(echo(14), 14, tos=2)[:10],",
+      "    ip(echo(15), 15, vihl=0x4f, tos=1)[:40],",
       "]",
       "for f in frames:",
       "    s.send(dst + src + b'\\x08\\x00' + f); time.sleep(0.05)",
@@ -110,9 +127,14 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
     // and the kernel did count what we expect it to (the comparison is not vacuous)
-    expect(kernel.IpInHdrErrors).toBe(6);
+    expect(kernel.IpInHdrErrors).toBe(8);
     expect(kernel.IpExtInCsumErrors).toBe(3);
     expect(kernel.IpExtInTruncatedPkts).toBe(1);
-    expect(kernel.IcmpOutEchoReps).toBe(3);
+    expect(kernel.IcmpOutEchoReps).toBe(6);
+    // every ECN codepoint, but not for the version, IHL and 10-byte frames
+    expect([kernel.IpExtInNoECTPkts, kernel.IpExtInECT1Pkts, kernel.IpExtInECT0Pkts, kernel.IpExtInCEPkts]).toEqual([2, 5, 3, 2]);
+    // the padding and the trailer counted: 9 frames of 84 bytes (the tot_len 16 and 1000 ones too), 88 (options), 28 + 18 padding, 28, 84 + 7, 10 and 40
+    expect(kernel.IpExtInOctets).toBe(9 * 84 + 88 + 46 + 28 + 91 + 10 + 40);
+    expect(kernel.IpExtOutOctets).toBe(4 * 84 + 28 + 28);
   });
 });
