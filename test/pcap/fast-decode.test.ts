@@ -302,6 +302,12 @@ describe("the core's capture decoder decodes as the host does", () => {
     add(3, fragment(big, 0, 96, true)); // never completed
     add(3, Uint8Array.from([0x45, 0, 0, 20])); // too short for its header
     add(3, tcp!);
+    // bytes after the datagram (PKT_RCV_PAD): Ethernet padding, a trailer, one cut by a snaplen (the wire length counts), after a fragment
+    const padded = (b: Uint8Array, n: number) => Uint8Array.from([...b, ...new Array<number>(n).fill(0)]);
+    add(0, eth(nodeMac, other, [], 0x800, padded(udp!, 18)));
+    add(3, padded(echo!, 7));
+    add(3, padded(tcp!, 40), { cap: tcp!.length, orig: tcp!.length + 40 });
+    add(3, padded(fragment(big, 96, 200, true), 6));
     // a frame before the first (clamped), a new interface midway, a new section
     frames.push(epb(3, T - 5000n, tcp!));
     frames.push(idb(101, "eth1"));
