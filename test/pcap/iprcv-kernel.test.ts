@@ -21,6 +21,8 @@ import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
+/** The same frames captured with a 60-byte snaplen: what the kernel counted is the wire length, not the bytes kept. */
+const CAPTURE_SNAP = join(dir, "vn-snap60.pcapng");
 
 let ns: NetnsPair | undefined;
 
@@ -67,6 +69,7 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     ns = createNetnsPair("iprcv");
     const nodeMac = ns!.inNs(ns!.node, ["cat", "/sys/class/net/vn/address"]).trim();
     const cap = await startCapture(ns!.node, ["dumpcap", "-q", "-i", "vn", "-w", CAPTURE]);
+    const capSnap = await startCapture(ns!.node, ["dumpcap", "-q", "-i", "vn", "-s", "60", "-w", CAPTURE_SNAP]);
     before = ns!.nstat();
     // raw frames from the peer (AF_PACKET: nothing in the peer's stack fixes the header)
     ns!.inNs(ns!.peer, ["python3", "-c", [
@@ -103,6 +106,7 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     await new Promise((r) => setTimeout(r, 500));
     after = ns!.nstat();
     await stopCapture(cap);
+    await stopCapture(capSnap);
     snapDir = join(dir, "snap");
     ns!.inNs(ns!.node, ["sh", SNAPSHOT, snapDir]);
   }, 60000);
@@ -136,5 +140,17 @@ describeKernel("ip_rcv_core header checks, kernel vs emulator", () => {
     // the padding and the trailer counted: 9 frames of 84 bytes (the tot_len 16 and 1000 ones too), 88 (options), 28 + 18 padding, 28, 84 + 7, 10 and 40
     expect(kernel.IpExtInOctets).toBe(9 * 84 + 88 + 46 + 28 + 91 + 10 + 40);
     expect(kernel.IpExtOutOctets).toBe(4 * 84 + 28 + 28);
+  });
+
+  it.skipIf(!TOOLS)("a capture cut by a 60-byte snaplen replays to the same counters (the wire length counts, not the bytes kept)", async () => {
+    expect(existsSync(CAPTURE_SNAP)).toBe(true);
+    const engine = await snapshotEngine(snapDir);
+    const src = PcapSource.open(CAPTURE_SNAP, engine, {});
+    const reasons: (string | undefined)[] = [];
+    replayEach(engine, src, 1, (_dv, _p, k, index) => { reasons.push(engine.decodeRaw(k, index).reason); });
+    src.close();
+    expect(reasons).toEqual(CASES.map(([, reason]) => reason));
+    const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
+    expect(emulated).toEqual(kernel);
   });
 });
