@@ -21,6 +21,8 @@ export const COMPARED_COUNTERS = [
   "IcmpOutMsgs", "IcmpOutDestUnreachs", "IcmpOutTimeExcds", "IcmpOutRedirects", "IcmpOutEchoReps",
   "IcmpInMsgs", "IcmpInEchos", "IcmpInDestUnreachs", "IcmpInTimeExcds", "IcmpInEchoReps",
   "TcpExtIPReversePathFilter", "TcpOutRsts", "UdpNoPorts", "UdpInDatagrams",
+  // ip_rcv_core's bytes and ECN codepoints, ip_finish_output2's transmits and bytes
+  "IpExtInOctets", "IpExtInNoECTPkts", "IpExtInECT1Pkts", "IpExtInECT0Pkts", "IpExtInCEPkts", "IpOutTransmits", "IpExtOutOctets",
 ];
 
 /** Frame key for a frame the kernel sent; `p` is the injected packet it is attributed to. */

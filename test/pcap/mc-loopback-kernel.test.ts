@@ -74,17 +74,23 @@ const RULES = [
   "",
 ].join("\n");
 
-/** The sends: destination, port, source port, SO_BROADCAST, SO_BINDTODEVICE vn. */
-const SENDS: { dst: string; dport: number; sport: number; bcast?: boolean; bind?: boolean }[] = [
-  { dst: "224.0.0.1", dport: 5555, sport: 40001 }, // joined (all-hosts), loop on: looped back
-  { dst: "224.0.0.1", dport: 5555, sport: 40001 }, // the same flow again
-  { dst: "224.0.0.1", dport: 5556, sport: 40002 }, // the clone dropped by INPUT, the original sent
-  { dst: "239.1.2.3", dport: 5555, sport: 40003 }, // not joined: no clone
+/**
+ * The sends: destination, port, source port, SO_BROADCAST, SO_BINDTODEVICE
+ * vn, IP_TOS (its ECN bits, which UDP sockets keep, are what the looped
+ * copies' ip_rcv counts in IpExtIn{NoECT,ECT1,ECT0,CE}Pkts).
+ */
+const SENDS: { dst: string; dport: number; sport: number; bcast?: boolean; bind?: boolean; tos?: number; self?: boolean }[] = [
+  { dst: "224.0.0.1", dport: 5555, sport: 40001, tos: 1 }, // joined (all-hosts), loop on: looped back
+  { dst: "224.0.0.1", dport: 5555, sport: 40001, tos: 2 }, // the same flow again
+  { dst: "224.0.0.1", dport: 5556, sport: 40002, tos: 3 }, // the clone dropped by INPUT, the original sent
+  { dst: "239.1.2.3", dport: 5555, sport: 40003, tos: 3 }, // not joined: no clone
   { dst: "255.255.255.255", dport: 5555, sport: 40004 }, // no route to it here (no default route, no bound device): ENETUNREACH
   { dst: "192.0.2.255", dport: 5555, sport: 40005 }, // the subnet's broadcast, no SO_BROADCAST: EACCES
-  { dst: "192.0.2.255", dport: 5555, sport: 40006, bcast: true }, // with SO_BROADCAST: sent, and looped back
-  { dst: "192.0.2.255", dport: 5556, sport: 40007, bcast: true }, // its clone dropped by INPUT
+  { dst: "192.0.2.255", dport: 5555, sport: 40006, bcast: true, tos: 0x22 }, // with SO_BROADCAST: sent, and looped back
+  { dst: "192.0.2.255", dport: 5556, sport: 40007, bcast: true, tos: 0xb9 }, // its clone dropped by INPUT
   { dst: "255.255.255.255", dport: 5555, sport: 40008, bcast: true, bind: true }, // limited broadcast out of the bound device
+  // the node's own address: out through lo and back in (ip_rcv on lo), no socket: a port unreachable to itself, through lo too
+  { dst: "192.0.2.2", dport: 5557, sport: 40009, tos: 0x27, self: true },
 ];
 const PAYLOAD = 8;
 
@@ -93,6 +99,7 @@ const COUNTERS = [
   "UdpInDatagrams", "UdpNoPorts", "UdpIgnoredMulti", "UdpInErrors",
   "IpExtInMcastPkts", "IpExtInBcastPkts", "IpExtOutMcastPkts", "IpExtOutBcastPkts",
   "IpExtInMcastOctets", "IpExtInBcastOctets", "IpExtOutMcastOctets", "IpExtOutBcastOctets",
+  "IpExtInOctets", "IpExtInNoECTPkts", "IpExtInECT1Pkts", "IpExtInECT0Pkts", "IpExtInCEPkts", "IpOutTransmits", "IpExtOutOctets",
 ];
 
 const TOOLS = haveTool("python3");
@@ -126,8 +133,9 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
     before = n.nstat();
     const prog = [
       "import socket, time, errno",
-      "def snd(dst, port, sport, bcast, bind):",
+      "def snd(dst, port, sport, bcast, bind, tos):",
       "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
+      "    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)",
       "    if bind: s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'vn')",
       "    s.bind(('0.0.0.0', sport))",
       "    if bcast: s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)",
@@ -136,7 +144,7 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
       "    except OSError as e:",
       "        print(errno.errorcode[e.errno])",
       "    s.close(); time.sleep(0.02)",
-      ...SENDS.map((s) => `snd('${s.dst}', ${s.dport}, ${s.sport}, ${s.bcast ? "True" : "False"}, ${s.bind ? "True" : "False"})`),
+      ...SENDS.map((s) => `snd('${s.dst}', ${s.dport}, ${s.sport}, ${s.bcast ? "True" : "False"}, ${s.bind ? "True" : "False"}, ${s.tos ?? 0})`),
     ].join("\n");
     outcomes = n.inNs(n.node, ["python3", "-c", prog]).trim().split("\n");
     spawnWait(300);
@@ -151,22 +159,22 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
   });
 
   it.skipIf(!TOOLS)("the same rule counters, SNMP counters and send outcomes", async () => {
-    expect(outcomes).toEqual(["ok", "ok", "ok", "ok", "ENETUNREACH", "EACCES", "ok", "ok", "ok"]);
+    expect(outcomes).toEqual(["ok", "ok", "ok", "ok", "ENETUNREACH", "EACCES", "ok", "ok", "ok", "ok"]);
     const engine = await snapshotEngine(snapDir);
     engine.loadRuleset(kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]"), "iptables-legacy-save");
     const results = engine.process(SENDS.map((s, k) => ({
       iif: "local", dst: s.dst, proto: "udp", sport: s.sport, dport: s.dport, len: 28 + PAYLOAD, t: k * 0.02,
-      ...(s.bcast ? { so_broadcast: true } : {}), ...(s.bind ? { oif: "vn" } : {}),
+      ...(s.bcast ? { so_broadcast: true } : {}), ...(s.bind ? { oif: "vn" } : {}), ...(s.tos ? { tos: s.tos } : {}),
     })));
     expect(results.map((r) => r.verdict === "drop" ? `drop:${r.reason}` : r.verdict))
-      .toEqual(outcomes.map((o) => ({ ok: "forward", EACCES: "drop:SOCK_BROADCAST", ENETUNREACH: "drop:IP_INNOROUTES" })[o]));
+      .toEqual(outcomes.map((o, k) => SENDS[k]!.self ? "local" : ({ ok: "forward", EACCES: "drop:SOCK_BROADCAST", ENETUNREACH: "drop:IP_INNOROUTES" })[o]));
     expect(iptablesCounterLines(engine.iptablesSave())).toEqual(iptablesCounterLines(kernelSave));
     const { kernel, emulated } = counterDeltas(COUNTERS, before, after, engine.counters());
     expect(emulated).toEqual(kernel);
     // one entry per flow, confirmed by the clone's POSTROUTING (the original's finds it confirmed)
     if (CONNTRACK) {
       expect(conns(engine.conntrackList())).toEqual(kernelConns);
-      expect(kernelConns.length).toBe(6);
+      expect(kernelConns.length).toBe(7); // the send to itself too
     }
     // not vacuous: the looped copies reached PREROUTING, INPUT and delivery in the kernel
     expect(kernelSave).toMatch(/\[6:\d+\] -A PREROUTING -i vn -p udp/);
@@ -177,8 +185,15 @@ describeKernel("the node's multicast and broadcast sends looped back (ip_mc_outp
     expect(kernel.IpExtOutBcastPkts).toBeGreaterThan(0);
     expect(kernel.IpExtInBcastPkts).toBeGreaterThan(0);
     expect(kernel.IpExtOutMcastPkts).toBeGreaterThan(0);
+    // the looped copies' ip_rcv: their bytes and ECN codepoints (ECT(1), ECT(0), CE, ECT(0) as 0x22, ECT(1) as 0xb9, not-ECT), the
+    // send to itself (CE as 0x27) and its port unreachable through lo (ECT(0): icmp_send keeps RT_TOS(0x27) = 0x06, whose low
+    // bit is ECT(0)'s, the IPTOS_TOS_MASK of before ECN); every send's bytes out, the port unreachable's too (8 + 28 + 28 bytes)
+    console.log(`IpExt bytes and ECN: ${JSON.stringify(Object.fromEntries(Object.entries(kernel).filter(([k]) => /Octets$|ECT|CEPkts|Transmits/.test(k))))}`);
+    expect([kernel.IpExtInNoECTPkts, kernel.IpExtInECT1Pkts, kernel.IpExtInECT0Pkts, kernel.IpExtInCEPkts]).toEqual([1, 2, 3, 2]);
+    expect(kernel.IpExtInOctets).toBe(7 * (28 + PAYLOAD) + 64);
+    expect(kernel.IpExtOutOctets).toBe(8 * (28 + PAYLOAD) + 64);
     // each result says what became of its looped copy
-    expect(results.map((r) => r.loopback ?? "-")).toEqual(["local", "local", "drop", "-", "-", "-", "local", "drop", "local"]);
+    expect(results.map((r) => r.loopback ?? "-")).toEqual(["local", "local", "drop", "-", "-", "-", "local", "drop", "local", "-"]);
   });
 });
 
