@@ -215,10 +215,12 @@ export const PKT_IP_ERROR = 141;
  * as the kernel does: ip_exceeds_mtu (DF and a fragment larger than the MTU:
  * ICMP frag needed) and ip_fragment / ip_do_fragment (always refragmented,
  * at min(MTU, frag_max_size)). The ip_rcv of the fragments other than the
- * completing one (IpInReceives) and the reassembly counters (IpReasm*) are
- * counted where the reassembly runs (the capture decoder,
- * host/packet/defrag.ts); the core counts this descriptor's ip_rcv once, as
- * the kernel counts the completing fragment's.
+ * completing one (IpInReceives), every fragment's IpExtInOctets and ECN
+ * count (the completing one's too: its own bytes and ECN bits, not the
+ * datagram's) and the reassembly counters (IpReasm*) are counted where the
+ * reassembly runs (the capture decoder, host/packet/defrag.ts); the core
+ * counts this descriptor's IpInReceives once, as the kernel counts the
+ * completing fragment's, and not its bytes or ECN codepoint.
  */
 export const PKT_FRAG_MAX = 142;
 /**

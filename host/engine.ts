@@ -380,8 +380,9 @@ export class Engine {
   /**
    * Adds `n` to SNMP counter `idx` (CTR_*): for what the kernel counts
    * outside the core's pipeline, here the capture decoder's reassembly
-   * (host/packet/defrag.ts: IpReasm*, and the ip_rcv of fragments that do
-   * not become the datagram's descriptor).
+   * (host/packet/defrag.ts: IpReasm*, the ip_rcv of fragments that do
+   * not become the datagram's descriptor, and every fragment's
+   * IpExtInOctets and ECN count).
    */
   addCounter(idx: number, n: number): void {
     if (n === 0) return;

@@ -27,7 +27,8 @@
  *    the host has counted one of the kind: the order it reports them in);
  *  - the IPv4 header as ip_rcv_core accepts it (parseIPv4): version 4, no
  *    options (IHL 5), header checksum right, total length within the frame,
- *    not a fragment, the whole datagram captured;
+ *    not a fragment, the whole datagram captured; the wire bytes after it
+ *    (padding, a trailer) are PKT_RCV_PAD;
  *  - TCP with a sound data offset (window scale, SACK-permitted, SACK
  *    blocks and MSS options as tcp_options / tcp_sack / tcpmss_mt read
  *    them), UDP whose length field is the transport length, ICMP (an
