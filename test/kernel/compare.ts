@@ -12,7 +12,7 @@ import type { PacketInput } from "../../host/packet/input.js";
 import type { Engine } from "../../host/engine.js";
 import type { InjectPacket, Observation, Seen } from "./netns.js";
 import type { KernelNode } from "./netns.js";
-import { tcpFlagsToLetters } from "./frames.js";
+import { tcpFlagsToLetters, trailerLen } from "./frames.js";
 
 /** Counters compared after every batch (nstat names). */
 export const COMPARED_COUNTERS = [
@@ -109,6 +109,8 @@ export function toReplayInput(p: InjectPacket, obs: Observation, t0: number): Pa
   if (p.oif !== undefined) q.oif = p.oif;
   if (p.uid !== undefined) q.uid = p.uid;
   if (obs.sentNs !== undefined) q.t = (obs.sentNs - t0) / 1e9;
+  // the frame's bytes after the datagram (a transport header longer than len): IpExtInOctets counts them
+  if (p.iif !== "local" && p.src !== undefined) { const pad = trailerLen(p); if (pad > 0) q.pad = pad; }
   return q;
 }
 

@@ -361,6 +361,16 @@ export function buildIpPacket(p: InjectPacket): Buffer {
   return b;
 }
 
+/**
+ * The bytes buildIpPacket puts after the datagram's total length (a
+ * transport header longer than `len` leaves room for): the kernel's
+ * ip_rcv_core counts them in IpExtInOctets, so the emulator's input says
+ * them (JSONL `pad`).
+ */
+export function trailerLen(p: InjectPacket): number {
+  return Math.max(0, buildIpPacket(p).length - (p.len ?? defaultLen(p)));
+}
+
 /** Ethernet II + IPv4 (+TCP/UDP/ICMP) with correct IPv4, TCP, UDP and ICMP checksums. */
 export function buildFrame(p: InjectPacket, dstMac: string, srcMac: string): Buffer {
   const ip = buildIpPacket(p);

@@ -20,7 +20,7 @@
 import type { InjectPacket, KernelNode, KernelNodeSpec, Observation, Seen } from "../../kernel/netns.js";
 import { run } from "../../kernel/netns.js";
 import { COMPARED_COUNTERS, REASON_ERRNO } from "../../kernel/compare.js";
-import { defaultLen, protoNum, tcpOptionsLen } from "../../kernel/frames.js";
+import { defaultLen, protoNum, tcpOptionsLen, trailerLen } from "../../kernel/frames.js";
 import { Engine } from "../../../host/engine.js";
 import { parseSnapshotFiles } from "../../../host/snapshot/read.js";
 import type { PacketInput } from "../../../host/packet/input.js";
@@ -420,6 +420,8 @@ export function toEngineInput(p: InjectPacket, o: Observation, t0: number, mine:
   if (p.oif !== undefined) q.oif = p.oif;
   if (p.uid !== undefined) q.uid = p.uid;
   if (o.sentNs !== undefined) q.t = Math.max(0, (o.sentNs - t0) / 1e9);
+  // the frame's bytes after the datagram (a transport header longer than len): IpExtInOctets counts them
+  if (p.iif !== "local" && p.src !== undefined) { const pad = trailerLen(p); if (pad > 0) q.pad = pad; }
   return q;
 }
 
