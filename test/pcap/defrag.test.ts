@@ -208,6 +208,13 @@ describe("reassembled datagrams through PcapSource", () => {
     expect(c.IpReasmReqds).toBe(8);
     expect(c.IpReasmOKs).toBe(3);
     expect(c.IpInReceives).toBe(5); // the 5 fragments that are not a datagram's descriptor (the core counts the rest when it runs)
+    // every fragment's own bytes and ECN codepoint, the duplicate's and the completing ones' too (the core counts neither for a datagram)
+    expect(c.IpExtInOctets).toBe(1500 + 1500 + 40 + 1000 + 1020 + 916 + 916 + 904);
+    expect(c.IpExtInNoECTPkts).toBe(8);
+    // the core: the whole packet's 100 bytes and codepoint, the datagrams' IpInReceives only
+    engine.processRaw(n);
+    const d = engine.counters();
+    expect([d.IpInReceives, d.IpExtInOctets, d.IpExtInNoECTPkts]).toEqual([9, 7796 + 100, 9]);
   });
 
   it("replayCapture hands its sink the datagram's bytes for a reassembled packet", async () => {
