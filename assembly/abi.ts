@@ -1728,7 +1728,14 @@ export const GT_SVC = 13;
 export const GT_SVC_ZIPF = 25;
 /** flows per target: GT_TARGETS + direction. */
 export const GT_TARGETS = 37;
-export const GT_COUNT = 43;
+/**
+ * u32 addresses of the NLB that sends `pod-ip` TCP flows when client IP
+ * preservation is off (empty: the client's own address); the flow's client
+ * picks one (client index modulo their number), and a port of that address's
+ * own ephemeral counter (the counters after the clients' and the pods').
+ */
+export const GT_NLB_IP = 43;
+export const GT_COUNT = 44;
 export const GEN_POD_SIZE = 8;
 export const GEN_ZIPF_SIZE = 16;
 export const GEN_OWNER_SIZE = 8;

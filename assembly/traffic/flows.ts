@@ -10,12 +10,14 @@
  *
  * Record layout (byte offsets):
  *   u8   0 kind, 1 direction, 2 next step, 3 side of the last packet sent,
- *        4 dropped (feedback saw a drop), 5 fate of the first packet
- *        (1 forwarded or assumed so, 2 delivered to the node, 3 dropped), 6 ends with a reset
+ *        26 flags (FF_DROPPED: feedback saw a drop; FF_RST: ends with a reset),
+ *        27 fate of the first packet (1 forwarded or assumed so, 2 delivered
+ *        to the node, 3 dropped)
+ *   u32  4 the flow's draw key (flowDraw)
  *   u16  8 client sport, 10 client dport, 12 client ingress device,
  *        14 server sport, 16 server dport (ICMP: echo id), 18 server ingress device,
  *        20 client bytes unacknowledged, 22 server bytes unacknowledged,
- *        24 exchanges or echo requests left, 26 the flow's draw key (flowDraw)
+ *        24 exchanges or echo requests left
  *   u32  28 client src, 32 client dst, 36 server src, 40 server dst,
  *        44 client next seq (ICMP: echo sequence), 48 server next seq,
  *        52 rtt ns, 56 bytes left in the current burst (one side bursts at a time),
@@ -28,9 +30,11 @@
 import { grow } from "../util/mem";
 
 export const FLOW_SHIFT: usize = 6;
-export const F_KIND: usize = 0, F_DIR: usize = 1, F_STEP: usize = 2, F_LAST_SIDE: usize = 3, F_DROPPED: usize = 4, F_FATE: usize = 5, F_RST: usize = 6;
+export const F_KIND: usize = 0, F_DIR: usize = 1, F_STEP: usize = 2, F_LAST_SIDE: usize = 3, F_KEY: usize = 4, F_FLAGS: usize = 26, F_FATE: usize = 27;
+/** F_FLAGS bits. */
+export const FF_DROPPED: u8 = 1, FF_RST: u8 = 2;
 export const F_C_SPORT: usize = 8, F_C_DPORT: usize = 10, F_C_IIF: usize = 12, F_S_SPORT: usize = 14, F_S_DPORT: usize = 16, F_S_IIF: usize = 18;
-export const F_C_WIN: usize = 20, F_S_WIN: usize = 22, F_LEFT: usize = 24, F_KEY: usize = 26;
+export const F_C_WIN: usize = 20, F_S_WIN: usize = 22, F_LEFT: usize = 24;
 export const F_C_SRC: usize = 28, F_C_DST: usize = 32, F_S_SRC: usize = 36, F_S_DST: usize = 40, F_C_SEQ: usize = 44, F_S_SEQ: usize = 48;
 export const F_RTT: usize = 52, F_REM: usize = 56, F_LAST_FILL: usize = 60;
 

@@ -74,7 +74,7 @@ import {
   LAW_RTT, LAW_TCP_REQUEST, LAW_TCP_RESPONSE, LAW_TCP_EXCHANGES, LAW_UDP_REQUEST, LAW_UDP_RESPONSE,
   LAW_UDP_EXCHANGES, LAW_ICMP_COUNT, LAW_COUNT,
   GT_CLIENT_IP, GT_SERVER_IP, GT_POD, GT_EPHEMERAL, GT_CLIENT_ZIPF, GT_SERVER_ZIPF, GT_POD_ZIPF, GT_POD_PORTS,
-  GT_SERVER_PORTS, GT_OWNER, GT_IS_VETH, GT_SVC, GT_SVC_ZIPF, GT_TARGETS, GT_COUNT,
+  GT_SERVER_PORTS, GT_OWNER, GT_IS_VETH, GT_SVC, GT_SVC_ZIPF, GT_TARGETS, GT_NLB_IP, GT_COUNT,
   GEN_POD_SIZE, GEN_OWNER_SIZE, GEN_OWNER_HASH, GEN_SVC_SIZE,
   GS_PACKETS, GS_PKT_KIND, GS_PKT_DIR, GS_FLOW_KIND, GS_FLOW_DIR, GS_COMPLETED, GS_ABORTED, GS_BY_NODE,
   GS_TRANSLATED, GS_FED, GS_DROPPED, GS_SHORT_FILLS, GS_ACTIVE, GS_COUNT,
@@ -84,7 +84,7 @@ import { prngLoad, prngSave, rnd } from "./prng";
 import { LAW_SIZE, lawSet, lawAt, zipfAt } from "./laws";
 import {
   FP_SIZE, flowRec, flowsReserve, flowAlloc, flowRelease, flowsRecycle, flowsActive,
-  F_KIND, F_DIR, F_STEP, F_LAST_SIDE, F_DROPPED, F_FATE, F_RST, F_C_SPORT, F_C_DPORT, F_C_IIF, F_S_SPORT,
+  F_KIND, F_DIR, F_STEP, F_LAST_SIDE, F_FLAGS, FF_DROPPED, FF_RST, F_FATE, F_C_SPORT, F_C_DPORT, F_C_IIF, F_S_SPORT,
   F_S_DPORT, F_S_IIF, F_C_WIN, F_S_WIN, F_LEFT, F_C_SRC, F_C_DST, F_S_SRC, F_S_DST, F_C_SEQ, F_S_SEQ, F_RTT,
   F_REM, F_LAST_FILL, F_KEY,
 } from "./flows";
@@ -232,7 +232,7 @@ export function genFill(g: usize, base: usize, max: u32): u32 {
       if (sideOf(load<u8>(r, F_STEP)) != load<u8>(r, F_LAST_SIDE)) {
         // this packet answers the other side's last one: its fate must be known
         if (load<u32>(r, F_LAST_FILL) == fillNo) { statAdd(g, GS_SHORT_FILLS, 1); break; }
-        if (load<u8>(r, F_DROPPED)) { wheelPopPeeked(w); statAdd(g, GS_ABORTED, 1); flowRelease(fp, f); continue; }
+        if (load<u8>(r, F_FLAGS) & FF_DROPPED) { wheelPopPeeked(w); statAdd(g, GS_ABORTED, 1); flowRelease(fp, f); continue; }
         if (load<u8>(r, F_FATE) == 2) { wheelPopPeeked(w); statAdd(g, GS_BY_NODE, 1); flowRelease(fp, f); continue; }
       }
       first = 0;
@@ -264,7 +264,7 @@ export function genFeedback(g: usize, base: usize, n: u32): void {
     const e = load<u32>(batch + (<usize>k << 2));
     const r = flowRec(fp, e & 0x7fffffff);
     const v = load<u8>(p, PKT_VERDICT);
-    if (v == VERDICT_DROP) { store<u8>(r, 1, F_DROPPED); statAdd(g, GS_DROPPED, 1); }
+    if (v == VERDICT_DROP) { store<u8>(r, load<u8>(r, F_FLAGS) | FF_DROPPED, F_FLAGS); statAdd(g, GS_DROPPED, 1); }
     if (!(e >>> 31)) continue;
     if (v == VERDICT_FORWARD) {
       const src = load<u32>(p, PKT_OUT_SRC);
@@ -315,15 +315,15 @@ function ownerOf(g: usize, a: u32): u32 {
 
 /**
  * A draw made while a flow runs (the size of a request or response): a
- * hash of the flow (its client address and port, round-trip time and draw
- * key, all drawn when it started), of the exchange (exchanges left) and of
+ * hash of the flow (its 32-bit draw key and round-trip time, drawn when it
+ * started), of the exchange (exchanges left) and of
  * what is drawn (`what`), uniform in [0, 1). Keyed, not taken from the
  * generator's stream: a flow that ends early, or runs differently, changes
  * no other flow's draws.
  */
 function flowDraw(r: usize, what: u32): f64 {
-  let h = load<u32>(r, F_C_SRC) * 0x9E3779B1;
-  h ^= (load<u32>(r, F_RTT) + ((<u32>load<u16>(r, F_KEY) << 16) | <u32>load<u16>(r, F_C_SPORT))) * 0x85EBCA77;
+  let h = load<u32>(r, F_KEY) * 0x9E3779B1;
+  h ^= (h >>> 15) ^ load<u32>(r, F_RTT) * 0x85EBCA77;
   h ^= ((<u32>load<u16>(r, F_LEFT) << 8) | what) * 0xC2B2AE3D;
   h ^= h >>> 16; h *= 0x85EBCA6B; h ^= h >>> 13; h *= 0xC2B2AE35; h ^= h >>> 16;
   return <f64>h * (1.0 / 4294967296.0);
@@ -367,6 +367,13 @@ function startFlow(g: usize): u32 {
       if (k != K_ICMP) dport = pickPort(g, ports, uPort);
       iif = load<u16>(pe, 6);
       sIif = load<u16>(pe, 4);
+      const nlbs = tblN(g, GT_NLB_IP);
+      if (k == K_TCP && nlbs != 0) {
+        // an IP target without client IP preservation: the NLB's address (the client's NLB node) and port
+        const j = <u32>c % nlbs;
+        src = load<u32>(tbl(g, GT_NLB_IP) + (<usize>j << 2));
+        sport = nextEphemeral(g, load<u32>(g, G_CLIENTS) + tblN(g, GT_POD) + j);
+      }
     } else {
       const t = <i32>d * 2 + sk;
       target = zipfAt(tbl(g, GT_SVC_ZIPF + t), tblN(g, GT_SVC_ZIPF + t), uTarget);
@@ -412,15 +419,15 @@ function startFlow(g: usize): u32 {
   store<u32>(r, src, F_C_SRC); store<u32>(r, dst, F_C_DST); store<u16>(r, <u16>sport, F_C_SPORT); store<u16>(r, <u16>dport, F_C_DPORT); store<u16>(r, <u16>iif, F_C_IIF);
   // open loop until feedback says otherwise: the server sees the packet as sent
   store<u32>(r, dst, F_S_SRC); store<u32>(r, src, F_S_DST); store<u16>(r, <u16>dport, F_S_SPORT); store<u16>(r, <u16>sport, F_S_DPORT); store<u16>(r, <u16>sIif, F_S_IIF);
-  store<u8>(r, 1, F_FATE); store<u8>(r, 0, F_DROPPED); store<u8>(r, 0, F_LAST_SIDE);
+  store<u8>(r, 1, F_FATE); store<u8>(r, 0, F_FLAGS); store<u8>(r, 0, F_LAST_SIDE);
   store<u32>(r, <u32>Math.min(MAX_RTT_NS, Math.max(1, Math.round(law(g, LAW_RTT, rnd()) * 1e9))), F_RTT);
-  store<u16>(r, <u16>(rnd() * 65536.0), F_KEY);
+  store<u32>(r, <u32>(rnd() * 4294967296.0), F_KEY);
   if (k == K_TCP) {
     store<u8>(r, <u8>S_SYN, F_STEP);
     store<u32>(r, <u32>(rnd() * 4294967296.0), F_C_SEQ);
     store<u32>(r, <u32>(rnd() * 4294967296.0), F_S_SEQ);
     store<u16>(r, <u16>Math.min(MAX_LEFT, Math.round(law(g, LAW_TCP_EXCHANGES, rnd()))), F_LEFT);
-    store<u8>(r, rnd() < load<f64>(g, G_RST) ? 1 : 0, F_RST);
+    if (rnd() < load<f64>(g, G_RST)) store<u8>(r, FF_RST, F_FLAGS);
     store<u16>(r, 0, F_C_WIN); store<u16>(r, 0, F_S_WIN);
   } else if (k == K_UDP) {
     store<u8>(r, <u8>S_UDP_REQ, F_STEP);
@@ -446,7 +453,7 @@ function clientNext(g: usize, r: usize): void {
     store<u16>(r, left - 1, F_LEFT);
     newExchange(g, r);
     store<u8>(r, <u8>S_DATA_C, F_STEP);
-  } else store<u8>(r, <u8>(load<u8>(r, F_RST) ? S_RST_C : S_FIN_C), F_STEP);
+  } else store<u8>(r, <u8>((load<u8>(r, F_FLAGS) & FF_RST) != 0 ? S_RST_C : S_FIN_C), F_STEP);
 }
 
 /**

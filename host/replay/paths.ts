@@ -139,6 +139,8 @@ export interface PathsReport {
   rounds: number;
   /** The NLB share of the spec's flows (nodeport + pod-ip weights over all weights). */
   nlbShare: number;
+  /** Where the IP target path's TCP connections come from: the clients (client IP preservation on), or the NLB's addresses (spec `nlb`). */
+  ipTargetSource: string;
   paths: PathResult[];
 }
 
@@ -315,6 +317,9 @@ export async function comparePaths(o: PathsOptions): Promise<PathsReport> {
     trafficSeed: o.traffic.seed,
     rounds,
     nlbShare: total > 0 ? ((w.nodeport ?? 0) + (w["pod-ip"] ?? 0)) / total : 0,
+    ipTargetSource: o.traffic.nlb && !o.traffic.nlb.preserveClientIp
+      ? `the NLB's ${o.traffic.nlb.ips.join(", ")} (client IP preservation off)`
+      : "the clients' own addresses (client IP preservation on)",
     paths: paths.map((p, i) => pathResult(p, runs[i]!, seconds[i]!)),
   };
 }
@@ -362,6 +367,7 @@ export function formatPathsTable(r: PathsReport, opts: { compact?: boolean } = {
   const out = [
     `nodeplane paths: ${r.node}`,
     `  traffic: ${r.traffic} (seed ${r.trafficSeed}); NLB share ${(r.nlbShare * 100).toFixed(0)}% of flows, the same flows through each path`,
+    `  IP targets' TCP connections come from ${r.ipTargetSource}; instance targets keep the client's`,
     `  engine seed ${r.seed}; node time: median of ${r.rounds} alternating rounds per path`,
     "",
     line("", a.title, b.title),

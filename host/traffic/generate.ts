@@ -178,7 +178,9 @@ export class TrafficGenerator {
     const clientIp = addresses(spec.clients.count, spec.clients.cidrs, rnd);
     const serverIp = addresses(spec.servers.count, spec.servers.cidrs, rnd);
     const podRank = permutation(pods.length, rnd);
-    const ephemeral = new Uint16Array(spec.clients.count + pods.length);
+    // IP targets without client IP preservation: the NLB's addresses (and their own ephemeral ports, after the pods')
+    const nlbIp = spec.nlb && !spec.nlb.preserveClientIp ? Uint32Array.from(spec.nlb.ips, ip) : new Uint32Array(0);
+    const ephemeral = new Uint16Array(spec.clients.count + pods.length + nlbIp.length);
     for (let i = 0; i < ephemeral.length; i++) ephemeral[i] = EPH_LO + Math.floor(rnd() * EPH_SPAN);
 
     // which directions can carry which kinds
@@ -271,6 +273,7 @@ export class TrafficGenerator {
       }
     });
     u16s(abi.GT_EPHEMERAL, ephemeral);
+    u32s(abi.GT_NLB_IP, nlbIp);
     zipf(abi.GT_CLIENT_ZIPF, new Zipf(spec.clients.count, spec.clients.zipf));
     zipf(abi.GT_SERVER_ZIPF, new Zipf(spec.servers.count, spec.servers.zipf));
     zipf(abi.GT_POD_ZIPF, pods.length ? new Zipf(pods.length, spec.pods.zipf) : undefined, (r) => podRank[r]!);

@@ -75,6 +75,13 @@ export class Field {
     return v;
   }
 
+  /** true or false (YAML's booleans). */
+  bool(): boolean {
+    const v = this.scalar();
+    if (typeof v !== "boolean") this.fail(`must be true or false, got ${JSON.stringify(v)}`, this.token());
+    return v;
+  }
+
   str(): string {
     const v = this.scalar();
     if (typeof v !== "string") this.fail(`must be a string, got ${JSON.stringify(v)}`, this.token());

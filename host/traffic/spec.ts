@@ -19,6 +19,7 @@
  *   tcp: {request: ..., response: ..., exchanges: 1, mss: 1448, rst: 0.1, gap: 0.00001}
  *   udp: {request: 40, response: {dist: uniform, min: 60, max: 300}, exchanges: 1}
  *   icmp: {count: 3, interval: 1, size: 84}
+ *   nlb: {preserve-client-ip: false, ips: [10.0.0.200]}   # IP targets (pod-ip) over TCP: see TrafficSpec.nlb
  *   view: {...}               # an explicit node view instead of the loaded node's
  *
  * Distributions (sizes in bytes, times in seconds, counts): a number, or
@@ -89,6 +90,17 @@ export interface TrafficSpec {
   };
   udp: { request: Dist; response: Dist; exchanges: Dist };
   icmp: { count: Dist; interval: number; size: number };
+  /**
+   * The NLB in front of the node, for `pod-ip` (IP target) TCP flows: with
+   * client IP preservation off (`preserve_client_ip.enabled` false, AWS's
+   * default for TCP and TLS IP target groups) the pod sees the connection
+   * come from one of the NLB's private addresses (`ips`, chosen per client:
+   * one address models cross-zone load balancing off, the NLB node of the
+   * node's zone) and one of its ports. Instance targets (`nodeport`) and UDP
+   * keep the client's address, as AWS's defaults do. Absent: every
+   * direction keeps the client's address.
+   */
+  nlb?: { preserveClientIp: boolean; ips: string[] };
   view?: NodeView;
   /** Positions of keys by path ("directions.nodeport"), for errors found after parsing. */
   positions: Map<string, SpecPos>;
@@ -97,7 +109,7 @@ export interface TrafficSpec {
 const DEFAULT_CLIENT_CIDRS = ["52.0.0.0/11", "3.0.0.0/9", "18.128.0.0/9"];
 const DEFAULT_SERVER_CIDRS = ["151.101.0.0/16", "104.16.0.0/13", "142.250.0.0/15"];
 
-const TOP_KEYS = ["seed", "start", "duration", "packets", "rate", "mix", "directions", "clients", "servers", "services", "pods", "rtt", "tcp", "udp", "icmp", "view"];
+const TOP_KEYS = ["seed", "start", "duration", "packets", "rate", "mix", "directions", "clients", "servers", "services", "pods", "rtt", "tcp", "udp", "icmp", "nlb", "view"];
 
 export async function loadTrafficSpec(path: string): Promise<TrafficSpec> {
   let text: string;
@@ -203,9 +215,20 @@ export function parseTrafficSpec(text: string, file: string): TrafficSpec {
     interval: num(icmpM, "interval", 1, { min: 0, max: 3600 }),
     size: num(icmpM, "size", 84, { min: 28, max: 65535, int: true }),
   };
+  const nlbF = get(top, "nlb");
+  let nlb: TrafficSpec["nlb"];
+  if (nlbF) {
+    const nm = nlbF.map(["preserve-client-ip", "ips"]);
+    const preserveClientIp = get(nm, "preserve-client-ip")?.bool() ?? true;
+    const ipsF = get(nm, "ips");
+    const ips = (ipsF?.list() ?? []).map(ip);
+    if (!preserveClientIp && !ips.length) (ipsF ?? nlbF).fail("preserve-client-ip false needs the NLB's private addresses: ips: [a.b.c.d, ...]");
+    if (ips.length > 64) ipsF!.fail(`lists ${ips.length} addresses: at most 64`);
+    nlb = { preserveClientIp, ips };
+  }
   const viewF = get(top, "view");
   const view = viewF ? readView(viewF) : undefined;
-  return { file, seed, start, duration, packets, rate, mix, directions, clients, servers, services, pods, rtt, tcp, udp, icmp, view, positions };
+  return { file, seed, start, duration, packets, rate, mix, directions, clients, servers, services, pods, rtt, tcp, udp, icmp, nlb, view, positions };
 }
 
 function ip(f: Field): string {

@@ -14,7 +14,7 @@ import * as abi from "../../host/core/abi.js";
 import { Engine } from "../../host/engine.js";
 import { parseSpec, readNodeSpec, type NodeSpec } from "../../host/replay/setup.js";
 import { comparePaths, specForPath, type PathsReport } from "../../host/replay/paths.js";
-import { createGenerator, parseTrafficSpec, type TrafficSpec } from "../../host/traffic/index.js";
+import { createGenerator, nodeViewFromSnapshot, parseTrafficSpec, type TrafficSpec } from "../../host/traffic/index.js";
 import { EngineRunner } from "../../host/replay/runner.js";
 import { writeDemoSnapshots } from "./demo-snapshots.js";
 
@@ -81,6 +81,61 @@ describe("the generator keeps every flow's draws when the NLB share changes dire
     // and the spec as written (both directions mixed) sends the same clients too
     const mixed = await clientPackets(spec);
     expect(mixed).toEqual(a);
+  });
+});
+
+describe("IP targets without client IP preservation (spec nlb)", () => {
+  it("pod-ip TCP connections come from the NLB's addresses and ports, UDP and NodePort ones from the clients; the flows are the same", async () => {
+    const nlb = "nlb: {preserve-client-ip: false, ips: [10.0.200.10, 10.0.201.10]}\n";
+    const spec = parseTrafficSpec(SPEC + nlb, "nlb.yaml");
+    const seen = { nlbTcp: 0, clientUdp: 0, other: 0 };
+    const ports = new Map<string, number>();
+    const engine = await Engine.create({ seed: 0, batchSize: 512 });
+    engine.load(parseSpec(node), {});
+    const gen = createGenerator(specForPath(spec, "ip"), engine);
+    const runner = new EngineRunner(engine, 0);
+    const podIps = new Set(nodeViewFromSnapshot(engine.node.snapshot, engine.ruleset!.ruleset).pods.map((p) => p.ip));
+    let next = 0;
+    for (;;) {
+      const { ptr, capacity } = engine.batchBuffer;
+      const n = gen.fill(engine.mem.dv, ptr, capacity);
+      if (n === 0) break;
+      for (let k = 0; k < n; k++) {
+        const q = gen.toPacketInput(engine.mem.dv, ptr + k * abi.PKT_SIZE);
+        if (!podIps.has(q.dst) || q.iif.startsWith("eni")) continue; // packets to a pod IP from outside
+        if (q.proto === "tcp" && q.flags === "S") {
+          expect(["10.0.200.10", "10.0.201.10"]).toContain(q.src);
+          // one connection per NLB address and port at a time (the NLB's own ephemeral ports)
+          const key = `${q.src}:${q.sport}`;
+          ports.set(key, (ports.get(key) ?? 0) + 1);
+          seen.nlbTcp++;
+        } else if (q.proto === "udp") {
+          expect(q.src).toMatch(/^(198\.51\.100|203\.0\.113)\./);
+          seen.clientUdp++;
+        } else seen.other++;
+      }
+      runner.run(n, next, { segment() {} });
+      next += n;
+      gen.feedback(engine.mem.dv, ptr, n);
+    }
+    expect(seen.nlbTcp).toBeGreaterThan(300);
+    expect(seen.clientUdp).toBeGreaterThan(10);
+    expect(Math.max(...ports.values())).toBe(1);
+    // the comparison: the same flows and packets both ways, the IP path's connections from the NLB
+    const r = await comparePaths({ node, traffic: spec, seed: 7, rounds: 1 });
+    expect(r.ipTargetSource).toMatch(/the NLB's 10\.0\.200\.10, 10\.0\.201\.10/);
+    expect(r.paths[1]!.packets).toBe(r.paths[0]!.packets);
+    expect(r.paths[1]!.nlbFlows).toBe(r.paths[0]!.nlbFlows);
+    // preservation on (or no nlb key): the clients' own addresses, the same descriptors as without the key
+    const on = parseTrafficSpec(SPEC + "nlb: {preserve-client-ip: true, ips: [10.0.200.10]}\n", "on.yaml");
+    expect(await clientPackets(specForPath(on, "ip"))).toEqual(await clientPackets(specForPath(parseTrafficSpec(SPEC, "paths.yaml"), "ip")));
+  }, 120_000);
+
+  it("spec errors name the line: no addresses, a bad address, not a boolean", () => {
+    const fail = (text: string) => { try { parseTrafficSpec(text, "n.yaml"); } catch (e) { return e as { line: number; token: string; message: string }; } throw new Error("accepted"); };
+    expect(fail("duration: 1\nnlb: {preserve-client-ip: false}\n").message).toMatch(/n\.yaml:2.*needs the NLB's private addresses/s);
+    expect(fail("duration: 1\nnlb:\n  preserve-client-ip: false\n  ips: [10.0.0.300]\n")).toMatchObject({ line: 4, token: "10.0.0.300" });
+    expect(fail("duration: 1\nnlb: {preserve-client-ip: nope, ips: [10.0.0.1]}\n").message).toMatch(/must be true or false/);
   });
 });
 
