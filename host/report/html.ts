@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import type { Summary } from "./model.js";
 
 let chartJs: string | undefined;
-function chartSource(): string {
+export function chartSource(): string {
   if (chartJs === undefined) {
     const main = createRequire(import.meta.url).resolve("chart.js"); // .../chart.js/dist/chart.cjs
     chartJs = readFileSync(join(dirname(main), "chart.umd.js"), "utf8");
@@ -21,17 +21,17 @@ function chartSource(): string {
 }
 
 /** Text safe inside <script>: no "</script", no U+2028/2029 surprises. */
-function scriptSafe(s: string): string {
+export function scriptSafe(s: string): string {
   return s.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 }
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 }
 
 function fmt(n: number): string { return n.toLocaleString("en-US"); }
 
-function htmlTable(head: string[], rows: (string | number)[][]): string {
+export function htmlTable(head: string[], rows: (string | number)[][]): string {
   if (!rows.length) return "<p class=none>none</p>";
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>` +
     rows.map((r) => `<tr>${r.map((c) => typeof c === "number" ? `<td class=num>${fmt(c)}</td>` : `<td>${esc(c)}</td>`).join("")}</tr>`).join("") +
@@ -113,8 +113,16 @@ export function renderHtmlReport(s: Summary): string {
     `<section>${htmlTable(["destination", "packets", "bytes"], s.top_talkers.by_destination.map((x) => [x.addr, x.packets, x.bytes]))}</section></div>`);
   parts.push(`<h2>Kernel counters (nstat names)</h2>` + htmlTable(["counter", "value"], Object.entries(s.counters)));
   parts.push(`<p class=sub>${fmt(s.timing.packets_per_second)} packets/s, ${s.timing.seconds} s, ${s.timing.workers} worker(s)</p>`);
+  return htmlPage(`nodeplane replay: ${s.node}`, parts.join("\n"), s, PAGE_SCRIPT);
+}
+
+/**
+ * A self-contained page: `body` (HTML), `data` inlined as the JSON of
+ * <script id="summary">, chart.js, then `script` (which draws from it).
+ */
+export function htmlPage(title: string, body: string, data: unknown, script: string): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>nodeplane replay: ${esc(s.node)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1a202c;max-width:1300px}
 h1{margin:0 0 4px}.sub{color:#4a5568}.err{background:#fed7d7;padding:8px;border-radius:4px}
@@ -123,10 +131,10 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.grid{display:flex;fle
 .none{color:#718096}
 </style></head>
 <body>
-${parts.join("\n")}
-<script id="summary" type="application/json">${JSON.stringify(s).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029")}</script>
+${body}
+<script id="summary" type="application/json">${JSON.stringify(data).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029")}</script>
 <script>${scriptSafe(chartSource())}</script>
-<script>${PAGE_SCRIPT}</script>
+<script>${script}</script>
 </body></html>
 `;
 }

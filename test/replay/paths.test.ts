@@ -197,7 +197,8 @@ describe("nodeplane paths", () => {
     const specFile = join(tmp, "nlb.yaml");
     writeFileSync(specFile, SPEC);
     const jsonFile = join(tmp, "paths.json");
-    const r = spawnSync(process.execPath, [CLI, "paths", "--snapshot", snapDir, "--generate", specFile, "--rounds", "1", "--seed", "7", "--json", jsonFile], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    const htmlFile = join(tmp, "paths.html");
+    const r = spawnSync(process.execPath, [CLI, "paths", "--snapshot", snapDir, "--generate", specFile, "--rounds", "1", "--seed", "7", "--json", jsonFile, "--html", htmlFile], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/instance target \(NodePort\)\s+IP target \(pod IP\)/);
@@ -206,6 +207,15 @@ describe("nodeplane paths", () => {
     const j = JSON.parse(readFileSync(jsonFile, "utf8")) as PathsReport;
     expect(j.nodeplane).toBe("paths");
     expect(j.paths.map((p) => p.nlbFlows)).toEqual(report.paths.map((p) => p.nlbFlows));
+    // the page: self-contained, and Chromium draws its four charts
+    const page = readFileSync(htmlFile, "utf8");
+    expect(/<script[^>]+src=/.test(page)).toBe(false);
+    expect(page).toContain("instance target (NodePort)");
+    const c = spawnSync("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", `file://${htmlFile}`],
+      { encoding: "utf8", timeout: 90_000, maxBuffer: 64 << 20 });
+    expect(c.status, c.stderr).toBe(0);
+    expect(/<body[^>]*data-report-error=/.test(c.stdout)).toBe(false);
+    expect(/data-charts-rendered="(\d+)"/.exec(c.stdout)?.[1]).toBe("4");
     const bad = join(tmp, "bg.yaml");
     writeFileSync(bad, "duration: 1\ndirections: {pod-to-outside: 1}\n");
     const e = spawnSync(process.execPath, [CLI, "paths", "--snapshot", snapDir, "--generate", bad], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
