@@ -19,7 +19,7 @@ import { natSetMasq } from "../nat/ext";
 import { setRange, natSetupInfo, MANIP_SRC, MANIP_DST } from "../nat/core";
 import { inetSelectAddr, devFirstAddr, devPtr } from "../dev";
 import { ipRouteOutput } from "../route/output";
-import { rtMtu, rtDev, rtSave, rtRestore } from "../route/rtable";
+import { rtMtu, rtDev } from "../route/rtable";
 import { nfReject } from "./reject";
 import { ipHdrLen } from "../util/ip";
 
@@ -198,13 +198,11 @@ function dstMtu(p: usize): u32 {
 /**
  * tcpmss_reverse_mtu: an output route lookup (nf_route -> ip_route_output_key)
  * with a flow all zero but its destination, the packet's source address;
- * that route's MTU, or ~0 when the lookup fails. The packet's own route
- * (the rtable globals) is left as it was.
+ * that route's MTU, or ~0 when the lookup fails. The lookup overwrites the
+ * rtable globals, as REJECT's reply routing does: the paths that run hooks
+ * keep the packet's route in locals and on the descriptor, never in them.
  */
 function reverseMtu(saddr: u32): u32 {
-  rtSave();
-  let mtu: u32 = 0xffffffff;
-  if (ipRouteOutput(saddr, 0, 0, 0, 0, 0, 0, 0, 0, 0) == 0) mtu = routeMtu(rtMtu, rtDev);
-  rtRestore();
-  return mtu;
+  if (ipRouteOutput(saddr, 0, 0, 0, 0, 0, 0, 0, 0, 0) != 0) return 0xffffffff;
+  return routeMtu(rtMtu, rtDev);
 }

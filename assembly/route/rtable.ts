@@ -48,24 +48,3 @@ export function rtSetOrigin(tableId: u32, routeIndex: u32, rule: u32, tos: u32):
 export function rtSetSaddr(a: u32): void { rtSaddr = a; }
 export function rtAddFlags(f: u32): void { rtFlags |= f; }
 
-/** Where rtSave keeps the globals: one level (the lookups made on the side do not nest). */
-const rtSaved = memory.data(48);
-
-/**
- * Saves the rtable globals, for an output route lookup made on the side
- * (TCPMSS's reverse route, tcpmss_reverse_mtu: a dst of its own, released
- * at once) that must leave the packet's own route as it was: rtRestore
- * puts them back.
- */
-export function rtSave(): void {
-  store<u32>(rtSaved, rtType, 0); store<u32>(rtSaved, rtFlags, 4); store<u32>(rtSaved, rtDev, 8);
-  store<u32>(rtSaved, rtGw, 12); store<i32>(rtSaved, rtError, 16); store<u32>(rtSaved, rtMtu, 20);
-  store<u32>(rtSaved, rtTableId, 24); store<u32>(rtSaved, rtRouteIndex, 28); store<u32>(rtSaved, rtRule, 32);
-  store<u32>(rtSaved, rtSaddr, 36); store<u32>(rtSaved, rtTos, 40);
-}
-export function rtRestore(): void {
-  rtType = load<u32>(rtSaved, 0); rtFlags = load<u32>(rtSaved, 4); rtDev = load<u32>(rtSaved, 8);
-  rtGw = load<u32>(rtSaved, 12); rtError = load<i32>(rtSaved, 16); rtMtu = load<u32>(rtSaved, 20);
-  rtTableId = load<u32>(rtSaved, 24); rtRouteIndex = load<u32>(rtSaved, 28); rtRule = load<u32>(rtSaved, 32);
-  rtSaddr = load<u32>(rtSaved, 36); rtTos = load<u32>(rtSaved, 40);
-}
