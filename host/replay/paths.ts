@@ -30,8 +30,7 @@
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
 import { Collector, type CollectorData } from "../report/collect.js";
-import { NAT_NAMES } from "../report/model.js";
-import { DROP_NAMES } from "../packet/result.js";
+import { NAT_NAMES, dropCounts, egressCounts, natCounts } from "../report/model.js";
 import { createGenerator, type TrafficSpec, type TrafficStats, type Direction } from "../traffic/index.js";
 import { EngineRunner, type SegmentSink } from "./runner.js";
 import { loadEngine, type NodeSpec } from "./setup.js";
@@ -264,13 +263,9 @@ function pathResult(path: PathName, r: RoundResult, seconds: number[]): PathResu
   const c = r.collector;
   const engineSeconds = median(seconds);
   const timed = r.inputs.length / abi.PKT_SIZE;
-  const drops: Record<string, number> = {};
-  c.drops.forEach((n, i) => { if (n) drops[DROP_NAMES[i] ?? String(i)] = n; });
-  const nat: Record<string, number> = {};
-  NAT_NAMES.forEach((k, b) => { if (c.natOps[b]) nat[k] = c.natOps[b]!; });
-  const fwd: Record<string, number> = {};
-  c.oifPackets.map((n, slot) => [r.engine.node.devBySlot[slot]?.name ?? `slot ${slot}`, n ?? 0] as [string, number])
-    .filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).forEach(([k, n]) => { fwd[k] = n; });
+  const drops = Object.fromEntries(dropCounts(c));
+  const nat = natCounts(c);
+  const fwd = Object.fromEntries(egressCounts(c, r.engine.node.devBySlot.map((l) => l?.name)).map(([k, n]) => [k, n]));
   const ct = r.engine.ruleset?.compiled.conntrack ? r.engine.conntrackStats() : undefined;
   return {
     path, title: PATH_TITLES[path],
@@ -368,7 +363,8 @@ export function formatPathsTable(r: PathsReport, opts: { compact?: boolean } = {
     `nodeplane paths: ${r.node}`,
     `  traffic: ${r.traffic} (seed ${r.trafficSeed}); NLB share ${(r.nlbShare * 100).toFixed(0)}% of flows, the same flows through each path`,
     `  IP targets' TCP connections come from ${r.ipTargetSource}; instance targets keep the client's`,
-    `  engine seed ${r.seed}; node time: median of ${r.rounds} alternating rounds per path`,
+    `  engine seed ${r.seed}; node time: median of ${r.rounds} alternating rounds per path` +
+      (r.paths.some((p) => p.timedPackets < p.packets) ? `, over the first ${int(Math.min(...r.paths.map((p) => p.timedPackets)))} packets of each` : ""),
     "",
     line("", a.title, b.title),
     ...rows.map(([x, y, z]) => line(x, y, z)),

@@ -80,21 +80,37 @@ function sortedCounts(m: Record<string, number>): Record<string, number> {
   return out;
 }
 
+/** Most first, then by name. */
+function byCount(a: [string, number, ...number[]], b: [string, number, ...number[]]): number { return b[1] - a[1] || (a[0] < b[0] ? -1 : 1); }
+
+/** The collector's dropped packets by reason name (DROP_NAMES), most first; reasons with none left out. */
+export function dropCounts(col: CollectorData): [string, number][] {
+  return col.drops.map((n, i) => [DROP_NAMES[i] ?? String(i), n] as [string, number]).filter(([, n]) => n > 0).sort(byCount);
+}
+
+/** Forwarded packets and bytes by egress device (`devices`: names by slot), most packets first. */
+export function egressCounts(col: CollectorData, devices: readonly (string | undefined)[]): [string, number, number][] {
+  return col.oifPackets.map((n, slot) => [devices[slot] ?? `slot ${slot}`, n ?? 0, col.oifBytes[slot] ?? 0] as [string, number, number])
+    .filter(([, n]) => n > 0).sort(byCount);
+}
+
+/** Packets by NAT operation (NAT_NAMES), those with none left out. */
+export function natCounts(col: CollectorData): Record<string, number> {
+  const nat: Record<string, number> = {};
+  NAT_NAMES.forEach((k, b) => { if (col.natOps[b]) nat[k] = col.natOps[b]!; });
+  return nat;
+}
+
 export type Summary = ReturnType<typeof buildSummary>;
 
 export function buildSummary(c: SummaryContext) {
   const col = c.collector;
   const verdicts = { forward: col.verdicts[abi.VERDICT_FORWARD] ?? 0, local: col.verdicts[abi.VERDICT_LOCAL] ?? 0, drop: col.verdicts[abi.VERDICT_DROP] ?? 0 };
   const drops: Record<string, { packets: number; why: string }> = {};
-  const dropList = col.drops.map((n, i) => [DROP_NAMES[i] ?? String(i), n] as [string, number]).filter(([, n]) => n > 0)
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  for (const [k, n] of dropList) drops[k] = { packets: n, why: DROP_TEXT[k] ?? "" };
+  for (const [k, n] of dropCounts(col)) drops[k] = { packets: n, why: DROP_TEXT[k] ?? "" };
   const egress: Record<string, { packets: number; bytes: number }> = {};
-  const oifs = col.oifPackets.map((n, slot) => [c.node.devices[slot] ?? `slot ${slot}`, n ?? 0, col.oifBytes[slot] ?? 0] as [string, number, number])
-    .filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  for (const [k, n, b] of oifs) egress[k] = { packets: n, bytes: b };
-  const nat: Record<string, number> = {};
-  NAT_NAMES.forEach((k, b) => { if (col.natOps[b]) nat[k] = col.natOps[b]!; });
+  for (const [k, n, b] of egressCounts(col, c.node.devices)) egress[k] = { packets: n, bytes: b };
+  const nat = natCounts(col);
   const rs = c.ruleset;
   const ctStates: Record<string, number> = {};
   if (rs?.compiled.conntrack) for (const [codes, name] of CT_NAMES) {
