@@ -628,6 +628,10 @@ export const OF_NO_CARRIER = 16;
 export const OF_LOOP_LOCAL = 32;
 /** A local broadcast/multicast send: ip_mc_output's looped-back copy was dropped (by a hook). */
 export const OF_LOOP_DROP = 64;
+/** Local delivery: a socket took the TCP segment or UDP datagram (a listener of ss.txt, or a connection the node made). */
+export const OF_SOCKET = 0x100;
+/** Local delivery: the node's sockets are known (ss.txt) and none took it (a closed port: RST or port unreachable). */
+export const OF_NO_SOCKET = 0x200;
 
 // ---- verdicts --------------------------------------------------------------
 export const VERDICT_NONE = 0;

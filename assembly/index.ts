@@ -20,6 +20,7 @@ import { talkersCreate, talkersAdd, talkersAddBatch } from "./replay/talkers";
 import { smpSet } from "./smp";
 import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from "./ipv4/reply";
 import { socketsSet } from "./ipv4/local";
+import { connSocksReset, connSocksKeep } from "./ipv4/connsock";
 import { peersReset } from "./ipv4/peer";
 import { icmpReset } from "./ipv4/icmp";
 import { clockReset, clockAdvance } from "./ipv4/clock";
@@ -62,6 +63,7 @@ export function state_reset(): void {
   ctStatsReset();
   recentReset();
   nfCountersReset();
+  connSocksReset();
 }
 let ctTablesMade = false;
 
@@ -174,6 +176,8 @@ export function seed_keys_derive(base: usize, count: u32, seed: u32, firstLo: u3
 export function process_batch_partial(base: usize, count: u32, final: u32): u32 { return processBatch(base, count, final != 0); }
 /** The CPU model (smp.ts): number of CPUs (1..64) and the race window in ns. */
 export function smp_set(cpus: u32, windowNs: u64): void { smpSet(cpus, windowNs); }
+/** Whether a local sender's socket stays after it sends (EngineOptions.senderSockets; ipv4/connsock.ts). */
+export function conn_socks_keep(keep: u32): void { connSocksKeep(keep != 0); }
 export function reply_ring_ptr(): usize { return replyRingPtr(); }
 export function reply_ring_used(): u32 { return replyRingUsed(); }
 export function reply_ring_overflow(): u32 { return replyRingOverflow(); }

@@ -26,7 +26,7 @@
  * own work on the established-flow path.
  */
 import {
-  PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TTL, PKT_TOS, PKT_LEN,
+  PKT_SIZE, PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCPFLAGS, PKT_TTL, PKT_TOS, PKT_LEN,
   PKT_FLAGS, PKT_IIF, PKT_IP_ERROR, PKT_FRAG_MAX, PKT_BOUND_OIF, PKT_MARK, PKT_UID, PKT_TIME, PKT_VERDICT, PKT_OIF,
   PKT_OUT_SRC, PKT_OUT_DST, PKT_OUT_SPORT, PKT_OUT_DPORT, PKT_OUT_MARK, PKT_PX, PX_HAS_SOCK, PX_MSS_INSERT, PKT_CT_INFO, CTINFO_NONE,
   PKT_NF_DROP_HOOK, PKT_NF_VERDICT_RULE, PKT_REPLY_COUNT, PKT_REPLY_FIRST, PKT_DEFERRED, PKT_DEFER_OIF,
@@ -45,10 +45,11 @@ import { clockAdvance, jiffies } from "./ipv4/clock";
 import { ipRouteInputCached } from "./route/cache";
 import { ipRouteOutput, ipDevFind } from "./route/output";
 import {
-  rtType, rtFlags, rtDev, rtGw, rtMtu, rtError, RTCF_LOCAL, RTCF_DOREDIRECT, RTCF_BROADCAST, RTCF_MULTICAST,
+  rtType, rtFlags, rtDev, rtGw, rtMtu, rtError, rtSaddr, RTCF_LOCAL, RTCF_DOREDIRECT, RTCF_BROADCAST, RTCF_MULTICAST,
 } from "./route/rtable";
 import { drop, recordRoute, transmit, setOutHeader, ipLocalOutRouted } from "./ipv4/output";
 import { ipLocalDeliver } from "./ipv4/local";
+import { connSockSend } from "./ipv4/connsock";
 import { ipRcvHeaderError, ipRcvOptions } from "./ipv4/rcv";
 import { IPERR_SRR } from "./abi";
 import {
@@ -434,6 +435,10 @@ function ipLocalOut(p: usize): void {
   if (proto == 6 && (rtFlags & RTCF_MULTICAST)) { recordRoute(p); drop(p, DROP_IP_INNOROUTES); return; }
   // a socket sends to a multicast group with IP_MULTICAST_TTL, default 1
   if (isMulticast(load<u32>(p, PKT_DST))) store<u8>(p, 1, PKT_TTL);
+  // the sending socket, hashed (tcp_v4_connect) or bound (udp_sendmsg) before the packet is built: its replies find it (ipv4/connsock.ts)
+  if (proto == 6 || proto == 17) {
+    connSockSend(proto, rtSaddr, load<u16>(p, PKT_SPORT), load<u32>(p, PKT_DST), load<u16>(p, PKT_DPORT), proto == 6 ? <u32>load<u8>(p, PKT_TCPFLAGS) : 0);
+  }
   // OUTPUT, re-route, POSTROUTING: ipv4/output.ts
   ipLocalOutRouted(p);
 }

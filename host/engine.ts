@@ -43,6 +43,15 @@ export interface EngineOptions {
    * The results are the same either way; false interprets every table.
    */
   jit?: boolean;
+  /**
+   * What becomes of the socket a local process sends a TCP segment or UDP
+   * datagram from (`iif: "local"`): `"kept"` (default) keeps it, so what
+   * comes back to it is delivered to it (assembly/ipv4/connsock.ts);
+   * `"closed"` models a sender that closes its socket right after sending
+   * (a connecting TCP socket closes without a reset), so replies find no
+   * socket, as for the kernel tests' agent, which sends and closes.
+   */
+  senderSockets?: "kept" | "closed";
 }
 
 /** SNMP counters, named as `nstat` names the kernel's. */
@@ -149,6 +158,9 @@ export class Engine {
     if (!Number.isInteger(win) || win < 0) throw new RangeError(`raceWindowNs must be a non-negative integer (got ${win})`);
     this.cpus = cpus;
     core.smp_set(cpus, BigInt(win));
+    const sockets = opts.senderSockets ?? "kept";
+    if (sockets !== "kept" && sockets !== "closed") throw new RangeError(`senderSockets must be "kept" or "closed" (got ${String(sockets)})`);
+    core.conn_socks_keep(sockets === "kept" ? 1 : 0);
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {

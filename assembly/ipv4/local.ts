@@ -21,7 +21,7 @@ import {
   CTR_ICMP_IN_DEST_UNREACHS, CTR_ICMP_IN_TIME_EXCDS, CTR_ICMP_IN_ECHO_REPS,
   PKT_CSUM, CSUM_BAD, CSUM_NONE, CTR_UDPLITE_IN_ERRORS, CTR_UDPLITE_IN_CSUM_ERRORS, CTR_UDPLITE_NO_PORTS, CTR_UDPLITE_IGNORED_MULTI, PKT_ICMP_CODE, PF_INNER, PKT_INNER_PROTO, PKT_OUT_INNER_SRC, PKT_OUT_INNER_SPORT, DROP_TCP_CSUM, DROP_UDP_CSUM, DROP_ICMP_CSUM, CTR_TCP_IN_CSUM_ERRORS, CTR_TCP_IN_ERRS,
   CTR_UDP_IN_CSUM_ERRORS, CTR_UDP_IN_ERRORS, CTR_ICMP_IN_CSUM_ERRORS, CTR_ICMP_IN_ERRORS,
-  PKT_L4_BYTES, DROP_L4_SHORT, DROP_PKT_TOO_SMALL, DROP_IP_INHDR, PF_UDP_LEN_BAD, PF_UDP_LEN, PKT_CSCOV,
+  PKT_L4_BYTES, OF_SOCKET, OF_NO_SOCKET, DROP_L4_SHORT, DROP_PKT_TOO_SMALL, DROP_IP_INHDR, PF_UDP_LEN_BAD, PF_UDP_LEN, PKT_CSCOV,
 } from "../abi";
 import { count } from "./stats";
 import { zalloc, release } from "../util/mem";
@@ -38,11 +38,8 @@ import {
 } from "./icmp";
 import { replyAlloc } from "./reply";
 import { ipLocalOutRouted, drop } from "./output";
+import { connSockDeliver } from "./connsock";
 
-/** Output flag: delivered to a bound socket. */
-export const OF_SOCKET: u32 = 0x100;
-/** Output flag: no socket (closed port). */
-export const OF_NO_SOCKET: u32 = 0x200;
 
 // ---- socket table: proto u8 @0, port u16 @2, addr u32 @4 (0 = any) ----
 let socks: usize = 0;
@@ -115,6 +112,12 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
     drop(p, DROP_TCP_CSUM);
     return;
   }
+  const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
+  // __inet_lookup_skb: the established hash (the node's own connections) before the listeners
+  if (connSockDeliver(6, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT), load<u32>(p, PKT_OUT_SRC), load<u16>(p, PKT_OUT_SPORT), flags)) {
+    markOut(p, OF_SOCKET);
+    return;
+  }
   if (!socketsKnown) return;
   if (socketBound(6, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT))) {
     markOut(p, OF_SOCKET);
@@ -122,7 +125,6 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   }
   markOut(p, OF_NO_SOCKET);
   // tcp_v4_send_reset
-  const flags = <u32>load<u8>(p, PKT_TCPFLAGS);
   if (flags & 4) return; // never answer a reset
   if (rtType != RTN_LOCAL) return; // no socket and not a local route: silent
   const daddr = load<u32>(p, PKT_OUT_SRC);
@@ -216,6 +218,12 @@ function udpRcv(p: usize, rtFlagsIn: u32, lite: bool): void {
   }
   if (rtFlagsIn & (RTCF_BROADCAST | RTCF_MULTICAST)) {
     if (socketsKnown && !socketBound(17, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT))) count(CTR_UDP_IGNORED_MULTI);
+    return;
+  }
+  // __udp4_lib_lookup: a socket the node sent from, connected to this peer, scores above the bound-only ones
+  if (connSockDeliver(17, load<u32>(p, PKT_OUT_DST), load<u16>(p, PKT_OUT_DPORT), load<u32>(p, PKT_OUT_SRC), load<u16>(p, PKT_OUT_SPORT), 0)) {
+    count(CTR_UDP_IN_DATAGRAMS);
+    markOut(p, OF_SOCKET);
     return;
   }
   if (!socketsKnown) return;

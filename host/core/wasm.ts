@@ -46,6 +46,7 @@ export interface CoreExports {
   talkers_add_batch(bySrc: number, byDst: number, base: number, n: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;
+  conn_socks_keep(keep: number): void;
   clock_advance(ns: bigint): void;
   reply_ring_ptr(): number;
   reply_ring_used(): number;

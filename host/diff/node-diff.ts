@@ -5,7 +5,6 @@
  */
 import { Engine } from "../engine.js";
 import type { PacketInput } from "../packet/input.js";
-import type { NodeSnapshot, Socket } from "../model/node.js";
 import { InputError, isInputError } from "../snapshot/errors.js";
 import { CATEGORIES, compareFlow, type FlowChange } from "./compare.js";
 import { mergeFacts, nodeFacts, type NodeFacts } from "./facts.js";
@@ -60,11 +59,11 @@ export interface DiffResult {
 }
 
 /** An Engine loaded with a side's node. Random endpoint choice (-m statistic --mode random) is pinned (see below). */
-async function engineFor(side: NodeSide, seed: number, flows: Flow[], onWarning?: (m: string) => void): Promise<Engine> {
+async function engineFor(side: NodeSide, seed: number, onWarning?: (m: string) => void): Promise<Engine> {
   const engine = await Engine.create({ seed });
   if (onWarning) engine.onWarning = onWarning;
   try {
-    engine.load(withClientSockets(side.snapshot, flows), { hz: side.snapshot.hz });
+    engine.load(side.snapshot, { hz: side.snapshot.hz }); // the local clients' sockets: the engine makes them as they send (ipv4/connsock.ts)
   } catch (e) {
     if (isInputError(e) && e.file === "iptables-save.txt") {
       throw new InputError(side.iptablesFile, e.line, e.token, e.problem, e.text, e.column);
@@ -78,19 +77,6 @@ async function engineFor(side: NodeSide, seed: number, flows: Flow[], onWarning?
   // connection takes the chain's last endpoint, the same on both sides.
   engine.setStatisticOracle([]);
   return engine;
-}
-
-/**
- * The snapshot with the sockets of the node-local clients of the workload
- * added: ss -Htlnu lists listening sockets only, and without the client's
- * own socket the emulated node would answer the server's reply with a reset
- * (or a port unreachable). Same on both sides.
- */
-export function withClientSockets(snap: NodeSnapshot, flows: Flow[]): NodeSnapshot {
-  if (!snap.sockets) return snap; // no ss.txt: the node's ports are unknown, and every local port answers
-  const src = { file: "nodeplane diff (the workload's local client sockets)", line: 0, text: "" };
-  const extra: Socket[] = flows.filter((f) => f.initiator === "local" && f.kind !== "input").map((f) => ({ proto: f.proto, addr: 0, port: f.sport, src }));
-  return extra.length ? { ...snap, sockets: [...snap.sockets, ...extra] } : snap;
 }
 
 /** The --packets workload: every packet is its own one-packet "flow". */
@@ -126,7 +112,7 @@ export async function diffNodePair(a: NodeSide, b: NodeSide, o: DiffOptions = {}
   const merged = mergeFacts(fa, fb, [...(a.vpcCidrs ?? []), ...(b.vpcCidrs ?? [])]);
   const flows = o.packets ? packetFlows(o.packets.lines) : deriveFlows(merged, { flows: o.flows ?? 120, seed });
   const play = async (side: NodeSide, facts: NodeFacts) => {
-    const engine = await engineFor(side, seed, flows, o.onWarning);
+    const engine = await engineFor(side, seed, o.onWarning);
     return o.packets ? playPackets(engine, flows, o.packets) : playFlows(engine, facts, flows, seed);
   };
   const pa = await play(a, fa);

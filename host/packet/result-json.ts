@@ -43,7 +43,7 @@ function num(n: number): string {
 /** Keys every serializer below writes, in decodePacket's insertion order (checked against the types). */
 export const PACKET_KEYS = [
   "i", "verdict", "reason", "oif", "nexthop", "src", "dst", "sport", "dport", "icmp_id", "inner", "ttl", "tos", "mss", "len", "frags", "redirect",
-  "loopback", "ip_rule", "ip_route", "rules", "rules_traversed", "trace", "trace_truncated", "nf_verdict", "nf_hook", "nat", "ct", "ct_dir",
+  "loopback", "socket", "ip_rule", "ip_route", "rules", "rules_traversed", "trace", "trace_truncated", "nf_verdict", "nf_hook", "nat", "ct", "ct_dir",
   "ct_entry", "replies",
 ] as const;
 export const REPLY_KEYS = [
@@ -144,6 +144,7 @@ export function resultJson(r: PacketResult): string {
   if (r.frags !== undefined) s += `,"frags":${r.frags}`;
   if (r.redirect !== undefined) s += `,"redirect":${r.redirect}`;
   if (r.loopback !== undefined) s += `,"loopback":${str(r.loopback)}`;
+  if (r.socket !== undefined) s += `,"socket":${str(r.socket)}`;
   if (r.ip_rule !== undefined) s += `,"ip_rule":${str(r.ip_rule)}`;
   if (r.ip_route !== undefined) s += `,"ip_route":${str(r.ip_route)}`;
   s += nfKeys(r) + `,"replies":[`;

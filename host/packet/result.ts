@@ -273,6 +273,14 @@ export interface PacketResult {
    * dropped (its rules and its drop reason's count are the engine's too).
    */
   loopback?: "local" | "drop";
+  /**
+   * A TCP segment or UDP datagram delivered to the node: `"open"` when a
+   * socket took it (a listener of the snapshot's ss.txt, or a connection a
+   * local process made earlier in the replay), `"closed"` when the node's
+   * sockets are known and none did (the node answers with a reset or a port
+   * unreachable). Absent when the sockets are unknown.
+   */
+  socket?: "open" | "closed";
   /** The `ip rule` that decided (as the snapshot prints it). */
   ip_rule?: string;
   /** The `ip route` that decided (as the snapshot prints it). */
@@ -350,6 +358,7 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   if (frags > 1) r.frags = frags;
   if (outFlags & abi.OF_REDIRECT) r.redirect = true;
   if (outFlags & (abi.OF_LOOP_LOCAL | abi.OF_LOOP_DROP)) r.loopback = outFlags & abi.OF_LOOP_LOCAL ? "local" : "drop";
+  if (outFlags & (abi.OF_SOCKET | abi.OF_NO_SOCKET)) r.socket = outFlags & abi.OF_SOCKET ? "open" : "closed";
   if (withProvenance) {
     const ruleIdx = dv.getUint32(p + abi.PKT_RULE_INDEX, true);
     const routeIdx = dv.getUint32(p + abi.PKT_RT_INDEX, true);

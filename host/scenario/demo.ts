@@ -20,7 +20,10 @@ export interface DemoOptions { packets: number; seed: number; out?: Writable; se
 
 function describe(p: PacketInput, r: PacketResult): string {
   const ports = p.dport !== undefined ? `:${p.dport}` : "";
-  let s = `${p.iif} ${p.src ?? "(local)"} -> ${p.dst}${ports} ${p.proto}: ${r.verdict}`;
+  // a process's packet that leaves the node is "forward" in the results (it left): "sent" here
+  const local = p.iif === "local";
+  const verdict = local && r.verdict === "forward" ? "sent" : r.verdict;
+  let s = `${local ? "node process" : p.iif} ${p.src ?? (local ? `(source ${r.src})` : "")} -> ${p.dst}${ports} ${p.proto}: ${verdict}`;
   if (r.verdict === "forward") s += ` via ${r.oif}${r.nexthop && r.nexthop !== p.dst ? ` (next hop ${r.nexthop})` : ""}, src ${r.src}, ttl ${r.ttl}`;
   if (r.verdict === "drop") s += ` (${r.reason})`;
   for (const q of r.replies) s += `; node answers ${q.kind === "tcp" ? `TCP ${q.flags}` : `ICMP ${q.icmp_type}/${q.icmp_code}`} from ${q.src} via ${q.oif}`;

@@ -132,7 +132,7 @@ class NodeRun {
     const snap = parseSnapshotFiles(this.files, `kernel node ${this.def.id}`);
     for (const [k, v] of Object.entries(sysctl)) snap.sysctl.set(k, v);
     snap.iptablesSave = ruleset;
-    this.engine = await Engine.create({ seed, hz: this.hz });
+    this.engine = await Engine.create({ seed, hz: this.hz, senderSockets: "closed" /* the agent sends and closes */ });
     this.engine.load(snap, { hz: this.hz });
     this.stat = statisticRandomRules(this.engine);
     this.engine.setStatisticOracle([]);

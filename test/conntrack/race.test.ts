@@ -127,7 +127,7 @@ async function kernelRun(randomFully: boolean): Promise<RunOutcome> {
 async function emulatorRun(syns: PacketInput[], randomFully: boolean, cpus: number): Promise<Omit<RunOutcome, "syns">> {
   const snap = parseSnapshotFiles(snapFiles, "race node");
   snap.iptablesSave = ruleset(randomFully);
-  const e = await Engine.create({ seed: 7, cpus });
+  const e = await Engine.create({ seed: 7, cpus, senderSockets: "closed" /* the agent sends and closes */ });
   e.load(snap);
   e.process(syns);
   const st = e.conntrackStats();

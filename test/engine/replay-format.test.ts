@@ -106,7 +106,7 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
     const r = await one({ iif: "eth0", src: CLIENT, dst: NODE, proto: "tcp", sport: 40000, dport: 30080, flags: "S", seq: 1000 });
     expect(r).toStrictEqual({
       i: 0, verdict: "local", oif: "lo", nexthop: NODE, src: CLIENT, dst: NODE,
-      sport: 40000, dport: 30080, ttl: 64, ip_rule: RULE_LOCAL, ip_route: ROUTE_LOCAL_NODE,
+      sport: 40000, dport: 30080, ttl: 64, socket: "closed", ip_rule: RULE_LOCAL, ip_route: ROUTE_LOCAL_NODE,
       replies: [{
         // tcp_v4_send_reset for a SYN without ACK: seq 0, ack = seq + 1, flags RA
         kind: "tcp", verdict: "forward", oif: "eth0", nexthop: "10.0.0.1", src: NODE, dst: CLIENT, ttl: 64,
@@ -128,7 +128,7 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
       const r = await one({ iif: "eth0", src: CLIENT, dst: NODE, proto: "tcp", sport: 40000, dport, flags: "S" });
       expect(r).toStrictEqual({
         i: 0, verdict: "local", oif: "lo", nexthop: NODE, src: CLIENT, dst: NODE,
-        sport: 40000, dport, ttl: 64, ip_rule: RULE_LOCAL, ip_route: ROUTE_LOCAL_NODE, replies: [],
+        sport: 40000, dport, ttl: 64, socket: "open", ip_rule: RULE_LOCAL, ip_route: ROUTE_LOCAL_NODE, replies: [],
       });
     }
   });
@@ -136,6 +136,7 @@ describe("replay output: one packet per verdict on the EKS fixture", () => {
   it("UDP to a closed port on the node: ICMP port unreachable (3/3)", async () => {
     const r = await one({ iif: "eth0", src: CLIENT, dst: NODE, proto: "udp", sport: 40000, dport: 30080 });
     expect(r.verdict).toBe("local");
+    expect(r.socket).toBe("closed");
     expect(r.replies).toStrictEqual([{
       kind: "icmp", verdict: "forward", oif: "eth0", nexthop: "10.0.0.1", src: NODE, dst: CLIENT, ttl: 64,
       icmp_type: 3, icmp_code: 3, len: 56,
@@ -300,6 +301,74 @@ function eth1DownSnapshot(): NodeSnapshot {
   const files = { ...fixtureFiles, "ip-link.txt": link.replace(up, "4: eth1: <BROADCAST,MULTICAST> mtu 9001 qdisc mq state DOWN") };
   return parseSnapshotFiles(files, "eks-node with eth1 down");
 }
+
+describe("the node's own connections: replies reach the socket a local process sent from", () => {
+  const tcp = (iif: string, flags: string, extra: Record<string, unknown> = {}) => iif === "local"
+    ? { iif, dst: CLIENT, proto: "tcp", sport: 45000, dport: 443, flags, ...extra }
+    : { iif, src: CLIENT, dst: NODE, proto: "tcp", sport: 443, dport: 45000, flags, ...extra };
+  const summary = (rs: PacketResult[]) => rs.map((r) => `${r.verdict}${r.socket ? ` ${r.socket}` : ""}${r.replies.map((q) => ` ${q.kind === "tcp" ? q.flags : `icmp ${q.icmp_type}/${q.icmp_code}`}`).join("")}`);
+
+  it("a SYN-ACK answering the node's SYN is delivered to its socket, without a reset; a reset ends the socket", async () => {
+    const e = await engineFor();
+    const rs = e.process([
+      tcp("local", "S", { seq: 100 }),
+      tcp("eth0", "SA", { seq: 5000, ack: 101 }),
+      tcp("local", "A", { seq: 101, ack: 5001 }),
+      tcp("eth0", "PA", { seq: 5001, ack: 101 }),
+      tcp("eth0", "SA", { seq: 5000, ack: 101, dport: 45001 }), // no socket on that port: a reset (seq = its ack)
+      tcp("eth0", "R", { seq: 5001 }), // tcp_reset: the socket is gone
+      tcp("eth0", "A", { seq: 5001, ack: 101 }),
+    ]);
+    expect(summary(rs)).toEqual(["forward", "local open", "forward", "local open", "local closed R", "local open", "local closed R"]);
+    expect(e.counters().TcpOutRsts).toBe(2);
+  });
+
+  it("the node's reset ends its socket; its FIN keeps it for TCP_TIMEWAIT_LEN (60 s)", async () => {
+    const e = await engineFor();
+    const rs = e.process([
+      tcp("local", "S", { seq: 100, t: 0 }),
+      tcp("local", "R", { seq: 101, t: 1 }),
+      tcp("eth0", "A", { seq: 5001, ack: 101, t: 2 }), // after the node's reset: closed
+      tcp("local", "S", { seq: 200, t: 3, sport: 45002 }),
+      tcp("local", "FA", { seq: 201, ack: 1, t: 4, sport: 45002 }),
+      tcp("eth0", "FA", { seq: 1, ack: 202, t: 63, dport: 45002 }), // 59 s after the FIN: FIN_WAIT/TIME_WAIT
+      tcp("eth0", "A", { seq: 2, ack: 202, t: 64.5, dport: 45002 }), // 60.5 s after: gone
+    ]);
+    expect(summary(rs)).toEqual(["forward", "forward", "local closed R", "forward", "forward", "local open", "local closed R"]);
+  });
+
+  it("a UDP reply reaches the socket the node sent from (UdpInDatagrams); other ports and peers get port unreachable", async () => {
+    const e = await engineFor();
+    const rs = e.process([
+      { iif: "local", dst: CLIENT, proto: "udp", sport: 53000, dport: 53 },
+      { iif: "eth0", src: CLIENT, dst: NODE, proto: "udp", sport: 53, dport: 53000 },
+      { iif: "eth0", src: "52.1.2.4", dst: NODE, proto: "udp", sport: 53, dport: 53000 },
+      { iif: "eth0", src: CLIENT, dst: NODE, proto: "udp", sport: 53, dport: 53001 },
+    ]);
+    expect(summary(rs)).toEqual(["forward", "local open", "local closed icmp 3/3", "local closed icmp 3/3"]);
+    expect(e.counters().UdpInDatagrams).toBe(1);
+    expect(e.counters().UdpNoPorts).toBe(2);
+  });
+
+  it('senderSockets "closed" (a sender that closes right after sending, as the kernel tests\' agent does): replies find no socket', async () => {
+    const e = await Engine.create({ senderSockets: "closed" });
+    e.load(snap, { hz: snap.hz });
+    const rs = e.process([tcp("local", "S", { seq: 100 }), tcp("eth0", "SA", { seq: 5000, ack: 101 })]);
+    expect(summary(rs)).toEqual(["forward", "local closed R"]);
+    await expect(Engine.create({ senderSockets: "open" as never })).rejects.toThrow(/senderSockets/);
+  });
+
+  it("the socket is the one the node made: a reply to another of its addresses, or a state reset, finds none", async () => {
+    const e = await engineFor();
+    e.process([tcp("local", "S", { seq: 100 })]);
+    const [other] = e.process([{ ...tcp("eth0", "SA", { seq: 5000, ack: 101 }), dst: "10.0.1.20" }]); // eth1's address
+    expect(other!.verdict).toBe("local");
+    expect(other!.socket).toBe("closed");
+    e.load(snap, { hz: snap.hz }); // loading a snapshot forgets all dynamic state (state_reset)
+    const [after] = e.process([tcp("eth0", "SA", { seq: 5000, ack: 101 })]);
+    expect(summary([after!])).toEqual(["local closed R"]);
+  });
+});
 
 describe("input warnings: unknown and not-yet-modelled fields", () => {
   it("warns exactly once per unknown field name, never errors, and ignores the field", async () => {

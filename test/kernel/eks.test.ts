@@ -88,7 +88,7 @@ describeKernel("EKS multi-ENI nodes agree with the kernel", () => {
       const problems: string[] = [];
       try {
         const snap = parseSnapshotFiles(await kernel.dumpSnapshot(), `kernel: ${name}`);
-        const engine = await Engine.create({ seed: v });
+        const engine = await Engine.create({ seed: v, senderSockets: "closed" /* the agent sends and closes */ });
         engine.load(snap, { hz: snap.hz ?? 250 });
         const queries = queriesFor(node, 100 + v);
         const answers = await kernel.routeGet(queries);

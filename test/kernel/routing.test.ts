@@ -30,7 +30,7 @@ async function runConfig(seed: number): Promise<{ problems: string[]; compared: 
   try {
     const files = await kernel.dumpSnapshot();
     const snap = parseSnapshotFiles(files, `kernel seed ${seed}`);
-    const engine = await Engine.create({ seed });
+    const engine = await Engine.create({ seed, senderSockets: "closed" /* the agent sends and closes */ });
     engine.load(snap, { hz: snap.hz ?? 250 });
     const problems: string[] = [];
     // 1. ip route get
@@ -48,7 +48,7 @@ async function runConfig(seed: number): Promise<{ problems: string[]; compared: 
     for (const d of disagreements) problems.push(fmt(d));
     if (disagreements.some((d) => d.what.startsWith("counter"))) {
       problems.push("  per-packet diagnosis:", ...(await diagnoseCounters(c.spec, async (f) => {
-        const e = await Engine.create({ seed });
+        const e = await Engine.create({ seed, senderSockets: "closed" /* the agent sends and closes */ });
         const s2 = parseSnapshotFiles(f, `kernel seed ${seed}`);
         e.load(s2, { hz: s2.hz ?? 250 });
         return e;

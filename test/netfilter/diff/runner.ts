@@ -161,7 +161,7 @@ export class DiffNode {
     const snap = parseSnapshotFiles(this.files, "kernel node");
     for (const [k, v] of Object.entries(sysctl)) snap.sysctl.set(k, v);
     snap.iptablesSave = ruleset;
-    const e = await Engine.create({ seed, hz: this.hz });
+    const e = await Engine.create({ seed, hz: this.hz, senderSockets: "closed" /* the agent sends and closes */ });
     e.load(snap, { hz: this.hz });
     return e;
   }
