@@ -28,6 +28,7 @@ import { EAGAIN, EINVAL, EHOSTUNREACH, EACCES } from "../util/errno";
 import { flDaddr, flTos, flScope, flOif, setResult, setFlow, resType, resRoute } from "./flow";
 import { devPtr } from "../dev";
 import { customRules } from "../config";
+import { routeCacheGeneration } from "../route/cache";
 
 // table record
 const TBL_ID = TRIE_SIZE + 0; // u32 kernel table id
@@ -319,11 +320,45 @@ export function fibTableLookupLocal(addr: u32): u32 {
 export let localLookupDev: u32 = 0;
 
 /**
+ * Remembered localTableLookup answers: the lookup (flow with only the
+ * destination set, no flags) is a pure function of the address and of the
+ * configuration (tables, devices), which every configuration call changes
+ * the route cache's generation for (route/cache.ts). Direct-mapped, LT_SIZE
+ * bytes an entry: u32 generation (0 = empty), u32 addr, u32 type, u32 dev.
+ * xt_addrtype asks for every packet a rule with `-m addrtype` examines
+ * (the VPC CNI's mangle PREROUTING rule for each packet from eth0).
+ */
+const LT_SHIFT: u32 = 10;
+const LT_SIZE: usize = 16;
+let ltCache: usize = 0;
+
+/** Empties the localTableLookup cache (the generation wrapped). */
+export function localTableCacheClear(): void {
+  if (ltCache != 0) memory.fill(ltCache, 0, <usize>(1 << LT_SHIFT) * LT_SIZE);
+}
+
+/**
  * __inet_dev_addr_type's lookup: the local table's route type for `addr`
  * (0 when no route covers it), with its nexthop device in localLookupDev.
- * Clobbers the flow.
+ * May clobber the flow.
  */
 export function localTableLookup(addr: u32): u32 {
+  if (ltCache == 0) ltCache = zalloc(<usize>(1 << LT_SHIFT) * LT_SIZE);
+  const gen = routeCacheGeneration();
+  const c = ltCache + (<usize>((addr * 0x9E3779B1) >> (32 - LT_SHIFT)) << 4);
+  if (load<u32>(c) == gen && load<u32>(c, 4) == addr) {
+    localLookupDev = load<u32>(c, 12);
+    return load<u32>(c, 8);
+  }
+  const type = localTableLookupUncached(addr);
+  store<u32>(c, gen);
+  store<u32>(c, addr, 4);
+  store<u32>(c, type, 8);
+  store<u32>(c, localLookupDev, 12);
+  return type;
+}
+
+function localTableLookupUncached(addr: u32): u32 {
   localLookupDev = 0;
   for (let s: u32 = 0; s < tableCap; s++) {
     if (load<u32>(tablePtr(s), TBL_ID) != 255 || !tableExists(s)) continue;

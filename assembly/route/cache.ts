@@ -29,6 +29,7 @@ import {
 } from "./rtable";
 import { rulesNeedPorts } from "../config";
 import { rulesMarkMask } from "../fib/rules";
+import { localTableCacheClear } from "../fib/table";
 
 const RC_SHIFT: u32 = 15;
 const RC_ENTRIES: u32 = 1 << RC_SHIFT;
@@ -46,9 +47,13 @@ export function routeCacheInvalidate(): void {
   if (generation == 0) {
     // wrapped: stale entries could look current, so clear them
     if (cache != 0) memory.fill(cache, 0, <usize>RC_ENTRIES * RC_SIZE);
+    localTableCacheClear();
     generation = 1;
   }
 }
+
+/** The configuration generation (other caches of configuration-only answers key on it: fib/table.ts). */
+export function routeCacheGeneration(): u32 { return generation; }
 
 export function routeCacheStatsReset(): void { rcHits = 0; rcMisses = 0; }
 
