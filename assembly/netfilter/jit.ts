@@ -63,6 +63,13 @@ export function jitClear(): void {
 @inline export function jitSlot(t: u32, h: u32): u32 { return unchecked(jitSlots[t * 5 + h]); }
 
 /**
+ * The running compiled walk reads JS_CT_STATE (JIT_NEEDS_CT): only then do
+ * the core's targets and interpreted chains it calls write the state bits
+ * again after they ran (nothing else reads them).
+ */
+let jitNeedsCt: u32 = 0;
+
+/**
  * Runs compiled walk `slot` (a jitSlot value) for packet `p`: NF_ACCEPT or
  * NF_DROP; the verdict entry and drop reason are in JIT_STATE afterwards.
  */
@@ -71,8 +78,14 @@ export function jitClear(): void {
   store<u32>(jitState, hsIn, JS_IN_DEV);
   store<u32>(jitState, hsOut, JS_OUT_DEV);
   store<i32>(jitState, DROP_NETFILTER, JS_DROP_REASON);
-  if (slot & JIT_NEEDS_CT) store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
-  return call_indirect<u32>(slot & ~JIT_NEEDS_CT, p);
+  const needsCt = slot & JIT_NEEDS_CT;
+  if (needsCt) store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  // a target may run a walk of its own (REJECT's icmp_send through OUTPUT): this one's flag after it
+  const outer = jitNeedsCt;
+  jitNeedsCt = needsCt;
+  const v = call_indirect<u32>(slot & ~JIT_NEEDS_CT, p);
+  jitNeedsCt = outer;
+  return v;
 }
 
 /** Entry `e`'s match at `m` for packet `p` (a match the compiled code does not inline): 1 or 0. */
@@ -90,7 +103,7 @@ export function jitWalkChain(p: usize, chain: u32): u32 {
   if (r != NF_CONTINUE) {
     store<u32>(jitState, verdictEntry, JS_VERDICT_ENTRY);
     store<i32>(jitState, walkDropReason, JS_DROP_REASON);
-  } else {
+  } else if (jitNeedsCt) {
     store<u32>(jitState, ctStateBit(p), JS_CT_STATE); // its targets may have changed them
   }
   return r;
@@ -105,7 +118,7 @@ export function jitTrace(p: usize, id: u32): void {
 export function jitTarget(p: usize, e: usize): u32 {
   const r = runTarget(p, e, <u32>load<u8>(e, E_TARGET));
   if (r != TGT_CONTINUE) store<i32>(jitState, targetDropReason, JS_DROP_REASON);
-  else store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  else if (jitNeedsCt) store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
   return r;
 }
 
