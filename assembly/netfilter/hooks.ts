@@ -24,7 +24,7 @@ import {
 } from "../abi";
 import { prog, ctEnabled, natEnabled, chainAt } from "./program";
 import { hookState, hookRoute } from "./state";
-import { iptDoTable, NF_ACCEPT, verdictEntry, walkDropReason } from "./walk";
+import { iptDoTable, iptDoTableHook, NF_ACCEPT, verdictEntry, walkDropReason } from "./walk";
 import { nfConntrackIn, nfConfirm, pktCt, pktCtInfo, ctPtr, ctKill, ctDropReason } from "../conntrack/core";
 import { T_SRC, T_DST, ctTuple } from "../conntrack/entry";
 import { natMasqDev } from "../nat/ext";
@@ -51,7 +51,7 @@ function dropBy(p: usize, hook: u32, reason: i32, byRule: bool): bool {
 // @ts-ignore: decorator
 @inline function table(p: usize, t: u32, hook: u32): bool {
   if (chainAt(t, hook) == 0xffffffff) return true; // no such table at this hook
-  if (iptDoTable(p, t, hook) == NF_ACCEPT) return true;
+  if (iptDoTableHook(p, t, hook) == NF_ACCEPT) return true;
   return dropBy(p, hook, walkDropReason, true);
 }
 

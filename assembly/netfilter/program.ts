@@ -6,7 +6,7 @@
 import {
   NFP_MAGIC, NFP_H_MAGIC, NFP_H_ENTRIES, NFP_H_CHAINS, NFP_H_CHAIN_OFF, NFP_H_IFACE_OFF, NFP_H_IFACE_ROWS,
   NFP_H_IFACE_COLS, NFP_H_FLAGS, NFP_H_MAX_DEPTH, NFP_H_RECENT_TABLES, NFP_H_NFACCT, NFP_H_HOOKS, NFP_H_RECENT_OFF, NFP_H_ENTRIES_END, NFP_F_CONNTRACK,
-  NFC_SIZE, NFT_NAT, NFT_COUNT, NF_INET_NUMHOOKS, E_SIZE, E_MATCHES, E_MATCH_BYTES, M_KIND, M_LEN, M_LIMIT,
+  NFC_SIZE, NFC_FIRST, E_TARGET, T_POLICY, NFT_NAT, NFT_COUNT, NF_INET_NUMHOOKS, E_SIZE, E_MATCHES, E_MATCH_BYTES, M_KIND, M_LEN, M_LIMIT,
 } from "../abi";
 import { zalloc, release } from "../util/mem";
 import { recentEnsureTables } from "./recent";
@@ -28,6 +28,11 @@ export let ctEnabled = false;
 export let natEnabled = false;
 /** Hook -> chain index of table T at hook H, 0xFFFFFFFF if the table does not run there. */
 const hookChain = new StaticArray<u32>(20);
+/**
+ * Table T at hook H whose built-in chain has no rules: its policy entry's
+ * address (the walk is that entry alone), 0 otherwise.
+ */
+const hookPolicy = new StaticArray<usize>(20);
 /** nfacct counters: u64 packets, u64 bytes per object (persist across reloads). */
 export let nfacct: usize = 0;
 let nfacctCount: u32 = 0;
@@ -44,7 +49,7 @@ export function nfProgramReset(): void {
   entryCount = 0;
   ctEnabled = false;
   natEnabled = false;
-  for (let i = 0; i < hookChain.length; i++) hookChain[i] = 0xffffffff;
+  for (let i = 0; i < hookChain.length; i++) { hookChain[i] = 0xffffffff; hookPolicy[i] = 0; }
   jitClear();
 }
 
@@ -72,6 +77,11 @@ export function nfProgramLoad(src: usize, len: usize): i32 {
   for (let i = 0; i < NFT_COUNT * NF_INET_NUMHOOKS; i++) {
     const c = load<u32>(prog + NFP_H_HOOKS + (<usize>i << 2));
     hookChain[i] = c;
+    hookPolicy[i] = 0;
+    if (c != 0xffffffff) {
+      const e0 = prog + load<u32>(chainPtr(c), NFC_FIRST);
+      if (load<u8>(e0, E_TARGET) == T_POLICY) hookPolicy[i] = e0;
+    }
     if (c != 0xffffffff && i / NF_INET_NUMHOOKS == NFT_NAT) natEnabled = true;
   }
   recentEnsureTables(load<u32>(prog, NFP_H_RECENT_TABLES), prog + load<u32>(prog, NFP_H_RECENT_OFF));
@@ -114,6 +124,10 @@ function initLimits(): void {
 /** Chain index of table `t` at hook `h`, 0xFFFFFFFF if none. */
 // @ts-ignore: decorator
 @inline export function chainAt(t: u32, h: u32): u32 { return unchecked(hookChain[t * NF_INET_NUMHOOKS + h]); }
+
+/** The policy entry of table `t`'s built-in chain at hook `h` when it has no rules, else 0. */
+// @ts-ignore: decorator
+@inline export function policyOnlyAt(t: u32, h: u32): usize { return unchecked(hookPolicy[t * NF_INET_NUMHOOKS + h]); }
 
 // @ts-ignore: decorator
 @inline export function chainPtr(c: u32): usize { return prog + load<u32>(prog, NFP_H_CHAIN_OFF) + <usize>c * NFC_SIZE; }

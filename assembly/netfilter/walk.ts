@@ -28,7 +28,7 @@ import {
   T_NONE, T_ACCEPT, T_DROP, T_RETURN, T_JUMP, T_GOTO, T_POLICY, T_IMPLICIT_RETURN,
   TR_MATCHED, TR_HOOK, PKT_L4_BYTES, DROP_NETFILTER, DROP_NF_HOTDROP,
 } from "../abi";
-import { prog, stack, stackDepth, chainAt, chainPtr, countEntry } from "./program";
+import { prog, stack, stackDepth, chainAt, chainPtr, countEntry, policyOnlyAt } from "./program";
 import { ipPacketMatch, extMatches, hotdropTake, hotdropPending } from "./match";
 import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
 import { traceAll, traceOn, traceRecord } from "./trace";
@@ -94,6 +94,24 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
     }
   }
   return walkChain(p, start, false);
+}
+
+/**
+ * iptDoTable with, inline, the walk of a built-in chain without rules (not
+ * every rule traced): its policy entry counts the packet and gives the
+ * verdict, as ipt_do_table does reaching it first (an established packet's
+ * mangle FORWARD and POSTROUTING walks on an EKS node).
+ */
+// @ts-ignore: decorator
+@inline export function iptDoTableHook(p: usize, table: u32, hook: u32): u32 {
+  const e0 = policyOnlyAt(table, hook);
+  if (e0 == 0 || traceAll) return iptDoTable(p, table, hook);
+  walkDropReason = DROP_NETFILTER;
+  const id = load<u32>(e0, E_ID);
+  countEntry(id, <u32>load<u16>(p, PKT_LEN));
+  if (traceOn) traceRecord(p, id | TR_MATCHED);
+  verdictEntry = id;
+  return load<u32>(e0, E_T0) == T_DROP ? NF_DROP : NF_ACCEPT;
 }
 
 /** What walkChain returns for a user chain (`sub`) that returned. */
