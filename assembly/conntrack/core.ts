@@ -27,7 +27,7 @@ import {
   CTD_REPL_DPORT, CTD_PROTO, CTD_STATE, CTD_STATUS, CTD_MARK, CTD_TIMEOUT, CTD_ID, DROP_CT_TABLE_FULL, DROP_NETFILTER,
 } from "../abi";
 import {
-  T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, tupleSet, tupleInvert, protoHasPorts, icmpInvertType,
+  T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, CT_ORIG, tupleSet, tupleInvert, protoHasPorts, icmpInvertType,
   ctStatus, ctStatusSet, ctMark, ctProto, ctState, ctTuple, tcpSetState,
   udpStreamTs, udpSetStreamTs, tuple12Equal,
 } from "./entry";
@@ -489,23 +489,22 @@ export function ctPacketDone(): void {
 export function ctSnapshot(p: usize): void {
   const id = pktCt(p);
   if (id == 0) return;
-  const ct = ctPtr(id - 1);
-  const o = ctTuple(ct, 0);
-  const r = ctTuple(ct, 1);
-  store<u64>(p, load<u64>(o), PKT_CT_ORIG_SRC);
-  store<u32>(p, load<u32>(o, T_SPORT), PKT_CT_ORIG_SPORT);
-  store<u64>(p, load<u64>(r), PKT_CT_REPL_SRC);
-  store<u32>(p, load<u32>(r, T_SPORT), PKT_CT_REPL_SPORT);
+  const ref = id - 1;
+  const ct = ctPtr(ref);
+  // both tuples at once: the entry's 24 bytes (orig, reply) have the descriptor's layout (PKT_CT_ORIG_SRC..PKT_CT_REPL_DPORT)
+  v128.store(p, v128.load(ct, CT_ORIG), PKT_CT_ORIG_SRC);
+  store<u64>(p, load<u64>(ct, CT_ORIG + 16), PKT_CT_ORIG_SRC + 16);
   store<u8>(p, <u8>ctProto(ct), PKT_CT_PROTO);
   store<u8>(p, <u8>ctState(ct), PKT_CT_STATE);
   let st = ctStatus(ct);
   // gone (killed, or never confirmed and freed with its packet): report it dying
-  const alive = ctInUse(ct) && (st & IPS_CONFIRMED) != 0 && !ctExpired(id - 1);
+  const left = ctTimeout(ref) - nfctTime();
+  const alive = ctInUse(ct) && (st & IPS_CONFIRMED) != 0 && <i32>left > 0; // !nf_ct_is_expired
   if ((st & IPS_CONFIRMED) != 0 && !alive) st |= IPS_DYING;
   store<u32>(p, st, PKT_CT_STATUS);
   store<u32>(p, ctMark(ct), PKT_CT_MARK);
   // in jiffies: the host divides by HZ (conntrack -L prints nf_ct_expires(ct) / HZ)
-  store<u32>(p, alive ? ctTimeout(id - 1) - nfctTime() : 0, PKT_CT_TIMEOUT);
+  store<u32>(p, alive ? left : 0, PKT_CT_TIMEOUT);
 }
 
 /** Writes up to `max` live entries as CTD_SIZE-byte records at `out` (from the iteration cursor). */

@@ -77,6 +77,13 @@ class Pool {
 }
 const tcpPool = new Pool();
 const smallPool = new Pool();
+/**
+ * The pools' chunk tables (Pool.chunks) as plain globals, kept in step by
+ * poolSync: ctPtr, on every packet's path, then reads one address less.
+ */
+let tcpChunks: usize = 0;
+let smallChunks: usize = 0;
+function poolSync(): void { tcpChunks = tcpPool.chunks; smallChunks = smallPool.chunks; }
 
 /** Allocated entries, confirmed or not (cnet->count). */
 export let ctCount: u32 = 0;
@@ -90,8 +97,8 @@ let nbuckets: u32 = 0;
 
 // @ts-ignore: decorator
 @inline function chunkOf(ref: u32): usize {
-  if (ref & CT_REF_SMALL) return <usize>load<u32>(smallPool.chunks + (<usize>((ref & ~CT_REF_SMALL) >> CHUNK_SHIFT) << 2));
-  return <usize>load<u32>(tcpPool.chunks + (<usize>(ref >> CHUNK_SHIFT) << 2));
+  if (ref & CT_REF_SMALL) return <usize>load<u32>(smallChunks + (<usize>((ref & ~CT_REF_SMALL) >> CHUNK_SHIFT) << 2));
+  return <usize>load<u32>(tcpChunks + (<usize>(ref >> CHUNK_SHIFT) << 2));
 }
 
 /** The entry of a reference. */
@@ -128,6 +135,7 @@ function poolRelease(p: Pool): void {
   for (let i: u32 = 0; i < p.nchunks; i++) release(<usize>load<u32>(p.chunks + (<usize>i << 2)));
   release(p.chunks);
   p.chunks = 0; p.nchunks = 0; p.chunksCap = 0; p.used = 0; p.free = 0;
+  poolSync();
 }
 
 /** Empties the table and the pools (configuration load, flush). */
@@ -192,6 +200,7 @@ function poolTake(p: Pool, chunkBytes: usize, tag: u32): u32 {
       const ncap = p.chunksCap == 0 ? 16 : p.chunksCap << 1;
       p.chunks = grow(p.chunks, <usize>p.chunksCap << 2, <usize>ncap << 2);
       p.chunksCap = ncap;
+      poolSync();
     }
     // chunks are not zeroed: an entry is cleared when it is handed out
     store<u32>(p.chunks + (<usize>c << 2), <u32>heap.alloc(chunkBytes));
@@ -313,11 +322,12 @@ export function ctFindV(src: u32, dst: u32, ports: u32, proto: u32, hash: u32): 
   const b = bucketOf(hash);
   const tag = tagOf(hash);
   const k64 = (<u64>dst << 32) | <u64>src;
+  const now = nfctTime(); // (reaping does not move the clock)
   let w = load<u32>(bucketPtr(b));
   while (w != 0) {
     const n = w & NODE_MASK;
     const ref = nodeRef(n);
-    if (ctExpired(ref)) {
+    if (<i32>(ctTimeout(ref) - now) <= 0) { // nf_ct_is_expired
       ctDelete(ref);
       w = load<u32>(bucketPtr(b)); // links may have changed: start over
       continue;

@@ -120,10 +120,13 @@ export function tcpError(p: usize): bool {
   if (doff < 5 || len < ipHdrLen(p) + (doff << 2)) return true;
   if (nfChecksumBad(p)) return true; // "bad checksum" (nf_checksum: the packet is CHECKSUM_COMPLETE after it)
   const f = <u32>load<u8>(p, PKT_TCPFLAGS) & ~(ECE | CWR | PSH);
-  // tcp_valid_flags[]
-  return !(f == SYN || f == (SYN | URG) || f == (SYN | ACK) || f == RST || f == (RST | ACK) ||
-    f == (FIN | ACK) || f == (FIN | ACK | URG) || f == ACK || f == (ACK | URG));
+  // tcp_valid_flags[], as a bitmap (f < 64: FIN, SYN, RST, ACK, URG)
+  return ((TCP_VALID_FLAGS >> <u64>f) & 1) == 0;
 }
+
+/** The combinations tcp_valid_flags[] allows, bit f set for flags f. */
+const TCP_VALID_FLAGS: u64 = (<u64>1 << SYN) | (<u64>1 << (SYN | URG)) | (<u64>1 << (SYN | ACK)) | (<u64>1 << RST) |
+  (<u64>1 << (RST | ACK)) | (<u64>1 << (FIN | ACK)) | (<u64>1 << (FIN | ACK | URG)) | (<u64>1 << ACK) | (<u64>1 << (ACK | URG));
 
 
 /** tcp_options into seen[dir]: window scale and SACK-permitted, when the header has options. */
@@ -386,7 +389,9 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
       newState = sIG; // fall through to the IGNORE handling
     }
   }
-  if (newState == sIG) {
+  if (newState == sES) {
+    // ESTABLISHED, the common case, has no case of its own
+  } else if (newState == sIG) {
     if (index == TCP_SYNACK_SET && tcpLastIndex(ct) == TCP_SYN_SET &&
         tcpLastDir(ct) != dir && load<u32>(p, PKT_ACK) == tcpLastEnd(ct)) {
       // b) this SYN/ACK acknowledges a SYN we ignored: get in sync from what we noted
