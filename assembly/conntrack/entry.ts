@@ -168,6 +168,11 @@ export const TCPF_SIMULTANEOUS_OPEN: u32 = 0x80;
 
 // @ts-ignore: decorator
 @inline export function tcpSetState(ct: usize, s: u32): void { setAux(ct, (aux(ct) & ~0xf) | (s & 0xf)); }
+/** state, last_index and last_dir in one write (nf_conntrack_tcp_packet's in-window update). */
+// @ts-ignore: decorator
+@inline export function tcpSetStateLast(ct: usize, s: u32, index: u32, dir: u32): void {
+  setAux(ct, (aux(ct) & ~0xff) | (s & 0xf) | ((index & 7) << 4) | ((dir & 1) << 7));
+}
 // @ts-ignore: decorator
 @inline export function tcpLastIndex(ct: usize): u32 { return (aux(ct) >> 4) & 7; }
 // @ts-ignore: decorator
@@ -231,6 +236,18 @@ export function tcpSeenClear(ct: usize, dir: u32, keepFlags: u32): void {
 @inline export function tcpSetLastSeqEnd(ct: usize, seq: u32, end: u32): void {
   store<u32>(ct, seq, CT_LAST_SEQ);
   store<u16>(ct, <u16>(end - seq), CT_LAST_LEN);
+}
+/** last_seq | last_ack << 32 (offsets 64, 68). */
+// @ts-ignore: decorator
+@inline export function tcpLastSeqAck(ct: usize): u64 { return load<u64>(ct, CT_LAST_SEQ); }
+/** last_end - last_seq | last_win << 16 (offsets 72, 74). */
+// @ts-ignore: decorator
+@inline export function tcpLastLenWin(ct: usize): u32 { return load<u32>(ct, CT_LAST_LEN); }
+/** last_seq, last_ack, last_end and last_win together (tcp_in_window's retransmission note), in two stores. */
+// @ts-ignore: decorator
+@inline export function tcpSetLastNote(ct: usize, seq: u32, ack: u32, end: u32, win: u32): void {
+  store<u64>(ct, (<u64>ack << 32) | <u64>seq, CT_LAST_SEQ);
+  store<u32>(ct, ((end - seq) & 0xffff) | ((win & 0xffff) << 16), CT_LAST_LEN);
 }
 // @ts-ignore: decorator
 @inline export function tcpLastWin(ct: usize): u32 { return <u32>load<u16>(ct, CT_LAST_WIN); }

@@ -17,9 +17,10 @@ import {
 import {
   TCPF_WINDOW_SCALE, TCPF_SACK_PERM, TCPF_CLOSE_INIT,
   TCPF_BE_LIBERAL, TCPF_DATA_UNACKNOWLEDGED, TCPF_MAXACK_SET, TCPF_EXP_CHALLENGE_ACK, TCPF_SIMULTANEOUS_OPEN,
-  ctStatus, ctStatusSet, ctState, tcpSetState, tcpLastIndex, tcpSetLastIndex, tcpLastDir,
+  ctStatus, ctStatusSet, ctState, tcpSetState, tcpSetStateLast, tcpLastIndex, tcpSetLastIndex, tcpLastDir,
   tcpSetLastDir, tcpScale, tcpSetScale, tcpEnd, tcpSetEnd, tcpMaxEnd, tcpSetMaxEnd, tcpMaxWin, tcpSetMaxWin,
   tcpMaxAck, tcpSetMaxAck, tcpFlags, tcpSetFlags, tcpSeenClear, tcpLastAck, tcpSetLastAck, tcpLastSeq,
+  tcpLastSeqAck, tcpLastLenWin, tcpSetLastNote,
   tcpLastEnd, tcpSetLastSeqEnd, tcpLastWin, tcpSetLastWin, tcpRetrans, tcpSetRetrans, tcpLastWscale,
   tcpSetLastWscale, tcpLastFlags, tcpSetLastFlags, tcpAreaClear,
 } from "./entry";
@@ -317,16 +318,16 @@ function tcpInWindow(ct: usize, dir: u32, index: u32, p: usize): i32 {
   }
   // check retransmissions
   if (index == TCP_ACK_SET) {
-    if (tcpLastDir(ct) == dir && tcpLastSeq(ct) == seq && tcpLastAck(ct) == ack && tcpLastEnd(ct) == end &&
-        tcpLastWin(ct) == winRaw) {
-      tcpSetRetrans(ct, (tcpRetrans(ct) + 1) & 0xff); // u8 retrans++
-    } else {
-      tcpSetLastDir(ct, dir);
-      tcpSetLastSeqEnd(ct, seq, end);
-      tcpSetLastAck(ct, ack);
-      tcpSetLastWin(ct, winRaw);
-      tcpSetRetrans(ct, 0);
-    }
+    // a repeat (same direction, seq, ack, end, window) counts retrans++, else the packet is noted and retrans = 0;
+    // without branches (whether the previous packet went the same way is unpredictable): a repeat already has
+    // the noted values, so writing them again changes nothing
+    // (last_seq and last_ack in one word, last_end - last_seq and last_win in another: tcpLastNote)
+    const lenWin = tcpLastLenWin(ct);
+    const same = <u32>(tcpLastDir(ct) == dir) & <u32>(tcpLastSeqAck(ct) == ((<u64>ack << 32) | <u64>seq)) &
+      <u32>((lenWin & 0xffff) == end - seq) & <u32>((lenWin >> 16) == winRaw);
+    tcpSetRetrans(ct, select<u32>((tcpRetrans(ct) + 1) & 0xff, 0, same != 0)); // u8 retrans++
+    // last_dir = dir: written with the state by nf_conntrack_tcp_packet (tcpSetStateLast) once this returns
+    tcpSetLastNote(ct, seq, ack, end, winRaw);
   }
   return WIN_ACCEPT;
 }
@@ -491,10 +492,8 @@ export function tcpPacket(idx: u32, ct: usize, p: usize, dir: u32): i32 {
       return NF_INVALID;
     }
   }
-  // in_window: from now on we have in-window packets
-  tcpSetLastIndex(ct, index);
-  tcpSetLastDir(ct, dir);
-  tcpSetState(ct, newState);
+  // in_window: from now on we have in-window packets (last_index, last_dir and state in one write)
+  tcpSetStateLast(ct, newState, index, dir);
   if (oldState != newState && newState == sFW) {
     tcpSetFlags(ct, dir, tcpFlags(ct, dir) | TCPF_CLOSE_INIT);
   }
