@@ -69,7 +69,7 @@ import { smpCpus, smpDeferring, smpSetDeferring, roundEnd } from "./smp";
 import { traceClear } from "./netfilter/trace";
 import { ctPacketBegin, ctPacketDone, ctSnapshot } from "./conntrack/core";
 import { ctGcMaybeRun } from "./conntrack/table";
-import { ctPrefetchBatch, pfStart, pfStep, PREFETCH_GROUP } from "./conntrack/prefetch";
+import { ctPrefetchBatch, pfStart, pfStep, pfWorthwhile, PREFETCH_GROUP } from "./conntrack/prefetch";
 
 /** The next group's prefetch advances a step every PREFETCH_STRIDE_MASK + 1 packets. */
 const PREFETCH_STRIDE_MASK: u32 = 7;
@@ -85,7 +85,8 @@ export function processBatch(base: usize, n: u32, final: bool = true): u32 {
   replyRingClear();
   traceClear();
   if (smpCpus > 1 && nfActive() && ctEnabled) return processRounds(base, n, final);
-  const prefetch = nfActive() && ctEnabled;
+  // (below pfWorthwhile's size not even the per-packet bookkeeping: the whole batch goes without)
+  const prefetch = nfActive() && ctEnabled && pfWorthwhile();
   // the connections of group g + 1 are prefetched a step at a time while group g is processed
   if (prefetch) ctPrefetchBatch(base, min<u32>(PREFETCH_GROUP, n));
   for (let i: u32 = 0; i < n; i++) {

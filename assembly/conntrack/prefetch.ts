@@ -43,6 +43,10 @@ let passes: i32 = 0;
 /** Where touched values go (so that the touching loads stay). */
 export let touchSink: u32 = 0;
 
+/** Is the table large enough for prefetching to pay (decided per batch: it changes nothing but timing)? */
+// @ts-ignore: decorator
+@inline export function pfWorthwhile(): bool { return ctCount >= PREFETCH_MIN_ENTRIES; }
+
 /**
  * Starts prefetching the `n` packets at `base`: their buckets' heads. The
  * loads are issued now and land while the caller does other work; pfStep
