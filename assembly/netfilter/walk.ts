@@ -79,39 +79,37 @@ export function iptDoTable(p: usize, table: u32, hook: u32): u32 {
   walkDropReason = DROP_NETFILTER;
   const all = traceAll;
   if (all) traceRecord(p, TR_HOOK | (table << 4) | hook);
-  // a built-in chain without rules: its policy entry counts the packet and
-  // gives the verdict (what walkChain would do, without its set-up; most of
-  // an established packet's table walks are these)
-  if (!all) {
-    const e0 = prog + load<u32>(chainPtr(start), NFC_FIRST);
-    const len = <u32>load<u16>(p, PKT_LEN);
-    if (load<u8>(e0, E_TARGET) == T_POLICY) {
-      const id = load<u32>(e0, E_ID);
-      countEntry(id, len);
-      if (traceOn) traceRecord(p, id | TR_MATCHED);
-      verdictEntry = id;
-      return load<u32>(e0, E_T0) == T_DROP ? NF_DROP : NF_ACCEPT;
-    }
-  }
+  // a built-in chain without rules (most of an established packet's table walks)
+  const e0 = policyOnlyAt(table, hook);
+  if (e0 != 0 && !all) return policyWalk(p, e0);
   return walkChain(p, start, false);
 }
 
 /**
- * iptDoTable with, inline, the walk of a built-in chain without rules (not
- * every rule traced): its policy entry counts the packet and gives the
- * verdict, as ipt_do_table does reaching it first (an established packet's
- * mangle FORWARD and POSTROUTING walks on an EKS node).
+ * The walk of a built-in chain without rules, policy entry `e0`: it counts
+ * the packet and gives the verdict, as ipt_do_table does reaching it first
+ * (what walkChain would do, without its set-up). Not for a walk that traces
+ * every rule (traceAll records the hook first).
  */
 // @ts-ignore: decorator
-@inline export function iptDoTableHook(p: usize, table: u32, hook: u32): u32 {
-  const e0 = policyOnlyAt(table, hook);
-  if (e0 == 0 || traceAll) return iptDoTable(p, table, hook);
+@inline function policyWalk(p: usize, e0: usize): u32 {
   walkDropReason = DROP_NETFILTER;
   const id = load<u32>(e0, E_ID);
   countEntry(id, <u32>load<u16>(p, PKT_LEN));
   if (traceOn) traceRecord(p, id | TR_MATCHED);
   verdictEntry = id;
   return load<u32>(e0, E_T0) == T_DROP ? NF_DROP : NF_ACCEPT;
+}
+
+/**
+ * iptDoTable for the hooks, with a chain without rules walked inline (no
+ * call: an established packet's mangle FORWARD and POSTROUTING on an EKS node).
+ */
+// @ts-ignore: decorator
+@inline export function iptDoTableHook(p: usize, table: u32, hook: u32): u32 {
+  const e0 = policyOnlyAt(table, hook);
+  if (e0 != 0 && !traceAll) return policyWalk(p, e0);
+  return iptDoTable(p, table, hook);
 }
 
 /** What walkChain returns for a user chain (`sub`) that returned. */
