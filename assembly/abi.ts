@@ -64,6 +64,15 @@ export const PKT_DPORT = 10;
 export const PKT_PROTO = 12;
 /** u8 TCP flags, the header's low byte: FIN 1 SYN 2 RST 4 PSH 8 ACK 16 URG 32 ECE 64 CWR 128. */
 export const PKT_TCPFLAGS = 13;
+/** The bits of PKT_TCPFLAGS (the TCP header's flags byte). */
+export const TH_FIN = 1;
+export const TH_SYN = 2;
+export const TH_RST = 4;
+export const TH_PSH = 8;
+export const TH_ACK = 16;
+export const TH_URG = 32;
+export const TH_ECE = 64;
+export const TH_CWR = 128;
 /** u8 IP TTL as the packet arrives (or as the local socket sends it). */
 export const PKT_TTL = 14;
 /** u8 IP TOS / DS field. */

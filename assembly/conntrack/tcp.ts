@@ -6,6 +6,7 @@
  * comments name them.
  */
 import { ipHdrLen } from "../util/ip";
+import { TH_FIN, TH_SYN, TH_RST, TH_PSH, TH_ACK, TH_URG, TH_ECE, TH_CWR } from "../abi";
 import {
   PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_WIN, PKT_LEN, PKT_TCP_DOFF, PKT_TCP_WSCALE, PKT_TCP_OPTS, PKT_TCP_SACK,
   TO_SACK_PERM, TO_SACK, IPS_SEEN_REPLY, IPS_ASSURED, IPS_FIXED_TIMEOUT, IPS_CONFIRMED,
@@ -39,14 +40,14 @@ const TCP_ACK_SET: u32 = 3;
 const TCP_RST_SET: u32 = 4;
 const TCP_NONE_SET: u32 = 5;
 
-const FIN: u32 = 1;
-const SYN: u32 = 2;
-const RST: u32 = 4;
-const PSH: u32 = 8;
-const ACK: u32 = 16;
-const URG: u32 = 32;
-const ECE: u32 = 64;
-const CWR: u32 = 128;
+const FIN: u32 = TH_FIN;
+const SYN: u32 = TH_SYN;
+const RST: u32 = TH_RST;
+const PSH: u32 = TH_PSH;
+const ACK: u32 = TH_ACK;
+const URG: u32 = TH_URG;
+const ECE: u32 = TH_ECE;
+const CWR: u32 = TH_CWR;
 
 const sNO: u8 = <u8>TCP_CONNTRACK_NONE;
 const sSS: u8 = <u8>TCP_CONNTRACK_SYN_SENT;

@@ -30,6 +30,7 @@ import { zalloc, release } from "../util/mem";
 import { fmix32 } from "../util/hash";
 import { jiffies } from "./clock";
 import { hz } from "../config";
+import { TH_FIN, TH_RST } from "../abi";
 
 const SLOT: usize = 24;
 const S_LADDR: usize = 0;
@@ -42,9 +43,6 @@ const S_FIN_AT: usize = 16;
 
 /** TCP_TIMEWAIT_LEN, in seconds (the FIN_WAIT2 timeout tcp_fin_timeout is the same by default). */
 const TIMEWAIT_SECONDS: i64 = 60;
-
-const TCP_FIN: u32 = 1;
-const TCP_RST: u32 = 4;
 
 /** False: every sender closes its socket right after sending (EngineOptions.senderSockets "closed"); configuration, not state. */
 let keep = true;
@@ -65,9 +63,6 @@ export function connSocksReset(): void {
   cap = 0;
   used = 0;
 }
-
-/** Sockets in the table (expired TIME_WAIT ones included until a lookup meets them). */
-export function connSockCount(): u32 { return used; }
 
 // @ts-ignore: decorator
 @inline
@@ -157,7 +152,7 @@ function rehash(newCap: u32): void {
 export function connSockSend(proto: u32, laddr: u32, lport: u32, raddr: u32, rport: u32, tcpFlags: u32): void {
   if (!keep) return;
   let s = find(proto, laddr, lport, raddr, rport);
-  if (proto == 6 && (tcpFlags & TCP_RST) != 0) {
+  if (proto == 6 && (tcpFlags & TH_RST) != 0) {
     // tcp_send_active_reset, then tcp_done: unhashed
     if (s != 0) removeAt(s);
     return;
@@ -168,7 +163,7 @@ export function connSockSend(proto: u32, laddr: u32, lport: u32, raddr: u32, rpo
     s = 0;
   }
   if (s == 0) s = insert(proto, laddr, lport, raddr, rport);
-  if (proto == 6 && (tcpFlags & TCP_FIN) != 0 && load<u8>(s, S_FIN) == 0) {
+  if (proto == 6 && (tcpFlags & TH_FIN) != 0 && load<u8>(s, S_FIN) == 0) {
     store<u8>(s, 1, S_FIN);
     store<i64>(s, jiffies(), S_FIN_AT);
   }
@@ -190,7 +185,7 @@ export function connSockDeliver(proto: u32, laddr: u32, lport: u32, raddr: u32, 
   if (s == 0) return false;
   if (proto == 6) {
     if (load<u8>(s, S_FIN) != 0 && expired(s)) { removeAt(s); return false; }
-    if ((tcpFlags & TCP_RST) != 0) removeAt(s); // tcp_reset -> tcp_done
+    if ((tcpFlags & TH_RST) != 0) removeAt(s); // tcp_reset -> tcp_done
   }
   return true;
 }

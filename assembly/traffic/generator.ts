@@ -64,6 +64,7 @@
  * and events in a timing wheel (wheel.ts), all in this generator's own
  * memory (its record below), so generators are independent of each other.
  */
+import { TH_FIN, TH_SYN, TH_RST, TH_PSH, TH_ACK } from "../abi";
 import {
   PKT_SHIFT, PKT_SRC, PKT_DST, PKT_SPORT, PKT_PROTO, PKT_LEN, PKT_IIF, PKT_MARK, PKT_SEQ, PKT_ACK, PKT_WIN,
   PKT_ICMP_ID, PKT_INNER_SRC, PKT_INNER_SPORT, PKT_INNER_PROTO, PKT_UID, PKT_TIME, PKT_TCP_WSCALE, PKT_TCP_SACK,
@@ -101,7 +102,6 @@ const SERVER_STEPS: u32 = (1 << 2) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 13) 
 // @ts-ignore: decorator
 @inline function sideOf(step: u32): u32 { return (SERVER_STEPS >>> step) & 1; }
 
-const TH_FIN: u32 = 1, TH_SYN: u32 = 2, TH_RST: u32 = 4, TH_PSH: u32 = 8, TH_ACK: u32 = 16;
 /** Bytes a sender may have unacknowledged: the window the SYN and SYN-ACK offer. */
 const WINDOW: u32 = 64240;
 const SYN_WIN: u32 = 64240;
