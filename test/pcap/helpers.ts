@@ -16,6 +16,9 @@ import type { NodeSnapshot } from "../../host/model/node.js";
 import { EngineRunner } from "../../host/replay/runner.js";
 import type { PacketSource } from "../../host/replay/sources.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
+import { CaptureReader } from "../../host/pcap/read.js";
+import { decodeLink, LinkInfo } from "../../host/pcap/link.js";
+import { parseIPv4, WireFields, WIRE_OK } from "../../host/packet/wire.js";
 
 let demo: { snap: NodeSnapshot; node: ReturnType<typeof buildDemoNode>; frontends: ReturnType<typeof clusterForNode>["frontends"] } | undefined;
 
@@ -281,4 +284,25 @@ export function pcapngBlock(le: boolean, type: number, body: (b: Bytes) => void)
   inner.pad4();
   const len = inner.length + 12;
   return new Bytes(le).u32(type).u32(len).raw(inner.parts).u32(len).parts;
+}
+
+/**
+ * Calls `fn` for every IPv4 frame of capture `file` whose header parses
+ * (WIRE_OK), in order, with its fields, the reader (timestamps, direction)
+ * and its link layer (packet type, source MAC). `fn`'s arguments are reused
+ * from frame to frame.
+ */
+export function forEachIPv4(file: string, fn: (w: WireFields, r: CaptureReader, link: LinkInfo) => void): void {
+  const r = CaptureReader.open(file);
+  const link = new LinkInfo();
+  const w = new WireFields();
+  try {
+    while (r.next()) {
+      decodeLink(r.buf, r.data, r.capLen, r.origLen, r.iface.linkType, link);
+      if (link.kind !== 0 || parseIPv4(r.buf, link.l3, link.l3Cap, link.l3Wire, w) !== WIRE_OK) continue;
+      fn(w, r, link);
+    }
+  } finally {
+    r.close();
+  }
 }

@@ -14,10 +14,7 @@ import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
-import { CaptureReader } from "../../host/pcap/read.js";
-import { decodeLink, LinkInfo } from "../../host/pcap/link.js";
-import { parseIPv4, WireFields, WIRE_OK } from "../../host/packet/wire.js";
-import { scratchDir, haveTool, snapshotEngine } from "./helpers.js";
+import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import type { PacketResult } from "../../host/packet/result.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
@@ -76,18 +73,11 @@ describeKernel("captures written by tcpdump and dumpcap", () => {
 
   /** What the kernel sent from the node (the outgoing IPv4 frames of the capture): "icmp T/C" or "tcp FLAGS". */
   function kernelReplies(file: string): string[] {
-    const r = CaptureReader.open(file);
-    const link = new LinkInfo();
-    const w = new WireFields();
     const out: string[] = [];
-    while (r.next()) {
-      decodeLink(r.buf, r.data, r.capLen, r.origLen, r.iface.linkType, link);
+    forEachIPv4(file, (w, r, link) => {
       const outgoing = link.pktType === 4 || (link.pktType < 0 && r.dir !== 1 && link.srcMac >= 0 && r.buf[link.l3 + 12] === 192 && r.buf[link.l3 + 15] === 2);
-      if (!outgoing || link.kind !== 0) continue;
-      if (parseIPv4(r.buf, link.l3, link.l3Cap, link.l3Wire, w) !== WIRE_OK) continue;
-      out.push(w.proto === 6 ? `tcp ${w.tcpFlags === 20 ? "RA" : w.tcpFlags}` : `icmp ${w.icmpType}/${w.icmpCode}`);
-    }
-    r.close();
+      if (outgoing) out.push(w.proto === 6 ? `tcp ${w.tcpFlags === 20 ? "RA" : w.tcpFlags}` : `icmp ${w.icmpType}/${w.icmpCode}`);
+    });
     return out;
   }
 

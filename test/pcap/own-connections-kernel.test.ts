@@ -15,10 +15,8 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, rawSenderPrelude, sendFramesPy, RAW_IP_HELPERS, counterDeltas, type NetnsPair } from "./netns-pair.js";
-import { CaptureReader } from "../../host/pcap/read.js";
-import { decodeLink, LinkInfo } from "../../host/pcap/link.js";
-import { parseIPv4, packetInputFrom, WireFields, WIRE_OK } from "../../host/packet/wire.js";
-import { scratchDir, haveTool, snapshotEngine } from "./helpers.js";
+import { packetInputFrom } from "../../host/packet/wire.js";
+import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import type { PacketInput } from "../../host/packet/input.js";
 
 const SNAPSHOT = new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url).pathname;
@@ -115,26 +113,20 @@ describeKernel("the node's own connections: replies reach the sockets its proces
   it.skipIf(!TOOLS)("no reset or port unreachable for the node's own connections; the kernel's answers to the rest are the emulator's", async () => {
     // the capture: what the peer sent is arriving traffic; what the node sent before the first raw
     // frame (the SYN-ACK to port 46000) came from its processes; what it sent after answers the raw frames
-    const r = CaptureReader.open(capture);
-    const link = new LinkInfo();
-    const w = new WireFields();
     const inputs: PacketInput[] = [];
     const kernelAnswers: string[] = [];
     let rawPhase = false;
     let t0 = -1;
-    while (r.next()) {
-      decodeLink(r.buf, r.data, r.capLen, r.origLen, r.iface.linkType, link);
-      if (link.kind !== 0 || parseIPv4(r.buf, link.l3, link.l3Cap, link.l3Wire, w) !== WIRE_OK) continue;
+    forEachIPv4(capture, (w, r) => {
       if (t0 < 0) t0 = r.tsNs;
       const fromNode = w.src === 0xc0000202; // 192.0.2.2
       if (!fromNode && w.proto === 6 && w.dport === 46000) rawPhase = true;
       if (fromNode && rawPhase) {
         kernelAnswers.push(w.proto === 6 ? `tcp ${w.tcpFlags === 4 ? "R" : w.tcpFlags === 20 ? "RA" : w.tcpFlags}` : `icmp ${w.icmpType}/${w.icmpCode}`);
-        continue;
+        return;
       }
       inputs.push(packetInputFrom(w, fromNode ? "local" : "vn", r.tsNs - t0));
-    }
-    r.close();
+    });
     expect(rawPhase).toBe(true);
     expect(kernelAnswers).toEqual(["tcp R", "tcp R", "icmp 3/3"]);
     const local = inputs.filter((p) => p.iif === "local");
