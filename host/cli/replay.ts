@@ -176,6 +176,30 @@ function countersText(r: ReplayOutcome): string {
   return printIptablesSave(rs.ruleset, (rule) => c(rs.idOf(rule)), (table: IptTableName, chain: string) => c(policyIds.get(`${table}/${chain}`)));
 }
 
+/**
+ * Why `--workers N` will be slower than one worker here, when it will be
+ * (undefined otherwise); measured on two CPUs (README, "Replay at scale").
+ * - Generated traffic: the generator answers what leaves the node, so it
+ *   hands over a few dozen packets at a time and waits for their outcome
+ *   (its fills stop at the first packet that answers one of theirs); with
+ *   workers every fill is a round trip between threads, longer than the
+ *   work it carries, whatever the number of CPUs.
+ * - A capture with no CPU to spare: the dispatcher (the main thread, which
+ *   also runs shard 0) and the worker threads take turns, while one worker
+ *   reads and decodes the capture on a second thread beside its engine.
+ */
+export function workersWarning(workers: number, cpus: number, input: "pcap" | "packets" | "generate"): string | undefined {
+  if (workers <= 1) return undefined;
+  if (input === "generate") {
+    return `--workers ${workers} with --generate: the generator waits for the node's outcome of every few dozen packets ` +
+      `(its servers answer what left the node), and with workers each wait is a round trip between threads; ` +
+      `one worker is faster (README, "Replay at scale")`;
+  }
+  if (input !== "pcap" || cpus > workers) return undefined; // (JSONL input with workers: not measured)
+  return `--workers ${workers} with ${cpus} CPU${cpus === 1 ? "" : "s"}: the workers and the dispatcher take turns on them; ` +
+    `one worker (it reads and decodes the capture on a second thread) is faster on such a machine (README, "Replay at scale")`;
+}
+
 export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   const inputs = [o.packets, o.pcap, o.generate].filter((x) => x !== undefined).length;
   if (inputs !== 1) throw new Error("give exactly one input: --packets FILE (JSONL), --pcap FILE or --generate SPEC");
@@ -187,6 +211,8 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   if (o.cpus > 1) throw new Error("--cpus (the confirm-race model) works with the plain JSONL replay only, not with --out, --workers, --pcap, --generate or --cluster");
   if (o.packets !== undefined && !existsSync(o.packets)) throw new InputError(o.packets, 0, "", "no such packets file");
   if (o.pcap !== undefined && !existsSync(o.pcap)) throw new InputError(o.pcap, 0, "", "no such capture file");
+  const crowded = workersWarning(o.workers, availableParallelism(), o.generate !== undefined ? "generate" : o.pcap !== undefined ? "pcap" : "packets");
+  if (crowded) warn(crowded);
   const spec = await nodeSpec(o);
   if (o.out !== undefined) makeDir(o.out);
   const jsonlOut: Writable | undefined = o.jsonl === undefined ? undefined : o.jsonl === "-" ? process.stdout : outputStream("--jsonl", o.jsonl);
