@@ -11,7 +11,7 @@
  * one (sockets unknown), no transport-level answer is generated at all.
  */
 import { ipHdrLen, ipOptEchoLen } from "../util/ip";
-import { PF_IP_OPTS_SHIFT } from "../abi";
+import { PF_IP_OPTS_SHIFT, TH_FIN, TH_SYN, TH_RST, TH_ACK } from "../abi";
 import {
   PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_PROTO, PKT_TCPFLAGS, PKT_SEQ, PKT_ACK, PKT_LEN, PKT_TOS,
   PKT_FLAGS, PKT_MARK, PKT_ICMP_TYPE, PKT_TTL, PKT_IIF, PKT_TCP_DOFF, PKT_OUT_FLAGS, PF_L2_OTHER, PKT_CT_ID,
@@ -125,7 +125,7 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   }
   markOut(p, OF_NO_SOCKET);
   // tcp_v4_send_reset
-  if (flags & 4) return; // never answer a reset
+  if (flags & TH_RST) return; // never answer a reset
   if (rtType != RTN_LOCAL) return; // no socket and not a local route: silent
   const daddr = load<u32>(p, PKT_OUT_SRC);
   const saddr = load<u32>(p, PKT_OUT_DST);
@@ -149,16 +149,16 @@ function tcpRcv(p: usize, rtType: u32, rtFlagsIn: u32): void {
   store<u8>(q, load<u8>(p, PKT_TOS), PKT_TOS);
   store<u16>(q, <u16>(40 + echo), PKT_LEN);
   store<u32>(q, mark, PKT_MARK);
-  if (flags & 16) {
+  if (flags & TH_ACK) {
     store<u32>(q, load<u32>(p, PKT_ACK), PKT_SEQ);
-    store<u8>(q, 4, PKT_TCPFLAGS); // RST
+    store<u8>(q, <u8>TH_RST, PKT_TCPFLAGS);
   } else {
     let doff = <u32>load<u8>(p, PKT_TCP_DOFF);
     if (doff == 0) doff = 5;
     const segLen = <u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) - (doff << 2);
-    const ack = load<u32>(p, PKT_SEQ) + ((flags >> 1) & 1) + (flags & 1) + segLen;
+    const ack = load<u32>(p, PKT_SEQ) + ((flags & TH_SYN) != 0 ? 1 : 0) + (flags & TH_FIN) + segLen;
     store<u32>(q, ack, PKT_ACK);
-    store<u8>(q, 4 | 16, PKT_TCPFLAGS); // RST|ACK
+    store<u8>(q, <u8>(TH_RST | TH_ACK), PKT_TCPFLAGS);
   }
   store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | <u16>((<u32>echo >> 2) << PF_IP_OPTS_SHIFT), PKT_FLAGS);
   ipLocalOutRouted(q);

@@ -11,7 +11,7 @@ import {
   PKT_OUT_DPORT, PKT_OUT_MARK, PKT_SRC, PKT_DST, PKT_SPORT, PKT_DPORT, PKT_TTL, PKT_LEN as LEN, PKT_MARK, PKT_FLAGS,
   PKT_BOUND_OIF, PKT_PX, PX_HAS_SOCK, PF_LOCAL, PF_SRC_SET, PF_DF, NF_INET_LOCAL_OUT,
   REJECT_TCP_RESET, PKT_L4_BYTES, RTN_LOCAL, RTN_UNICAST, CTINFO_RELATED, CTINFO_RELATED_REPLY, CTINFO_ESTABLISHED_REPLY,
-  PKT_CSUM, CSUM_NONE,
+  PKT_CSUM, CSUM_NONE, TH_FIN, TH_SYN, TH_RST, TH_ACK,
 } from "../abi";
 import { nfCsumWrong } from "../conntrack/csum";
 import { icmpSend } from "../ipv4/icmp";
@@ -69,7 +69,7 @@ function sendReset(p: usize): void {
   const l4 = <u32>load<u8>(p, PKT_L4_BYTES);
   if (l4 != 0 && l4 - 1 < 20) return;
   const oflags = <u32>load<u8>(p, PKT_TCPFLAGS);
-  if (oflags & 4) return; // no RST for RST
+  if (oflags & TH_RST) return; // no RST for RST
   if (csumRefused(p)) return; // "Check checksum"
   if (hsRtFlags & (RTCF_BROADCAST | RTCF_MULTICAST)) return;
   const saddr = load<u32>(p, PKT_OUT_DST);
@@ -91,15 +91,15 @@ function sendReset(p: usize): void {
   store<u8>(q, <u8>ipDefaultTtl, PKT_TTL); // ip4_dst_hoplimit of the old route (no hoplimit metrics)
   store<u16>(q, 40, LEN);
   store<u32>(q, mark, PKT_MARK);
-  if (oflags & 16) {
+  if (oflags & TH_ACK) {
     store<u32>(q, load<u32>(p, PKT_ACK), PKT_SEQ);
-    store<u8>(q, 4, PKT_TCPFLAGS);
+    store<u8>(q, <u8>TH_RST, PKT_TCPFLAGS);
   } else {
     let doff = <u32>load<u8>(p, PKT_TCP_DOFF);
     if (doff == 0 && l4 == 0) doff = 5; // a malformed header's data offset is raw (nf_reject_ip_tcphdr_put uses oth->doff)
     const payload = <u32>load<u16>(p, PKT_LEN) - ipHdrLen(p) - (doff << 2);
-    store<u32>(q, load<u32>(p, PKT_SEQ) + ((oflags >> 1) & 1) + (oflags & 1) + payload, PKT_ACK);
-    store<u8>(q, 4 | 16, PKT_TCPFLAGS);
+    store<u32>(q, load<u32>(p, PKT_SEQ) + ((oflags & TH_SYN) != 0 ? 1 : 0) + (oflags & TH_FIN) + payload, PKT_ACK);
+    store<u8>(q, <u8>(TH_RST | TH_ACK), PKT_TCPFLAGS);
   }
   store<u16>(q, load<u16>(q, PKT_FLAGS) | PF_LOCAL | PF_SRC_SET | PF_DF, PKT_FLAGS);
   store<u8>(q, 0, PKT_PX); // nf_send_reset's skb has no socket
