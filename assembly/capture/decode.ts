@@ -12,7 +12,7 @@
  * calls again after it. The common case:
  *  - the block: an EPB of a little-endian section, all in the buffer, its
  *    lengths sound (the reader's checks), options well formed (epb_flags
- *    outbound: an "outgoing" copy, counted), of an interface the host
+ *    outbound: a frame the node sent), of an interface the host
  *    described (CD_IFS), whose frames' ingress slot the interface's id or
  *    name, an SLL2 ifindex or an Ethernet destination MAC tells (CD_TAB:
  *    IngressResolver.resolve's maps) or a source subnet (CD_SRC), and a time anchor
@@ -21,10 +21,16 @@
  *    or (CDF_PCAP) a record of a little-endian classic pcap file, its time
  *    from the first frame's as the reader's nextPcap computes it;
  *  - the link layer (decodeLink): Ethernet (802.1Q / 802.1ad tags
- *    stripped; a node MAC as the source is an outgoing copy), Linux cooked
- *    SLL / SLL2 (PACKET_OUTGOING skipped; the packet type gives skb->pkt_type
+ *    stripped; a node MAC as the source: a frame the node sent), Linux cooked
+ *    SLL / SLL2 (PACKET_OUTGOING: sent by the node; the packet type gives skb->pkt_type
  *    as the host's flags), raw IP; ARP and IPv6 frames are counted (once
  *    the host has counted one of the kind: the order it reports them in);
+ *  - a frame the node sent: with CDF_NODE_SENDS classified as
+ *    host/pcap/node-sends.ts does (outgoingClass): the node's own sends
+ *    decoded as local sends (PF_LOCAL, no arrival slot, checksum taken as
+ *    right), the rest counted by class (once the host has counted the
+ *    class), and frames arriving on lo (the loopback copies) counted; without, all
+ *    counted as "outgoing";
  *  - the IPv4 header as ip_rcv_core accepts it (parseIPv4): version 4, no
  *    options (IHL 5), header checksum right, total length within the frame,
  *    not a fragment, the whole datagram captured; the wire bytes after it
@@ -45,7 +51,7 @@ import {
   PKT_SIZE, PKT_SRC, PKT_DST, PKT_SPORT, PKT_PROTO, PKT_LEN, PKT_IIF, PKT_MARK, PKT_SEQ, PKT_ACK, PKT_WIN,
   PKT_ICMP_ID, PKT_INNER_SRC, PKT_INNER_DST, PKT_INNER_SPORT, PKT_INNER_PROTO, PKT_UID, PKT_TIME, PKT_VERDICT,
   PKT_TCP_WSCALE, PKT_TCP_SACK, PKT_GID, PKT_CSUM, PKT_INNER_ICMP_TYPE,
-  PF_DF, PF_SRC_SET, PF_INNER, PF_L2_OTHER, PF_L2_MCAST, PF_OTHERHOST, CSUM_OK, CSUM_BAD, CSUM_NONE,
+  PF_DF, PF_SRC_SET, PF_LOCAL, PF_INNER, PF_L2_OTHER, PF_L2_MCAST, PF_OTHERHOST, CSUM_OK, CSUM_BAD, CSUM_NONE,
   TO_SACK_PERM, TO_SACK, TO_MSS,
 } from "../abi";
 import {
@@ -53,6 +59,8 @@ import {
   MAX_CAPLEN, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING, ETH_P_IP, ETH_P_ARP, ETH_P_IPV6, ETH_P_8021Q, ETH_P_8021AD, ETH_P_QINQ1,
   CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_TAB, CD_TAB_MASK, CDT_SIZE, CDK_NODE_MAC, CDK_USER_MAC, CDK_AUTO_MAC, CDK_USER_IFINDEX, CDK_AUTO_IFINDEX, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
   CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CD_SRC, CD_NSRC, CDS_SIZE, CD_PRESENT, CD_ARP, CD_IPV6, CD_MOVED, CDP_ARP, CDP_IPV6, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
+  CDF_NODE_SENDS, CD_LOCAL, CD_NLOCAL, CD_TTL, CD_LO, CD_OUT_FWD, CD_OUT_ANSWER, CD_OUT_OTHER, CD_LOOPBACK, CD_NODE_SENDS,
+  CDP_OUT_FWD, CDP_OUT_ANSWER, CDP_OUT_OTHER, CDP_LOOPBACK,
   CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
 } from "./format";
 
@@ -124,6 +132,55 @@ function csumBytes(a: usize, n: u32): u64 {
   return s == 0xffff;
 }
 
+/** outgoingClass's answers (host/pcap/node-sends.ts OC_*). */
+const OC_NODE_SEND: u32 = 0, OC_FORWARDED: u32 = 1, OC_ANSWER: u32 = 2, OC_OTHER: u32 = 3;
+
+/**
+ * What an outgoing IPv4 datagram at l3 (cap bytes captured) is, as
+ * host/pcap/node-sends.ts OutgoingClassifier.classify tells it: the node's
+ * own send (its address as the source, net.ipv4.ip_default_ttl as the TTL,
+ * TCP / UDP / ICMP echo request), a forwarded copy (another source, or a
+ * TTL below the default: ip_forward's ip_decrease_ttl), one of the answers
+ * the engine makes itself (RST with window 0 and no options, ICMP errors,
+ * echo replies) or another.
+ */
+function outgoingClass(l3: usize, cap: u32, local: usize, nlocal: u32, defTtl: u32): u32 {
+  if (cap < 20 || load<u8>(l3) != 0x45) return OC_OTHER;
+  let hs: u32 = 0;
+  for (let i: usize = 0; i < 20; i += 2) hs += <u32>load<u16>(l3 + i);
+  while (hs > 0xffff) hs = (hs & 0xffff) + (hs >> 16);
+  if (hs != 0xffff) return OC_OTHER;
+  const ipLen = be16(l3 + 2);
+  if (ipLen < 20 || ipLen > cap) return OC_OTHER;
+  if (be16(l3 + 6) & 0x3fff) return OC_OTHER;
+  const src = be32(l3 + 12);
+  let isLocal = false;
+  for (let i: u32 = 0; i < nlocal; i++) {
+    const e = local + <usize>i * CDS_SIZE;
+    if ((src & load<u32>(e, 4)) == load<u32>(e)) { isLocal = true; break; }
+  }
+  const ttl = <u32>load<u8>(l3 + 8);
+  if (!isLocal || ttl < defTtl) return OC_FORWARDED;
+  if (ttl != defTtl) return OC_OTHER;
+  const proto = <u32>load<u8>(l3 + 9);
+  const t = l3 + 20, l4 = ipLen - 20;
+  if (proto == 6) {
+    if (l4 < 20) return OC_OTHER;
+    const doff = <u32>load<u8>(t + 12) >> 4;
+    if ((load<u8>(t + 13) & 4) != 0 && doff == 5 && load<u16>(t + 14) == 0) return OC_ANSWER;
+    return doff >= 5 && doff * 4 <= l4 ? OC_NODE_SEND : OC_OTHER;
+  }
+  if (proto == 17) return l4 >= 8 ? OC_NODE_SEND : OC_OTHER;
+  if (proto == 1) {
+    if (l4 < 8) return OC_OTHER;
+    const type = <u32>load<u8>(t);
+    if (type == 8) return OC_NODE_SEND;
+    if (type == 0 || type == 3 || type == 4 || type == 5 || type == 11 || type == 12) return OC_ANSWER;
+    return OC_OTHER;
+  }
+  return OC_OTHER;
+}
+
 /**
  * Decodes records from the state block `st` (CD_*); returns the descriptors
  * written. See the module comment for what it takes and what it leaves.
@@ -143,6 +200,10 @@ export function captureDecode(st: usize): u32 {
   const sec0 = <f64>load<u32>(st + CD_SEC0), frac0 = load<f64>(st + CD_FRAC0), fracMult = <f64>load<u32>(st + CD_FRAC_MULT);
   let records: u32 = 0, clamped: u32 = 0, unverified: u32 = 0, outgoing: u32 = 0, arp: u32 = 0, ipv6: u32 = 0;
   const present = load<u32>(st + CD_PRESENT);
+  const nodeSends = (load<u32>(st + CD_FLAGS) & CDF_NODE_SENDS) != 0;
+  const localTab = <usize>load<u32>(st + CD_LOCAL), nlocal = load<u32>(st + CD_NLOCAL);
+  const defTtl = load<u32>(st + CD_TTL), loSlot = load<u32>(st + CD_LO);
+  let outFwd: u32 = 0, outAnswer: u32 = 0, outOther: u32 = 0, loopback: u32 = 0, sends: u32 = 0;
   /** Interfaces whose time anchor moved (bit = interface id; at most 64 interfaces). */
   let moved: u64 = 0;
   let lastRec: u32 = 0;
@@ -273,7 +334,24 @@ export function captureDecode(st: usize): u32 {
       pos += len;
       continue;
     }
-    if (outbound || pt == PACKET_OUTGOING || own) {
+    let local = false;
+    if ((outbound || pt == PACKET_OUTGOING || own) && nodeSends) {
+      // a frame the node transmitted: its own send (replayed as a local send), else counted by what it is
+      const c = outgoingClass(l3, l3Cap, localTab, nlocal, defTtl);
+      if (c == OC_NODE_SEND) local = true;
+      else {
+        // (counted here only once the host has counted the kind: the order it reports them in)
+        const bit = c == OC_FORWARDED ? CDP_OUT_FWD : c == OC_ANSWER ? CDP_OUT_ANSWER : CDP_OUT_OTHER;
+        if ((present & bit) == 0) { stop = CDS_HOST; break; }
+        if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
+        if (c == OC_FORWARDED) outFwd++; else if (c == OC_ANSWER) outAnswer++; else outOther++;
+        records++;
+        lastRec = pos;
+        lastTs = ts0;
+        pos += len;
+        continue;
+      }
+    } else if (outbound || pt == PACKET_OUTGOING || own) {
       // the node's own transmission: counted ("outgoing"), not replayed
       if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
       outgoing++;
@@ -297,7 +375,8 @@ export function captureDecode(st: usize): u32 {
     if (<i64>ipLen > l3Wire || ipLen < 20 || ipLen > l3Cap) { stop = CDS_HOST; break; }
     const frag = be16(l3 + 6);
     if (frag & 0x3fff) { stop = CDS_HOST; break; }
-    if (slot == 0) {
+    if (local) slot = 0; // a process's send: no arrival interface
+    else if (slot == 0) {
       // the user's source subnets, first match (IngressResolver.resolve's last resort); none: the host's error
       const src = be32(l3 + 12);
       const subnets = <usize>load<u32>(st + CD_SRC), ns = load<u32>(st + CD_NSRC);
@@ -313,7 +392,9 @@ export function captureDecode(st: usize): u32 {
     let sport: u32 = 0, dport: u32 = 0, tcpFlags: u32 = 0, seq: u32 = 0, ack: u32 = 0, win: u32 = 0, doff: u32 = 0;
     let wscale: u32 = 0, topts: u32 = 0, sack: u32 = 0, icmpType: u32 = 0, icmpCode: u32 = 0, icmpId: u32 = 0, icmpSeq: u32 = 0;
     let csum = CSUM_OK;
-    let unver = !verify;
+    // (a node send's checksum is not checked: the kernel does not check its own, often left to the device)
+    const check = verify && !local;
+    let unver = !verify && !local;
     let inner = false, innerSrc: u32 = 0, innerDst: u32 = 0, innerProto: u32 = 0, innerPorts: u32 = 0, innerIcmp: u32 = 0, l4Bytes: u32 = 0;
     if (proto == 6) {
       if (l4len < 20) { stop = CDS_HOST; break; }
@@ -365,7 +446,7 @@ export function captureDecode(st: usize): u32 {
           }
         }
       }
-      if (verify) {
+      if (check) {
         const s = csumBytes(l3 + 12, 8) + <u64>(proto + l4len) + csumBytes(t, l4len);
         csum = foldOk(s) ? CSUM_OK : CSUM_BAD;
       }
@@ -374,7 +455,7 @@ export function captureDecode(st: usize): u32 {
       if (be16(t + 4) != l4len) { stop = CDS_HOST; break; }
       sport = be16(t); dport = be16(t + 2);
       if (load<u16>(t + 6) == 0) { csum = CSUM_NONE; unver = false; }
-      else if (verify) {
+      else if (check) {
         const s = csumBytes(l3 + 12, 8) + <u64>(proto + l4len) + csumBytes(t, l4len);
         csum = foldOk(s) ? CSUM_OK : CSUM_BAD;
       }
@@ -411,7 +492,7 @@ export function captureDecode(st: usize): u32 {
         icmpId = be16(t + 4);
         icmpSeq = be16(t + 6);
       }
-      if (verify) csum = foldOk(csumBytes(t, l4len)) ? CSUM_OK : CSUM_BAD;
+      if (check) csum = foldOk(csumBytes(t, l4len)) ? CSUM_OK : CSUM_BAD;
     } else if (proto != 132 && proto != 136 && proto != 33) {
       // a protocol without a transport parser (parseIPv4's default): REJECT's nf_ip_checksum verdict,
       // the bytes summing to zero either way, for all but GRE, ESP and AH (nf_reject_verify_csum)
@@ -425,11 +506,25 @@ export function captureDecode(st: usize): u32 {
     } else { stop = CDS_HOST; break; }
     let ts = ts0;
     if (!(ts < TWO53)) { stop = CDS_HOST; break; }
+    if (nodeSends && !local && slot == loSlot) {
+      // the incoming copy of a send on lo: the engine loops the send back itself (counted once the host has)
+      if ((present & CDP_LOOPBACK) == 0) { stop = CDS_HOST; break; }
+      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
+      if (ts < 0) clamped++;
+      loopback++;
+      records++;
+      lastRec = pos;
+      lastTs = ts0;
+      pos += len;
+      continue;
+    }
     // consumed: the anchor moves, the descriptor is written
     if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
     if (ts < 0) { ts = 0; clamped++; }
+    if (local) { sends++; pflags = PF_LOCAL; csum = CSUM_OK; }
     if (unver) unverified++;
-    if (pt == PACKET_OTHERHOST) pflags = PF_L2_OTHER | PF_OTHERHOST;
+    if (local) {}
+    else if (pt == PACKET_OTHERHOST) pflags = PF_L2_OTHER | PF_OTHERHOST;
     else if (pt == PACKET_BROADCAST) pflags = PF_L2_OTHER;
     else if (pt == PACKET_MULTICAST) pflags = PF_L2_OTHER | PF_L2_MCAST;
     // writeWords' words
@@ -443,7 +538,7 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_LEN, ipLen | (fl << 16));
     // PKT_RCV_PAD (over PKT_BOUND_OIF): the wire bytes after the datagram, which IpExtInOctets counts
     const pad = <u64>l3Wire - <u64>ipLen;
-    store<u32>(q + PKT_IIF, slot | (<u32>(pad < 65535 ? pad : 65535) << 16));
+    store<u32>(q + PKT_IIF, local ? 0 : slot | (<u32>(pad < 65535 ? pad : 65535) << 16));
     store<u32>(q + PKT_MARK, 0);
     store<u32>(q + PKT_SEQ, seq);
     store<u32>(q + PKT_ACK, ack);
@@ -476,6 +571,11 @@ export function captureDecode(st: usize): u32 {
   store<u32>(st + CD_ARP, arp);
   store<u64>(st + CD_MOVED, moved);
   store<u32>(st + CD_IPV6, ipv6);
+  store<u32>(st + CD_OUT_FWD, outFwd);
+  store<u32>(st + CD_OUT_ANSWER, outAnswer);
+  store<u32>(st + CD_OUT_OTHER, outOther);
+  store<u32>(st + CD_LOOPBACK, loopback);
+  store<u32>(st + CD_NODE_SENDS, sends);
   store<u32>(st + CD_STOP, stop);
   store<u32>(st + CD_NEED, need);
   store<u32>(st + CD_LAST_REC, lastRec);

@@ -112,16 +112,39 @@ export const CD_ARP = 112;
 export const CD_IPV6 = 116;
 /** Out (u64): the interfaces whose time anchor the decoder moved (bit = interface id). */
 export const CD_MOVED = 120;
-export const CD_SIZE = 128;
+/**
+ * In (CDF_NODE_SENDS): the node's local addresses (CD_NLOCAL entries of
+ * CDS_SIZE bytes: u32 address, mask, unused), its default TTL
+ * (net.ipv4.ip_default_ttl) and its loopback device's slot
+ * (host/pcap/node-sends.ts).
+ */
+export const CD_LOCAL = 128;
+export const CD_NLOCAL = 132;
+export const CD_TTL = 136;
+export const CD_LO = 140;
+/** Out (CDF_NODE_SENDS): outgoing frames skipped as forwarded copies, engine answers, others; incoming loopback copies skipped; node sends replayed. */
+export const CD_OUT_FWD = 144;
+export const CD_OUT_ANSWER = 148;
+export const CD_OUT_OTHER = 152;
+export const CD_LOOPBACK = 156;
+export const CD_NODE_SENDS = 160;
+export const CD_SIZE = 168;
 /** CD_PRESENT bits (and the decoder's frame kinds). */
 export const CDP_ARP = 1;
 export const CDP_IPV6 = 2;
+/** CD_PRESENT bits of the node-sends skip kinds (host/pcap/node-sends.ts SKIP_*). */
+export const CDP_OUT_FWD = 4;
+export const CDP_OUT_ANSWER = 8;
+export const CDP_OUT_OTHER = 16;
+export const CDP_LOOPBACK = 32;
 export const CDS_SIZE = 12;
 
 /** CD_FLAGS: check transport checksums. */
 export const CDF_VERIFY = 1;
 /** CD_FLAGS: the records are classic pcap records of a little-endian file (interface table entry 0 describes the file). */
 export const CDF_PCAP = 2;
+/** CD_FLAGS: outgoing frames are classified (host/pcap/node-sends.ts): the node's sends replayed as local sends, incoming loopback copies skipped. */
+export const CDF_NODE_SENDS = 4;
 
 /** CD_STOP: CD_MAX descriptors written. */
 export const CDS_FULL = 0;

@@ -96,6 +96,8 @@ export interface ReplayCliOptions {
   jit?: boolean;
   /** --decode-thread: where a capture is read and decoded with one worker (auto: on a second thread when it is faster). */
   decodeThread: "auto" | "on" | "off";
+  /** --node-sends: the node's own sends in a capture's outgoing frames replayed as local sends (default), or skipped as every outgoing frame. */
+  nodeSends?: "replay" | "skip";
   /** --ingress* options: [capture value, node device] pairs in the order given. */
   ingress?: [string, string][]; ingressIndex?: [string, string][]; ingressIfindex?: [string, string][];
   ingressMac?: [string, string][]; ingressSubnet?: [string, string][];
@@ -228,7 +230,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   const decodeThread = o.decodeThread === "on" || (o.decodeThread !== "off" && o.out === undefined && availableParallelism() >= 2);
   const thread = o.pcap !== undefined && o.workers <= 1 && decodeThread
     ? ThreadedPcapSource.start(o.pcap, {
-      spec, capacity: o.batch, verifyChecksums: o.verifyChecksums !== false, keepFrames: o.out !== undefined,
+      spec, capacity: o.batch, verifyChecksums: o.verifyChecksums !== false, keepFrames: o.out !== undefined, nodeSends: o.nodeSends ?? "replay",
       ingress: ingressData(ingressMapOf(o)), spelling: { module: new URL("./ingress-spelling.js", import.meta.url).href, name: "ingressSpelling" },
     })
     : undefined;
@@ -283,7 +285,7 @@ function makeSourceSync(o: ReplayCliOptions, engine: Engine): PacketSource | Pro
     try {
       // frames are kept in the read buffer only when egress.pcapng is written (--out)
       // the core decodes the common records (the read buffer in its memory; not with --out, which keeps the frames)
-      return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false, ingress: ingressMapOf(o), keepFrames: o.out !== undefined, fastDecode: engine.core });
+      return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false, ingress: ingressMapOf(o), keepFrames: o.out !== undefined, nodeSends: o.nodeSends ?? "replay", fastDecode: engine.core });
     } catch (e) {
       // a device the node does not have: the option names it, with the node's devices
       if (e instanceof IngressMapError) throw new Error(e.message);
@@ -340,6 +342,7 @@ export function registerReplay(program: Command): void {
     .option("--no-jit", "interpret the iptables rule walks instead of compiling them to WebAssembly (the results are the same; for comparing)")
     .option("--no-verify-checksums", "take every captured transport checksum as correct (captures taken with checksum offload); faster")
     .addOption(new Option("--decode-thread <when>", "with --pcap and one worker, read and decode the capture on a second thread, beside the engine: on, off, or auto (when the machine has 2 or more CPUs and without --out); the results are the same").choices(["auto", "on", "off"]).default("auto"))
+    .addOption(new Option("--node-sends <mode>", "with --pcap, the frames the node transmitted that its own processes sent (its address as the source, net.ipv4.ip_default_ttl as the TTL; not forwarded copies, resets, ICMP errors or echo replies, which are counted): replay (as packets a local process sends, like JSONL iif \"local\"; the incoming loopback copies are then skipped) or skip (every outgoing frame counted, not replayed)").choices(["replay", "skip"]).default("replay"))
     .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal anyway)")
     .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README; plain JSONL replay only)").argParser(intOption("cpus")).default(1))
     .addOption(new Option("--race-window <ns>", "how close in time packets on different CPUs must be to race").argParser(intOption("race-window")).default(5000))

@@ -8,7 +8,8 @@
  *  3. the user's source-subnet mapping (CIDR -> link), first match.
  * Ethernet frames whose source MAC is one of the node's are the node's
  * own transmissions (outgoing copies), as are SLL/SLL2 PACKET_OUTGOING and
- * pcapng epb_flags outbound: they are counted, not replayed.
+ * pcapng epb_flags outbound: host/pcap/node-sends.ts tells the node's own
+ * sends (replayed as local sends) from the rest (counted, not replayed).
  */
 import type { LoadedNode } from "../node/compile.js";
 import { parseCidr, maskOf } from "../util/ipv4.js";

@@ -78,6 +78,8 @@ export interface CaptureReplayOptions {
   ingress?: IngressMap;
   /** Check transport checksums (default true); false takes every checksum as correct (captures with checksum offload). */
   verifyChecksums?: boolean;
+  /** The node's own sends among the outgoing frames: replayed as local sends (default) or skipped (host/pcap/node-sends.ts). */
+  nodeSends?: "replay" | "skip";
   /** Called after each batch with the frames read so far. */
   onProgress?: (frames: number, bytesRead: number) => void;
 }
@@ -89,6 +91,8 @@ export interface CaptureStats extends ReplayStats {
   notReplayed: Record<string, number>;
   /** Replayed packets whose transport checksum could not be checked (cut by the snaplen): taken as correct. */
   csumUnverified: number;
+  /** Outgoing frames replayed as the node's own sends (PF_LOCAL). */
+  nodeSends: number;
   /** Frames stamped before the first frame (clamped to time 0). */
   timeBeforeStart: number;
   /** Absolute time of the first frame, ns since the epoch. */
@@ -115,12 +119,12 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
 
 async function replayWith(col: Collector, engine: Engine, reader: CaptureReader | string, sink: CaptureSink | undefined, opts: CaptureReplayOptions): Promise<CaptureStats> {
   const t0 = performance.now();
-  const stats: CaptureStats = { ...newStats(), frames: 0, notReplayed: {}, csumUnverified: 0, timeBeforeStart: 0, interfaces: [] };
+  const stats: CaptureStats = { ...newStats(), frames: 0, notReplayed: {}, csumUnverified: 0, nodeSends: 0, timeBeforeStart: 0, interfaces: [] };
   let src: PcapSource;
   try {
     const r = typeof reader === "string" ? CaptureReader.open(reader) : reader;
     try {
-      src = PcapSource.fromReader(r, engine, { ingress: opts.ingress, verifyChecksums: opts.verifyChecksums, keepFrames: sink !== undefined });
+      src = PcapSource.fromReader(r, engine, { ingress: opts.ingress, verifyChecksums: opts.verifyChecksums, keepFrames: sink !== undefined, nodeSends: opts.nodeSends });
     } catch (e) {
       r.close();
       throw e;
@@ -193,6 +197,7 @@ async function replayWith(col: Collector, engine: Engine, reader: CaptureReader 
   Object.assign(stats, collectorStats(col.read(), engine), { packets });
   stats.notReplayed = src.skipped();
   stats.csumUnverified = src.csumUnverified;
+  stats.nodeSends = src.nodeSends;
   stats.timeBeforeStart = src.clamped;
   stats.firstTimestampNs = r.firstTsNs;
   stats.interfaces = r.interfaces.map((i) => ({ index: i.index, name: i.name, linkType: i.linkType }));

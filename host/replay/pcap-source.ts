@@ -6,7 +6,10 @@
  * host/packet/wire.ts: parseIPv4, writeDescriptor). Both the CLI's replay
  * (host/replay/run.ts) and replayCapture (host/pcap/replay.ts) read
  * captures through it. Frames that are not replayed are counted by kind
- * (ARP, IPv6, outgoing copies, IPv4 fragments of a node without conntrack);
+ * (ARP, IPv6, outgoing frames that are not the node's own sends, loopback
+ * copies of those that are, IPv4 fragments of a node without conntrack);
+ * the node's own sends (host/pcap/node-sends.ts) are replayed as packets a
+ * local process sends (PF_LOCAL), unless nodeSends is "skip";
  * damage ends the input with a CaptureError naming the byte offset, after
  * the frames before it.
  *
@@ -50,6 +53,7 @@ import * as f from "../pcap/format.js";
 import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_ERROR, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
 import { Defragmenter, DefragError, defragConfig, noDefragCounters, type DefragCounters } from "../packet/defrag.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
+import { OutgoingClassifier, OC_NODE_SEND, outgoingKind, SKIP_OUTGOING, SKIP_LOOPBACK, SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER, type NodeSendsMode } from "../pcap/node-sends.js";
 
 export interface PcapSourceOptions {
   /** Mapping of capture interfaces / ifindexes / MACs / source subnets to node links. */
@@ -80,6 +84,14 @@ export interface PcapSourceOptions {
    * memory, where those bytes are zero too, instead of the input fields one by one.
    */
   zeroedTargets?: boolean;
+  /**
+   * The node's own sends among the outgoing frames (host/pcap/node-sends.ts):
+   * "replay" (default) replays them as packets a local process sends
+   * (PF_LOCAL) and skips the incoming loopback copies (the engine delivers
+   * a send to a local address itself); "skip" counts every outgoing frame
+   * as "outgoing", not replayed, and replays the loopback copies as arriving on lo.
+   */
+  nodeSends?: NodeSendsMode;
 }
 
 const TWO40 = 1099511627776;
@@ -87,12 +99,16 @@ const TWO40 = 1099511627776;
 const ETH_BCAST = 281474976710655;
 
 /** PacketSource.notes() of a capture: the non-zero counts, named for the summary. */
-export function inputNotes(csumUnverified: number, clamped: number): Record<string, number> {
+export function inputNotes(csumUnverified: number, clamped: number, nodeSends = 0): Record<string, number> {
   const out: Record<string, number> = {};
+  if (nodeSends > 0) out[NODE_SENDS_NOTE] = nodeSends;
   if (csumUnverified > 0) out["checksums not verified (taken as right)"] = csumUnverified;
   if (clamped > 0) out["stamped before the first frame (replayed at its time)"] = clamped;
   return out;
 }
+
+/** The note counting the node's own sends replayed as local sends. */
+export const NODE_SENDS_NOTE = "node sends (outgoing frames replayed as local sends)";
 
 /**
  * What a PcapSource uses of the engine: the node (devices, for the ingress
@@ -157,6 +173,12 @@ export class PcapSource implements PacketSource {
   clamped = 0;
   /** Replayed packets whose transport checksum was not checked (cut by the snaplen, or checking off). */
   csumUnverified = 0;
+  /** Outgoing frames replayed as the node's own sends (PF_LOCAL). */
+  nodeSends = 0;
+  /** The classifier of outgoing frames (nodeSends "replay"), else undefined: every outgoing frame skipped. */
+  readonly outgoing?: OutgoingClassifier;
+  /** The loopback device's slot (its incoming copies are skipped with nodeSends "replay"). */
+  readonly loSlot: number;
   /** Called for each frame not replayed, with why; the reader and `link` describe the frame. */
   onSkip?: (kind: string) => void;
   /** The core's capture decoder (PcapSourceOptions.fastDecode), undefined without. */
@@ -171,7 +193,9 @@ export class PcapSource implements PacketSource {
   /** The core the read buffer was allocated in (fast path). */
   private fastDecodeCore?: CoreExports;
 
-  private constructor(readonly label: string, readonly reader: CaptureReader, readonly ingress: IngressResolver, readonly verifyChecksums: boolean, readonly keepFrames: boolean, private readonly engine: PcapEngine) {
+  private constructor(readonly label: string, readonly reader: CaptureReader, readonly ingress: IngressResolver, readonly verifyChecksums: boolean, readonly keepFrames: boolean, private readonly engine: PcapEngine, nodeSends: NodeSendsMode) {
+    if (nodeSends === "replay") this.outgoing = new OutgoingClassifier(engine.node);
+    this.loSlot = engine.node.loopbackSlot;
     if (engine.ruleset?.compiled.conntrack) this.defrag = new Defragmenter(defragConfig(engine.node.snapshot.sysctl));
     const fd = openSync(label, "r");
     this.size = fstatSync(fd).size;
@@ -193,9 +217,9 @@ export class PcapSource implements PacketSource {
 
   /** A source over an open reader (closed by close()). */
   static fromReader(r: CaptureReader, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
-    const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine);
+    const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine, opts.nodeSends ?? "replay");
     if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) {
-      src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false);
+      src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false, src.outgoing, src.loSlot);
       src.fastDecodeCore = opts.fastDecode;
     }
     r.src.rebind();
@@ -304,12 +328,21 @@ export class PcapSource implements PacketSource {
         decodeLink(buf, data, capLen, r.origLen, ifc.linkType, link);
         if (link.kind !== K_IPV4) { this.skip(kindName(link.kind, link.ethertype)); continue; }
         const pt = link.pktType;
-        if (r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac))) { this.skip("outgoing"); continue; }
+        const cls = this.outgoing;
+        let local = false;
+        if (r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac))) {
+          // a frame the node transmitted: its own send (replayed as one), else counted by what it is
+          if (!cls) { this.skip(SKIP_OUTGOING); continue; }
+          const c = cls.classify(buf, link.l3, link.l3Cap);
+          if (c !== OC_NODE_SEND) { this.skip(outgoingKind(c)); continue; }
+          local = true;
+        }
         const l3 = link.l3;
         let ts = r.tsNs;
         if (ts < 0) { ts = 0; this.clamped++; }
         if (defrag) defrag.advance(ts); // ip_expire runs on capture time
-        const st = parseIPv4(buf, l3, link.l3Cap, link.l3Wire, w, verify);
+        // (a node send's checksum is not checked: the kernel does not check its own, often left to the device)
+        const st = parseIPv4(buf, l3, link.l3Cap, link.l3Wire, w, verify && !local);
         let re: Uint8Array | undefined;
         if (st !== WIRE_OK && st !== WIRE_IP_ERROR) { // a header ip_rcv rejects is a packet it drops: replayed
           if (st !== WIRE_FRAGMENT) throw new CaptureError(r.file, r.src.base + l3 + w.problemAt, r.frame, "", w.problem);
@@ -330,20 +363,31 @@ export class PcapSource implements PacketSource {
           w.fragMax = d.fragMax;
           re = d.bytes.subarray(0, d.cap);
         }
-        const islot = this.ifaceSlot(ifc.index);
-        const slot = ingress.resolve(islot, link, w.src);
-        if (slot === 0) throw new CaptureError(r.file, r.recordOffset, r.frame, "", ingress.explain(ifc, link));
+        let slot = 0;
+        if (local) {
+          // a process's send: no arrival interface, no wire padding, its checksum taken as right
+          w.rcvPad = 0;
+          w.csum = abi.CSUM_OK;
+          w.csumUnverified = false;
+        } else {
+          const islot = this.ifaceSlot(ifc.index);
+          slot = ingress.resolve(islot, link, w.src);
+          if (slot === 0) throw new CaptureError(r.file, r.recordOffset, r.frame, "", ingress.explain(ifc, link));
+          // the incoming copy of a send on lo: the engine loops the send back itself
+          if (cls && slot === this.loSlot && re === undefined) { this.skip(SKIP_LOOPBACK); continue; }
+        }
         const dmac = link.dstMac;
         // skb->pkt_type: as the SLL/SLL2 header records it; for Ethernet, a group destination address
         // is broadcast/multicast (eth_type_trans). A unicast Ethernet frame is taken as addressed to the
         // node (the snapshot's MACs need not be the capture's), so only SLL/SLL2 frames can be PACKET_OTHERHOST.
         // (multicast unless the address is ff:ff:ff:ff:ff:ff, which is broadcast)
-        const pflags = pt === f.PACKET_OTHERHOST ? abi.PF_L2_OTHER | abi.PF_OTHERHOST
+        const pflags = local ? abi.PF_LOCAL : pt === f.PACKET_OTHERHOST ? abi.PF_L2_OTHER | abi.PF_OTHERHOST
           : pt === f.PACKET_BROADCAST ? abi.PF_L2_OTHER
           : pt === f.PACKET_MULTICAST ? abi.PF_L2_OTHER | abi.PF_L2_MCAST
           : dmac >= 0 && (Math.floor(dmac / TWO40) & 1) === 1 ? (dmac === ETH_BCAST ? abi.PF_L2_OTHER : abi.PF_L2_OTHER | abi.PF_L2_MCAST)
           : 0;
         if (w.csumUnverified) this.csumUnverified++;
+        if (local) this.nodeSends++;
         writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, pflags, ts);
         if (keep) {
           if (n === 0) r.pinAt(data);
@@ -414,7 +458,7 @@ export class PcapSource implements PacketSource {
     return out;
   }
 
-  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
+  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped, this.nodeSends); }
 
   close(): void {
     this.reader.close();
@@ -466,7 +510,9 @@ export class FastDecode {
   private toU8: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
   private toI32: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
-  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly zeroedTargets: boolean) {
+  private readonly local: number;
+
+  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly zeroedTargets: boolean, private readonly outgoing?: OutgoingClassifier, loSlot = 0) {
     // the ingress table: IngressResolver's maps under their CDK_* kinds
     const mp = ingress.maps();
     const entries: [number, number, number][] = [];
@@ -502,6 +548,19 @@ export class FastDecode {
     });
     m2.setUint32(this.st + cf.CD_SRC, subnets, true);
     m2.setUint32(this.st + cf.CD_NSRC, mp.src.length, true);
+    // the node's local addresses, default TTL and loopback slot (outgoing frames classified: node-sends.ts)
+    const ranges = outgoing?.ranges ?? [];
+    const local = this.local = core.alloc(Math.max(1, ranges.length) * cf.CDS_SIZE);
+    const m3 = new DataView(core.memory.buffer);
+    ranges.forEach((r, i) => {
+      m3.setUint32(local + i * cf.CDS_SIZE, r.addr, true);
+      m3.setUint32(local + i * cf.CDS_SIZE + 4, r.mask, true);
+      m3.setUint32(local + i * cf.CDS_SIZE + 8, 0, true);
+    });
+    m3.setUint32(this.st + cf.CD_LOCAL, local, true);
+    m3.setUint32(this.st + cf.CD_NLOCAL, ranges.length, true);
+    m3.setUint32(this.st + cf.CD_TTL, outgoing?.ttl ?? 0, true);
+    m3.setUint32(this.st + cf.CD_LO, loSlot, true);
   }
 
   /** The interfaces last copied into the core's table, and those whose frames the host read since (their anchors moved). */
@@ -518,7 +577,7 @@ export class FastDecode {
 
   /** Gives the core its memory back (the tables, the scratch area). */
   close(): void {
-    for (const p of [this.st, this.ifs, this.tab, this.subnets, this.scratch]) if (p) this.core.free(p);
+    for (const p of [this.st, this.ifs, this.tab, this.subnets, this.local, this.scratch]) if (p) this.core.free(p);
     this.scratch = 0;
   }
 
@@ -572,7 +631,7 @@ export class FastDecode {
       m.setFloat64(e + cf.CDI_NS_PER_UNIT, ifc.nsPerUnit, true);
     }
     m.setUint32(st + cf.CD_BUF, s.buf.byteOffset, true);
-    m.setUint32(st + cf.CD_FLAGS, (src.verifyChecksums ? cf.CDF_VERIFY : 0) | (pcap ? cf.CDF_PCAP : 0), true);
+    m.setUint32(st + cf.CD_FLAGS, (src.verifyChecksums ? cf.CDF_VERIFY : 0) | (pcap ? cf.CDF_PCAP : 0) | (this.outgoing ? cf.CDF_NODE_SENDS : 0), true);
     if (pcap) {
       const c = r.pcapClock;
       m.setUint32(st + cf.CD_SEC0, c.sec0, true);
@@ -582,8 +641,10 @@ export class FastDecode {
     m.setUint32(st + cf.CD_NIF, nif, true);
     m.setUint32(st + cf.CD_IFS, ifs, true);
     // the skip kinds already counted: the decoder counts those (the summary lists kinds in the order they came)
-    m.setUint32(st + cf.CD_PRESENT, (src.hasSkipped(ARP) ? cf.CDP_ARP : 0) | (src.hasSkipped(IPV6) ? cf.CDP_IPV6 : 0), true);
-    let records = 0, outgoing = 0, arp = 0, ipv6 = 0;
+    m.setUint32(st + cf.CD_PRESENT, (src.hasSkipped(ARP) ? cf.CDP_ARP : 0) | (src.hasSkipped(IPV6) ? cf.CDP_IPV6 : 0)
+      | (src.hasSkipped(SKIP_FORWARDED) ? cf.CDP_OUT_FWD : 0) | (src.hasSkipped(SKIP_ANSWER) ? cf.CDP_OUT_ANSWER : 0)
+      | (src.hasSkipped(SKIP_OTHER) ? cf.CDP_OUT_OTHER : 0) | (src.hasSkipped(SKIP_LOOPBACK) ? cf.CDP_LOOPBACK : 0), true);
+    let records = 0, outgoing = 0, arp = 0, ipv6 = 0, outFwd = 0, outAnswer = 0, outOther = 0, loopback = 0;
     for (;;) {
       m.setUint32(st + cf.CD_POS, s.pos, true);
       m.setUint32(st + cf.CD_END, s.end, true);
@@ -603,6 +664,11 @@ export class FastDecode {
         outgoing += m.getUint32(st + cf.CD_OUTGOING, true);
         arp += m.getUint32(st + cf.CD_ARP, true);
         ipv6 += m.getUint32(st + cf.CD_IPV6, true);
+        outFwd += m.getUint32(st + cf.CD_OUT_FWD, true);
+        outAnswer += m.getUint32(st + cf.CD_OUT_ANSWER, true);
+        outOther += m.getUint32(st + cf.CD_OUT_OTHER, true);
+        loopback += m.getUint32(st + cf.CD_LOOPBACK, true);
+        src.nodeSends += m.getUint32(st + cf.CD_NODE_SENDS, true);
       }
       if (k > 0 && !direct) {
         const to = dv.byteOffset + base + n * abi.PKT_SIZE;
@@ -630,7 +696,11 @@ export class FastDecode {
       if (arp > 0) src.countSkipped(ARP, arp);
       if (ipv6 > 0) src.countSkipped(IPV6, ipv6);
       // (the one kind the decoder may count first: nothing else is counted while it runs)
-      if (outgoing > 0) src.countSkipped("outgoing", outgoing);
+      if (outgoing > 0) src.countSkipped(SKIP_OUTGOING, outgoing);
+      if (outFwd > 0) src.countSkipped(SKIP_FORWARDED, outFwd);
+      if (outAnswer > 0) src.countSkipped(SKIP_ANSWER, outAnswer);
+      if (outOther > 0) src.countSkipped(SKIP_OTHER, outOther);
+      if (loopback > 0) src.countSkipped(SKIP_LOOPBACK, loopback);
       src.fastRecords += records;
     }
     return n;

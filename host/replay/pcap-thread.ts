@@ -39,6 +39,7 @@ import { IngressMapError, type IngressMap } from "../pcap/ingress.js";
 import { inputNotes, type PcapEngine } from "./pcap-source.js";
 import type { NodeSpec } from "./setup.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
+import type { NodeSendsMode } from "../pcap/node-sends.js";
 
 /**
  * Shared words: messages posted by the thread, slots released by the main
@@ -60,6 +61,8 @@ export interface PcapThreadOptions {
   keepFrames?: boolean;
   /** Decode the common records with the thread's core (PcapSourceOptions.fastDecode; default true, used without keepFrames). */
   fastDecode?: boolean;
+  /** The node's own sends among the outgoing frames (PcapSourceOptions.nodeSends; default "replay"). */
+  nodeSends?: NodeSendsMode;
   /** Descriptors per slot (the engine's batch). */
   capacity: number;
   /** Slots in the ring (default 6). */
@@ -75,6 +78,7 @@ export interface PcapThreadData {
   verifyChecksums: boolean;
   keepFrames: boolean;
   fastDecode: boolean;
+  nodeSends: NodeSendsMode;
   capacity: number;
   slots: number;
   ctl: SharedArrayBuffer;
@@ -102,7 +106,7 @@ export type FromPcapThread =
   | { t: "failed"; error: ErrorData }
   | {
       t: "batch"; n: number; end: boolean; error?: ErrorData;
-      done: number; clamped: number; csumUnverified: number;
+      done: number; clamped: number; csumUnverified: number; nodeSends: number;
       /**
        * The source's running totals below, sent only when they changed since
        * the last batch (each only grows, so a changed sum means a change):
@@ -194,6 +198,8 @@ export class ThreadedPcapSource implements PacketSource {
   clamped = 0;
   /** Replayed packets whose transport checksum was not checked. */
   csumUnverified = 0;
+  /** Outgoing frames replayed as the node's own sends. */
+  nodeSends = 0;
 
   private constructor(readonly label: string, private readonly opts: PcapThreadOptions) {
     this.slots = Math.max(2, opts.slots ?? 6);
@@ -211,7 +217,7 @@ export class ThreadedPcapSource implements PacketSource {
     this.port = port1;
     const data: PcapThreadData & { module: string } = {
       file: label, spec: opts.spec, ingress: opts.ingress, spelling: opts.spelling,
-      verifyChecksums: opts.verifyChecksums ?? true, keepFrames: opts.keepFrames ?? true, fastDecode: opts.fastDecode ?? true,
+      verifyChecksums: opts.verifyChecksums ?? true, keepFrames: opts.keepFrames ?? true, fastDecode: opts.fastDecode ?? true, nodeSends: opts.nodeSends ?? "replay",
       capacity: opts.capacity, slots: this.slots, ctl: this.ctl.buffer as SharedArrayBuffer, ring, frameRing, frameSlotBytes: this.frameSlotBytes, atRing, port: port2,
       module: new URL("./pcap-thread-worker.js", import.meta.url).href,
     };
@@ -285,6 +291,7 @@ export class ThreadedPcapSource implements PacketSource {
       this.done = m.done;
       this.clamped = m.clamped;
       this.csumUnverified = m.csumUnverified;
+      this.nodeSends = m.nodeSends;
       if (m.skipped) this.skipped_ = m.skipped;
       if (m.hostCounters) this.hostCounters_ = m.hostCounters;
       if (m.fragments) this.fragments_ = m.fragments;
@@ -326,7 +333,7 @@ export class ThreadedPcapSource implements PacketSource {
 
   skipped(): Record<string, number> { return { ...this.skipped_ }; }
 
-  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
+  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped, this.nodeSends); }
 
   /** The SNMP counters the reassembly added (see PcapSource.hostCounters). */
   hostCounters(): Record<string, number> { return { ...this.hostCounters_ }; }

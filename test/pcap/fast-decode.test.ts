@@ -24,6 +24,8 @@ import { PcapSource, type PcapEngine, type PcapSourceOptions } from "../../host/
 import { CaptureError } from "../../host/pcap/errors.js";
 import type { CoreExports } from "../../host/core/wasm.js";
 import type { PacketInput } from "../../host/packet/input.js";
+import { SKIP_ANSWER, SKIP_FORWARDED, SKIP_OTHER, SKIP_LOOPBACK, SKIP_OUTGOING } from "../../host/pcap/node-sends.js";
+import { NODE_SENDS_NOTE, FRAGMENT_NOT_REPLAYED } from "../../host/replay/pcap-source.js";
 
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
@@ -332,6 +334,96 @@ describe("the core's capture decoder decodes as the host does", () => {
       }
     }
     expect(took).toBeGreaterThan(1000);
+  });
+
+  it("outgoing frames: the node's sends replayed as local sends, the rest counted by what they are; loopback copies; --node-sends skip", () => {
+    // the demo node: ip_default_ttl 127, addresses 10.0.52.16 (eth0), 10.0.32.24 (eth1), 127.0.0.0/8; lo ifindex 1, eth0 2
+    const me = "10.0.52.16", peer = "52.1.2.3";
+    const P = (p: Partial<PacketInput>): PacketInput => ({ iif: "eth0", src: me, dst: peer, proto: "tcp", ttl: 127, t: 0, ...p } as PacketInput);
+    const sends = packetBytes(engine, [
+      P({ sport: 443, dport: 40000, flags: "SA", seq: 1, ack: 6, win: 65160, doff: 10, wscale: 7, sackok: true, mss: 1460, len: 60 }), // a listener's SYN-ACK
+      P({ sport: 443, dport: 40000, flags: "PA", seq: 2, ack: 6, win: 509, doff: 8, len: 152 }), // its data
+      P({ sport: 443, dport: 40000, flags: "PA", seq: 2, ack: 6, win: 509, doff: 8, len: 152, csum: "bad" }), // checksum left to the device
+      P({ sport: 443, dport: 40000, flags: "RA", seq: 3, ack: 6, win: 509, doff: 8, len: 52 }), // a socket's own reset (window, options)
+      P({ proto: "udp", sport: 53, dport: 5353, len: 61 }),
+      P({ proto: "udp", sport: 53, dport: 5353, len: 40, csum: "none" }),
+      P({ proto: "icmp", icmp_type: 8, icmp_id: 7, icmp_seq: 1, len: 84 }), // ping
+      P({ src: "10.0.32.24", dst: "10.0.52.16", sport: 33000, dport: 10250, flags: "S", doff: 10, mss: 65495, len: 60 }), // to the node itself
+    ]);
+    const answers = packetBytes(engine, [
+      P({ sport: 443, dport: 40000, flags: "RA", seq: 0, ack: 6, win: 0, len: 40 }), // tcp_v4_send_reset
+      P({ sport: 80, dport: 40000, flags: "R", seq: 9, win: 0, len: 40 }),
+      P({ proto: "icmp", icmp_type: 0, icmp_id: 7, icmp_seq: 1, len: 84 }), // icmp_echo
+      P({ proto: "icmp", icmp_type: 3, icmp_code: 3, inner: { src: peer, dst: me, proto: "udp", sport: 5353, dport: 9 }, len: 56 } as Partial<PacketInput>),
+      P({ proto: "icmp", icmp_type: 11, icmp_code: 0, inner: { src: peer, dst: "10.9.9.9", proto: "tcp", sport: 1, dport: 2 }, len: 56 } as Partial<PacketInput>),
+    ]);
+    const forwarded = packetBytes(engine, [
+      P({ ttl: 126, sport: 33000, dport: 443, flags: "S", doff: 10, mss: 1460, len: 60 }), // masqueraded by the node: its address, the lowered TTL
+      P({ src: "10.0.52.77", ttl: 63, sport: 8080, dport: 40000, flags: "SA", doff: 10, mss: 1460, len: 60 }), // a pod's
+      P({ src: "10.0.52.77", ttl: 127, proto: "udp", sport: 53, dport: 5353, len: 40 }), // a source not the node's
+      P({ src: "10.0.52.77", ttl: 63, sport: 80, dport: 40000, flags: "R", win: 0, len: 40 }), // a pod's reset, forwarded
+    ]);
+    const bigSend = packetBytes(engine, [P({ proto: "udp", sport: 53, dport: 5353, len: 600 })])[0]!;
+    const others = [
+      ...packetBytes(engine, [
+        P({ ttl: 255, sport: 443, dport: 40000, flags: "A", len: 40 }), // a TTL the process set
+        P({ proto: 47, len: 24 }),
+        P({ proto: "icmp", icmp_type: 13, len: 40 }),
+      ]),
+      fragment(bigSend, 0, 200, true), fragment(bigSend, 200, bigSend.length - 20, false),
+      withOptions(sends[0]!, [7, 7, 4, 0, 0, 0, 0]),
+      flip(sends[4]!, 10),
+    ];
+    const frames: number[][] = [shb(), idb(1, "eth0"), idb(276, undefined), idb(101, "eth0")];
+    const T = 1_700_000_000_000_000_000n;
+    let t = T;
+    const add = (ifid: number, data: Uint8Array, o: Parameters<typeof epb>[3] = {}) => { frames.push(epb(ifid, t, data, o)); t += 1000n; };
+    const nodeMac = "02:00:00:00:02:01", other = "0a:00:00:00:00:09";
+    for (const p of [...sends, ...answers, ...forwarded, ...others]) {
+      add(0, eth(other, nodeMac, [], 0x800, p)); // the node's MAC as the source
+      add(1, sll2(2, 4, 0x800, p)); // SLL2 PACKET_OUTGOING
+      add(2, p, { flags: 2 }); // pcapng outbound
+      add(1, sll2(2, 0, 0x800, p)); // (an arriving one, for contrast)
+    }
+    // a send to a local address on lo: the outgoing copy, then the incoming one
+    add(1, sll2(1, 4, 0x800, sends[7]!));
+    add(1, sll2(1, 0, 0x800, sends[7]!));
+    add(1, sll2(1, 0, 0x800, sends[4]!)); // an incoming copy alone
+    const f = writeFile("node-sends.pcapng", frames);
+    let took = 0;
+    for (const verifyChecksums of [true, false]) {
+      for (const nodeSends of ["replay", "skip"] as const) {
+        for (const batch of [1024, 3]) {
+          took += same(f, { verifyChecksums, nodeSends, batch, eager: true });
+          took += same(f, { verifyChecksums, nodeSends, batch, conntrack: true });
+        }
+      }
+    }
+    expect(took).toBeGreaterThan(500);
+    // what the host decoder made of them
+    const { out } = decode(f, false, { verifyChecksums: true });
+    const n4 = sends.length + answers.length + forwarded.length + others.length;
+    expect(Object.fromEntries(out.skipped)).toEqual({
+      [SKIP_ANSWER]: answers.length * 3, [SKIP_FORWARDED]: forwarded.length * 3, [SKIP_OTHER]: others.length * 3, [SKIP_LOOPBACK]: 2,
+      [FRAGMENT_NOT_REPLAYED]: 2, // the arriving copies of the fragments
+    });
+    expect(out.notes[NODE_SENDS_NOTE]).toBe(sends.length * 3 + 1);
+    const all = Buffer.concat(out.batches);
+    const descs = Array.from({ length: all.length / abi.PKT_SIZE }, (_, k) => new DataView(all.buffer, all.byteOffset + k * abi.PKT_SIZE, abi.PKT_SIZE));
+    expect(descs.length).toBe(sends.length * 3 + 1 + n4 - 2); // the sends, the one on lo, the arriving copies but the fragments
+    const local = descs.filter((d) => (d.getUint16(abi.PKT_FLAGS, true) & abi.PF_LOCAL) !== 0);
+    expect(local.length).toBe(sends.length * 3 + 1);
+    for (const d of local) {
+      expect(d.getUint16(abi.PKT_IIF, true)).toBe(0); // no arrival device
+      expect(d.getUint16(abi.PKT_RCV_PAD, true)).toBe(0); // (PKT_BOUND_OIF: no bound device)
+      expect(d.getUint8(abi.PKT_CSUM)).toBe(abi.CSUM_OK); // the device's checksum, not the kernel's to check
+      expect(d.getUint8(abi.PKT_TTL)).toBe(127);
+    }
+    // --node-sends skip: every outgoing frame as before, the loopback copies replayed
+    const old = decode(f, false, { verifyChecksums: true, nodeSends: "skip" }).out;
+    expect(Object.fromEntries(old.skipped)).toEqual({ [SKIP_OUTGOING]: n4 * 3 + 1, [FRAGMENT_NOT_REPLAYED]: 2 });
+    expect(old.batches.reduce((a, b) => a + b.length, 0) / abi.PKT_SIZE).toBe(n4 - 2 + 2); // the arriving copies and both on lo
+    expect(old.notes[NODE_SENDS_NOTE]).toBeUndefined();
   });
 
   it("classic pcap: both magics, both byte orders, Ethernet, SLL and raw links, a frame before the first, damaged tails", async () => {

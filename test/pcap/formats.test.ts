@@ -15,6 +15,7 @@ import { CaptureError } from "../../host/pcap/errors.js";
 import { parseMac } from "../../host/pcap/link.js";
 import type { Engine } from "../../host/engine.js";
 import type { PacketInput } from "../../host/packet/input.js";
+import { SKIP_FORWARDED } from "../../host/pcap/node-sends.js";
 
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
@@ -148,8 +149,8 @@ describe("pcapng", () => {
     const st = await replayCapture(e, f, c.sink);
     expect(st.error).toBeUndefined();
     expect(st.frames).toBe(5);
-    expect(st.notReplayed).toEqual({ outgoing: 1 });
-    expect(c.skipped).toEqual(["2:outgoing"]);
+    expect(st.notReplayed).toEqual({ [SKIP_FORWARDED]: 1 });
+    expect(c.skipped).toEqual([`2:${SKIP_FORWARDED}`]);
     expect(c.got.map((g) => [g.number, g.iif, g.t])).toEqual([[1, "eth0", 0], [3, "eth0", 10000], [4, "eth0", 2000000], [5, "eth1", 7]]);
     expect(st.interfaces.map((i) => i.name)).toEqual(["eth0", "eth1", "eth0"]);
   });
@@ -194,7 +195,7 @@ describe("link layers", () => {
     const st = await replayCapture(e, f, c.sink);
     expect(st.error).toBeUndefined();
     expect(c.got.map((g) => g.iif)).toEqual(["eth0", "eth1", "eth0"]);
-    expect(st.notReplayed).toEqual({ outgoing: 1, ARP: 1, IPv6: 1, "ethertype 0x88cc": 1, "802.3/LLC": 1 });
+    expect(st.notReplayed).toEqual({ [SKIP_FORWARDED]: 1, ARP: 1, IPv6: 1, "ethertype 0x88cc": 1, "802.3/LLC": 1 });
     expect(st.frames).toBe(8);
     // a broadcast IPv4 frame needs a mapping, and arrives as PACKET_BROADCAST (dropped as OTHERHOST when forwarded)
     const f2 = join(dir, "bcast.pcap");
@@ -223,7 +224,7 @@ describe("link layers", () => {
     const c = collect(e);
     const st = await replayCapture(e, f, c.sink);
     expect(c.got.map((g) => g.iif)).toEqual(["eth1", "eth1"]);
-    expect(st.notReplayed).toEqual({ outgoing: 1, ARP: 1 });
+    expect(st.notReplayed).toEqual({ [SKIP_FORWARDED]: 1, ARP: 1 });
     expect(st.error!.message).toContain("SLL2 ifindex 999 is not in the node's ip-link.txt");
     expect((st.error as CaptureError).frame).toBe(5);
     const f1 = join(dir, "sll.pcap");
@@ -236,6 +237,6 @@ describe("link layers", () => {
     const st2 = await replayCapture(e2, f1, undefined, { ingress: { bySource: [{ cidr: "52.1.0.0/16", link: "eth0" }] } });
     expect(st2.error).toBeUndefined();
     expect(st2.packets).toBe(2);
-    expect(st2.notReplayed).toEqual({ outgoing: 1 });
+    expect(st2.notReplayed).toEqual({ [SKIP_FORWARDED]: 1 });
   });
 });

@@ -153,7 +153,7 @@ describe("replay --pcap --decode-thread", () => {
     expect(input.packets).toBeGreaterThan(6 * 64 * 4); // many times the ring (6 slots of --batch 64)
     expect(Object.keys(input.skipped).join(",")).toMatch(/ARP/);
     expect(Object.keys(input.skipped).join(",")).toMatch(/IPv6/);
-    expect(input.skipped.outgoing).toBeGreaterThan(0);
+    expect(Object.entries(input.skipped).filter(([k]) => k.startsWith("outgoing: ")).length).toBeGreaterThan(0); // the node's frames, by what they are
     expect(Object.keys(input.fragments).join(",")).toMatch(/reassembled/);
     expect(Object.keys(input.fragments).join(",")).toMatch(/duplicate/);
     const counters = off.summary.counters as Record<string, number>;
