@@ -29,8 +29,8 @@
  *    host/pcap/node-sends.ts does (outgoingClass): the node's own sends
  *    decoded as local sends (PF_LOCAL, no arrival slot, checksum taken as
  *    right), the rest counted by class (once the host has counted the
- *    class), and frames arriving on lo (the loopback copies) counted; without, all
- *    counted as "outgoing";
+ *    class); a frame on lo is one the node sent (its incoming copy
+ *    classified, an outgoing copy counted); without, all counted as "outgoing";
  *  - the IPv4 header as ip_rcv_core accepts it (parseIPv4): version 4, no
  *    options (IHL 5), header checksum right, total length within the frame,
  *    not a fragment, the whole datagram captured; the wire bytes after it
@@ -335,8 +335,22 @@ export function captureDecode(st: usize): u32 {
       continue;
     }
     let local = false;
-    if ((outbound || pt == PACKET_OUTGOING || own) && nodeSends) {
-      // a frame the node transmitted: its own send (replayed as a local send), else counted by what it is
+    const sent = outbound || pt == PACKET_OUTGOING || own;
+    // (slot: what the interface, ifindex or MAC says, as IngressResolver.linkSlot)
+    const onLo = nodeSends && slot == loSlot;
+    if (onLo && sent) {
+      // an outgoing copy on lo: its incoming copy stands for the send (the one libpcap keeps)
+      if ((present & CDP_LOOPBACK) == 0) { stop = CDS_HOST; break; }
+      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
+      loopback++;
+      records++;
+      lastRec = pos;
+      lastTs = ts0;
+      pos += len;
+      continue;
+    }
+    if (nodeSends && (sent || onLo)) {
+      // a frame the node sent: its own send (replayed as a local send), else counted by what it is
       const c = outgoingClass(l3, l3Cap, localTab, nlocal, defTtl);
       if (c == OC_NODE_SEND) local = true;
       else {
@@ -351,7 +365,7 @@ export function captureDecode(st: usize): u32 {
         pos += len;
         continue;
       }
-    } else if (outbound || pt == PACKET_OUTGOING || own) {
+    } else if (sent && !nodeSends) {
       // the node's own transmission: counted ("outgoing"), not replayed
       if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
       outgoing++;
@@ -506,18 +520,6 @@ export function captureDecode(st: usize): u32 {
     } else { stop = CDS_HOST; break; }
     let ts = ts0;
     if (!(ts < TWO53)) { stop = CDS_HOST; break; }
-    if (nodeSends && !local && slot == loSlot) {
-      // the incoming copy of a send on lo: the engine loops the send back itself (counted once the host has)
-      if ((present & CDP_LOOPBACK) == 0) { stop = CDS_HOST; break; }
-      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
-      if (ts < 0) clamped++;
-      loopback++;
-      records++;
-      lastRec = pos;
-      lastTs = ts0;
-      pos += len;
-      continue;
-    }
     // consumed: the anchor moves, the descriptor is written
     if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
     if (ts < 0) { ts = 0; clamped++; }

@@ -122,7 +122,7 @@ export const CD_LOCAL = 128;
 export const CD_NLOCAL = 132;
 export const CD_TTL = 136;
 export const CD_LO = 140;
-/** Out (CDF_NODE_SENDS): outgoing frames skipped as forwarded copies, engine answers, others; incoming loopback copies skipped; node sends replayed. */
+/** Out (CDF_NODE_SENDS): frames the node sent skipped as forwarded copies, engine answers, others; outgoing copies on lo skipped; node sends replayed. */
 export const CD_OUT_FWD = 144;
 export const CD_OUT_ANSWER = 148;
 export const CD_OUT_OTHER = 152;
@@ -143,7 +143,7 @@ export const CDS_SIZE = 12;
 export const CDF_VERIFY = 1;
 /** CD_FLAGS: the records are classic pcap records of a little-endian file (interface table entry 0 describes the file). */
 export const CDF_PCAP = 2;
-/** CD_FLAGS: outgoing frames are classified (host/pcap/node-sends.ts): the node's sends replayed as local sends, incoming loopback copies skipped. */
+/** CD_FLAGS: outgoing frames are classified (host/pcap/node-sends.ts): the node's sends replayed as local sends; a frame on lo is one the node sent (its outgoing copy skipped). */
 export const CDF_NODE_SENDS = 4;
 
 /** CD_STOP: CD_MAX descriptors written. */

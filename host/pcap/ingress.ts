@@ -143,6 +143,17 @@ export class IngressResolver {
    * this.interfaceSlot(frame's capture interface); `src` the IPv4 source.
    */
   resolve(ifaceSlot: number, link: LinkInfo, src: number): number {
+    const s = this.linkSlot(ifaceSlot, link);
+    if (s !== 0) return s;
+    for (let i = 0; i < this.src.length; i++) {
+      const r = this.src[i]!;
+      if (((src & r.mask) >>> 0) === r.addr) return r.slot;
+    }
+    return 0;
+  }
+
+  /** resolve() without the source subnets: the slot the capture's interface, ifindex or MAC says (0: none). */
+  linkSlot(ifaceSlot: number, link: LinkInfo): number {
     const explicitIface = ifaceSlot !== 0;
     let s: number | undefined;
     if (link.ifindex !== 0) {
@@ -161,10 +172,6 @@ export class IngressResolver {
     if (link.dstMac >= 0) {
       s = this.macSlot.get(link.dstMac);
       if (s !== undefined) return s;
-    }
-    for (let i = 0; i < this.src.length; i++) {
-      const r = this.src[i]!;
-      if (((src & r.mask) >>> 0) === r.addr) return r.slot;
     }
     return 0;
   }

@@ -1,7 +1,7 @@
 /**
  * What an outgoing IPv4 frame of a capture is (a frame the node
  * transmitted: pcapng epb_flags outbound, SLL/SLL2 PACKET_OUTGOING, a node
- * MAC as the Ethernet source). The kernel stamps the TTL of what the node
+ * MAC as the Ethernet source; and any frame on lo, see SKIP_LOOPBACK). The kernel stamps the TTL of what the node
  * itself sends with ip_select_ttl (the socket's IP_TTL, else the route's
  * hoplimit metric, else net.ipv4.ip_default_ttl), and ip_forward lowers a
  * forwarded packet's TTL by one (ip_decrease_ttl), so:
@@ -31,8 +31,14 @@ export type NodeSendsMode = "replay" | "skip";
 export const SKIP_FORWARDED = "outgoing: forwarded copy";
 export const SKIP_ANSWER = "outgoing: the engine's own answer (RST, ICMP error, echo reply)";
 export const SKIP_OTHER = "outgoing: other (fragment, IP options, TTL not the default, other protocol)";
-/** The incoming copy on the loopback device of a node send (replayed once, as the send). */
-export const SKIP_LOOPBACK = "loopback copy of a node send";
+/**
+ * An outgoing copy on the loopback device. Everything on lo is what the node
+ * sent; libpcap keeps only the incoming copy of it (pcap-linux.c drops the
+ * outgoing one), so the incoming copy is the one classified and replayed
+ * (as a send: the engine loops it back itself), and an outgoing copy, when
+ * a capturer kept it, is skipped.
+ */
+export const SKIP_LOOPBACK = "loopback: outgoing copy (its incoming copy stands for the send)";
 /** --node-sends skip: every outgoing frame, as before. */
 export const SKIP_OUTGOING = "outgoing";
 

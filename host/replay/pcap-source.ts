@@ -6,8 +6,8 @@
  * host/packet/wire.ts: parseIPv4, writeDescriptor). Both the CLI's replay
  * (host/replay/run.ts) and replayCapture (host/pcap/replay.ts) read
  * captures through it. Frames that are not replayed are counted by kind
- * (ARP, IPv6, outgoing frames that are not the node's own sends, loopback
- * copies of those that are, IPv4 fragments of a node without conntrack);
+ * (ARP, IPv6, outgoing frames that are not the node's own sends, outgoing
+ * copies on lo, IPv4 fragments of a node without conntrack);
  * the node's own sends (host/pcap/node-sends.ts) are replayed as packets a
  * local process sends (PF_LOCAL), unless nodeSends is "skip";
  * damage ends the input with a CaptureError naming the byte offset, after
@@ -87,9 +87,11 @@ export interface PcapSourceOptions {
   /**
    * The node's own sends among the outgoing frames (host/pcap/node-sends.ts):
    * "replay" (default) replays them as packets a local process sends
-   * (PF_LOCAL) and skips the incoming loopback copies (the engine delivers
-   * a send to a local address itself); "skip" counts every outgoing frame
-   * as "outgoing", not replayed, and replays the loopback copies as arriving on lo.
+   * (PF_LOCAL), and takes a frame on lo as what the node sent (libpcap keeps
+   * only the incoming copy there: it stands for the send, and the engine
+   * loops the send back itself; an outgoing copy on lo is skipped); "skip"
+   * counts every outgoing frame as "outgoing", not replayed, and replays
+   * the frames on lo as arriving there.
    */
   nodeSends?: NodeSendsMode;
 }
@@ -330,13 +332,19 @@ export class PcapSource implements PacketSource {
         const pt = link.pktType;
         const cls = this.outgoing;
         let local = false;
-        if (r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac))) {
-          // a frame the node transmitted: its own send (replayed as one), else counted by what it is
-          if (!cls) { this.skip(SKIP_OUTGOING); continue; }
-          const c = cls.classify(buf, link.l3, link.l3Cap);
-          if (c !== OC_NODE_SEND) { this.skip(outgoingKind(c)); continue; }
-          local = true;
-        }
+        const out = r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac));
+        if (cls) {
+          // on lo, libpcap keeps only the incoming copy of what the node sent (it drops the outgoing one):
+          // the incoming copy stands for the send, an outgoing copy (other capturers) is skipped
+          const onLo = ingress.linkSlot(this.ifaceSlot(ifc.index), link) === this.loSlot;
+          if (onLo && out) { this.skip(SKIP_LOOPBACK); continue; }
+          if (onLo || out) {
+            // a frame the node sent: its own send (replayed as one), else counted by what it is
+            const c = cls.classify(buf, link.l3, link.l3Cap);
+            if (c !== OC_NODE_SEND) { this.skip(outgoingKind(c)); continue; }
+            local = true;
+          }
+        } else if (out) { this.skip(SKIP_OUTGOING); continue; }
         const l3 = link.l3;
         let ts = r.tsNs;
         if (ts < 0) { ts = 0; this.clamped++; }
@@ -373,8 +381,6 @@ export class PcapSource implements PacketSource {
           const islot = this.ifaceSlot(ifc.index);
           slot = ingress.resolve(islot, link, w.src);
           if (slot === 0) throw new CaptureError(r.file, r.recordOffset, r.frame, "", ingress.explain(ifc, link));
-          // the incoming copy of a send on lo: the engine loops the send back itself
-          if (cls && slot === this.loSlot && re === undefined) { this.skip(SKIP_LOOPBACK); continue; }
         }
         const dmac = link.dstMac;
         // skb->pkt_type: as the SLL/SLL2 header records it; for Ethernet, a group destination address

@@ -385,10 +385,13 @@ describe("the core's capture decoder decodes as the host does", () => {
       add(2, p, { flags: 2 }); // pcapng outbound
       add(1, sll2(2, 0, 0x800, p)); // (an arriving one, for contrast)
     }
-    // a send to a local address on lo: the outgoing copy, then the incoming one
+    // a send to a local address on lo: the outgoing copy (skipped), then the incoming one (the send)
     add(1, sll2(1, 4, 0x800, sends[7]!));
     add(1, sll2(1, 0, 0x800, sends[7]!));
-    add(1, sll2(1, 0, 0x800, sends[4]!)); // an incoming copy alone
+    add(1, sll2(1, 0, 0x800, sends[4]!)); // an incoming copy alone (libpcap drops the outgoing ones on lo)
+    add(1, sll2(1, 0, 0x800, answers[0]!)); // a reset on lo: the engine's own answer
+    add(2, sends[4]!, { flags: 2 }); // (with byInterfaceId 2 -> lo: an outgoing copy on lo)
+    add(0, eth("00:00:00:00:00:00", "00:00:00:00:00:00", [], 0x800, sends[1]!)); // tcpdump -i lo's Ethernet
     const f = writeFile("node-sends.pcapng", frames);
     let took = 0;
     for (const verifyChecksums of [true, false]) {
@@ -396,6 +399,7 @@ describe("the core's capture decoder decodes as the host does", () => {
         for (const batch of [1024, 3]) {
           took += same(f, { verifyChecksums, nodeSends, batch, eager: true });
           took += same(f, { verifyChecksums, nodeSends, batch, conntrack: true });
+          took += same(f, { verifyChecksums, nodeSends, batch, eager: true, ingress: { byInterfaceId: { 2: "lo" } } });
         }
       }
     }
@@ -404,25 +408,25 @@ describe("the core's capture decoder decodes as the host does", () => {
     const { out } = decode(f, false, { verifyChecksums: true });
     const n4 = sends.length + answers.length + forwarded.length + others.length;
     expect(Object.fromEntries(out.skipped)).toEqual({
-      [SKIP_ANSWER]: answers.length * 3, [SKIP_FORWARDED]: forwarded.length * 3, [SKIP_OTHER]: others.length * 3, [SKIP_LOOPBACK]: 2,
+      [SKIP_ANSWER]: answers.length * 3 + 1, [SKIP_FORWARDED]: forwarded.length * 3, [SKIP_OTHER]: others.length * 3, [SKIP_LOOPBACK]: 1,
       [FRAGMENT_NOT_REPLAYED]: 2, // the arriving copies of the fragments
     });
-    expect(out.notes[NODE_SENDS_NOTE]).toBe(sends.length * 3 + 1);
+    expect(out.notes[NODE_SENDS_NOTE]).toBe(sends.length * 3 + 3); // + the two incoming copies on lo, the last pcapng outbound one
     const all = Buffer.concat(out.batches);
     const descs = Array.from({ length: all.length / abi.PKT_SIZE }, (_, k) => new DataView(all.buffer, all.byteOffset + k * abi.PKT_SIZE, abi.PKT_SIZE));
-    expect(descs.length).toBe(sends.length * 3 + 1 + n4 - 2); // the sends, the one on lo, the arriving copies but the fragments
+    expect(descs.length).toBe(sends.length * 3 + 3 + n4 - 2 + 1); // the sends, the arriving copies but the fragments, tcpdump -i lo's frame on eth0
     const local = descs.filter((d) => (d.getUint16(abi.PKT_FLAGS, true) & abi.PF_LOCAL) !== 0);
-    expect(local.length).toBe(sends.length * 3 + 1);
+    expect(local.length).toBe(sends.length * 3 + 3);
     for (const d of local) {
       expect(d.getUint16(abi.PKT_IIF, true)).toBe(0); // no arrival device
       expect(d.getUint16(abi.PKT_RCV_PAD, true)).toBe(0); // (PKT_BOUND_OIF: no bound device)
       expect(d.getUint8(abi.PKT_CSUM)).toBe(abi.CSUM_OK); // the device's checksum, not the kernel's to check
       expect(d.getUint8(abi.PKT_TTL)).toBe(127);
     }
-    // --node-sends skip: every outgoing frame as before, the loopback copies replayed
+    // --node-sends skip: every outgoing frame as before, the incoming copies on lo replayed as arriving there
     const old = decode(f, false, { verifyChecksums: true, nodeSends: "skip" }).out;
-    expect(Object.fromEntries(old.skipped)).toEqual({ [SKIP_OUTGOING]: n4 * 3 + 1, [FRAGMENT_NOT_REPLAYED]: 2 });
-    expect(old.batches.reduce((a, b) => a + b.length, 0) / abi.PKT_SIZE).toBe(n4 - 2 + 2); // the arriving copies and both on lo
+    expect(Object.fromEntries(old.skipped)).toEqual({ [SKIP_OUTGOING]: n4 * 3 + 2, [FRAGMENT_NOT_REPLAYED]: 2 });
+    expect(old.batches.reduce((a, b) => a + b.length, 0) / abi.PKT_SIZE).toBe(n4 - 2 + 3 + 1); // the arriving copies, the three incoming on lo, the one on eth0
     expect(old.notes[NODE_SENDS_NOTE]).toBeUndefined();
   });
 
