@@ -53,7 +53,7 @@ import * as f from "../pcap/format.js";
 import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_ERROR, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
 import { Defragmenter, DefragError, defragConfig, noDefragCounters, type DefragCounters } from "../packet/defrag.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
-import { OutgoingClassifier, OC_NODE_SEND, outgoingKind, SKIP_OUTGOING, SKIP_LOOPBACK, SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER, type NodeSendsMode } from "../pcap/node-sends.js";
+import { OutgoingClassifier, OC_NODE_SEND, outgoingKind, SKIP_OUTGOING, SKIP_LOOPBACK, SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER, NODE_SENDS_NOTE, type NodeSendsMode } from "../pcap/node-sends.js";
 
 export interface PcapSourceOptions {
   /** Mapping of capture interfaces / ifindexes / MACs / source subnets to node links. */
@@ -109,8 +109,8 @@ export function inputNotes(csumUnverified: number, clamped: number, nodeSends = 
   return out;
 }
 
-/** The note counting the node's own sends replayed as local sends. */
-export const NODE_SENDS_NOTE = "node sends (outgoing frames replayed as local sends)";
+/** The note counting the node's own sends replayed as local sends (node-sends.ts). */
+export { NODE_SENDS_NOTE };
 
 /**
  * What a PcapSource uses of the engine: the node (devices, for the ingress

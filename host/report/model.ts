@@ -10,6 +10,7 @@
 import * as abi from "../core/abi.js";
 import { DROP_NAMES, DROP_TEXT } from "../packet/result.js";
 import { formatIPv4 } from "../util/ipv4.js";
+import { NODE_SENDS_NOTE } from "../pcap/node-sends.js";
 import type { CollectorData } from "./collect.js";
 import type { TopTalkers } from "./talkers.js";
 import type { LoadedRuleset } from "../netfilter/runtime.js";
@@ -127,6 +128,10 @@ export function buildSummary(c: SummaryContext) {
   const talkers = (t: TopTalkers) => t.top(20).map((x) => ({ addr: formatIPv4(x.addr), packets: x.packets, bytes: x.bytes }));
   const counters: Record<string, number> = {};
   for (const [k, v] of Object.entries(c.totals.counters)) if (v) counters[k] = v;
+  // the node sends' count, a note of the source, is a key of its own
+  const notes: Record<string, number> = { ...c.input.notes };
+  const nodeSends = notes[NODE_SENDS_NOTE] ?? 0;
+  delete notes[NODE_SENDS_NOTE];
   const pps = c.timing.seconds > 0 ? Math.round(col.packets / c.timing.seconds) : 0;
   return {
     nodeplane: "replay summary",
@@ -137,8 +142,10 @@ export function buildSummary(c: SummaryContext) {
       file: c.input.file,
       packets: col.packets,
       bytes: col.bytes,
+      // of the packets, a capture's frames the node's own processes sent, replayed as local sends (host/pcap/node-sends.ts)
+      ...(nodeSends ? { node_sends: nodeSends } : {}),
       skipped: sortedCounts(c.input.skipped),
-      ...(c.input.notes && Object.keys(c.input.notes).length ? { notes: sortedCounts(c.input.notes) } : {}),
+      ...(Object.keys(notes).length ? { notes: sortedCounts(notes) } : {}),
       ...(c.totals.fragments ? { fragments: c.totals.fragments } : {}),
       error: c.input.error ?? null,
     },

@@ -16,7 +16,8 @@ export function formatSummaryTable(s: Summary): string {
   const out: string[] = [];
   const total = s.input.packets;
   out.push(`nodeplane replay: ${s.node}`);
-  out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
+  const ns = (s.input as { node_sends?: number }).node_sends;
+  out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets${ns ? ` (${fmt(ns)} the node's own sends, replayed as local sends)` : ""}, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
   const sk = Object.entries(s.input.skipped);
   if (sk.length) out.push(`skipped: ${sk.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
   const notes = Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {});

@@ -20,13 +20,13 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { existsSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, type NetnsPair } from "./netns-pair.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
 import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
-import { SKIP_ANSWER, SKIP_LOOPBACK, SKIP_OUTGOING } from "../../host/pcap/node-sends.js";
+import { SKIP_ANSWER, SKIP_LOOPBACK, SKIP_OUTGOING, NODE_SENDS_NOTE } from "../../host/pcap/node-sends.js";
 import type { PacketResult } from "../../host/packet/result.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
@@ -230,9 +230,18 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
   it.skipIf(!TOOLS)("the CLI: --node-sends replay counts the node sends; a bad value is refused", () => {
     const run = (args: string[]) => spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapDir, "--iptables", join(dir, "rules.txt"), "--pcap", CAPTURE, "--no-progress", ...args], { encoding: "utf8" });
     writeFileSync(join(dir, "rules.txt"), kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]"));
-    const ok = run(["--node-sends", "replay"]);
+    const out = join(dir, "out");
+    const ok = run(["--node-sends", "replay", "--out", out]);
     expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/node sends \(outgoing frames replayed as local sends\)/);
+    expect(ok.stdout).toMatch(/packets \(\d+ the node's own sends, replayed as local sends\)/);
+    const input = (JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { input: { node_sends?: number; skipped: Record<string, number>; notes?: Record<string, number> } }).input;
+    expect(input.node_sends).toBeGreaterThanOrEqual(12);
+    expect(Object.keys(input.skipped).filter((k) => k.startsWith("outgoing"))).toEqual([]);
+    expect(input.notes?.[NODE_SENDS_NOTE]).toBeUndefined(); // (a key of its own)
+    const old = run(["--node-sends", "skip"]);
+    expect(old.status, old.stderr).toBe(0);
+    expect(old.stdout).not.toMatch(/the node's own sends/);
+    expect(old.stdout).toMatch(/skipped: .*\d+ outgoing/);
     const bad = run(["--node-sends", "maybe"]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/--node-sends.*maybe.*(replay|skip)/s);
