@@ -238,6 +238,15 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     expect(input.node_sends).toBeGreaterThanOrEqual(12);
     expect(Object.keys(input.skipped).filter((k) => k.startsWith("outgoing"))).toEqual([]);
     expect(input.notes?.[NODE_SENDS_NOTE]).toBeUndefined(); // (a key of its own)
+    // two workers: the node's sends and the replies to them sharded together, the same results
+    const out2 = join(dir, "out2");
+    const two = run(["--node-sends", "replay", "--workers", "2", "--out", out2, "--conntrack-dump", join(out2, "ct.txt")]);
+    expect(two.status, two.stderr).toBe(0);
+    const one = run(["--node-sends", "replay", "--out", join(dir, "out1"), "--conntrack-dump", join(dir, "out1", "ct.txt")]);
+    expect(one.status, one.stderr).toBe(0);
+    const summary = (d: string) => { const s = JSON.parse(readFileSync(join(d, "summary.json"), "utf8")) as Record<string, unknown>; delete s.timing; return s; };
+    expect(summary(out2)).toEqual(summary(join(dir, "out1")));
+    expect(readFileSync(join(out2, "ct.txt"), "utf8")).toBe(readFileSync(join(dir, "out1", "ct.txt"), "utf8"));
     const old = run(["--node-sends", "skip"]);
     expect(old.status, old.stderr).toBe(0);
     expect(old.stdout).not.toMatch(/the node's own sends/);
