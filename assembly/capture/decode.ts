@@ -134,6 +134,8 @@ function csumBytes(a: usize, n: u32): u64 {
 
 /** outgoingClass's answers (host/pcap/node-sends.ts OC_*). */
 const OC_NODE_SEND: u32 = 0, OC_FORWARDED: u32 = 1, OC_ANSWER: u32 = 2, OC_OTHER: u32 = 3;
+/** Why a frame the node sent is not replayed (the count it goes to). */
+const SK_NONE: u32 = 0, SK_OUTGOING: u32 = 1, SK_LOOPBACK: u32 = 2, SK_OUT_FWD: u32 = 3, SK_OUT_ANSWER: u32 = 4, SK_OUT_OTHER: u32 = 5;
 
 /**
  * What an outgoing IPv4 datagram at l3 (cap bytes captured) is, as
@@ -338,37 +340,28 @@ export function captureDecode(st: usize): u32 {
     const sent = outbound || pt == PACKET_OUTGOING || own;
     // (slot: what the interface, ifindex or MAC says, as IngressResolver.linkSlot)
     const onLo = nodeSends && slot == loSlot;
+    // a frame the node sent and that is not replayed: which count it goes to (SK_NONE: replayed)
+    let skip = SK_NONE;
     if (onLo && sent) {
-      // an outgoing copy on lo: its incoming copy stands for the send (the one libpcap keeps)
-      if ((present & CDP_LOOPBACK) == 0) { stop = CDS_HOST; break; }
-      if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
-      loopback++;
-      records++;
-      lastRec = pos;
-      lastTs = ts0;
-      pos += len;
-      continue;
-    }
-    if (nodeSends && (sent || onLo)) {
+      skip = SK_LOOPBACK; // an outgoing copy on lo: its incoming copy stands for the send (the one libpcap keeps)
+    } else if (nodeSends && (sent || onLo)) {
       // a frame the node sent: its own send (replayed as a local send), else counted by what it is
       const c = outgoingClass(l3, l3Cap, localTab, nlocal, defTtl);
       if (c == OC_NODE_SEND) local = true;
-      else {
-        // (counted here only once the host has counted the kind: the order it reports them in)
-        const bit = c == OC_FORWARDED ? CDP_OUT_FWD : c == OC_ANSWER ? CDP_OUT_ANSWER : CDP_OUT_OTHER;
-        if ((present & bit) == 0) { stop = CDS_HOST; break; }
-        if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
-        if (c == OC_FORWARDED) outFwd++; else if (c == OC_ANSWER) outAnswer++; else outOther++;
-        records++;
-        lastRec = pos;
-        lastTs = ts0;
-        pos += len;
-        continue;
-      }
-    } else if (sent && !nodeSends) {
-      // the node's own transmission: counted ("outgoing"), not replayed
+      else skip = c == OC_FORWARDED ? SK_OUT_FWD : c == OC_ANSWER ? SK_OUT_ANSWER : SK_OUT_OTHER;
+    } else if (sent) {
+      skip = SK_OUTGOING; // the node's own transmission (--node-sends skip): counted ("outgoing"), not replayed
+    }
+    if (skip != SK_NONE) {
+      // (the classes are counted here only once the host has counted the kind: the order it reports them in)
+      const bit = skip == SK_LOOPBACK ? CDP_LOOPBACK : skip == SK_OUT_FWD ? CDP_OUT_FWD : skip == SK_OUT_ANSWER ? CDP_OUT_ANSWER : skip == SK_OUT_OTHER ? CDP_OUT_OTHER : 0;
+      if (bit != 0 && (present & bit) == 0) { stop = CDS_HOST; break; }
       if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
-      outgoing++;
+      if (skip == SK_LOOPBACK) loopback++;
+      else if (skip == SK_OUT_FWD) outFwd++;
+      else if (skip == SK_OUT_ANSWER) outAnswer++;
+      else if (skip == SK_OUT_OTHER) outOther++;
+      else outgoing++;
       records++;
       lastRec = pos;
       lastTs = ts0;
