@@ -9,11 +9,13 @@
  * `hot`: the packets pick among the first `hot` connections only (their
  * lines stay in cache) instead of all of them. Environment: NODEPLANE_WASM,
  * a core build to load instead of build/core.wasm; NODEPLANE_BUCKETS,
- * nf_conntrack_buckets instead of the bench's connections / 2.
+ * nf_conntrack_buckets instead of the bench's connections / 2;
+ * NODEPLANE_POPULARITY=zipf, connections picked by Zipf popularity (rank r
+ * with weight 1/r, ranks spread over the table) instead of uniformly.
  */
 import { readFileSync } from "node:fs";
 import * as abi from "../host/core/abi.js";
-import { establish, establishedBatches, establishedPackets, makeScenario, writeDescriptor } from "./ct-scenario.js";
+import { establish, establishedBatches, establishedPackets, makeScenario, writeDescriptor, type Popularity } from "./ct-scenario.js";
 
 const conns = Number(process.argv[2] ?? 65536);
 const seconds = Number(process.argv[3] ?? 4);
@@ -23,6 +25,8 @@ for (const [name, v] of [["connections", conns], ["seconds", seconds], ["hot", h
 }
 const wasm = process.env.NODEPLANE_WASM;
 const buckets = process.env.NODEPLANE_BUCKETS;
+const popularity = (process.env.NODEPLANE_POPULARITY ?? "uniform") as Popularity;
+if (popularity !== "uniform" && popularity !== "zipf") throw new Error(`ct-loop: NODEPLANE_POPULARITY must be uniform or zipf (got ${String(popularity)})`);
 const s = await makeScenario(conns, {
   ...(wasm ? { module: await WebAssembly.compile(readFileSync(wasm)) } : {}),
   ...(buckets ? { buckets: Number(buckets) } : {}),
@@ -33,7 +37,7 @@ const { ptr, capacity } = s.engine.batchBuffer;
 const batches = Math.max(64, Math.ceil(conns / capacity));
 let pool: Uint8Array[];
 if (hot > 0) {
-  const pk = establishedPackets({ ...s, conns: Math.min(hot, conns) }, batches * capacity, 17);
+  const pk = establishedPackets({ ...s, conns: Math.min(hot, conns) }, batches * capacity, 17, popularity);
   const dv = new DataView(new ArrayBuffer(capacity * abi.PKT_SIZE));
   pool = [];
   for (let b = 0; b < batches; b++) {
@@ -41,7 +45,7 @@ if (hot > 0) {
     pool.push(new Uint8Array(dv.buffer.slice(0)));
   }
 } else {
-  pool = establishedBatches(s, batches, 17);
+  pool = establishedBatches(s, batches, 17, popularity);
 }
 const rounds: number[] = [];
 let next = 0, total = 0, packets = 0;
@@ -61,4 +65,4 @@ while (performance.now() < end) {
 }
 rounds.sort((a, b) => a - b);
 const at = (q: number) => rounds[Math.min(rounds.length - 1, Math.floor(rounds.length * q))]!.toFixed(1);
-console.log(`connections ${conns} hot ${hot || "all"}${buckets ? ` buckets ${buckets}` : ""}: mean ${((total * 1e6) / packets).toFixed(1)}, median ${at(0.5)}, p10 ${at(0.1)} ns a packet`);
+console.log(`connections ${conns} hot ${hot || "all"} ${popularity}${buckets ? ` buckets ${buckets}` : ""}: mean ${((total * 1e6) / packets).toFixed(1)}, median ${at(0.5)}, p10 ${at(0.1)} ns a packet`);
