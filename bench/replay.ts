@@ -64,6 +64,15 @@ function replay(snapshot: string, pcap: string, out: string | undefined, workers
   return { pps: num(m[1]!), seconds: Number(m[2]), rssMiB: rss / 1024, barriers, packets: num(pk[1]!), wall };
 }
 
+/** One CLI run of generated traffic (`--generate spec`): the replay loop's packets/s and the fills' count from the output. */
+function replayGenerated(snapshot: string, specFile: string, workers: number): number {
+  const r = spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapshot, "--generate", specFile, "--workers", String(workers), "--no-progress"], { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`replay --generate failed (${r.status}): ${r.stderr}`);
+  const m = /throughput: ([\d,]+) packets\/s/.exec(r.stdout);
+  if (!m) throw new Error(`replay bench: no throughput in the output:\n${r.stdout}`);
+  return Number(m[1]!.replace(/,/g, ""));
+}
+
 export async function benchReplay(): Promise<string> {
   const mb = Number(process.env.NODEPLANE_BENCH_REPLAY_MB ?? 1024);
   const dir = mkdtempSync(join(tmpdir(), "nodeplane-bench-replay-"));
@@ -117,6 +126,16 @@ export async function benchReplay(): Promise<string> {
     const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
     const threadLine = `Decode thread (one worker, summary only, 3 alternating rounds, medians): ${fmtRate(median(on)).replace("/s", " pkt/s")} with it, ` +
       `${fmtRate(median(off)).replace("/s", " pkt/s")} with \`--decode-thread off\`: ${(median(on) / median(off)).toFixed(2)}x.`;
+    // generated traffic (the same spec, 200,000 packets) with 1 and 2 workers: the generator's closed loop
+    const genSpec = join(dir, "bench-gen.yaml");
+    writeFileSync(genSpec, spec(200000));
+    const g1: number[] = [], g2: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      g1.push(replayGenerated(snapDir, genSpec, 1));
+      g2.push(replayGenerated(snapDir, genSpec, 2));
+    }
+    const genLine = `Generated traffic (\`--generate\`, this spec, 200,000 packets, summary only, 3 alternating rounds, medians): ${fmtRate(median(g1)).replace("/s", " pkt/s")} with 1 worker, ` +
+      `${fmtRate(median(g2)).replace("/s", " pkt/s")} with 2: ${(median(g2) / median(g1)).toFixed(2)}x (the generator's closed loop makes every fill a round trip between threads).`;
     // the main thread's share with workers: reading and decoding the capture, and the shard key
     const src = PcapSource.open(pcap, engine, { verifyChecksums: false, keepFrames: false, fastDecode: engine.core });
     const router = new ShardRouter(natTopology(engine.node.snapshot, engine.node.snapshot.iptablesSave), 2);
@@ -143,6 +162,8 @@ export async function benchReplay(): Promise<string> {
       mdTable(["run", "packets", "replay loop", "packets/s", "vs 1 worker", "barriers", "peak RSS", "wall (incl. node load)"], rows),
       "",
       threadLine,
+      "",
+      genLine,
       "",
       `Main-thread dispatch alone (read + decode the capture into descriptors with the core's decoder, as the CLI does, + shard key, no engine): ${fmtRate(m[0]!.itemsPerSec).replace("/s", " pkt/s")} (${m[0]!.nsPerItem.toFixed(0)} ns/packet).`,
       "",
