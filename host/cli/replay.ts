@@ -259,7 +259,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
     node: { origin: r.engine.node.snapshot.origin, devices: r.engine.node.devBySlot.map((l) => l?.name) },
     ruleset: r.engine.ruleset,
     input: {
-      kind: r.source.kind, file: r.source.label, skipped: r.source.skipped(), notes: r.source.notes?.(),
+      kind: r.source.kind, file: r.source.label, skipped: r.source.skipped(), notes: r.source.notes?.(), nodeSends: r.source.nodeSends,
       error: e ? { message: e.message, ...(typeof (e as { offset?: number }).offset === "number" ? { offset: (e as unknown as { offset: number }).offset, frame: (e as unknown as { frame: number }).frame } : {}), ...(e.line ? { line: e.line } : {}) } : undefined,
     },
     collector: r.collector, totals: r.totals, bySource: r.bySource, byDestination: r.byDestination, seed: o.seed, outputs,

@@ -42,9 +42,6 @@ export const SKIP_LOOPBACK = "loopback: outgoing copy (its incoming copy stands 
 /** --node-sends skip: every outgoing frame, as before. */
 export const SKIP_OUTGOING = "outgoing";
 
-/** PcapSource.notes()'s count of the node's sends replayed (the summary's input.node_sends). */
-export const NODE_SENDS_NOTE = "node sends (outgoing frames replayed as local sends)";
-
 export const OUTGOING_KINDS = [SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER] as const;
 
 /** The node's local addresses as [address, mask] ranges: its interface addresses and the local table's local routes. */

@@ -53,7 +53,7 @@ import * as f from "../pcap/format.js";
 import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_ERROR, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
 import { Defragmenter, DefragError, defragConfig, noDefragCounters, type DefragCounters } from "../packet/defrag.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
-import { OutgoingClassifier, OC_NODE_SEND, outgoingKind, SKIP_OUTGOING, SKIP_LOOPBACK, SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER, NODE_SENDS_NOTE, type NodeSendsMode } from "../pcap/node-sends.js";
+import { OutgoingClassifier, OC_NODE_SEND, outgoingKind, SKIP_OUTGOING, SKIP_LOOPBACK, SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER, type NodeSendsMode } from "../pcap/node-sends.js";
 
 export interface PcapSourceOptions {
   /** Mapping of capture interfaces / ifindexes / MACs / source subnets to node links. */
@@ -101,16 +101,12 @@ const TWO40 = 1099511627776;
 const ETH_BCAST = 281474976710655;
 
 /** PacketSource.notes() of a capture: the non-zero counts, named for the summary. */
-export function inputNotes(csumUnverified: number, clamped: number, nodeSends = 0): Record<string, number> {
+export function inputNotes(csumUnverified: number, clamped: number): Record<string, number> {
   const out: Record<string, number> = {};
-  if (nodeSends > 0) out[NODE_SENDS_NOTE] = nodeSends;
   if (csumUnverified > 0) out["checksums not verified (taken as right)"] = csumUnverified;
   if (clamped > 0) out["stamped before the first frame (replayed at its time)"] = clamped;
   return out;
 }
-
-/** The note counting the node's own sends replayed as local sends (node-sends.ts). */
-export { NODE_SENDS_NOTE };
 
 /**
  * What a PcapSource uses of the engine: the node (devices, for the ingress
@@ -464,7 +460,7 @@ export class PcapSource implements PacketSource {
     return out;
   }
 
-  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped, this.nodeSends); }
+  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
 
   close(): void {
     this.reader.close();

@@ -333,7 +333,7 @@ export class ThreadedPcapSource implements PacketSource {
 
   skipped(): Record<string, number> { return { ...this.skipped_ }; }
 
-  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped, this.nodeSends); }
+  notes(): Record<string, number> { return inputNotes(this.csumUnverified, this.clamped); }
 
   /** The SNMP counters the reassembly added (see PcapSource.hostCounters). */
   hostCounters(): Record<string, number> { return { ...this.hostCounters_ }; }

@@ -35,6 +35,8 @@ export interface PacketSource {
    * counts only.
    */
   notes?(): Record<string, number>;
+  /** Frames replayed as the node's own sends (captures: host/pcap/node-sends.ts); read after the replay. */
+  readonly nodeSends?: number;
   /** Original bytes of descriptor k of the last fill (captures), for writing packets as they leave. */
   frame?(k: number): { bytes: Uint8Array; offset: number; length: number } | undefined;
   /**

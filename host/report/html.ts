@@ -80,9 +80,10 @@ export function renderHtmlReport(s: Summary): string {
   const parts: string[] = [];
   parts.push(`<h1>nodeplane replay</h1><p class=sub>${esc(s.node)} &middot; ${esc(s.input.kind)} <code>${esc(s.input.file)}</code> &middot; seed ${s.seed}</p>`);
   if (s.input.error) parts.push(`<p class=err><b>Input error</b> (replay stopped there; everything before it was replayed): ${esc(s.input.error.message)}</p>`);
+  const nodeSends = (s.input as { node_sends?: number }).node_sends ?? 0;
   parts.push(htmlTable(["", "packets", "share"], [
     ["input packets", total, ""],
-    ...((s.input as { node_sends?: number }).node_sends ? [["of them the node's own sends (replayed as local sends)", (s.input as { node_sends?: number }).node_sends!, pct((s.input as { node_sends?: number }).node_sends!, total)] as (string | number)[]] : []),
+    ...(nodeSends ? [["of them the node's own sends (replayed as local sends)", nodeSends, pct(nodeSends, total)] as (string | number)[]] : []),
     ["forwarded", s.verdicts.forward, pct(s.verdicts.forward, total)],
     ["delivered locally", s.verdicts.local, pct(s.verdicts.local, total)], ["dropped", s.verdicts.drop, pct(s.verdicts.drop, total)],
     ["sent back by the node", s.node_replies.packets, ""], ...Object.entries(s.input.skipped).map(([k, n]) => [`skipped: ${k}`, n, ""] as (string | number)[]),

@@ -10,7 +10,6 @@
 import * as abi from "../core/abi.js";
 import { DROP_NAMES, DROP_TEXT } from "../packet/result.js";
 import { formatIPv4 } from "../util/ipv4.js";
-import { NODE_SENDS_NOTE } from "../pcap/node-sends.js";
 import type { CollectorData } from "./collect.js";
 import type { TopTalkers } from "./talkers.js";
 import type { LoadedRuleset } from "../netfilter/runtime.js";
@@ -51,6 +50,8 @@ export interface InputInfo {
   skipped: Record<string, number>;
   /** Facts about replayed packets the results do not show (PacketSource.notes). */
   notes?: Record<string, number>;
+  /** A capture's frames replayed as the node's own sends (PacketSource.nodeSends). */
+  nodeSends?: number;
   /** The input error that ended the replay early (everything before it was replayed). */
   error?: { message: string; offset?: number; frame?: number; line?: number };
 }
@@ -128,10 +129,8 @@ export function buildSummary(c: SummaryContext) {
   const talkers = (t: TopTalkers) => t.top(20).map((x) => ({ addr: formatIPv4(x.addr), packets: x.packets, bytes: x.bytes }));
   const counters: Record<string, number> = {};
   for (const [k, v] of Object.entries(c.totals.counters)) if (v) counters[k] = v;
-  // the node sends' count, a note of the source, is a key of its own
-  const notes: Record<string, number> = { ...c.input.notes };
-  const nodeSends = notes[NODE_SENDS_NOTE] ?? 0;
-  delete notes[NODE_SENDS_NOTE];
+  const notes = c.input.notes ?? {};
+  const nodeSends = c.input.nodeSends ?? 0;
   const pps = c.timing.seconds > 0 ? Math.round(col.packets / c.timing.seconds) : 0;
   return {
     nodeplane: "replay summary",
