@@ -13,20 +13,30 @@
  * NODEPLANE_POPULARITY=zipf, connections picked by Zipf popularity (rank r
  * with weight 1/r, ranks spread over the table) instead of uniformly.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as abi from "../host/core/abi.js";
 import { establish, establishedBatches, establishedPackets, makeScenario, writeDescriptor, type Popularity } from "./ct-scenario.js";
+
+/** A usage error: said on stderr, exit status 2 (no stack trace). */
+function fail(message: string): never {
+  process.stderr.write(`ct-loop: ${message}\n`);
+  process.exit(2);
+}
 
 const conns = Number(process.argv[2] ?? 65536);
 const seconds = Number(process.argv[3] ?? 4);
 const hot = Number(process.argv[4] ?? 0);
 for (const [name, v] of [["connections", conns], ["seconds", seconds], ["hot", hot]] as const) {
-  if (!Number.isFinite(v) || v < 0) throw new Error(`ct-loop: ${name} must be a number >= 0 (got ${String(v)})`);
+  if (!Number.isFinite(v) || v < 0) fail(`${name} must be a number >= 0 (got ${String(v)})`);
 }
 const wasm = process.env.NODEPLANE_WASM;
+if (wasm !== undefined && !existsSync(wasm)) fail(`NODEPLANE_WASM: no such file ${wasm}`);
 const buckets = process.env.NODEPLANE_BUCKETS;
+if (buckets !== undefined && !(Number.isInteger(Number(buckets)) && Number(buckets) >= 1)) {
+  fail(`NODEPLANE_BUCKETS must be a whole number >= 1 (got ${JSON.stringify(buckets)})`);
+}
 const popularity = (process.env.NODEPLANE_POPULARITY ?? "uniform") as Popularity;
-if (popularity !== "uniform" && popularity !== "zipf") throw new Error(`ct-loop: NODEPLANE_POPULARITY must be uniform or zipf (got ${String(popularity)})`);
+if (popularity !== "uniform" && popularity !== "zipf") fail(`NODEPLANE_POPULARITY must be uniform or zipf (got ${String(popularity)})`);
 const s = await makeScenario(conns, {
   ...(wasm ? { module: await WebAssembly.compile(readFileSync(wasm)) } : {}),
   ...(buckets ? { buckets: Number(buckets) } : {}),

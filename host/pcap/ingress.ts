@@ -144,7 +144,11 @@ export class IngressResolver {
    */
   resolve(ifaceSlot: number, link: LinkInfo, src: number): number {
     const s = this.linkSlot(ifaceSlot, link);
-    if (s !== 0) return s;
+    return s !== 0 ? s : this.subnetSlot(src);
+  }
+
+  /** The user's source-subnet mapping for IPv4 source `src`, first match (0: none): resolve()'s last resort. */
+  subnetSlot(src: number): number {
     for (let i = 0; i < this.src.length; i++) {
       const r = this.src[i]!;
       if (((src & r.mask) >>> 0) === r.addr) return r.slot;

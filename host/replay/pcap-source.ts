@@ -329,10 +329,12 @@ export class PcapSource implements PacketSource {
         const cls = this.outgoing;
         let local = false;
         const out = r.dir === f.DIR_OUT || pt === f.PACKET_OUTGOING || (link.srcMac >= 0 && ingress.isNodeMac(link.srcMac));
+        // the slot the capture's interface, ifindex or MAC says (the user's source subnets come last, below)
+        const linkSlot = ingress.linkSlot(this.ifaceSlot(ifc.index), link);
         if (cls) {
           // on lo, libpcap keeps only the incoming copy of what the node sent (it drops the outgoing one):
           // the incoming copy stands for the send, an outgoing copy (other capturers) is skipped
-          const onLo = ingress.linkSlot(this.ifaceSlot(ifc.index), link) === this.loSlot;
+          const onLo = linkSlot === this.loSlot;
           if (onLo && out) { this.skip(SKIP_LOOPBACK); continue; }
           if (onLo || out) {
             // a frame the node sent: its own send (replayed as one), else counted by what it is
@@ -374,8 +376,7 @@ export class PcapSource implements PacketSource {
           w.csum = abi.CSUM_OK;
           w.csumUnverified = false;
         } else {
-          const islot = this.ifaceSlot(ifc.index);
-          slot = ingress.resolve(islot, link, w.src);
+          slot = linkSlot !== 0 ? linkSlot : ingress.subnetSlot(w.src); // (IngressResolver.resolve)
           if (slot === 0) throw new CaptureError(r.file, r.recordOffset, r.frame, "", ingress.explain(ifc, link));
         }
         const dmac = link.dstMac;
