@@ -125,6 +125,27 @@ export const PKT_INNER_DPORT = 54;
 /** u8 inner protocol. */
 export const PKT_INNER_PROTO = 56;
 /**
+ * The capture's forwarded copy of this packet: a capture that holds both
+ * the frame arriving and the frame the node sent on (`tcpdump -i any`,
+ * a multi-interface dumpcap) shows what the kernel did with it, NAT's
+ * choices included (kube-proxy's random endpoint, a `--random-fully`
+ * port). The replay pairs such a copy with its original (host/pcap/copies.ts,
+ * assembly/capture/copies.ts) and writes the header the copy left with
+ * here, over the inner-header fields (a packet with PF_INNER, an ICMP
+ * error, never has them; nor do SCTP and DCCP, whose fields overlay 44).
+ * Present when PKT_SEEN_DST != 0. TCP, UDP and ICMP echo: for echo the
+ * identifier in both port fields.
+ */
+export const PKT_SEEN_SRC = 44;
+/** u32 the copy's destination address (0: no copy paired). */
+export const PKT_SEEN_DST = 48;
+/** u16 the copy's source port (ICMP echo: identifier). */
+export const PKT_SEEN_SPORT = 52;
+/** u16 the copy's destination port (ICMP echo: identifier). */
+export const PKT_SEEN_DPORT = 54;
+/** u8 the device the copy left by: its slot + 1 (0: not known, or a slot above 254). */
+export const PKT_SEEN_OIF = 56;
+/**
  * u8 TCP data offset in 32-bit words (0 means 5, a bare 20-byte header).
  * Raw (0..15) when PKT_L4_BYTES says the header is malformed; an ICMP error
  * with a short quote has its quoted IHL here (PKT_L4_BYTES).
