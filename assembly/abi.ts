@@ -1848,7 +1848,25 @@ export const SUM_OIF_PACKETS = 19136;
 /** u64 x 65536: their bytes (PKT_LEN) by PKT_OIF. */
 export const SUM_OIF_BYTES = 543424;
 export const SUM_OIF_SLOTS = 65536;
-export const SUM_SIZE = 1067712;
+/**
+ * u64 x SUM_SEEN_SLOTS: packets that carried their capture copy's header
+ * (PKT_SEEN_*), by how they compare with it (SEEN_*: index 0 is the total).
+ */
+export const SUM_SEEN = 1067712;
+export const SUM_SEEN_SLOTS = 8;
+export const SUM_SIZE = 1067776;
+
+/** How a packet compares with its capture copy (assembly/capture/seen.ts seenAgreement; SUM_SEEN slots). */
+/** Forwarded by the copy's device with the copy's header: what the kernel did. */
+export const SEEN_AGREE = 1;
+/** Dropped here; the kernel forwarded it. */
+export const SEEN_DROPPED = 2;
+/** Delivered locally here; the kernel forwarded it. */
+export const SEEN_LOCAL = 3;
+/** Forwarded by another device than the copy's. */
+export const SEEN_OTHER_DEVICE = 4;
+/** Forwarded by the copy's device with another header (translated otherwise). */
+export const SEEN_OTHER_HEADER = 5;
 
 /**
  * ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import {
   IPS_SEQ_ADJUST, IPS_FIXED_TIMEOUT, IPS_DYING, CTINFO_ESTABLISHED_REPLY,
   NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PROTO_SPECIFIED, NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PERSISTENT,
   NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_OFFSET, NAT_OP_DNAT, NAT_OP_SNAT, NAT_OP_ICMP_INNER,
-  TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_TIME_WAIT,
+  TCP_CONNTRACK_SYN_SENT, TCP_CONNTRACK_TIME_WAIT, PKT_SEEN_SRC, PKT_SEEN_DST, PKT_SEEN_SPORT, PKT_SEEN_DPORT,
 } from "../abi";
 import {
   T_SRC, T_DST, T_SPORT, T_DPORT, T_PROTO, tupleEqual, tupleCopy, tupleInvert, protoHasPorts, tuple12Equal,
@@ -270,8 +270,63 @@ function l4UniqueTuple(t: usize, manip: u32, idx: u32): void {
   }
 }
 
-/** get_unique_tuple */
+/**
+ * The packet whose capture copy (abi.ts PKT_SEEN_*) may decide the tuple of
+ * the bindings it makes, or 0: set by the nat hook around the nat table's
+ * walk and the null binding (netfilter/hooks.ts natHook).
+ */
+let seenPkt: usize = 0;
+export function natSeenSet(p: usize): void { seenPkt = p; }
+
+/**
+ * The translation the packet's capture copy shows (what the kernel chose
+ * when the capture was taken: a `--random-fully` port, an address of a
+ * range, the port a clash moved it to), when this range could have made
+ * it and its tuple is free: the replay takes the kernel's choice instead of
+ * making its own (get_unique_tuple's search and its random draws). The
+ * manip's address must be in the range (without NF_NAT_RANGE_MAP_IPS: the
+ * packet's own); its port in the range with NF_NAT_RANGE_PROTO_SPECIFIED,
+ * else unchanged for a destination and in nf_nat_l4proto_unique_tuple's
+ * class of the original port (1-511, 600-1023, 1024-65535) for a source;
+ * an echo identifier anywhere, or in the range. Writes the tuple to `out`.
+ */
+function seenTuple(out: usize, orig: usize, idx: u32, manip: u32): bool {
+  const p = seenPkt;
+  const proto = <u32>load<u8>(orig, T_PROTO);
+  tupleCopy(out, orig);
+  const addrOff: usize = manip == MANIP_SRC ? T_SRC : T_DST;
+  const addr = load<u32>(p + (manip == MANIP_SRC ? PKT_SEEN_SRC : PKT_SEEN_DST));
+  if (rFlags & NF_NAT_RANGE_MAP_IPS) {
+    if (addr < rMinIp || addr > rMaxIp) return false;
+  } else if (addr != load<u32>(orig + addrOff)) {
+    return false;
+  }
+  store<u32>(out + addrOff, addr);
+  if (proto == 1) {
+    const id = <u32>load<u16>(p, PKT_SEEN_SPORT);
+    if ((rFlags & NF_NAT_RANGE_PROTO_SPECIFIED) && (id < rMinPort || id > rMaxPort)) return false;
+    store<u16>(out + T_SPORT, <u16>id);
+  } else {
+    const keyOff: usize = manip == MANIP_SRC ? T_SPORT : T_DPORT;
+    const was = <u32>load<u16>(orig + keyOff);
+    const port = <u32>load<u16>(p + (manip == MANIP_SRC ? PKT_SEEN_SPORT : PKT_SEEN_DPORT));
+    if (rFlags & NF_NAT_RANGE_PROTO_SPECIFIED) {
+      const lo = min<u32>(rMinPort, rMaxPort), hi = max<u32>(rMinPort, rMaxPort);
+      if (port < lo || port > hi) return false;
+    } else if (port != was) {
+      if (manip == MANIP_DST) return false;
+      const lo: u32 = was < 512 ? 1 : was < 1024 ? 600 : 1024;
+      const hi: u32 = was < 512 ? 511 : was < 1024 ? 1023 : 65535;
+      if (port < lo || port > hi) return false;
+    }
+    store<u16>(out + keyOff, <u16>port);
+  }
+  return !usedTuple(out, idx);
+}
+
+/** get_unique_tuple (first, the capture copy's choice: seenTuple) */
 function getUniqueTuple(out: usize, orig: usize, idx: u32, manip: u32): void {
+  if (seenPkt != 0 && seenTuple(out, orig, idx, manip)) return;
   if (manip == MANIP_SRC && !(rFlags & RANDOM_ALL)) {
     if (inRange(orig)) {
       if (!usedTupleNew(orig, idx)) { tupleCopy(out, orig); return; }

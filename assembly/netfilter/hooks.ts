@@ -29,8 +29,9 @@ import { nfConntrackIn, nfConfirm, pktCt, pktCtInfo, ctPtr, ctKill, ctDropReason
 import { T_SRC, T_DST, ctTuple } from "../conntrack/entry";
 import { natMasqDev } from "../nat/ext";
 import {
-  natInitialized, natNullBinding, natPacket, natIcmpReplyTranslation, hookManip,
+  natInitialized, natNullBinding, natSeenSet, natPacket, natIcmpReplyTranslation, hookManip,
 } from "../nat/core";
+import { seenPacket } from "../capture/seen";
 import { drop } from "../ipv4/output";
 import { ipRouteOutput, OUT_ANYSRC } from "../route/output";
 import { localTableType } from "../fib/table";
@@ -92,9 +93,13 @@ function natHook(p: usize, hook: u32, outDev: u32): bool {
   const ct = ctPtr(idx);
   if (ctinfo == CTINFO_RELATED || ctinfo == CTINFO_RELATED_REPLY || ctinfo == CTINFO_NEW) {
     if (!natInitialized(ct, manip)) {
+      // the bindings follow what the packet's capture copy shows, if it has one (capture/seen.ts)
+      natSeenSet(seenPacket(p) ? p : 0);
       const v = iptDoTable(p, NFT_NAT, hook);
-      if (v != NF_ACCEPT) return dropBy(p, hook, walkDropReason, true);
-      if (!natInitialized(ct, manip) && !natNullBinding(idx, manip)) return dropBy(p, hook, DROP_NETFILTER, false);
+      if (v != NF_ACCEPT) { natSeenSet(0); return dropBy(p, hook, walkDropReason, true); }
+      const bound = natInitialized(ct, manip) || natNullBinding(idx, manip);
+      natSeenSet(0);
+      if (!bound) return dropBy(p, hook, DROP_NETFILTER, false);
       store<u8>(p, load<u8>(p, PKT_NAT_OPS) | <u8>(manip == 0 ? NAT_OP_SETUP_SRC : NAT_OP_SETUP_DST), PKT_NAT_OPS);
     } else if (oifChanged(idx, ct, hook, ctinfo, outDev)) {
       ctKill(idx);

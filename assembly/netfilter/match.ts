@@ -19,9 +19,10 @@ import {
   CTM_STATE, CTM_STATUS, CTM_PROTO, CTM_ORIGSRC, CTM_ORIGDST, CTM_REPLSRC, CTM_REPLDST, CTM_ORIGSRCPORT,
   CTM_ORIGDSTPORT, CTM_REPLSRCPORT, CTM_REPLDSTPORT, CTM_EXPIRE, CTM_DIR,
   XT_STATE_INVALID, XT_STATE_SNAT, XT_STATE_DNAT, XT_STATE_UNTRACKED, IPS_SRC_NAT, IPS_DST_NAT,
-  CTINFO_UNTRACKED, CTINFO_ESTABLISHED_REPLY, RTN_UNICAST, RTN_BROADCAST, RTN_MULTICAST,
+  CTINFO_UNTRACKED, CTINFO_ESTABLISHED_REPLY, RTN_UNICAST, RTN_BROADCAST, RTN_MULTICAST, PKT_SEEN_DST, PKT_SEEN_DPORT,
 } from "../abi";
 import { ifaceMatch, nfacct, prog } from "./program";
+import { seenPacket } from "../capture/seen";
 import { ipsetTest } from "./ipset";
 import { hsIn, hsOut, hsHook, hsLoopbackPkt } from "./state";
 import { recentMatch } from "./recent";
@@ -399,11 +400,48 @@ function oracleHas(id: u32): bool {
   return false;
 }
 
-/** statistic_mt */
-function statisticMatch(e: usize, m: usize): bool {
+/**
+ * The endpoint the capture shows for packet `p` (its forwarded copy's
+ * destination, abi.ts PKT_SEEN_*) is among the sorted endpoints at `list`
+ * (host/netfilter/compile.ts seenEndpoints): u64 keys address << 32 | port,
+ * port 0 for any port.
+ */
+function seenListed(list: usize, n: u32, dst: u32, dport: u32): bool {
+  return sortedHas(list, n, (<u64>dst << 32) | <u64>dport) || sortedHas(list, n, <u64>dst << 32);
+}
+
+/** Is `key` among the `n` sorted u64 at `list`? */
+function sortedHas(list: usize, n: u32, key: u64): bool {
+  let lo: u32 = 0, hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const k = load<u64>(list + (<usize>mid << 3));
+    if (k == key) return true;
+    if (k < key) lo = mid + 1; else hi = mid;
+  }
+  return false;
+}
+
+/**
+ * statistic_mt. A random rule that leads to one endpoint (compile.ts
+ * seenEndpoints: kube-proxy's `-m statistic --mode random -j KUBE-SEP-...`)
+ * does not draw for a packet whose capture copy shows where the kernel's
+ * draw sent it (seenPacket): it matches exactly when it leads there, so
+ * the walk takes the kernel's endpoint. A copy's destination that is not
+ * one of the chain's endpoints (another ruleset than the capture's) draws.
+ */
+function statisticMatch(p: usize, e: usize, m: usize): bool {
   const inv = load<u8>(m, M_INV) != 0;
   if (load<u8>(m, 4) == 0) {
     if (oracleOn) return oracleHas(load<u32>(e, E_ID));
+    const to = load<u32>(m, 12);
+    if (to != 0 && seenPacket(p)) {
+      const dst = load<u32>(p, PKT_SEEN_DST), dport = <u32>load<u16>(p, PKT_SEEN_DPORT);
+      if (seenListed(prog + <usize>load<u32>(m, 20), load<u32>(m, 24), dst, dport)) {
+        const port = <u32>load<u16>(m, 16);
+        return to == dst && (port == 0 || port == dport);
+      }
+    }
     return ((randomU32() & 0x7fffffff) < load<u32>(m, 8)) != inv;
   }
   const every = load<u32>(m, 8);
@@ -579,7 +617,7 @@ export function extMatches(p: usize, e: usize): bool {
       break;
     }
     case M_CONNTRACK: ok = conntrackMatch(p, m); break;
-    case M_STATISTIC: ok = statisticMatch(e, m); break;
+    case M_STATISTIC: ok = statisticMatch(p, e, m); break;
     case M_RECENT: ok = recentRule(p, m); break;
     case M_NFACCT: {
       const c = nfacct + (<usize>load<u32>(m, 4) << 4);

@@ -9,8 +9,9 @@ import {
   PKT_REPLY_FIRST, PKT_PROTO, PKT_TCPFLAGS, PKT_ICMP_TYPE, PKT_ICMP_CODE, PF_LOCAL, VERDICT_DROP, VERDICT_FORWARD,
   SUM_PACKETS, SUM_BYTES, SUM_RULES_TRAVERSED, SUM_REPLIES, SUM_LOCAL_OUT, SUM_VERDICTS, SUM_REPLY_VERDICTS, SUM_VERDICT_SLOTS,
   SUM_NAT_OPS, SUM_DROPS, SUM_DROP_SLOTS, SUM_CTINFO, SUM_KINDS, SUM_KIND_SLOTS, SUM_KIND_SIZE, SUM_KIND_HASH,
-  SUM_OIF_PACKETS, SUM_OIF_BYTES, SUM_OIF_END, SUM_SIZE, PKT_PX, PX_MSS_INSERT,
+  SUM_OIF_PACKETS, SUM_OIF_BYTES, SUM_OIF_END, SUM_SIZE, PKT_PX, PX_MSS_INSERT, SUM_SEEN,
 } from "../abi";
+import { seenPacket, seenAgreement } from "../capture/seen";
 import { zalloc } from "../util/mem";
 
 export function summaryCreate(): usize { return zalloc(SUM_SIZE); }
@@ -61,6 +62,10 @@ export function summaryCollect(sum: usize, base: usize, k0: u32, k1: u32, replyB
     if (ops != 0) for (let b: u32 = 0; b < 5; b++) if (ops & (1 << b)) bump(sum + SUM_NAT_OPS + (<usize>b << 3), 1);
     bump(sum + SUM_CTINFO + (<usize>load<u8>(p, PKT_CT_INFO) << 3), 1);
     traversed += <u64>load<u32>(p, PKT_NF_RULES);
+    if (seenPacket(p)) {
+      bump(sum + SUM_SEEN, 1);
+      bump(sum + SUM_SEEN + (<usize>seenAgreement(p) << 3), 1);
+    }
     if (load<u16>(p, PKT_FLAGS) & PF_LOCAL) local++;
     const nr = <u32>load<u16>(p, PKT_REPLY_COUNT);
     if (nr != 0) {

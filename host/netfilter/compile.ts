@@ -173,6 +173,9 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
   const recentParams = new Map<number, { mask: number; nstamps: number }>();
   /** -m set records to patch with their set's image offset. */
   const setRefs: { at: number; name: string }[] = [];
+  /** Random statistic records to patch with their chain's endpoint list (seenEndpoints). */
+  const endpointRefs: { at: number; chain: string }[] = [];
+  const endpoints = seenEndpoints(rs);
 
   // chain numbering first (jumps may go forward)
   // conntrack runs only while a rule needs it: the checkentry of conntrack,
@@ -417,10 +420,19 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
         return;
       }
       case "statistic": {
-        const at = hdr(abi.M_STATISTIC, 16, m.inv ? 1 : 0);
+        const at = hdr(abi.M_STATISTIC, 28, m.inv ? 1 : 0);
         if (m.mode === "random") {
           b.u8At(at + 4, 0);
           b.u32(at + 8, m.probability);
+          // the endpoint this rule leads to, for a capture's copy to choose by (seenEndpoints)
+          const to = table === "nat" && !m.inv && (r.target.kind === "jump" || r.target.kind === "goto")
+            ? endpoints.target.get(r.target.chain) : undefined;
+          const list = endpoints.lists.get(r.chain);
+          if (to !== undefined && list && list.includes(to)) {
+            b.u32(at + 12, Math.floor(to / 65536));
+            b.u16(at + 16, to % 65536);
+            endpointRefs.push({ at, chain: r.chain });
+          }
         } else {
           b.u8At(at + 4, 1);
           b.u32(at + 8, m.every);
@@ -768,6 +780,23 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
     for (const x of setRefs) b.u32(x.at, imgs.offsetOf.get(x.name)!);
   }
 
+  // the endpoint lists of the chains whose random statistic rules choose an endpoint (sorted keys, u64)
+  if (endpointRefs.length > 0) {
+    b.alloc((8 - (b.len & 7)) & 7);
+    const listOff = new Map<string, number>();
+    for (const x of endpointRefs) {
+      let off = listOff.get(x.chain);
+      const list = endpoints.lists.get(x.chain)!;
+      if (off === undefined) {
+        off = b.alloc(list.length * 8);
+        list.forEach((k, i) => { b.u32(off! + i * 8, k % 65536); b.u32(off! + i * 8 + 4, Math.floor(k / 65536)); });
+        listOff.set(x.chain, off);
+      }
+      b.u32(x.at + 20, off);
+      b.u32(x.at + 24, list.length);
+    }
+  }
+
   // header
   const h = 0;
   b.u32(h + abi.NFP_H_MAGIC, abi.NFP_MAGIC);
@@ -787,6 +816,61 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
   void entriesStart;
   void STATE_BITS;
   return { blob: b.u8.slice(0, b.len), entries, chains, conntrack, indexedChains };
+}
+
+/**
+ * kube-proxy's endpoint choice, for a capture that shows it. A replayed
+ * capture's packet may carry the header its forwarded copy left the node
+ * with (abi.ts PKT_SEEN_*): where the kernel's `-m statistic --mode random`
+ * draw sent it. In the nat table, a chain "leads to" one endpoint when its
+ * DNAT rules, its own and those of the chains it jumps to (4 levels), name
+ * exactly one `--to-destination A[:P]` (a KUBE-SEP chain: the DNAT, beside
+ * its jump to KUBE-MARK-MASQ, which leads to none); an address range, or
+ * two targets, lead to no one endpoint. `target`: chain -> its endpoint (as
+ * address * 65536 + port, port 0: the packet's). `lists`: chain -> the
+ * sorted endpoints its rules lead to (a KUBE-SVC chain: every endpoint,
+ * the last, statistic-less rule's included). A random statistic rule of
+ * chain C jumping to a chain with an endpoint keeps that endpoint and C's
+ * list (match.ts statisticMatch: with a copy whose destination is in the
+ * list, the rule matches exactly when it leads there; a destination the
+ * list lacks draws as before).
+ */
+function seenEndpoints(rs: IptRuleset): { target: Map<string, number>; lists: Map<string, number[]> } {
+  const target = new Map<string, number>();
+  const lists = new Map<string, number[]>();
+  const nat = rs.tables.find((t) => t.name === "nat");
+  if (!nat) return { target, lists };
+  const byName = new Map(nat.chains.map((c) => [c.name, c]));
+  /** The endpoints chain `name` leads to; undefined: not one endpoint (a range, or unknown). */
+  const leads = (name: string, depth: number, out: Set<number>): boolean => {
+    const c = byName.get(name);
+    if (!c || depth > 4) return true;
+    for (const r of c.rules) {
+      const t = r.target;
+      if (t.kind === "DNAT") {
+        const g = t.ranges[0];
+        if (t.ranges.length !== 1 || !g || g.minIp === 0 || g.minIp !== g.maxIp || g.minPort !== g.maxPort) return false;
+        out.add((g.minIp >>> 0) * 65536 + g.minPort);
+      } else if ((t.kind === "jump" || t.kind === "goto") && !leads(t.chain, depth + 1, out)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (const c of nat.chains) {
+    if (c.builtin) continue;
+    const out = new Set<number>();
+    if (leads(c.name, 0, out) && out.size === 1) target.set(c.name, [...out][0]!);
+  }
+  for (const c of nat.chains) {
+    const keys = new Set<number>();
+    for (const r of c.rules) {
+      const t = r.target;
+      if (t.kind === "jump" || t.kind === "goto") { const k = target.get(t.chain); if (k !== undefined) keys.add(k); }
+    }
+    if (keys.size > 0) lists.set(c.name, [...keys].sort((a, b) => a - b));
+  }
+  return { target, lists };
 }
 
 function pow2ceil(n: number): number {

@@ -33,6 +33,11 @@ export interface CollectorData {
   replyKinds: Record<string, number>;
   /** Packets sent by local processes (iif "local"). */
   localOut: number;
+  /**
+   * Packets that carried their capture copy's header (abi.ts PKT_SEEN_*):
+   * [0] all of them, [SEEN_*] by how they compare with it.
+   */
+  seen: number[];
 }
 
 export function emptyCollector(): CollectorData {
@@ -40,6 +45,7 @@ export function emptyCollector(): CollectorData {
     packets: 0, bytes: 0, verdicts: [0, 0, 0, 0], drops: new Array<number>(abi.DROP_MAX).fill(0),
     oifPackets: [], oifBytes: [], natOps: [0, 0, 0, 0, 0], ctinfo: new Array<number>(256).fill(0),
     rulesTraversed: 0, replies: 0, replyVerdicts: [0, 0, 0, 0], replyKinds: {}, localOut: 0,
+    seen: new Array<number>(abi.SUM_SEEN_SLOTS).fill(0),
   };
 }
 
@@ -86,6 +92,7 @@ export class Collector {
       drops: list(abi.SUM_DROPS, abi.DROP_MAX), oifPackets: [], oifBytes: [], natOps: list(abi.SUM_NAT_OPS, 5),
       ctinfo: list(abi.SUM_CTINFO, 256), rulesTraversed: n(abi.SUM_RULES_TRAVERSED), replies: n(abi.SUM_REPLIES),
       replyVerdicts: list(abi.SUM_REPLY_VERDICTS, abi.SUM_VERDICT_SLOTS), replyKinds: {}, localOut: n(abi.SUM_LOCAL_OUT),
+      seen: list(abi.SUM_SEEN, abi.SUM_SEEN_SLOTS),
     };
     // devices that forwarded nothing stay holes, as in arrays built by counting
     for (let o = 0, end = n(abi.SUM_OIF_END); o < end; o++) {
@@ -128,6 +135,7 @@ export function mergeCollector(a: CollectorData, b: CollectorData): void {
   addArr(a.replyVerdicts, b.replyVerdicts);
   for (const [k, n] of Object.entries(b.replyKinds)) a.replyKinds[k] = (a.replyKinds[k] ?? 0) + n;
   a.localOut += b.localOut;
+  addArr(a.seen, b.seen);
 }
 
 /** NAT_OP_* bit -> the name JSONL results use (PacketResult.nat). */

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { Summary } from "./model.js";
+import type { Summary, seenCounts } from "./model.js";
 
 let chartJs: string | undefined;
 export function chartSource(): string {
@@ -90,6 +90,14 @@ export function renderHtmlReport(s: Summary): string {
     ...Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {}).map(([k, n]) => [`IPv4 fragments: ${k}`, n, ""] as (string | number)[]),
     ...Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {}).map(([k, n]) => [`note: ${k}`, n, ""] as (string | number)[]),
   ]));
+  const cc = (s as { capture_copies?: ReturnType<typeof seenCounts> }).capture_copies;
+  if (cc) {
+    parts.push(`<h3>Against the capture's forwarded copies (what the kernel did)</h3>` + htmlTable(["", "packets", "share"], [
+      ["packets with their copy in the capture", cc.packets, ""], ["left as the kernel sent them", cc.agree, pct(cc.agree, cc.packets)],
+      ["dropped here", cc.dropped, pct(cc.dropped, cc.packets)], ["delivered locally here", cc.local, pct(cc.local, cc.packets)],
+      ["forwarded by another device", cc.other_device, pct(cc.other_device, cc.packets)], ["translated otherwise", cc.other_header, pct(cc.other_header, cc.packets)],
+    ]));
+  }
   parts.push(`<div class=grid>`);
   parts.push(canvas("c-verdicts", "Verdicts", true, 360, 300));
   parts.push(canvas("c-egress", "Forwarded by egress interface", Object.keys(s.forwarded_by_interface).length > 0));

@@ -103,6 +103,21 @@ export function natCounts(col: CollectorData): Record<string, number> {
   return nat;
 }
 
+/**
+ * The replayed packets whose forwarded copy the capture holds (paired by the
+ * capture decoders: abi.ts PKT_SEEN_*), by how each left here against its
+ * copy, which is what the kernel did: `agree` (forwarded by the copy's
+ * device with its header, translation included), `dropped` or `local`
+ * here, `other_device`, `other_header` (translated otherwise).
+ */
+export function seenCounts(col: CollectorData): { packets: number; agree: number; dropped: number; local: number; other_device: number; other_header: number } {
+  const s = col.seen;
+  return {
+    packets: s[0] ?? 0, agree: s[abi.SEEN_AGREE] ?? 0, dropped: s[abi.SEEN_DROPPED] ?? 0, local: s[abi.SEEN_LOCAL] ?? 0,
+    other_device: s[abi.SEEN_OTHER_DEVICE] ?? 0, other_header: s[abi.SEEN_OTHER_HEADER] ?? 0,
+  };
+}
+
 export type Summary = ReturnType<typeof buildSummary>;
 
 export function buildSummary(c: SummaryContext) {
@@ -148,6 +163,8 @@ export function buildSummary(c: SummaryContext) {
       ...(c.totals.fragments ? { fragments: c.totals.fragments } : {}),
       error: c.input.error ?? null,
     },
+    // packets whose forwarded copy the capture holds (tcpdump -i any), against what the kernel did with them
+    ...(col.seen[0] ? { capture_copies: seenCounts(col) } : {}),
     verdicts,
     forwarded_by_interface: egress,
     drops,

@@ -1,5 +1,5 @@
 /** The replay summary as a readable table for the terminal (stdout). */
-import type { Summary } from "./model.js";
+import type { Summary, seenCounts } from "./model.js";
 
 function fmt(n: number): string { return n.toLocaleString("en-US"); }
 function pct(n: number, total: number): string { return total ? `${((100 * n) / total).toFixed(1)}%` : "-"; }
@@ -10,6 +10,14 @@ function table(rows: string[][], indent = "  "): string {
   for (const r of rows) r.forEach((c, i) => { w[i] = Math.max(w[i] ?? 0, c.length); });
   // numbers right-aligned, text left-aligned; the last column is never padded
   return rows.map((r) => indent + r.map((c, i) => i === r.length - 1 ? c : /^-?[\d,]+(\.\d+)?%?$/.test(c) ? c.padStart(w[i]!) : c.padEnd(w[i]!)).join("  ")).join("\n");
+}
+
+/** The capture_copies line: how the packets whose forwarded copy the capture holds compare with what the kernel did. */
+export function seenLine(cc: ReturnType<typeof seenCounts>): string {
+  const differ = [["dropped here", cc.dropped], ["delivered locally here", cc.local], ["forwarded by another device", cc.other_device], ["translated otherwise", cc.other_header]]
+    .filter(([, n]) => (n as number) > 0).map(([k, n]) => `${fmt(n as number)} ${k}`);
+  return `capture copies: ${fmt(cc.packets)} packets with their forwarded copy in the capture; ${fmt(cc.agree)} (${pct(cc.agree, cc.packets)}) left as the kernel sent them` +
+    (differ.length ? `; differ: ${differ.join(", ")}` : "");
 }
 
 export function formatSummaryTable(s: Summary): string {
@@ -24,6 +32,8 @@ export function formatSummaryTable(s: Summary): string {
   if (notes.length) out.push(`note: ${notes.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
   const fr = Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {});
   if (fr.length) out.push(`IPv4 fragments (conntrack reassembly): ${fr.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
+  const cc = (s as { capture_copies?: ReturnType<typeof seenCounts> }).capture_copies;
+  if (cc) out.push(seenLine(cc));
   if (s.input.error) out.push(`INPUT ERROR (replay stopped there, everything before it was replayed): ${s.input.error.message}`);
   out.push("verdicts:\n" + table([
     ["forwarded", fmt(s.verdicts.forward), pct(s.verdicts.forward, total)],

@@ -145,7 +145,7 @@ describe("the summary record's layout (abi.ts section 10)", () => {
       [abi.SUM_PACKETS, 8], [abi.SUM_BYTES, 8], [abi.SUM_RULES_TRAVERSED, 8], [abi.SUM_REPLIES, 8], [abi.SUM_LOCAL_OUT, 8], [abi.SUM_OIF_END, 8],
       [abi.SUM_VERDICTS, 8 * abi.SUM_VERDICT_SLOTS], [abi.SUM_REPLY_VERDICTS, 8 * abi.SUM_VERDICT_SLOTS], [abi.SUM_NAT_OPS, 8 * 5],
       [abi.SUM_DROPS, 8 * abi.SUM_DROP_SLOTS], [abi.SUM_CTINFO, 8 * 256], [abi.SUM_KINDS, abi.SUM_KIND_SLOTS * abi.SUM_KIND_SIZE],
-      [abi.SUM_OIF_PACKETS, 8 * abi.SUM_OIF_SLOTS], [abi.SUM_OIF_BYTES, 8 * abi.SUM_OIF_SLOTS],
+      [abi.SUM_OIF_PACKETS, 8 * abi.SUM_OIF_SLOTS], [abi.SUM_OIF_BYTES, 8 * abi.SUM_OIF_SLOTS], [abi.SUM_SEEN, 8 * abi.SUM_SEEN_SLOTS],
     ];
     for (let i = 1; i < parts.length; i++) expect(parts[i]![0], `part ${i}`).toBeGreaterThanOrEqual(parts[i - 1]![0] + parts[i - 1]![1]);
     const last = parts[parts.length - 1]!;
@@ -153,6 +153,7 @@ describe("the summary record's layout (abi.ts section 10)", () => {
     for (const [at] of parts) expect(at % 8).toBe(0);
     expect(abi.DROP_MAX).toBeLessThanOrEqual(abi.SUM_DROP_SLOTS);
     expect(abi.VERDICT_DROP).toBeLessThan(abi.SUM_VERDICT_SLOTS);
+    expect(abi.SEEN_OTHER_HEADER).toBeLessThan(abi.SUM_SEEN_SLOTS);
     expect(abi.SUM_KIND_SLOTS).toBe(1 << 10); // the kind hash keeps 10 bits (>>> 22)
   });
 });
