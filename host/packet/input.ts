@@ -159,6 +159,16 @@ export interface PacketInput {
    * hotdrops the packet).
    */
   dccp?: { type: number | string; options?: number[]; bad_options?: boolean };
+  /**
+   * What the kernel did with this packet, as a capture's forwarded copy of
+   * it shows (abi.ts PKT_SEEN_*: the header it left the node with, after
+   * NAT, and the device): the engine takes kube-proxy's random endpoint and
+   * NAT's address and port from it, and the result's `seen` compares. TCP,
+   * UDP and ICMP echo only (for echo, `sport` and `dport` are the
+   * identifier). A replayed capture's packets carry it when the capture
+   * holds the copy (`--forwarded-copies pair`).
+   */
+  seen?: { src: string; dst: string; sport?: number; dport?: number; oif?: string };
   /** ICMP errors arriving from outside: the quoted original header (icmp_* when it quotes an ICMP message). */
   inner?: {
     src: string; dst: string; proto?: "tcp" | "udp" | "icmp" | number; sport?: number; dport?: number;
@@ -171,7 +181,7 @@ export const KNOWN_FIELDS = new Set([
   "iif", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ack", "win", "icmp_type", "icmp_code",
   "icmp_id", "icmp_seq", "ttl", "tos", "df", "len", "mark", "t", "id", "oif", "uid", "inner", "gid", "doff",
   "wscale", "sackok", "sack", "cpu", "csum", "cscov", "sctp", "ip_error", "frag_max", "pkt_type",
-  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp", "mss", "so_broadcast", "pad",
+  "l4_bytes", "quote_ihl", "ulen", "nf_csum", "dccp", "mss", "so_broadcast", "pad", "seen",
 ]);
 
 /** SCTP chunk types by name (RFC 9260, include/linux/sctp.h enum sctp_cid). */
@@ -463,6 +473,24 @@ export function encodePacket(
       dv.setUint16(p + abi.PKT_INNER_DPORT, u(pos, inner, "icmp_seq", 65535, 0), true);
     }
     flags |= abi.PF_INNER;
+  }
+  if (o.seen !== undefined) {
+    const sn = o.seen as Record<string, unknown>;
+    if (typeof sn !== "object" || sn === null) err(pos, "seen", "must be an object {src, dst, sport, dport, oif}");
+    const echo = proto === 1 && (o.icmp_type === undefined || o.icmp_type === 8 || o.icmp_type === 0);
+    if (!(proto === 6 || proto === 17 || echo) || o.inner !== undefined) err(pos, "seen", "applies to TCP, UDP and ICMP echo packets only");
+    dv.setUint32(p + abi.PKT_SEEN_SRC, addr(pos, sn.src, "seen.src"), true);
+    const sd = addr(pos, sn.dst, "seen.dst");
+    if (sd === 0) err(pos, "seen.dst", "0.0.0.0 is not a destination a packet left with");
+    dv.setUint32(p + abi.PKT_SEEN_DST, sd, true);
+    dv.setUint16(p + abi.PKT_SEEN_SPORT, u(pos, sn, "sport", 65535, 0), true);
+    dv.setUint16(p + abi.PKT_SEEN_DPORT, u(pos, sn, "dport", 65535, 0), true);
+    if (sn.oif !== undefined) {
+      if (typeof sn.oif !== "string") err(pos, "seen.oif", "must be an interface name");
+      const slot = devs.slotOf(sn.oif);
+      if (slot === undefined) err(pos, sn.oif, "is not an interface of this node");
+      dv.setUint8(p + abi.PKT_SEEN_OIF, slot + 1 <= 255 ? slot + 1 : 0);
+    }
   }
   dv.setUint16(p + abi.PKT_FLAGS, flags, true);
   dv.setBigUint64(p + abi.PKT_TIME, t, true);

@@ -14,7 +14,7 @@
  * test/engine/result-json.test.ts checks the text against JSON.stringify over
  * traffic that exercises every key.
  */
-import type { CtEntry, CtTuple, InnerHeader, PacketResult, ReplyResult } from "./result.js";
+import type { CtEntry, CtTuple, InnerHeader, PacketResult, ReplyResult, SeenCopy } from "./result.js";
 
 /** Escaped forms of strings seen before (their set is bounded by the ruleset, the snapshot and the name tables). */
 const escaped = new Map<string, string>();
@@ -43,7 +43,7 @@ function num(n: number): string {
 /** Keys every serializer below writes, in decodePacket's insertion order (checked against the types). */
 export const PACKET_KEYS = [
   "i", "verdict", "reason", "oif", "nexthop", "src", "dst", "sport", "dport", "icmp_id", "inner", "ttl", "tos", "mss", "len", "frags", "redirect",
-  "loopback", "socket", "ip_rule", "ip_route", "rules", "rules_traversed", "trace", "trace_truncated", "nf_verdict", "nf_hook", "nat", "ct", "ct_dir",
+  "loopback", "socket", "seen", "ip_rule", "ip_route", "rules", "rules_traversed", "trace", "trace_truncated", "nf_verdict", "nf_hook", "nat", "ct", "ct_dir",
   "ct_entry", "replies",
 ] as const;
 export const REPLY_KEYS = [
@@ -54,13 +54,14 @@ export const REPLY_KEYS = [
 export const CT_ENTRY_KEYS = ["proto", "timeout", "orig", "reply", "status", "mark", "table", "state"] as const;
 export const CT_TUPLE_KEYS = ["src", "dst", "type", "code", "id", "sport", "dport"] as const;
 export const INNER_KEYS = ["src", "dst", "proto", "sport", "dport", "icmp_type", "icmp_id"] as const;
+export const SEEN_KEYS = ["oif", "src", "dst", "sport", "dport", "result"] as const;
 
 // a key added to a result type but not to its list (and so not to its serializer) fails to compile here
 type Covers<T, K extends readonly (keyof T)[]> = [Exclude<keyof T, K[number]>] extends [never] ? true : false;
 const covered: [
   Covers<PacketResult, typeof PACKET_KEYS>, Covers<ReplyResult, typeof REPLY_KEYS>, Covers<CtEntry, typeof CT_ENTRY_KEYS>,
-  Covers<CtTuple, typeof CT_TUPLE_KEYS>, Covers<InnerHeader, typeof INNER_KEYS>,
-] = [true, true, true, true, true];
+  Covers<CtTuple, typeof CT_TUPLE_KEYS>, Covers<InnerHeader, typeof INNER_KEYS>, Covers<SeenCopy, typeof SEEN_KEYS>,
+] = [true, true, true, true, true, true];
 void covered;
 
 function tuple(t: CtTuple): string {
@@ -145,6 +146,10 @@ export function resultJson(r: PacketResult): string {
   if (r.redirect !== undefined) s += `,"redirect":${r.redirect}`;
   if (r.loopback !== undefined) s += `,"loopback":${str(r.loopback)}`;
   if (r.socket !== undefined) s += `,"socket":${str(r.socket)}`;
+  if (r.seen !== undefined) {
+    const c = r.seen;
+    s += `,"seen":{` + (c.oif !== undefined ? `"oif":${str(c.oif)},` : "") + `"src":"${c.src}","dst":"${c.dst}","sport":${c.sport},"dport":${c.dport},"result":${str(c.result)}}`;
+  }
   if (r.ip_rule !== undefined) s += `,"ip_rule":${str(r.ip_rule)}`;
   if (r.ip_route !== undefined) s += `,"ip_route":${str(r.ip_route)}`;
   s += nfKeys(r) + `,"replies":[`;

@@ -243,6 +243,53 @@ function decodeInner(dv: DataView, q: number): InnerHeader {
   return inner;
 }
 
+/** A packet's forwarded copy in the capture and how the packet compares (PacketResult.seen). */
+export interface SeenCopy {
+  oif?: string;
+  src: string;
+  dst: string;
+  /** TCP and UDP ports; for ICMP echo, the identifier in both. */
+  sport: number;
+  dport: number;
+  result: "agrees" | "dropped" | "local" | "other_device" | "other_header";
+}
+
+const SEEN_RESULTS: SeenCopy["result"][] = ["agrees", "agrees", "dropped", "local", "other_device", "other_header"];
+
+/**
+ * The descriptor's capture copy (abi.ts PKT_SEEN_*) and how it compares:
+ * assembly/capture/seen.ts's seenPacket and seenAgreement, which the
+ * replay summary counts with (test/netfilter/seen.test.ts checks both agree).
+ */
+function decodeSeen(dv: DataView, p: number, node: LoadedNode): SeenCopy | undefined {
+  const dst = dv.getUint32(p + abi.PKT_SEEN_DST, true);
+  const flags = dv.getUint16(p + abi.PKT_FLAGS, true);
+  if (dst === 0 || (flags & abi.PF_INNER) !== 0) return undefined;
+  const proto = dv.getUint8(p + abi.PKT_PROTO);
+  const type = dv.getUint8(p + abi.PKT_ICMP_TYPE);
+  if (!(proto === 6 || proto === 17 || (proto === 1 && (type === 8 || type === 0)))) return undefined;
+  const src = dv.getUint32(p + abi.PKT_SEEN_SRC, true), sport = dv.getUint16(p + abi.PKT_SEEN_SPORT, true), dport = dv.getUint16(p + abi.PKT_SEEN_DPORT, true);
+  const oifSlot = dv.getUint8(p + abi.PKT_SEEN_OIF);
+  const v = dv.getUint8(p + abi.PKT_VERDICT);
+  let k: number;
+  if (v === abi.VERDICT_LOCAL) k = abi.SEEN_LOCAL;
+  else if (v !== abi.VERDICT_FORWARD) k = abi.SEEN_DROPPED;
+  else if (oifSlot !== 0 && dv.getUint16(p + abi.PKT_OIF, true) !== oifSlot - 1) k = abi.SEEN_OTHER_DEVICE;
+  else if (dv.getUint32(p + abi.PKT_OUT_SRC, true) !== src || dv.getUint32(p + abi.PKT_OUT_DST, true) !== dst) k = abi.SEEN_OTHER_HEADER;
+  else if (proto === 1 ? dv.getUint16(p + abi.PKT_OUT_ICMP_ID, true) !== sport
+    : dv.getUint16(p + abi.PKT_OUT_SPORT, true) !== sport || dv.getUint16(p + abi.PKT_OUT_DPORT, true) !== dport) k = abi.SEEN_OTHER_HEADER;
+  else k = abi.SEEN_AGREE;
+  const r = {} as SeenCopy;
+  const o = oifSlot !== 0 ? devName(node, oifSlot - 1) : undefined;
+  if (o !== undefined) r.oif = o;
+  r.src = formatIPv4(src);
+  r.dst = formatIPv4(dst);
+  r.sport = sport;
+  r.dport = dport;
+  r.result = SEEN_RESULTS[k]!;
+  return r;
+}
+
 export interface PacketResult {
   i: number;
   verdict: string;
@@ -281,6 +328,13 @@ export interface PacketResult {
    * unreachable). Absent when the sockets are unknown.
    */
   socket?: "open" | "closed";
+  /**
+   * The packet's forwarded copy in the capture (input `seen`): the header
+   * and device it left the kernel with, and how this result compares
+   * (`result`: "agrees" when forwarded by that device with that header;
+   * else "dropped", "local", "other_device" or "other_header").
+   */
+  seen?: SeenCopy;
   /** The `ip rule` that decided (as the snapshot prints it). */
   ip_rule?: string;
   /** The `ip route` that decided (as the snapshot prints it). */
@@ -359,6 +413,8 @@ export function decodePacket(dv: DataView, p: number, i: number, node: LoadedNod
   if (outFlags & abi.OF_REDIRECT) r.redirect = true;
   if (outFlags & (abi.OF_LOOP_LOCAL | abi.OF_LOOP_DROP)) r.loopback = outFlags & abi.OF_LOOP_LOCAL ? "local" : "drop";
   if (outFlags & (abi.OF_SOCKET | abi.OF_NO_SOCKET)) r.socket = outFlags & abi.OF_SOCKET ? "open" : "closed";
+  const seen = decodeSeen(dv, p, node);
+  if (seen) r.seen = seen;
   if (withProvenance) {
     const ruleIdx = dv.getUint32(p + abi.PKT_RULE_INDEX, true);
     const routeIdx = dv.getUint32(p + abi.PKT_RT_INDEX, true);

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import type { PacketResult } from "../../host/packet/result.js";
-import { resultJson, PACKET_KEYS, REPLY_KEYS, CT_ENTRY_KEYS, CT_TUPLE_KEYS, INNER_KEYS } from "../../host/packet/result-json.js";
+import { resultJson, PACKET_KEYS, REPLY_KEYS, CT_ENTRY_KEYS, CT_TUPLE_KEYS, INNER_KEYS, SEEN_KEYS } from "../../host/packet/result-json.js";
 import { demoEngine, demoPackets } from "../pcap/helpers.js";
 
 // the fixture: eth0 10.0.0.10/24 via 10.0.0.1, pod 10.0.0.55 on eni1f3a2b4c5d6, MTU 9001, TCP 22 listening
@@ -80,11 +80,14 @@ const FIXTURE_PACKETS: PacketInput[] = [
   // the node's own multicast to the all-hosts group: ip_mc_output's looped copy delivered, and dropped by INPUT (loopback)
   { iif: "local", dst: "224.0.0.1", proto: "udp", sport: 40013, dport: 5555, t: 2.2 },
   { iif: "local", dst: "224.0.0.1", proto: "udp", sport: 40014, dport: 69, t: 2.3 },
+  // the capture's forwarded copy (seen): with its device, and without
+  { iif: "eth0", src: C, dst: "10.0.0.55", proto: "udp", sport: 40015, dport: 82, t: 2.4, seen: { src: C, dst: "10.0.0.55", sport: 40015, dport: 82, oif: "eni1f3a2b4c5d6" } },
+  { iif: "eth0", src: C, dst: "10.0.0.55", proto: "icmp", icmp_type: 8, icmp_id: 4, icmp_seq: 1, t: 2.5, seen: { src: C, dst: "10.0.0.56", sport: 4, dport: 4 } },
 ];
 
 /** Every key seen in the results (per type), for the coverage check. */
 function keysSeen(results: PacketResult[]) {
-  const seen = { packet: new Set<string>(), reply: new Set<string>(), ctEntry: new Set<string>(), tuple: new Set<string>(), inner: new Set<string>() };
+  const seen = { packet: new Set<string>(), reply: new Set<string>(), ctEntry: new Set<string>(), tuple: new Set<string>(), inner: new Set<string>(), copy: new Set<string>() };
   const nested = (o: Record<string, unknown>) => {
     const e = o.ct_entry as Record<string, unknown> | undefined;
     if (e) {
@@ -93,6 +96,8 @@ function keysSeen(results: PacketResult[]) {
     }
     const h = o.inner as Record<string, unknown> | undefined;
     if (h) for (const k of Object.keys(h)) seen.inner.add(k);
+    const c = o.seen as Record<string, unknown> | undefined;
+    if (c) for (const k of Object.keys(c)) seen.copy.add(k);
   };
   for (const r of results) {
     for (const k of Object.keys(r)) seen.packet.add(k);
@@ -128,6 +133,7 @@ describe("resultJson = JSON.stringify", () => {
     expect([...CT_ENTRY_KEYS].filter((k) => !seen.ctEntry.has(k))).toEqual([]);
     expect([...CT_TUPLE_KEYS].filter((k) => !seen.tuple.has(k))).toEqual([]);
     expect([...INNER_KEYS].filter((k) => !seen.inner.has(k))).toEqual([]);
+    expect([...SEEN_KEYS].filter((k) => !seen.copy.has(k))).toEqual([]);
   });
 
   it("strings that need escaping, and numbers JSON writes as null", () => {

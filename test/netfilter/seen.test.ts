@@ -115,6 +115,38 @@ describe("following a capture's forwarded copies (PKT_SEEN_*)", () => {
     expect(sepCounts(e)).toEqual(EPS.map((ep) => pkts.filter((_, c) => chosen(c).ep === ep).length));
   });
 
+  it("the JSONL input's `seen` is the same thing: the same endpoints and ports, and each result's seen.result", async () => {
+    const dry = await engine();
+    const probe = run(dry, EPS.map((_, k) => syn(1000 + k)), EPS.map((ep) => ({ src: "0.0.0.0", dst: ep, sport: 1, dport: 8080 })));
+    const masq = new Map(probe.out.map((o) => [o.dst, o]));
+    const e = await engine();
+    const pkts = Array.from({ length: 30 }, (_, c) => {
+      const { ep, port } = chosen(c);
+      // one copy in three shows the port off by one, another device for one in five
+      const sport = c % 3 === 2 ? port + 1 : port;
+      const oif = c % 5 === 4 ? "eth1" : e.node.devBySlot[masq.get(ep)!.oif]!.name;
+      return { ...syn(c), seen: { src: masq.get(ep)!.src, dst: ep, sport, dport: 8080, oif } };
+    });
+    const results = e.process(pkts);
+    results.forEach((r, c) => {
+      expect(r.dst).toBe(chosen(c).ep);
+      const shown = pkts[c]!.seen;
+      expect(r.seen).toEqual({ ...shown, result: c % 5 === 4 ? "other_device" : "agrees" });
+      // a port the copy shows is taken when free: off by one or not, the packet leaves with it
+      expect(r.sport).toBe(shown.sport);
+    });
+  });
+
+  it("the JSONL input refuses a `seen` it cannot carry, naming the line and the token", async () => {
+    const e = await engine();
+    const bad = (p: Record<string, unknown>) => { try { e.process([p as unknown as PacketInput]); return ""; } catch (x) { return (x as Error).message; } };
+    expect(bad({ iif: "eth0", src: "203.0.113.9", dst: "10.0.0.55", proto: 132, sport: 1, dport: 2, len: 52, sctp: { vtag: 1, chunks: [{ type: "DATA" }] }, seen: { src: "1.1.1.1", dst: "10.0.0.55" } }))
+      .toMatch(/seen.*TCP, UDP and ICMP echo/);
+    expect(bad({ ...syn(1), seen: { src: "10.0.0.10", dst: "10.0.0.55", oif: "eth9" } })).toMatch(/eth9.*not an interface/);
+    expect(bad({ ...syn(1), seen: { src: "10.0.0.10", dst: "0.0.0.0" } })).toMatch(/seen\.dst/);
+    expect(bad({ ...syn(1), seen: "10.0.0.55" })).toMatch(/seen.*object/);
+  });
+
   it("without copies the engine draws its own endpoints and ports (so the test above can fail)", async () => {
     const e = await engine();
     const { out, cc } = run(e, Array.from({ length: N }, (_, c) => syn(c)), []);
