@@ -78,13 +78,24 @@ export interface NatTopology {
 
 export const ANY_LOCAL = 0xffffffff;
 
+/**
+ * A line of iptables-save text without what does not change its meaning
+ * here: the packet and byte counters `iptables-save -c` writes before each
+ * rule (`[12:3456] -A ...`: the snapshot script's form) and a CR.
+ */
+function ruleLine(raw: string): string {
+  const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+  return line.startsWith("[") ? line.replace(/^\[\d+:\d+\]\s+/, "") : line;
+}
+
 interface NatRule { d?: number; dport?: number; local: boolean; jump?: string; dnat: number[] }
 
 /** The DNAT paths of a nat table (see NatTopology.dnatPaths). */
 function dnatPaths(iptables: string): number[] {
   const chains = new Map<string, NatRule[]>();
   let table = "";
-  for (const line of iptables.split("\n")) {
+  for (const raw of iptables.split("\n")) {
+    const line = ruleLine(raw);
     if (line.startsWith("*")) { table = line.slice(1).trim(); continue; }
     if (table !== "nat" || !line.startsWith("-A ")) continue;
     const name = line.split(" ")[1]!;
@@ -147,7 +158,8 @@ export function natTopology(snap: NodeSnapshot, iptables: string | undefined): N
   const frontends = new Set<number>();
   if (iptables) {
     let table = "";
-    for (const line of iptables.split("\n")) {
+    for (const raw of iptables.split("\n")) {
+      const line = ruleLine(raw);
       if (line.startsWith("*")) { table = line.slice(1).trim(); continue; }
       if (table !== "nat" || !line.startsWith("-A ")) continue;
       const d = / -d (\d+\.\d+\.\d+\.\d+)(?:\/32)?(?=\s)/.exec(line);
