@@ -20,7 +20,8 @@
 #   ip-rule.txt        ip rule show
 #   sysctl.txt         sysctl net.ipv4.ip_forward net.ipv4.conf ... ; sysctl net.netfilter
 #   ss.txt             ss -Htlnu                     (if ss exists)
-#   iptables-save.txt  iptables-save -c              (if iptables-save exists)
+#   iptables-save.txt  iptables-save -c              (if iptables-save exists; with both nft and
+#                      legacy tables, the one with more rules, the other beside it)
 #   ipset.txt          ipset save                    (if ipset exists and sets are defined)
 #   rt_tables.txt      /etc/iproute2/rt_tables + rt_tables.d/*.conf (if present)
 #   meta.txt           kernel release, hostname, date, CONFIG_HZ, ... (informational)
@@ -117,11 +118,28 @@ fi
 
 if have iptables-save; then
   if iptables-save -c >"$out/iptables-save.txt" 2>"$out/.iptables-save.err"; then
-    rm -f "$out/.iptables-save.err"
-    if grep -q 'iptables-legacy tables present' "$out/iptables-save.txt" && have iptables-legacy-save; then
-      warn "both nft and legacy iptables rules are present; legacy ones saved as iptables-legacy-save.txt"
-      iptables-legacy-save -c >"$out/iptables-legacy-save.txt" 2>/dev/null || rm -f "$out/iptables-legacy-save.txt"
+    # iptables-nft says legacy tables are present (iptables 1.8.9 on stderr, older versions
+    # as a comment in the output): the node's rules may be those (EKS AMIs with
+    # iptables-legacy, a host whose default iptables is nft). The one with more rules
+    # goes into iptables-save.txt, as kube-proxy's iptables-wrapper picks its mode
+    # by the rules each holds; the other is kept beside it.
+    if grep -q 'iptables-legacy tables present' "$out/iptables-save.txt" "$out/.iptables-save.err" && have iptables-legacy-save; then
+      if iptables-legacy-save -c >"$out/.legacy.txt" 2>/dev/null; then
+        nft_rules=$(grep -c -- '-A ' "$out/iptables-save.txt" || true)
+        legacy_rules=$(grep -c -- '-A ' "$out/.legacy.txt" || true)
+        if [ "$legacy_rules" -gt "$nft_rules" ]; then
+          mv "$out/iptables-save.txt" "$out/iptables-nft-save.txt"
+          mv "$out/.legacy.txt" "$out/iptables-save.txt"
+          [ "$nft_rules" -gt 0 ] && warn "iptables rules in both legacy ($legacy_rules) and nft ($nft_rules) tables: iptables-save.txt has the legacy ones, iptables-nft-save.txt the others (the replay uses iptables-save.txt)"
+        else
+          mv "$out/.legacy.txt" "$out/iptables-legacy-save.txt"
+          [ "$legacy_rules" -gt 0 ] && warn "iptables rules in both nft ($nft_rules) and legacy ($legacy_rules) tables: iptables-save.txt has the nft ones, iptables-legacy-save.txt the others (the replay uses iptables-save.txt)"
+        fi
+      else
+        rm -f "$out/.legacy.txt"
+      fi
     fi
+    rm -f "$out/.iptables-save.err"
   else
     warn "iptables-save -c failed: $(cat "$out/.iptables-save.err" 2>/dev/null) (no iptables-save.txt)"
     rm -f "$out/iptables-save.txt" "$out/.iptables-save.err"

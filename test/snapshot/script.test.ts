@@ -61,4 +61,23 @@ describe.skipIf(!canUnshare())("scripts/nodeplane-snapshot.sh in a network names
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  const legacy = spawnSync("sh", ["-c", "command -v iptables-legacy && command -v iptables-save && iptables-save --version | grep -q nf_tables"], { stdio: "ignore" }).status === 0;
+  it.skipIf(!legacy)("takes the legacy tables when iptables-save is iptables-nft and the rules are legacy (the nft one only warns, on stderr)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "nodeplane-script-"));
+    try {
+      const out = join(dir, "snap");
+      const rules = "iptables-legacy -t nat -A POSTROUTING -o eth0 -j MASQUERADE --random-fully\niptables-legacy -A FORWARD -m conntrack --ctstate INVALID -j DROP\n";
+      const r = spawnSync("unshare", ["--net", "sh", "-c", `${SETUP}\n${rules}exec "$0" "$1"`, SCRIPT, out], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      const saved = await readFile(join(out, "iptables-save.txt"), "utf8");
+      expect(saved).toMatch(/^\[\d+:\d+\] -A POSTROUTING -o eth0 -j MASQUERADE --random-fully$/m);
+      expect(saved).toMatch(/-A FORWARD -m conntrack --ctstate INVALID -j DROP/);
+      expect(r.stderr).not.toMatch(/both/); // the nft tables hold no rule: nothing to warn about
+      const s = await readSnapshotDir(out);
+      expect(s.iptablesSave).toContain("MASQUERADE");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
