@@ -31,6 +31,12 @@
  *    right), the rest counted by class (once the host has counted the
  *    class); a frame on lo is one the node sent (its incoming copy
  *    classified, an outgoing copy counted); without, all counted as "outgoing";
+ *  - with a pairing block (CD_COPIES), forwarded copies paired with their
+ *    originals of the fill (copies.ts; host/pcap/copies.ts states the
+ *    rule): every arriving TCP, UDP and ICMP echo datagram recorded in its
+ *    ring, every forwarded copy looked up there; the copy's header written
+ *    into the original's descriptor (PKT_SEEN_*), or a patch (CP_PATCHES)
+ *    when that descriptor was copied out of this memory already;
  *  - the IPv4 header as ip_rcv_core accepts it (parseIPv4): version 4, no
  *    options (IHL 5), header checksum right, total length within the frame,
  *    not a fragment, the whole datagram captured; the wire bytes after it
@@ -60,9 +66,10 @@ import {
   CD_BUF, CD_POS, CD_END, CD_OUT, CD_MAX, CD_FLAGS, CD_NIF, CD_IFS, CD_TAB, CD_TAB_MASK, CDT_SIZE, CDK_NODE_MAC, CDK_USER_MAC, CDK_AUTO_MAC, CDK_USER_IFINDEX, CDK_AUTO_IFINDEX, CD_RECORDS, CD_CLAMPED, CD_UNVERIFIED,
   CD_OUTGOING, CD_STOP, CD_NEED, CD_LAST_REC, CD_LAST_TS, CD_SEC0, CD_FRAC0, CD_FRAC_MULT, CD_SRC, CD_NSRC, CDS_SIZE, CD_PRESENT, CD_ARP, CD_IPV6, CD_MOVED, CDP_ARP, CDP_IPV6, CDF_VERIFY, CDF_PCAP, PCAP_RECORD, CDS_FULL, CDS_NEED, CDS_HOST,
   CDF_NODE_SENDS, CD_LOCAL, CD_NLOCAL, CD_TTL, CD_LO, CD_OUT_FWD, CD_OUT_ANSWER, CD_OUT_OTHER, CD_LOOPBACK, CD_NODE_SENDS,
-  CDP_OUT_FWD, CDP_OUT_ANSWER, CDP_OUT_OTHER, CDP_LOOPBACK,
+  CDP_OUT_FWD, CDP_OUT_ANSWER, CDP_OUT_OTHER, CDP_LOOPBACK, CD_COPIES, CD_N0, CD_PAIRED, CDF_DIRECT, CP_NPATCH,
   CDI_LINKTYPE, CDI_SLOT, CDI_SNAPLEN, CDI_ANCHORED, CDI_AHI, CDI_ALO, CDI_ANS, CDI_NS_PER_UNIT, CDI_SIZE,
 } from "./format";
+import { copyOriginal, copyPair } from "./copies";
 
 const TWO32: f64 = 4294967296.0;
 /** Replay times at or beyond 2^53 ns are the host's (its word split). */
@@ -206,6 +213,12 @@ export function captureDecode(st: usize): u32 {
   const localTab = <usize>load<u32>(st + CD_LOCAL), nlocal = load<u32>(st + CD_NLOCAL);
   const defTtl = load<u32>(st + CD_TTL), loSlot = load<u32>(st + CD_LO);
   let outFwd: u32 = 0, outAnswer: u32 = 0, outOther: u32 = 0, loopback: u32 = 0, sends: u32 = 0;
+  // forwarded copies paired with their originals (copies.ts): the pairing block, 0 for none
+  const cp = <usize>load<u32>(st + CD_COPIES);
+  const n0 = load<u32>(st + CD_N0);
+  const direct = (load<u32>(st + CD_FLAGS) & CDF_DIRECT) != 0;
+  let paired: u32 = 0;
+  if (cp != 0) store<u32>(cp + CP_NPATCH, 0);
   /** Interfaces whose time anchor moved (bit = interface id; at most 64 interfaces). */
   let moved: u64 = 0;
   let lastRec: u32 = 0;
@@ -358,7 +371,11 @@ export function captureDecode(st: usize): u32 {
       if (bit != 0 && (present & bit) == 0) { stop = CDS_HOST; break; }
       if (!pcap) { store<u32>(ifc + CDI_AHI, hi); store<u32>(ifc + CDI_ALO, lo); store<f64>(ifc + CDI_ANS, ts0); moved |= <u64>1 << <u64>id; }
       if (skip == SK_LOOPBACK) loopback++;
-      else if (skip == SK_OUT_FWD) outFwd++;
+      else if (skip == SK_OUT_FWD) {
+        outFwd++;
+        // a forwarded copy (an outgoing frame: the incoming ones on lo are not) paired with its original
+        if (cp != 0 && sent && copyPair(cp, l3, slot, out, n0, direct)) paired++;
+      }
       else if (skip == SK_OUT_ANSWER) outAnswer++;
       else if (skip == SK_OUT_OTHER) outOther++;
       else outgoing++;
@@ -552,6 +569,8 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_GID, 0);
     store<u32>(q + PKT_CSUM, csum);
     store<u32>(q + PKT_INNER_ICMP_TYPE, innerIcmp | (l4Bytes << 24));
+    // a candidate original of a forwarded copy (copies.ts): an arriving TCP, UDP or ICMP echo datagram
+    if (cp != 0 && !local) copyOriginal(cp, l3, l4len, proto, icmpType, n0 + n);
     n++;
     records++;
     lastRec = pos;
@@ -571,6 +590,7 @@ export function captureDecode(st: usize): u32 {
   store<u32>(st + CD_OUT_OTHER, outOther);
   store<u32>(st + CD_LOOPBACK, loopback);
   store<u32>(st + CD_NODE_SENDS, sends);
+  store<u32>(st + CD_PAIRED, paired);
   store<u32>(st + CD_STOP, stop);
   store<u32>(st + CD_NEED, need);
   store<u32>(st + CD_LAST_REC, lastRec);

@@ -128,7 +128,16 @@ export const CD_OUT_ANSWER = 148;
 export const CD_OUT_OTHER = 152;
 export const CD_LOOPBACK = 156;
 export const CD_NODE_SENDS = 160;
-export const CD_SIZE = 168;
+/**
+ * In: address of the forwarded-copy pairing block (CP_*: host/pcap/copies.ts,
+ * assembly/capture/copies.ts), 0 for none (no pairing, no candidates recorded).
+ */
+export const CD_COPIES = 164;
+/** In: the index in the fill's batch of the descriptor at CD_OUT (descriptor i of the fill is at CD_OUT + (i - CD_N0) * PKT_SIZE; see CDF_DIRECT). */
+export const CD_N0 = 168;
+/** Out: forwarded copies paired with their originals. */
+export const CD_PAIRED = 172;
+export const CD_SIZE = 176;
 /** CD_PRESENT bits (and the decoder's frame kinds). */
 export const CDP_ARP = 1;
 export const CDP_IPV6 = 2;
@@ -145,6 +154,13 @@ export const CDF_VERIFY = 1;
 export const CDF_PCAP = 2;
 /** CD_FLAGS: outgoing frames are classified (host/pcap/node-sends.ts): the node's sends replayed as local sends; a frame on lo is one the node sent (its outgoing copy skipped). */
 export const CDF_NODE_SENDS = 4;
+/**
+ * CD_FLAGS: CD_OUT is in the batch itself, so every descriptor of the fill
+ * is in this memory (written in place when a copy pairs with it); without,
+ * a descriptor below CD_N0 was copied out already and a pairing with it is
+ * a patch (CP_PATCHES) the host applies.
+ */
+export const CDF_DIRECT = 8;
 
 /** CD_STOP: CD_MAX descriptors written. */
 export const CDS_FULL = 0;
@@ -182,3 +198,33 @@ export const CDI_ANS = 24;
 /** f64: nanoseconds per timestamp unit (0: the host's exact path). */
 export const CDI_NS_PER_UNIT = 32;
 export const CDI_SIZE = 40;
+
+// ---- the forwarded-copy pairing block (CP_*; host/pcap/copies.ts has the rule) ----
+/** u32: candidate originals recorded in the current fill (entry j at CP_RING + (j % CP_SLOTS) * CPE_SIZE). */
+export const CP_COUNT = 0;
+/** u32: patches written by the last capture_decode call (entries at CP_PATCHES). */
+export const CP_NPATCH = 4;
+/** The ring of the last CP_SLOTS candidates. */
+export const CP_RING = 8;
+export const CP_SLOTS = 64;
+/** A ring entry: the descriptor's index in the fill's batch (u32). */
+export const CPE_INDEX = 0;
+/** u32: IP total length | identification << 16. */
+export const CPE_K0 = 4;
+/** u32: protocol | TTL << 8; CPE_USED once a copy paired with it. */
+export const CPE_K1 = 8;
+/** u64: the 8 transport bytes NAT never rewrites (as they lie in the frame). */
+export const CPE_T = 16;
+export const CPE_SIZE = 24;
+/** CPE_K1 of a candidate a copy paired with (no copy's key is this). */
+export const CPE_USED = 0xffffffff;
+/** Patches: a pairing with a descriptor the host has already (CPP_SIZE bytes each, at most CP_SLOTS per call). */
+export const CP_PATCHES = CP_RING + CP_SLOTS * CPE_SIZE;
+/** A patch: u32 the descriptor's index in the fill's batch, then the PKT_SEEN_* values: u32 source, u32 destination, u32 ports (source | destination << 16), u32 device (PKT_SEEN_OIF). */
+export const CPP_INDEX = 0;
+export const CPP_SRC = 4;
+export const CPP_DST = 8;
+export const CPP_PORTS = 12;
+export const CPP_OIF = 16;
+export const CPP_SIZE = 20;
+export const CP_SIZE = CP_PATCHES + CP_SLOTS * CPP_SIZE;

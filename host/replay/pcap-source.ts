@@ -9,7 +9,10 @@
  * (ARP, IPv6, outgoing frames that are not the node's own sends, outgoing
  * copies on lo, IPv4 fragments of a node without conntrack);
  * the node's own sends (host/pcap/node-sends.ts) are replayed as packets a
- * local process sends (PF_LOCAL), unless nodeSends is "skip";
+ * local process sends (PF_LOCAL), unless nodeSends is "skip"; a forwarded
+ * copy among them is paired with its original in the same fill, whose
+ * descriptor gets the header the copy left with (host/pcap/copies.ts,
+ * PKT_SEEN_*), unless forwardedCopies is "skip";
  * damage ends the input with a CaptureError naming the byte offset, after
  * the frames before it.
  *
@@ -53,7 +56,8 @@ import * as f from "../pcap/format.js";
 import { parseIPv4, writeDescriptor, WireFields, WIRE_OK, WIRE_ERROR, WIRE_FRAGMENT, WIRE_IP_ERROR } from "../packet/wire.js";
 import { Defragmenter, DefragError, defragConfig, noDefragCounters, type DefragCounters } from "../packet/defrag.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
-import { OutgoingClassifier, OC_NODE_SEND, outgoingKind, SKIP_OUTGOING, SKIP_LOOPBACK, SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER, type NodeSendsMode } from "../pcap/node-sends.js";
+import { CopyPairer, type ForwardedCopiesMode } from "../pcap/copies.js";
+import { OutgoingClassifier, OC_NODE_SEND, OC_FORWARDED, outgoingKind, SKIP_OUTGOING, SKIP_LOOPBACK, SKIP_FORWARDED, SKIP_ANSWER, SKIP_OTHER, type NodeSendsMode } from "../pcap/node-sends.js";
 
 export interface PcapSourceOptions {
   /** Mapping of capture interfaces / ifindexes / MACs / source subnets to node links. */
@@ -94,6 +98,15 @@ export interface PcapSourceOptions {
    * the frames on lo as arriving there.
    */
   nodeSends?: NodeSendsMode;
+  /**
+   * The forwarded copies among the outgoing frames (host/pcap/copies.ts):
+   * "pair" (default) pairs each with its original in the same fill and
+   * writes the header it left with into the original's descriptor
+   * (PKT_SEEN_*); "skip" leaves the descriptors as before. Either way the
+   * copies are skipped and counted. (With nodeSends "skip" no frame is
+   * classified a forwarded copy: nothing is paired.)
+   */
+  forwardedCopies?: ForwardedCopiesMode;
 }
 
 const TWO40 = 1099511627776;
@@ -173,6 +186,10 @@ export class PcapSource implements PacketSource {
   csumUnverified = 0;
   /** Outgoing frames replayed as the node's own sends (PF_LOCAL). */
   nodeSends = 0;
+  /** Forwarded copies paired with their originals (host/pcap/copies.ts). */
+  copiesPaired = 0;
+  /** The pairing of forwarded copies (forwardedCopies "pair", outgoing frames classified), else undefined. */
+  copies?: CopyPairer;
   /** The classifier of outgoing frames (nodeSends "replay"), else undefined: every outgoing frame skipped. */
   readonly outgoing?: OutgoingClassifier;
   /** The loopback device's slot (its incoming copies are skipped with nodeSends "replay"). */
@@ -191,8 +208,9 @@ export class PcapSource implements PacketSource {
   /** The core the read buffer was allocated in (fast path). */
   private fastDecodeCore?: CoreExports;
 
-  private constructor(readonly label: string, readonly reader: CaptureReader, readonly ingress: IngressResolver, readonly verifyChecksums: boolean, readonly keepFrames: boolean, private readonly engine: PcapEngine, nodeSends: NodeSendsMode) {
+  private constructor(readonly label: string, readonly reader: CaptureReader, readonly ingress: IngressResolver, readonly verifyChecksums: boolean, readonly keepFrames: boolean, private readonly engine: PcapEngine, nodeSends: NodeSendsMode, forwardedCopies: ForwardedCopiesMode) {
     if (nodeSends === "replay") this.outgoing = new OutgoingClassifier(engine.node);
+    if (this.outgoing && forwardedCopies === "pair") this.copies = new CopyPairer();
     this.loSlot = engine.node.loopbackSlot;
     if (engine.ruleset?.compiled.conntrack) this.defrag = new Defragmenter(defragConfig(engine.node.snapshot.sysctl));
     const fd = openSync(label, "r");
@@ -215,10 +233,12 @@ export class PcapSource implements PacketSource {
 
   /** A source over an open reader (closed by close()). */
   static fromReader(r: CaptureReader, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
-    const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine, opts.nodeSends ?? "replay");
+    const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine, opts.nodeSends ?? "replay", opts.forwardedCopies ?? "pair");
     if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) {
-      src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false, src.outgoing, src.loSlot);
+      src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false, src.outgoing, src.loSlot, src.copies !== undefined);
       src.fastDecodeCore = opts.fastDecode;
+      // the candidates in the core's memory: the host and the core decode a fill's frames in turns
+      if (src.copies) src.copies = new CopyPairer(opts.fastDecode.memory, src.fast.copiesBlock);
     }
     r.src.rebind();
     return src;
@@ -296,6 +316,8 @@ export class PcapSource implements PacketSource {
     const fStart = this.fStart, fLen = this.fLen, fIp = this.fIp, fIpLen = this.fIpLen, fOrig = this.fOrig;
     const fIface = this.fIface, fIif = this.fIif, fRec = this.fRec, fNo = this.fNo, fTs = this.fTs, fRe = this.fRe;
     const defrag = this.defrag;
+    const copies = this.copies;
+    if (copies) copies.reset(); // a new fill: the originals of copies are looked for among its descriptors
     const u8 = new Uint8Array(dv.buffer, dv.byteOffset); // indexed as dv is (writeDescriptor)
     const fast = this.onSkip ? undefined : this.fast;
     r.src.rebind(); // a core's memory may have grown since the last fill
@@ -339,7 +361,12 @@ export class PcapSource implements PacketSource {
           if (onLo || out) {
             // a frame the node sent: its own send (replayed as one), else counted by what it is
             const c = cls.classify(buf, link.l3, link.l3Cap);
-            if (c !== OC_NODE_SEND) { this.skip(outgoingKind(c)); continue; }
+            if (c !== OC_NODE_SEND) {
+              // a forwarded copy (an outgoing frame: the incoming ones on lo are not): its original given its header
+              if (c === OC_FORWARDED && out && copies && copies.copy(buf, link.l3, link.l3Cap, linkSlot, dv, base)) this.copiesPaired++;
+              this.skip(outgoingKind(c));
+              continue;
+            }
             local = true;
           }
         } else if (out) { this.skip(SKIP_OUTGOING); continue; }
@@ -392,6 +419,8 @@ export class PcapSource implements PacketSource {
         if (w.csumUnverified) this.csumUnverified++;
         if (local) this.nodeSends++;
         writeDescriptor(w, u8, dv, base + n * abi.PKT_SIZE, slot, pflags, ts);
+        // a candidate original of a forwarded copy (host/pcap/copies.ts): arriving, its header one ip_rcv accepts
+        if (copies && !local && st === WIRE_OK) copies.original(buf, l3, link.l3Cap, n);
         if (keep) {
           if (n === 0) r.pinAt(data);
           const bufBase = r.src.base;
@@ -495,7 +524,9 @@ const FAST_IFACES = 64;
  * user's MAC and ifindex mappings) and the user's source subnets. fill() runs it from the reader's position
  * and brings back what it did: the reader's position, frame count and time
  * anchors, the source's counts; descriptors written to a buffer outside the
- * core's memory are copied there, the input fields only (writeDescriptor's).
+ * core's memory are copied there, the input fields only (writeDescriptor's),
+ * and the forwarded copies the core paired with descriptors copied out
+ * before are patched into them (cf.CP_PATCHES).
  */
 export class FastDecode {
   private readonly st: number;
@@ -514,8 +545,10 @@ export class FastDecode {
   private toI32: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   private readonly local: number;
+  /** The forwarded-copy pairing block (cf.CP_*; host/pcap/copies.ts), 0 without pairing. */
+  readonly copiesBlock: number;
 
-  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly zeroedTargets: boolean, private readonly outgoing?: OutgoingClassifier, loSlot = 0) {
+  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly zeroedTargets: boolean, private readonly outgoing?: OutgoingClassifier, loSlot = 0, copies = false) {
     // the ingress table: IngressResolver's maps under their CDK_* kinds
     const mp = ingress.maps();
     const entries: [number, number, number][] = [];
@@ -564,6 +597,11 @@ export class FastDecode {
     m3.setUint32(this.st + cf.CD_NLOCAL, ranges.length, true);
     m3.setUint32(this.st + cf.CD_TTL, outgoing?.ttl ?? 0, true);
     m3.setUint32(this.st + cf.CD_LO, loSlot, true);
+    // the forwarded copies' pairing block (its count reset by the source at every fill)
+    const cp = this.copiesBlock = copies ? core.alloc(cf.CP_SIZE) : 0;
+    const m4 = new DataView(core.memory.buffer);
+    if (cp) m4.setUint32(cp + cf.CP_COUNT, 0, true);
+    m4.setUint32(this.st + cf.CD_COPIES, cp, true);
   }
 
   /** The interfaces last copied into the core's table, and those whose frames the host read since (their anchors moved). */
@@ -580,7 +618,7 @@ export class FastDecode {
 
   /** Gives the core its memory back (the tables, the scratch area). */
   close(): void {
-    for (const p of [this.st, this.ifs, this.tab, this.subnets, this.local, this.scratch]) if (p) this.core.free(p);
+    for (const p of [this.st, this.ifs, this.tab, this.subnets, this.local, this.copiesBlock, this.scratch]) if (p) this.core.free(p);
     this.scratch = 0;
   }
 
@@ -610,7 +648,7 @@ export class FastDecode {
       this.toI32 = new Int32Array(to, 0, to.byteLength >>> 2);
     }
     const m = this.m;
-    const st = this.st, ifs = this.ifs;
+    const st = this.st, ifs = this.ifs, cp = this.copiesBlock;
     // the section's interfaces, as the reader has them now
     const sec = pcap ? r.interfaces : r.sectionInterfaces;
     const nif = Math.min(sec.length, FAST_IFACES);
@@ -634,7 +672,7 @@ export class FastDecode {
       m.setFloat64(e + cf.CDI_NS_PER_UNIT, ifc.nsPerUnit, true);
     }
     m.setUint32(st + cf.CD_BUF, s.buf.byteOffset, true);
-    m.setUint32(st + cf.CD_FLAGS, (src.verifyChecksums ? cf.CDF_VERIFY : 0) | (pcap ? cf.CDF_PCAP : 0) | (this.outgoing ? cf.CDF_NODE_SENDS : 0), true);
+    m.setUint32(st + cf.CD_FLAGS, (src.verifyChecksums ? cf.CDF_VERIFY : 0) | (pcap ? cf.CDF_PCAP : 0) | (this.outgoing ? cf.CDF_NODE_SENDS : 0) | (direct ? cf.CDF_DIRECT : 0), true);
     if (pcap) {
       const c = r.pcapClock;
       m.setUint32(st + cf.CD_SEC0, c.sec0, true);
@@ -654,6 +692,7 @@ export class FastDecode {
       m.setUint32(st + cf.CD_OUT, direct ? dv.byteOffset + base + n * abi.PKT_SIZE : this.scratch, true);
       // into the scratch area a few descriptors at a time: it stays in the CPU cache for the copy
       m.setUint32(st + cf.CD_MAX, direct ? max - n : Math.min(max - n, SCRATCH_CHUNK), true);
+      m.setUint32(st + cf.CD_N0, n, true);
       const k = core.capture_decode(st);
       const got = m.getUint32(st + cf.CD_RECORDS, true);
       s.pos = m.getUint32(st + cf.CD_POS, true);
@@ -672,11 +711,23 @@ export class FastDecode {
         outOther += m.getUint32(st + cf.CD_OUT_OTHER, true);
         loopback += m.getUint32(st + cf.CD_LOOPBACK, true);
         src.nodeSends += m.getUint32(st + cf.CD_NODE_SENDS, true);
+        if (cp) src.copiesPaired += m.getUint32(st + cf.CD_PAIRED, true);
       }
       if (k > 0 && !direct) {
         const to = dv.byteOffset + base + n * abi.PKT_SIZE;
         if (this.zeroedTargets) this.toU8.set(this.memU8.subarray(this.scratch, this.scratch + k * abi.PKT_SIZE), to);
         else copyInputFields(this.memU8, this.memI32, this.scratch, this.toU8, this.toI32, to, k);
+      }
+      // copies paired with descriptors copied out before this call: patched in the batch
+      if (cp && got > 0) {
+        const np = m.getUint32(cp + cf.CP_NPATCH, true);
+        for (let i = 0; i < np; i++) {
+          const pp = cp + cf.CP_PATCHES + i * cf.CPP_SIZE, q = base + m.getUint32(pp + cf.CPP_INDEX, true) * abi.PKT_SIZE;
+          dv.setUint32(q + abi.PKT_SEEN_SRC, m.getUint32(pp + cf.CPP_SRC, true), true);
+          dv.setUint32(q + abi.PKT_SEEN_DST, m.getUint32(pp + cf.CPP_DST, true), true);
+          dv.setUint32(q + abi.PKT_SEEN_SPORT, m.getUint32(pp + cf.CPP_PORTS, true), true);
+          dv.setUint8(q + abi.PKT_SEEN_OIF, m.getUint32(pp + cf.CPP_OIF, true));
+        }
       }
       n += k;
       const stop = m.getUint32(st + cf.CD_STOP, true);
