@@ -98,6 +98,8 @@ export interface ReplayCliOptions {
   decodeThread: "auto" | "on" | "off";
   /** --node-sends: the node's own sends in a capture's outgoing frames replayed as local sends (default), or skipped as every outgoing frame. */
   nodeSends?: "replay" | "skip";
+  /** --forwarded-copies: a capture's forwarded copies paired with their originals (PKT_SEEN_*; default), or only skipped. */
+  forwardedCopies?: "pair" | "skip";
   /** --ingress* options: [capture value, node device] pairs in the order given. */
   ingress?: [string, string][]; ingressIndex?: [string, string][]; ingressIfindex?: [string, string][];
   ingressMac?: [string, string][]; ingressSubnet?: [string, string][];
@@ -230,7 +232,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   const decodeThread = o.decodeThread === "on" || (o.decodeThread !== "off" && o.out === undefined && availableParallelism() >= 2);
   const thread = o.pcap !== undefined && o.workers <= 1 && decodeThread
     ? ThreadedPcapSource.start(o.pcap, {
-      spec, capacity: o.batch, verifyChecksums: o.verifyChecksums !== false, keepFrames: o.out !== undefined, nodeSends: o.nodeSends ?? "replay",
+      spec, capacity: o.batch, verifyChecksums: o.verifyChecksums !== false, keepFrames: o.out !== undefined, nodeSends: o.nodeSends ?? "replay", forwardedCopies: o.forwardedCopies ?? "pair",
       ingress: ingressData(ingressMapOf(o)), spelling: { module: new URL("./ingress-spelling.js", import.meta.url).href, name: "ingressSpelling" },
     })
     : undefined;
@@ -259,7 +261,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
     node: { origin: r.engine.node.snapshot.origin, devices: r.engine.node.devBySlot.map((l) => l?.name) },
     ruleset: r.engine.ruleset,
     input: {
-      kind: r.source.kind, file: r.source.label, skipped: r.source.skipped(), notes: r.source.notes?.(), nodeSends: r.source.nodeSends,
+      kind: r.source.kind, file: r.source.label, skipped: r.source.skipped(), notes: r.source.notes?.(), nodeSends: r.source.nodeSends, copiesPaired: r.source.copiesPaired,
       error: e ? { message: e.message, ...(typeof (e as { offset?: number }).offset === "number" ? { offset: (e as unknown as { offset: number }).offset, frame: (e as unknown as { frame: number }).frame } : {}), ...(e.line ? { line: e.line } : {}) } : undefined,
     },
     collector: r.collector, totals: r.totals, bySource: r.bySource, byDestination: r.byDestination, seed: o.seed, outputs,
@@ -285,7 +287,7 @@ function makeSourceSync(o: ReplayCliOptions, engine: Engine): PacketSource | Pro
     try {
       // frames are kept in the read buffer only when egress.pcapng is written (--out)
       // the core decodes the common records (the read buffer in its memory; not with --out, which keeps the frames)
-      return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false, ingress: ingressMapOf(o), keepFrames: o.out !== undefined, nodeSends: o.nodeSends ?? "replay", fastDecode: engine.core });
+      return pcapMod!.PcapSource.open(o.pcap, engine, { verifyChecksums: o.verifyChecksums !== false, ingress: ingressMapOf(o), keepFrames: o.out !== undefined, nodeSends: o.nodeSends ?? "replay", forwardedCopies: o.forwardedCopies ?? "pair", fastDecode: engine.core });
     } catch (e) {
       // a device the node does not have: the option names it, with the node's devices
       if (e instanceof IngressMapError) throw new Error(e.message);
@@ -343,6 +345,7 @@ export function registerReplay(program: Command): void {
     .option("--no-verify-checksums", "take every captured transport checksum as correct (captures taken with checksum offload); faster")
     .addOption(new Option("--decode-thread <when>", "with --pcap and one worker, read and decode the capture on a second thread, beside the engine: on, off, or auto (when the machine has 2 or more CPUs and without --out); the results are the same").choices(["auto", "on", "off"]).default("auto"))
     .addOption(new Option("--node-sends <mode>", "with --pcap, the frames the node transmitted that its own processes sent (its address as the source, net.ipv4.ip_default_ttl as the TTL; not forwarded copies, resets, ICMP errors or echo replies, which are counted): replay (as packets a local process sends, like JSONL iif \"local\"; a frame on lo counts as one the node sent) or skip (every outgoing frame counted, not replayed; frames on lo replayed as arriving there)").choices(["replay", "skip"]).default("replay"))
+    .addOption(new Option("--forwarded-copies <mode>", "with --pcap, the frames the node forwarded as a capture on several interfaces (tcpdump -i any) holds them a second time, as they left: pair (each with the packet arriving in the same batch whose protocol, length, IP id, TTL + 1 and 8 transport bytes NAT does not rewrite it has, giving the packet the header and device it left with; counted in the summary) or skip (only counted, as before); either way not replayed. Needs --node-sends replay").choices(["pair", "skip"]).default("pair"))
     .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal anyway)")
     .addOption(new Option("--cpus <n>", "CPUs handling packets concurrently (new connections race to confirm, see README; plain JSONL replay only)").argParser(intOption("cpus")).default(1))
     .addOption(new Option("--race-window <ns>", "how close in time packets on different CPUs must be to race").argParser(intOption("race-window")).default(5000))

@@ -80,6 +80,8 @@ export interface CaptureReplayOptions {
   verifyChecksums?: boolean;
   /** The node's own sends among the outgoing frames: replayed as local sends (default) or skipped (host/pcap/node-sends.ts). */
   nodeSends?: "replay" | "skip";
+  /** The forwarded copies among the outgoing frames: paired with their originals (default) or only skipped (host/pcap/copies.ts). */
+  forwardedCopies?: "pair" | "skip";
   /** Called after each batch with the frames read so far. */
   onProgress?: (frames: number, bytesRead: number) => void;
 }
@@ -93,6 +95,8 @@ export interface CaptureStats extends ReplayStats {
   csumUnverified: number;
   /** Outgoing frames replayed as the node's own sends (PF_LOCAL). */
   nodeSends: number;
+  /** Forwarded copies paired with their originals (PKT_SEEN_*). */
+  copiesPaired: number;
   /** Frames stamped before the first frame (clamped to time 0). */
   timeBeforeStart: number;
   /** Absolute time of the first frame, ns since the epoch. */
@@ -119,12 +123,12 @@ export async function replayCapture(engine: Engine, reader: CaptureReader | stri
 
 async function replayWith(col: Collector, engine: Engine, reader: CaptureReader | string, sink: CaptureSink | undefined, opts: CaptureReplayOptions): Promise<CaptureStats> {
   const t0 = performance.now();
-  const stats: CaptureStats = { ...newStats(), frames: 0, notReplayed: {}, csumUnverified: 0, nodeSends: 0, timeBeforeStart: 0, interfaces: [] };
+  const stats: CaptureStats = { ...newStats(), frames: 0, notReplayed: {}, csumUnverified: 0, nodeSends: 0, copiesPaired: 0, timeBeforeStart: 0, interfaces: [] };
   let src: PcapSource;
   try {
     const r = typeof reader === "string" ? CaptureReader.open(reader) : reader;
     try {
-      src = PcapSource.fromReader(r, engine, { ingress: opts.ingress, verifyChecksums: opts.verifyChecksums, keepFrames: sink !== undefined, nodeSends: opts.nodeSends });
+      src = PcapSource.fromReader(r, engine, { ingress: opts.ingress, verifyChecksums: opts.verifyChecksums, keepFrames: sink !== undefined, nodeSends: opts.nodeSends, forwardedCopies: opts.forwardedCopies });
     } catch (e) {
       r.close();
       throw e;
@@ -198,6 +202,7 @@ async function replayWith(col: Collector, engine: Engine, reader: CaptureReader 
   stats.notReplayed = src.skipped();
   stats.csumUnverified = src.csumUnverified;
   stats.nodeSends = src.nodeSends;
+  stats.copiesPaired = src.copiesPaired;
   stats.timeBeforeStart = src.clamped;
   stats.firstTimestampNs = r.firstTsNs;
   stats.interfaces = r.interfaces.map((i) => ({ index: i.index, name: i.name, linkType: i.linkType }));

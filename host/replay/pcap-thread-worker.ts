@@ -51,7 +51,7 @@ export async function runThread(d: PcapThreadData): Promise<void> {
     const ruleset = Atomics.load(ctl, W_CONNTRACK) === 2 ? { compiled: { conntrack: true } } : undefined;
     const view = { node: engine.node, ruleset, addCounter: (i: number, n: number) => { counters.push(i, n); } };
     // the core's capture decoder decodes the common records (without keepFrames)
-    src = PcapSource.open(d.file, view, { ingress, verifyChecksums: d.verifyChecksums, keepFrames: d.keepFrames, nodeSends: d.nodeSends, fastDecode: d.fastDecode === false ? undefined : engine.core, zeroedTargets: true });
+    src = PcapSource.open(d.file, view, { ingress, verifyChecksums: d.verifyChecksums, keepFrames: d.keepFrames, nodeSends: d.nodeSends, forwardedCopies: d.forwardedCopies, fastDecode: d.fastDecode === false ? undefined : engine.core, zeroedTargets: true });
   } catch (e) {
     post({ t: "failed", error: errorData(e) });
     return;
@@ -101,7 +101,7 @@ export async function runThread(d: PcapThreadData): Promise<void> {
       const fragments = changed(2, src.fragments());
       post({
         t: "batch", n, end, error: error ? errorData(error) : undefined,
-        done: src.progress().done, clamped: src.clamped, csumUnverified: src.csumUnverified, nodeSends: src.nodeSends,
+        done: src.progress().done, clamped: src.clamped, csumUnverified: src.csumUnverified, nodeSends: src.nodeSends, copiesPaired: src.copiesPaired,
         skipped, counters: counters.slice(), hostCounters, fragments, frames,
       }, frames ? [frames] : []);
       if (end) return;

@@ -40,6 +40,7 @@ import { inputNotes, type PcapEngine } from "./pcap-source.js";
 import type { NodeSpec } from "./setup.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
 import type { NodeSendsMode } from "../pcap/node-sends.js";
+import type { ForwardedCopiesMode } from "../pcap/copies.js";
 
 /**
  * Shared words: messages posted by the thread, slots released by the main
@@ -63,6 +64,8 @@ export interface PcapThreadOptions {
   fastDecode?: boolean;
   /** The node's own sends among the outgoing frames (PcapSourceOptions.nodeSends; default "replay"). */
   nodeSends?: NodeSendsMode;
+  /** The forwarded copies among the outgoing frames (PcapSourceOptions.forwardedCopies; default "pair"). */
+  forwardedCopies?: ForwardedCopiesMode;
   /** Descriptors per slot (the engine's batch). */
   capacity: number;
   /** Slots in the ring (default 6). */
@@ -79,6 +82,7 @@ export interface PcapThreadData {
   keepFrames: boolean;
   fastDecode: boolean;
   nodeSends: NodeSendsMode;
+  forwardedCopies: ForwardedCopiesMode;
   capacity: number;
   slots: number;
   ctl: SharedArrayBuffer;
@@ -106,7 +110,7 @@ export type FromPcapThread =
   | { t: "failed"; error: ErrorData }
   | {
       t: "batch"; n: number; end: boolean; error?: ErrorData;
-      done: number; clamped: number; csumUnverified: number; nodeSends: number;
+      done: number; clamped: number; csumUnverified: number; nodeSends: number; copiesPaired: number;
       /**
        * The source's running totals below, sent only when they changed since
        * the last batch (each only grows, so a changed sum means a change):
@@ -200,6 +204,8 @@ export class ThreadedPcapSource implements PacketSource {
   csumUnverified = 0;
   /** Outgoing frames replayed as the node's own sends. */
   nodeSends = 0;
+  /** Forwarded copies paired with their originals. */
+  copiesPaired = 0;
 
   private constructor(readonly label: string, private readonly opts: PcapThreadOptions) {
     this.slots = Math.max(2, opts.slots ?? 6);
@@ -217,7 +223,7 @@ export class ThreadedPcapSource implements PacketSource {
     this.port = port1;
     const data: PcapThreadData & { module: string } = {
       file: label, spec: opts.spec, ingress: opts.ingress, spelling: opts.spelling,
-      verifyChecksums: opts.verifyChecksums ?? true, keepFrames: opts.keepFrames ?? true, fastDecode: opts.fastDecode ?? true, nodeSends: opts.nodeSends ?? "replay",
+      verifyChecksums: opts.verifyChecksums ?? true, keepFrames: opts.keepFrames ?? true, fastDecode: opts.fastDecode ?? true, nodeSends: opts.nodeSends ?? "replay", forwardedCopies: opts.forwardedCopies ?? "pair",
       capacity: opts.capacity, slots: this.slots, ctl: this.ctl.buffer as SharedArrayBuffer, ring, frameRing, frameSlotBytes: this.frameSlotBytes, atRing, port: port2,
       module: new URL("./pcap-thread-worker.js", import.meta.url).href,
     };
@@ -292,6 +298,7 @@ export class ThreadedPcapSource implements PacketSource {
       this.clamped = m.clamped;
       this.csumUnverified = m.csumUnverified;
       this.nodeSends = m.nodeSends;
+      this.copiesPaired = m.copiesPaired;
       if (m.skipped) this.skipped_ = m.skipped;
       if (m.hostCounters) this.hostCounters_ = m.hostCounters;
       if (m.fragments) this.fragments_ = m.fragments;

@@ -37,6 +37,8 @@ export interface PacketSource {
   notes?(): Record<string, number>;
   /** Frames replayed as the node's own sends (captures: host/pcap/node-sends.ts); read after the replay. */
   readonly nodeSends?: number;
+  /** Forwarded copies paired with their originals (captures: host/pcap/copies.ts); read after the replay. */
+  readonly copiesPaired?: number;
   /** Original bytes of descriptor k of the last fill (captures), for writing packets as they leave. */
   frame?(k: number): { bytes: Uint8Array; offset: number; length: number } | undefined;
   /**

@@ -81,9 +81,11 @@ export function renderHtmlReport(s: Summary): string {
   parts.push(`<h1>nodeplane replay</h1><p class=sub>${esc(s.node)} &middot; ${esc(s.input.kind)} <code>${esc(s.input.file)}</code> &middot; seed ${s.seed}</p>`);
   if (s.input.error) parts.push(`<p class=err><b>Input error</b> (replay stopped there; everything before it was replayed): ${esc(s.input.error.message)}</p>`);
   const nodeSends = (s.input as { node_sends?: number }).node_sends ?? 0;
+  const copiesPaired = (s.input as { forwarded_copies_paired?: number }).forwarded_copies_paired ?? 0;
   parts.push(htmlTable(["", "packets", "share"], [
     ["input packets", total, ""],
     ...(nodeSends ? [["of them the node's own sends (replayed as local sends)", nodeSends, pct(nodeSends, total)] as (string | number)[]] : []),
+    ...(copiesPaired ? [["of them paired with their forwarded copies in the capture", copiesPaired, pct(copiesPaired, total)] as (string | number)[]] : []),
     ["forwarded", s.verdicts.forward, pct(s.verdicts.forward, total)],
     ["delivered locally", s.verdicts.local, pct(s.verdicts.local, total)], ["dropped", s.verdicts.drop, pct(s.verdicts.drop, total)],
     ["sent back by the node", s.node_replies.packets, ""], ...Object.entries(s.input.skipped).map(([k, n]) => [`skipped: ${k}`, n, ""] as (string | number)[]),

@@ -52,6 +52,8 @@ export interface InputInfo {
   notes?: Record<string, number>;
   /** A capture's frames replayed as the node's own sends (PacketSource.nodeSends). */
   nodeSends?: number;
+  /** A capture's forwarded copies paired with their originals (PacketSource.copiesPaired). */
+  copiesPaired?: number;
   /** The input error that ended the replay early (everything before it was replayed). */
   error?: { message: string; offset?: number; frame?: number; line?: number };
 }
@@ -146,6 +148,7 @@ export function buildSummary(c: SummaryContext) {
   for (const [k, v] of Object.entries(c.totals.counters)) if (v) counters[k] = v;
   const notes = c.input.notes ?? {};
   const nodeSends = c.input.nodeSends ?? 0;
+  const copiesPaired = c.input.copiesPaired ?? 0;
   const pps = c.timing.seconds > 0 ? Math.round(col.packets / c.timing.seconds) : 0;
   return {
     nodeplane: "replay summary",
@@ -158,6 +161,8 @@ export function buildSummary(c: SummaryContext) {
       bytes: col.bytes,
       // of the packets, a capture's frames the node's own processes sent, replayed as local sends (host/pcap/node-sends.ts)
       ...(nodeSends ? { node_sends: nodeSends } : {}),
+      // of the packets, those whose forwarded copy in the capture was paired with them (host/pcap/copies.ts)
+      ...(copiesPaired ? { forwarded_copies_paired: copiesPaired } : {}),
       skipped: sortedCounts(c.input.skipped),
       ...(Object.keys(notes).length ? { notes: sortedCounts(notes) } : {}),
       ...(c.totals.fragments ? { fragments: c.totals.fragments } : {}),

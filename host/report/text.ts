@@ -25,7 +25,9 @@ export function formatSummaryTable(s: Summary): string {
   const total = s.input.packets;
   out.push(`nodeplane replay: ${s.node}`);
   const ns = (s.input as { node_sends?: number }).node_sends;
-  out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets${ns ? ` (${fmt(ns)} the node's own sends, replayed as local sends)` : ""}, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
+  const cp = (s.input as { forwarded_copies_paired?: number }).forwarded_copies_paired;
+  const of = [...(ns ? [`${fmt(ns)} the node's own sends, replayed as local sends`] : []), ...(cp ? [`${fmt(cp)} paired with their forwarded copies`] : [])];
+  out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets${of.length ? ` (${of.join("; ")})` : ""}, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
   const sk = Object.entries(s.input.skipped);
   if (sk.length) out.push(`skipped: ${sk.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
   const notes = Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {});
