@@ -12,7 +12,10 @@
  * epb_flags, IPv4 options, fragments (with and without conntrack), bad
  * header and transport checksums (checking on and off), ICMP errors,
  * non-IPv4 frames, truncated frames, times before the first frame, new
- * interfaces and sections midway, damaged tails.
+ * interfaces and sections midway, damaged tails; forwarded copies paired
+ * with their originals (tcpdump -i any's SLL2, outbound epb_flags: the
+ * seen fields, written in place or patched after the core's scratch area
+ * was copied out, and the count).
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
@@ -116,6 +119,8 @@ interface Outcome {
   notes: Record<string, number>;
   /** Frames replayed as the node's own sends. */
   nodeSends: number;
+  /** Forwarded copies paired with their originals (host/pcap/copies.ts). */
+  copiesPaired: number;
   hostCounters: Record<string, number>;
   fragments?: Record<string, number>;
   counters: number[];
@@ -130,7 +135,7 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
   const counters: number[] = [];
   const view: PcapEngine = { node: engine.node, ruleset: opts.conntrack ? { compiled: { conntrack: true } } : undefined, addCounter: (i, n) => { counters.push(i, n); } };
   const batch = opts.batch ?? 1024, base = opts.base ?? 0;
-  const out: Outcome = { batches: [], counts: [], skipped: [], notes: {}, nodeSends: 0, hostCounters: {}, counters, clamped: 0, csumUnverified: 0, frames: 0, done: 0 };
+  const out: Outcome = { batches: [], counts: [], skipped: [], notes: {}, nodeSends: 0, copiesPaired: 0, hostCounters: {}, counters, clamped: 0, csumUnverified: 0, frames: 0, done: 0 };
   let src: PcapSource;
   try {
     src = PcapSource.open(file, view, { ...opts, keepFrames: false, fastDecode: fast ? core : undefined });
@@ -162,6 +167,7 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
   out.skipped = Object.entries(src.skipped());
   out.notes = src.notes();
   out.nodeSends = src.nodeSends;
+  out.copiesPaired = src.copiesPaired;
   out.hostCounters = src.hostCounters();
   out.fragments = src.fragments();
   out.clamped = src.clamped;
@@ -431,6 +437,68 @@ describe("the core's capture decoder decodes as the host does", () => {
     expect(Object.fromEntries(old.skipped)).toEqual({ [SKIP_OUTGOING]: n4 * 3 + 2, [FRAGMENT_NOT_REPLAYED]: 2 });
     expect(old.batches.reduce((a, b) => a + b.length, 0) / abi.PKT_SIZE).toBe(n4 - 2 + 3 + 1); // the arriving copies, the three incoming on lo, the one on eth0
     expect(old.nodeSends).toBe(0);
+  });
+
+  it("forwarded copies: the demo workload with the node's copies (tcpdump -i any's SLL2, pcapng outbound), late, missing, twice, NATed", () => {
+    // demo node: slot = ifindex; the copies leave by a pod's veth (4) or eth0 (2)
+    const ifindexOf = (name: string) => engine.node.devBySlot[engine.node.slotByName.get(name)!]!.ifindex;
+    /** The copy the node forwards of IPv4 datagram b: TTL one less, NAT rewrites (addresses, ports), the header checksum right. */
+    const copyOf = (b: Uint8Array, i: number): Uint8Array => {
+      const c = b.slice();
+      c[8] = c[8]! - 1;
+      if (i % 3 === 0) c.set([10, 0, 52, 77], 16); // DNAT to a pod
+      if (i % 5 === 0) c.set([10, 0, 52, 16], 12); // masqueraded
+      const ihl = (c[0]! & 15) * 4;
+      if ((c[9] === 6 || c[9] === 17) && i % 2 === 0 && c.length >= ihl + 4) { c[ihl + 2] = 0x1f; c[ihl + 3] = i & 255; } // a port
+      if (c[9] === 1 && i % 2 === 0 && c.length >= ihl + 6) c[ihl + 5] ^= 0x55; // an echo identifier
+      return fixHeaderSum(c);
+    };
+    const T = 1_700_000_000_000_000_000n;
+    const build = (outbound: boolean): string => {
+      const frames: number[][] = [shb()];
+      const names = [...new Set(demoPk.map((p) => p.iif))];
+      if (outbound) for (const n of names) frames.push(idb(101, n));
+      else frames.push(idb(276, "any"));
+      let t = T;
+      const arrive = (i: number) => {
+        const p = demo[i]!, dev = demoPk[i]!.iif;
+        frames.push(outbound ? epb(names.indexOf(dev), t, p, { flags: 1 }) : epb(0, t, sll2(ifindexOf(dev), 0, 0x800, p)));
+        t += 1000n;
+      };
+      const send = (i: number) => {
+        const c = copyOf(demo[i]!, i), dev = i % 3 === 0 ? "enib183cae2f8e" : "eth0";
+        const id = names.indexOf(dev);
+        frames.push(outbound && id >= 0 ? epb(id, t, c, { flags: 2 }) : outbound ? epb(0, t, c, { flags: 2 }) : epb(0, t, sll2(ifindexOf(dev), 4, 0x800, c)));
+        t += 1000n;
+      };
+      const late: number[] = [];
+      for (let i = 0; i < demo.length; i++) {
+        arrive(i);
+        if (demo[i]![8]! <= 1) continue; // (not forwarded)
+        if (i % 11 === 0) continue; // no copy (dropped, or delivered locally)
+        if (i % 7 === 0) { late.push(i); continue; } // a few packets later
+        send(i);
+        if (i % 13 === 0) send(i); // twice
+        while (late.length > 0 && (late[0]! + 5 <= i || late.length > 3)) send(late.shift()!);
+      }
+      for (const i of late) send(i);
+      return writeFile(outbound ? "copies-outbound.pcapng" : "copies-any.pcapng", frames);
+    };
+    for (const outbound of [false, true]) {
+      const f = build(outbound);
+      let paired = 0;
+      for (const [batch, base, zeroedTargets, inCore, eager] of [[1024, 0, false, false, true], [1024, 0, true, false, false], [100, 2, false, true, true], [7, 0, true, false, true], [129, 0, false, false, false], [3, 0, false, true, false]] as const) {
+        const took = same(f, { batch, base, zeroedTargets, inCore, eager });
+        expect(took).toBeGreaterThan(demo.length);
+        const { out } = decode(f, true, { batch, base, zeroedTargets, inCore, eager });
+        if (batch === 1024) paired = out.copiesPaired;
+        expect(out.copiesPaired).toBeGreaterThan(0);
+        // --forwarded-copies skip: the same, nothing paired
+        same(f, { batch, base, zeroedTargets, inCore, eager, forwardedCopies: "skip" });
+      }
+      // most copies pair (in full batches: all but a copy sent twice, and those whose original the previous fill had)
+      expect(paired).toBeGreaterThan(demo.length * 0.7);
+    }
   });
 
   it("classic pcap: both magics, both byte orders, Ethernet, SLL and raw links, a frame before the first, damaged tails", async () => {
