@@ -55,7 +55,8 @@ import {
  * l3 (IHL 5, not a fragment, whole: `l4` transport bytes, protocol `proto`,
  * ICMP type `icmpType`): recorded in the ring of block `cp` when a candidate.
  */
-export function copyOriginal(cp: usize, l3: usize, l4: u32, proto: u32, icmpType: u32, index: u32): void {
+// @ts-ignore: decorator
+@inline export function copyOriginal(cp: usize, l3: usize, l4: u32, proto: u32, icmpType: u32, index: u32): void {
   const off = keyOffset(proto, icmpType);
   if (off < 0) return;
   const count = load<u32>(cp + CP_COUNT);

@@ -70,9 +70,16 @@ export function keyOffset(proto: number, icmpType: number): number {
   return proto === 6 ? 4 : proto === 17 ? 8 : proto === 1 && (icmpType === 8 || icmpType === 0) ? 6 : -1;
 }
 
+/** Word offsets of the block's fields (cf.CP_*, cf.CPE_*: 4-byte aligned). */
+const W_COUNT = cf.CP_COUNT >> 2, W_RING = cf.CP_RING >> 2, W_ENTRY = cf.CPE_SIZE >> 2;
+const W_INDEX = cf.CPE_INDEX >> 2, W_K0 = cf.CPE_K0 >> 2, W_K1 = cf.CPE_K1 >> 2, W_T = cf.CPE_T >> 2;
+
 export class CopyPairer {
-  private dv: DataView;
+  /** The memory the block is in, as words (a new view when the core's memory grew). */
+  private w: Uint32Array;
   private buf: ArrayBufferLike;
+  /** The block's first word. */
+  private readonly a: number;
   /** The key of the frame last looked at (key()): k0, k1, the transport bytes as two little-endian words. */
   private k0 = 0;
   private k1 = 0;
@@ -84,22 +91,24 @@ export class CopyPairer {
    * decoder), or over a block of its own.
    */
   constructor(private readonly memory?: { readonly buffer: ArrayBufferLike }, readonly at = 0) {
+    if ((at & 3) !== 0) throw new Error("CopyPairer: the block must be 4-byte aligned");
     this.buf = memory ? memory.buffer : new ArrayBuffer(cf.CP_SIZE);
-    this.dv = new DataView(this.buf);
+    this.w = new Uint32Array(this.buf, 0, this.buf.byteLength >>> 2);
+    this.a = at >>> 2;
   }
 
-  /** The block's view (a new one when the core's memory grew). */
-  private view(): DataView {
+  /** The block's words (a new view when the core's memory grew). */
+  private words(): Uint32Array {
     if (this.memory && this.memory.buffer !== this.buf) {
       this.buf = this.memory.buffer;
-      this.dv = new DataView(this.buf);
+      this.w = new Uint32Array(this.buf, 0, this.buf.byteLength >>> 2);
     }
-    return this.dv;
+    return this.w;
   }
 
   /** A new fill: no candidates. */
   reset(): void {
-    this.view().setUint32(this.at + cf.CP_COUNT, 0, true);
+    this.words()[this.a + W_COUNT] = 0;
   }
 
   /**
@@ -117,12 +126,28 @@ export class CopyPairer {
     if (proto === 1 && have < 1) return false;
     const off = keyOffset(proto, proto === 1 ? buf[t]! : 0);
     if (off < 0) return false;
-    const b = (i: number): number => (off + i < have ? buf[t + off + i]! : 0);
     this.k0 = (ipLen | (((buf[l3 + 4]! << 8) | buf[l3 + 5]!) << 16)) >>> 0;
     this.k1 = proto | ((buf[l3 + 8]! + ttlAdd) << 8);
-    this.t0 = (b(0) | (b(1) << 8) | (b(2) << 16) | (b(3) << 24)) >>> 0;
-    this.t1 = (b(4) | (b(5) << 8) | (b(6) << 16) | (b(7) << 24)) >>> 0;
+    const k = t + off;
+    if (have >= off + 8) {
+      this.t0 = (buf[k]! | (buf[k + 1]! << 8) | (buf[k + 2]! << 16) | (buf[k + 3]! << 24)) >>> 0;
+      this.t1 = (buf[k + 4]! | (buf[k + 5]! << 8) | (buf[k + 6]! << 16) | (buf[k + 7]! << 24)) >>> 0;
+    } else {
+      // bytes past those there are count as 0
+      let t0 = 0, t1 = 0;
+      for (let i = 0; off + i < have; i++) {
+        if (i < 4) t0 |= buf[k + i]! << (i * 8);
+        else t1 |= buf[k + i]! << ((i - 4) * 8);
+      }
+      this.t0 = t0 >>> 0;
+      this.t1 = t1 >>> 0;
+    }
     return true;
+  }
+
+  /** A transport u16 at byte i of the `have` there are at t (big-endian; bytes past them as 0). */
+  private static u16(buf: Uint8Array, t: number, i: number, have: number): number {
+    return (i < have ? buf[t + i]! << 8 : 0) | (i + 1 < have ? buf[t + i + 1]! : 0);
   }
 
   /**
@@ -132,15 +157,15 @@ export class CopyPairer {
    */
   original(buf: Uint8Array, l3: number, cap: number, index: number): void {
     if (!this.key(buf, l3, cap, 0)) return;
-    const dv = this.view(), at = this.at;
-    const count = dv.getUint32(at + cf.CP_COUNT, true);
-    const e = at + cf.CP_RING + (count % SLOTS) * cf.CPE_SIZE;
-    dv.setUint32(e + cf.CPE_INDEX, index, true);
-    dv.setUint32(e + cf.CPE_K0, this.k0, true);
-    dv.setUint32(e + cf.CPE_K1, this.k1, true);
-    dv.setUint32(e + cf.CPE_T, this.t0, true);
-    dv.setUint32(e + cf.CPE_T + 4, this.t1, true);
-    dv.setUint32(at + cf.CP_COUNT, count + 1, true);
+    const w = this.words(), a = this.a;
+    const count = w[a + W_COUNT]!;
+    const e = a + W_RING + (count & (SLOTS - 1)) * W_ENTRY;
+    w[e + W_INDEX] = index;
+    w[e + W_K0] = this.k0;
+    w[e + W_K1] = this.k1;
+    w[e + W_T] = this.t0;
+    w[e + W_T + 1] = this.t1;
+    w[a + W_COUNT] = count + 1;
   }
 
   /**
@@ -151,18 +176,16 @@ export class CopyPairer {
    */
   copy(buf: Uint8Array, l3: number, cap: number, slot: number, out: DataView, base: number): boolean {
     if (!this.key(buf, l3, cap, 1)) return false;
-    const dv = this.view(), at = this.at;
-    const count = dv.getUint32(at + cf.CP_COUNT, true);
+    const w = this.words(), a = this.a;
+    const count = w[a + W_COUNT]!;
     const k0 = this.k0, k1 = this.k1, t0 = this.t0, t1 = this.t1;
     for (let j = count - 1, last = Math.max(0, count - SLOTS); j >= last; j--) {
-      const e = at + cf.CP_RING + (j % SLOTS) * cf.CPE_SIZE;
-      if (dv.getUint32(e + cf.CPE_K1, true) !== k1 || dv.getUint32(e + cf.CPE_K0, true) !== k0
-        || dv.getUint32(e + cf.CPE_T, true) !== t0 || dv.getUint32(e + cf.CPE_T + 4, true) !== t1) continue;
-      dv.setUint32(e + cf.CPE_K1, cf.CPE_USED, true);
-      const p = base + dv.getUint32(e + cf.CPE_INDEX, true) * abi.PKT_SIZE;
+      const e = a + W_RING + (j & (SLOTS - 1)) * W_ENTRY;
+      if (w[e + W_K1] !== k1 || w[e + W_K0] !== k0 || w[e + W_T] !== t0 || w[e + W_T + 1] !== t1) continue;
+      w[e + W_K1] = cf.CPE_USED;
+      const p = base + w[e + W_INDEX]! * abi.PKT_SIZE;
       const proto = buf[l3 + 9]!, t = l3 + 20, have = Math.min(cap, (buf[l3 + 2]! << 8) | buf[l3 + 3]!) - 20;
-      const u16 = (i: number): number => (i < have ? buf[t + i]! << 8 : 0) | (i + 1 < have ? buf[t + i + 1]! : 0);
-      const sport = proto === 1 ? u16(4) : u16(0), dport = proto === 1 ? sport : u16(2);
+      const sport = CopyPairer.u16(buf, t, proto === 1 ? 4 : 0, have), dport = proto === 1 ? sport : CopyPairer.u16(buf, t, 2, have);
       out.setUint32(p + abi.PKT_SEEN_SRC, ((buf[l3 + 12]! << 24) | (buf[l3 + 13]! << 16) | (buf[l3 + 14]! << 8) | buf[l3 + 15]!) >>> 0, true);
       out.setUint32(p + abi.PKT_SEEN_DST, ((buf[l3 + 16]! << 24) | (buf[l3 + 17]! << 16) | (buf[l3 + 18]! << 8) | buf[l3 + 19]!) >>> 0, true);
       out.setUint16(p + abi.PKT_SEEN_SPORT, sport, true);
