@@ -322,7 +322,7 @@ describe("the decode thread and --workers 2 carry the seen fields", () => {
 
   it("ThreadedPcapSource gives the PcapSource's descriptors and count", async () => {
     // from dist/ (npm run build): the thread runs dist/host/replay/pcap-thread-worker.js
-    const { ThreadedPcapSource } = await import("../../dist/host/replay/pcap-thread.js") as typeof import("../../host/replay/pcap-thread.js");
+    const { ThreadedPcapSource } = await import("../../dist/host/replay/pcap-thread.js") as unknown as typeof import("../../host/replay/pcap-thread.js");
     const spec = readNodeSpec(snapshot);
     const e = await demoEngine();
     for (const forwardedCopies of ["pair", "skip"] as const) {
@@ -340,8 +340,8 @@ describe("the decode thread and --workers 2 carry the seen fields", () => {
   });
 
   it("--workers 2: the engines get the descriptors' seen fields (input bytes 0..71)", async () => {
-    const { runReplay } = await import("../../dist/host/replay/run.js") as typeof import("../../host/replay/run.js");
-    const { PcapSource: DistPcap } = await import("../../dist/host/replay/pcap-source.js") as typeof import("../../host/replay/pcap-source.js");
+    const { runReplay } = await import("../../dist/host/replay/run.js") as unknown as typeof import("../../host/replay/run.js");
+    const { PcapSource: DistPcap } = await import("../../dist/host/replay/pcap-source.js") as unknown as typeof import("../../host/replay/pcap-source.js");
     const spec = readNodeSpec(snapshot);
     const run = async (workers: number): Promise<Buffer[]> => {
       // a closed loop: the replay hands every processed descriptor back (from the workers' engines, with workers)
