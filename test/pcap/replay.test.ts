@@ -77,10 +77,11 @@ describe("capture replay = JSONL replay", () => {
         }
         const js = newStats();
         for (const r of ref) accumulate(js, r);
-        const { frames: _f, notReplayed, csumUnverified, nodeSends, timeBeforeStart, firstTimestampNs: _t, interfaces: _i, error: _e, ...core } = st;
+        const { frames: _f, notReplayed, csumUnverified, nodeSends, copiesPaired, timeBeforeStart, firstTimestampNs: _t, interfaces: _i, error: _e, ...core } = st;
         expect(stripSeconds(core)).toEqual(stripSeconds(js));
         expect(notReplayed).toEqual({});
         expect(nodeSends).toBe(0); // arriving packets only
+        expect(copiesPaired).toBe(0); // (no forwarded copies)
         expect(csumUnverified).toBe(0);
         expect(timeBeforeStart).toBe(0);
         // the capture's packets are the generated ones (same inputs up to the fields a capture adds)
