@@ -376,15 +376,22 @@ describe("the decode thread and --workers 2 carry the seen fields", () => {
   }, 60_000);
 
   it("the CLI: --forwarded-copies pair (default) and skip, one and two workers, the summary's count", () => {
-    for (const [extra, want] of [[[], 7], [["--workers", "2"], 7], [["--decode-thread", "on"], 7], [["--forwarded-copies", "skip"], undefined]] as const) {
-      const out = join(dir, `cli-${extra.join("")}`);
-      const r = spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapshot, "--pcap", file, "--out", out, "--no-progress", ...extra], { encoding: "utf8" });
-      expect(r.status, r.stderr).toBe(0);
-      const s = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { input: { forwarded_copies_paired?: number; skipped: Record<string, number> } };
-      expect(s.input.forwarded_copies_paired).toBe(want);
-      expect(s.input.skipped[SKIP_FORWARDED]).toBe(sc_copies());
-      if (want) expect(r.stdout).toMatch(/^input: pcap .*: \d+ packets \(7 paired with their forwarded copies\)/m);
-      else expect(r.stdout).not.toMatch(/paired/);
+    const configs = [[[], 7], [["--workers", "2"], 7], [["--decode-thread", "on"], 7], [["--decode-thread", "off"], 7], [["--forwarded-copies", "skip"], undefined], [["--node-sends", "skip"], undefined]] as const;
+    for (const [extra, want] of configs) {
+      // with --out (the frames kept: the host's decoder) and without (the core's, on the decode thread or beside the engine)
+      for (const withOut of [true, false]) {
+        const out = join(dir, `cli-${extra.join("")}-${withOut}`);
+        const r = spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapshot, "--pcap", file, "--no-progress", ...(withOut ? ["--out", out] : []), ...extra], { encoding: "utf8" });
+        expect(r.status, r.stderr).toBe(0);
+        if (withOut) {
+          const s = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { input: { forwarded_copies_paired?: number; skipped: Record<string, number> } };
+          expect(s.input.forwarded_copies_paired).toBe(want);
+          if (extra[0] !== "--node-sends") expect(s.input.skipped[SKIP_FORWARDED]).toBe(sc_copies());
+          expect(readFileSync(join(out, "report.html"), "utf8").includes("paired with their forwarded copies")).toBe(want !== undefined);
+        }
+        if (want) expect(r.stdout).toMatch(/^input: pcap .*: \d+ packets \(7 paired with their forwarded copies\)/m);
+        else expect(r.stdout).not.toMatch(/paired/);
+      }
     }
   }, 120_000);
 });
