@@ -75,12 +75,15 @@ const W_COUNT = cf.CP_COUNT >> 2, W_RING = cf.CP_RING >> 2, W_ENTRY = cf.CPE_SIZ
 const W_INDEX = cf.CPE_INDEX >> 2, W_K0 = cf.CPE_K0 >> 2, W_K1 = cf.CPE_K1 >> 2, W_T = cf.CPE_T >> 2;
 
 export class CopyPairer {
-  /** The memory the block is in, as words (a new view when the core's memory grew). */
-  private w: Uint32Array;
+  /**
+   * The memory the block is in, as words (a new view when the core's memory
+   * grew); signed, as the key's words are kept (int32: no heap number per frame).
+   */
+  private w: Int32Array;
   private buf: ArrayBufferLike;
   /** The block's first word. */
   private readonly a: number;
-  /** The key of the frame last looked at (key()): k0, k1, the transport bytes as two little-endian words. */
+  /** The key of the frame last looked at (key()): k0, k1, the transport bytes as two little-endian words (int32). */
   private k0 = 0;
   private k1 = 0;
   private t0 = 0;
@@ -93,15 +96,15 @@ export class CopyPairer {
   constructor(private readonly memory?: { readonly buffer: ArrayBufferLike }, readonly at = 0) {
     if ((at & 3) !== 0) throw new Error("CopyPairer: the block must be 4-byte aligned");
     this.buf = memory ? memory.buffer : new ArrayBuffer(cf.CP_SIZE);
-    this.w = new Uint32Array(this.buf, 0, this.buf.byteLength >>> 2);
+    this.w = new Int32Array(this.buf, 0, this.buf.byteLength >>> 2);
     this.a = at >>> 2;
   }
 
   /** The block's words (a new view when the core's memory grew). */
-  private words(): Uint32Array {
+  private words(): Int32Array {
     if (this.memory && this.memory.buffer !== this.buf) {
       this.buf = this.memory.buffer;
-      this.w = new Uint32Array(this.buf, 0, this.buf.byteLength >>> 2);
+      this.w = new Int32Array(this.buf, 0, this.buf.byteLength >>> 2);
     }
     return this.w;
   }
@@ -126,12 +129,12 @@ export class CopyPairer {
     if (proto === 1 && have < 1) return false;
     const off = keyOffset(proto, proto === 1 ? buf[t]! : 0);
     if (off < 0) return false;
-    this.k0 = (ipLen | (((buf[l3 + 4]! << 8) | buf[l3 + 5]!) << 16)) >>> 0;
+    this.k0 = ipLen | (((buf[l3 + 4]! << 8) | buf[l3 + 5]!) << 16);
     this.k1 = proto | ((buf[l3 + 8]! + ttlAdd) << 8);
     const k = t + off;
     if (have >= off + 8) {
-      this.t0 = (buf[k]! | (buf[k + 1]! << 8) | (buf[k + 2]! << 16) | (buf[k + 3]! << 24)) >>> 0;
-      this.t1 = (buf[k + 4]! | (buf[k + 5]! << 8) | (buf[k + 6]! << 16) | (buf[k + 7]! << 24)) >>> 0;
+      this.t0 = buf[k]! | (buf[k + 1]! << 8) | (buf[k + 2]! << 16) | (buf[k + 3]! << 24);
+      this.t1 = buf[k + 4]! | (buf[k + 5]! << 8) | (buf[k + 6]! << 16) | (buf[k + 7]! << 24);
     } else {
       // bytes past those there are count as 0
       let t0 = 0, t1 = 0;
@@ -139,8 +142,8 @@ export class CopyPairer {
         if (i < 4) t0 |= buf[k + i]! << (i * 8);
         else t1 |= buf[k + i]! << ((i - 4) * 8);
       }
-      this.t0 = t0 >>> 0;
-      this.t1 = t1 >>> 0;
+      this.t0 = t0;
+      this.t1 = t1;
     }
     return true;
   }
@@ -182,12 +185,12 @@ export class CopyPairer {
     for (let j = count - 1, last = Math.max(0, count - SLOTS); j >= last; j--) {
       const e = a + W_RING + (j & (SLOTS - 1)) * W_ENTRY;
       if (w[e + W_K1] !== k1 || w[e + W_K0] !== k0 || w[e + W_T] !== t0 || w[e + W_T + 1] !== t1) continue;
-      w[e + W_K1] = cf.CPE_USED;
+      w[e + W_K1] = cf.CPE_USED | 0;
       const p = base + w[e + W_INDEX]! * abi.PKT_SIZE;
       const proto = buf[l3 + 9]!, t = l3 + 20, have = Math.min(cap, (buf[l3 + 2]! << 8) | buf[l3 + 3]!) - 20;
       const sport = CopyPairer.u16(buf, t, proto === 1 ? 4 : 0, have), dport = proto === 1 ? sport : CopyPairer.u16(buf, t, 2, have);
-      out.setUint32(p + abi.PKT_SEEN_SRC, ((buf[l3 + 12]! << 24) | (buf[l3 + 13]! << 16) | (buf[l3 + 14]! << 8) | buf[l3 + 15]!) >>> 0, true);
-      out.setUint32(p + abi.PKT_SEEN_DST, ((buf[l3 + 16]! << 24) | (buf[l3 + 17]! << 16) | (buf[l3 + 18]! << 8) | buf[l3 + 19]!) >>> 0, true);
+      out.setInt32(p + abi.PKT_SEEN_SRC, (buf[l3 + 12]! << 24) | (buf[l3 + 13]! << 16) | (buf[l3 + 14]! << 8) | buf[l3 + 15]!, true);
+      out.setInt32(p + abi.PKT_SEEN_DST, (buf[l3 + 16]! << 24) | (buf[l3 + 17]! << 16) | (buf[l3 + 18]! << 8) | buf[l3 + 19]!, true);
       out.setUint16(p + abi.PKT_SEEN_SPORT, sport, true);
       out.setUint16(p + abi.PKT_SEEN_DPORT, dport, true);
       out.setUint8(p + abi.PKT_SEEN_OIF, seenOif(slot));
