@@ -17,7 +17,7 @@
  * frames not replayed by kind, the SNMP counters the reassembly adds (the
  * same addCounter calls, made on the replaying engine in the same order),
  * what became of every fragment, frames clamped to time 0, checksums not
- * verified, the bytes read; with keepFrames, the IPv4 bytes of every
+ * verified, node sends, forwarded copies paired, the bytes read; with keepFrames, the IPv4 bytes of every
  * descriptor (frame(k): egress.pcapng), in a buffer moved with the message.
  * An InputError (a CaptureError with its byte offset and frame number)
  * comes as the batch after the descriptors before it and is thrown by the
