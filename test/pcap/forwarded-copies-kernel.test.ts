@@ -147,6 +147,32 @@ function ruleCount(save: string, chain: string, text: string): number {
   return Number(/^\[(\d+):\d+\]/.exec(line ?? "")?.[1] ?? -1);
 }
 
+/**
+ * The control: the kernel's ruleset with its random choices written in as
+ * rules, from its connection table (each NodePort connection, by the
+ * client's port, jumps to the KUBE-SEP chain of the endpoint the kernel
+ * chose and is SNATed to the port MASQUERADE chose; each pod connection
+ * SNATed to the port AWS-SNAT-CHAIN-0 chose) instead of the statistic
+ * rules and --random-fully: a replay of it needs no pairing.
+ */
+function choicesAsRules(save: string, ct: string): string {
+  const svc: string[] = [], masq: string[] = [], snat: string[] = [];
+  const sepOf = (ip: string) => PODS.find((p) => p.ip === ip)!.sep;
+  for (const [port, c] of nodePortChoices(ct)) {
+    const [ip, masqPort] = c.split(" ");
+    svc.push(`-A ${SVC} -p tcp -m tcp --sport ${port} -j ${sepOf(ip!)}`);
+    masq.push(`-A KUBE-POSTROUTING -p tcp -m tcp --sport ${port} -j SNAT --to-source ${NODE}:${masqPort}`);
+  }
+  for (const l of conns(ct)) {
+    const m = new RegExp(`^(tcp|udp) .*?src=(10\\.0\\.1\\.\\d+) dst=${CLIENT.replace(/\./g, "\\.")} sport=(\\d+) dport=\\d+ .*?dport=(\\d+)`).exec(l);
+    if (m) snat.push(`-A AWS-SNAT-CHAIN-0 -s ${m[2]}/32 -p ${m[1]} -m ${m[1]} --sport ${m[3]} -j SNAT --to-source ${NODE}:${m[4]}`);
+  }
+  const lines = save.replace(/\[\d+:\d+\]/g, "[0:0]").split("\n").filter((l) => !l.includes(`-A ${SVC} `) && !l.includes("--random-fully"));
+  const nat = lines.indexOf("*nat");
+  lines.splice(lines.findIndex((l, i) => i > nat && l.startsWith("COMMIT")), 0, ...svc, ...masq, ...snat);
+  return lines.join("\n");
+}
+
 /** A python3 program in namespace `nsName`, in the background; `ready` resolves once it printed `waitFor`. */
 function background(nsName: string, code: string, waitFor: string): { child: ChildProcess; ready: Promise<void>; out: () => string } {
   const child = spawn("ip", ["netns", "exec", nsName, "python3", "-u", "-c", code], { stdio: ["ignore", "pipe", "pipe"] });
@@ -311,6 +337,7 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
       spawnSync("rm", ["-rf", `${KEEP}.snap`]);
       spawnSync("cp", ["-r", snapDir, `${KEEP}.snap`]);
       writeFileSync(`${KEEP}.json`, JSON.stringify({ before, after, answers, ifnames, kernelCt, kernelSave }, null, 1));
+      writeFileSync(`${KEEP}.control-rules.txt`, choicesAsRules(kernelSave, kernelCt));
     }
   }
 
@@ -331,9 +358,9 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     return { frames, kernelAnswers };
   }
 
-  async function replay(forwardedCopies: "pair" | "skip") {
+  async function replay(forwardedCopies: "pair" | "skip", rules = kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]")) {
     const engine = await snapshotEngine(snapDir);
-    engine.loadRuleset(kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]"), "iptables-legacy-save");
+    engine.loadRuleset(rules, "iptables-legacy-save");
     const results: PacketResult[] = [];
     let paired = 0;
     const sink: CaptureSink = {
@@ -381,6 +408,42 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     expect(ruleCount(kernelSave, "FORWARD", "INVALID")).toBe(0);
     expect(ruleCount(kernelSave, "KUBE-POSTROUTING", "MASQUERADE")).toBe(CONNECTIONS);
     expect(ruleCount(kernelSave, "AWS-SNAT-CHAIN-0", "--to-source")).toBe(PODS.length * 3);
+  });
+
+  it.skipIf(!TOOLS)("control: with the kernel's choices written into the ruleset, the replay (copies skipped) is the kernel's: all pairing must add is following them", async () => {
+    const rules = choicesAsRules(kernelSave, kernelCt);
+    expect(rules).not.toMatch(/statistic|random-fully/);
+    const r = await replay("skip", rules);
+    expect(r.st.error, r.st.error?.message).toBeUndefined();
+    expect(nodePortChoices(r.ct)).toEqual(nodePortChoices(kernelCt));
+    expect(conns(r.ct)).toEqual(conns(kernelCt));
+    expect(r.replies).toEqual([]);
+    const c = counterDeltas(COUNTERS, before, after, r.engine.counters());
+    expect(c.emulated).toEqual(c.kernel);
+    // the filter table's counters (the same rules as the kernel's): INVALID, ESTABLISHED, NEW
+    const filter = (save: string) => Object.fromEntries(Object.entries(ruleCounters(save)).filter(([k]) => k.startsWith("filter ")));
+    expect(filter(r.save)).toEqual(filter(kernelSave));
+  });
+
+  it.skipIf(!TOOLS)("control, CLI: with the choices as rules two workers give one worker's summary and connections (the replies to NATed tuples sharded with their connections)", () => {
+    // (the rules as iptables-save -c prints them, "[0:0] -A ...", as a snapshot's iptables-save.txt has them: the
+    // dispatcher's NAT topology (host/replay/shard.ts, natTopology and dnatPaths) must read them so; found here
+    // reading only lines that start with "-A", so no DNAT target was known and a NodePort connection's replies
+    // went by their own hash, half of them to the other worker, where they opened connections of their own)
+    const rules = join(dir, "control-rules.txt");
+    writeFileSync(rules, choicesAsRules(kernelSave, kernelCt));
+    expect(rules.length > 0 && readFileSync(rules, "utf8")).toMatch(/^\[0:0\] -A KUBE-SEP-\S+ .*-j DNAT/m);
+    const run = (args: string[]) => spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapDir, "--iptables", rules, "--pcap", CAPTURE, "--no-progress", ...args], { encoding: "utf8" });
+    const out1 = join(dir, "control1"), out2 = join(dir, "control2");
+    const one = run(["--out", out1, "--conntrack-dump", join(out1, "ct.txt")]);
+    expect(one.status, one.stderr).toBe(0);
+    const two = run(["--workers", "2", "--out", out2, "--conntrack-dump", join(out2, "ct.txt")]);
+    expect(two.status, two.stderr).toBe(0);
+    const summary = (d: string) => { const s = JSON.parse(readFileSync(join(d, "summary.json"), "utf8")) as Record<string, unknown>; delete s.timing; return s; };
+    expect(summary(out2)).toEqual(summary(out1));
+    const ct1 = readFileSync(join(out1, "ct.txt"), "utf8");
+    expect(readFileSync(join(out2, "ct.txt"), "utf8")).toBe(ct1);
+    expect(conns(ct1)).toEqual(conns(kernelCt));
   });
 
   it.skipIf(!TOOLS)("--forwarded-copies pair (the default): the kernel's endpoints, ports, connections, rule counters and answers (none)", async () => {
