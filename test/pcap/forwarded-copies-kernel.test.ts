@@ -10,8 +10,8 @@
  * `MASQUERADE --random-fully`) and the VPC CNI's AWS-SNAT-CHAIN-0 (`SNAT
  * --to-source 192.0.2.2 --random-fully` for what leaves the VPC CIDR).
  * The client opens 24 short TCP connections to the NodePort (each pod
- * answers with its name); each pod opens two TCP connections and sends one
- * UDP request to the outside server. `tcpdump -i any` in the node holds
+ * answers with its name); meanwhile each pod opens two TCP connections and
+ * sends one UDP request to the outside server. `tcpdump -i any` in the node holds
  * every forwarded packet twice: arriving, and leaving after NAT, so the
  * kernel's random choices (the endpoint, the masqueraded port) are in the
  * capture, and so are the replies to them (arriving on the pods' veths and
@@ -22,9 +22,16 @@
  * ports included), the KUBE-SEP DNAT, statistic, SNAT and INVALID rules'
  * counters are the kernel's, and it answers nothing the kernel did not.
  * With --forwarded-copies skip (the old behaviour: its own PRNG draws) the
- * connection table is not the kernel's. NS_KEEP=/path keeps the capture
- * (/path), the node's snapshot (/path.snap) and the kernel's facts
- * (/path.json).
+ * connection table is not the kernel's. A control replays the capture
+ * (copies skipped) with the kernel's choices written into the ruleset as
+ * per-connection rules: then the replay is the kernel's, so what pair mode
+ * has to add is following the choices and nothing else. Two workers must
+ * give one worker's summary and connection table (the CLI).
+ *
+ * NS_KEEP=/path keeps the capture (/path), the node's snapshot
+ * (/path.snap), the kernel's facts (/path.json: nstat before and after,
+ * conntrack -L, iptables-legacy-save -c, the answers) and the control's
+ * ruleset (/path.control-rules.txt).
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -186,6 +193,17 @@ function background(nsName: string, code: string, waitFor: string): { child: Chi
   return { child, ready, out: () => out + err };
 }
 
+/** Runs a python3 program in namespace `nsName`; resolves with its stdout when it exits 0. */
+function pythonIn(nsName: string, code: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("ip", ["netns", "exec", nsName, "python3", "-c", code], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); });
+    child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
+    child.on("exit", (c) => (c === 0 ? resolve(out) : reject(new Error(`python in ${nsName} exited ${c}: ${err}`))));
+  });
+}
+
 /**
  * A pod behind the node as the VPC CNI wires one: a veth pair (`dev` in
  * the node, eth0 in the pod), the pod's address as a /32 on eth0, its
@@ -225,6 +243,8 @@ let kernelSave = "";
 let answers: Record<string, string> = {};
 /** The node's interfaces by ifindex. */
 let ifnames: Record<number, string> = {};
+/** Scenario runs until the capture held every frame. */
+let attempts = 0;
 
 describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's endpoint and --random-fully ports, against the kernel", () => {
   beforeAll(async () => {
@@ -234,6 +254,7 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     // frame the node received and every one it forwarded
     for (let attempt = 0; attempt < 3; attempt++) {
       if (attempt > 0) ns?.remove();
+      attempts = attempt + 1;
       await scenario();
       let arrived = 0, outgoing = 0;
       forEachIPv4(CAPTURE, (_w, _r, link) => { if (link.pktType === 4) outgoing++; else arrived++; });
@@ -295,11 +316,13 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
       // 262144 bytes in the default 2 MB gave 8 slots, and bursts of this traffic lost frames, both copies at once)
       const cap = await startCapture(node, ["tcpdump", "-i", "any", "-n", "-s", "2048", "-B", "8192", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", CAPTURE]);
       before = ns.nstat();
-      // the client: CONNECTIONS connections to the NodePort from ports 41000.., each a request, the answer, FINs
-      const got = ns.inNs(ns.peer, ["python3", "-c", [
-        "import socket, json",
+      // at once: the client, CONNECTIONS connections to the NodePort from ports 41000.. (4 threads; each a request,
+      // the answer, FINs), and each pod, two TCP connections to the outside server and one UDP request, SNATed to
+      // the node's address: the copies of different connections interleave in the capture
+      const client = pythonIn(ns.peer, [
+        "import socket, json, threading",
         "out = {}",
-        `for i in range(${CONNECTIONS}):`,
+        "def conn(i):",
         "    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
         `    t.bind(('${CLIENT}', 41000 + i)); t.settimeout(3); t.connect(('${NODE}', ${NODEPORT})); t.send(b'hello')`,
         "    a = b''",
@@ -307,23 +330,26 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
         "    t.shutdown(socket.SHUT_WR)",
         "    while t.recv(100): pass",
         "    t.close(); out[41000 + i] = a.decode()",
+        "def run(k):",
+        `    for i in range(k, ${CONNECTIONS}, 4): conn(i)`,
+        "ts = [threading.Thread(target=run, args=(k,)) for k in range(4)]",
+        "for t in ts: t.start()",
+        "for t in ts: t.join()",
         "print(json.dumps(out))",
-      ].join("\n")]);
-      answers = JSON.parse(got) as Record<string, string>;
-      // each pod: two TCP connections to the outside server and one UDP request, SNATed to the node's address
-      for (const pn of podNs) {
-        ns.inNs(pn, ["python3", "-c", [
-          "import socket",
-          "for i in range(2):",
-          `    t = socket.socket(); t.settimeout(3); t.connect(('${CLIENT}', 9090)); t.send(b'ping')`,
-          "    a = b''",
-          "    while len(a) < 4: a += t.recv(100)",
-          "    t.shutdown(socket.SHUT_WR)",
-          "    while t.recv(100): pass",
-          "    t.close()",
-          `u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3); u.sendto(b'query', ('${CLIENT}', 9091)); u.recv(100)`,
-        ].join("\n")]);
-      }
+      ].join("\n"));
+      const pods = podNs.map((pn) => pythonIn(pn, [
+        "import socket",
+        "for i in range(2):",
+        `    t = socket.socket(); t.settimeout(3); t.connect(('${CLIENT}', 9090)); t.send(b'ping')`,
+        "    a = b''",
+        "    while len(a) < 4: a += t.recv(100)",
+        "    t.shutdown(socket.SHUT_WR)",
+        "    while t.recv(100): pass",
+        "    t.close()",
+        `u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3); u.sendto(b'query', ('${CLIENT}', 9091)); u.recv(100)`,
+      ].join("\n")));
+      answers = JSON.parse(await client) as Record<string, string>;
+      await Promise.all(pods);
       await new Promise((r) => setTimeout(r, 300));
       after = ns.nstat();
       kernelCt = ns.inNs(node, ["conntrack", "-L"], false);
@@ -336,7 +362,7 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
       spawnSync("cp", [CAPTURE, KEEP]);
       spawnSync("rm", ["-rf", `${KEEP}.snap`]);
       spawnSync("cp", ["-r", snapDir, `${KEEP}.snap`]);
-      writeFileSync(`${KEEP}.json`, JSON.stringify({ before, after, answers, ifnames, kernelCt, kernelSave }, null, 1));
+      writeFileSync(`${KEEP}.json`, JSON.stringify({ attempts, before, after, answers, ifnames, kernelCt, kernelSave }, null, 1));
       writeFileSync(`${KEEP}.control-rules.txt`, choicesAsRules(kernelSave, kernelCt));
     }
   }
