@@ -452,13 +452,14 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
   });
 
   it.skipIf(!TOOLS)("control, CLI: with the choices as rules two workers give one worker's summary and connections (the replies to NATed tuples sharded with their connections)", () => {
-    // (the rules as iptables-save -c prints them, "[0:0] -A ...", as a snapshot's iptables-save.txt has them: the
-    // dispatcher's NAT topology (host/replay/shard.ts, natTopology and dnatPaths) must read them so; found here
-    // reading only lines that start with "-A", so no DNAT target was known and a NodePort connection's replies
-    // went by their own hash, half of them to the other worker, where they opened connections of their own)
+    // the rules as iptables-save -c prints them ("[0:0] -A ..."), as a snapshot's iptables-save.txt has them. The
+    // dispatcher's NAT topology (host/replay/shard.ts: natTopology, dnatPaths) has to read that form too: when this
+    // test was written it read only lines starting with "-A ", knew no DNAT target, and sent a NodePort
+    // connection's replies by their own hash, about half of them to the other worker, where they opened
+    // connections of their own (without the counters: 12 barriers, the same table as one worker)
     const rules = join(dir, "control-rules.txt");
     writeFileSync(rules, choicesAsRules(kernelSave, kernelCt));
-    expect(rules.length > 0 && readFileSync(rules, "utf8")).toMatch(/^\[0:0\] -A KUBE-SEP-\S+ .*-j DNAT/m);
+    expect(readFileSync(rules, "utf8")).toMatch(/^\[0:0\] -A KUBE-SEP-\S+ .*-j DNAT/m);
     const run = (args: string[]) => spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapDir, "--iptables", rules, "--pcap", CAPTURE, "--no-progress", ...args], { encoding: "utf8" });
     const out1 = join(dir, "control1"), out2 = join(dir, "control2");
     const one = run(["--out", out1, "--conntrack-dump", join(out1, "ct.txt")]);
@@ -508,7 +509,8 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     expect(ruleCounters(r.save)).not.toEqual(ruleCounters(kernelSave));
     // the replies to the kernel's ports find no connection: the pods' SYN-ACKs and the server's answers reach
     // the node's own stack (INVALID in INPUT: a SYN-ACK starts no connection), which resets them, and the UDP
-    // answers get port unreachables; the client's segments after its SYN are INVALID in FORWARD (dropped)
+    // answers get port unreachables; the openers' next segments, on connections never answered, are INVALID
+    // in FORWARD (dropped)
     expect(r.replies.length).toBeGreaterThan(0);
     expect(r.replies.every((x) => x === "tcp R" || x === "tcp RA" || x === "icmp 3/3")).toBe(true);
     expect(ruleCount(r.save, "FORWARD", "INVALID")).toBeGreaterThan(0);
