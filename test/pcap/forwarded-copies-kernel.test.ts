@@ -403,6 +403,32 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     return { engine, st, results, replies, paired, save: engine.iptablesSave(), ct: engine.conntrackList() };
   }
 
+  /**
+   * The CLI on the capture with `rules` (a file in the scratch directory) and `args`: one worker with --out
+   * (the decoder of host/pcap), two workers with --out, and one worker without --out (the core's capture
+   * decoder, assembly/capture). Returns each run's summary (without timing) and connection table.
+   */
+  function cliRuns(name: string, rules: string, args: string[]) {
+    const file = join(dir, `${name}-rules.txt`);
+    writeFileSync(file, rules);
+    const run = (a: string[]) => spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapDir, "--iptables", file, "--pcap", CAPTURE, "--no-progress", ...args, ...a], { encoding: "utf8" });
+    const out = (d: string) => {
+      const s = JSON.parse(readFileSync(join(d, "summary.json"), "utf8")) as Record<string, unknown>;
+      delete s.timing;
+      return s;
+    };
+    const runs: Record<string, string[]> = { one: ["--out", join(dir, `${name}-one`)], two: ["--workers", "2", "--out", join(dir, `${name}-two`)], fast: ["--decode-thread", "off"] };
+    const res: Record<string, { summary?: Record<string, unknown>; ct: string }> = {};
+    for (const [k, a] of Object.entries(runs)) {
+      // (in the --out directory: the summary names its outputs relative to it)
+      const ct = a.includes("--out") ? join(a[a.indexOf("--out") + 1]!, "ct.txt") : join(dir, `${name}-${k}.ct`);
+      const r = run([...a, "--conntrack-dump", ct]);
+      expect(r.status, `${k}: ${r.stderr}`).toBe(0);
+      res[k] = { summary: a.includes("--out") ? out(a[a.indexOf("--out") + 1]!) : undefined, ct: readFileSync(ct, "utf8") };
+    }
+    return { one: res.one!, two: res.two!, fast: res.fast!, run };
+  }
+
   it.skipIf(!TOOLS)("the kernel: every connection answered, by more than one pod; the capture holds both copies of what it forwarded", () => {
     expect(existsSync(CAPTURE)).toBe(true);
     // every client connection answered by a pod, and not always the same one
@@ -451,26 +477,19 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     expect(filter(r.save)).toEqual(filter(kernelSave));
   });
 
-  it.skipIf(!TOOLS)("control, CLI: with the choices as rules two workers give one worker's summary and connections (the replies to NATed tuples sharded with their connections)", () => {
+  it.skipIf(!TOOLS)("control, CLI: with the choices as rules, two workers and the core's decoder give one worker's summary and connections, the kernel's", () => {
     // the rules as iptables-save -c prints them ("[0:0] -A ..."), as a snapshot's iptables-save.txt has them. The
     // dispatcher's NAT topology (host/replay/shard.ts: natTopology, dnatPaths) has to read that form too: when this
     // test was written it read only lines starting with "-A ", knew no DNAT target, and sent a NodePort
     // connection's replies by their own hash, about half of them to the other worker, where they opened
     // connections of their own (without the counters: 12 barriers, the same table as one worker)
-    const rules = join(dir, "control-rules.txt");
-    writeFileSync(rules, choicesAsRules(kernelSave, kernelCt));
-    expect(readFileSync(rules, "utf8")).toMatch(/^\[0:0\] -A KUBE-SEP-\S+ .*-j DNAT/m);
-    const run = (args: string[]) => spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapDir, "--iptables", rules, "--pcap", CAPTURE, "--no-progress", ...args], { encoding: "utf8" });
-    const out1 = join(dir, "control1"), out2 = join(dir, "control2");
-    const one = run(["--out", out1, "--conntrack-dump", join(out1, "ct.txt")]);
-    expect(one.status, one.stderr).toBe(0);
-    const two = run(["--workers", "2", "--out", out2, "--conntrack-dump", join(out2, "ct.txt")]);
-    expect(two.status, two.stderr).toBe(0);
-    const summary = (d: string) => { const s = JSON.parse(readFileSync(join(d, "summary.json"), "utf8")) as Record<string, unknown>; delete s.timing; return s; };
-    expect(summary(out2)).toEqual(summary(out1));
-    const ct1 = readFileSync(join(out1, "ct.txt"), "utf8");
-    expect(readFileSync(join(out2, "ct.txt"), "utf8")).toBe(ct1);
-    expect(conns(ct1)).toEqual(conns(kernelCt));
+    const rules = choicesAsRules(kernelSave, kernelCt);
+    expect(rules).toMatch(/^\[0:0\] -A KUBE-SEP-\S+ .*-j DNAT/m);
+    const r = cliRuns("control", rules, []);
+    expect(conns(r.one.ct)).toEqual(conns(kernelCt));
+    expect(r.fast.ct).toBe(r.one.ct);
+    expect(r.two.summary).toEqual(r.one.summary);
+    expect(r.two.ct).toBe(r.one.ct);
   });
 
   it.skipIf(!TOOLS)("--forwarded-copies pair (the default): the kernel's endpoints, ports, connections, rule counters and answers (none)", async () => {
@@ -519,25 +538,19 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     expect(c.kernel.TcpOutRsts).toBe(0);
   });
 
-  it.skipIf(!TOOLS)("the CLI: --forwarded-copies pair with two workers gives one worker's summary and connections, the kernel's; a bad value is refused", () => {
-    const rules = join(dir, "rules.txt");
-    writeFileSync(rules, kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]"));
-    const run = (args: string[]) => spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapDir, "--iptables", rules, "--pcap", CAPTURE, "--no-progress", ...args], { encoding: "utf8" });
-    const out1 = join(dir, "out1"), out2 = join(dir, "out2");
-    const one = run(["--forwarded-copies", "pair", "--out", out1, "--conntrack-dump", join(dir, "ct1.txt")]);
-    expect(one.status, one.stderr).toBe(0);
-    const two = run(["--forwarded-copies", "pair", "--workers", "2", "--out", out2, "--conntrack-dump", join(dir, "ct2.txt")]);
-    expect(two.status, two.stderr).toBe(0);
-    const summary = (d: string) => { const s = JSON.parse(readFileSync(join(d, "summary.json"), "utf8")) as Record<string, unknown>; delete s.timing; return s; };
-    expect(summary(out2)).toEqual(summary(out1));
-    const ct1 = readFileSync(join(dir, "ct1.txt"), "utf8");
-    expect(readFileSync(join(dir, "ct2.txt"), "utf8")).toBe(ct1);
-    expect(conns(ct1)).toEqual(conns(kernelCt));
+  it.skipIf(!TOOLS)("the CLI: --forwarded-copies pair: the kernel's connections, with one worker, two, and the core's decoder; skip is not; a bad value is refused", () => {
+    const rules = kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]");
+    const r = cliRuns("pair", rules, ["--forwarded-copies", "pair"]);
+    expect(conns(r.one.ct)).toEqual(conns(kernelCt));
+    expect(r.fast.ct).toBe(r.one.ct);
+    expect(r.two.summary).toEqual(r.one.summary);
+    expect(r.two.ct).toBe(r.one.ct);
     // the old behaviour: its own choices, not the kernel's
-    const skip = run(["--forwarded-copies", "skip", "--conntrack-dump", join(dir, "ct-skip.txt")]);
+    const ct = join(dir, "skip.ct");
+    const skip = r.run(["--forwarded-copies", "skip", "--conntrack-dump", ct]);
     expect(skip.status, skip.stderr).toBe(0);
-    expect(conns(readFileSync(join(dir, "ct-skip.txt"), "utf8"))).not.toEqual(conns(kernelCt));
-    const bad = run(["--forwarded-copies", "maybe"]);
+    expect(conns(readFileSync(ct, "utf8"))).not.toEqual(conns(kernelCt));
+    const bad = r.run(["--forwarded-copies", "maybe"]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/--forwarded-copies.*maybe.*(pair|skip)/s);
   });
