@@ -303,6 +303,7 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
       "while True:",
       "    c, _a = l.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()",
     ].join("\n"), "listening"));
+    let cap: ChildProcess | undefined;
     try {
       await Promise.all(servers.map((s) => s.ready));
       snapDir = join(dir, "snap");
@@ -314,7 +315,7 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
       ns.inNs(node, ["iptables-legacy", "-t", "nat", "-Z"]);
       // (-s 2048 -B 8192: in immediate mode libpcap's ring has a slot of the snaplen per frame, so the default
       // 262144 bytes in the default 2 MB gave 8 slots, and bursts of this traffic lost frames, both copies at once)
-      const cap = await startCapture(node, ["tcpdump", "-i", "any", "-n", "-s", "2048", "-B", "8192", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", CAPTURE]);
+      cap = await startCapture(node, ["tcpdump", "-i", "any", "-n", "-s", "2048", "-B", "8192", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", CAPTURE]);
       before = ns.nstat();
       // at once: the client, CONNECTIONS connections to the NodePort from ports 41000.. (4 threads; each a request,
       // the answer, FINs), and each pod, two TCP connections to the outside server and one UDP request, SNATed to
@@ -355,7 +356,10 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
       kernelCt = ns.inNs(node, ["conntrack", "-L"], false);
       kernelSave = ns.inNs(node, ["iptables-legacy-save", "-c"]);
       await stopCapture(cap);
+      cap = undefined;
     } finally {
+      // (on a failure too: tcpdump and the servers outlive their namespace)
+      if (cap) await stopCapture(cap);
       for (const s of servers) s.child.kill();
     }
     if (KEEP) {
