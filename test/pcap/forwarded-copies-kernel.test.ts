@@ -129,9 +129,8 @@ function nodePortChoices(text: string): Map<number, string> {
 
 /**
  * The packet counters of every rule of an iptables-save -c dump (not the
- * policies), keyed by table, chain and position in the chain (independent
- * of how a dump spells the match), plus the rule text of the kernel's dump
- * for reading a failure.
+ * policies), keyed by table, chain and position in the chain ("nat
+ * KUBE-SVC-... #2": independent of how a dump spells the matches).
  */
 function ruleCounters(save: string): Record<string, number> {
   let table = "";
