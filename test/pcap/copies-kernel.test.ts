@@ -14,13 +14,13 @@
  * every frame: it loses one now and then.)
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, addFarNamespace, startCapture, stopCapture, legacyRestore, type NetnsPair } from "./netns-pair.js";
+import { createNetnsPair, addFarNamespace, startCapture, stopCapture, legacyRestore, type NetnsPair, pythonInBackground } from "./netns-pair.js";
 import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { SKIP_FORWARDED } from "../../host/pcap/node-sends.js";
@@ -48,16 +48,6 @@ let ns: NetnsPair | undefined;
 let snapDir = "";
 let conntrackText = "";
 
-function background(nsName: string, code: string, waitFor: string): { ready: Promise<void>; done: Promise<number> } {
-  const child = spawn("ip", ["netns", "exec", nsName, "python3", "-u", "-c", code], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "", err = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); if (out.includes(waitFor)) resolve(); });
-    child.on("exit", (c) => reject(new Error(`python exited ${c} before "${waitFor}": ${err}`)));
-  });
-  child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
-  return { ready, done: new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1))) };
-}
 
 const ipNum = (s: string) => s.split(".").reduce((a, x) => a * 256 + Number(x), 0) >>> 0;
 
@@ -88,7 +78,7 @@ describeKernel("forwarded copies in a tcpdump -i any capture paired with their o
     rmSync(snapDir, { recursive: true, force: true });
     ns.inNs(ns.node, ["sh", SNAPSHOT, snapDir]);
     // the endpoints (TCP 9000 on both addresses), the peer's UDP server
-    const farServer = background(far, [
+    const farServer = pythonInBackground(far, [
       "import socket, threading, time",
       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('0.0.0.0', 9000)); l.listen(64)",
       "def serve(c):",
@@ -101,7 +91,7 @@ describeKernel("forwarded copies in a tcpdump -i any capture paired with their o
       "threading.Thread(target=accept, daemon=True).start()",
       "print('listening'); time.sleep(10)",
     ].join("\n"), "listening");
-    const peerServer = background(ns.peer, [
+    const peerServer = pythonInBackground(ns.peer, [
       "import socket, time",
       "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.1', 5353)); u.settimeout(8)",
       "print('listening')",

@@ -39,7 +39,7 @@ import { join } from "node:path";
 import { existsSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, sh, type NetnsPair } from "./netns-pair.js";
+import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, sh, type NetnsPair, pythonInBackground } from "./netns-pair.js";
 import { replayCapture, type CaptureSink, type CaptureReplayOptions } from "../../host/pcap/replay.js";
 import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import * as abi from "../../host/core/abi.js";
@@ -179,18 +179,6 @@ function choicesAsRules(save: string, ct: string): string {
   return lines.join("\n");
 }
 
-/** A python3 program in namespace `nsName`, in the background; `ready` resolves once it printed `waitFor`. */
-function background(nsName: string, code: string, waitFor: string): { child: ChildProcess; ready: Promise<void>; out: () => string } {
-  const child = spawn("ip", ["netns", "exec", nsName, "python3", "-u", "-c", code], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); if (out.includes(waitFor)) resolve(); });
-    child.on("exit", (c) => reject(new Error(`python exited ${c} before "${waitFor}": ${err}`)));
-  });
-  child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
-  return { child, ready, out: () => out + err };
-}
 
 /** Runs a python3 program in namespace `nsName`; resolves with its stdout when it exits 0. */
 function pythonIn(nsName: string, code: string): Promise<string> {
@@ -274,7 +262,7 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
     for (const m of ns.inNs(node, ["ip", "-o", "link"]).matchAll(/^(\d+): ([^:@]+)/gm)) ifnames[Number(m[1])] = m[2]!;
 
     // each pod's server on 8080: reads the request, answers its name, closes after the client
-    const servers = PODS.map((p, i) => background(podNs[i]!, [
+    const servers = PODS.map((p, i) => pythonInBackground(podNs[i]!, [
       "import socket, threading",
       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('0.0.0.0', 8080)); l.listen(64)",
       "def serve(c):",
@@ -286,7 +274,7 @@ describeKernel("forwarded copies in a capture (tcpdump -i any): kube-proxy's end
       "    c, _a = l.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()",
     ].join("\n"), "listening"));
     // the outside server (in the client's namespace): TCP 9090 answers "pong", UDP 9091 answers each datagram
-    servers.push(background(ns.peer, [
+    servers.push(pythonInBackground(ns.peer, [
       "import socket, threading",
       `l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('${CLIENT}', 9090)); l.listen(64)`,
       `u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('${CLIENT}', 9091))`,

@@ -285,3 +285,23 @@ export function peerIpIds(capture: string): number[] {
   const seen = sh(["tcpdump", "-r", capture, "-n", "-v", "ip and src net 192.0.2.0/24"]);
   return [...seen.matchAll(/\bid (\d+),/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
 }
+
+/**
+ * A python3 program run in namespace `nsName` in the background: `ready`
+ * resolves once it printed `waitFor` (at once without one) and rejects if
+ * it exits first; `done` resolves with its exit status; `out()` is what it
+ * printed so far (stdout, then stderr).
+ */
+export function pythonInBackground(nsName: string, code: string, waitFor?: string): { child: ChildProcess; ready: Promise<void>; done: Promise<number>; out: () => string } {
+  const child = spawn("ip", ["netns", "exec", nsName, "python3", "-u", "-c", code], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const ready = new Promise<void>((resolve, reject) => {
+    if (!waitFor) resolve();
+    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); if (waitFor && out.includes(waitFor)) resolve(); });
+    child.on("exit", (c) => reject(new Error(`python exited ${c} before "${waitFor}": ${err}`)));
+  });
+  child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
+  const done = new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
+  return { child, ready, done, out: () => out + err };
+}

@@ -18,12 +18,12 @@
  * own connections are answered with resets the kernel never sent.
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, type NetnsPair } from "./netns-pair.js";
+import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, type NetnsPair, pythonInBackground } from "./netns-pair.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
 import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import { SKIP_ANSWER, SKIP_LOOPBACK, SKIP_OUTGOING } from "../../host/pcap/node-sends.js";
@@ -54,19 +54,6 @@ function conns(text: string): string[] {
     .map((l) => l.replace(/^(\S+\s+\d+)\s+\d+/, "$1").replace(/\s+use=\d+/, "").replace(/\s+mark=0/, "").replace(/\s+/g, " ").trim()).sort();
 }
 
-/** Runs python `code` in namespace `nsName` in the background; resolves once `waitFor` was printed, and with its exit status. */
-function background(nsName: string, code: string, waitFor: string): { ready: Promise<void>; done: Promise<number>; out: () => string } {
-  const child = spawn("ip", ["netns", "exec", nsName, "python3", "-u", "-c", code], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); if (out.includes(waitFor)) resolve(); });
-    child.on("exit", (c) => reject(new Error(`python exited ${c} before "${waitFor}": ${err}`)));
-  });
-  child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
-  const done = new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
-  return { ready, done, out: () => out + err };
-}
 
 let ns: NetnsPair | undefined;
 let snapDir = "";
@@ -94,7 +81,7 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     ns = createNetnsPair("nsends", { txChecksumOffload: false });
     legacyRestore(ns, RULES);
     // the node's servers: TCP 8080 (reads "hello", answers "world", closes after the client), UDP 5353 (answers each datagram)
-    const servers = background(ns.node, [
+    const servers = pythonInBackground(ns.node, [
       "import socket, threading, time",
       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('192.0.2.2', 8080)); l.listen(4)",
       "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))",
@@ -108,7 +95,7 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
       "threading.Thread(target=tcp, daemon=True).start(); threading.Thread(target=udp, daemon=True).start()",
       "print('listening'); time.sleep(8)",
     ].join("\n"), "listening");
-    const peerServers = background(ns.peer, [
+    const peerServers = pythonInBackground(ns.peer, [
       "import socket, threading, time",
       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('192.0.2.1', 9090)); l.listen(4)",
       "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.1', 5354))",

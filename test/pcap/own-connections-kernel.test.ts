@@ -11,10 +11,9 @@
  * servers' SYN-ACK, data and FIN with resets.
  */
 import { it, expect, beforeAll, afterAll } from "vitest";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describeKernel } from "../kernel/kernel-gate.js";
-import { createNetnsPair, startCapture, stopCapture, rawSenderPrelude, sendFramesPy, RAW_IP_HELPERS, counterDeltas, type NetnsPair } from "./netns-pair.js";
+import { createNetnsPair, startCapture, stopCapture, rawSenderPrelude, sendFramesPy, RAW_IP_HELPERS, counterDeltas, type NetnsPair, pythonInBackground } from "./netns-pair.js";
 import { packetInputFrom } from "../../host/packet/wire.js";
 import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import type { PacketInput } from "../../host/packet/input.js";
@@ -30,20 +29,6 @@ let nodeMac = "";
 let before: Record<string, number> = {};
 let after: Record<string, number> = {};
 
-/** Runs python `code` in namespace `nsName` in the background; resolves with its exit once `waitFor` (if any) was printed. */
-function background(nsName: string, code: string, waitFor?: string): { ready: Promise<void>; done: Promise<number> } {
-  const child = spawn("ip", ["netns", "exec", nsName, "python3", "-u", "-c", code], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    if (!waitFor) resolve();
-    child.stdout!.on("data", (d: Buffer) => { out += d.toString(); if (waitFor && out.includes(waitFor)) resolve(); });
-    child.on("exit", (c) => reject(new Error(`python exited ${c} before "${waitFor}": ${err}`)));
-  });
-  child.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
-  const done = new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? -1)));
-  return { ready, done };
-}
 
 describeKernel("the node's own connections: replies reach the sockets its processes sent from", () => {
   beforeAll(async () => {
@@ -53,7 +38,7 @@ describeKernel("the node's own connections: replies reach the sockets its proces
     const cap = await startCapture(ns.node, ["dumpcap", "-q", "-i", "vn", "-f", "ip", "-w", capture]);
     before = ns.nstat();
     // the peer's servers: TCP 8080 (answers "pong", closes after the client), UDP 5353 (echo)
-    const servers = background(ns.peer, [
+    const servers = pythonInBackground(ns.peer, [
       "import socket, threading, time",
       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('192.0.2.1', 8080)); l.listen(4)",
       "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.1', 5353))",
@@ -70,7 +55,7 @@ describeKernel("the node's own connections: replies reach the sockets its proces
     ].join("\n"), "listening");
     await servers.ready;
     // the node's process: a closed exchange, an aborted one, a connected UDP socket kept open
-    const client = background(ns.node, [
+    const client = pythonInBackground(ns.node, [
       "import socket, struct, time",
       "a = socket.socket(); a.bind(('192.0.2.2', 45000)); a.connect(('192.0.2.1', 8080)); a.send(b'ping'); a.recv(100); a.close(); time.sleep(0.3)",
       "b = socket.socket(); b.bind(('192.0.2.2', 45001)); b.connect(('192.0.2.1', 8080)); b.send(b'ping'); b.recv(100)",
