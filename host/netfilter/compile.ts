@@ -427,8 +427,8 @@ export function compileRuleset(rs: IptRuleset, opts: CompileOptions): CompiledRu
           // the endpoint this rule leads to, for a capture's copy to choose by (seenEndpoints)
           const to = table === "nat" && !m.inv && (r.target.kind === "jump" || r.target.kind === "goto")
             ? endpoints.target.get(r.target.chain) : undefined;
-          const list = endpoints.lists.get(r.chain);
-          if (to !== undefined && list && list.includes(to)) {
+          // (the rule's chain then has a list: seenEndpoints lists every chain jumping to a chain with an endpoint)
+          if (to !== undefined) {
             b.u32(at + 12, Math.floor(to / 65536));
             b.u16(at + 16, to % 65536);
             endpointRefs.push({ at, chain: r.chain });

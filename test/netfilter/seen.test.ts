@@ -17,6 +17,7 @@ import * as abi from "../../host/core/abi.js";
 import type { Engine } from "../../host/engine.js";
 import { encodePacket, type PacketInput } from "../../host/packet/input.js";
 import { Collector } from "../../host/report/collect.js";
+import { decodePacket } from "../../host/packet/result.js";
 import { seenCounts } from "../../host/report/model.js";
 import { formatIPv4, parseIPv4 } from "../../host/util/ipv4.js";
 import { eksFixtureEngine } from "../fixtures/eks-fixture.js";
@@ -77,7 +78,17 @@ function run(e: Engine, pkts: PacketInput[], seen: (Seen | undefined)[]): { out:
       sport: r.getUint16(at + abi.PKT_OUT_SPORT, true), dport: r.getUint16(at + abi.PKT_OUT_DPORT, true), oif: r.getUint16(at + abi.PKT_OIF, true),
     };
   });
-  return { out, cc: seenCounts(col.read()) };
+  const cc = seenCounts(col.read());
+  // the results' seen.result (host/packet/result.ts, TypeScript) and the summary's counts (the core) are one classification
+  const byResult: Record<string, number> = {};
+  pkts.forEach((_, k) => {
+    const s = decodePacket(r, ptr + k * abi.PKT_SIZE, k, e.node, e.core.reply_ring_ptr(), false).seen;
+    if (s) byResult[s.result] = (byResult[s.result] ?? 0) + 1;
+  });
+  expect(Object.values(byResult).reduce((a, b) => a + b, 0)).toBe(cc.packets);
+  expect([byResult.agrees ?? 0, byResult.dropped ?? 0, byResult.local ?? 0, byResult.other_device ?? 0, byResult.other_header ?? 0])
+    .toEqual([cc.agree, cc.dropped, cc.local, cc.other_device, cc.other_header]);
+  return { out, cc };
 }
 
 /** Packets counted by each KUBE-SEP DNAT rule. */
