@@ -138,7 +138,7 @@ export async function benchReplay(): Promise<string> {
       `${fmtRate(median(g2)).replace("/s", " pkt/s")} with 2: ${(median(g2) / median(g1)).toFixed(2)}x (the generator's closed loop makes every fill a round trip between threads).`;
     // the main thread's share with workers: reading and decoding the capture, and the shard key
     const src = PcapSource.open(pcap, engine, { verifyChecksums: false, keepFrames: false, fastDecode: engine.core });
-    const router = new ShardRouter(natTopology(engine.node.snapshot, engine.node.snapshot.iptablesSave), 2);
+    const router = new ShardRouter(natTopology(engine.node.snapshot, engine.ruleset?.ruleset), 2);
     const { ptr, capacity } = engine.batchBuffer;
     let filled = 0;
     let reopen = false;

@@ -260,7 +260,7 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
   const ROUND = Math.max(256, o.round ?? 2048);
   /** Rounds in flight: results of round r - DEPTH are applied when round r is handed over. */
   const DEPTH = 8;
-  const topo = natTopology(engine.node.snapshot, engine.node.snapshot.iptablesSave);
+  const topo = natTopology(engine.node.snapshot, engine.ruleset?.ruleset);
   const router = new ShardRouter(topo, N);
   const handles: Handle[] = Array.from({ length: N }, (_, i) => i === 0 ? new LocalHandle(0, o.warn) : new WorkerHandle(i, o.warn));
   try {

@@ -53,7 +53,7 @@
  */
 import * as abi from "../core/abi.js";
 import type { NodeSnapshot } from "../model/node.js";
-import { parseIPv4 } from "../util/ipv4.js";
+import type { IptRule, IptRuleset, IptTable } from "../model/iptables.js";
 import { AddrSet, FlowMap, flow, fmix32, isOpener, readFlow, symmetricHash } from "./flow.js";
 
 /** Which addresses the node's translations can put in a tuple (plain arrays: posted to workers). */
@@ -78,49 +78,52 @@ export interface NatTopology {
 
 export const ANY_LOCAL = 0xffffffff;
 
-/**
- * A line of iptables-save text without what does not change its meaning
- * here: the packet and byte counters `iptables-save -c` writes before each
- * rule (`[12:3456] -A ...`: the snapshot script's form) and a CR.
- */
-function ruleLine(raw: string): string {
-  const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-  return line.startsWith("[") ? line.replace(/^\[\d+:\d+\]\s+/, "") : line;
+/** RTN_LOCAL's bit in an addrtype match's mask (1 << RTN_LOCAL). */
+const ADDRTYPE_LOCAL = 1 << 2;
+/** Addresses taken at most from one address range of a NAT target (a larger range is unlikely in a NAT rule). */
+const RANGE_CAP = 65536;
+/** DNAT target addresses per range a path names at most. */
+const PATH_RANGE_CAP = 256;
+
+/** The addresses minIp..maxIp (at most `cap` of them). */
+function addRange(out: Set<number>, a: number, b: number, cap = RANGE_CAP): void {
+  for (let x = a >>> 0, k = 0; x <= b >>> 0 && k < cap; x++, k++) out.add(x >>> 0);
 }
 
-interface NatRule { d?: number; dport?: number; local: boolean; jump?: string; dnat: number[] }
+/** A rule's destination when it names exactly one address (`-d A/32`, not negated). */
+function dstAddress(r: IptRule): number | undefined {
+  return r.dst && !r.dst.inv && r.dst.plen === 32 ? r.dst.addr >>> 0 : undefined;
+}
 
-/** The DNAT paths of a nat table (see NatTopology.dnatPaths). */
-function dnatPaths(iptables: string): number[] {
-  const chains = new Map<string, NatRule[]>();
-  let table = "";
-  for (const raw of iptables.split("\n")) {
-    const line = ruleLine(raw);
-    if (line.startsWith("*")) { table = line.slice(1).trim(); continue; }
-    if (table !== "nat" || !line.startsWith("-A ")) continue;
-    const name = line.split(" ")[1]!;
-    const r: NatRule = { local: false, dnat: [] };
-    const d = /(?<!!) -d (\d+\.\d+\.\d+\.\d+)(?:\/32)?(?=\s)/.exec(line);
-    if (d && !/ ! -d /.test(line)) r.d = parseIPv4(d[1]!)! >>> 0;
-    const dp = /(?<!!) --dport (\d+)(?=\s|$)/.exec(line);
-    if (dp && !/ ! --dport /.test(line)) r.dport = Number(dp[1]);
-    if (/-m addrtype (?:.* )?--dst-type LOCAL/.test(line) && !/! --dst-type LOCAL/.test(line)) r.local = true;
-    const j = / -[jg] (\S+)/.exec(line);
-    if (j) {
-      if (j[1] === "DNAT") {
-        const to = /--to-destination (\d+\.\d+\.\d+\.\d+)(?:-(\d+\.\d+\.\d+\.\d+))?(?::(\d+)(?:-(\d+))?)?/.exec(line);
-        if (to) {
-          const a = parseIPv4(to[1]!)! >>> 0, b = to[2] ? parseIPv4(to[2])! >>> 0 : a;
-          const plo = to[3] ? Number(to[3]) : 0, phi = to[4] ? Number(to[4]) : plo;
-          for (let x = a, k = 0; x <= b && k < 256; x++, k++) r.dnat.push(x * 65536 + (plo === phi ? plo : 0));
-        }
-      } else if (!/^[A-Z]+$/.test(j[1]!) || j[1]!.includes("-")) r.jump = j[1];
-      else if (!["ACCEPT", "DROP", "RETURN", "SNAT", "MASQUERADE", "REDIRECT", "MARK", "CONNMARK", "LOG", "NFLOG", "TRACE", "NOTRACK", "CT", "REJECT"].includes(j[1]!)) r.jump = j[1];
-    }
-    let list = chains.get(name);
-    if (!list) chains.set(name, (list = []));
-    list.push(r);
+/** A rule's destination port when its tcp/udp/sctp/dccp match names exactly one (`--dport N`, not negated). */
+function dstPort(r: IptRule): number | undefined {
+  for (const m of r.matches) {
+    if ((m.kind === "tcp" || m.kind === "udp" || m.kind === "sctp" || m.kind === "dccp") && m.dport && !m.dport.inv && m.dport.lo === m.dport.hi) return m.dport.lo;
   }
+  return undefined;
+}
+
+/** Does the rule match only packets to a node address (`-m addrtype --dst-type LOCAL`, not negated)? */
+function dstLocal(r: IptRule): boolean {
+  return r.matches.some((m) => m.kind === "addrtype" && m.dstType !== undefined && !m.dstType.inv && m.dstType.mask === ADDRTYPE_LOCAL);
+}
+
+/** The chain a rule continues in (-j/-g to a user chain), if any. */
+function nextChain(r: IptRule): string | undefined {
+  return r.target.kind === "jump" || r.target.kind === "goto" ? r.target.chain : undefined;
+}
+
+/**
+ * The DNAT paths of a nat table (see NatTopology.dnatPaths): the chains
+ * walked from PREROUTING and OUTPUT, each rule narrowing the frontend by its
+ * `-d A/32`, `--dport N` and `--dst-type LOCAL`, down to its DNAT targets.
+ * What a rule does not narrow this way (a prefix, a port range, a negation,
+ * another address type) leaves the frontend wider: a path may name more
+ * frontends than reach a target, never fewer (the dispatcher then waits
+ * more often, never too little).
+ */
+function dnatPaths(nat: IptTable): number[] {
+  const chains = new Map(nat.chains.map((c) => [c.name, c.rules]));
   const out: number[] = [];
   const seen = new Set<string>();
   const walk = (chain: string, d: number | undefined, local: boolean, dport: number | undefined, depth: number, stack: Set<string>) => {
@@ -128,15 +131,22 @@ function dnatPaths(iptables: string): number[] {
     if (!rules || depth > 16 || stack.has(chain)) return;
     stack.add(chain);
     for (const r of rules) {
-      const rd = r.d ?? d, rl = r.local || local, rp = r.dport ?? dport;
-      if (r.dnat.length) {
+      const rd = dstAddress(r) ?? d, rl = dstLocal(r) || local, rp = dstPort(r) ?? dport;
+      if (r.target.kind === "DNAT") {
         const fa = rd !== undefined ? rd : rl ? ANY_LOCAL : 0;
-        for (const t of r.dnat) {
-          const key = `${fa}/${rp ?? 0}/${t}`;
-          if (!seen.has(key)) { seen.add(key); out.push(fa, rp ?? 0, t); }
+        for (const g of r.target.ranges) {
+          if (g.minIp === 0) continue; // a port-only DNAT keeps the frontend's address: its reply comes from the frontend
+          const addrs = new Set<number>();
+          addRange(addrs, g.minIp, g.maxIp, PATH_RANGE_CAP);
+          for (const a of addrs) {
+            const t = a * 65536 + (g.minPort === g.maxPort ? g.minPort : 0);
+            const key = `${fa}/${rp ?? 0}/${t}`;
+            if (!seen.has(key)) { seen.add(key); out.push(fa, rp ?? 0, t); }
+          }
         }
       }
-      if (r.jump) walk(r.jump, rd, rl, rp, depth + 1, stack);
+      const next = nextChain(r);
+      if (next !== undefined) walk(next, rd, rl, rp, depth + 1, stack);
     }
     stack.delete(chain);
   };
@@ -145,40 +155,41 @@ function dnatPaths(iptables: string): number[] {
   return out;
 }
 
-function addRange(out: Set<number>, a: number, b: number): void {
-  // bounded: a huge range is unlikely in a NAT rule; cap what we enumerate
-  for (let x = a, k = 0; x <= b && k < 65536; x++, k++) out.add(x >>> 0);
-}
-
-/** The node's translation addresses, from its addresses and its iptables-save text. */
-export function natTopology(snap: NodeSnapshot, iptables: string | undefined): NatTopology {
+/**
+ * The node's translation addresses, from its addresses and the ruleset the
+ * engine runs (its nat table: parsed, so a rule reads here as it reads to
+ * the engine, counters, negations and quoting included).
+ */
+export function natTopology(snap: NodeSnapshot, ruleset: IptRuleset | undefined): NatTopology {
   const local = new Set<number>();
   for (const a of snap.addrs) local.add(a.local >>> 0);
   const targets = new Set<number>();
   const frontends = new Set<number>();
-  if (iptables) {
-    let table = "";
-    for (const raw of iptables.split("\n")) {
-      const line = ruleLine(raw);
-      if (line.startsWith("*")) { table = line.slice(1).trim(); continue; }
-      if (table !== "nat" || !line.startsWith("-A ")) continue;
-      const d = / -d (\d+\.\d+\.\d+\.\d+)(?:\/32)?(?=\s)/.exec(line);
-      if (d) { const a = parseIPv4(d[1]!); if (a !== undefined) frontends.add(a >>> 0); }
-      const to = /--to-destination (\d+\.\d+\.\d+\.\d+)(?:-(\d+\.\d+\.\d+\.\d+))?(?::(\d+)(?:-(\d+))?)?/.exec(line);
-      if (to) {
-        const a = parseIPv4(to[1]!)!, b = to[2] ? parseIPv4(to[2])! : a;
-        const plo = to[3] ? Number(to[3]) : 0, phi = to[4] ? Number(to[4]) : plo;
-        const addrs = new Set<number>();
-        addRange(addrs, a >>> 0, b >>> 0);
-        for (const x of addrs) {
-          if (plo === 0 || phi - plo > 1024) targets.add(x * 65536);
-          else for (let p = plo; p <= phi; p++) targets.add(x * 65536 + p);
+  const nat = ruleset?.tables.find((t) => t.name === "nat");
+  for (const chain of nat?.chains ?? []) {
+    for (const r of chain.rules) {
+      const d = dstAddress(r);
+      if (d !== undefined) frontends.add(d);
+      const t = r.target;
+      if (t.kind === "DNAT") {
+        for (const g of t.ranges) {
+          if (g.minIp === 0) continue; // port only: the reply comes from the frontend's address
+          const addrs = new Set<number>();
+          addRange(addrs, g.minIp, g.maxIp);
+          for (const x of addrs) {
+            if (g.minPort === 0 || g.maxPort - g.minPort > 1024) targets.add(x * 65536);
+            else for (let p = g.minPort; p <= g.maxPort; p++) targets.add(x * 65536 + p);
+          }
         }
-      }
-      const src = /--to-source (\d+\.\d+\.\d+\.\d+)(?:-(\d+\.\d+\.\d+\.\d+))?/.exec(line);
-      if (src) {
-        const a = parseIPv4(src[1]!)!, b = src[2] ? parseIPv4(src[2])! : a;
-        addRange(local, a >>> 0, b >>> 0);
+      } else if (t.kind === "SNAT") {
+        for (const g of t.ranges) if (g.minIp !== 0) addRange(local, g.minIp, g.maxIp);
+      } else if (t.kind === "NETMAP") {
+        // a prefix mapped 1:1: as a DNAT to every address of it (replies come from them), as an SNAT to them (replies go to them)
+        const size = t.plen === 0 ? 2 ** 32 : 2 ** (32 - t.plen);
+        const lo = (t.addr >>> 0) - ((t.addr >>> 0) % size);
+        const addrs = new Set<number>();
+        addRange(addrs, lo, lo + size - 1);
+        for (const x of addrs) { targets.add(x * 65536); local.add(x); }
       }
     }
   }
@@ -190,7 +201,7 @@ export function natTopology(snap: NodeSnapshot, iptables: string | undefined): N
     if (r.plen === 32 && r.type === "unicast" && r.gw === 0 && r.dev !== undefined && r.table !== 255 && !addressed.has(r.dev)) inside.add(r.prefix >>> 0);
   }
   const sort = (s: Set<number>) => [...s].sort((x, y) => x - y);
-  return { local: sort(local), dnatTargets: sort(targets), dnatFrontends: sort(frontends), inside: sort(inside), dnatPaths: iptables ? dnatPaths(iptables) : [] };
+  return { local: sort(local), dnatTargets: sort(targets), dnatFrontends: sort(frontends), inside: sort(inside), dnatPaths: nat ? dnatPaths(nat) : [] };
 }
 
 /** Address classes (AddrClass bits). */
