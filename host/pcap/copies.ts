@@ -40,8 +40,12 @@
  *    descriptors one PcapSource.fill / fillAfter call writes, none handed to
  *    the engine yet), the newest first, the last CP_SLOTS (64) of them at
  *    most; the first that matches is the one, and is used up (a second copy
- *    does not pair with it). A copy whose original came in an earlier fill,
- *    or that matches none, is not paired.
+ *    does not pair with it). A full fill of a capture with forwarded copies
+ *    holds its last descriptors (up to CP_SLOTS, up to half the fill's)
+ *    back for the next fill, which begins with them, candidates included
+ *    (rebase): a copy just after a fill's end finds its original as in the
+ *    middle of one. A copy whose original was handed to the engine in an
+ *    earlier fill, or that matches none, is not paired.
  * Not paired: SCTP and DCCP (their fields overlay PKT_SEEN_SRC), ICMP errors
  * (PKT_INNER_*, which the seen fields overlay), fragments, headers with
  * options. With --node-sends skip no outgoing frame is classified, so none
@@ -112,6 +116,23 @@ export class CopyPairer {
   /** A new fill: no candidates. */
   reset(): void {
     this.words()[this.a + W_COUNT] = 0;
+  }
+
+  /**
+   * A new fill that begins with the `count` descriptors the last one held
+   * back from its index `from` (PcapSource.fillAfter), now at index `to`:
+   * their candidates stay, renumbered; the others are used up (their
+   * descriptors are with the engine).
+   */
+  rebase(from: number, count: number, to: number): void {
+    const w = this.words(), a = this.a;
+    const n = w[a + W_COUNT]!;
+    for (let j = Math.max(0, n - SLOTS); j < n; j++) {
+      const e = a + W_RING + (j & (SLOTS - 1)) * W_ENTRY;
+      const i = w[e + W_INDEX]!;
+      if (i >= from && i < from + count) w[e + W_INDEX] = i - from + to;
+      else w[e + W_K1] = cf.CPE_USED | 0;
+    }
   }
 
   /**

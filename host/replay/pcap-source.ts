@@ -190,6 +190,13 @@ export class PcapSource implements PacketSource {
   copiesPaired = 0;
   /** The pairing of forwarded copies (forwardedCopies "pair", outgoing frames classified), else undefined. */
   copies?: CopyPairer;
+  /**
+   * Descriptors of the last fill held back for the next one (see
+   * fillAfter): how many, their index in that fill, their images.
+   */
+  private held = 0;
+  private heldFrom = 0;
+  private heldImg = new Uint8Array(0);
   /** The classifier of outgoing frames (nodeSends "replay"), else undefined: every outgoing frame skipped. */
   readonly outgoing?: OutgoingClassifier;
   /** The loopback device's slot (its incoming copies are skipped with nodeSends "replay"). */
@@ -306,22 +313,44 @@ export class PcapSource implements PacketSource {
    * base + k * PKT_SIZE) after the `kept` the caller still holds (see
    * carry()); returns the batch's new count. It returns `kept` (nothing
    * added) when the kept frames fill the read buffer: process them first.
+   *
+   * When the capture has forwarded copies (pairing on), a full fill holds
+   * its last descriptors back (HOLD_MAX at most, half the fill's new ones
+   * at most) and writes them first in the next fill, in the same order:
+   * a copy that comes after the fill's end then still finds its original
+   * (host/pcap/copies.ts), as it would in the middle of a fill. Nothing
+   * else changes: the packets reach the engine in capture order, each once.
    */
   fillAfter(dv: DataView, base: number, kept: number, max: number): number {
     if (this.error) { const e = this.error; this.error = undefined; this.ended_ = true; throw e; }
     if (this.ended_) return kept;
     const r = this.reader, link = this.link, w = this.w, ingress = this.ingress, verify = this.verifyChecksums, keep = this.keepFrames;
     if (max > this.fStart.length) this.grow(max);
-    if (kept === 0) r.pinAt(-1); // the last fill's frames are no longer needed
+    const held = this.held;
+    if (kept === 0 && held === 0) r.pinAt(-1); // the last fill's frames are no longer needed
     const fStart = this.fStart, fLen = this.fLen, fIp = this.fIp, fIpLen = this.fIpLen, fOrig = this.fOrig;
     const fIface = this.fIface, fIif = this.fIif, fRec = this.fRec, fNo = this.fNo, fTs = this.fTs, fRe = this.fRe;
     const defrag = this.defrag;
     const copies = this.copies;
-    if (copies) copies.reset(); // a new fill: the originals of copies are looked for among its descriptors
     const u8 = new Uint8Array(dv.buffer, dv.byteOffset); // indexed as dv is (writeDescriptor)
+    if (kept + held > max) throw new RangeError(`PcapSource.fillAfter: a batch of ${max} cannot take the ${kept} kept and ${held} held descriptors`);
+    if (held > 0) {
+      // the last fill's held descriptors first, their frames (still pinned) and their candidates with them
+      u8.set(this.heldImg.subarray(0, held * abi.PKT_SIZE), base + kept * abi.PKT_SIZE);
+      if (keep) {
+        const from = this.heldFrom;
+        for (const a of [fStart, fLen, fIp, fIpLen, fOrig, fIface, fIif, fRec, fNo, fTs]) a.copyWithin(kept, from, from + held);
+        fRe.copyWithin(kept, from, from + held);
+        if (kept === 0) r.pinAt(fStart[0]! - r.src.base);
+      }
+      copies!.rebase(this.heldFrom, held, kept);
+      this.held = 0;
+    } else if (copies) {
+      copies.reset(); // a new fill: the originals of copies are looked for among its descriptors
+    }
     const fast = this.onSkip ? undefined : this.fast;
     r.src.rebind(); // a core's memory may have grown since the last fill
-    let n = kept;
+    let n = kept + held;
     try {
       while (n < max) {
         if (fast && (defrag === undefined || defrag.pending === 0)) {
@@ -444,6 +473,17 @@ export class PcapSource implements PacketSource {
       this.error = e; // the frames before it first
     }
     if (defrag) this.pushCounters();
+    if (copies && n >= max && !this.ended_ && this.error === undefined && this.hasSkipped(SKIP_FORWARDED)) {
+      // a full fill of a capture with forwarded copies: its last descriptors wait for the next fill (see above)
+      const h = Math.min(HOLD_MAX, (n - kept) >> 1);
+      if (h > 0) {
+        if (this.heldImg.length < h * abi.PKT_SIZE) this.heldImg = new Uint8Array(HOLD_MAX * abi.PKT_SIZE);
+        this.heldImg.set(u8.subarray(base + (n - h) * abi.PKT_SIZE, base + n * abi.PKT_SIZE));
+        this.held = h;
+        this.heldFrom = n - h;
+        n -= h;
+      }
+    }
     return n;
   }
 
@@ -760,6 +800,12 @@ export class FastDecode {
     return n;
   }
 }
+
+/**
+ * Descriptors a full fill holds back at most for the next (PcapSource.fillAfter):
+ * as many as the candidates a forwarded copy is looked for among.
+ */
+const HOLD_MAX = cf.CP_SLOTS;
 
 /** Word indices of writeDescriptor's input fields: [0, PKT_OUT_INNER_SRC) and the word at PKT_INNER_ICMP_TYPE. */
 const IN_WORDS = abi.PKT_OUT_INNER_SRC >> 2, W_INNER_ICMP = abi.PKT_INNER_ICMP_TYPE >> 2, PKT_WORDS = abi.PKT_SIZE >> 2;

@@ -289,16 +289,71 @@ describe("forwarded copies paired with their originals", () => {
     });
   }
 
-  it("only the originals of the same fill: a copy whose original came in the previous fill is not paired", () => {
-    const frames = sc.frames.slice(0, 3); // the unpaired copy, the SYN, its copy
+  it("a copy just after a full fill's end pairs: the fill's last descriptors are held back for the next", () => {
+    // the unpaired copy (the capture has copies), three arrivals, the SYN, its copy
+    const filler = Array.from({ length: 3 }, (_, i) => ({ ip: pkt({ ...client, sport: 31000 + i, dst: "10.0.52.77", dport: 80, proto: "tcp", id: 900 + i, ttl: 64, seq: i }), ifindex: ETH0, out: false }));
+    const frames = [sc.frames[0]!, ...filler, sc.frames[1]!, sc.frames[2]!];
     const f = writeScenario("fills.pcapng", frames, "sll2-pcapng");
-    const one = allSame(f, { batch: 1 }); // the SYN fills the batch: its copy is read by the next fill
-    expect(one.counts).toEqual([1, 0]);
-    expect(seen(one.descs[0]!)).toBeUndefined();
+    // the SYN fills the batch of 4; its copy comes in the next fill: the last 2 (half the fill) wait for it
+    const four = allSame(f, { batch: 4 });
+    expect(four.counts).toEqual([2, 2, 0]);
+    expect(four.descs).toHaveLength(4);
+    expect(seen(four.descs[3]!)).toEqual(sc.expect.get("syn"));
+    expect(four.paired).toBe(1);
+    // the same descriptors, in the same order, as in one fill
+    const whole = allSame(f, { batch: 1024 });
+    expect(whole.counts).toEqual([4, 0]);
+    four.descs.forEach((d, k) => expect(d.equals(whole.descs[k]!)).toBe(true));
+    // a batch of one holds nothing back (half of one is none): the SYN's copy comes too late
+    const one = allSame(f, { batch: 1 });
+    expect(one.counts).toEqual([1, 1, 1, 1, 0]);
+    expect(seen(one.descs[3]!)).toBeUndefined();
     expect(one.paired).toBe(0);
-    const two = allSame(f, { batch: 2 });
-    expect(seen(two.descs[0]!)).toEqual(sc.expect.get("syn"));
-    expect(two.paired).toBe(1);
+  });
+
+  it("frames kept for egress follow the held descriptors (frame(k) is descriptor k's datagram)", () => {
+    // 300 arrivals, each one's copy after the next three arrivals; fills of 9 and 64 in a small read buffer
+    // (its frames pinned while the fill's descriptors are out), of 1024 in the default one
+    const frames: Frame[] = [sc.frames[0]!];
+    const hdr = Array.from({ length: 300 }, (_, i): Pk => ({ ...client, sport: 20000 + i, dst: "10.0.52.77", dport: 80, proto: "tcp", id: 3000 + i, ttl: 64, seq: 7 * i }));
+    const arrivals = hdr.map((h) => pkt(h));
+    arrivals.forEach((ip, i) => {
+      frames.push({ ip, ifindex: ETH0, out: false });
+      if (i >= 3) frames.push({ ip: pkt({ ...hdr[i - 3]!, ttl: 63 }), ifindex: VETH, out: true });
+    });
+    const f = writeScenario("keep.pcapng", frames, "sll2-pcapng");
+    const view: PcapEngine = { node: engine.node, addCounter: () => {} };
+    for (const batch of [9, 64, 1024]) {
+      const src = PcapSource.open(f, view, { keepFrames: true, ...(batch < 1024 ? { bufferSize: 16 << 10 } : {}) });
+      const got: Buffer[] = [];
+      const buf = new ArrayBuffer(batch * abi.PKT_SIZE);
+      try {
+        for (let n; (n = src.fill(new DataView(buf), 0, batch)) > 0; ) {
+          for (let k = 0; k < n; k++) {
+            const fr = src.frame(k);
+            got.push(Buffer.from(fr.bytes.subarray(fr.offset, fr.offset + fr.length)));
+            // the descriptor is the frame's: its source port
+            expect(new DataView(buf).getUint16(k * abi.PKT_SIZE + abi.PKT_SPORT, true)).toBe(20000 + got.length - 1);
+          }
+        }
+        expect(got).toHaveLength(arrivals.length);
+        got.forEach((b, k) => { if (!b.equals(Buffer.from(arrivals[k]!))) expect.fail(`batch ${batch}: frame(${k}) is not the ${k}th arrival`); });
+        // every copy pairs: a fill of 9 holds 4 back, enough for a copy three arrivals late
+        expect(src.copiesPaired).toBe(297);
+      } finally {
+        src.close();
+      }
+    }
+  });
+
+  it("nothing is held back before the capture's first forwarded copy", () => {
+    // the SYN ends a full fill and its copy is the capture's first: the fills are as without copies
+    const filler = Array.from({ length: 3 }, (_, i) => ({ ip: pkt({ ...client, sport: 31000 + i, dst: "10.0.52.77", dport: 80, proto: "tcp", id: 900 + i, ttl: 64, seq: i }), ifindex: ETH0, out: false }));
+    const f = writeScenario("first-copy.pcapng", [...filler, sc.frames[1]!, sc.frames[2]!], "sll2-pcapng");
+    const four = allSame(f, { batch: 4 });
+    expect(four.counts).toEqual([4, 0]);
+    expect(seen(four.descs[3]!)).toBeUndefined();
+    expect(four.paired).toBe(0);
   });
 
   it("the scenario in batches of every size: the same descriptors from every decoder (patches across scratch chunks)", () => {
