@@ -25,6 +25,7 @@ import { SKIP_FORWARDED } from "../../host/pcap/node-sends.js";
 import { readNodeSpec } from "../../host/replay/setup.js";
 import { writeDemoSnapshots } from "../replay/demo-snapshots.js";
 import type { PacketSource } from "../../host/replay/sources.js";
+import { replayCapture } from "../../host/pcap/replay.js";
 
 const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url));
 const { dir, cleanup } = scratchDir();
@@ -343,6 +344,33 @@ describe("forwarded copies paired with their originals", () => {
       } finally {
         src.close();
       }
+    }
+  });
+
+  it("replayCapture with CPUs modelled (its own carry of a batch's last round) sees each packet once, in order, its frame with it", async () => {
+    const frames: Frame[] = [sc.frames[0]!];
+    // 1,200 packets in batches of 256 (the least): several fills, each holding its last 64 back
+    const hdr = Array.from({ length: 1200 }, (_, i): Pk => ({ ...client, sport: 21000 + i, dst: "10.0.52.77", dport: 80, proto: "tcp", id: 6000 + i, ttl: 64, seq: 11 * i }));
+    const arrivals = hdr.map((h) => pkt(h));
+    arrivals.forEach((ip, i) => {
+      frames.push({ ip, ifindex: ETH0, out: false });
+      if (i >= 2) frames.push({ ip: pkt({ ...hdr[i - 2]!, ttl: 63 }), ifindex: VETH, out: true });
+    });
+    const f = writeScenario("cpus.pcapng", frames, "sll2-pcapng");
+    for (const cpus of [1, 2, 4]) {
+      const e = await demoEngine({ cpus, batchSize: 256 });
+      const seenIdx: number[] = [];
+      const st = await replayCapture(e, f, {
+        packet(_k, i, frame) {
+          seenIdx.push(i);
+          const b = Buffer.from(frame.buf.subarray(frame.ipStart, frame.ipStart + frame.ipLength));
+          if (!b.equals(Buffer.from(arrivals[i]!))) expect.fail(`cpus ${cpus}: packet ${i} has another packet's frame`);
+        },
+      });
+      expect(st.error).toBeUndefined();
+      expect(st.packets).toBe(1200);
+      expect(seenIdx).toEqual(arrivals.map((_, i) => i));
+      expect(st.copiesPaired).toBe(1198);
     }
   });
 
