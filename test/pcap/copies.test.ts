@@ -195,6 +195,22 @@ function writeScenario(name: string, frames: Frame[], framing: Framing): string 
   return f;
 }
 
+/**
+ * A capture (SLL2 pcapng) of the scenario's unpaired copy, then `count`
+ * arriving TCP packets from the client (source ports from `sport0`) to a
+ * pod, each one's forwarded copy after the next `lag` arrivals.
+ */
+function laggedCopies(name: string, count: number, lag: number, sport0: number): { arrivals: Uint8Array[]; f: string } {
+  const frames: Frame[] = [scenario().frames[0]!];
+  const hdr = Array.from({ length: count }, (_, i): Pk => ({ ...client, sport: sport0 + i, dst: "10.0.52.77", dport: 80, proto: "tcp", id: (sport0 + i) & 0xffff, ttl: 64, seq: 7 * i }));
+  const arrivals = hdr.map((h) => pkt(h));
+  arrivals.forEach((ip, i) => {
+    frames.push({ ip, ifindex: ETH0, out: false });
+    if (i >= lag) frames.push({ ip: pkt({ ...hdr[i - lag]!, ttl: 63 }), ifindex: VETH, out: true });
+  });
+  return { arrivals, f: writeScenario(name, frames, "sll2-pcapng") };
+}
+
 interface Decoded { descs: Buffer[]; counts: number[]; paired: number; skipped: Record<string, number>; fastRecords: number }
 
 /** Decodes `file` with the host's decoder or the core's (into its own memory, or a buffer outside it: the scratch area and patches). */
@@ -315,14 +331,7 @@ describe("forwarded copies paired with their originals", () => {
   it("frames kept for egress follow the held descriptors (frame(k) is descriptor k's datagram)", () => {
     // 300 arrivals, each one's copy after the next three arrivals; fills of 9 and 64 in a small read buffer
     // (its frames pinned while the fill's descriptors are out), of 1024 in the default one
-    const frames: Frame[] = [sc.frames[0]!];
-    const hdr = Array.from({ length: 300 }, (_, i): Pk => ({ ...client, sport: 20000 + i, dst: "10.0.52.77", dport: 80, proto: "tcp", id: 3000 + i, ttl: 64, seq: 7 * i }));
-    const arrivals = hdr.map((h) => pkt(h));
-    arrivals.forEach((ip, i) => {
-      frames.push({ ip, ifindex: ETH0, out: false });
-      if (i >= 3) frames.push({ ip: pkt({ ...hdr[i - 3]!, ttl: 63 }), ifindex: VETH, out: true });
-    });
-    const f = writeScenario("keep.pcapng", frames, "sll2-pcapng");
+    const { arrivals, f } = laggedCopies("keep.pcapng", 300, 3, 20000);
     const view: PcapEngine = { node: engine.node, addCounter: () => {} };
     for (const batch of [9, 64, 1024]) {
       const src = PcapSource.open(f, view, { keepFrames: true, ...(batch < 1024 ? { bufferSize: 16 << 10 } : {}) });
@@ -348,15 +357,8 @@ describe("forwarded copies paired with their originals", () => {
   });
 
   it("replayCapture with CPUs modelled (its own carry of a batch's last round) sees each packet once, in order, its frame with it", async () => {
-    const frames: Frame[] = [sc.frames[0]!];
     // 1,200 packets in batches of 256 (the least): several fills, each holding its last 64 back
-    const hdr = Array.from({ length: 1200 }, (_, i): Pk => ({ ...client, sport: 21000 + i, dst: "10.0.52.77", dport: 80, proto: "tcp", id: 6000 + i, ttl: 64, seq: 11 * i }));
-    const arrivals = hdr.map((h) => pkt(h));
-    arrivals.forEach((ip, i) => {
-      frames.push({ ip, ifindex: ETH0, out: false });
-      if (i >= 2) frames.push({ ip: pkt({ ...hdr[i - 2]!, ttl: 63 }), ifindex: VETH, out: true });
-    });
-    const f = writeScenario("cpus.pcapng", frames, "sll2-pcapng");
+    const { arrivals, f } = laggedCopies("cpus.pcapng", 1200, 2, 21000);
     for (const cpus of [1, 2, 4]) {
       const e = await demoEngine({ cpus, batchSize: 256 });
       const seenIdx: number[] = [];
