@@ -124,7 +124,7 @@ export async function benchPcap(n = 200000): Promise<string> {
     void createWriteStream;
     const results = await measure([
       {
-        name: "read only (1 MiB reads, nothing decoded)", batch: n, fn: () => {
+        name: `read only (${READ_CHUNK >> 10} KiB reads, nothing decoded)`, batch: n, fn: () => {
           const fd = openSync(file, "r");
           let pos = 0, got: number;
           while ((got = readSync(fd, readBuf, 0, READ_CHUNK, pos)) > 0) pos += got;
