@@ -37,6 +37,7 @@ import { parseMac, formatMac } from "../pcap/link.js";
 import { parseCidr } from "../util/ipv4.js";
 import { INGRESS_OPTS, ingressSpelling } from "./ingress-spelling.js";
 import type { IptTableName } from "../model/iptables.js";
+import { SKIP_FORWARDED } from "../pcap/node-sends.js";
 
 function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -257,11 +258,15 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
   if (r.egressFile) outputs.egress = inOut(r.egressFile);
   if (o.out !== undefined) { outputs.summary = "summary.json"; outputs.report = "report.html"; }
   const e = r.error;
+  const skipped = r.source.skipped();
+  // the copies skipped that no original was found for (pairing on, copies in the capture)
+  const copies = skipped[SKIP_FORWARDED] ?? 0;
+  const copiesUnpaired = o.forwardedCopies !== "skip" && copies > 0 ? copies - (r.source.copiesPaired ?? 0) : undefined;
   const summary = buildSummary({
     node: { origin: r.engine.node.snapshot.origin, devices: r.engine.node.devBySlot.map((l) => l?.name) },
     ruleset: r.engine.ruleset,
     input: {
-      kind: r.source.kind, file: r.source.label, skipped: r.source.skipped(), notes: r.source.notes?.(), nodeSends: r.source.nodeSends, copiesPaired: r.source.copiesPaired,
+      kind: r.source.kind, file: r.source.label, skipped, notes: r.source.notes?.(), nodeSends: r.source.nodeSends, copiesPaired: r.source.copiesPaired, copiesUnpaired,
       error: e ? { message: e.message, ...(typeof (e as { offset?: number }).offset === "number" ? { offset: (e as unknown as { offset: number }).offset, frame: (e as unknown as { frame: number }).frame } : {}), ...(e.line ? { line: e.line } : {}) } : undefined,
     },
     collector: r.collector, totals: r.totals, bySource: r.bySource, byDestination: r.byDestination, seed: o.seed, outputs,

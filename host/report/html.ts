@@ -82,6 +82,7 @@ export function renderHtmlReport(s: Summary): string {
   if (s.input.error) parts.push(`<p class=err><b>Input error</b> (replay stopped there; everything before it was replayed): ${esc(s.input.error.message)}</p>`);
   const nodeSends = (s.input as { node_sends?: number }).node_sends ?? 0;
   const copiesPaired = (s.input as { forwarded_copies_paired?: number }).forwarded_copies_paired ?? 0;
+  const unpaired = (s.input as { forwarded_copies_unpaired?: number }).forwarded_copies_unpaired;
   parts.push(htmlTable(["", "packets", "share"], [
     ["input packets", total, ""],
     ...(nodeSends ? [["of them the node's own sends (replayed as local sends)", nodeSends, pct(nodeSends, total)] as (string | number)[]] : []),
@@ -89,6 +90,7 @@ export function renderHtmlReport(s: Summary): string {
     ["forwarded", s.verdicts.forward, pct(s.verdicts.forward, total)],
     ["delivered locally", s.verdicts.local, pct(s.verdicts.local, total)], ["dropped", s.verdicts.drop, pct(s.verdicts.drop, total)],
     ["sent back by the node", s.node_replies.packets, ""], ...Object.entries(s.input.skipped).map(([k, n]) => [`skipped: ${k}`, n, ""] as (string | number)[]),
+    ...(unpaired !== undefined ? [["of the forwarded copies, unpaired (no original found)", unpaired, ""] as (string | number)[]] : []),
     ...Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {}).map(([k, n]) => [`IPv4 fragments: ${k}`, n, ""] as (string | number)[]),
     ...Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {}).map(([k, n]) => [`note: ${k}`, n, ""] as (string | number)[]),
   ]));

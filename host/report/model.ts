@@ -54,6 +54,8 @@ export interface InputInfo {
   nodeSends?: number;
   /** A capture's forwarded copies paired with their originals (PacketSource.copiesPaired). */
   copiesPaired?: number;
+  /** Its forwarded copies left unpaired (pairing on and copies in the capture; else undefined). */
+  copiesUnpaired?: number;
   /** The input error that ended the replay early (everything before it was replayed). */
   error?: { message: string; offset?: number; frame?: number; line?: number };
 }
@@ -163,6 +165,8 @@ export function buildSummary(c: SummaryContext) {
       ...(nodeSends ? { node_sends: nodeSends } : {}),
       // of the packets, those whose forwarded copy in the capture was paired with them (host/pcap/copies.ts)
       ...(copiesPaired ? { forwarded_copies_paired: copiesPaired } : {}),
+      // of the forwarded copies skipped, those no original was found for (host/pcap/copies.ts: what stays unpaired)
+      ...(c.input.copiesUnpaired !== undefined ? { forwarded_copies_unpaired: c.input.copiesUnpaired } : {}),
       skipped: sortedCounts(c.input.skipped),
       ...(Object.keys(notes).length ? { notes: sortedCounts(notes) } : {}),
       ...(c.totals.fragments ? { fragments: c.totals.fragments } : {}),

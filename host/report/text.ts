@@ -1,5 +1,6 @@
 /** The replay summary as a readable table for the terminal (stdout). */
 import type { Summary, seenCounts } from "./model.js";
+import { SKIP_FORWARDED } from "../pcap/node-sends.js";
 
 function fmt(n: number): string { return n.toLocaleString("en-US"); }
 function pct(n: number, total: number): string { return total ? `${((100 * n) / total).toFixed(1)}%` : "-"; }
@@ -29,7 +30,9 @@ export function formatSummaryTable(s: Summary): string {
   const of = [...(ns ? [`${fmt(ns)} the node's own sends, replayed as local sends`] : []), ...(cp ? [`${fmt(cp)} paired with their forwarded copies`] : [])];
   out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets${of.length ? ` (${of.join("; ")})` : ""}, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
   const sk = Object.entries(s.input.skipped);
-  if (sk.length) out.push(`skipped: ${sk.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
+  const unpaired = (s.input as { forwarded_copies_unpaired?: number }).forwarded_copies_unpaired;
+  const unpairedNote = (k: string) => (k === SKIP_FORWARDED && unpaired !== undefined ? ` (${fmt(unpaired)} of them unpaired)` : "");
+  if (sk.length) out.push(`skipped: ${sk.map(([k, n]) => `${fmt(n)} ${k}${unpairedNote(k)}`).join(", ")}`);
   const notes = Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {});
   if (notes.length) out.push(`note: ${notes.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
   const fr = Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {});

@@ -469,13 +469,19 @@ describe("the decode thread and --workers 2 carry the seen fields", () => {
         const r = spawnSync(process.execPath, [CLI, "replay", "--snapshot", snapshot, "--pcap", file, "--no-progress", ...(withOut ? ["--out", out] : []), ...extra], { encoding: "utf8" });
         expect(r.status, r.stderr).toBe(0);
         if (withOut) {
-          const s = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { input: { forwarded_copies_paired?: number; skipped: Record<string, number> } };
+          const s = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { input: { forwarded_copies_paired?: number; forwarded_copies_unpaired?: number; skipped: Record<string, number> } };
           expect(s.input.forwarded_copies_paired).toBe(want);
           if (extra[0] !== "--node-sends") expect(s.input.skipped[SKIP_FORWARDED]).toBe(sc_copies());
-          expect(readFileSync(join(out, "report.html"), "utf8").includes("paired with their forwarded copies")).toBe(want !== undefined);
+          // the copies no original was found for (the decoys): counted with pairing on, absent with it off
+          expect(s.input.forwarded_copies_unpaired).toBe(want === undefined ? undefined : sc_copies() - want);
+          const html = readFileSync(join(out, "report.html"), "utf8");
+          expect(html.includes("paired with their forwarded copies")).toBe(want !== undefined);
+          expect(html.includes("unpaired (no original found)")).toBe(want !== undefined);
         }
-        if (want) expect(r.stdout).toMatch(/^input: pcap .*: \d+ packets \(7 paired with their forwarded copies\)/m);
-        else expect(r.stdout).not.toMatch(/paired/);
+        if (want) {
+          expect(r.stdout).toMatch(/^input: pcap .*: \d+ packets \(7 paired with their forwarded copies\)/m);
+          expect(r.stdout).toMatch(new RegExp(`^skipped: .*${sc_copies()} outgoing: forwarded copy \\(${sc_copies() - want} of them unpaired\\)`, "m"));
+        } else expect(r.stdout).not.toMatch(/paired/);
       }
     }
   }, 120_000);
