@@ -41,7 +41,7 @@ import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, sh, type NetnsPair, pythonInBackground } from "./netns-pair.js";
 import { replayCapture, type CaptureSink, type CaptureReplayOptions } from "../../host/pcap/replay.js";
-import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
+import { scratchDir, haveCaptureKernelTools, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import * as abi from "../../host/core/abi.js";
 import type { PacketResult } from "../../host/packet/result.js";
 
@@ -50,7 +50,7 @@ const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url
 const { dir, cleanup } = scratchDir();
 const KEEP = process.env.NS_KEEP;
 const CAPTURE = join(dir, "any.pcap");
-const TOOLS = haveTool("tcpdump") && haveTool("nstat") && haveTool("conntrack") && haveTool("iptables-legacy-restore") && haveTool("iptables-legacy-save") && haveTool("python3");
+const TOOLS = haveCaptureKernelTools();
 
 const CLIENT = "192.0.2.1";
 const NODE = "192.0.2.2";

@@ -82,6 +82,14 @@ export function haveTool(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
 }
 
+/**
+ * Whether a kernel test that captures a namespace with tcpdump can run:
+ * tcpdump, nstat, conntrack, legacy iptables-restore/-save and python3.
+ */
+export function haveCaptureKernelTools(): boolean {
+  return ["tcpdump", "nstat", "conntrack", "iptables-legacy-restore", "iptables-legacy-save", "python3"].every(haveTool);
+}
+
 export function tshark(args: string[]): { stdout: string; stderr: string; status: number } {
   const r = spawnSync("tshark", args, { encoding: "utf8" });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? 1 };

@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, type NetnsPair, pythonInBackground } from "./netns-pair.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
-import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
+import { scratchDir, haveCaptureKernelTools, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import { SKIP_ANSWER, SKIP_LOOPBACK, SKIP_OUTGOING } from "../../host/pcap/node-sends.js";
 import type { PacketResult } from "../../host/packet/result.js";
 
@@ -34,7 +34,7 @@ const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url
 const { dir, cleanup } = scratchDir();
 const KEEP = process.env.NS_KEEP;
 const CAPTURE = join(dir, "any.pcap");
-const TOOLS = haveTool("tcpdump") && haveTool("nstat") && haveTool("conntrack") && haveTool("iptables-legacy-restore") && haveTool("iptables-legacy-save") && haveTool("python3");
+const TOOLS = haveCaptureKernelTools();
 
 const RULES = `*filter
 :INPUT ACCEPT [0:0]
