@@ -38,9 +38,12 @@
  *    into the original's descriptor (PKT_SEEN_*), or a patch (CP_PATCHES)
  *    when that descriptor was copied out of this memory already;
  *  - the IPv4 header as ip_rcv_core accepts it (parseIPv4): version 4, no
- *    options (IHL 5), header checksum right, total length within the frame,
- *    not a fragment, the whole datagram captured; the wire bytes after it
- *    (padding, a trailer) are PKT_RCV_PAD;
+ *    options (IHL 5), header checksum right, total length within the frame
+ *    on the wire, not a fragment; the wire bytes after it (padding, a
+ *    trailer) are PKT_RCV_PAD. The whole datagram captured, or one the
+ *    capture's snaplen cut after its transport header (TCP with its options,
+ *    UDP, an ICMP message other than an error): its checksum taken as
+ *    right and counted as not verified, as parseIPv4 does;
  *  - TCP with a sound data offset (window scale, SACK-permitted, SACK
  *    blocks and MSS options as tcp_options / tcp_sack / tcpmss_mt read
  *    them), UDP whose length field is the transport length, ICMP (an
@@ -50,8 +53,9 @@
  *    (RFC 1071 one's-complement sum with the pseudo-header), else counted
  *    as not verified.
  * Anything else (other blocks, big-endian sections and files, IPv4
- * options, fragments, header errors, truncated datagrams,
- * SCTP, UDP-Lite, DCCP, other ethertypes, damage) is the host's.
+ * options, fragments, header errors, datagrams longer than the frame on
+ * the wire, transport headers or ICMP quotes the snaplen cut, SCTP,
+ * UDP-Lite, DCCP, other ethertypes, damage) is the host's.
  */
 import {
   PKT_SIZE, PKT_SRC, PKT_DST, PKT_SPORT, PKT_PROTO, PKT_LEN, PKT_IIF, PKT_MARK, PKT_SEQ, PKT_ACK, PKT_WIN,
@@ -396,7 +400,11 @@ export function captureDecode(st: usize): u32 {
     hs = (hs & 0xffff) + (hs >> 16);
     if (hs != 0xffff) { stop = CDS_HOST; break; }
     const ipLen = be16(l3 + 2);
-    if (<i64>ipLen > l3Wire || ipLen < 20 || ipLen > l3Cap) { stop = CDS_HOST; break; }
+    if (<i64>ipLen > l3Wire || ipLen < 20) { stop = CDS_HOST; break; }
+    // the whole datagram captured, or cut by the capture's snaplen (its transport header must be there:
+    // parseIPv4 calls a header cut short capture damage, the host's error)
+    const whole = ipLen <= l3Cap;
+    const l4Cap: u32 = whole ? ipLen - 20 : l3Cap - 20;
     const frag = be16(l3 + 6);
     if (frag & 0x3fff) { stop = CDS_HOST; break; }
     if (local) slot = 0; // a process's send: no arrival interface
@@ -416,14 +424,15 @@ export function captureDecode(st: usize): u32 {
     let sport: u32 = 0, dport: u32 = 0, tcpFlags: u32 = 0, seq: u32 = 0, ack: u32 = 0, win: u32 = 0, doff: u32 = 0;
     let wscale: u32 = 0, topts: u32 = 0, sack: u32 = 0, icmpType: u32 = 0, icmpCode: u32 = 0, icmpId: u32 = 0, icmpSeq: u32 = 0;
     let csum = CSUM_OK;
-    // (a node send's checksum is not checked: the kernel does not check its own, often left to the device)
-    const check = verify && !local;
-    let unver = !verify && !local;
+    // (a node send's checksum is not checked: the kernel does not check its own, often left to the device;
+    // nor one of a datagram cut by the snaplen: taken as right, counted as not verified)
+    const check = verify && !local && whole;
+    let unver = (!verify || !whole) && !local;
     let inner = false, innerSrc: u32 = 0, innerDst: u32 = 0, innerProto: u32 = 0, innerPorts: u32 = 0, innerIcmp: u32 = 0, l4Bytes: u32 = 0;
     if (proto == 6) {
       if (l4len < 20) { stop = CDS_HOST; break; }
       doff = <u32>load<u8>(t + 12) >> 4;
-      if (doff < 5 || doff * 4 > l4len) { stop = CDS_HOST; break; }
+      if (doff < 5 || doff * 4 > l4len || doff * 4 > l4Cap) { stop = CDS_HOST; break; }
       sport = be16(t); dport = be16(t + 2);
       seq = be32(t + 4); ack = be32(t + 8);
       tcpFlags = <u32>load<u8>(t + 13);
@@ -475,7 +484,7 @@ export function captureDecode(st: usize): u32 {
         csum = foldOk(s) ? CSUM_OK : CSUM_BAD;
       }
     } else if (proto == 17) {
-      if (l4len < 8) { stop = CDS_HOST; break; }
+      if (l4len < 8 || l4Cap < 8) { stop = CDS_HOST; break; }
       if (be16(t + 4) != l4len) { stop = CDS_HOST; break; }
       sport = be16(t); dport = be16(t + 2);
       if (load<u16>(t + 6) == 0) { csum = CSUM_NONE; unver = false; }
@@ -484,10 +493,11 @@ export function captureDecode(st: usize): u32 {
         csum = foldOk(s) ? CSUM_OK : CSUM_BAD;
       }
     } else if (proto == 1) {
-      if (l4len < 8) { stop = CDS_HOST; break; }
+      if (l4len < 8 || l4Cap < 8) { stop = CDS_HOST; break; }
       icmpType = <u32>load<u8>(t);
       icmpCode = <u32>load<u8>(t + 1);
       if (icmpType == 3 || icmpType == 4 || icmpType == 5 || icmpType == 11 || icmpType == 12) {
+        if (!whole) { stop = CDS_HOST; break; } // (a cut quote: the host's reading)
         // an error quoting the offending header (all of it captured): parseIPv4's reading of the quote
         const qh = t + 8;
         const qlen = l4len - 8;
@@ -521,8 +531,8 @@ export function captureDecode(st: usize): u32 {
       // a protocol without a transport parser (parseIPv4's default): REJECT's nf_ip_checksum verdict,
       // the bytes summing to zero either way, for all but GRE, ESP and AH (nf_reject_verify_csum)
       const sums = proto != 47 && proto != 50 && proto != 51;
-      unver = !verify && sums;
-      if (verify && sums) {
+      unver = (!verify || !whole) && sums && !local;
+      if (check && sums) {
         let f = csumBytes(t, l4len);
         while (f > 0xffff) f = (f & 0xffff) + (f >> 16);
         csum = f == 0xffff || f == 0 ? CSUM_OK : CSUM_BAD;
@@ -570,7 +580,7 @@ export function captureDecode(st: usize): u32 {
     store<u32>(q + PKT_CSUM, csum);
     store<u32>(q + PKT_INNER_ICMP_TYPE, innerIcmp | (l4Bytes << 24));
     // a candidate original of a forwarded copy (copies.ts): an arriving TCP, UDP or ICMP echo datagram
-    if (cp != 0 && !local) copyOriginal(cp, l3, l4len, proto, icmpType, n0 + n);
+    if (cp != 0 && !local) copyOriginal(cp, l3, l4Cap, proto, icmpType, n0 + n);
     n++;
     records++;
     lastRec = pos;
