@@ -69,16 +69,17 @@ import {
 }
 
 /**
- * The forwarded copy at l3 (classified: IHL 5, not a fragment, the
- * datagram within the `cap` bytes captured), captured on the device of
+ * The forwarded copy at l3 (classified: IHL 5, not a fragment; `cap`
+ * bytes captured, the snaplen may have cut it), captured on the device of
  * slot `slot` (0: none placed): paired with the newest matching candidate
  * of the fill. Its descriptor is at out + (index - n0) * PKT_SIZE when
  * index >= n0 or `direct`, else patched (CP_PATCHES). True when paired.
  */
-export function copyPair(cp: usize, l3: usize, slot: u32, out: usize, n0: u32, direct: bool): bool {
+export function copyPair(cp: usize, l3: usize, cap: u32, slot: u32, out: usize, n0: u32, direct: bool): bool {
   const proto = <u32>load<u8>(l3 + 9);
   const ipLen = be16(l3 + 2);
-  const have = ipLen - 20;
+  // the transport bytes there are (captured and within the datagram)
+  const have = (ipLen < cap ? ipLen : cap) - 20;
   const t = l3 + 20;
   if (proto == 1 && have < 1) return false;
   const off = keyOffset(proto, proto == 1 ? <u32>load<u8>(t) : 0);

@@ -149,7 +149,7 @@ const OC_NODE_SEND: u32 = 0, OC_FORWARDED: u32 = 1, OC_ANSWER: u32 = 2, OC_OTHER
 const SK_NONE: u32 = 0, SK_OUTGOING: u32 = 1, SK_LOOPBACK: u32 = 2, SK_OUT_FWD: u32 = 3, SK_OUT_ANSWER: u32 = 4, SK_OUT_OTHER: u32 = 5;
 
 /**
- * What an outgoing IPv4 datagram at l3 (cap bytes captured) is, as
+ * What an outgoing IPv4 datagram at l3 (cap bytes captured, wire on the wire) is, as
  * host/pcap/node-sends.ts OutgoingClassifier.classify tells it: the node's
  * own send (its address as the source, net.ipv4.ip_default_ttl as the TTL,
  * TCP / UDP / ICMP echo request), a forwarded copy (another source, or a
@@ -157,14 +157,14 @@ const SK_NONE: u32 = 0, SK_OUTGOING: u32 = 1, SK_LOOPBACK: u32 = 2, SK_OUT_FWD: 
  * the engine makes itself (RST with window 0 and no options, ICMP errors,
  * echo replies) or another.
  */
-function outgoingClass(l3: usize, cap: u32, local: usize, nlocal: u32, defTtl: u32): u32 {
+function outgoingClass(l3: usize, cap: u32, wire: i64, local: usize, nlocal: u32, defTtl: u32): u32 {
   if (cap < 20 || load<u8>(l3) != 0x45) return OC_OTHER;
   let hs: u32 = 0;
   for (let i: usize = 0; i < 20; i += 2) hs += <u32>load<u16>(l3 + i);
   while (hs > 0xffff) hs = (hs & 0xffff) + (hs >> 16);
   if (hs != 0xffff) return OC_OTHER;
   const ipLen = be16(l3 + 2);
-  if (ipLen < 20 || ipLen > cap) return OC_OTHER;
+  if (ipLen < 20 || <i64>ipLen > wire) return OC_OTHER;
   if (be16(l3 + 6) & 0x3fff) return OC_OTHER;
   const src = be32(l3 + 12);
   let isLocal = false;
@@ -176,16 +176,17 @@ function outgoingClass(l3: usize, cap: u32, local: usize, nlocal: u32, defTtl: u
   if (!isLocal || ttl < defTtl) return OC_FORWARDED;
   if (ttl != defTtl) return OC_OTHER;
   const proto = <u32>load<u8>(l3 + 9);
-  const t = l3 + 20, l4 = ipLen - 20;
+  // (l4: the transport bytes of the datagram; have: those captured)
+  const t = l3 + 20, l4 = ipLen - 20, have = (ipLen < cap ? ipLen : cap) - 20;
   if (proto == 6) {
-    if (l4 < 20) return OC_OTHER;
+    if (l4 < 20 || have < 20) return OC_OTHER;
     const doff = <u32>load<u8>(t + 12) >> 4;
     if ((load<u8>(t + 13) & 4) != 0 && doff == 5 && load<u16>(t + 14) == 0) return OC_ANSWER;
-    return doff >= 5 && doff * 4 <= l4 ? OC_NODE_SEND : OC_OTHER;
+    return doff >= 5 && doff * 4 <= l4 && doff * 4 <= have ? OC_NODE_SEND : OC_OTHER;
   }
-  if (proto == 17) return l4 >= 8 ? OC_NODE_SEND : OC_OTHER;
+  if (proto == 17) return l4 >= 8 && have >= 8 ? OC_NODE_SEND : OC_OTHER;
   if (proto == 1) {
-    if (l4 < 8) return OC_OTHER;
+    if (l4 < 8 || have < 8) return OC_OTHER;
     const type = <u32>load<u8>(t);
     if (type == 8) return OC_NODE_SEND;
     if (type == 0 || type == 3 || type == 4 || type == 5 || type == 11 || type == 12) return OC_ANSWER;
@@ -363,7 +364,7 @@ export function captureDecode(st: usize): u32 {
       skip = SK_LOOPBACK; // an outgoing copy on lo: its incoming copy stands for the send (the one libpcap keeps)
     } else if (nodeSends && (sent || onLo)) {
       // a frame the node sent: its own send (replayed as a local send), else counted by what it is
-      const c = outgoingClass(l3, l3Cap, localTab, nlocal, defTtl);
+      const c = outgoingClass(l3, l3Cap, l3Wire, localTab, nlocal, defTtl);
       if (c == OC_NODE_SEND) local = true;
       else skip = c == OC_FORWARDED ? SK_OUT_FWD : c == OC_ANSWER ? SK_OUT_ANSWER : SK_OUT_OTHER;
     } else if (sent) {
@@ -378,7 +379,7 @@ export function captureDecode(st: usize): u32 {
       else if (skip == SK_OUT_FWD) {
         outFwd++;
         // a forwarded copy (an outgoing frame: the incoming ones on lo are not) paired with its original
-        if (cp != 0 && sent && copyPair(cp, l3, slot, out, n0, direct)) paired++;
+        if (cp != 0 && sent && copyPair(cp, l3, l3Cap, slot, out, n0, direct)) paired++;
       }
       else if (skip == SK_OUT_ANSWER) outAnswer++;
       else if (skip == SK_OUT_OTHER) outOther++;

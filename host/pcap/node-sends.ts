@@ -5,8 +5,8 @@
  * itself sends with ip_select_ttl (the socket's IP_TTL, else the route's
  * hoplimit metric, else net.ipv4.ip_default_ttl), and ip_forward lowers a
  * forwarded packet's TTL by one (ip_decrease_ttl), so:
- *  - a fragment, or a header with options, a bad checksum or cut short:
- *    OC_OTHER (not replayed);
+ *  - a fragment, or a header with options, a bad checksum, or a total
+ *    length beyond the frame on the wire: OC_OTHER (not replayed);
  *  - a source that is not one of the node's addresses, or a TTL below the
  *    default: OC_FORWARDED, a forwarded copy (a masqueraded one keeps the
  *    lowered TTL);
@@ -17,6 +17,10 @@
  *  - TCP, UDP and ICMP echo requests: OC_NODE_SEND, replayed as a packet a
  *    local process sends (PF_LOCAL, JSONL's `iif: "local"`);
  *  - anything else: OC_OTHER.
+ * A frame the capture's snaplen cut is classified by the headers it kept:
+ * the IPv4 header tells a forwarded copy; a send and an answer need the
+ * transport header captured (for TCP with its options: what parseIPv4
+ * reads), else OC_OTHER.
  * assembly/capture/decode.ts classifies the same way (outgoingClass).
  */
 import type { LoadedNode } from "../node/compile.js";
@@ -77,30 +81,31 @@ export class OutgoingClassifier {
     return false;
   }
 
-  /** The class (OC_*) of the IPv4 datagram at buf[l3..l3 + cap) (the captured bytes). */
-  classify(buf: Uint8Array, l3: number, cap: number): number {
+  /** The class (OC_*) of the IPv4 datagram at buf[l3..l3 + cap) (the captured bytes; `wire` bytes from l3 on the wire). */
+  classify(buf: Uint8Array, l3: number, cap: number, wire: number): number {
     if (cap < 20 || buf[l3] !== 0x45) return OC_OTHER;
     let s = 0;
     for (let i = 0; i < 20; i += 2) s += (buf[l3 + i]! << 8) | buf[l3 + i + 1]!;
     while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
     if (s !== 0xffff) return OC_OTHER;
     const ipLen = (buf[l3 + 2]! << 8) | buf[l3 + 3]!;
-    if (ipLen < 20 || ipLen > cap) return OC_OTHER;
+    if (ipLen < 20 || ipLen > wire) return OC_OTHER;
     if ((((buf[l3 + 6]! << 8) | buf[l3 + 7]!) & 0x3fff) !== 0) return OC_OTHER;
     const src = ((buf[l3 + 12]! << 24) | (buf[l3 + 13]! << 16) | (buf[l3 + 14]! << 8) | buf[l3 + 15]!) >>> 0;
     const ttl = buf[l3 + 8]!;
     if (!this.isLocal(src) || ttl < this.ttl) return OC_FORWARDED;
     if (ttl !== this.ttl) return OC_OTHER;
-    const proto = buf[l3 + 9]!, t = l3 + 20, l4 = ipLen - 20;
+    // (l4: the transport bytes of the datagram; have: those captured)
+    const proto = buf[l3 + 9]!, t = l3 + 20, l4 = ipLen - 20, have = Math.min(cap, ipLen) - 20;
     if (proto === 6) {
-      if (l4 < 20) return OC_OTHER;
+      if (l4 < 20 || have < 20) return OC_OTHER;
       const doff = buf[t + 12]! >> 4;
       if ((buf[t + 13]! & 4) !== 0 && doff === 5 && buf[t + 14] === 0 && buf[t + 15] === 0) return OC_ANSWER;
-      return doff >= 5 && doff * 4 <= l4 ? OC_NODE_SEND : OC_OTHER;
+      return doff >= 5 && doff * 4 <= l4 && doff * 4 <= have ? OC_NODE_SEND : OC_OTHER;
     }
-    if (proto === 17) return l4 >= 8 ? OC_NODE_SEND : OC_OTHER;
+    if (proto === 17) return l4 >= 8 && have >= 8 ? OC_NODE_SEND : OC_OTHER;
     if (proto === 1) {
-      if (l4 < 8) return OC_OTHER;
+      if (l4 < 8 || have < 8) return OC_OTHER;
       const type = buf[t]!;
       if (type === 8) return OC_NODE_SEND;
       if (type === 0 || type === 3 || type === 4 || type === 5 || type === 11 || type === 12) return OC_ANSWER;

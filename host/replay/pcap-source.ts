@@ -389,7 +389,7 @@ export class PcapSource implements PacketSource {
           if (onLo && out) { this.skip(SKIP_LOOPBACK); continue; }
           if (onLo || out) {
             // a frame the node sent: its own send (replayed as one), else counted by what it is
-            const c = cls.classify(buf, link.l3, link.l3Cap);
+            const c = cls.classify(buf, link.l3, link.l3Cap, link.l3Wire);
             if (c !== OC_NODE_SEND) {
               // a forwarded copy (an outgoing frame: the incoming ones on lo are not): its original given its header
               if (c === OC_FORWARDED && out && copies && copies.copy(buf, link.l3, link.l3Cap, linkSlot, dv, base)) this.copiesPaired++;

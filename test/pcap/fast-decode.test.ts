@@ -488,6 +488,42 @@ describe("the core's capture decoder decodes as the host does", () => {
     expect(Object.fromEntries(old.skipped)).toEqual({ [SKIP_OUTGOING]: n4 * 3 + 2, [FRAGMENT_NOT_REPLAYED]: 2 });
     expect(old.batches.reduce((a, b) => a + b.length, 0) / abi.PKT_SIZE).toBe(n4 - 2 + 3 + 1); // the arriving copies, the three incoming on lo, the one on eth0
     expect(old.nodeSends).toBe(0);
+
+    // cut by a snaplen (tcpdump -s N): classified by the headers kept. A send or an answer whose
+    // transport header (with its options) was kept is one; cut inside it, "other"; a forwarded
+    // copy is told by its IPv4 header alone
+    const cuts = [20, 28, 32, 40, 44, 52, 60, 64, 80];
+    const cf: number[][] = [shb(), idb(276, undefined, { snaplen: 20 + 80 }), idb(101, "eth0", { snaplen: 80 })];
+    let ct = T;
+    const expected = { sends: 0, answers: 0, forwarded: 0, other: 0 };
+    const tcpHeader = (p: Uint8Array) => 20 + (p[9] === 6 ? (p[32]! >> 4) * 4 : 8);
+    for (const cut of cuts) {
+      for (const [kind, list] of [["sends", sends], ["answers", answers], ["forwarded", forwarded]] as const) {
+        for (const p of list) {
+          const n = Math.min(cut, p.length);
+          for (const [ifid, data, hdr, flags] of [[0, sll2(2, 4, 0x800, p), 20, undefined], [1, p, 0, 2]] as const) {
+            cf.push(epb(ifid, ct, data, { cap: hdr + n, orig: data.length, flags })); ct += 1000n;
+          }
+          // (the loopback send to itself (sends[7]) goes out on eth0 here too: a send)
+          const kept = kind === "forwarded" || n >= tcpHeader(p);
+          expected[kept ? kind : "other"] += 2;
+        }
+      }
+    }
+    const fcut = writeFile("node-sends-cut.pcapng", cf);
+    for (const verifyChecksums of [true, false]) {
+      for (const batch of [1024, 3]) {
+        expect(same(fcut, { verifyChecksums, batch, eager: true })).toBeGreaterThan(0);
+        same(fcut, { verifyChecksums, batch, conntrack: true, forwardedCopies: "skip" });
+      }
+    }
+    const cutOut = decode(fcut, false, { verifyChecksums: true }).out;
+    expect(cutOut.error, JSON.stringify(cutOut.error)).toBeUndefined();
+    expect(cutOut.nodeSends).toBe(expected.sends);
+    expect(Object.fromEntries(cutOut.skipped)).toEqual({ [SKIP_ANSWER]: expected.answers, [SKIP_FORWARDED]: expected.forwarded, [SKIP_OTHER]: expected.other });
+    expect(expected.sends).toBeGreaterThan(sends.length * 2 * 2); // cut sends among them (every send is shorter than 80 but one)
+    // a send cut after its transport header: taken as right (it would not be checked anyway: a node send)
+    expect(cutOut.csumUnverified).toBe(0);
   });
 
   it("forwarded copies: the demo workload with the node's copies (tcpdump -i any's SLL2, pcapng outbound), late, missing, twice, NATed", () => {
@@ -505,22 +541,27 @@ describe("the core's capture decoder decodes as the host does", () => {
       return fixHeaderSum(c);
     };
     const T = 1_700_000_000_000_000_000n;
-    const build = (outbound: boolean): string => {
+    /** The workload and its copies, whole or (snaplen) every frame cut to its first `snap` bytes. */
+    const build = (outbound: boolean, snap = 0): string => {
       const frames: number[][] = [shb()];
       const names = [...new Set(demoPk.map((p) => p.iif))];
-      if (outbound) for (const n of names) frames.push(idb(101, n));
-      else frames.push(idb(276, "any"));
+      if (outbound) for (const n of names) frames.push(idb(101, n, { snaplen: snap }));
+      else frames.push(idb(276, "any", { snaplen: snap }));
       let t = T;
+      const block = (id: number, data: Uint8Array, flags?: number) => {
+        frames.push(epb(id, t, data, { flags, cap: snap > 0 ? Math.min(snap, data.length) : data.length, orig: data.length }));
+        t += 1000n;
+      };
       const arrive = (i: number) => {
         const p = demo[i]!, dev = demoPk[i]!.iif;
-        frames.push(outbound ? epb(names.indexOf(dev), t, p, { flags: 1 }) : epb(0, t, sll2(ifindexOf(dev), 0, 0x800, p)));
-        t += 1000n;
+        if (outbound) block(names.indexOf(dev), p, 1);
+        else block(0, sll2(ifindexOf(dev), 0, 0x800, p));
       };
       const send = (i: number) => {
         const c = copyOf(demo[i]!, i), dev = i % 3 === 0 ? "enib183cae2f8e" : "eth0";
         const id = names.indexOf(dev);
-        frames.push(outbound && id >= 0 ? epb(id, t, c, { flags: 2 }) : outbound ? epb(0, t, c, { flags: 2 }) : epb(0, t, sll2(ifindexOf(dev), 4, 0x800, c)));
-        t += 1000n;
+        if (outbound) block(id >= 0 ? id : 0, c, 2);
+        else block(0, sll2(ifindexOf(dev), 4, 0x800, c));
       };
       const late: number[] = [];
       for (let i = 0; i < demo.length; i++) {
@@ -533,10 +574,16 @@ describe("the core's capture decoder decodes as the host does", () => {
         while (late.length > 0 && (late[0]! + 5 <= i || late.length > 3)) send(late.shift()!);
       }
       for (const i of late) send(i);
-      return writeFile(outbound ? "copies-outbound.pcapng" : "copies-any.pcapng", frames);
+      return writeFile(`copies-${outbound ? "outbound" : "any"}-${snap}.pcapng`, frames);
     };
     for (const outbound of [false, true]) {
       const f = build(outbound);
+      // cut at 100 bytes (tcpdump -s 100): every header kept, the data cut; the copies pair as whole
+      const fcut = build(outbound, 100);
+      const whole = decode(f, true, {}).out, cut = decode(fcut, true, {}).out;
+      expect(cut.copiesPaired).toBe(whole.copiesPaired);
+      expect(cut.skipped).toEqual(whole.skipped);
+      expect(same(fcut, { batch: 7, eager: true })).toBeGreaterThan(demo.length);
       let paired = 0;
       for (const [batch, base, zeroedTargets, inCore, eager] of [[1024, 0, false, false, true], [1024, 0, true, false, false], [100, 2, false, true, true], [7, 0, true, false, true], [129, 0, false, false, false], [3, 0, false, true, false]] as const) {
         const took = same(f, { batch, base, zeroedTargets, inCore, eager });

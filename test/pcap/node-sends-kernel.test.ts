@@ -6,7 +6,9 @@
  * servers (TCP 9090 with data and FINs, UDP 5354) and of its own UDP
  * server (a datagram to 192.0.2.2 and its answer on lo, where libpcap
  * keeps only the incoming copies). Captured with `tcpdump -i any` (SLL2)
- * in the node. The capture's outgoing frames that
+ * in the node, twice at once: whole frames, and cut at 96 bytes
+ * (`-s 96`, as captures of busy nodes are taken: the data segments and
+ * datagrams are longer). The capture's outgoing frames that
  * the node's processes sent (SYN-ACKs, data, FINs, answers: its address as
  * the source, TTL 64 = net.ipv4.ip_default_ttl) are replayed as local
  * sends (--node-sends replay, the default); then the emulator's
@@ -28,12 +30,15 @@ import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
 import { scratchDir, haveCaptureKernelTools, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import { SKIP_ANSWER, SKIP_LOOPBACK, SKIP_OUTGOING } from "../../host/pcap/node-sends.js";
 import type { PacketResult } from "../../host/packet/result.js";
+import { CaptureReader } from "../../host/pcap/read.js";
 
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const KEEP = process.env.NS_KEEP;
 const CAPTURE = join(dir, "any.pcap");
+/** The same traffic, captured at the same time with a snaplen of 96 bytes. */
+const CAPTURE_CUT = join(dir, "any-s96.pcap");
 const TOOLS = haveCaptureKernelTools();
 
 const RULES = `*filter
@@ -70,9 +75,11 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     for (let attempt = 0; attempt < 4; attempt++) {
       if (attempt > 0) ns?.remove();
       await scenario();
-      let arrived = 0;
+      let arrived = 0, arrivedCut = 0;
       forEachIPv4(CAPTURE, (_w, _r, link) => { if (link.pktType !== 4) arrived++; });
-      if (arrived === (after.IpInReceives ?? 0) - (before.IpInReceives ?? 0)) return;
+      forEachIPv4(CAPTURE_CUT, (_w, _r, link) => { if (link.pktType !== 4) arrivedCut++; });
+      const received = (after.IpInReceives ?? 0) - (before.IpInReceives ?? 0);
+      if (arrived === received && arrivedCut === received) return;
     }
     throw new Error("tcpdump lost frames in every attempt");
   }, 120000);
@@ -86,12 +93,12 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('192.0.2.2', 8080)); l.listen(4)",
       "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))",
       "def tcp():",
-      "    c, _a = l.accept(); c.recv(100); c.send(b'world')",
-      "    while c.recv(100): pass",
+      "    c, _a = l.accept(); c.recv(100); c.send(b'world' * 100)",
+      "    while c.recv(1000): pass",
       "    c.close()",
       "def udp():",
       "    for _ in range(2):",
-      "        d, a = u.recvfrom(100); u.sendto(b'answer', a)",
+      "        d, a = u.recvfrom(1000); u.sendto(b'answer' * 50, a)",
       "threading.Thread(target=tcp, daemon=True).start(); threading.Thread(target=udp, daemon=True).start()",
       "print('listening'); time.sleep(8)",
     ].join("\n"), "listening");
@@ -100,11 +107,11 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
       "l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(('192.0.2.1', 9090)); l.listen(4)",
       "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.1', 5354))",
       "def tcp():",
-      "    c, _a = l.accept(); c.recv(100); c.send(b'pong')",
-      "    while c.recv(100): pass",
+      "    c, _a = l.accept(); c.recv(100); c.send(b'pong' * 100)",
+      "    while c.recv(1000): pass",
       "    c.close()",
       "def udp():",
-      "    d, a = u.recvfrom(100); u.sendto(b'answer', a)",
+      "    d, a = u.recvfrom(1000); u.sendto(b'answer' * 50, a)",
       "threading.Thread(target=tcp, daemon=True).start(); threading.Thread(target=udp, daemon=True).start()",
       "print('listening'); time.sleep(8)",
     ].join("\n"), "listening");
@@ -120,27 +127,33 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     ns.inNs(ns.node, ["conntrack", "-F"], false);
     ns.inNs(ns.node, ["iptables-legacy", "-Z"]);
     const cap = await startCapture(ns.node, ["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-w", CAPTURE]);
+    const capCut = await startCapture(ns.node, ["tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "--time-stamp-precision=nano", "-s", "96", "-w", CAPTURE_CUT]);
     before = ns.nstat();
     // the peer, a client of the node's servers
     ns.inNs(ns.peer, ["python3", "-c", [
       "import socket, time",
-      "t = socket.socket(); t.bind(('192.0.2.1', 41000)); t.connect(('192.0.2.2', 8080)); t.send(b'hello'); t.recv(100); time.sleep(0.1)",
-      "t.shutdown(socket.SHUT_WR); t.recv(100); t.close(); time.sleep(0.2)",
-      "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.1', 41001)); u.settimeout(2); u.sendto(b'query', ('192.0.2.2', 5353)); u.recv(100)",
+      "t = socket.socket(); t.bind(('192.0.2.1', 41000)); t.connect(('192.0.2.2', 8080)); t.send(b'hello' * 100); t.recv(100); time.sleep(0.1)",
+      "t.shutdown(socket.SHUT_WR)",
+      "while t.recv(1000): pass",
+      "t.close(); time.sleep(0.2)",
+      "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.1', 41001)); u.settimeout(2); u.sendto(b'query' * 50, ('192.0.2.2', 5353)); u.recv(1000)",
     ].join("\n")]);
     // the node, a client of the peer's servers and of its own UDP server
     ns.inNs(ns.node, ["python3", "-c", [
       "import socket, time",
-      "t = socket.socket(); t.bind(('192.0.2.2', 42000)); t.connect(('192.0.2.1', 9090)); t.send(b'ping'); t.recv(100); time.sleep(0.1)",
-      "t.shutdown(socket.SHUT_WR); t.recv(100); t.close(); time.sleep(0.2)",
-      "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.2', 42001)); u.settimeout(2); u.sendto(b'query', ('192.0.2.1', 5354)); u.recv(100)",
-      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('192.0.2.2', 42002)); s.settimeout(2); s.sendto(b'self', ('192.0.2.2', 5353)); s.recv(100)",
+      "t = socket.socket(); t.bind(('192.0.2.2', 42000)); t.connect(('192.0.2.1', 9090)); t.send(b'ping' * 100); t.recv(100); time.sleep(0.1)",
+      "t.shutdown(socket.SHUT_WR)",
+      "while t.recv(1000): pass",
+      "t.close(); time.sleep(0.2)",
+      "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('192.0.2.2', 42001)); u.settimeout(2); u.sendto(b'query' * 50, ('192.0.2.1', 5354)); u.recv(1000)",
+      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('192.0.2.2', 42002)); s.settimeout(2); s.sendto(b'self' * 50, ('192.0.2.2', 5353)); s.recv(1000)",
     ].join("\n")]);
     await new Promise((r) => setTimeout(r, 300));
     after = ns.nstat();
     kernelConns = conns(ns.inNs(ns.node, ["conntrack", "-L"], false));
     kernelSave = ns.inNs(ns.node, ["iptables-legacy-save", "-c"]);
     await stopCapture(cap);
+    await stopCapture(capCut);
     await Promise.all([servers.done, peerServers.done]);
     if (KEEP) { spawnSync("cp", [CAPTURE, KEEP]); spawnSync("cp", ["-r", snapDir, `${KEEP}.snap`]); writeFileSync(`${KEEP}.json`, JSON.stringify({ before, after, kernelConns, kernelSave })); }
   }
@@ -150,12 +163,12 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     cleanup();
   });
 
-  async function replay(nodeSends: "replay" | "skip") {
+  async function replay(nodeSends: "replay" | "skip", capture = CAPTURE) {
     const engine = await snapshotEngine(snapDir);
     engine.loadRuleset(kernelSave.replace(/\[\d+:\d+\]/g, "[0:0]"), "iptables-legacy-save");
     const results: PacketResult[] = [];
     const sink: CaptureSink = { packet: (k, i) => { results.push(engine.decodeRaw(k, i)); } };
-    const st = await replayCapture(engine, CAPTURE, sink, { nodeSends });
+    const st = await replayCapture(engine, capture, sink, { nodeSends });
     const replies = results.flatMap((r) => r.replies.map((q) => (q.kind === "tcp" ? `tcp ${q.flags}` : `icmp ${q.icmp_type}/${q.icmp_code}`)));
     /** The packets of the INVALID rule (-A INPUT -m conntrack --ctstate INVALID), as iptables -L -v counts them. */
     const invalid = Number(/\[(\d+):\d+\] -A INPUT -m conntrack --ctstate INVALID/.exec(engine.iptablesSave())?.[1] ?? -1);
@@ -197,6 +210,35 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     expect(c.emulated).toEqual(c.kernel);
     expect(c.kernel.TcpInSegs).toBeGreaterThan(0);
     expect(r.invalid).toBe(kernelInvalid);
+  });
+
+  it.skipIf(!TOOLS)("the same traffic captured with -s 96: the cut sends are still sends, and the results the kernel's", async () => {
+    // the cut capture holds the same frames, many of them cut (data segments, datagrams), sends among them
+    let frames = 0, cut = 0, cutSends = 0;
+    const r0 = CaptureReader.open(CAPTURE_CUT);
+    try {
+      while (r0.next()) {
+        frames++;
+        if (r0.capLen < r0.origLen) {
+          cut++;
+          if (r0.buf[r0.data + 10] === 4) cutSends++; // SLL2 PACKET_OUTGOING
+        }
+      }
+    } finally { r0.close(); }
+    const whole = await replay("replay");
+    const r = await replay("replay", CAPTURE_CUT);
+    expect(r.st.error, r.st.error?.message).toBeUndefined();
+    expect(frames).toBe(whole.st.frames);
+    expect(cut).toBeGreaterThanOrEqual(8);
+    expect(cutSends).toBeGreaterThanOrEqual(4);
+    // every outgoing frame still a node send; nothing counted as "other"
+    expect(r.st.nodeSends).toBe(whole.st.nodeSends);
+    expect(r.st.notReplayed).toEqual(whole.st.notReplayed);
+    expect(r.replies).toEqual([]);
+    expect(conns(r.engine.conntrackList())).toEqual(kernelConns);
+    const c = counterDeltas(COUNTERS, before, after, r.engine.counters());
+    expect(c.emulated).toEqual(c.kernel);
+    expect(r.invalid).toBe(0);
   });
 
   it.skipIf(!TOOLS)("--node-sends skip (the old behaviour) is not the kernel's: unreplied connections, INVALID segments, resets", async () => {
