@@ -17,9 +17,14 @@ import { EngineRunner } from "./runner.js";
 
 export interface RecordStats { packets: number; bytes: number; frames: number; localSkipped: number }
 
-/** Runs `gen` through `engine` (seeded with `seed`) and writes each arriving packet to `file`; stops after `maxPackets`. */
-export async function recordGenerated(engine: Engine, gen: TrafficGenerator, file: string, seed: number, maxPackets = Infinity): Promise<RecordStats> {
-  const w = CaptureWriter.toFile(file, { format: "pcapng" });
+/**
+ * Runs `gen` through `engine` (seeded with `seed`) and writes each arriving
+ * packet to `file`; stops after `maxPackets`. With `snaplen`, every frame is
+ * cut to its first `snaplen` bytes, as `tcpdump -s` cuts them (the wire
+ * length kept).
+ */
+export async function recordGenerated(engine: Engine, gen: TrafficGenerator, file: string, seed: number, maxPackets = Infinity, opts: { snaplen?: number } = {}): Promise<RecordStats> {
+  const w = CaptureWriter.toFile(file, { format: "pcapng", snaplen: opts.snaplen });
   const ids = new Map<number, number>();
   const runner = new EngineRunner(engine, seed);
   const scratch = new DataView(new ArrayBuffer(abi.PKT_SIZE));
