@@ -52,8 +52,9 @@ import {
 
 /**
  * Descriptor `index` of the fill was written from the arriving datagram at
- * l3 (IHL 5, not a fragment, whole: `l4` transport bytes, protocol `proto`,
- * ICMP type `icmpType`): recorded in the ring of block `cp` when a candidate.
+ * l3 (IHL 5, not a fragment; `l4` transport bytes captured, fewer than the
+ * datagram's when a snaplen cut it; protocol `proto`, ICMP type
+ * `icmpType`): recorded in the ring of block `cp` when a candidate.
  */
 // @ts-ignore: decorator
 @inline export function copyOriginal(cp: usize, l3: usize, l4: u32, proto: u32, icmpType: u32, index: u32): void {
