@@ -75,11 +75,12 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     for (let attempt = 0; attempt < 4; attempt++) {
       if (attempt > 0) ns?.remove();
       await scenario();
-      let arrived = 0, arrivedCut = 0;
-      forEachIPv4(CAPTURE, (_w, _r, link) => { if (link.pktType !== 4) arrived++; });
-      forEachIPv4(CAPTURE_CUT, (_w, _r, link) => { if (link.pktType !== 4) arrivedCut++; });
+      // (the two captures start and stop at different moments: their IPv4 frames are the test's traffic alone)
+      let arrived = 0, arrivedCut = 0, sent = 0, sentCut = 0;
+      forEachIPv4(CAPTURE, (_w, _r, link) => { if (link.pktType !== 4) arrived++; else sent++; });
+      forEachIPv4(CAPTURE_CUT, (_w, _r, link) => { if (link.pktType !== 4) arrivedCut++; else sentCut++; });
       const received = (after.IpInReceives ?? 0) - (before.IpInReceives ?? 0);
-      if (arrived === received && arrivedCut === received) return;
+      if (arrived === received && arrivedCut === received && sentCut === sent) return;
     }
     throw new Error("tcpdump lost frames in every attempt");
   }, 120000);
@@ -213,12 +214,14 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
   });
 
   it.skipIf(!TOOLS)("the same traffic captured with -s 96: the cut sends are still sends, and the results the kernel's", async () => {
-    // the cut capture holds the same frames, many of them cut (data segments, datagrams), sends among them
-    let frames = 0, cut = 0, cutSends = 0;
+    // the cut capture holds the same IPv4 frames, many of them cut (data segments, datagrams), sends among them
+    let ipv4 = 0, ipv4Cut = 0, cut = 0, cutSends = 0;
+    forEachIPv4(CAPTURE, () => { ipv4++; });
+    forEachIPv4(CAPTURE_CUT, () => { ipv4Cut++; });
+    expect(ipv4Cut).toBe(ipv4);
     const r0 = CaptureReader.open(CAPTURE_CUT);
     try {
       while (r0.next()) {
-        frames++;
         if (r0.capLen < r0.origLen) {
           cut++;
           if (r0.buf[r0.data + 10] === 4) cutSends++; // SLL2 PACKET_OUTGOING
@@ -228,12 +231,11 @@ describeKernel("the node's own sends in a capture (tcpdump -i any), replayed as 
     const whole = await replay("replay");
     const r = await replay("replay", CAPTURE_CUT);
     expect(r.st.error, r.st.error?.message).toBeUndefined();
-    expect(frames).toBe(whole.st.frames);
     expect(cut).toBeGreaterThanOrEqual(8);
     expect(cutSends).toBeGreaterThanOrEqual(4);
-    // every outgoing frame still a node send; nothing counted as "other"
+    // every outgoing frame still a node send; none counted as "other" (or anything else)
     expect(r.st.nodeSends).toBe(whole.st.nodeSends);
-    expect(r.st.notReplayed).toEqual(whole.st.notReplayed);
+    expect(Object.keys(r.st.notReplayed).filter((k) => k.startsWith("outgoing") || k.startsWith("loopback"))).toEqual([]);
     expect(r.replies).toEqual([]);
     expect(conns(r.engine.conntrackList())).toEqual(kernelConns);
     const c = counterDeltas(COUNTERS, before, after, r.engine.counters());
