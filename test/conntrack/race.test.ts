@@ -38,6 +38,8 @@ const PODS = [
 ];
 const NODE_IP = "10.0.0.2";
 const SYNS_PER_POD = 15000;
+/** Kernel clashes below this are retried: a handful says little about the overlap's order of magnitude. */
+const MIN_CLASHES = 10;
 const TWO_CPUS = osCpus().length >= 2;
 
 /** The sender: SYNs from one pod out of its world-side veth (AF_PACKET), from a synchronized start. */
@@ -157,8 +159,9 @@ describeKernel("conntrack confirm races (two CPUs, concurrent SNAT)", () => {
 
   it.skipIf(!TWO_CPUS)("insert_failed appears with concurrent SNAT and vanishes with --random-fully, in the kernel and in the emulator", async () => {
     let plain = await kernelRun(false);
-    // the kernel's CPUs may, on a busy machine, happen not to overlap: try again
-    for (let i = 0; i < 2 && plain.insertFailed === 0; i++) plain = await kernelRun(false);
+    // the kernel's CPUs may, on a busy machine, happen not to overlap, or barely (seen: one clash in 15,000
+    // rounds, where an idle run has ~50): too few to compare an order of magnitude with. Try again
+    for (let i = 0; i < 3 && plain.insertFailed < MIN_CLASHES; i++) plain = await kernelRun(false);
     const rf = await kernelRun(true);
     const emuPlain = await emulatorRun(plain.syns, false, 2);
     const emuPlain1 = await emulatorRun(plain.syns, false, 1);
