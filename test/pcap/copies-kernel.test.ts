@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, addFarNamespace, startCapture, stopCapture, legacyRestore, type NetnsPair, pythonInBackground } from "./netns-pair.js";
-import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
+import { scratchDir, haveCaptureKernelTools, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { SKIP_FORWARDED } from "../../host/pcap/node-sends.js";
 import type { Engine } from "../../host/engine.js";
@@ -29,7 +29,7 @@ import type { Engine } from "../../host/engine.js";
 const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "any.pcap");
-const TOOLS = haveTool("tcpdump") && haveTool("conntrack") && haveTool("iptables-legacy-restore") && haveTool("python3");
+const TOOLS = haveCaptureKernelTools();
 
 const RULES = `*nat
 :PREROUTING ACCEPT [0:0]
