@@ -6,7 +6,8 @@
  * egress.pcapng, on a capture with frames that are not replayed (ARP,
  * IPv6, outgoing copies), IPv4 fragments reassembled by conntrack (and a
  * duplicate dropped), headers ip_rcv rejects, over many slots of the
- * thread's ring; a capture cut in the middle of a frame stops both at the
+ * thread's ring (with frames kept for --out, a batch a slot; without,
+ * SLOT_BATCHES batches a slot, handed out a batch at a time); a capture cut in the middle of a frame stops both at the
  * same frame with the same error, byte offset and summary (exit status 2);
  * errors opening a capture and frames no mapping places read the same.
  */
@@ -20,6 +21,7 @@ import { csumAdd, csumFold } from "../../host/packet/wire.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import { CaptureWriter } from "../../host/pcap/write.js";
 import { parseMac } from "../../host/pcap/link.js";
+import { SLOT_BATCHES } from "../../host/replay/pcap-thread.js";
 import { demoEngine, demoNode, demoPackets, packetBytes, scratchDir } from "../pcap/helpers.js";
 
 const { dir, cleanup } = scratchDir();
@@ -166,11 +168,13 @@ describe("replay --pcap --decode-thread", () => {
     const auto = replay("auto", capture, []);
     const off = replay("off2", capture, ["--decode-thread", "off"]);
     expectSame(auto, off);
-    // without --out: no frames kept; on, auto and off
+    // without --out: no frames kept, SLOT_BATCHES batches a slot; on, auto and off, the ring
+    // wrapped many times (6 slots of 16 * SLOT_BATCHES descriptors)
+    expect((off.summary.input as { packets: number }).packets).toBeGreaterThan(6 * 16 * SLOT_BATCHES * 3);
     const runs = ["on", "auto", "off"].map((when) => {
       const d = join(dir, `plain-${when}`);
       mkdirSync(d, { recursive: true });
-      const r = cli(["--snapshot", snapDir, "--pcap", capture, "--batch", "100", "--jsonl", join(d, "r.jsonl"), "--decode-thread", when]);
+      const r = cli(["--snapshot", snapDir, "--pcap", capture, "--batch", "16", "--jsonl", join(d, "r.jsonl"), "--decode-thread", when]);
       return { status: r.status, stderr: r.stderr, stdout: r.stdout.replace(/^.*packets\/s.*$/m, ""), jsonl: readFileSync(join(d, "r.jsonl")) };
     });
     expect(runs[2]!.status, runs[2]!.stderr).toBe(0);
