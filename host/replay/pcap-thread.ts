@@ -66,26 +66,34 @@ export interface PcapThreadOptions {
   nodeSends?: NodeSendsMode;
   /** The forwarded copies among the outgoing frames (PcapSourceOptions.forwardedCopies; default "pair"). */
   forwardedCopies?: ForwardedCopiesMode;
-  /** The engine's batch (descriptors per fill). */
+  /** The engine's batch (descriptors per fill; a slot holds slotBatches(capacity, keepFrames) of them). */
   capacity: number;
-  /**
-   * Descriptors per slot (default: SLOT_BATCHES engine batches without
-   * keepFrames, one with it). fill() hands a slot out a batch at a time.
-   */
-  slotCapacity?: number;
   /** Slots in the ring (default 6). */
   slots?: number;
 }
 
 /**
- * Engine batches per ring slot without keepFrames. Every slot costs the two
- * threads a message, a wake-up and a release; a slot of 8 batches (2 MiB of
- * descriptors at the default batch) made the 1 GB capture cut at 128 bytes
- * replay at a median 3.51 M packets/s against 3.27 M with a slot per batch
- * (8 alternating runs of each, 2026-11-22), and the thread's CPU time fell
- * by about a fifth.
+ * Engine batches per ring slot without keepFrames, at most. Every slot
+ * costs the two threads a message, a wake-up and a release; a slot of 8
+ * batches (2 MiB of descriptors at the default batch) made the 1 GB capture
+ * cut at 128 bytes replay at a median 3.51 M packets/s against 3.27 M with
+ * a slot per batch (8 alternating runs of each, 2026-11-22), and the
+ * thread's CPU time fell by about a fifth.
  */
 export const SLOT_BATCHES = 8;
+/** Descriptors a slot holds at most when it holds more than one batch (2 MiB: large batches get fewer a slot). */
+export const SLOT_DESCRIPTORS = 8192;
+
+/**
+ * Engine batches of `capacity` descriptors per ring slot: one with
+ * keepFrames (each descriptor also has up to 1536 bytes of frame in the
+ * slot), else SLOT_BATCHES, fewer for batches over SLOT_DESCRIPTORS /
+ * SLOT_BATCHES (never less than one).
+ */
+export function slotBatches(capacity: number, keepFrames: boolean): number {
+  if (keepFrames) return 1;
+  return Math.max(1, Math.min(SLOT_BATCHES, Math.floor(SLOT_DESCRIPTORS / Math.max(1, capacity))));
+}
 
 /** What the thread is given. */
 export interface PcapThreadData {
@@ -98,6 +106,7 @@ export interface PcapThreadData {
   fastDecode: boolean;
   nodeSends: NodeSendsMode;
   forwardedCopies: ForwardedCopiesMode;
+  /** Descriptors per slot. */
   capacity: number;
   slots: number;
   ctl: SharedArrayBuffer;
@@ -227,7 +236,7 @@ export class ThreadedPcapSource implements PacketSource {
   private constructor(readonly label: string, private readonly opts: PcapThreadOptions) {
     this.slots = Math.max(2, opts.slots ?? 6);
     const keep = opts.keepFrames ?? true;
-    this.slotCap = Math.max(1, opts.slotCapacity ?? (keep ? opts.capacity : opts.capacity * SLOT_BATCHES));
+    this.slotCap = Math.max(1, opts.capacity) * slotBatches(opts.capacity, keep);
     this.slotBytes = this.slotCap * abi.PKT_SIZE;
     this.ctl = new Int32Array(new SharedArrayBuffer(32));
     const ring = new SharedArrayBuffer(this.slots * this.slotBytes);

@@ -7,8 +7,9 @@
  * IPv6, outgoing copies), IPv4 fragments reassembled by conntrack (and a
  * duplicate dropped), headers ip_rcv rejects, over many slots of the
  * thread's ring (with frames kept for --out, a batch a slot; without,
- * SLOT_BATCHES batches a slot, handed out a batch at a time); a capture cut in the middle of a frame stops both at the
- * same frame with the same error, byte offset and summary (exit status 2);
+ * slotBatches() batches a slot, handed out a batch at a time); a capture
+ * cut in the middle of a frame stops both at the same frame with the same
+ * error, byte offset and summary (exit status 2);
  * errors opening a capture and frames no mapping places read the same.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
@@ -21,7 +22,7 @@ import { csumAdd, csumFold } from "../../host/packet/wire.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import { CaptureWriter } from "../../host/pcap/write.js";
 import { parseMac } from "../../host/pcap/link.js";
-import { SLOT_BATCHES } from "../../host/replay/pcap-thread.js";
+import { SLOT_BATCHES, SLOT_DESCRIPTORS, slotBatches } from "../../host/replay/pcap-thread.js";
 import { demoEngine, demoNode, demoPackets, packetBytes, scratchDir } from "../pcap/helpers.js";
 
 const { dir, cleanup } = scratchDir();
@@ -168,8 +169,9 @@ describe("replay --pcap --decode-thread", () => {
     const auto = replay("auto", capture, []);
     const off = replay("off2", capture, ["--decode-thread", "off"]);
     expectSame(auto, off);
-    // without --out: no frames kept, SLOT_BATCHES batches a slot; on, auto and off, the ring
-    // wrapped many times (6 slots of 16 * SLOT_BATCHES descriptors)
+    // without --out: no frames kept, SLOT_BATCHES batches a slot at --batch 16; on, auto and
+    // off, the ring wrapped many times (6 slots of 16 * SLOT_BATCHES descriptors)
+    expect(slotBatches(16, false)).toBe(SLOT_BATCHES);
     expect((off.summary.input as { packets: number }).packets).toBeGreaterThan(6 * 16 * SLOT_BATCHES * 3);
     const runs = ["on", "auto", "off"].map((when) => {
       const d = join(dir, `plain-${when}`);
@@ -183,6 +185,19 @@ describe("replay --pcap --decode-thread", () => {
       expect(r.stderr).toBe(runs[2]!.stderr);
       expect(r.stdout).toBe(runs[2]!.stdout);
       expect(r.jsonl.equals(runs[2]!.jsonl)).toBe(true);
+    }
+  });
+
+  it("slots: a batch each with frames kept; else up to SLOT_BATCHES batches, at most SLOT_DESCRIPTORS descriptors unless one batch is more", () => {
+    expect(slotBatches(1024, true)).toBe(1);
+    expect(slotBatches(1024, false)).toBe(SLOT_BATCHES);
+    expect(slotBatches(1, false)).toBe(SLOT_BATCHES);
+    expect(slotBatches(SLOT_DESCRIPTORS / 2, false)).toBe(2);
+    expect(slotBatches(SLOT_DESCRIPTORS, false)).toBe(1);
+    expect(slotBatches(SLOT_DESCRIPTORS * 16, false)).toBe(1);
+    for (const batch of [1, 3, 100, 1000, 1024, 3000, 8192, 100000]) {
+      const k = slotBatches(batch, false);
+      expect(batch * k <= Math.max(SLOT_DESCRIPTORS, batch)).toBe(true);
     }
   });
 
