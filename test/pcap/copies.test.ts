@@ -17,7 +17,7 @@ import { writeFileSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
-import { Bytes, pcapngBlock as block, demoEngine, scratchDir } from "./helpers.js";
+import { Bytes, pcapngBlock as block, demoEngine, scratchDir, spareCore } from "./helpers.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource, type PcapEngine, type PcapSourceOptions } from "../../host/replay/pcap-source.js";
 import type { CoreExports } from "../../host/core/wasm.js";
@@ -35,7 +35,7 @@ let engine: Engine;
 let core: CoreExports;
 beforeAll(async () => {
   engine = await demoEngine();
-  core = (await Engine.create({ seed: 1 })).core;
+  core = await spareCore();
 });
 
 // ---- packets (right checksums) ----

@@ -21,7 +21,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import * as abi from "../../host/core/abi.js";
-import { Bytes, pcapngBlock as block, demoEngine, demoPackets, packetBytes, scratchDir, writeCapture, VARIETY } from "./helpers.js";
+import { Bytes, pcapngBlock as block, demoEngine, demoPackets, packetBytes, scratchDir, spareCore, writeCapture, VARIETY } from "./helpers.js";
 import { Engine } from "../../host/engine.js";
 import { PcapSource, type PcapEngine, type PcapSourceOptions } from "../../host/replay/pcap-source.js";
 import { CaptureError } from "../../host/pcap/errors.js";
@@ -38,7 +38,7 @@ let core: CoreExports;
 
 beforeAll(async () => {
   engine = await demoEngine();
-  core = (await Engine.create({ seed: 1 })).core;
+  core = await spareCore();
 });
 
 // ---- capture bytes, built here (little- or big-endian pcapng) ----

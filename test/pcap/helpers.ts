@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import * as abi from "../../host/core/abi.js";
 import { Engine, type EngineOptions } from "../../host/engine.js";
+import type { CoreExports } from "../../host/core/wasm.js";
 import { parseSnapshotFiles, readSnapshotDir } from "../../host/snapshot/read.js";
 import { buildDemoNode } from "../../host/scenario/eks-node.js";
 import { clusterForNode } from "../../host/scenario/cluster.js";
@@ -38,6 +39,11 @@ export async function demoEngine(opts: EngineOptions = {}): Promise<Engine> {
   const e = await Engine.create({ seed: 7, ...opts });
   e.load(snap, { hz: snap.hz });
   return e;
+}
+
+/** A second core instance, as the decode thread's (its capture decoder run beside an engine's). */
+export async function spareCore(): Promise<CoreExports> {
+  return (await Engine.create({ seed: 1 })).core;
 }
 
 /** Arriving packets of the demo workload (local ones cannot be captured on a link). */
