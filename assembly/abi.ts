@@ -1909,3 +1909,28 @@ export const TT_SLOT_SIZE = 32;
 export const TT_SLOT_PACKETS = 0;
 export const TT_SLOT_BYTES = 8;
 export const TT_SLOT_ADDR = 16;
+
+/**
+ * ----------------------------------------------------------------------------
+ * 12. Input records (assembly/replay/records.ts): a descriptor's input
+ *     fields alone, packed, for moving batches between threads.
+ * ----------------------------------------------------------------------------
+ * A descriptor's inputs are bytes [0, 72), [128, 144) and [220, 224); the
+ * rest is the core's (initOutputs clears it). An input record is those 92
+ * bytes back to back, padded to IN_SIZE: descriptor bytes [0, 72) at 0,
+ * [128, 144) at IN_B, [220, 224) at IN_C, then 4 zero bytes.
+ * `pkt_pack_inputs(base, n)` turns descriptors [0, n) at `base` into n
+ * records at `base` (in place, first to last: record k never reaches
+ * descriptor k + 1); `pkt_unpack_inputs(base, n)` turns n records at `base`
+ * back into descriptors (in place, last to first), writing their input
+ * fields only. The capture decode thread (host/replay/pcap-thread.ts)
+ * hands batches over as records: 96 bytes a packet to copy between the
+ * threads instead of 256.
+ */
+export const IN_SIZE = 96;
+/** Descriptor bytes [0, IN_A) start a record. */
+export const IN_A = 72;
+/** Where descriptor bytes [PKT_TCP_WSCALE, PKT_OUT_INNER_SRC) (128..143) are in a record. */
+export const IN_B = 72;
+/** Where descriptor bytes [PKT_INNER_ICMP_TYPE, PKT_NF_TRACE_LAST) (220..223) are in a record. */
+export const IN_C = 88;

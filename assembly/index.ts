@@ -17,6 +17,7 @@ import { processBatch } from "./pipeline";
 import { seedKeysSet, seedKeysDerive, seedKeysFill } from "./util/random";
 import { summaryCreate, summaryReset, summaryCollect } from "./replay/summary";
 import { talkersCreate, talkersAdd, talkersAddBatch } from "./replay/talkers";
+import { packInputs, unpackInputs } from "./replay/records";
 import { smpSet } from "./smp";
 import { replyRingInit, replyRingPtr, replyRingUsed, replyRingOverflow } from "./ipv4/reply";
 import { socketsSet } from "./ipv4/local";
@@ -197,6 +198,12 @@ export function talkers_create(counters: u32): usize { return talkersCreate(coun
 export function talkers_add(t: usize, addr: u32, bytes: u32): void { talkersAdd(t, addr, <f64>bytes); }
 /** Descriptors [0, n) at `base` by source into `bySrc` and by destination into `byDst` (their input fields). */
 export function talkers_add_batch(bySrc: usize, byDst: usize, base: usize, n: u32): void { talkersAddBatch(bySrc, byDst, base, n); }
+
+// ---- input records (abi.ts section 12) ----
+/** Descriptors [0, n) at `base` packed in place into input records. */
+export function pkt_pack_inputs(base: usize, n: u32): void { packInputs(base, n); }
+/** Input records [0, n) at `base` unpacked in place into descriptors (input fields only). */
+export function pkt_unpack_inputs(base: usize, n: u32): void { unpackInputs(base, n); }
 
 // ---- route queries (ip route get) ----
 let qReason: i32 = 0;

@@ -44,6 +44,8 @@ export interface CoreExports {
   talkers_create(counters: number): number;
   talkers_add(t: number, addr: number, bytes: number): void;
   talkers_add_batch(bySrc: number, byDst: number, base: number, n: number): void;
+  pkt_pack_inputs(base: number, n: number): void;
+  pkt_unpack_inputs(base: number, n: number): void;
   process_batch_partial(base: number, count: number, final: number): number;
   smp_set(cpus: number, windowNs: bigint): void;
   conn_socks_keep(keep: number): void;

@@ -82,13 +82,6 @@ export interface PcapSourceOptions {
    */
   fastDecode?: CoreExports;
   /**
-   * The batch buffers given to fill() hold zeros outside the descriptors'
-   * input fields (a ring only descriptors are written to: the decode
-   * thread's): the fast path then copies whole descriptors from the core's
-   * memory, where those bytes are zero too, instead of the input fields one by one.
-   */
-  zeroedTargets?: boolean;
-  /**
    * The node's own sends among the outgoing frames (host/pcap/node-sends.ts):
    * "replay" (default) replays them as packets a local process sends
    * (PF_LOCAL), and takes a frame on lo as what the node sent (libpcap keeps
@@ -242,7 +235,7 @@ export class PcapSource implements PacketSource {
   static fromReader(r: CaptureReader, engine: PcapEngine, opts: PcapSourceOptions = {}): PcapSource {
     const src = new PcapSource(r.file, r, new IngressResolver(engine.node, opts.ingress), opts.verifyChecksums ?? true, opts.keepFrames ?? true, engine, opts.nodeSends ?? "replay", opts.forwardedCopies ?? "pair");
     if (opts.fastDecode && !src.keepFrames && r.src.linear?.memory === opts.fastDecode.memory) {
-      src.fast = new FastDecode(opts.fastDecode, src.ingress, opts.zeroedTargets ?? false, src.outgoing, src.loSlot, src.copies !== undefined);
+      src.fast = new FastDecode(opts.fastDecode, src.ingress, src.outgoing, src.loSlot, src.copies !== undefined);
       src.fastDecodeCore = opts.fastDecode;
       // the candidates in the core's memory: the host and the core decode a fill's frames in turns
       if (src.copies) src.copies = new CopyPairer(opts.fastDecode.memory, src.fast.copiesBlock);
@@ -588,7 +581,7 @@ export class FastDecode {
   /** The forwarded-copy pairing block (cf.CP_*; host/pcap/copies.ts), 0 without pairing. */
   readonly copiesBlock: number;
 
-  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly zeroedTargets: boolean, private readonly outgoing?: OutgoingClassifier, loSlot = 0, copies = false) {
+  constructor(private readonly core: CoreExports, private readonly ingress: IngressResolver, private readonly outgoing?: OutgoingClassifier, loSlot = 0, copies = false) {
     // the ingress table: IngressResolver's maps under their CDK_* kinds
     const mp = ingress.maps();
     const entries: [number, number, number][] = [];
@@ -755,8 +748,7 @@ export class FastDecode {
       }
       if (k > 0 && !direct) {
         const to = dv.byteOffset + base + n * abi.PKT_SIZE;
-        if (this.zeroedTargets) this.toU8.set(this.memU8.subarray(this.scratch, this.scratch + k * abi.PKT_SIZE), to);
-        else copyInputFields(this.memU8, this.memI32, this.scratch, this.toU8, this.toI32, to, k);
+        copyInputFields(this.memU8, this.memI32, this.scratch, this.toU8, this.toI32, to, k);
       }
       // copies paired with descriptors copied out before this call: patched in the batch
       if (cp && got > 0) {

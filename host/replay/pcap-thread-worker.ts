@@ -1,11 +1,12 @@
 /**
  * The capture decode thread of a ThreadedPcapSource (pcap-thread.ts): a
  * PcapSource on its own engine filling the ring's slots one after the
- * other, each batch announced by a message; it waits while every slot is
+ * other with input records (abi.ts section 12), each batch announced by a message; it waits while every slot is
  * out to the main thread (released in W_RELEASED), and stops when asked
  * (W_STOP), at the end of the capture, or after its error.
  */
 import * as abi from "../core/abi.js";
+import type { Engine } from "../engine.js";
 import { InputError } from "../snapshot/errors.js";
 import type { IngressMap } from "../pcap/ingress.js";
 import { PcapSource } from "./pcap-source.js";
@@ -20,6 +21,7 @@ export async function runThread(d: PcapThreadData): Promise<void> {
     Atomics.notify(ctl, W_POSTED);
   };
   let src: PcapSource;
+  let engine: Engine;
   /** The sums of the running totals last sent (skipped, host counters, fragments): -1 = never sent. */
   const sent = [-1, -1, -1];
   const changed = (i: number, totals: Record<string, number> | undefined): Record<string, number> | undefined => {
@@ -37,7 +39,7 @@ export async function runThread(d: PcapThreadData): Promise<void> {
     // warnings about the node were given by the replaying engine's loading
     const files = { ...d.spec.files };
     delete files["iptables-save.txt"];
-    const { engine } = await loadEngine({ ...d.spec, files, iptables: undefined }, { seed: 0, batch: 1, warn: () => {} });
+    ({ engine } = await loadEngine({ ...d.spec, files, iptables: undefined }, { seed: 0, batch: 1, warn: () => {} }));
     const ingress: IngressMap = { ...d.ingress };
     if (d.spelling) {
       const m = (await import(d.spelling.module)) as Record<string, Pick<IngressMap, "optionName" | "suggest">>;
@@ -51,15 +53,19 @@ export async function runThread(d: PcapThreadData): Promise<void> {
     const ruleset = Atomics.load(ctl, W_CONNTRACK) === 2 ? { compiled: { conntrack: true } } : undefined;
     const view = { node: engine.node, ruleset, addCounter: (i: number, n: number) => { counters.push(i, n); } };
     // the core's capture decoder decodes the common records (without keepFrames)
-    src = PcapSource.open(d.file, view, { ingress, verifyChecksums: d.verifyChecksums, keepFrames: d.keepFrames, nodeSends: d.nodeSends, forwardedCopies: d.forwardedCopies, fastDecode: d.fastDecode === false ? undefined : engine.core, zeroedTargets: true });
+    src = PcapSource.open(d.file, view, { ingress, verifyChecksums: d.verifyChecksums, keepFrames: d.keepFrames, nodeSends: d.nodeSends, forwardedCopies: d.forwardedCopies, fastDecode: d.fastDecode === false ? undefined : engine.core });
   } catch (e) {
     post({ t: "failed", error: errorData(e) });
     return;
   }
   try {
     post({ t: "open", size: src.size });
-    const slotBytes = d.capacity * abi.PKT_SIZE;
-    const dv = new DataView(d.ring);
+    // a slot's descriptors are decoded into the core's memory (the decoder writes them in place), packed
+    // there into input records (abi.ts section 12) and copied into the ring: 96 bytes a packet, not 256
+    const core = engine.core;
+    const staging = core.alloc(d.capacity * abi.PKT_SIZE);
+    const slotBytes = d.capacity * abi.IN_SIZE;
+    const ring = new Uint8Array(d.ring);
     for (let seq = 0; ; seq++) {
       // a free slot: at most `slots` batches out to the main thread
       for (;;) {
@@ -72,10 +78,15 @@ export async function runThread(d: PcapThreadData): Promise<void> {
       let n = 0;
       let error: InputError | undefined;
       try {
-        n = src.fill(dv, (seq % d.slots) * slotBytes, d.capacity);
+        engine.mem.refresh();
+        n = src.fill(engine.mem.dv, staging, d.capacity);
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         error = e;
+      }
+      if (n > 0) {
+        core.pkt_pack_inputs(staging, n);
+        ring.set(new Uint8Array(core.memory.buffer, staging, n * abi.IN_SIZE), (seq % d.slots) * slotBytes);
       }
       let frames: ArrayBuffer | undefined;
       if (d.keepFrames && n > 0) {

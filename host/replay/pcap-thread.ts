@@ -3,10 +3,16 @@
  * `replay --pcap` when the machine has a CPU to spare. The thread
  * (pcap-thread-worker.ts) reads the file and decodes its frames with a
  * PcapSource of its own (its own Engine for the node's devices and the
- * ruleset's conntrack flag), writing each batch of descriptors straight
- * into a slot of a ring of SharedArrayBuffer slots; the main thread's
- * fill() copies a slot into the engine's batch buffer while the thread
- * decodes the next ones, so reading and decoding overlap the engine.
+ * ruleset's conntrack flag) into its core's memory, packing each batch
+ * into input records (abi.ts section 12: the descriptors' input fields,
+ * 96 bytes a packet instead of 256) in a slot of a ring of
+ * SharedArrayBuffer slots; the main thread's fill() copies a slot's records
+ * into the engine's batch buffer, where the engine's core unpacks them,
+ * while the thread decodes the next ones, so reading and decoding overlap
+ * the engine. (Records made the 1 GB capture cut at 128 bytes replay at a
+ * median 3.59 M packets/s against 3.30 M with whole descriptors, 10
+ * alternating runs of each, 2026-11-22: the copies out of the shared ring
+ * were ~10% of the replaying thread's time.)
  * Without keepFrames the thread's core decodes the common records itself
  * (PcapSourceOptions.fastDecode, assembly/capture/decode.ts; the
  * `fastDecode` option, default on), the read buffer in its memory.
@@ -38,6 +44,7 @@ import { CaptureError } from "../pcap/errors.js";
 import { IngressMapError, type IngressMap } from "../pcap/ingress.js";
 import { inputNotes, type PcapEngine } from "./pcap-source.js";
 import type { NodeSpec } from "./setup.js";
+import type { CoreExports } from "../core/wasm.js";
 import type { PacketSource, SourceProgress } from "./sources.js";
 import type { NodeSendsMode } from "../pcap/node-sends.js";
 import type { ForwardedCopiesMode } from "../pcap/copies.js";
@@ -75,13 +82,17 @@ export interface PcapThreadOptions {
 /**
  * Engine batches per ring slot without keepFrames, at most. Every slot
  * costs the two threads a message, a wake-up and a release; a slot of 8
- * batches (2 MiB of descriptors at the default batch) made the 1 GB capture
+ * batches (8,192 descriptors at the default batch) made the 1 GB capture
  * cut at 128 bytes replay at a median 3.51 M packets/s against 3.27 M with
  * a slot per batch (8 alternating runs of each, 2026-11-22), and the
  * thread's CPU time fell by about a fifth.
  */
 export const SLOT_BATCHES = 8;
-/** Descriptors a slot holds at most when it holds more than one batch (2 MiB: large batches get fewer a slot). */
+/**
+ * Descriptors a slot holds at most when it holds more than one batch
+ * (the thread decodes a slot's worth in its core: 2 MiB of descriptors;
+ * large batches get fewer a slot).
+ */
 export const SLOT_DESCRIPTORS = 8192;
 
 /**
@@ -93,6 +104,26 @@ export const SLOT_DESCRIPTORS = 8192;
 export function slotBatches(capacity: number, keepFrames: boolean): number {
   if (keepFrames) return 1;
   return Math.max(1, Math.min(SLOT_BATCHES, Math.floor(SLOT_DESCRIPTORS / Math.max(1, capacity))));
+}
+
+/**
+ * The engine a ThreadedPcapSource fills batches for: with its core, batches
+ * in the core's memory are unpacked by it (pkt_unpack_inputs).
+ */
+export type ReplayingEngine = PcapEngine & { readonly core?: Pick<CoreExports, "memory" | "pkt_unpack_inputs"> };
+
+/**
+ * Input records (abi.ts section 12) [0, n) of `from` into the input fields
+ * of descriptors [0, n) of `to`: the core's pkt_unpack_inputs, for a batch
+ * outside the core's memory.
+ */
+export function unpackInputs(from: Uint8Array, to: Uint8Array, n: number): void {
+  for (let k = 0; k < n; k++) {
+    const r = k * abi.IN_SIZE, d = k * abi.PKT_SIZE;
+    to.set(from.subarray(r, r + abi.IN_A), d);
+    to.set(from.subarray(r + abi.IN_B, r + abi.IN_B + (abi.PKT_OUT_INNER_SRC - abi.PKT_TCP_WSCALE)), d + abi.PKT_TCP_WSCALE);
+    to.set(from.subarray(r + abi.IN_C, r + abi.IN_C + 4), d + abi.PKT_INNER_ICMP_TYPE);
+  }
 }
 
 /** What the thread is given. */
@@ -198,7 +229,7 @@ export class ThreadedPcapSource implements PacketSource {
   private readonly slotCap: number;
   private workerError?: Error;
   private received = 0;
-  private engine?: PcapEngine;
+  private engine?: ReplayingEngine;
   private opened = false;
   private closed = false;
   /** The batch being handed out: its slot, descriptors, how many handed out. */
@@ -237,7 +268,7 @@ export class ThreadedPcapSource implements PacketSource {
     this.slots = Math.max(2, opts.slots ?? 6);
     const keep = opts.keepFrames ?? true;
     this.slotCap = Math.max(1, opts.capacity) * slotBatches(opts.capacity, keep);
-    this.slotBytes = this.slotCap * abi.PKT_SIZE;
+    this.slotBytes = this.slotCap * abi.IN_SIZE;
     this.ctl = new Int32Array(new SharedArrayBuffer(32));
     const ring = new SharedArrayBuffer(this.slots * this.slotBytes);
     this.ring = new Uint8Array(ring);
@@ -269,7 +300,7 @@ export class ThreadedPcapSource implements PacketSource {
    * threw); `engine` is the replaying engine, which gets the reassembly's
    * SNMP counters.
    */
-  open(engine: PcapEngine): this {
+  open(engine: ReplayingEngine): this {
     if (this.opened) throw new Error("ThreadedPcapSource.open(): already open");
     this.engine = engine;
     // the thread's node has no ruleset (compiling it twice would only cost time): whether it turns conntrack on
@@ -343,7 +374,13 @@ export class ThreadedPcapSource implements PacketSource {
     const m = this.cur;
     const k = Math.min(max, m.n - this.pos);
     const slot = (this.seq % this.slots) * this.slotBytes;
-    new Uint8Array(dv.buffer, dv.byteOffset + base, k * abi.PKT_SIZE).set(this.ring.subarray(slot + this.pos * abi.PKT_SIZE, slot + (this.pos + k) * abi.PKT_SIZE));
+    const records = this.ring.subarray(slot + this.pos * abi.IN_SIZE, slot + (this.pos + k) * abi.IN_SIZE);
+    const core = this.engine!.core;
+    if (core && dv.buffer === core.memory.buffer) {
+      // the records at the batch's start, unpacked there by the core
+      new Uint8Array(dv.buffer, dv.byteOffset + base, k * abi.IN_SIZE).set(records);
+      core.pkt_unpack_inputs(dv.byteOffset + base, k);
+    } else unpackInputs(records, new Uint8Array(dv.buffer, dv.byteOffset + base, k * abi.PKT_SIZE), k);
     this.fillPos = this.pos;
     this.pos += k;
     if (this.pos >= m.n) {

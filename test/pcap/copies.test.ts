@@ -410,15 +410,25 @@ describe("the decode thread and --workers 2 carry the seen fields", () => {
     const { ThreadedPcapSource } = await import("../../dist/host/replay/pcap-thread.js") as unknown as typeof import("../../host/replay/pcap-thread.js");
     const spec = readNodeSpec(snapshot);
     const e = await demoEngine();
-    for (const forwardedCopies of ["pair", "skip"] as const) {
+    // into a buffer of its own (the host unpacks the records) and into the engine's batch buffer (its core does)
+    for (const [forwardedCopies, inCore] of [["pair", false], ["skip", false], ["pair", true]] as const) {
       const th = ThreadedPcapSource.start(file, { spec, capacity: 1024, keepFrames: false, forwardedCopies }).open(e);
-      const buf = new ArrayBuffer(1024 * abi.PKT_SIZE);
-      const n = th.fill(new DataView(buf), 0, 1024);
-      expect(th.fill(new DataView(buf), 0, 1024)).toBe(0);
+      const { ptr } = e.batchBuffer;
+      const dv = inCore ? e.mem.dv : new DataView(new ArrayBuffer(1024 * abi.PKT_SIZE));
+      const base = inCore ? ptr : 0;
+      const n = th.fill(dv, base, 1024);
+      const got = Buffer.from(dv.buffer, base, n * abi.PKT_SIZE).slice();
+      expect(th.fill(dv, base, 1024)).toBe(0);
       th.close();
       const host = decode(file, "host", { forwardedCopies });
       expect(n).toBe(host.descs.length);
-      for (let k = 0; k < n; k++) expect(Buffer.from(buf, k * abi.PKT_SIZE, abi.PKT_SIZE).subarray(0, abi.PKT_VERDICT).equals(host.descs[k]!.subarray(0, abi.PKT_VERDICT))).toBe(true);
+      // every input field (the thread hands them over as input records: abi.ts section 12)
+      for (let k = 0; k < n; k++) {
+        const d = got.subarray(k * abi.PKT_SIZE, (k + 1) * abi.PKT_SIZE), want = host.descs[k]!;
+        for (const [a, b] of [[0, abi.PKT_VERDICT], [abi.PKT_TCP_WSCALE, abi.PKT_OUT_INNER_SRC], [abi.PKT_INNER_ICMP_TYPE, abi.PKT_NF_TRACE_LAST]] as const) {
+          expect(d.subarray(a, b).equals(want.subarray(a, b))).toBe(true);
+        }
+      }
       expect(th.copiesPaired).toBe(host.paired);
       expect(host.paired).toBe(forwardedCopies === "pair" ? 7 : 0);
     }

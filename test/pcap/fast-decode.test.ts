@@ -147,8 +147,8 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
   const size = base + batch * abi.PKT_SIZE;
   const at = opts.inCore ? core.alloc(size) : 0;
   const target = opts.inCore ? core.memory.buffer : new ArrayBuffer(size);
-  // bytes no decoder writes: a sentinel, or zeros (a ring only descriptors are written to: zeroedTargets)
-  new Uint8Array(target, at, size).fill(opts.zeroedTargets ? 0 : 0xa5);
+  // bytes no decoder writes: a sentinel
+  new Uint8Array(target, at, size).fill(0xa5);
   const dv = new DataView(target, at, size);
   if (opts.eager) src.fastBackoffMax = 0; // the fast path tried again after every record the host decodes
   for (;;) {
@@ -236,8 +236,8 @@ describe("the core's capture decoder decodes as the host does", () => {
     // frames up to 1500 bytes: several refills of a 512 KiB buffer read 64 KiB at a time
     const big = demo.map((b, i) => (i % 3 === 0 ? b : b));
     await writeCapture(f, demoPk.map((p, i) => ({ ...p, t: i * 1e-5 })), big);
-    for (const [verifyChecksums, batch, base, conntrack, zeroedTargets, inCore] of  [[true, 1024, 0, true, false, false], [false, 1024, 0, false, true, false], [true, 7, 0, false, false, true], [false, 33, 2, true, true, false], [false, 100, 2, false, false, true]] as const) {
-      const took = same(f, { verifyChecksums, batch, base, conntrack, zeroedTargets, inCore, bufferSize: 512 << 10, readChunk: 64 << 10 });
+    for (const [verifyChecksums, batch, base, conntrack, inCore] of  [[true, 1024, 0, true, false], [false, 1024, 0, false, false], [true, 7, 0, false, true], [false, 33, 2, true, false], [false, 100, 2, false, true]] as const) {
+      const took = same(f, { verifyChecksums, batch, base, conntrack, inCore, bufferSize: 512 << 10, readChunk: 64 << 10 });
       expect(took).toBeGreaterThan(demo.length * 0.9);
     }
   });
@@ -336,7 +336,7 @@ describe("the core's capture decoder decodes as the host does", () => {
       for (const conntrack of [false, true]) {
         for (const batch of [1024, 5]) {
           took += same(f, { verifyChecksums, conntrack, batch, eager: true });
-          took += same(f, { verifyChecksums, conntrack, batch, eager: true, zeroedTargets: true });
+          took += same(f, { verifyChecksums, conntrack, batch, eager: true });
           took += same(f, { verifyChecksums, conntrack, batch, eager: batch === 5, ingress: { bySource: [{ cidr: "0.0.0.0/0", link: "eth0" }] } });
           took += same(f, { verifyChecksums, conntrack, batch, eager: true, ingress: { byMac: { [other]: "eth1" }, byIfindex: { 999: "eth1" }, bySource: [{ cidr: "52.0.0.0/8", link: "eth0" }] } });
         }
@@ -585,14 +585,14 @@ describe("the core's capture decoder decodes as the host does", () => {
       expect(cut.skipped).toEqual(whole.skipped);
       expect(same(fcut, { batch: 7, eager: true })).toBeGreaterThan(demo.length);
       let paired = 0;
-      for (const [batch, base, zeroedTargets, inCore, eager] of [[1024, 0, false, false, true], [1024, 0, true, false, false], [100, 2, false, true, true], [7, 0, true, false, true], [129, 0, false, false, false], [3, 0, false, true, false]] as const) {
-        const took = same(f, { batch, base, zeroedTargets, inCore, eager });
+      for (const [batch, base, inCore, eager] of [[1024, 0, false, true], [1024, 0, false, false], [100, 2, true, true], [7, 0, false, true], [129, 0, false, false], [3, 0, true, false]] as const) {
+        const took = same(f, { batch, base, inCore, eager });
         expect(took).toBeGreaterThan(demo.length);
-        const { out } = decode(f, true, { batch, base, zeroedTargets, inCore, eager });
+        const { out } = decode(f, true, { batch, base, inCore, eager });
         if (batch === 1024) paired = out.copiesPaired;
         expect(out.copiesPaired).toBeGreaterThan(0);
         // --forwarded-copies skip: the same, nothing paired
-        same(f, { batch, base, zeroedTargets, inCore, eager, forwardedCopies: "skip" });
+        same(f, { batch, base, inCore, eager, forwardedCopies: "skip" });
       }
       // most copies pair (in full batches: all but a copy sent twice, and those whose original the previous fill had)
       expect(paired).toBeGreaterThan(demo.length * 0.7);
