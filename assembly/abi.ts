@@ -1235,9 +1235,11 @@ export const NFX_SLOT = 8;
  * State shared by the core and a compiled chain walk (assembly/netfilter/
  * jit.ts, host/netfilter/jit/): JIT_STATE_SIZE bytes at a fixed address
  * (nf_jit_state_ptr). The core writes the hook's devices and the packet's
- * conntrack state bits before the call; the compiled code writes the entry
- * whose verdict ended the walk, and a target's drop reason (through
- * nf_jit_target, which also refreshes the state bits).
+ * conntrack state bits and entry before the call; the compiled code writes
+ * the entry whose verdict ended the walk, and a target's drop reason
+ * (through nf_jit_target, which also refreshes the state bits and entry).
+ * `-m addrtype` calls nf_jit_addr_type(addr, dev, limit) for an address's
+ * type (inet_dev_addr_type: RTN_*), the rest of the match compiled.
  */
 export const JIT_STATE_SIZE = 32;
 /** u32 entry id of the rule or policy whose verdict ended the walk. */
@@ -1256,6 +1258,14 @@ export const JS_OUT_DEV = 12;
 export const JS_CT_STATE = 16;
 /** u32 1 when the matched entries are recorded in the rule trace (TRACE_MATCHED), else 0 (kept by trace.ts traceInit). */
 export const JS_TRACE = 20;
+/**
+ * u32 address of the packet's conntrack entry (0: none), written with
+ * JS_CT_STATE: the compiled MARK and CONNMARK targets read and write the
+ * connection's mark there (at CT_ENTRY_MARK) themselves.
+ */
+export const JS_CT_ENTRY = 24;
+/** Offset of the connection mark (u32, ct->mark) in a conntrack entry (assembly/conntrack/entry.ts). */
+export const CT_ENTRY_MARK = 28;
 
 /** Entry (variable size). */
 export const E_SIZE = 0;

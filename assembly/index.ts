@@ -34,7 +34,7 @@ import {
 import { EINVAL } from "./util/errno";
 import { setFlow, resRoute } from "./fib/flow";
 import { fibLookup } from "./fib/rules";
-import { jitState, jitSet, jitMatch, jitTarget, jitTrace, jitWalkChain } from "./netfilter/jit";
+import { jitState, jitSet, jitMatch, jitAddrType, jitTarget, jitTrace, jitWalkChain } from "./netfilter/jit";
 import { nfProgramLoad, nfProgramReset, prog as nfProg, counters as nfCounters, nfCountersReset, entryCount, nfacct, ctEnabled } from "./netfilter/program";
 import { traceInit, traceRingPtr, traceRingUsed, TRACE_MATCHED } from "./netfilter/trace";
 import { recentReset } from "./netfilter/recent";
@@ -92,6 +92,8 @@ export function nf_jit_state_ptr(): usize { return jitState; }
 export function nf_jit_set(t: u32, h: u32, index: u32, needsCt: u32): void { jitSet(t, h, index, needsCt != 0); }
 /** Called by compiled walks: entry `e`'s match at `m` (one the compiled code does not inline). */
 export function nf_jit_match(p: usize, e: usize, m: usize): u32 { return jitMatch(p, e, m); }
+/** Called by compiled walks: `-m addrtype`'s inet_dev_addr_type of `addr` (RTN_*), limited to device `dev` when `limit` is 1. */
+export function nf_jit_addr_type(addr: u32, dev: u32, limit: u32): u32 { return jitAddrType(addr, dev, limit); }
 /** Called by compiled walks: entry `e`'s non-standard target (a verdict, or 0xFFFFFFFF to continue). */
 export function nf_jit_target(p: usize, e: usize): u32 { return jitTarget(p, e); }
 /** Called by compiled walks: user chain `chain` walked by the interpreter (2 when it returns, else a verdict). */

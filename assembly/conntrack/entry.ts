@@ -57,7 +57,7 @@
  * (4 bytes each, nf_conntrack_buckets of them); a SNATed or masqueraded
  * connection adds a 12-byte NAT extension record.
  */
-import { IPS_NAT_CLASH } from "../abi";
+import { IPS_NAT_CLASH, CT_ENTRY_MARK } from "../abi";
 
 export const TUPLE_SIZE: usize = 12;
 export const T_SRC: usize = 0;
@@ -74,7 +74,7 @@ export const CT_ORIG: usize = 0;
 export const CT_REPLY: usize = 12;
 const CT_STATUS: usize = 24;
 const CT_AUX: usize = 26;
-const CT_MARK: usize = 28;
+const CT_MARK: usize = CT_ENTRY_MARK; // in the ABI: compiled CONNMARK targets use it
 // TCP
 const CT_SEEN: usize = 32;
 const TCPS_SIZE: usize = 16;

@@ -27,9 +27,11 @@
  * (and the bits again after each target it runs); the compiled code writes
  * the verdict entry, and a target's drop reason through jitTarget.
  */
-import { JIT_STATE_SIZE, JS_VERDICT_ENTRY, JS_DROP_REASON, JS_IN_DEV, JS_OUT_DEV, JS_CT_STATE, JS_TRACE, E_TARGET, DROP_NETFILTER, TR_MATCHED } from "../abi";
+import { JIT_STATE_SIZE, JS_VERDICT_ENTRY, JS_DROP_REASON, JS_IN_DEV, JS_OUT_DEV, JS_CT_STATE, JS_CT_ENTRY, JS_TRACE, E_TARGET, DROP_NETFILTER, TR_MATCHED } from "../abi";
 import { hsIn, hsOut } from "./state";
-import { matchOne, ctStateBit } from "./match";
+import { matchOne, ctStateBit, devAddrType } from "./match";
+import { pktCt } from "../conntrack/core";
+import { ctPtr } from "../conntrack/table";
 import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
 import { traceRecord } from "./trace";
 import { walkChain, NF_CONTINUE, verdictEntry, walkDropReason } from "./walk";
@@ -79,13 +81,25 @@ let jitNeedsCt: u32 = 0;
   store<u32>(jitState, hsOut, JS_OUT_DEV);
   store<i32>(jitState, DROP_NETFILTER, JS_DROP_REASON);
   const needsCt = slot & JIT_NEEDS_CT;
-  if (needsCt) store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  if (needsCt) jitCtState(p);
   // a target may run a walk of its own (REJECT's icmp_send through OUTPUT): this one's flag after it
   const outer = jitNeedsCt;
   jitNeedsCt = needsCt;
   const v = call_indirect<u32>(slot & ~JIT_NEEDS_CT, p);
   jitNeedsCt = outer;
   return v;
+}
+
+/** The packet's conntrack state bits and entry into JIT_STATE (JIT_NEEDS_CT walks read them). */
+function jitCtState(p: usize): void {
+  store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  const id = pktCt(p);
+  store<u32>(jitState, id != 0 ? <u32>ctPtr(id - 1) : 0, JS_CT_ENTRY);
+}
+
+/** inet_dev_addr_type for `-m addrtype` in compiled code: `addr`'s RTN_* type, on device `dev` only when `limit`. */
+export function jitAddrType(addr: u32, dev: u32, limit: u32): u32 {
+  return devAddrType(dev, limit != 0, addr);
 }
 
 /** Entry `e`'s match at `m` for packet `p` (a match the compiled code does not inline): 1 or 0. */
@@ -104,7 +118,7 @@ export function jitWalkChain(p: usize, chain: u32): u32 {
     store<u32>(jitState, verdictEntry, JS_VERDICT_ENTRY);
     store<i32>(jitState, walkDropReason, JS_DROP_REASON);
   } else if (jitNeedsCt) {
-    store<u32>(jitState, ctStateBit(p), JS_CT_STATE); // its targets may have changed them
+    jitCtState(p); // its targets may have changed them (and a walk of their own written its own)
   }
   return r;
 }
@@ -118,7 +132,7 @@ export function jitTrace(p: usize, id: u32): void {
 export function jitTarget(p: usize, e: usize): u32 {
   const r = runTarget(p, e, <u32>load<u8>(e, E_TARGET));
   if (r != TGT_CONTINUE) store<i32>(jitState, targetDropReason, JS_DROP_REASON);
-  else if (jitNeedsCt) store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+  else if (jitNeedsCt) jitCtState(p);
   return r;
 }
 

@@ -275,7 +275,7 @@ function dccpFindOption(p: usize, option: u32): bool {
 }
 
 /** inet_dev_addr_type: the address type in the local table; with a device, only its own local routes count. */
-function devAddrType(dev: u32, limit: bool, addr: u32): u32 {
+export function devAddrType(dev: u32, limit: bool, addr: u32): u32 {
   if (isZeronet(addr) || isLbcast(addr)) return RTN_BROADCAST;
   if (isMulticast(addr)) return RTN_MULTICAST;
   const type = localTableLookup(addr);

@@ -138,7 +138,7 @@ export class NetfilterHost {
     let inst: WebAssembly.Instance;
     try {
       inst = new WebAssembly.Instance(new WebAssembly.Module(m.bytes as Uint8Array<ArrayBuffer>), {
-        core: { memory: core.memory, nf_jit_match: core.nf_jit_match, nf_jit_target: core.nf_jit_target, nf_jit_trace: core.nf_jit_trace, nf_jit_walk_chain: core.nf_jit_walk_chain },
+        core: { memory: core.memory, nf_jit_match: core.nf_jit_match, nf_jit_addr_type: core.nf_jit_addr_type, nf_jit_target: core.nf_jit_target, nf_jit_trace: core.nf_jit_trace, nf_jit_walk_chain: core.nf_jit_walk_chain },
       });
     } catch (e) {
       // a browser's main thread refusing a synchronous compile (RangeError); anything else is our bug

@@ -67,8 +67,23 @@ const SMALL_NODE_FILES: Record<string, string> = {
 };
 
 
-async function engine(ruleset: string, jit: boolean, trace: "off" | "matched", sysctl: Record<string, string>): Promise<Engine> {
-  const snap = parseSnapshotFiles(SMALL_NODE_FILES, "small node");
+/** The small node with its local table (the addresses' local and broadcast routes, as `ip route show table all` lists them). */
+const SMALL_NODE_LOCAL: Record<string, string> = {
+  ...SMALL_NODE_FILES,
+  "ip-route.txt": SMALL_NODE_FILES["ip-route.txt"] + [
+    "local 10.0.0.2 dev eth0 table local proto kernel scope host src 10.0.0.2",
+    "broadcast 10.0.0.255 dev eth0 table local proto kernel scope link src 10.0.0.2",
+    "local 127.0.0.0/8 dev lo table local proto kernel scope host src 127.0.0.1",
+    "local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1",
+    "local 192.168.1.1 dev eth1 table local proto kernel scope host src 192.168.1.1",
+    "local 192.168.1.2 dev eth1 table local proto kernel scope host src 192.168.1.1",
+    "broadcast 192.168.1.255 dev eth1 table local proto kernel scope link src 192.168.1.1",
+    "",
+  ].join("\n"),
+};
+
+async function engine(ruleset: string, jit: boolean, trace: "off" | "matched", sysctl: Record<string, string>, files = SMALL_NODE_FILES): Promise<Engine> {
+  const snap = parseSnapshotFiles(files, "small node");
   for (const [k, v] of Object.entries(sysctl)) snap.sysctl.set(k, v);
   snap.iptablesSave = ruleset;
   const e = await Engine.create({ seed: 11, jit });
@@ -183,7 +198,47 @@ function longChainRuleset(): string {
   return [...raw, ...nat, ...filter, ""].join("\n");
 }
 
+/**
+ * Marks carried through connections: CONNMARK set, save and restore with
+ * masks that differ (nfmask, ctmask) on connections whose mark is not 0,
+ * MARK, and `-m addrtype` with and without --limit-iface-in/out, inverted,
+ * on source and destination; the marks decide verdicts.
+ */
+const MARKS = ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+  "-A PREROUTING -m conntrack --ctstate NEW -j CONNMARK --set-xmark 0xa5005a/0xff00ff",
+  "-A PREROUTING -j CONNMARK --restore-mark --nfmask 0xffff --ctmask 0xff0000",
+  "-A PREROUTING -i eth0 -m addrtype --dst-type LOCAL --limit-iface-in -j MARK --set-xmark 0x100/0x300",
+  "-A PREROUTING -i eth1 -m addrtype ! --dst-type LOCAL --limit-iface-in -j MARK --set-xmark 0x200/0x300",
+  "-A PREROUTING -m addrtype --src-type UNICAST ! --dst-type BROADCAST -j MARK --set-xmark 0x400/0x400",
+  "-A PREROUTING -m mark --mark 0xa50000/0xff0000 -j CONNMARK --save-mark --nfmask 0xf0f0f0f --ctmask 0xff0fff",
+  "-A FORWARD -j CONNMARK --restore-mark --mask 0xff00",
+  "-A OUTPUT -j CONNMARK --set-xmark 0x11/0xff",
+  "-A OUTPUT -m addrtype --src-type LOCAL ! --dst-type LOCAL -j MARK --set-xmark 0x2000/0x2000",
+  "-A OUTPUT -m addrtype ! --dst-type LOCAL --limit-iface-out -j MARK --set-xmark 0x800/0x800",
+  "-A POSTROUTING -m mark --mark 0x400/0x400 -j CONNMARK --save-mark --nfmask 0xffff --ctmask 0xff00",
+  "COMMIT",
+  "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+  "-A FORWARD -m mark --mark 0x200/0x200 -m conntrack --ctstate ESTABLISHED -j DROP",
+  "-A INPUT -m mark --mark 0xa5/0xff -p udp -j DROP",
+  "-A INPUT -m mark --mark 0x5a/0xff -p tcp --tcp-flags RST RST -j DROP",
+  "COMMIT", ""].join("\n");
+
 describe("compiled chain walks = the interpreter", () => {
+  it("marks through connections: CONNMARK with different masks, MARK, addrtype", async () => {
+    for (const trace of ["off", "matched"] as const) {
+      const on = await engine(MARKS, true, trace, {}, SMALL_NODE_LOCAL);
+      const off = await engine(MARKS, false, trace, {}, SMALL_NODE_LOCAL);
+      const jit = on.ruleset!.stats.jit;
+      expect("walks" in jit && jit.walks).toEqual(expect.arrayContaining(["mangle/PREROUTING", "mangle/FORWARD", "mangle/OUTPUT", "mangle/POSTROUTING"]));
+      compare(on, off, MARKS, 5, 300, `marks, trace ${trace}`);
+      // the rules the comparison is about did match
+      const save = on.iptablesSave();
+      const matched = (rule: string) => save.split("\n").some((l) => /^\[[1-9]\d*:\d+\] /.test(l) && l.endsWith(rule));
+      for (const r of MARKS.split("\n").filter((l) => l.startsWith("-A ") && !l.includes("-j DROP"))) expect(matched(r), r).toBe(true);
+      expect(on.conntrackList()).toMatch(/mark=[1-9]/);
+    }
+  }, 120_000);
+
   it("chains too long to compile, walked by the interpreter inside compiled walks", async () => {
     const ruleset = longChainRuleset();
     for (const trace of ["off", "matched"] as const) {

@@ -11,13 +11,16 @@
  *   - per rule: count it as examined, test ip_packet_match's fields (only
  *     those the rule sets), then its matches (in order, or the inlined ones
  *     first when the order cannot matter: matchOrder) (inlined: mark, tcp
- *     and udp ports and flags, conntrack states; the others call the core's own match code,
+ *     and udp ports and flags, conntrack states; addrtype compiled but for
+ *     the address type, which the core's inet_dev_addr_type gives
+ *     (nf_jit_addr_type); the others call the core's own match code,
  *     nf_jit_match, so stateful matches keep their state in one place),
  *     then count the rule (packets, bytes) and run its target: ACCEPT and
  *     DROP end the walk, a jump calls the chain's function and goes on
  *     unless it gave a verdict, a goto returns what the chain gives, RETURN
- *     goes back (from a built-in chain: to its policy), any other target is
- *     the core's (nf_jit_target);
+ *     goes back (from a built-in chain: to its policy), MARK and CONNMARK
+ *     are compiled (the connection's mark through JS_CT_ENTRY), any other
+ *     target is the core's (nf_jit_target);
  *   - a built-in chain ends with its policy (counted, the verdict), a user
  *     chain with its implicit RETURN entry (counted).
  *
@@ -83,16 +86,18 @@ const T_MATCH = 2; // core: (p, e, m) -> 0 | 1
 const T_TARGET = 3; // core: (p, e) -> verdict | TGT_CONTINUE
 const T_TRACE = 4; // core: (p, id) -> ()
 const T_WALK = 3; // core: (p, chain) -> verdict | CONTINUE, the same shape as T_TARGET
+const T_ADDRTYPE = 2; // core: (addr, dev, limit) -> RTN_*, the same shape as T_MATCH
 // imported functions
 const F_MATCH = 0;
 const F_TARGET = 1;
 const F_TRACE = 2;
 const F_WALK = 3;
-const IMPORTED = 4;
+const F_ADDRTYPE = 4;
+const IMPORTED = 5;
 // the global: rules examined in this walk
 const G_EXAMINED = 0;
 // locals of every chain function (the entry's are locals, the others' parameters)
-const L_P = 0, L_LEN = 1, L_IN = 2, L_OUT = 3, L_R = 4, L_SAVED = 5;
+const L_P = 0, L_LEN = 1, L_IN = 2, L_OUT = 3, L_R = 4, L_SAVED = 5, L_CT = 6;
 
 interface Chain { index: number; first: number; builtin: boolean; entries: number[] }
 
@@ -194,7 +199,8 @@ export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (i
         fnOf.set(ch.index, IMPORTED + chains.length);
         chains.push(ch);
       }
-      walks.push({ table: t, hook: h, export: `walk_${t}_${h}`, needsCt: rs.some((ch) => ch.entries.some((e) => pg.matches(e).some((m) => inlineCtState(pg, m.kind, m.at)))) });
+      const needsCt = rs.some((ch) => ch.entries.some((e) => inlineConnmark(pg.u8(e + abi.E_TARGET)) || pg.matches(e).some((m) => inlineCtState(pg, m.kind, m.at))));
+      walks.push({ table: t, hook: h, export: `walk_${t}_${h}`, needsCt });
     }
   }
   if (walks.length === 0) return undefined;
@@ -221,6 +227,7 @@ export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (i
       { module: "core", name: "nf_jit_target", kind: "func", type: T_TARGET },
       { module: "core", name: "nf_jit_trace", kind: "func", type: T_TRACE },
       { module: "core", name: "nf_jit_walk_chain", kind: "func", type: T_WALK },
+      { module: "core", name: "nf_jit_addr_type", kind: "func", type: T_ADDRTYPE },
     ],
     funcs,
     globals: 1,
@@ -311,6 +318,17 @@ function chainFunction(pg: Program, ch: Chain, fnOf: Map<number, number>, at: Ji
           giveVerdict();
         } else c.op(Op.return);
         break;
+      case abi.T_MARK: {
+        // mark_tg: skb->mark = (skb->mark & ~mask) ^ value
+        c.get(L_P).get(L_P).mem(Op.i32_load, 2, abi.PKT_OUT_MARK).i32(~pg.u32(e + abi.E_T1)).op(Op.i32_and).i32(pg.u32(e + abi.E_T0)).op(Op.i32_xor);
+        c.mem(Op.i32_store, 2, abi.PKT_OUT_MARK);
+        break;
+      }
+      case abi.T_CONNMARK_SET:
+      case abi.T_CONNMARK_SAVE:
+      case abi.T_CONNMARK_RESTORE:
+        connmark(c, tk, pg.u32(e + abi.E_T0), pg.u32(e + abi.E_T1), at.state);
+        break;
       default:
         // a target can run a walk of its own (REJECT's icmp_send through OUTPUT): keep this walk's count
         c.gget(G_EXAMINED).set(L_SAVED);
@@ -330,10 +348,36 @@ function chainFunction(pg: Program, ch: Chain, fnOf: Map<number, number>, at: Ji
     c.set(L_R);
     c.get(L_P).get(L_P).mem(Op.i32_load, 2, abi.PKT_NF_RULES).gget(G_EXAMINED).op(Op.i32_add).mem(Op.i32_store, 2, abi.PKT_NF_RULES);
     c.get(L_R);
-    return { type: T_ENTRY, locals: [I32, I32, I32, I32, I32], code: c };
+    return { type: T_ENTRY, locals: [I32, I32, I32, I32, I32, I32], code: c };
   }
   c.op(Op.unreachable); // every user chain ends with its implicit return
-  return { type: T_CHAIN, locals: [I32, I32], code: c };
+  return { type: T_CHAIN, locals: [I32, I32, I32], code: c };
+}
+
+/** A CONNMARK target the compiled code runs itself (through JS_CT_ENTRY: the walk then needs the conntrack state). */
+function inlineConnmark(tk: number): boolean {
+  return tk === abi.T_CONNMARK_SET || tk === abi.T_CONNMARK_SAVE || tk === abi.T_CONNMARK_RESTORE;
+}
+
+/**
+ * connmark_tg_shift without shifts (what the rule program keeps: value `a`,
+ * mask `b`), on the packet's connection if it has one: --set-xmark
+ * ct->mark = (ct->mark & ~b) ^ a; --save-mark ct->mark = (ct->mark & ~b) ^
+ * (skb->mark & a); --restore-mark skb->mark = (skb->mark & ~a) ^ (ct->mark & b).
+ */
+function connmark(c: Code, tk: number, a: number, b: number, stateAddr: number): void {
+  c.i32(stateAddr).mem(Op.i32_load, 2, abi.JS_CT_ENTRY).tee(L_CT).if();
+  if (tk === abi.T_CONNMARK_RESTORE) {
+    c.get(L_P).get(L_P).mem(Op.i32_load, 2, abi.PKT_OUT_MARK).i32(~a).op(Op.i32_and);
+    c.get(L_CT).mem(Op.i32_load, 2, abi.CT_ENTRY_MARK).i32(b).op(Op.i32_and).op(Op.i32_xor);
+    c.mem(Op.i32_store, 2, abi.PKT_OUT_MARK);
+  } else {
+    c.get(L_CT).get(L_CT).mem(Op.i32_load, 2, abi.CT_ENTRY_MARK).i32(~b).op(Op.i32_and);
+    if (tk === abi.T_CONNMARK_SET) c.i32(a);
+    else c.get(L_P).mem(Op.i32_load, 2, abi.PKT_OUT_MARK).i32(a).op(Op.i32_and);
+    c.op(Op.i32_xor).mem(Op.i32_store, 2, abi.CT_ENTRY_MARK);
+  }
+  c.end();
 }
 
 /** Leaves the rule block when the value on the stack is true (`failIfTrue`) or false. */
@@ -425,6 +469,23 @@ function extMatch(c: Code, pg: Program, e: number, kind: number, m: number, prog
       if (!inlineCtState(pg, kind, m)) break;
       c.i32(stateAddr).mem(Op.i32_load, 2, abi.JS_CT_STATE).i32(pg.u16(m + 8)).op(Op.i32_and);
       failIf(c, (pg.u16(m + 6) & abi.CTM_STATE) !== 0);
+      return;
+    }
+    case abi.M_ADDRTYPE: {
+      // addrtype_mt_v1: the address types from the core (inet_dev_addr_type), tested against the masks here
+      const flags = pg.u8(m + 8);
+      const limit = (flags & 12) !== 0;
+      const test = (bit: number, field: number, maskAt: number) => {
+        if (!(flags & bit)) return;
+        c.i32(pg.u16(m + maskAt));
+        c.get(L_P).mem(Op.i32_load, 2, field);
+        if (flags & 4) c.get(L_IN); else if (flags & 8) c.get(L_OUT); else c.i32(0);
+        c.i32(limit ? 1 : 0).call(F_ADDRTYPE);
+        c.op(Op.i32_shr_u).i32(1).op(Op.i32_and);
+        failIf(c, (inv & bit) !== 0);
+      };
+      test(1, abi.PKT_OUT_SRC, 4);
+      test(2, abi.PKT_OUT_DST, 6);
       return;
     }
     case abi.M_TCP:
