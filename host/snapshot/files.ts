@@ -83,6 +83,12 @@ export function parseSnapshotFiles(files: Record<string, string>, origin: string
     }
   }
 
+  // the kernel puts a local route in table local for every address it has (fib_add_ifaddr): without
+  // any, ip-route.txt is likely `ip route` rather than `ip route show table all`
+  if (addrs.length > 0 && !routes.some((r) => r.table === 255)) {
+    notices.push("ip-route.txt has no route of table local (255): it looks like `ip route` rather than `ip route show table all`, " +
+      "so no address of ip-addr.txt is the node's own (packets to them are routed as to any other host)");
+  }
   const snap: NodeSnapshot = { origin, links, addrs, routes, rules, sysctl, notices };
   const hz = metaHz(files["meta.txt"]);
   if (hz !== undefined) snap.hz = hz;

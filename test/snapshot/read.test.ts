@@ -174,6 +174,13 @@ describe("parseSnapshotFiles", () => {
     expect(s.notices).toEqual([]);
   });
 
+  it("ip-route.txt without the local table (`ip route` instead of `ip route show table all`): a notice says so", () => {
+    const files = minimal();
+    files["ip-route.txt"] = files["ip-route.txt"]!.split("\n").filter((l) => !l.includes("table local")).join("\n");
+    const s = parseSnapshotFiles(files, "test");
+    expect(s.notices).toEqual([expect.stringMatching(/^ip-route\.txt has no route of table local \(255\): it looks like `ip route` rather than `ip route show table all`/)]);
+  });
+
   it("keeps iptables-save text raw and uses rt_tables.txt names in routes and rules", () => {
     const files = minimal();
     files["iptables-save.txt"] = "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
