@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { Summary, seenCounts } from "./model.js";
+import type { Summary } from "./model.js";
 
 let chartJs: string | undefined;
 export function chartSource(): string {
@@ -80,9 +80,9 @@ export function renderHtmlReport(s: Summary): string {
   const parts: string[] = [];
   parts.push(`<h1>nodeplane replay</h1><p class=sub>${esc(s.node)} &middot; ${esc(s.input.kind)} <code>${esc(s.input.file)}</code> &middot; seed ${s.seed}</p>`);
   if (s.input.error) parts.push(`<p class=err><b>Input error</b> (replay stopped there; everything before it was replayed): ${esc(s.input.error.message)}</p>`);
-  const nodeSends = (s.input as { node_sends?: number }).node_sends ?? 0;
-  const copiesPaired = (s.input as { forwarded_copies_paired?: number }).forwarded_copies_paired ?? 0;
-  const unpaired = (s.input as { forwarded_copies_unpaired?: number }).forwarded_copies_unpaired;
+  const nodeSends = s.input.node_sends ?? 0;
+  const copiesPaired = s.input.forwarded_copies_paired ?? 0;
+  const unpaired = s.input.forwarded_copies_unpaired;
   parts.push(htmlTable(["", "packets", "share"], [
     ["input packets", total, ""],
     ...(nodeSends ? [["of them the node's own sends (replayed as local sends)", nodeSends, pct(nodeSends, total)] as (string | number)[]] : []),
@@ -91,10 +91,10 @@ export function renderHtmlReport(s: Summary): string {
     ["delivered locally", s.verdicts.local, pct(s.verdicts.local, total)], ["dropped", s.verdicts.drop, pct(s.verdicts.drop, total)],
     ["sent back by the node", s.node_replies.packets, ""], ...Object.entries(s.input.skipped).map(([k, n]) => [`skipped: ${k}`, n, ""] as (string | number)[]),
     ...(unpaired !== undefined ? [["of the forwarded copies, unpaired (no original found)", unpaired, ""] as (string | number)[]] : []),
-    ...Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {}).map(([k, n]) => [`IPv4 fragments: ${k}`, n, ""] as (string | number)[]),
-    ...Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {}).map(([k, n]) => [`note: ${k}`, n, ""] as (string | number)[]),
+    ...Object.entries(s.input.fragments ?? {}).map(([k, n]) => [`IPv4 fragments: ${k}`, n, ""] as (string | number)[]),
+    ...Object.entries(s.input.notes ?? {}).map(([k, n]) => [`note: ${k}`, n, ""] as (string | number)[]),
   ]));
-  const cc = (s as { capture_copies?: ReturnType<typeof seenCounts> }).capture_copies;
+  const cc = s.capture_copies;
   if (cc) {
     parts.push(`<h3>Against the capture's forwarded copies (what the kernel did)</h3>` + htmlTable(["", "packets", "share"], [
       ["packets with their copy in the capture", cc.packets, ""], ["left as the kernel sent them", cc.agree, pct(cc.agree, cc.packets)],

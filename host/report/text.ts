@@ -25,19 +25,19 @@ export function formatSummaryTable(s: Summary): string {
   const out: string[] = [];
   const total = s.input.packets;
   out.push(`nodeplane replay: ${s.node}`);
-  const ns = (s.input as { node_sends?: number }).node_sends;
-  const cp = (s.input as { forwarded_copies_paired?: number }).forwarded_copies_paired;
+  const ns = s.input.node_sends;
+  const cp = s.input.forwarded_copies_paired;
   const of = [...(ns ? [`${fmt(ns)} the node's own sends, replayed as local sends`] : []), ...(cp ? [`${fmt(cp)} paired with their forwarded copies`] : [])];
   out.push(`input: ${s.input.kind} ${s.input.file}: ${fmt(total)} packets${of.length ? ` (${of.join("; ")})` : ""}, ${fmt(s.input.bytes)} bytes (IPv4 total length)`);
   const sk = Object.entries(s.input.skipped);
-  const unpaired = (s.input as { forwarded_copies_unpaired?: number }).forwarded_copies_unpaired;
+  const unpaired = s.input.forwarded_copies_unpaired;
   const unpairedNote = (k: string) => (k === SKIP_FORWARDED && unpaired !== undefined ? ` (${fmt(unpaired)} of them unpaired)` : "");
   if (sk.length) out.push(`skipped: ${sk.map(([k, n]) => `${fmt(n)} ${k}${unpairedNote(k)}`).join(", ")}`);
-  const notes = Object.entries((s.input as { notes?: Record<string, number> }).notes ?? {});
+  const notes = Object.entries(s.input.notes ?? {});
   if (notes.length) out.push(`note: ${notes.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
-  const fr = Object.entries((s.input as { fragments?: Record<string, number> }).fragments ?? {});
+  const fr = Object.entries(s.input.fragments ?? {});
   if (fr.length) out.push(`IPv4 fragments (conntrack reassembly): ${fr.map(([k, n]) => `${fmt(n)} ${k}`).join(", ")}`);
-  const cc = (s as { capture_copies?: ReturnType<typeof seenCounts> }).capture_copies;
+  const cc = s.capture_copies;
   if (cc) out.push(seenLine(cc));
   if (s.input.error) out.push(`INPUT ERROR (replay stopped there, everything before it was replayed): ${s.input.error.message}`);
   out.push("verdicts:\n" + table([
