@@ -33,6 +33,7 @@ import { formatSummaryTable } from "../report/text.js";
 import { renderHtmlReport } from "../report/html.js";
 import { printIptablesSave } from "../netfilter/print.js";
 import { IngressMapError, type IngressKey, type IngressMap } from "../pcap/ingress.js";
+import { CaptureError } from "../pcap/errors.js";
 import { parseMac, formatMac } from "../pcap/link.js";
 import { parseCidr } from "../util/ipv4.js";
 import { INGRESS_OPTS, ingressSpelling } from "./ingress-spelling.js";
@@ -267,7 +268,7 @@ export async function replayCommand(o: ReplayCliOptions): Promise<void> {
     ruleset: r.engine.ruleset,
     input: {
       kind: r.source.kind, file: r.source.label, skipped, notes: r.source.notes?.(), nodeSends: r.source.nodeSends, copiesPaired: r.source.copiesPaired, copiesUnpaired,
-      error: e ? { message: e.message, ...(typeof (e as { offset?: number }).offset === "number" ? { offset: (e as unknown as { offset: number }).offset, frame: (e as unknown as { frame: number }).frame } : {}), ...(e.line ? { line: e.line } : {}) } : undefined,
+      error: e ? { message: e.message, ...(e instanceof CaptureError ? { offset: e.offset, frame: e.frame } : {}), ...(e.line ? { line: e.line } : {}) } : undefined,
     },
     collector: r.collector, totals: r.totals, bySource: r.bySource, byDestination: r.byDestination, seed: o.seed, outputs,
     timing: { seconds: r.seconds, workers: o.workers, barriers: o.workers > 1 ? r.barriers : undefined },
