@@ -8,11 +8,9 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, appendFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI, ROOT } from "../repo.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CLI = join(ROOT, "dist/host/cli/main.js");
 const FIXTURE = "test/fixtures/eks-node"; // relative to ROOT, as a user would type it
 
 interface Run { status: number | null; stdout: string; stderr: string }

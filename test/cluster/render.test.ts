@@ -9,13 +9,12 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadClusterFile } from "../../host/cluster/load.js";
 import { renderCluster, writeRenderedNode, type RenderedCluster } from "../../host/cluster/render.js";
 import { Engine } from "../../host/engine.js";
 import { parseSnapshotFiles, readSnapshotDir } from "../../host/snapshot/read.js";
+import { CLI, ROOT } from "../repo.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const GOLDEN = join(ROOT, "test/cluster/golden");
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
 
@@ -131,7 +130,6 @@ describe("rendering", () => {
 });
 
 describe("nodeplane render (CLI)", () => {
-  const CLI = join(ROOT, "dist/host/cli/main.js");
   const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
 
   it("writes DIR/<node>/ and prints the summary with the pods not placed", () => {

@@ -7,12 +7,9 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { eksNodeFiles, writeSnapshot } from "./fixtures.js";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CLI = join(ROOT, "dist/host/cli/main.js");
+import { CLI, ROOT } from "../repo.js";
 
 interface Run { status: number | null; stdout: string; stderr: string }
 function run(...args: string[]): Run {

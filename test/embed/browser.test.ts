@@ -22,8 +22,8 @@ import type { PacketInput } from "../../host/packet/input.js";
 import { eksFixtureFiles } from "../fixtures/eks-fixture.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { removeStaleNamespaces } from "../kernel/cleanup.js";
+import { ROOT } from "../repo.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SERVER = fileURLToPath(new URL("./static-server.mjs", import.meta.url));
 const HAVE_CHROMIUM = spawnSync("sh", ["-c", "command -v chromium"]).status === 0;
 

@@ -14,11 +14,11 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { removeStaleNamespaces, waitForExclusiveHolders } from "./cleanup.js";
 import { buildFrame, defaultLen, parseFrame, protoNum, ICMP_ERROR_TYPES, type InjectPacket, type Seen } from "./frames.js";
+import { SNAPSHOT_SCRIPT } from "../repo.js";
 
 export type { InjectPacket, Seen } from "./frames.js";
 
 const AGENT = fileURLToPath(new URL("./agent.py", import.meta.url));
-const SNAPSHOT_SCRIPT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const WORLD_MTU = 65535;
 /** IPv4 per-device settings pinned to their kernel defaults in a new node ns: [name, conf/all, conf/default]. */
 const PINNED_DEVCONF: Array<[string, number, number]> = [

@@ -17,7 +17,6 @@ import { it, expect, beforeAll, afterAll } from "vitest";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, rmSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, addFarNamespace, startCapture, stopCapture, legacyRestore, type NetnsPair, pythonInBackground } from "./netns-pair.js";
@@ -25,8 +24,8 @@ import { scratchDir, haveCaptureKernelTools, snapshotEngine, forEachIPv4 } from 
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { SKIP_FORWARDED } from "../../host/pcap/node-sends.js";
 import type { Engine } from "../../host/engine.js";
+import { SNAPSHOT_SCRIPT as SNAPSHOT } from "../repo.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "any.pcap");
 const TOOLS = haveCaptureKernelTools();

@@ -15,7 +15,6 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { writeFileSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { Bytes, pcapngBlock as block, demoEngine, scratchDir, spareCore } from "./helpers.js";
 import { Engine } from "../../host/engine.js";
@@ -26,8 +25,8 @@ import { readNodeSpec } from "../../host/replay/setup.js";
 import { writeDemoSnapshots } from "../replay/demo-snapshots.js";
 import type { PacketSource } from "../../host/replay/sources.js";
 import { replayCapture } from "../../host/pcap/replay.js";
+import { CLI } from "../repo.js";
 
-const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url));
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
 let engine: Engine;

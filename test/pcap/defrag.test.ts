@@ -16,12 +16,11 @@ import { PcapSource } from "../../host/replay/pcap-source.js";
 import { replayCapture } from "../../host/pcap/replay.js";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { CaptureWriter } from "../../host/pcap/write.js";
 import { demoEngine, demoNode, packetBytes, scratchDir } from "./helpers.js";
+import { CLI } from "../repo.js";
 
 const { dir, cleanup } = scratchDir();
-const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url));
 afterAll(cleanup);
 
 /** Fragment [a, e) of the datagram `d` (its IPv4 header 20 bytes), with MF and DF as given. */

@@ -37,16 +37,14 @@ import { it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { existsSync, writeFileSync, rmSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, legacyRestore, counterDeltas, sh, type NetnsPair, pythonInBackground } from "./netns-pair.js";
 import { replayCapture, type CaptureSink, type CaptureReplayOptions } from "../../host/pcap/replay.js";
 import { scratchDir, haveCaptureKernelTools, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import * as abi from "../../host/core/abi.js";
 import type { PacketResult } from "../../host/packet/result.js";
+import { CLI, SNAPSHOT_SCRIPT as SNAPSHOT } from "../repo.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
-const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const KEEP = process.env.NS_KEEP;
 const CAPTURE = join(dir, "any.pcap");

@@ -11,14 +11,13 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { counterDeltas, createNetnsPair, rawSenderPrelude, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
+import { SNAPSHOT_SCRIPT as SNAPSHOT } from "../repo.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 /** The same frames captured with a 60-byte snaplen: what the kernel counted is the wire length, not the bytes kept. */

@@ -11,15 +11,14 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, startCapture, stopCapture, type NetnsPair } from "./netns-pair.js";
 import { replayCapture, type CaptureSink } from "../../host/pcap/replay.js";
 import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import type { PacketResult } from "../../host/packet/result.js";
 import { SKIP_ANSWER } from "../../host/pcap/node-sends.js";
+import { SNAPSHOT_SCRIPT as SNAPSHOT } from "../repo.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 
 let ns: NetnsPair | undefined;

@@ -27,9 +27,9 @@ import { join } from "node:path";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { createNetnsPair, iptablesCounterLines, legacyRestore, counterDeltas, type NetnsPair } from "./netns-pair.js";
 import { scratchDir, haveTool, snapshotEngine } from "./helpers.js";
+import { SNAPSHOT_SCRIPT } from "../repo.js";
 
 const { dir, cleanup } = scratchDir();
-const SNAPSHOT_SCRIPT = new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url).pathname;
 
 const RULES = [
   "*raw",

@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { removeStaleNamespaces } from "../kernel/cleanup.js";
+import { SNAPSHOT_SCRIPT } from "../repo.js";
 
 export function sh(args: string[], ok = true): string {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
@@ -239,7 +240,6 @@ export function forwardToSilentFar(pair: NetnsPair, tag: string, farAddr: string
 }
 
 /** The snapshot script (run in the node namespace by recordKernelRun). */
-const SNAPSHOT_SCRIPT = new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url).pathname;
 
 /** What recordKernelRun saw of the node namespace. */
 export interface KernelRun {

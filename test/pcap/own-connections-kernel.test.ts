@@ -17,8 +17,8 @@ import { createNetnsPair, startCapture, stopCapture, rawSenderPrelude, sendFrame
 import { packetInputFrom } from "../../host/packet/wire.js";
 import { scratchDir, haveTool, snapshotEngine, forEachIPv4 } from "./helpers.js";
 import type { PacketInput } from "../../host/packet/input.js";
+import { SNAPSHOT_SCRIPT as SNAPSHOT } from "../repo.js";
 
-const SNAPSHOT = new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url).pathname;
 const { dir, cleanup } = scratchDir();
 const TOOLS = haveTool("dumpcap");
 const capture = join(dir, "vn.pcapng");

@@ -10,14 +10,13 @@
 import { it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import * as abi from "../../host/core/abi.js";
 import { describeKernel } from "../kernel/kernel-gate.js";
 import { counterDeltas, createNetnsPair, RAW_IP_HELPERS, rawSenderPrelude, sh, startCapture, stopCapture, type NetnsPair, sendFramesPy } from "./netns-pair.js";
 import { PcapSource } from "../../host/replay/pcap-source.js";
 import { scratchDir, haveTool, replayEach, snapshotEngine } from "./helpers.js";
+import { SNAPSHOT_SCRIPT as SNAPSHOT } from "../repo.js";
 
-const SNAPSHOT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
 const { dir, cleanup } = scratchDir();
 const CAPTURE = join(dir, "vn.pcapng");
 

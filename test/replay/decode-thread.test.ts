@@ -16,7 +16,6 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Engine } from "../../host/engine.js";
 import { csumAdd, csumFold } from "../../host/packet/wire.js";
 import type { PacketInput } from "../../host/packet/input.js";
@@ -24,10 +23,10 @@ import { CaptureWriter } from "../../host/pcap/write.js";
 import { parseMac } from "../../host/pcap/link.js";
 import { SLOT_BATCHES, SLOT_DESCRIPTORS, slotBatches } from "../../host/replay/pcap-thread.js";
 import { demoEngine, demoNode, demoPackets, packetBytes, scratchDir } from "../pcap/helpers.js";
+import { CLI } from "../repo.js";
 
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
-const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url));
 
 function cli(args: string[]) {
   return spawnSync(process.execPath, [CLI, "replay", ...args], { encoding: "utf8", timeout: 120_000, maxBuffer: 64 << 20 });

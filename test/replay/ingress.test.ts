@@ -12,14 +12,12 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CaptureWriter } from "../../host/pcap/write.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import { demoEngine, demoNode, demoPackets, packetBytes, scratchDir, writeCapture } from "../pcap/helpers.js";
+import { CLI, ROOT } from "../repo.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CLI = join(ROOT, "dist/host/cli/main.js");
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
 

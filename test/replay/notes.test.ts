@@ -9,14 +9,13 @@ import { describe, it, expect, afterAll } from "vitest";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CaptureWriter } from "../../host/pcap/write.js";
 import { demoEngine, demoNode, demoPackets, packetBytes, scratchDir } from "../pcap/helpers.js";
 import { writeFileSync, mkdirSync } from "node:fs";
+import { CLI } from "../repo.js";
 
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
-const CLI = fileURLToPath(new URL("../../dist/host/cli/main.js", import.meta.url));
 
 function cli(args: string[]) {
   return spawnSync(process.execPath, [CLI, "replay", ...args], { encoding: "utf8", timeout: 120_000, maxBuffer: 64 << 20 });

@@ -8,7 +8,6 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as abi from "../../host/core/abi.js";
 import { Engine } from "../../host/engine.js";
@@ -17,9 +16,7 @@ import { comparePaths, specForPath, type PathsReport } from "../../host/replay/p
 import { createGenerator, nodeViewFromSnapshot, parseTrafficSpec, type TrafficSpec } from "../../host/traffic/index.js";
 import { EngineRunner } from "../../host/replay/runner.js";
 import { writeDemoSnapshots } from "./demo-snapshots.js";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CLI = join(ROOT, "dist/host/cli/main.js");
+import { CLI, ROOT } from "../repo.js";
 
 let tmp: string;
 let snapDir: string;

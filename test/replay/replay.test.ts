@@ -10,7 +10,6 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../host/engine.js";
 import { generateWorkload } from "../../host/scenario/workload.js";
@@ -18,9 +17,7 @@ import { readNodeSpec, parseSpec } from "../../host/replay/setup.js";
 import { recordGenerated } from "../../host/replay/record.js";
 import { createGenerator, parseTrafficSpec } from "../../host/traffic/index.js";
 import { writeDemoSnapshots } from "./demo-snapshots.js";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const CLI = join(ROOT, "dist/host/cli/main.js");
+import { CLI, ROOT } from "../repo.js";
 
 interface Run { status: number | null; stdout: string; stderr: string }
 function run(args: string[], timeout = 120_000): Run {

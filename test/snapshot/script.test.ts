@@ -7,12 +7,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { readSnapshotDir } from "../../host/snapshot/read.js";
 import { parseIPv4 } from "../../host/util/ipv4.js";
-
-const SCRIPT = fileURLToPath(new URL("../../scripts/nodeplane-snapshot.sh", import.meta.url));
+import { SNAPSHOT_SCRIPT as SCRIPT } from "../repo.js";
 
 function canUnshare(): boolean {
   if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
