@@ -1,9 +1,10 @@
 /**
  * The capture decode thread of a ThreadedPcapSource (pcap-thread.ts): a
  * PcapSource on its own engine filling the ring's slots one after the
- * other with input records (abi.ts section 12), each batch announced by a message; it waits while every slot is
- * out to the main thread (released in W_RELEASED), and stops when asked
- * (W_STOP), at the end of the capture, or after its error.
+ * other with input records (abi.ts section 12), each batch announced by a
+ * message; it waits while every slot is out to the main thread (released
+ * in W_RELEASED), and stops when asked (W_STOP), at the end of the
+ * capture, or after its error.
  */
 import * as abi from "../core/abi.js";
 import type { Engine } from "../engine.js";
