@@ -29,7 +29,9 @@
  * resets, echo replies) are written as full descriptors into the reply ring
  * (`reply_ring_ptr()`); a packet points at its replies with
  * PKT_REPLY_FIRST/PKT_REPLY_COUNT. Reply descriptors have PF_REPLY set and
- * PKT_PARENT naming the packet (index in the batch) that caused them.
+ * PKT_PARENT naming the packet (index in the batch) that caused them. The
+ * input fields alone, packed for moving batches between threads, are
+ * section 12's input records.
  *
  * Per-packet PRNG keys (optional): before `process_batch`, the host may call
  * `seed_keys_set(base, keys, count)` with `keys` pointing at `count` u32
