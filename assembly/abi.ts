@@ -1261,9 +1261,9 @@ export const JS_CT_STATE = 16;
 /** u32 1 when the matched entries are recorded in the rule trace (TRACE_MATCHED), else 0 (kept by trace.ts traceInit). */
 export const JS_TRACE = 20;
 /**
- * u32 address of the packet's conntrack entry (0: none), written with
- * JS_CT_STATE: the compiled MARK and CONNMARK targets read and write the
- * connection's mark there (at CT_ENTRY_MARK) themselves.
+ * u32 address of the packet's conntrack entry (0: none), written (for a
+ * walk that reads it) when JS_CT_STATE is: the compiled CONNMARK targets
+ * read and write the connection's mark there (at CT_ENTRY_MARK) themselves.
  */
 export const JS_CT_ENTRY = 24;
 /** Offset of the connection mark (u32, ct->mark) in a conntrack entry (assembly/conntrack/entry.ts). */

@@ -87,9 +87,9 @@ export function nf_program_ptr(): usize { return nfProg; }
 export function nf_jit_state_ptr(): usize { return jitState; }
 /**
  * Installs compiled walk `index` (a function-table index; 0 removes it) for
- * table `t` at hook `h`; `needsCt` 1 when its code tests the conntrack state.
+ * table `t` at hook `h`; `needs`: 1 when its code tests the conntrack state bits, 2 when it reads the connection's entry.
  */
-export function nf_jit_set(t: u32, h: u32, index: u32, needsCt: u32): void { jitSet(t, h, index, needsCt != 0); }
+export function nf_jit_set(t: u32, h: u32, index: u32, needs: u32): void { jitSet(t, h, index, needs); }
 /** Called by compiled walks: entry `e`'s match at `m` (one the compiled code does not inline). */
 export function nf_jit_match(p: usize, e: usize, m: usize): u32 { return jitMatch(p, e, m); }
 /** Called by compiled walks: `-m addrtype`'s inet_dev_addr_type of `addr` (RTN_*), limited to device `dev` when `limit` is 1. */

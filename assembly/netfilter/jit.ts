@@ -29,8 +29,8 @@
  */
 import { JIT_STATE_SIZE, JS_VERDICT_ENTRY, JS_DROP_REASON, JS_IN_DEV, JS_OUT_DEV, JS_CT_STATE, JS_CT_ENTRY, JS_TRACE, E_TARGET, DROP_NETFILTER, TR_MATCHED } from "../abi";
 import { hsIn, hsOut } from "./state";
-import { matchOne, ctStateBit, devAddrType } from "./match";
-import { pktCt } from "../conntrack/core";
+import { matchOne, ctStateBitOf, devAddrType } from "./match";
+import { pktCt, pktCtInfo } from "../conntrack/core";
 import { ctPtr } from "../conntrack/table";
 import { runTarget, TGT_CONTINUE, targetDropReason } from "./targets";
 import { traceRecord } from "./trace";
@@ -42,17 +42,22 @@ store<u32>(jitState, 1, JS_TRACE); // trace.ts's traceOn starts true; traceInit 
 
 /**
  * Function-table index of the compiled walk of table T at hook H (T * 5 +
- * H), 0 = interpret; JIT_NEEDS_CT set when its code reads JS_CT_STATE.
+ * H), 0 = interpret; JIT_NEEDS_CT set when its code reads JS_CT_STATE,
+ * JIT_NEEDS_ENTRY when it reads JS_CT_ENTRY.
  */
 const jitSlots = new StaticArray<u32>(20);
 const JIT_NEEDS_CT: u32 = 0x80000000;
+const JIT_NEEDS_ENTRY: u32 = 0x40000000;
+const JIT_NEEDS = JIT_NEEDS_CT | JIT_NEEDS_ENTRY;
 
 /**
  * Installs (index != 0) or removes (0) the compiled walk of table `t` at
- * hook `h`; `needsCt`: its code tests the conntrack state bits.
+ * hook `h`; `needs`: 1 when its code tests the conntrack state bits, 2 when
+ * it reads the connection's entry (a compiled CONNMARK), or both.
  */
-export function jitSet(t: u32, h: u32, index: u32, needsCt: bool): void {
-  if (t < 4 && h < 5 && index < JIT_NEEDS_CT) unchecked(jitSlots[t * 5 + h] = index | (needsCt ? JIT_NEEDS_CT : 0));
+export function jitSet(t: u32, h: u32, index: u32, needs: u32): void {
+  const flags = (needs & 1 ? JIT_NEEDS_CT : 0) | (needs & 2 ? JIT_NEEDS_ENTRY : 0);
+  if (t < 4 && h < 5 && index < JIT_NEEDS_ENTRY) unchecked(jitSlots[t * 5 + h] = index | flags);
 }
 
 /** Removes every compiled walk (a new program, or none). */
@@ -65,9 +70,9 @@ export function jitClear(): void {
 @inline export function jitSlot(t: u32, h: u32): u32 { return unchecked(jitSlots[t * 5 + h]); }
 
 /**
- * The running compiled walk reads JS_CT_STATE (JIT_NEEDS_CT): only then do
- * the core's targets and interpreted chains it calls write the state bits
- * again after they ran (nothing else reads them).
+ * What the running compiled walk reads of the connection (its JIT_NEEDS
+ * flags): only that do the core's targets and interpreted chains it calls
+ * write again after they ran (nothing else reads them).
  */
 let jitNeedsCt: u32 = 0;
 
@@ -80,21 +85,23 @@ let jitNeedsCt: u32 = 0;
   store<u32>(jitState, hsIn, JS_IN_DEV);
   store<u32>(jitState, hsOut, JS_OUT_DEV);
   store<i32>(jitState, DROP_NETFILTER, JS_DROP_REASON);
-  const needsCt = slot & JIT_NEEDS_CT;
-  if (needsCt) jitCtState(p);
-  // a target may run a walk of its own (REJECT's icmp_send through OUTPUT): this one's flag after it
+  const needsCt = slot & JIT_NEEDS;
+  if (needsCt) jitCtState(p, needsCt);
+  // a target may run a walk of its own (REJECT's icmp_send through OUTPUT): this one's flags after it
   const outer = jitNeedsCt;
   jitNeedsCt = needsCt;
-  const v = call_indirect<u32>(slot & ~JIT_NEEDS_CT, p);
+  const v = call_indirect<u32>(slot & ~JIT_NEEDS, p);
   jitNeedsCt = outer;
   return v;
 }
 
-/** The packet's conntrack state bits and entry into JIT_STATE (JIT_NEEDS_CT walks read them). */
-function jitCtState(p: usize): void {
-  store<u32>(jitState, ctStateBit(p), JS_CT_STATE);
+/** The packet's conntrack state bits (JIT_NEEDS_CT) and entry (JIT_NEEDS_ENTRY) into JIT_STATE, as `needs` asks. */
+// @ts-ignore: decorator
+@inline function jitCtState(p: usize, needs: u32): void {
   const id = pktCt(p);
-  store<u32>(jitState, id != 0 ? <u32>ctPtr(id - 1) : 0, JS_CT_ENTRY);
+  const ct: usize = id != 0 ? ctPtr(id - 1) : 0;
+  if (needs & JIT_NEEDS_CT) store<u32>(jitState, ctStateBitOf(ct, pktCtInfo(p)), JS_CT_STATE);
+  if (needs & JIT_NEEDS_ENTRY) store<u32>(jitState, <u32>ct, JS_CT_ENTRY);
 }
 
 /** inet_dev_addr_type for `-m addrtype` in compiled code: `addr`'s RTN_* type, on device `dev` only when `limit`. */
@@ -118,7 +125,7 @@ export function jitWalkChain(p: usize, chain: u32): u32 {
     store<u32>(jitState, verdictEntry, JS_VERDICT_ENTRY);
     store<i32>(jitState, walkDropReason, JS_DROP_REASON);
   } else if (jitNeedsCt) {
-    jitCtState(p); // its targets may have changed them (and a walk of their own written its own)
+    jitCtState(p, jitNeedsCt); // its targets may have changed them (and a walk of their own written its own)
   }
   return r;
 }
@@ -132,7 +139,7 @@ export function jitTrace(p: usize, id: u32): void {
 export function jitTarget(p: usize, e: usize): u32 {
   const r = runTarget(p, e, <u32>load<u8>(e, E_TARGET));
   if (r != TGT_CONTINUE) store<i32>(jitState, targetDropReason, JS_DROP_REASON);
-  else if (jitNeedsCt) jitCtState(p);
+  else if (jitNeedsCt) jitCtState(p, jitNeedsCt);
   return r;
 }
 

@@ -309,10 +309,15 @@ function addrtypeMatch(p: usize, m: usize): bool {
  */
 export function ctStateBit(p: usize): u32 {
   const id = pktCt(p);
-  const ctinfo = pktCtInfo(p);
-  if (id != 0) {
+  return ctStateBitOf(id != 0 ? ctPtr(id - 1) : 0, pktCtInfo(p));
+}
+
+/** ctStateBit of a packet whose conntrack entry is `ct` (0: none) and whose ctinfo is `ctinfo`. */
+// @ts-ignore: decorator
+@inline export function ctStateBitOf(ct: usize, ctinfo: u32): u32 {
+  if (ct != 0) {
     let statebit = <u32>1 << ((ctinfo % 3) + 1); // XT_CONNTRACK_STATE_BIT(ctinfo)
-    const st = ctStatus(ctPtr(id - 1));
+    const st = ctStatus(ct);
     if (st & IPS_SRC_NAT) statebit |= XT_STATE_SNAT;
     if (st & IPS_DST_NAT) statebit |= XT_STATE_DNAT;
     return statebit;

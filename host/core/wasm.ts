@@ -30,7 +30,7 @@ export interface CoreExports {
   table: WebAssembly.Table;
   nf_program_ptr(): number;
   nf_jit_state_ptr(): number;
-  nf_jit_set(table: number, hook: number, index: number, needsCt: number): void;
+  nf_jit_set(table: number, hook: number, index: number, needs: number): void;
   nf_jit_match(p: number, e: number, m: number): number;
   nf_jit_addr_type(addr: number, dev: number, limit: number): number;
   nf_jit_target(p: number, e: number): number;

@@ -153,7 +153,7 @@ export class NetfilterHost {
     m.walks.forEach((w, i) => {
       const slot = slots[i]!;
       table.set(slot, inst.exports[w.export] as (p: number) => number);
-      core.nf_jit_set(w.table, w.hook, slot, w.needsCt ? 1 : 0);
+      core.nf_jit_set(w.table, w.hook, slot, (w.needsCt ? 1 : 0) | (w.needsEntry ? 2 : 0));
       names.push(`${TABLE_NAMES[w.table]}/${HOOK_NAMES[w.hook]}`);
     });
     return { walks: names, chains: m.chains, entries: m.entries, ms: performance.now() - t0 };

@@ -55,6 +55,8 @@ export interface JitWalk {
   export: string;
   /** Its code tests the conntrack state bits (the core then writes them to JIT_STATE before the call). */
   needsCt: boolean;
+  /** Its code reads the connection's entry (a compiled CONNMARK: the core writes JS_CT_ENTRY before the call). */
+  needsEntry: boolean;
 }
 
 export interface JitModule {
@@ -199,8 +201,9 @@ export function compileWalks(blob: Uint8Array, at: JitAddresses, chainNames?: (i
         fnOf.set(ch.index, IMPORTED + chains.length);
         chains.push(ch);
       }
-      const needsCt = rs.some((ch) => ch.entries.some((e) => inlineConnmark(pg.u8(e + abi.E_TARGET)) || pg.matches(e).some((m) => inlineCtState(pg, m.kind, m.at))));
-      walks.push({ table: t, hook: h, export: `walk_${t}_${h}`, needsCt });
+      const needsCt = rs.some((ch) => ch.entries.some((e) => pg.matches(e).some((m) => inlineCtState(pg, m.kind, m.at))));
+      const needsEntry = rs.some((ch) => ch.entries.some((e) => inlineConnmark(pg.u8(e + abi.E_TARGET))));
+      walks.push({ table: t, hook: h, export: `walk_${t}_${h}`, needsCt, needsEntry });
     }
   }
   if (walks.length === 0) return undefined;
@@ -354,7 +357,7 @@ function chainFunction(pg: Program, ch: Chain, fnOf: Map<number, number>, at: Ji
   return { type: T_CHAIN, locals: [I32, I32, I32], code: c };
 }
 
-/** A CONNMARK target the compiled code runs itself (through JS_CT_ENTRY: the walk then needs the conntrack state). */
+/** A CONNMARK target the compiled code runs itself (through JS_CT_ENTRY: the walk then needs the entry). */
 function inlineConnmark(tk: number): boolean {
   return tk === abi.T_CONNMARK_SET || tk === abi.T_CONNMARK_SAVE || tk === abi.T_CONNMARK_RESTORE;
 }
