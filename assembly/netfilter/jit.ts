@@ -74,7 +74,7 @@ export function jitClear(): void {
  * flags): only that do the core's targets and interpreted chains it calls
  * write again after they ran (nothing else reads them).
  */
-let jitNeedsCt: u32 = 0;
+let jitNeeds: u32 = 0;
 
 /**
  * Runs compiled walk `slot` (a jitSlot value) for packet `p`: NF_ACCEPT or
@@ -85,13 +85,13 @@ let jitNeedsCt: u32 = 0;
   store<u32>(jitState, hsIn, JS_IN_DEV);
   store<u32>(jitState, hsOut, JS_OUT_DEV);
   store<i32>(jitState, DROP_NETFILTER, JS_DROP_REASON);
-  const needsCt = slot & JIT_NEEDS;
-  if (needsCt) jitCtState(p, needsCt);
+  const needs = slot & JIT_NEEDS;
+  if (needs) jitCtState(p, needs);
   // a target may run a walk of its own (REJECT's icmp_send through OUTPUT): this one's flags after it
-  const outer = jitNeedsCt;
-  jitNeedsCt = needsCt;
+  const outer = jitNeeds;
+  jitNeeds = needs;
   const v = call_indirect<u32>(slot & ~JIT_NEEDS, p);
-  jitNeedsCt = outer;
+  jitNeeds = outer;
   return v;
 }
 
@@ -124,8 +124,8 @@ export function jitWalkChain(p: usize, chain: u32): u32 {
   if (r != NF_CONTINUE) {
     store<u32>(jitState, verdictEntry, JS_VERDICT_ENTRY);
     store<i32>(jitState, walkDropReason, JS_DROP_REASON);
-  } else if (jitNeedsCt) {
-    jitCtState(p, jitNeedsCt); // its targets may have changed them (and a walk of their own written its own)
+  } else if (jitNeeds) {
+    jitCtState(p, jitNeeds); // its targets may have changed them (and a walk of their own written its own)
   }
   return r;
 }
@@ -139,7 +139,7 @@ export function jitTrace(p: usize, id: u32): void {
 export function jitTarget(p: usize, e: usize): u32 {
   const r = runTarget(p, e, <u32>load<u8>(e, E_TARGET));
   if (r != TGT_CONTINUE) store<i32>(jitState, targetDropReason, JS_DROP_REASON);
-  else if (jitNeedsCt) jitCtState(p, jitNeedsCt);
+  else if (jitNeeds) jitCtState(p, jitNeeds);
   return r;
 }
 

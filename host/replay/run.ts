@@ -249,6 +249,9 @@ function toError(e: unknown): FromWorker {
   return { type: "error", message: (e as Error)?.stack ?? String(e) };
 }
 
+/** The descriptor words of its input fields (abi.ts section 12): [0, W_IN_A), [W_IN_B, W_IN_B_END) and W_IN_C. */
+const W_IN_A = abi.IN_A >> 2, W_IN_B = abi.PKT_TCP_WSCALE >> 2, W_IN_B_END = abi.PKT_OUT_INNER_SRC >> 2, W_IN_C = abi.PKT_INNER_ICMP_TYPE >> 2;
+
 function workerError(m: FromWorker & { type: "error" }): Error {
   if (m.input) return new InputError(m.input.file, m.input.line, m.input.token, m.input.problem, m.input.text, m.input.column);
   return new Error(`replay worker: ${m.message}`);
@@ -383,12 +386,12 @@ async function runParallel(o: ReplayRunOptions, engine: Engine, source: PacketSo
         const tns = mem32[(p + abi.PKT_TIME + 4) >> 2]! * 4294967296 + (mem32[(p + abi.PKT_TIME) >> 2]! >>> 0);
         if (tns > lastTime) lastTime = tns;
         const c = counts[w]!;
-        // the descriptor's input fields as words (no subarray object per packet): bytes 0-71,
-        // 128-143 and 220-223; the output fields need not be cleared (Engine.processRaw)
+        // the descriptor's input fields (abi.ts section 12) as words, no subarray object per
+        // packet; the output fields need not be cleared (Engine.processRaw)
         const to = bufs32[w]!, s0 = p >> 2, d0 = c * (abi.PKT_SIZE >> 2);
-        for (let i = 0; i < 18; i++) to[d0 + i] = mem32[s0 + i]!;
-        for (let i = 32; i < 36; i++) to[d0 + i] = mem32[s0 + i]!;
-        to[d0 + 55] = mem32[s0 + 55]!;
+        for (let i = 0; i < W_IN_A; i++) to[d0 + i] = mem32[s0 + i]!;
+        for (let i = W_IN_B; i < W_IN_B_END; i++) to[d0 + i] = mem32[s0 + i]!;
+        to[d0 + W_IN_C] = mem32[s0 + W_IN_C]!;
         idxs[w]![c] = total + k;
         counts[w] = c + 1;
         if (withOrig) {
