@@ -15,7 +15,10 @@
  * interfaces and sections midway, damaged tails; forwarded copies paired
  * with their originals (tcpdump -i any's SLL2, outbound epb_flags: the
  * seen fields, written in place or patched after the core's scratch area
- * was copied out, and the count).
+ * was copied out, and the count); and 240 seeded random mutants of a pcapng
+ * and a classic pcap (flipped bytes, length-like words, cuts, lost bytes:
+ * `MUTANTS=N` runs more), whose damage must be a CaptureError with an
+ * offset inside the file.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
@@ -140,7 +143,8 @@ function decode(file: string, fast: boolean, opts: PcapSourceOptions & { batch?:
   try {
     src = PcapSource.open(file, view, { ...opts, keepFrames: false, fastDecode: fast ? core : undefined });
   } catch (e) {
-    out.error = { cls: (e as Error).constructor.name, message: (e as Error).message };
+    const ce = e as CaptureError;
+    out.error = { cls: ce.constructor.name, message: ce.message, offset: ce.offset, frame: ce.frame };
     return { out, fastRecords: 0 };
   }
   // the batch buffer: its own, or in the decoder's core (the fast path writes the descriptors in place)
@@ -645,5 +649,63 @@ describe("the core's capture decoder decodes as the host does", () => {
       const r = decode(f, true).out;
       expect(r.error?.cls).toBe("CaptureError");
     }
+  });
+
+  it("damaged captures (seeded random mutations): both decoders agree, and damage is a CaptureError with its offset, never a crash", () => {
+    const [tcp, , , udp, , , , echo, unreach] = ip;
+    const nodeMac = "02:00:00:00:02:01", other = "0a:00:00:00:00:09";
+    const payloads = [tcp!, udp!, echo!, unreach!, withOptions(tcp!, [7, 7, 4, 0, 0, 0, 0]), fragment(demo.find((b) => b.length > 600)!, 0, 96, true)];
+    // a pcapng base: Ethernet, SLL, SLL2 and raw interfaces, and a classic pcap base
+    const T = 1_700_000_000_000_000_000n;
+    const ng: number[][] = [shb(), idb(1, "eth0"), idb(113, "eth1"), idb(276, undefined), idb(101, "eth0")];
+    for (let i = 0; i < 48; i++) {
+      const p = payloads[i % payloads.length]!;
+      const ifid = (i >> 2) % 4;
+      const data = ifid === 0 ? eth(nodeMac, other, i % 5 ? [] : [0x8100], 0x800, p) : ifid === 1 ? sll(0, 0x800, p) : ifid === 2 ? sll2(2, 0, 0x800, p) : p;
+      ng.push(epb(ifid, T + BigInt(i * 1000), data, i % 7 === 3 ? { flags: 1 } : {}));
+    }
+    const classic = new Bytes(true).u32(0xa1b2c3d4).u16(2).u16(4).u32(0).u32(0).u32(65535).u32(1);
+    for (let i = 0; i < 48; i++) {
+      const d = eth(nodeMac, other, [], 0x800, payloads[i % payloads.length]!);
+      classic.u32(1_700_000_000 + i).u32(i * 10).u32(d.length).u32(d.length).raw(d);
+    }
+    const bases = [Uint8Array.from(ng.flat()), Uint8Array.from(classic.parts)];
+    // mulberry32: the same mutants every run
+    let seed = 0x5eed;
+    const rnd = () => { seed = (seed + 0x6d2b79f5) | 0; let t = Math.imul(seed ^ (seed >>> 15), 1 | seed); t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+    const below = (n: number) => Math.floor(rnd() * n);
+    const words = [0, 1, 3, 4, 12, 16, 28, 0x7fffffff, 0xffffffff, 0x10000, 65535];
+    let damaged = 0, crashes: string[] = [];
+    for (let m = 0; m < Number(process.env.MUTANTS ?? 240); m++) {
+      const base = bases[m % bases.length]!;
+      let bytes = base.slice();
+      for (let k = 1 + below(3); k > 0; k--) {
+        const kind = below(4);
+        if (kind === 0) bytes[below(bytes.length)]! ^= 1 + below(255); // a flipped byte
+        else if (kind === 1) { // a length-like word
+          const at = below(bytes.length >> 2) << 2, v = words[below(words.length)]!;
+          bytes[at] = v & 255; bytes[at + 1] = (v >>> 8) & 255; bytes[at + 2] = (v >>> 16) & 255; bytes[at + 3] = v >>> 24;
+        } else if (kind === 2) bytes = bytes.slice(0, below(bytes.length)); // cut short
+        else { const at = below(bytes.length), n = 1 + below(16); bytes = Uint8Array.from([...bytes.subarray(0, at), ...bytes.subarray(Math.min(bytes.length, at + n))]); } // bytes lost
+      }
+      const f = join(dir, `mutant-${m}.${m % 2 ? "pcap" : "pcapng"}`);
+      writeFileSync(f, bytes);
+      const opts = { batch: 1 + below(40), eager: m % 3 === 0, ingress: m % 2 ? {} : { byInterfaceId: { 2: "eth0" } }, verifyChecksums: m % 4 === 0 };
+      try {
+        same(f, opts);
+      } catch (e) {
+        crashes.push(`${f}: ${(e as Error).message.split("\n")[0]}`);
+        continue;
+      }
+      const r = decode(f, true, opts).out;
+      if (r.error) {
+        damaged++;
+        // (a mapping naming an interface the damaged capture no longer has is the user's input error)
+        const mapping = r.error.cls === "InputError" && r.error.message.includes("ingress.byInterfaceId maps capture interface");
+        if (!mapping && (r.error.cls !== "CaptureError" || !(r.error.offset! >= 0 && r.error.offset! <= bytes.length))) crashes.push(`${f}: ${r.error.cls} ${r.error.message} (offset ${r.error.offset})`);
+      }
+    }
+    expect(crashes).toEqual([]);
+    expect(damaged).toBeGreaterThan(50);
   });
 });
