@@ -41,6 +41,7 @@ import { recentReset } from "./netfilter/recent";
 import { ctConfigSet, ctConfigDefaults } from "./conntrack/config";
 import { ctTableReset, ctTableBytes, ctCount, ctPoolUsed, ctChainHistogram, ctGcCatchUp } from "./conntrack/table";
 import { ctStats, ctStatsReset } from "./conntrack/stats";
+import { pfSetEnabled } from "./conntrack/prefetch";
 import { ctDump } from "./conntrack/core";
 import { natExtReset, natExtBytes } from "./nat/ext";
 import { creditsPerJiffy, statisticOracle } from "./netfilter/match";
@@ -135,6 +136,8 @@ export function ct_count(): u32 { return ctCount; }
 /** Bytes of connection-tracking memory (entry pool + buckets), and entries the pool has handed out. */
 export function ct_memory(): usize { return ctTablesMade ? ctTableBytes() + natExtBytes() : 0; }
 export function ct_pool_used(): u32 { return ctPoolUsed(); }
+/** The prefetch passes over a batch's connection lookups (conntrack/prefetch.ts): 1 on (the default), 0 off. They change nothing but timing. */
+export function ct_prefetch_set(on: u32): void { pfSetEnabled(on != 0); }
 /** Diagnostics: histogram of hash chain lengths (see ctChainHistogram). */
 export function ct_chain_histogram(out: usize, max: u32): void { if (ctTablesMade) ctChainHistogram(out, max); }
 /** xt_limit's CREDITS_PER_JIFFY for the current HZ (the compiler needs it to turn rates into credits). */

@@ -23,7 +23,7 @@ import {
   PKT_FLAGS, PF_LOCAL,
 } from "../abi";
 import {
-  tupleHashV, ctBucketHead, ctTagOf, ctWordTimeout, ctWordLink, ctWordEntry, ctWordSmall, ctCount,
+  tupleHashV, ctBucketHead, ctTagOf, ctPrefetchNode, ctCount,
 } from "./table";
 import { zalloc, release } from "../util/mem";
 
@@ -40,12 +40,14 @@ const tags: usize = zalloc(<usize>PREFETCH_GROUP << 2);
 /** Chains still followed (packed at the front of words/tags), and passes made. */
 let active: u32 = 0;
 let passes: i32 = 0;
-/** Where touched values go (so that the touching loads stay). */
-export let touchSink: u32 = 0;
+
+/** Prefetching on (the default) or off: tests compare both, ablation benches time both. */
+let pfEnabled: bool = true;
+export function pfSetEnabled(on: bool): void { pfEnabled = on; }
 
 /** Is the table large enough for prefetching to pay (decided per batch: it changes nothing but timing)? */
 // @ts-ignore: decorator
-@inline export function pfWorthwhile(): bool { return ctCount >= PREFETCH_MIN_ENTRIES; }
+@inline export function pfWorthwhile(): bool { return pfEnabled && ctCount >= PREFETCH_MIN_ENTRIES; }
 
 /**
  * Starts prefetching the `n` packets at `base`: their buckets' heads. The
@@ -55,7 +57,7 @@ export let touchSink: u32 = 0;
 export function pfStart(base: usize, n: u32): void {
   active = 0;
   passes = 0;
-  if (ctCount < PREFETCH_MIN_ENTRIES) return;
+  if (!pfWorthwhile()) return;
   for (let i: u32 = 0; i < n; i++) {
     const p = base + (<usize>i << PKT_SHIFT);
     if ((load<u16>(p, PKT_FLAGS) & PF_LOCAL) != 0) continue;
@@ -82,25 +84,18 @@ export function pfStart(base: usize, n: u32): void {
 export function pfStep(): bool {
   if (active == 0 || passes >= MAX_STEPS) return false;
   passes++;
-  let acc: u32 = touchSink;
   let kept: u32 = 0;
   for (let j: u32 = 0; j < active; j++) {
     const w = load<u32>(words + (<usize>j << 2));
     if (w == 0) continue;
-    acc ^= ctWordTimeout(w);
     const tag = load<u32>(tags + (<usize>j << 2));
-    if ((w & 0xf0000000) == tag) {
-      const e = ctWordEntry(w);
-      acc ^= load<u32>(e) ^ load<u32>(e, 32);
-      if (!ctWordSmall(w)) acc ^= load<u32>(e, 76);
-      continue;
-    }
-    store<u32>(words + (<usize>kept << 2), ctWordLink(w));
+    const next = ctPrefetchNode(w, tag);
+    if (next == 0) continue; // the entry was touched, or the chain ended
+    store<u32>(words + (<usize>kept << 2), next);
     store<u32>(tags + (<usize>kept << 2), tag);
     kept++;
   }
   active = kept;
-  touchSink = acc;
   return active != 0;
 }
 

@@ -77,6 +77,8 @@ export interface CoreExports {
   ct_dump(out: number, max: number, restart: number): number;
   ct_count(): number;
   ct_memory(): number;
+  /** The prefetch passes over a batch's connection lookups: 1 on (the default), 0 off (they change nothing but timing). */
+  ct_prefetch_set(on: number): void;
   ct_pool_used(): number;
   ct_chain_histogram(out: number, max: number): void;
   limit_credits_per_jiffy(): number;

@@ -19,7 +19,8 @@ import { parseSnapshotFiles } from "../../host/snapshot/read.js";
 import { buildEksNode } from "../../host/scenario/eks-node.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import type { PacketResult } from "../../host/packet/result.js";
-import { makeScenario, establish } from "../../bench/ct-scenario.js";
+import { makeScenario, establish, establishedBatches } from "../../bench/ct-scenario.js";
+import * as abi from "../../host/core/abi.js";
 
 const node = buildEksNode({ enis: 1, podsPerEni: [6], seed: 3 });
 const snap = parseSnapshotFiles(node.files, "model test node");
@@ -181,6 +182,34 @@ describe("input route cache", () => {
     const r = e.process([pkt])[0]!;
     expect(r.verdict).toBe("drop");
   });
+});
+
+describe("prefetching the lookups of a batch (tables of 32,768 entries or more)", () => {
+  it("changes nothing but timing: the same descriptors, batch after batch, with the passes on and off", async () => {
+    const on = await makeScenario(40000), off = await makeScenario(40000);
+    off.engine.core.ct_prefetch_set(0);
+    for (const s of [on, off]) expect(establish(s).notForwarded).toBe(0);
+    // the passes only run on tables this large
+    expect(on.engine.core.ct_count()).toBeGreaterThanOrEqual(32768);
+    const batches = establishedBatches(on, 24, 5);
+    let forwarded = 0;
+    for (const b of batches) {
+      const out: Uint8Array[] = [];
+      for (const s of [on, off]) {
+        const { ptr, capacity } = s.engine.batchBuffer;
+        s.engine.mem.refresh();
+        s.engine.mem.u8.set(b, ptr);
+        s.engine.core.process_batch(ptr, capacity);
+        s.engine.mem.refresh();
+        out.push(s.engine.mem.u8.slice(ptr, ptr + capacity * abi.PKT_SIZE));
+      }
+      expect(Buffer.from(out[0]!).equals(Buffer.from(out[1]!))).toBe(true);
+      for (let k = 0; k < out[0]!.length; k += abi.PKT_SIZE) if (out[0]![k + abi.PKT_VERDICT] === abi.VERDICT_FORWARD) forwarded++;
+    }
+    // every measured packet is an established one that goes through
+    expect(forwarded).toBe(batches.length * on.engine.batchBuffer.capacity);
+    expect(on.engine.core.ct_count()).toBe(off.engine.core.ct_count());
+  }, 120000);
 });
 
 describe("memory per connection", () => {
