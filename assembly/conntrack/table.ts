@@ -622,14 +622,14 @@ export function ctIterNext(): u32 {
 /** Prefetch support: the tag bits of a hash, as chain words carry them. */
 // @ts-ignore: decorator
 @inline export function ctTagOf(hash: u32): u32 { return tagOf(hash); }
-/** What ctPrefetchNode read (folded), so that its loads are kept. */
+/** What the prefetch touches read (folded), so that their loads are kept. */
 export let ctPrefetchSink: u32 = 0;
 /**
  * Prefetch support: one step down a chain at chain word `w` (not 0), as
  * ctFindV takes it, for a lookup whose tag is `tag`: touches the node's
- * timeout and, when the tag matches (most likely the connection), the lines
- * of its entry the packet's path reads, and returns 0 (the lookup ends
- * there); else returns the node's link. One chunk lookup for both.
+ * timeout and returns its link; or, when the tag matches (most likely the
+ * connection), returns 0 (the lookup ends there) with the entry in
+ * ctPrefetchHit for ctPrefetchEntry to touch. One chunk lookup for both.
  */
 // @ts-ignore: decorator
 @inline export function ctPrefetchNode(w: u32, tag: u32): u32 {
@@ -637,17 +637,24 @@ export let ctPrefetchSink: u32 = 0;
   const ref = nodeRef(n);
   const chunk = chunkOf(ref);
   const rec = nodeRecAt(chunk, ref);
-  let acc = ctPrefetchSink ^ load<u32>(rec, NR_TIMEOUT);
-  let next: u32 = 0;
+  ctPrefetchSink ^= load<u32>(rec, NR_TIMEOUT);
   if ((w & ~NODE_MASK) == tag) {
-    const e = nodeEntryAt(chunk, ref);
-    acc ^= load<u32>(e) ^ load<u32>(e, 32);
-    if (!(ref & CT_REF_SMALL)) acc ^= load<u32>(e, 76);
-  } else {
-    next = load<u32>(rec + (<usize>nodeDir(n) << 2));
+    // (entries are 4-byte aligned: bit 1 says small)
+    ctPrefetchHit = <u32>nodeEntryAt(chunk, ref) | (ref & CT_REF_SMALL ? 2 : 0) | 1;
+    return 0;
   }
+  ctPrefetchHit = 0;
+  return load<u32>(rec + (<usize>nodeDir(n) << 2));
+}
+/** The entry ctPrefetchNode found (bit 0 set, bit 1 for a small entry), or 0. */
+export let ctPrefetchHit: u32 = 0;
+/** Prefetch support: touches the lines of entry `e` (as ctPrefetchHit gives it) a packet's path reads. */
+// @ts-ignore: decorator
+@inline export function ctPrefetchEntry(e: u32): void {
+  const a = <usize>(e & ~3);
+  let acc = ctPrefetchSink ^ load<u32>(a) ^ load<u32>(a, 32);
+  if (!(e & 2)) acc ^= load<u32>(a, 76);
   ctPrefetchSink = acc;
-  return next;
 }
 
 /** Chain-length histogram (diagnostics): counts of buckets with 0..max-1 nodes (the last slot: max-1 or more) into u32s at `out`. */
