@@ -80,35 +80,30 @@ function toInject(p: PacketInput, id: number): InjectPacket {
 
 let cases = 0;
 
+/**
+ * Is every disagreement about ICMP redirects (the frame, or the counters it
+ * moves)? The kernel rate-limits redirects per peer in jiffies
+ * (ip_rt_send_redirect: ip_rt_redirect_load << n_redirects after the last
+ * one), and the emulator's clock is the agent's send time, taken before the
+ * kernel handles the frame: on a busy machine the kernel can handle a
+ * packet a jiffy later and cross the limit's boundary (seen once in a full
+ * `npm test`, 2026-11-22: one redirect more in the kernel). Such a run is
+ * tried again, in fresh namespaces; any other disagreement fails at once.
+ */
+function redirectTimingOnly(problems: string[]): boolean {
+  return problems.length > 0 && problems.every((p) =>
+    /^counter (IcmpOutRedirects|IcmpOutMsgs|IpOutRequests|IcmpMsgOutType5) over the batch/.test(p) ||
+    (/frames leaving the node/.test(p) && /\b5\/1\b/.test(p)));
+}
+
 describeKernel("EKS multi-ENI nodes agree with the kernel", () => {
   VARIANTS.forEach(([name, build], v) => {
     it(name, async () => {
-      const node = build();
-      const kernel = await KernelNode.create({ links: node.links.map((n) => ({ name: n, mtu: 9001 })), commands: node.commands });
-      const problems: string[] = [];
-      try {
-        const snap = parseSnapshotFiles(await kernel.dumpSnapshot(), `kernel: ${name}`);
-        const engine = await Engine.create({ seed: v, senderSockets: "closed" /* the agent sends and closes */ });
-        engine.load(snap, { hz: snap.hz ?? 250 });
-        const queries = queriesFor(node, 100 + v);
-        const answers = await kernel.routeGet(queries);
-        queries.forEach((q, i) => {
-          const k = answers[i];
-          const a = routeGet(engine, parseRouteGetArgs(q));
-          const kt = k.ok ? k.out : k.err;
-          const et = a.err === 0 ? a.text : a.text.trim();
-          if (kt !== et) problems.push(`ip route get ${q.join(" ")}\n    kernel:   ${JSON.stringify(kt)}\n    emulator: ${JSON.stringify(et)}`);
-        });
-        cases += queries.length;
-        const t0: { ns?: number } = {};
-        const traffic = generateWorkload(node, 600, 200 + v).map((p, i) => toInject(p, (i % 200) + 1));
-        for (let b = 0; b < traffic.length; b += 200) {
-          const { disagreements, compared } = await comparePackets(kernel, engine, traffic.slice(b, b + 200), t0);
-          cases += compared;
-          for (const d of disagreements) problems.push(`${d.what}\n    kernel:   ${d.kernel}\n    emulator: ${d.emulator}`);
-        }
-      } finally {
-        await kernel.destroy();
+      let problems: string[] = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (attempt > 0) console.log(`${name}: redirect timing only, tried again:\n${problems.join("\n")}`);
+        problems = await runVariant(name, build, v);
+        if (!redirectTimingOnly(problems)) break;
       }
       expect(problems.slice(0, 30).join("\n")).toBe("");
     }, 300_000);
@@ -119,3 +114,35 @@ describeKernel("EKS multi-ENI nodes agree with the kernel", () => {
     expect(cases).toBeGreaterThan(2000);
   });
 });
+
+/** One variant against the kernel: the disagreements. */
+async function runVariant(name: string, build: () => DemoNode, v: number): Promise<string[]> {
+  const node = build();
+  const kernel = await KernelNode.create({ links: node.links.map((n) => ({ name: n, mtu: 9001 })), commands: node.commands });
+  const problems: string[] = [];
+  try {
+    const snap = parseSnapshotFiles(await kernel.dumpSnapshot(), `kernel: ${name}`);
+    const engine = await Engine.create({ seed: v, senderSockets: "closed" /* the agent sends and closes */ });
+    engine.load(snap, { hz: snap.hz ?? 250 });
+    const queries = queriesFor(node, 100 + v);
+    const answers = await kernel.routeGet(queries);
+    queries.forEach((q, i) => {
+      const k = answers[i];
+      const a = routeGet(engine, parseRouteGetArgs(q));
+      const kt = k.ok ? k.out : k.err;
+      const et = a.err === 0 ? a.text : a.text.trim();
+      if (kt !== et) problems.push(`ip route get ${q.join(" ")}\n    kernel:   ${JSON.stringify(kt)}\n    emulator: ${JSON.stringify(et)}`);
+    });
+    cases += queries.length;
+    const t0: { ns?: number } = {};
+    const traffic = generateWorkload(node, 600, 200 + v).map((p, i) => toInject(p, (i % 200) + 1));
+    for (let b = 0; b < traffic.length; b += 200) {
+      const { disagreements, compared } = await comparePackets(kernel, engine, traffic.slice(b, b + 200), t0);
+      cases += compared;
+      for (const d of disagreements) problems.push(`${d.what}\n    kernel:   ${d.kernel}\n    emulator: ${d.emulator}`);
+    }
+  } finally {
+    await kernel.destroy();
+  }
+  return problems;
+}
