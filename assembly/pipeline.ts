@@ -69,7 +69,7 @@ import { smpCpus, smpDeferring, smpSetDeferring, roundEnd } from "./smp";
 import { traceClear } from "./netfilter/trace";
 import { ctPacketBegin, ctPacketDone, ctSnapshot } from "./conntrack/core";
 import { ctGcMaybeRun } from "./conntrack/table";
-import { ctPrefetchBatch, pfStart, pfStep, pfWorthwhile, PREFETCH_GROUP } from "./conntrack/prefetch";
+import { ctPrefetchBatch, pfStart, pfStep, pfPublish, pfHint, pfWorthwhile, PREFETCH_GROUP } from "./conntrack/prefetch";
 
 /** The next group's prefetch advances a step every PREFETCH_STRIDE_MASK + 1 packets. */
 const PREFETCH_STRIDE_MASK: u32 = 7;
@@ -94,6 +94,7 @@ export function processBatch(base: usize, n: u32, final: bool = true): u32 {
       const inGroup = i & (PREFETCH_GROUP - 1);
       if (inGroup == 0) {
         while (pfStep()) {} // what is left of this group's prefetch
+        pfPublish(); // its answers are this group's lookups
         const next = i + PREFETCH_GROUP;
         if (next < n) pfStart(base + (<usize>next << PKT_SHIFT), min<u32>(PREFETCH_GROUP, n - next));
       } else if ((inGroup & PREFETCH_STRIDE_MASK) == 0) {
@@ -102,6 +103,7 @@ export function processBatch(base: usize, n: u32, final: bool = true): u32 {
     }
     const p = base + (<usize>i << PKT_SHIFT);
     ctPacketBegin();
+    if (prefetch) pfHint(i & (PREFETCH_GROUP - 1));
     packetRun(p, i);
     packetEnd(p);
     if (nfActive()) ctPacketDone();

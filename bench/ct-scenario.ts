@@ -61,12 +61,12 @@ export function scenarioRules(node: DemoNode): string {
 /**
  * An engine with the scenario node loaded: nf_conntrack_max above `conns`,
  * nf_conntrack_buckets = `buckets` (default: conns / 2, rounded up to a
- * power of two).
+ * power of two), and `sysctl` lines added to the node's sysctl.txt.
  */
-export async function makeScenario(conns: number, opts: { buckets?: number; batchSize?: number; module?: WebAssembly.Module } = {}): Promise<CtScenario> {
+export async function makeScenario(conns: number, opts: { buckets?: number; batchSize?: number; module?: WebAssembly.Module; sysctl?: string } = {}): Promise<CtScenario> {
   const node = buildEksNode({ enis: 3, podsPerEni: [10, 9, 9], seed: 11 });
   const buckets = opts.buckets ?? Math.max(1024, 2 ** Math.ceil(Math.log2(conns / 2)));
-  node.files["sysctl.txt"] += `net.netfilter.nf_conntrack_max = ${conns + 65536}\nnet.netfilter.nf_conntrack_buckets = ${buckets}\n`;
+  node.files["sysctl.txt"] += `net.netfilter.nf_conntrack_max = ${conns + 65536}\nnet.netfilter.nf_conntrack_buckets = ${buckets}\n${opts.sysctl ?? ""}`;
   const snap = parseSnapshotFiles(node.files, "bench conntrack node");
   const engine = await Engine.create({ seed: 5, batchSize: opts.batchSize ?? 256, module: opts.module });
   engine.load(snap);

@@ -38,6 +38,7 @@ import {
 import { ctMax, udpTimeout, udpStreamTimeout, icmpTimeout, genericTimeout, greTimeout, greStreamTimeout, ctChecksum } from "./config";
 import { hsHook } from "../netfilter/state";
 import { ctStat } from "./stats";
+import { pfLookup } from "./prefetch";
 import { tcpPacket } from "./tcp";
 import { sctpPacket } from "./sctp";
 import { nfChecksumBad } from "./csum";
@@ -193,7 +194,7 @@ function initConntrack(hash: u32): u32 {
 function resolveNormalCt(p: usize): i32 {
   packetKey(p);
   const hash = tupleHashV(kSrc, kDst, kPorts, kProto);
-  const node = ctFindV(kSrc, kDst, kPorts, kProto, hash);
+  const node = pfLookup(kSrc, kDst, kPorts, kProto, hash); // ctFindV, or the prefetch's answer when it is the same
   let idx: u32;
   let dir: u32;
   if (node == 0) {

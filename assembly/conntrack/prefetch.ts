@@ -31,7 +31,8 @@ import {
   PKT_FLAGS, PF_LOCAL,
 } from "../abi";
 import {
-  tupleHashV, ctBucketHead, ctTagOf, ctPrefetchNode, ctPrefetchEntry, ctPrefetchHit, ctCount,
+  tupleHashV, ctBucketHead, ctTagOf, ctPrefetchNode, ctPrefetchEntry, ctPrefetchHit, ctPrefetchTimeout, ctCount,
+  ctEpoch, ctNodeIsLive, ctFindV, nfctTime,
 } from "./table";
 import { zalloc, release } from "../util/mem";
 
@@ -42,9 +43,30 @@ export const PREFETCH_GROUP: u32 = 64;
 /** Chain nodes followed at most. */
 const MAX_STEPS: i32 = 8;
 
-/** Per packet of the group: the chain word being followed, and the packet's tag. */
+/** Per chain followed: the chain word, the packet's tag, and the packet's index in the group. */
 const words: usize = zalloc(<usize>PREFETCH_GROUP << 2);
 const tags: usize = zalloc(<usize>PREFETCH_GROUP << 2);
+const pidx: usize = zalloc(<usize>PREFETCH_GROUP << 2);
+
+/*
+ * What the passes found, per packet of the group (HINT_SIZE bytes each): the
+ * tuple's hash, the node whose tag matched (0: none within MAX_STEPS), and
+ * the least time to expiry (jiffies from the group's start) of the nodes
+ * passed before it. Two buffers: the group being prefetched, and the group
+ * being processed, whose lookups take these answers (pfLookup).
+ */
+const HINT_SIZE: usize = 12;
+const H_HASH: usize = 0;
+const H_NODE: usize = 4;
+const H_MIN_LEFT: usize = 8;
+let hintsNext: usize = zalloc(<usize>PREFETCH_GROUP * HINT_SIZE);
+let hintsCur: usize = zalloc(<usize>PREFETCH_GROUP * HINT_SIZE);
+/** For each buffer: the clock (nfctTime) and ctEpoch when its passes started, and its packets. */
+let nextStart: u32 = 0, nextEpoch: u32 = 0, nextCount: u32 = 0;
+let curStart: u32 = 0, curEpoch: u32 = 0, curCount: u32 = 0;
+/** The packet whose lookup is next (index in the group), or NO_HINT. */
+const NO_HINT: u32 = 0xffffffff;
+let hintAt: u32 = NO_HINT;
 /** Entries found by a pass, touched after it. */
 const ents: usize = zalloc(<usize>PREFETCH_GROUP << 2);
 /** Chains still followed (packed at the front of words/tags), and passes made. */
@@ -67,9 +89,15 @@ export function pfSetEnabled(on: bool): void { pfEnabled = on; }
 export function pfStart(base: usize, n: u32): void {
   active = 0;
   passes = 0;
+  nextCount = 0;
   if (!pfWorthwhile()) return;
+  nextStart = nfctTime();
+  nextEpoch = ctEpoch;
+  nextCount = n;
   for (let i: u32 = 0; i < n; i++) {
     const p = base + (<usize>i << PKT_SHIFT);
+    const h = hintsNext + <usize>i * HINT_SIZE;
+    store<u32>(h, 0, H_NODE);
     if ((load<u16>(p, PKT_FLAGS) & PF_LOCAL) != 0) continue;
     const proto = <u32>load<u8>(p, PKT_PROTO);
     let ports: u32 = 0;
@@ -82,6 +110,9 @@ export function pfStart(base: usize, n: u32): void {
     const slot = <usize>active << 2;
     store<u32>(words + slot, hash);
     store<u32>(tags + slot, ctTagOf(hash));
+    store<u32>(pidx + slot, i);
+    store<u32>(h, hash, H_HASH);
+    store<i32>(h, i32.MAX_VALUE, H_MIN_LEFT);
     active++;
   }
   // the bucket loads in a loop of their own: a few instructions each, so that
@@ -106,20 +137,66 @@ export function pfStep(): bool {
     const w = load<u32>(words + (<usize>j << 2));
     if (w == 0) continue;
     const tag = load<u32>(tags + (<usize>j << 2));
+    const i = load<u32>(pidx + (<usize>j << 2));
+    const h = hintsNext + <usize>i * HINT_SIZE;
     const next = ctPrefetchNode(w, tag);
-    if (next == 0) {
-      // the chain ended, or the connection (most likely) was found: its entry's lines in the next loop
-      if (ctPrefetchHit != 0) { store<u32>(ents + (<usize>found << 2), ctPrefetchHit); found++; }
+    if (ctPrefetchHit != 0) {
+      // the connection, most likely: its node for the lookup, its entry's lines in the next loop
+      store<u32>(h, w & 0x0fffffff, H_NODE);
+      store<u32>(ents + (<usize>found << 2), ctPrefetchHit);
+      found++;
       continue;
     }
+    // a node the lookup will pass: when it expires
+    const left = <i32>(ctPrefetchTimeout - nextStart);
+    if (left < load<i32>(h, H_MIN_LEFT)) store<i32>(h, left, H_MIN_LEFT);
+    if (next == 0) continue; // the chain ended
     store<u32>(words + (<usize>kept << 2), next);
     store<u32>(tags + (<usize>kept << 2), tag);
+    store<u32>(pidx + (<usize>kept << 2), i);
     kept++;
   }
   // the entries in a loop of their own: a few instructions each, many misses in flight
   for (let j: u32 = 0; j < found; j++) ctPrefetchEntry(load<u32>(ents + (<usize>j << 2)));
   active = kept;
   return active != 0;
+}
+
+/**
+ * The group whose passes just finished is the one processed next: its
+ * answers become the lookups' (pfHint, pfLookup), and the other buffer
+ * takes the next group's passes.
+ */
+export function pfPublish(): void {
+  const t = hintsCur; hintsCur = hintsNext; hintsNext = t;
+  curStart = nextStart; curEpoch = nextEpoch; curCount = nextCount;
+  nextCount = 0;
+}
+
+/** The next lookup is packet `i` of the group being processed (pfPublish). */
+// @ts-ignore: decorator
+@inline export function pfHint(i: u32): void { hintAt = i < curCount ? i : NO_HINT; }
+
+/**
+ * ____nf_conntrack_find for the packet pfHint named: the node the passes
+ * found, when that is what the walk would find now, else ctFindV's walk.
+ * It is when the chains have not changed since the passes started
+ * (ctEpoch), no node they passed before it has expired by now (the walk
+ * would reap it), and the node itself is live with the tuple (the tag
+ * matched first there: no node before it can have the tuple).
+ */
+// @ts-ignore: decorator
+@inline export function pfLookup(src: u32, dst: u32, ports: u32, proto: u32, hash: u32): u32 {
+  const at = hintAt;
+  hintAt = NO_HINT;
+  if (at != NO_HINT && curEpoch == ctEpoch) {
+    const h = hintsCur + <usize>at * HINT_SIZE;
+    const n = load<u32>(h, H_NODE);
+    const now = nfctTime();
+    if (n != 0 && load<u32>(h, H_HASH) == hash && <i32>(now - curStart) < load<i32>(h, H_MIN_LEFT) &&
+        ctNodeIsLive(n, (<u64>dst << 32) | <u64>src, ports, proto, now)) return n;
+  }
+  return ctFindV(src, dst, ports, proto, hash);
 }
 
 /** Prefetches the `n` packets at `base` completely, now. */

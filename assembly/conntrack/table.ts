@@ -135,7 +135,20 @@ let nbuckets: u32 = 0;
 // @ts-ignore: decorator
 @inline export function ctTimeout(ref: u32): u32 { return load<u32>(timeoutPtr(ref)); }
 // @ts-ignore: decorator
-@inline export function ctSetTimeout(ref: u32, t: u32): void { store<u32>(timeoutPtr(ref), t); }
+@inline export function ctSetTimeout(ref: u32, t: u32): void {
+  const at = timeoutPtr(ref);
+  if (<i32>(t - load<u32>(at)) < 0) ctEpoch++; // an earlier expiry: see ctEpoch
+  store<u32>(at, t);
+}
+
+/**
+ * Changes to the hash chains that a lookup could see differently: a node
+ * inserted or removed, or an entry's timeout moved earlier. The prefetch
+ * passes (prefetch.ts) walk a packet's chain ahead of its lookup; the lookup
+ * takes their answer only if this has not changed since (and no node they
+ * passed has expired by then): what the walk would have found itself.
+ */
+export let ctEpoch: u32 = 0;
 
 /** nf_ct_is_expired */
 // @ts-ignore: decorator
@@ -152,6 +165,7 @@ function poolRelease(p: Pool): void {
 
 /** Empties the table and the pools (configuration load, flush). */
 export function ctTableReset(): void {
+  ctEpoch++;
   poolRelease(tcpPool);
   poolRelease(smallPool);
   ctCount = 0;
@@ -269,11 +283,13 @@ export function ctFree(ref: u32): void {
 @inline function nodeDir(node: u32): u32 { return (node - 1) & 1; }
 
 function chainInsert(b: u32, node: u32, tag: u32): void {
+  ctEpoch++;
   store<u32>(linkPtr(node), load<u32>(bucketPtr(b)));
   store<u32>(bucketPtr(b), node | tag);
 }
 
 function chainRemove(b: u32, node: u32): void {
+  ctEpoch++;
   let prev: usize = bucketPtr(b);
   let w = load<u32>(prev);
   while (w != 0) {
@@ -637,7 +653,8 @@ export let ctPrefetchSink: u32 = 0;
   const ref = nodeRef(n);
   const chunk = chunkOf(ref);
   const rec = nodeRecAt(chunk, ref);
-  ctPrefetchSink ^= load<u32>(rec, NR_TIMEOUT);
+  const timeout = load<u32>(rec, NR_TIMEOUT);
+  ctPrefetchTimeout = timeout;
   if ((w & ~NODE_MASK) == tag) {
     // (entries are 4-byte aligned: bit 1 says small)
     ctPrefetchHit = <u32>nodeEntryAt(chunk, ref) | (ref & CT_REF_SMALL ? 2 : 0) | 1;
@@ -646,8 +663,23 @@ export let ctPrefetchSink: u32 = 0;
   ctPrefetchHit = 0;
   return load<u32>(rec + (<usize>nodeDir(n) << 2));
 }
-/** The entry ctPrefetchNode found (bit 0 set, bit 1 for a small entry), or 0. */
+/** The entry ctPrefetchNode found (bit 0 set, bit 1 for a small entry), or 0; and the node's timeout it read. */
 export let ctPrefetchHit: u32 = 0;
+export let ctPrefetchTimeout: u32 = 0;
+/**
+ * Is node `n` live at `now` with the tuple (k64 = src | dst << 32, ports,
+ * proto)? ctFindV's test of the node it returns, for a lookup that takes
+ * the prefetch's answer (prefetch.ts).
+ */
+// @ts-ignore: decorator
+@inline export function ctNodeIsLive(n: u32, k64: u64, ports: u32, proto: u32, now: u32): bool {
+  const ref = nodeRef(n);
+  const chunk = chunkOf(ref);
+  if (<i32>(load<u32>(nodeRecAt(chunk, ref), NR_TIMEOUT) - now) <= 0) return false;
+  const ct = nodeEntryAt(chunk, ref);
+  const t = ctTuple(ct, nodeDir(n));
+  return load<u64>(t) == k64 && load<u32>(t, 8) == ports && ctProto(ct) == proto;
+}
 /** Prefetch support: touches the lines of entry `e` (as ctPrefetchHit gives it) a packet's path reads. */
 // @ts-ignore: decorator
 @inline export function ctPrefetchEntry(e: u32): void {

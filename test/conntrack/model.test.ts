@@ -19,7 +19,8 @@ import { parseSnapshotFiles } from "../../host/snapshot/read.js";
 import { buildEksNode } from "../../host/scenario/eks-node.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import type { PacketResult } from "../../host/packet/result.js";
-import { makeScenario, establish, establishedBatches } from "../../bench/ct-scenario.js";
+import { makeScenario, establish, establishedBatches, flowPacket, writeDescriptor, type FlowPacket } from "../../bench/ct-scenario.js";
+import { prng } from "../../bench/prefixes.js";
 import * as abi from "../../host/core/abi.js";
 
 const node = buildEksNode({ enis: 1, podsPerEni: [6], seed: 3 });
@@ -209,6 +210,58 @@ describe("prefetching the lookups of a batch (tables of 32,768 entries or more)"
     // every measured packet is an established one that goes through
     expect(forwarded).toBe(batches.length * on.engine.batchBuffer.capacity);
     expect(on.engine.core.ct_count()).toBe(off.engine.core.ct_count());
+  }, 120000);
+
+  it("and its lookups take the passes' answers only when the walk would find the same: inserts, removals, timeouts moved earlier, expiry", async () => {
+    // long chains (~10 nodes a bucket), entries that expire as the traffic goes: half-open
+    // connections after a second, FIN_WAIT at once; a packet every 100 µs (a group of 64
+    // packets spans jiffies)
+    const sysctl = "net.netfilter.nf_conntrack_tcp_timeout_syn_sent = 1\nnet.netfilter.nf_conntrack_tcp_timeout_fin_wait = 0\n";
+    const on = await makeScenario(40000, { buckets: 8192, sysctl }), off = await makeScenario(40000, { buckets: 8192, sysctl });
+    off.engine.core.ct_prefetch_set(0);
+    for (const s of [on, off]) expect(establish(s).notForwarded).toBe(0);
+    const { capacity } = on.engine.batchBuffer;
+    const rnd = prng(9);
+    let t = 40000 * 3 * 1000 + 1000; // after the handshakes (establish: 1 µs a packet)
+    let next = 40000; // the next new connection
+    const img = new DataView(new ArrayBuffer(capacity * abi.PKT_SIZE));
+    const run = (pkts: FlowPacket[]): void => {
+      pkts.forEach((f, k) => writeDescriptor(img, 0, k, f));
+      const out: Uint8Array[] = [];
+      for (const s of [on, off]) {
+        const { ptr } = s.engine.batchBuffer;
+        s.engine.mem.refresh();
+        s.engine.mem.u8.set(new Uint8Array(img.buffer, 0, pkts.length * abi.PKT_SIZE), ptr);
+        s.engine.core.process_batch(ptr, pkts.length);
+        s.engine.mem.refresh();
+        out.push(s.engine.mem.u8.slice(ptr, ptr + pkts.length * abi.PKT_SIZE));
+      }
+      expect(Buffer.from(out[0]!).equals(Buffer.from(out[1]!))).toBe(true);
+      expect(on.engine.core.ct_count()).toBe(off.engine.core.ct_count());
+    };
+    // data both ways, with now and then a new connection (insert), a FIN (its entry's timeout
+    // moved earlier: it expires at once), an RST followed a few packets later by data of the same
+    // connection (removal)
+    const later: FlowPacket[][] = [];
+    for (let b = 0; b < 200; b++) {
+      const pkts: FlowPacket[] = [];
+      for (let k = 0; k < capacity; k++) {
+        const due = later[b * capacity + k];
+        if (due?.length) { pkts.push({ ...due.shift()!, time: (t += 100000) }); continue; }
+        const r = rnd();
+        if (r < 0.005) { pkts.push(flowPacket(on, next++, 0, (t += 100000))); continue; }
+        const c = Math.floor(rnd() * 40000);
+        const f = flowPacket(on, c, rnd() < 0.5 ? 3 : 4, (t += 100000));
+        if (r < 0.03) pkts.push({ ...f, flags: 0x11 }); // FIN
+        else if (r < 0.04) {
+          pkts.push({ ...f, flags: 0x14 }); // RST
+          (later[b * capacity + k + 3] ??= []).push(flowPacket(on, c, 3, 0));
+        } else pkts.push(f);
+      }
+      run(pkts);
+    }
+    expect(on.engine.core.ct_count()).toBeGreaterThanOrEqual(32768);
+    expect(on.engine.conntrackStats()).toEqual(off.engine.conntrackStats());
   }, 120000);
 });
 
