@@ -23,6 +23,12 @@
  * 2026-11-22 12:40-12:55 UTC): p10 195-216 ns a packet against 218-260
  * before; at 1M within the noise.
  *
+ * The passes' answers are kept per packet (the node whose tag matched, and
+ * how soon the nodes before it expire), and the packet's lookup takes that
+ * node instead of walking its chain again when the walk could not find
+ * anything else (pfLookup): the walk is ~4 dependent loads at the bench's
+ * 64k connections in 32,768 buckets, even with every line in cache.
+ *
  * The tuple is taken from the descriptor's input header, which is what
  * conntrack sees at PREROUTING (raw rules cannot rewrite addresses).
  */
