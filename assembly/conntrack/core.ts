@@ -193,8 +193,13 @@ function initConntrack(hash: u32): u32 {
 @inline
 function resolveNormalCt(p: usize): i32 {
   packetKey(p);
-  const hash = tupleHashV(kSrc, kDst, kPorts, kProto);
-  const node = pfLookup(kSrc, kDst, kPorts, kProto, hash); // ctFindV, or the prefetch's answer when it is the same
+  // the prefetch's answer when it is what the walk would find (no hash needed: the node has the tuple), else the walk
+  let hash: u32 = 0;
+  let node = pfLookup(kSrc, kDst, kPorts, kProto);
+  if (node == 0) {
+    hash = tupleHashV(kSrc, kDst, kPorts, kProto);
+    node = ctFindV(kSrc, kDst, kPorts, kProto, hash);
+  }
   let idx: u32;
   let dir: u32;
   if (node == 0) {

@@ -38,7 +38,7 @@ import {
 } from "../abi";
 import {
   tupleHashV, ctBucketHead, ctTagOf, ctPrefetchNode, ctPrefetchEntry, ctPrefetchHit, ctPrefetchTimeout, ctCount,
-  ctEpoch, ctNodeIsLive, ctFindV, nfctTime,
+  ctEpoch, ctNodeIsLive, nfctTime,
 } from "./table";
 import { zalloc, release } from "../util/mem";
 
@@ -56,15 +56,14 @@ const pidx: usize = zalloc(<usize>PREFETCH_GROUP << 2);
 
 /*
  * What the passes found, per packet of the group (HINT_SIZE bytes each): the
- * tuple's hash, the node whose tag matched (0: none within MAX_STEPS), and
+ * node whose tag matched (0: none within MAX_STEPS), and
  * the least time to expiry (jiffies from the group's start) of the nodes
  * passed before it. Two buffers: the group being prefetched, and the group
  * being processed, whose lookups take these answers (pfLookup).
  */
-const HINT_SIZE: usize = 12;
-const H_HASH: usize = 0;
-const H_NODE: usize = 4;
-const H_MIN_LEFT: usize = 8;
+const HINT_SIZE: usize = 8;
+const H_NODE: usize = 0;
+const H_MIN_LEFT: usize = 4;
 let hintsNext: usize = zalloc(<usize>PREFETCH_GROUP * HINT_SIZE);
 let hintsCur: usize = zalloc(<usize>PREFETCH_GROUP * HINT_SIZE);
 /** For each buffer: the clock (nfctTime) and ctEpoch when its passes started, and its packets. */
@@ -117,7 +116,6 @@ export function pfStart(base: usize, n: u32): void {
     store<u32>(words + slot, hash);
     store<u32>(tags + slot, ctTagOf(hash));
     store<u32>(pidx + slot, i);
-    store<u32>(h, hash, H_HASH);
     store<i32>(h, i32.MAX_VALUE, H_MIN_LEFT);
     active++;
   }
@@ -184,25 +182,25 @@ export function pfPublish(): void {
 @inline export function pfHint(i: u32): void { hintAt = i < curCount ? i : NO_HINT; }
 
 /**
- * ____nf_conntrack_find for the packet pfHint named: the node the passes
- * found, when that is what the walk would find now, else ctFindV's walk.
- * It is when the chains have not changed since the passes started
- * (ctEpoch), no node they passed before it has expired by now (the walk
- * would reap it), and the node itself is live with the tuple (the tag
- * matched first there: no node before it can have the tuple).
+ * ____nf_conntrack_find for the packet pfHint named, when the passes' answer
+ * is what the walk would find now: the node whose tag matched, if the chains
+ * have not changed since the passes started (ctEpoch), no node they passed
+ * before it has expired by now (the walk would reap it), and the node itself
+ * is live with the tuple (its tag matched first there: no node before it can
+ * have the tuple; and the tuple's hash is the one the passes followed).
+ * Else 0: the caller walks the chain (ctFindV).
  */
 // @ts-ignore: decorator
-@inline export function pfLookup(src: u32, dst: u32, ports: u32, proto: u32, hash: u32): u32 {
+@inline export function pfLookup(src: u32, dst: u32, ports: u32, proto: u32): u32 {
   const at = hintAt;
   hintAt = NO_HINT;
-  if (at != NO_HINT && curEpoch == ctEpoch) {
-    const h = hintsCur + <usize>at * HINT_SIZE;
-    const n = load<u32>(h, H_NODE);
-    const now = nfctTime();
-    if (n != 0 && load<u32>(h, H_HASH) == hash && <i32>(now - curStart) < load<i32>(h, H_MIN_LEFT) &&
-        ctNodeIsLive(n, (<u64>dst << 32) | <u64>src, ports, proto, now)) return n;
-  }
-  return ctFindV(src, dst, ports, proto, hash);
+  if (at == NO_HINT || curEpoch != ctEpoch) return 0;
+  const h = hintsCur + <usize>at * HINT_SIZE;
+  const n = load<u32>(h, H_NODE);
+  const now = nfctTime();
+  if (n != 0 && <i32>(now - curStart) < load<i32>(h, H_MIN_LEFT) &&
+      ctNodeIsLive(n, (<u64>dst << 32) | <u64>src, ports, proto, now)) return n;
+  return 0;
 }
 
 /** Prefetches the `n` packets at `base` completely, now. */
