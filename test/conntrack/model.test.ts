@@ -185,13 +185,13 @@ describe("input route cache", () => {
   });
 });
 
-describe("prefetching the lookups of a batch (tables of 32,768 entries or more)", () => {
+describe("prefetching the lookups of a batch (tables of 16,384 entries or more)", () => {
   it("changes nothing but timing: the same descriptors, batch after batch, with the passes on and off", async () => {
     const on = await makeScenario(40000), off = await makeScenario(40000);
     off.engine.core.ct_prefetch_set(0);
     for (const s of [on, off]) expect(establish(s).notForwarded).toBe(0);
     // the passes only run on tables this large
-    expect(on.engine.core.ct_count()).toBeGreaterThanOrEqual(32768);
+    expect(on.engine.core.ct_count()).toBeGreaterThanOrEqual(16384);
     const batches = establishedBatches(on, 24, 5);
     let forwarded = 0;
     for (const b of batches) {
@@ -260,7 +260,7 @@ describe("prefetching the lookups of a batch (tables of 32,768 entries or more)"
       }
       run(pkts);
     }
-    expect(on.engine.core.ct_count()).toBeGreaterThanOrEqual(32768);
+    expect(on.engine.core.ct_count()).toBeGreaterThanOrEqual(16384);
     expect(on.engine.conntrackStats()).toEqual(off.engine.conntrackStats());
   }, 120000);
 });
