@@ -62,10 +62,10 @@ const pidx: usize = zalloc(<usize>PREFETCH_GROUP << 2);
 
 /*
  * What the passes found, per packet of the group (HINT_SIZE bytes each): the
- * node whose tag matched (0: none within MAX_STEPS), and
- * the least time to expiry (jiffies from the group's start) of the nodes
- * passed before it. Two buffers: the group being prefetched, and the group
- * being processed, whose lookups take these answers (pfLookup).
+ * node whose tag matched (0: none within MAX_STEPS), and the least time to
+ * expiry (jiffies from the passes' start) of the nodes passed before it. Two
+ * buffers: the group being prefetched, and the group being processed, whose
+ * lookups take these answers (pfLookup).
  */
 const HINT_SIZE: usize = 8;
 const H_NODE: usize = 0;
@@ -193,7 +193,7 @@ export function pfPublish(): void {
  * have not changed since the passes started (ctEpoch), no node they passed
  * before it has expired by now (the walk would reap it), and the node itself
  * is live with the tuple (its tag matched first there: no node before it can
- * have the tuple; and the tuple's hash is the one the passes followed).
+ * have the tuple, so its chain is the one the passes followed).
  * Else 0: the caller walks the chain (ctFindV).
  */
 // @ts-ignore: decorator

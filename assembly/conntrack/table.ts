@@ -334,8 +334,12 @@ export function ctKill(ref: u32): void {
 /** Does node `n` (entry `ref`) carry exactly the tuple (k64 = src | dst << 32, ports, proto)? */
 // @ts-ignore: decorator
 @inline function nodeIs(ref: u32, n: u32, k64: u64, ports: u32, proto: u32): bool {
-  const ct = ctPtr(ref);
-  const t = ctTuple(ct, nodeDir(n));
+  return entryHasTuple(ctPtr(ref), nodeDir(n), k64, ports, proto);
+}
+/** Does entry `ct`'s tuple of direction `dir` equal (k64, ports, proto)? */
+// @ts-ignore: decorator
+@inline function entryHasTuple(ct: usize, dir: u32, k64: u64, ports: u32, proto: u32): bool {
+  const t = ctTuple(ct, dir);
   return load<u64>(t) == k64 && load<u32>(t, 8) == ports && ctProto(ct) == proto;
 }
 
@@ -362,11 +366,7 @@ export function ctFindV(src: u32, dst: u32, ports: u32, proto: u32, hash: u32): 
       w = load<u32>(bucketPtr(b)); // links may have changed: start over
       continue;
     }
-    if ((w & ~NODE_MASK) == tag) {
-      const ct = nodeEntryAt(chunk, ref);
-      const t = ctTuple(ct, nodeDir(n));
-      if (load<u64>(t) == k64 && load<u32>(t, 8) == ports && ctProto(ct) == proto) return n;
-    }
+    if ((w & ~NODE_MASK) == tag && entryHasTuple(nodeEntryAt(chunk, ref), nodeDir(n), k64, ports, proto)) return n;
     w = load<u32>(rec + (<usize>nodeDir(n) << 2));
   }
   return 0;
@@ -676,9 +676,7 @@ export let ctPrefetchTimeout: u32 = 0;
   const ref = nodeRef(n);
   const chunk = chunkOf(ref);
   if (<i32>(load<u32>(nodeRecAt(chunk, ref), NR_TIMEOUT) - now) <= 0) return false;
-  const ct = nodeEntryAt(chunk, ref);
-  const t = ctTuple(ct, nodeDir(n));
-  return load<u64>(t) == k64 && load<u32>(t, 8) == ports && ctProto(ct) == proto;
+  return entryHasTuple(nodeEntryAt(chunk, ref), nodeDir(n), k64, ports, proto);
 }
 /** Prefetch support: touches the lines of entry `e` (as ctPrefetchHit gives it) a packet's path reads. */
 // @ts-ignore: decorator
