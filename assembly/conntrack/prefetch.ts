@@ -41,15 +41,23 @@ import {
   ctEpoch, ctNodeIsLive, nfctTime,
 } from "./table";
 import { zalloc, release } from "../util/mem";
+import { ctBuckets } from "./config";
 
 /**
- * Below this many entries the table stays in cache and the passes cost more
- * than they save. Since the lookups take the passes' answers, they pay from
- * about here (conntrack bench, alternating builds with and without a
- * threshold, 2026-11-22 13:20 UTC: p10 153-166 against 190-270 ns at 16,384
- * connections, even at 8,192, 4% slower at 1,024).
+ * When the passes pay (decided per batch: they change nothing but timing).
+ * From PREFETCH_MIN_ENTRIES entries, whatever the chains: below it the table
+ * mostly stays in cache and they cost more than they save. From
+ * PREFETCH_MIN_ENTRIES_LONG_CHAINS, when the chains are long (two nodes a
+ * bucket or more on average: entries >= nf_conntrack_buckets): the lookups
+ * then take the passes' answers instead of walking the chains themselves.
+ * Measured 2026-11-22 (alternating builds): 16,384 connections in 8,192
+ * buckets, conntrack bench, p10 153-166 against 190-270 ns with the passes;
+ * the replay of the 1 GB cut capture (40,000 connections in the default
+ * 262,144 buckets), passes from 16,384 entries whatever the chains: medians
+ * ~5-7% below 32,768 (11 and 6 runs).
  */
-const PREFETCH_MIN_ENTRIES: u32 = 16384;
+const PREFETCH_MIN_ENTRIES: u32 = 32768;
+const PREFETCH_MIN_ENTRIES_LONG_CHAINS: u32 = 16384;
 /** Packets prefetched together (a power of two): enough misses in flight, few enough to stay in L1/L2. */
 export const PREFETCH_GROUP: u32 = 64;
 /** Chain nodes followed at most. */
@@ -88,9 +96,10 @@ let passes: i32 = 0;
 let pfEnabled: bool = true;
 export function pfSetEnabled(on: bool): void { pfEnabled = on; }
 
-/** Is the table large enough for prefetching to pay (decided per batch: it changes nothing but timing)? */
 // @ts-ignore: decorator
-@inline export function pfWorthwhile(): bool { return pfEnabled && ctCount >= PREFETCH_MIN_ENTRIES; }
+@inline export function pfWorthwhile(): bool {
+  return pfEnabled && (ctCount >= PREFETCH_MIN_ENTRIES || (ctCount >= PREFETCH_MIN_ENTRIES_LONG_CHAINS && ctCount >= ctBuckets));
+}
 
 /**
  * Starts prefetching the `n` packets at `base`: their buckets' heads. The
