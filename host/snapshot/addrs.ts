@@ -96,6 +96,14 @@ export function parseAddrs(text: string, file = "ip-addr.txt", notices: string[]
       }
     }
 
+    // the lifetimes after the backslash (print_lifetime: "forever" or Nsec), not modelled: checked, not skipped
+    for (let i = end + 1; i < toks.length; i += 2) {
+      const k = toks[i]!;
+      if (k !== "valid_lft" && k !== "preferred_lft") throw fail("expected \"valid_lft\" or \"preferred_lft\" (the address's lifetimes)", i);
+      const v = toks[i + 1];
+      if (v === undefined || !(v === "forever" || /^\d+sec$/.test(v))) throw fail(`"${k}" expects "forever" or a number of seconds (Nsec)`, v === undefined ? i : i + 1);
+    }
+
     addrs.push({
       ifindex, dev, local: c.addr, plen, broadcast, peer, scope, secondary, noprefixroute, label,
       src: { file, line: lineNo, text: line },

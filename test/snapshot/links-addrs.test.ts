@@ -110,5 +110,9 @@ describe("parseAddrs", () => {
     expectInputError(() => parseAddrs("2: eth0    inet 10.0.0.10/24 scope galaxy eth0\\ valid_lft forever\n"), A, 1, "galaxy");
     expectInputError(() => parseAddrs("2: eth0    link/ether 02:aa:bb:cc:dd:ee brd ff:ff:ff:ff:ff:ff\n"), A, 1, "link/ether");
     expectInputError(() => parseAddrs("eth0    inet 10.0.0.10/24 scope global eth0\n"), A, 1, "eth0");
+    // the lifetimes are checked (not modelled: an address does not expire here)
+    expectInputError(() => parseAddrs("2: eth0    inet 10.0.0.10/24 scope global eth0\\       abc 3172sec preferred_lft 3172sec\n"), A, 1, "abc");
+    expectInputError(() => parseAddrs("2: eth0    inet 10.0.0.10/24 scope global eth0\\       valid_lft 31x preferred_lft 3172sec\n"), A, 1, "31x");
+    expectInputError(() => parseAddrs("2: eth0    inet 10.0.0.10/24 scope global eth0\\       valid_lft forever preferred_lft\n"), A, 1, "preferred_lft");
   });
 });
