@@ -15,16 +15,7 @@ import { parseTrafficSpec } from "../../host/traffic/index.js";
 import { parseClusterText } from "../../host/cluster/load.js";
 import { demoEngine } from "../traffic/demo-node.js";
 import { ROOT } from "../repo.js";
-
-/** mulberry32: the same mutants every run. */
-function rng(seed: number): (n: number) => number {
-  return (n) => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
+import { drawBelow, mutateToken } from "../mutate.js";
 
 /** Runs `f`; "taken", "refused" (an InputError at `file`, line >= 1), or what else happened. */
 function outcome(f: () => unknown, file: string): string {
@@ -37,31 +28,22 @@ function outcome(f: () => unknown, file: string): string {
   }
 }
 
-/** Text mutants: one token of one line (tokens split before spaces and YAML punctuation). */
+/** Text mutants: one token of one line each (the same every run). */
 function textMutants(text: string, count: number, seed: number): string[] {
-  const below = rng(seed);
+  const below = drawBelow(seed);
   const junk = ["", "-1", "1e309", "0", "0.5", "abc", "[", "]", "{", "}", ":", "- x", "null", "~", "1.2.3.4/33", "256.0.0.1/8", "65536", "-", "\"", "&a", "*a", "!!binary", "10.0.0.0/8", "true", "[]", "{}"];
-  const out: string[] = [];
-  for (let m = 0; m < count; m++) {
+  return Array.from({ length: count }, () => {
     const lines = text.split("\n");
     const li = below(lines.length);
-    const toks = lines[li]!.split(/(?=[ ,:{}[\]])/);
-    const ti = below(toks.length);
-    const kind = below(4);
-    if (kind === 0) toks[ti] = (/^[ ,:{}[\]]/.exec(toks[ti]!)?.[0] ?? "") + junk[below(junk.length)]!;
-    else if (kind === 1) toks.splice(ti, 1);
-    else if (kind === 2) toks.splice(ti, 0, toks[below(toks.length)]!);
-    else toks.length = ti;
-    lines[li] = toks.join("");
-    out.push(lines.join("\n"));
-  }
-  return out;
+    lines[li] = mutateToken(lines[li]!, below, junk, "yaml");
+    return lines.join("\n");
+  });
 }
 
 describe("damaged input is taken or refused with its place", () => {
   it("replay-format packets", async () => {
     const { engine } = await demoEngine();
-    const below = rng(0x5eed);
+    const below = drawBelow(0x5eed);
     const base: Record<string, unknown>[] = [
       { iif: "eth0", src: "52.1.2.3", dst: "10.0.52.16", proto: "tcp", sport: 40000, dport: 30080, flags: "S", seq: 5, win: 64240, len: 60, t: 0.001 },
       { iif: "eth0", src: "52.1.2.3", dst: "10.0.52.16", proto: "udp", sport: 5353, dport: 53, len: 60, t: 0.002 },

@@ -32,6 +32,7 @@ import type { CoreExports } from "../../host/core/wasm.js";
 import type { PacketInput } from "../../host/packet/input.js";
 import { SKIP_ANSWER, SKIP_FORWARDED, SKIP_OTHER, SKIP_LOOPBACK, SKIP_OUTGOING } from "../../host/pcap/node-sends.js";
 import { FRAGMENT_NOT_REPLAYED } from "../../host/replay/pcap-source.js";
+import { drawBelow } from "../mutate.js";
 
 const { dir, cleanup } = scratchDir();
 afterAll(cleanup);
@@ -670,10 +671,7 @@ describe("the core's capture decoder decodes as the host does", () => {
       classic.u32(1_700_000_000 + i).u32(i * 10).u32(d.length).u32(d.length).raw(d);
     }
     const bases = [Uint8Array.from(ng.flat()), Uint8Array.from(classic.parts)];
-    // mulberry32: the same mutants every run
-    let seed = 0x5eed;
-    const rnd = () => { seed = (seed + 0x6d2b79f5) | 0; let t = Math.imul(seed ^ (seed >>> 15), 1 | seed); t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-    const below = (n: number) => Math.floor(rnd() * n);
+    const below = drawBelow(0x5eed); // the same mutants every run
     const words = [0, 1, 3, 4, 12, 16, 28, 0x7fffffff, 0xffffffff, 0x10000, 65535];
     let damaged = 0, crashes: string[] = [];
     for (let m = 0; m < Number(process.env.MUTANTS ?? 240); m++) {

@@ -15,6 +15,7 @@ import { buildDemoNode } from "../../host/scenario/eks-node.js";
 import { clusterForNode } from "../../host/scenario/cluster.js";
 import { loadEngine, type NodeSpec } from "../../host/replay/setup.js";
 import { InputError } from "../../host/snapshot/errors.js";
+import { drawBelow, mutateToken } from "../mutate.js";
 
 const JUNK = ["", "-1", "999999999999", "0x", "1.2.3.4/33", "256.0.0.1", "abc", "--", "-j", "!", "/", "::1", "10.0.0.0/8/8",
   "4294967296", "0/0", "dev", "lookup", "table", "\"", "'", "-m", "65536", "1-0", "0x1/0x", ",", "--to-destination", "-p"];
@@ -24,10 +25,7 @@ describe("damaged snapshot files", () => {
     const node = buildDemoNode();
     const files0: Record<string, string> = { ...node.files, "iptables-save.txt": clusterForNode(node, { services: 200, seed: 1 }).iptables };
     const names = Object.keys(files0).filter((f) => f !== "meta.txt");
-    // mulberry32: the same mutants every run
-    let seed = 0x5eed;
-    const rnd = () => { seed = (seed + 0x6d2b79f5) | 0; let t = Math.imul(seed ^ (seed >>> 15), 1 | seed); t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-    const below = (n: number) => Math.floor(rnd() * n);
+    const below = drawBelow(0x5eed); // the same mutants every run
     const outcomes = new Map<string, number>();
     const wrong: string[] = [];
     for (let m = 0; m < Number(process.env.SNAPSHOT_MUTANTS ?? 300); m++) {
@@ -36,15 +34,7 @@ describe("damaged snapshot files", () => {
       let li = below(lines.length);
       // most of the ruleset's lines are rules: favour them over chain and table lines
       if (f === "iptables-save.txt") for (let t = 0; t < 50 && !lines[li]!.startsWith("-A"); t++) li = below(lines.length);
-      const toks = lines[li]!.split(" ");
-      const ti = below(toks.length);
-      const kind = below(5);
-      if (kind === 0) toks[ti] = JUNK[below(JUNK.length)]!;
-      else if (kind === 1) toks.splice(ti, 1);
-      else if (kind === 2) toks.splice(ti, 0, toks[below(toks.length)]!);
-      else if (kind === 3) toks.length = ti;
-      else toks[ti] = toks[ti]!.slice(0, below(toks[ti]!.length + 1));
-      const line = toks.join(" ");
+      const line = mutateToken(lines[li]!, below, JUNK, "words");
       const spec: NodeSpec = { files: { ...files0, [f]: [...lines.slice(0, li), line, ...lines.slice(li + 1)].join("\n") }, origin: "/snap", dir: true };
       let outcome: string;
       try {
