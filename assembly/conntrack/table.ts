@@ -639,7 +639,7 @@ export function ctIterNext(): u32 {
 // @ts-ignore: decorator
 @inline export function ctTagOf(hash: u32): u32 { return tagOf(hash); }
 /** What the prefetch touches read (folded), so that their loads are kept. */
-export let ctPrefetchSink: u32 = 0;
+let ctPrefetchSink: u32 = 0;
 /**
  * Prefetch support: one step down a chain at chain word `w` (not 0), as
  * ctFindV takes it, for a lookup whose tag is `tag`: touches the node's
